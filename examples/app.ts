@@ -1,0 +1,26 @@
+/**
+ * The example app `npm start` runs: every example system in one engine, on embedded SQLite,
+ * with the ingress on 127.0.0.1:9080. KEEL_PORT, KEEL_HOST, KEEL_DB and KEEL_DURABILITY
+ * override the defaults.
+ */
+import { appOptionsFromEnv, startApp } from '../src/app.js';
+import { services } from './services.js';
+
+const app = await startApp({ services, ...appOptionsFromEnv() });
+console.log(`keel: ingress listening on ${app.ingress.url} (database ${process.env.KEEL_DB ?? './.keel/keel.db'})`);
+console.log(`keel: serving ${services.map((s) => s.name).join(', ')}`);
+
+let closing = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (closing) process.exit(1);
+    closing = true;
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error('keel: error while closing', err);
+        process.exit(1);
+      },
+    );
+  });
+}

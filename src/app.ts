@@ -1,0 +1,87 @@
+import type { Definition } from './core/definitions.js';
+import { parseDuration, type Duration } from './core/duration.js';
+import { Engine, type EngineOptions } from './engine/engine.js';
+import { serve, type IngressServer } from './ingress/index.js';
+import { openSqliteStore } from './store/sqlite/index.js';
+
+/** Options of a whole Keel application: engine, store and ingress. Env vars override none of these; see {@link appOptionsFromEnv}. */
+export interface AppOptions extends Omit<EngineOptions, 'store'> {
+  /** SQLite database file. Default `./.keel/keel.db` (`KEEL_DB`). */
+  db?: string;
+  /** `fsync` (default): acknowledged results survive power loss. `os`: they survive a process crash only. (`KEEL_DURABILITY`) */
+  durability?: 'fsync' | 'os';
+  /** Ingress port. Default 9080 (`KEEL_PORT`). */
+  port?: number;
+  /** Ingress address. Default `127.0.0.1` (`KEEL_HOST`). */
+  host?: string;
+}
+
+export interface App {
+  engine: Engine;
+  ingress: IngressServer;
+  /** Stops the ingress, then the engine; everything in flight resumes at the next start. */
+  close(): Promise<void>;
+}
+
+/**
+ * Reads `KEEL_*` environment variables into app options.
+ *
+ * @example
+ * ```ts
+ * const app = await startApp({ services: [Greeter], ...appOptionsFromEnv() });
+ * ```
+ */
+export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<AppOptions> {
+  const o: Partial<AppOptions> = {};
+  if (env.KEEL_DB) o.db = env.KEEL_DB;
+  if (env.KEEL_PORT) {
+    const port = Number(env.KEEL_PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`KEEL_PORT="${env.KEEL_PORT}" is not a port number (0-65535)`);
+    o.port = port;
+  }
+  if (env.KEEL_HOST) o.host = env.KEEL_HOST;
+  if (env.KEEL_DURABILITY) {
+    if (env.KEEL_DURABILITY !== 'fsync' && env.KEEL_DURABILITY !== 'os') {
+      throw new RangeError(`KEEL_DURABILITY="${env.KEEL_DURABILITY}" must be "fsync" or "os"`);
+    }
+    o.durability = env.KEEL_DURABILITY;
+  }
+  if (env.KEEL_RETENTION) o.retention = checked(env.KEEL_RETENTION, 'KEEL_RETENTION');
+  if (env.KEEL_SUSPEND_AFTER) o.suspendAfter = checked(env.KEEL_SUSPEND_AFTER, 'KEEL_SUSPEND_AFTER');
+  return o;
+}
+
+function checked(d: Duration, name: string): Duration {
+  try {
+    parseDuration(d);
+  } catch (e) {
+    throw new RangeError(`${name}: ${(e as Error).message}`);
+  }
+  return d;
+}
+
+/**
+ * Opens the store, recovers and starts the engine, and serves the ingress.
+ *
+ * @example
+ * ```ts
+ * const app = await startApp({ services: [Greeter, Counter], port: 9080 });
+ * // ... later
+ * await app.close();
+ * ```
+ */
+export async function startApp(options: AppOptions & { services: Definition[] }): Promise<App> {
+  const { db = './.keel/keel.db', durability = 'fsync', port = 9080, host = '127.0.0.1', ...engineOptions } = options;
+  const store = openSqliteStore({ path: db, durability });
+  const engine = new Engine({ ...engineOptions, store });
+  await engine.start();
+  const ingress = await serve(engine, { port, host });
+  return {
+    engine,
+    ingress,
+    async close() {
+      await ingress.close();
+      await engine.stop();
+    },
+  };
+}

@@ -1,0 +1,229 @@
+import type { Duration } from './duration.js';
+import type { RetryPolicy } from './retry.js';
+import type { ObjectDefinition, ServiceDefinition, WorkflowDefinition, Client, SendClient } from './definitions.js';
+
+/** A logger that writes only when the invocation is not replaying, so replays are silent. */
+export interface Logger {
+  debug(message: string, ...args: unknown[]): void;
+  info(message: string, ...args: unknown[]): void;
+  warn(message: string, ...args: unknown[]): void;
+  error(message: string, ...args: unknown[]): void;
+}
+
+/** Options of a `ctx.run` step. */
+export interface RunOptions {
+  /** Overrides the handler's retry policy for this step. When attempts run out the step fails with a terminal `RetriesExhaustedError` the handler can catch. */
+  retry?: RetryPolicy;
+}
+
+/** Options of a request-response call or a one-way send. */
+export interface CallOptions {
+  /** The same key on the same target returns the same invocation and result, and attaches if it is still running. */
+  idempotencyKey?: string;
+}
+
+/** Options of a one-way send. */
+export interface SendOptions extends CallOptions {
+  /** Start the invocation after this delay (`500ms`, `10s`, `PT1M`, ...). */
+  delay?: Duration;
+}
+
+/** What a one-way send returns: the id of the invocation it started. */
+export interface InvocationHandle {
+  /** Resolves once the send is journaled (after any idempotency-key lookup). */
+  readonly invocationId: Promise<string>;
+}
+
+/**
+ * The context of a stateless service handler. Every method that does something durable is
+ * journaled: on replay after a crash or suspension it returns the recorded result.
+ */
+export interface Context {
+  /** The id of this invocation (`inv_...`), stable across retries and replays. */
+  readonly invocationId: string;
+  /** A logger that stays quiet while the invocation replays its journal. */
+  readonly log: Logger;
+
+  /**
+   * Runs `fn` as a journaled step: once it succeeds its result is durable before this promise
+   * resolves, and on replay the result is returned without running `fn` again. A step
+   * interrupted by a crash runs again (at least once), so side effects inside it should be
+   * idempotent. Errors other than `TerminalError` are retried with backoff.
+   *
+   * @example
+   * ```ts
+   * const paymentId = await ctx.run('charge', () => payments.charge(order.amount));
+   * ```
+   */
+  run<T>(name: string, fn: () => T | Promise<T>, options?: RunOptions): Promise<T>;
+
+  /**
+   * A durable timer: the invocation suspends (holding no memory) and resumes after the
+   * duration, even across restarts.
+   *
+   * @example
+   * ```ts
+   * await ctx.sleep('15m');
+   * ```
+   */
+  sleep(duration: Duration): Promise<void>;
+
+  /**
+   * The current time in epoch milliseconds, journaled so replay sees the same value.
+   *
+   * @example
+   * ```ts
+   * const startedAt = await ctx.now();
+   * ```
+   */
+  now(): Promise<number>;
+
+  /**
+   * A deterministic random number in [0, 1): seeded by the invocation id, so replay draws the
+   * same sequence.
+   *
+   * @example
+   * ```ts
+   * const pick = Math.floor(ctx.random() * drivers.length);
+   * ```
+   */
+  random(): number;
+
+  /**
+   * A deterministic version-4 UUID (same seed as `random`).
+   *
+   * @example
+   * ```ts
+   * const reservationId = ctx.uuid();
+   * ```
+   */
+  uuid(): string;
+
+  /**
+   * A typed request-response client for a service: the call is journaled and its result
+   * replayed.
+   *
+   * @example
+   * ```ts
+   * const greeting = await ctx.serviceClient(Greeter).greet('Ada');
+   * ```
+   */
+  serviceClient<D extends ServiceDefinition>(service: D): Client<D>;
+
+  /**
+   * A typed request-response client for one key of a virtual object.
+   *
+   * @example
+   * ```ts
+   * const total = await ctx.objectClient(Counter, 'visits').add(1);
+   * ```
+   */
+  objectClient<D extends ObjectDefinition>(object: D, key: string): Client<D>;
+
+  /**
+   * A typed request-response client for one workflow key. Calling `run` on a key whose run
+   * already exists attaches to it and returns its result.
+   *
+   * @example
+   * ```ts
+   * const result = await ctx.workflowClient(Signup, userId).run({ email });
+   * ```
+   */
+  workflowClient<D extends WorkflowDefinition>(workflow: D, key: string): Client<D>;
+
+  /**
+   * A one-way client for a service: the send is journaled and the target runs on its own.
+   *
+   * @example
+   * ```ts
+   * ctx.serviceSendClient(Mailer, { delay: '1h' }).remind({ userId });
+   * ```
+   */
+  serviceSendClient<D extends ServiceDefinition>(service: D, options?: SendOptions): SendClient<D>;
+
+  /**
+   * A one-way client for one key of a virtual object.
+   *
+   * @example
+   * ```ts
+   * ctx.objectSendClient(Counter, 'visits').add(1);
+   * ```
+   */
+  objectSendClient<D extends ObjectDefinition>(object: D, key: string, options?: SendOptions): SendClient<D>;
+
+  /**
+   * A one-way client for one workflow key.
+   *
+   * @example
+   * ```ts
+   * ctx.workflowSendClient(Signup, userId).run({ email });
+   * ```
+   */
+  workflowSendClient<D extends WorkflowDefinition>(workflow: D, key: string, options?: SendOptions): SendClient<D>;
+}
+
+/** The context of a shared (read-only, concurrent) handler of a keyed object. */
+export interface ObjectSharedContext extends Context {
+  /** The object key this invocation runs for. */
+  readonly key: string;
+
+  /**
+   * Reads a state value, or `undefined` when it is not set.
+   *
+   * @example
+   * ```ts
+   * const count = (await ctx.get<number>('count')) ?? 0;
+   * ```
+   */
+  get<T = unknown>(name: string): Promise<T | undefined>;
+
+  /**
+   * The names of every state value of this key.
+   *
+   * @example
+   * ```ts
+   * const names = await ctx.stateKeys();
+   * ```
+   */
+  stateKeys(): Promise<string[]>;
+}
+
+/** The context of an exclusive handler of a keyed object: reads and writes durable state. */
+export interface ObjectContext extends ObjectSharedContext {
+  /**
+   * Writes a state value (any JSON value). It is committed with the invocation's next durable
+   * write and visible to later invocations of this key.
+   *
+   * @example
+   * ```ts
+   * ctx.set('count', count + 1);
+   * ```
+   */
+  set<T>(name: string, value: T): void;
+
+  /**
+   * Deletes one state value.
+   *
+   * @example
+   * ```ts
+   * ctx.clear('cart');
+   * ```
+   */
+  clear(name: string): void;
+
+  /**
+   * Deletes every state value of this key.
+   *
+   * @example
+   * ```ts
+   * ctx.clearAll();
+   * ```
+   */
+  clearAll(): void;
+}
+
+/** The context of a workflow's `run` handler: runs once per key, owns the workflow's state. */
+export type WorkflowContext = ObjectContext;
+
+/** The context of a workflow's other handlers: concurrent with `run`, read state. */
+export type WorkflowSharedContext = ObjectSharedContext;

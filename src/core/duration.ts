@@ -1,0 +1,64 @@
+/**
+ * Durations: a number of milliseconds, or a string such as `500ms`, `10s`, `5m`, `1h`, `2d`,
+ * `1h30m`, or ISO-8601 (`PT1M`, `P30D`, `P1DT2H`).
+ */
+export type Duration = number | string;
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+const COMPACT = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/;
+const ISO = /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i;
+
+/**
+ * Parses a duration into milliseconds. Throws a `RangeError` that names the accepted forms
+ * when the text is not a duration.
+ *
+ * @example
+ * ```ts
+ * parseDuration('1h30m'); // 5_400_000
+ * parseDuration('PT1M'); // 60_000
+ * ```
+ */
+export function parseDuration(d: Duration): number {
+  if (typeof d === 'number') {
+    if (!Number.isFinite(d) || d < 0) throw bad(String(d));
+    return d;
+  }
+  const text = d.trim();
+  if (text.length === 0) throw bad(d);
+  if (/^\d+$/.test(text)) return Number(text);
+  if (/^P/i.test(text)) {
+    const m = ISO.exec(text);
+    if (!m || text.toUpperCase() === 'P' || text.toUpperCase().endsWith('T')) throw bad(d);
+    const [, w, days, h, min, s] = m;
+    return Math.round(
+      num(w) * UNIT_MS.w! + num(days) * UNIT_MS.d! + num(h) * UNIT_MS.h! + num(min) * UNIT_MS.m! + num(s) * 1000,
+    );
+  }
+  let rest = text;
+  let total = 0;
+  while (rest.length > 0) {
+    const m = COMPACT.exec(rest);
+    if (!m) throw bad(d);
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    rest = rest.slice(m[0].length).trimStart();
+  }
+  return Math.round(total);
+}
+
+function num(s: string | undefined): number {
+  return s === undefined ? 0 : Number(s);
+}
+
+function bad(text: string): RangeError {
+  return new RangeError(
+    `"${text}" is not a duration: use milliseconds (1500), a unit form (500ms, 10s, 5m, 1h, 2d, 1h30m) or ISO-8601 (PT1M, P30D)`,
+  );
+}

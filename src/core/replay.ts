@@ -1,0 +1,333 @@
+import type { CallOptions, InvocationHandle, Logger, ObjectContext, RunOptions, SendOptions } from './context.js';
+import type { Client, Definition, SendClient } from './definitions.js';
+import { parseDuration, type Duration } from './duration.js';
+import { fromErrorInfo, isTerminal, NonDeterminismError, RetriesExhaustedError, toErrorInfo, UsageError } from './errors.js';
+import { describeEntry, targetName, type EntryKind, type JournalEntry, type Target } from './journal.js';
+import { Prng } from './prng.js';
+import { resolveRetry, type ResolvedRetryPolicy } from './retry.js';
+
+/**
+ * What a context needs from the engine. The context itself is pure: it decides, from the
+ * journal and the handler's calls, what to replay and what to perform, and asks the host to
+ * perform it. All I/O, time and scheduling live behind this interface.
+ */
+export interface InvocationHost {
+  readonly invocationId: string;
+  readonly service: string;
+  readonly key: string;
+  /** Entries recorded by earlier attempts, by index. */
+  readonly recorded: ReadonlyMap<number, JournalEntry>;
+  /** Failed attempts so far and the index of the step that failed (-1: the handler). */
+  readonly attempt: number;
+  readonly retryIndex: number;
+  /** The retry policy of the handler, which steps inherit. */
+  readonly retryPolicy: ResolvedRetryPolicy;
+
+  now(): number;
+  /** Records an entry; resolves once it is durable. */
+  commit(index: number, entry: JournalEntry): Promise<void>;
+  /** Records an entry that nothing waits on: it becomes durable with the next commit. */
+  append(index: number, entry: JournalEntry): void;
+  readState(name: string): Promise<unknown>;
+  readStateKeys(): Promise<string[]>;
+  /** Starts a durable timer for a recorded sleep entry. */
+  startSleep(index: number, entry: JournalEntry): void;
+  /** Starts a call: creates (or attaches to) the target invocation and records the entry. */
+  startCall(index: number, target: Target, input: unknown, options: CallOptions | undefined): void;
+  /** Starts a one-way send; resolves with the started (or deduplicated) invocation's id. */
+  startSend(index: number, target: Target, input: unknown, options: SendOptions | undefined, delayMs: number): Promise<string>;
+  /** Resolves with the entry once its completion (timer fired, call returned) is known. */
+  awaitCompletion(index: number, entry: JournalEntry): Promise<JournalEntry>;
+  /** Tracks a running step body, so the engine knows the invocation is busy, not waiting. */
+  trackBody(p: Promise<unknown>): void;
+  /** The attempt failed with a retryable error: abandon it and retry after a backoff. */
+  retry(failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy }): void;
+  /** Replay found a mismatch: stop the invocation. */
+  fatal(error: NonDeterminismError): void;
+  log(level: keyof Logger, message: string, args: unknown[]): void;
+}
+
+/** A promise that never settles: what an abandoned attempt's handler awaits forever. */
+const NEVER = new Promise<never>(() => undefined);
+
+/** Deletion marker in the state overlay. */
+const DELETED = Symbol('deleted');
+
+/**
+ * The context handed to handlers. It implements every context interface (service, object,
+ * workflow); what a handler may call is narrowed by the type it receives, and checked at run
+ * time for shared handlers (`readOnly`).
+ */
+export class ContextImpl implements ObjectContext {
+  readonly log: Logger;
+  private nextIndex = 0;
+  private readonly replayEnd: number;
+  private readonly prng: Prng;
+  /** This invocation's own state writes, which later reads must see. */
+  private readonly overlay = new Map<string, unknown>();
+  private clearedAll = false;
+  private dead = false;
+
+  constructor(
+    private readonly host: InvocationHost,
+    private readonly readOnly: boolean,
+  ) {
+    let max = -1;
+    for (const i of host.recorded.keys()) if (i > max) max = i;
+    this.replayEnd = max + 1;
+    this.prng = new Prng(host.invocationId);
+    const log = (level: keyof Logger) => (message: string, ...args: unknown[]) => {
+      if (!this.isReplaying) host.log(level, message, args);
+    };
+    this.log = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  }
+
+  get invocationId(): string {
+    return this.host.invocationId;
+  }
+
+  get key(): string {
+    return this.host.key;
+  }
+
+  /** True while the handler is re-executing entries recorded by an earlier attempt. */
+  get isReplaying(): boolean {
+    return this.nextIndex < this.replayEnd;
+  }
+
+  /** Called by the engine when the attempt is abandoned: later context calls do nothing. */
+  kill(): void {
+    this.dead = true;
+  }
+
+  // ---- steps, timers, time, randomness ------------------------------------------------
+
+  run<T>(name: string, fn: () => T | Promise<T>, options?: RunOptions): Promise<T> {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'run', name);
+    if (rec === 'dead') return NEVER;
+    if (rec?.done) return settle<T>(rec);
+    // Resolve the step's policy before running it, so a bad policy fails loudly and early.
+    const policy = resolveRetry(options?.retry, this.host.retryPolicy);
+    const p = this.execute(index, name, fn, policy);
+    this.host.trackBody(p);
+    return p;
+  }
+
+  private async execute<T>(index: number, name: string, fn: () => T | Promise<T>, policy: ResolvedRetryPolicy): Promise<T> {
+    let value: T;
+    try {
+      value = await fn();
+    } catch (err) {
+      if (this.dead) return NEVER;
+      if (isTerminal(err)) return this.fail<T>(index, { kind: 'run', name, done: true, error: toErrorInfo(err) });
+      const attempt = (this.host.retryIndex === index ? this.host.attempt : 0) + 1;
+      if (attempt >= policy.maxAttempts) {
+        const exhausted = new RetriesExhaustedError(`step "${name}"`, attempt, err);
+        return this.fail<T>(index, { kind: 'run', name, done: true, error: toErrorInfo(exhausted) });
+      }
+      this.host.retry({ error: err, index, attempt, policy });
+      return NEVER;
+    }
+    if (this.dead) return NEVER;
+    const stored = normalize(value);
+    await this.host.commit(index, { kind: 'run', name, done: true, value: stored });
+    return stored as T;
+  }
+
+  private async fail<T>(index: number, entry: JournalEntry): Promise<T> {
+    await this.host.commit(index, entry);
+    throw fromErrorInfo(entry.error!);
+  }
+
+  sleep(duration: Duration): Promise<void> {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'sleep', '');
+    if (rec === 'dead') return NEVER;
+    if (rec?.done) return Promise.resolve();
+    let entry = rec;
+    if (!entry) {
+      entry = { kind: 'sleep', name: '', done: false, wakeAt: this.host.now() + parseDuration(duration) };
+      this.host.startSleep(index, entry);
+    }
+    return this.host.awaitCompletion(index, entry).then(() => undefined);
+  }
+
+  now(): Promise<number> {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'now', '');
+    if (rec === 'dead') return NEVER;
+    if (rec) return Promise.resolve(rec.value as number);
+    const value = this.host.now();
+    this.host.append(index, { kind: 'now', name: '', done: true, value });
+    return Promise.resolve(value);
+  }
+
+  random(): number {
+    return this.prng.next();
+  }
+
+  uuid(): string {
+    return this.prng.uuid();
+  }
+
+  // ---- state ----------------------------------------------------------------------------
+
+  async get<T = unknown>(name: string): Promise<T | undefined> {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'get', name);
+    if (rec === 'dead') return NEVER;
+    if (rec) return rec.value as T | undefined;
+    let value: unknown;
+    if (this.overlay.has(name)) value = this.overlay.get(name);
+    else if (this.clearedAll) value = undefined;
+    else value = await this.host.readState(name);
+    if (value === DELETED) value = undefined;
+    if (this.dead) return NEVER;
+    this.host.append(index, { kind: 'get', name, done: true, value });
+    return value as T | undefined;
+  }
+
+  async stateKeys(): Promise<string[]> {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'keys', '');
+    if (rec === 'dead') return NEVER;
+    if (rec) return rec.value as string[];
+    const keys = new Set(this.clearedAll ? [] : await this.host.readStateKeys());
+    for (const [k, v] of this.overlay) {
+      if (v === DELETED) keys.delete(k);
+      else keys.add(k);
+    }
+    const value = [...keys].sort();
+    if (this.dead) return NEVER;
+    this.host.append(index, { kind: 'keys', name: '', done: true, value });
+    return value;
+  }
+
+  set<T>(name: string, value: T): void {
+    this.write('set', name, normalize(value));
+  }
+
+  clear(name: string): void {
+    this.write('clear', name, DELETED);
+  }
+
+  clearAll(): void {
+    this.write('clearAll', '', undefined);
+  }
+
+  private write(kind: EntryKind, name: string, value: unknown): void {
+    if (this.readOnly) {
+      throw new UsageError(`ctx.${kind}() is not allowed in a shared handler: shared handlers only read state. Make the handler exclusive to write.`);
+    }
+    if (kind === 'set' && value === undefined) {
+      throw new UsageError(`ctx.set("${name}", undefined): use ctx.clear("${name}") to delete a value`);
+    }
+    const index = this.nextIndex++;
+    const rec = this.replay(index, kind, name);
+    if (rec === 'dead') return;
+    if (kind === 'clearAll') {
+      this.overlay.clear();
+      this.clearedAll = true;
+    } else {
+      this.overlay.set(name, value);
+    }
+    // Recorded writes were applied to the state when first journaled.
+    if (!rec) this.host.append(index, { kind, name, done: true, value: value === DELETED ? undefined : value });
+  }
+
+  // ---- calls and sends -------------------------------------------------------------------
+
+  serviceClient<D extends Definition>(def: D): Client<D> {
+    return this.client(def, '');
+  }
+
+  objectClient<D extends Definition>(def: D, key: string): Client<D> {
+    return this.client(def, key);
+  }
+
+  workflowClient<D extends Definition>(def: D, key: string): Client<D> {
+    return this.client(def, key);
+  }
+
+  serviceSendClient<D extends Definition>(def: D, options?: SendOptions): SendClient<D> {
+    return this.sendClient(def, '', options);
+  }
+
+  objectSendClient<D extends Definition>(def: D, key: string, options?: SendOptions): SendClient<D> {
+    return this.sendClient(def, key, options);
+  }
+
+  workflowSendClient<D extends Definition>(def: D, key: string, options?: SendOptions): SendClient<D> {
+    return this.sendClient(def, key, options);
+  }
+
+  private client<D extends Definition>(def: D, key: string): Client<D> {
+    const out: Record<string, unknown> = {};
+    for (const handler of Object.keys(def.handlers)) {
+      out[handler] = (input?: unknown, options?: CallOptions) => this.call({ service: def.name, handler, key }, input, options);
+    }
+    return out as Client<D>;
+  }
+
+  private sendClient<D extends Definition>(def: D, key: string, options?: SendOptions): SendClient<D> {
+    const out: Record<string, unknown> = {};
+    for (const handler of Object.keys(def.handlers)) {
+      out[handler] = (input?: unknown, callOptions?: CallOptions) =>
+        this.send({ service: def.name, handler, key }, input, { ...options, ...callOptions });
+    }
+    return out as SendClient<D>;
+  }
+
+  private call(target: Target, input: unknown, options: CallOptions | undefined): Promise<unknown> {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'call', targetName(target));
+    if (rec === 'dead') return NEVER;
+    if (rec?.done) return settle(rec);
+    let entry = rec;
+    if (!entry) {
+      entry = { kind: 'call', name: targetName(target), done: false };
+      this.host.startCall(index, target, normalize(input), options);
+    }
+    return this.host.awaitCompletion(index, entry).then(settle);
+  }
+
+  private send(target: Target, input: unknown, options: SendOptions): InvocationHandle {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'send', targetName(target));
+    if (rec === 'dead') return { invocationId: NEVER };
+    if (rec) return { invocationId: Promise.resolve(rec.calleeId!) };
+    const delay = options.delay === undefined ? 0 : parseDuration(options.delay);
+    return { invocationId: this.host.startSend(index, target, normalize(input), options, delay) };
+  }
+
+  // ---- replay ---------------------------------------------------------------------------
+
+  /** The recorded entry at `index`, after checking it matches what the code attempts now. */
+  private replay(index: number, kind: EntryKind, name: string): JournalEntry | undefined | 'dead' {
+    if (this.dead) return 'dead';
+    const rec = this.host.recorded.get(index);
+    if (rec && (rec.kind !== kind || rec.name !== name)) {
+      const err = new NonDeterminismError(index, describeEntry(rec), describeEntry({ kind, name }));
+      this.dead = true;
+      this.host.fatal(err);
+      return 'dead';
+    }
+    return rec;
+  }
+}
+
+function settle<T>(entry: JournalEntry): Promise<T> {
+  if (entry.error) return Promise.reject(fromErrorInfo(entry.error));
+  return Promise.resolve(entry.value as T);
+}
+
+/**
+ * Values cross the journal as JSON. Returning the JSON form on first execution too means the
+ * handler sees exactly what a replay will see (a Date becomes its ISO string either way).
+ */
+function normalize(value: unknown): unknown {
+  if (value === null || value === undefined || typeof value !== 'object') return value;
+  const json = JSON.stringify(value);
+  return json === undefined ? undefined : JSON.parse(json);
+}

@@ -1,0 +1,800 @@
+import type { CallOptions, Logger, SendOptions } from '../core/context.js';
+import type { Client, Definition, HandlerSpec, SendClient } from '../core/definitions.js';
+import { parseDuration, type Duration } from '../core/duration.js';
+import {
+  errorMessage,
+  fromErrorInfo,
+  isTerminal,
+  KeelError,
+  NotFoundError,
+  RetriesExhaustedError,
+  toErrorInfo,
+  type ErrorInfo,
+  type NonDeterminismError,
+} from '../core/errors.js';
+import { targetName, type JournalEntry, type Target } from '../core/journal.js';
+import { backoffDelay, resolveRetry, type ResolvedRetryPolicy, type RetryPolicy } from '../core/retry.js';
+import { validate } from '../core/schema.js';
+import type { InvocationRow, OpResult, Store, TimerRow, WriteOp } from '../store/types.js';
+import { systemClock, type Clock } from './clock.js';
+import { newInvocationId } from './ids.js';
+import { KeyLocks } from './locks.js';
+import { Registry } from './registry.js';
+import { Runner, type RunnerOwner } from './runner.js';
+import { TimerService } from './timers.js';
+
+/** Engine options. Every field has a documented default. */
+export interface EngineOptions {
+  /** The services, objects and workflows this engine runs. */
+  services: Definition[];
+  /** Where everything durable lives (SQLite: `openSqliteStore`). */
+  store: Store;
+  /** Time source; a fake clock in tests. Default: the system clock. */
+  clock?: Clock;
+  /** Default retry policy of every handler (see `RetryPolicy` for its defaults). */
+  retry?: RetryPolicy;
+  /** How long finished invocations, their journals and idempotency keys are kept. Default `24h`. */
+  retention?: Duration;
+  /** How long a waiting invocation stays in memory before it suspends. Default `1s`. */
+  suspendAfter?: Duration;
+  /** Where engine and handler logs go. Default: console, `info` and above. */
+  logger?: EngineLogger;
+}
+
+/** A sink for log lines; `fields` carry the invocation id and target. */
+export type EngineLogger = (level: keyof Logger, message: string, fields: Record<string, unknown>) => void;
+
+/** A request to run a handler, as the ingress and the programmatic client make it. */
+export interface InvokeRequest {
+  service: string;
+  handler: string;
+  /** Object or workflow key; omit for services. */
+  key?: string;
+  input?: unknown;
+  idempotencyKey?: string;
+  /** Sends only: start after this many milliseconds. */
+  delayMs?: number;
+}
+
+/** What a send answers: the invocation's id and status when accepted. */
+export interface SendResult {
+  invocationId: string;
+  status: InvocationRow['status'];
+  /** True when an idempotency key or workflow key matched an existing invocation. */
+  existing: boolean;
+}
+
+/** Public view of an invocation, as `GET /invocations/{id}` shows it. */
+export interface InvocationInfo {
+  id: string;
+  target: string;
+  service: string;
+  handler: string;
+  key?: string;
+  status: InvocationRow['status'];
+  attempt: number;
+  createdAt: string;
+  modifiedAt: string;
+  completedAt?: string;
+  nextAttemptAt?: string;
+  idempotencyKey?: string;
+  error?: ErrorInfo;
+}
+
+interface Deferred<T> {
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+type Outcome = { output: unknown } | { error: ErrorInfo };
+
+const consoleLogger: EngineLogger = (level, message, fields) => {
+  if (level === 'debug') return;
+  const where = fields.invocationId ? ` [${String(fields.target)} ${String(fields.invocationId)}]` : '';
+  const line = `keel ${level}${where} ${message}`;
+  if (level === 'error') console.error(line, ...((fields.args as unknown[]) ?? []));
+  else if (level === 'warn') console.warn(line, ...((fields.args as unknown[]) ?? []));
+  else console.log(line, ...((fields.args as unknown[]) ?? []));
+};
+
+/**
+ * The durable execution engine: runs invocations, journals their effects through the Store,
+ * suspends what waits, resumes what is due, and recovers everything in flight at start.
+ *
+ * @example
+ * ```ts
+ * const engine = new Engine({ services: [Greeter, Counter], store: openSqliteStore({ path: 'app.db' }) });
+ * await engine.start();
+ * const total = await engine.objectClient(Counter, 'visits').add(1);
+ * await engine.stop();
+ * ```
+ */
+export class Engine implements RunnerOwner {
+  readonly registry: Registry;
+  readonly store: Store;
+  readonly clock: Clock;
+  private readonly defaultRetry: ResolvedRetryPolicy;
+  private readonly retentionMs: number;
+  private readonly suspendAfterMs: number;
+  private readonly logger: EngineLogger;
+  private readonly timers: TimerService;
+  private readonly locks = new KeyLocks<InvocationRow>();
+  /** Invocations executing in this process. */
+  private readonly active = new Map<string, Runner>();
+  /** Deduplication keys of invocations whose insert is not yet durable. */
+  private readonly inflightDedupe = new Map<string, InvocationRow>();
+  /** Callers waiting for an invocation's result (ingress attach, or calls that attached). */
+  private readonly resultWaiters = new Map<string, Array<Deferred<Outcome>>>();
+  private readonly suspendTimers = new Map<string, () => void>();
+  private cancelCleanup: (() => void) | undefined;
+  private started = false;
+  private stopping = false;
+
+  constructor(options: EngineOptions) {
+    this.registry = new Registry(options.services);
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.defaultRetry = resolveRetry(options.retry);
+    this.retentionMs = parseDuration(options.retention ?? '24h');
+    this.suspendAfterMs = parseDuration(options.suspendAfter ?? '1s');
+    this.logger = options.logger ?? consoleLogger;
+    this.timers = new TimerService(this.clock, this.store, (t) => this.fireTimer(t));
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  /** Recovers everything that was in flight, then starts timers and retention cleanup. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const h of await this.store.listKeyHolders()) {
+      if (h.status !== 'pending') this.locks.acquire(lockKey(h.service, h.key), h.id, h as InvocationRow);
+    }
+    for (const row of await this.store.listRunnable()) {
+      if (!this.registry.get(row.service)) {
+        this.log('warn', `cannot recover ${row.id}: "${row.service}" is no longer registered; it stays ${row.status}`, {});
+        continue;
+      }
+      if (row.status === 'running') this.resume(row);
+      else this.enqueue(row);
+    }
+    await this.timers.start();
+    this.scheduleCleanup(0);
+  }
+
+  /** Stops timers and drops in-memory work; everything durable resumes at the next start. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.timers.stop();
+    this.cancelCleanup?.();
+    for (const cancel of this.suspendTimers.values()) cancel();
+    this.suspendTimers.clear();
+    for (const r of this.active.values()) r.kill();
+    this.active.clear();
+    const stopped = new KeelError('the engine stopped before the invocation finished; it resumes when the engine starts again', {
+      code: 'engine_stopped',
+      status: 503,
+    });
+    for (const ws of this.resultWaiters.values()) for (const w of ws) w.reject(stopped);
+    this.resultWaiters.clear();
+    await this.store.close();
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  // ---- the public surface: invoke, send, attach ----------------------------------------
+
+  /**
+   * Runs a handler and resolves with its result once the result is durable. Rejects with the
+   * handler's terminal error (as a `TerminalError` with its code and status).
+   */
+  async invoke(req: InvokeRequest): Promise<unknown> {
+    const { row } = await this.create(req, undefined);
+    const outcome = await this.awaitOutcome(row.id, true);
+    if ('error' in outcome) throw fromErrorInfo(outcome.error);
+    return outcome.output;
+  }
+
+  /** Starts a handler without waiting for it; resolves once the invocation is durably accepted. */
+  async send(req: InvokeRequest): Promise<SendResult> {
+    const { row, existing, durable } = await this.create(req, undefined);
+    await durable;
+    return { invocationId: row.id, status: row.status, existing };
+  }
+
+  /** Waits for an invocation to finish and returns its result (or throws its terminal error). */
+  async attach(id: string): Promise<unknown> {
+    const outcome = await this.awaitOutcome(id);
+    if ('error' in outcome) throw fromErrorInfo(outcome.error);
+    return outcome.output;
+  }
+
+  /** The result if the invocation has finished, else its status. */
+  async output(id: string): Promise<{ ready: true; outcome: Outcome } | { ready: false; status: InvocationRow['status'] }> {
+    const row = await this.store.getInvocation(id);
+    if (!row) throw notFound(id);
+    if (row.status === 'completed') return { ready: true, outcome: { output: row.output } };
+    if (row.status === 'failed') return { ready: true, outcome: { error: row.error! } };
+    return { ready: false, status: row.status };
+  }
+
+  async getInvocation(id: string): Promise<InvocationInfo | undefined> {
+    const row = await this.store.getInvocation(id);
+    return row && toInfo(row);
+  }
+
+  /** A typed request-response client, for use outside handlers (tests, scripts, servers). */
+  client<D extends Definition>(def: D, key?: string): Client<D> {
+    const out: Record<string, unknown> = {};
+    for (const handler of Object.keys(def.handlers)) {
+      out[handler] = (input?: unknown, options?: CallOptions) =>
+        this.invoke({ service: def.name, handler, key, input, idempotencyKey: options?.idempotencyKey });
+    }
+    return out as Client<D>;
+  }
+
+  /** A typed one-way client, for use outside handlers. */
+  sendClient<D extends Definition>(def: D, key?: string, options?: SendOptions): SendClient<D> {
+    const delayMs = options?.delay === undefined ? undefined : parseDuration(options.delay);
+    const out: Record<string, unknown> = {};
+    for (const handler of Object.keys(def.handlers)) {
+      out[handler] = (input?: unknown, callOptions?: CallOptions) => ({
+        invocationId: this.send({
+          service: def.name,
+          handler,
+          key,
+          input,
+          delayMs,
+          idempotencyKey: callOptions?.idempotencyKey ?? options?.idempotencyKey,
+        }).then((r) => r.invocationId),
+      });
+    }
+    return out as SendClient<D>;
+  }
+
+  // ---- creating invocations --------------------------------------------------------------
+
+  /**
+   * Validates and creates an invocation (or finds the one its idempotency key or workflow key
+   * names), and starts it. Execution starts before the insert is durable: every write of the
+   * invocation is ordered after the insert, so nothing it does can outlive a lost insert.
+   */
+  private async create(
+    req: InvokeRequest,
+    caller: { id: string; index: number } | undefined,
+    extra?: (row: InvocationRow) => WriteOp[],
+  ): Promise<{ row: InvocationRow; existing: boolean; durable: Promise<unknown> }> {
+    if (this.stopping) throw new KeelError('the engine is stopping', { code: 'engine_stopped', status: 503 });
+    const key = req.key ?? '';
+    const { def, spec } = this.registry.resolve(req.service, req.handler, key);
+    const input = spec.options.input ? await validate(spec.options.input, req.input, `input of ${def.name}.${spec.name}`) : req.input;
+    const dedupe = req.idempotencyKey
+      ? `idem:${def.name}/${key}/${spec.name}/${req.idempotencyKey}`
+      : def.kind === 'workflow' && spec.name === 'run'
+        ? `wf:${def.name}/${key}`
+        : undefined;
+    if (dedupe) {
+      const found = this.inflightDedupe.get(dedupe) ?? (await this.store.findByDedupe(dedupe)) ?? this.inflightDedupe.get(dedupe);
+      if (found) return { row: found, existing: true, durable: Promise.resolve() };
+    }
+    const now = this.clock.now();
+    const delay = req.delayMs ?? 0;
+    const id = newInvocationId(now);
+    const exclusive = def.kind !== 'service' && !spec.shared;
+    const row: InvocationRow = {
+      id,
+      service: def.name,
+      handler: spec.name,
+      key,
+      exclusive,
+      status: 'pending',
+      input,
+      dedupe,
+      callerId: caller?.id,
+      callerEntry: caller?.index,
+      attempt: 0,
+      retryIndex: -1,
+      runAt: delay > 0 ? now + delay : undefined,
+      createdAt: now,
+      modifiedAt: now,
+    };
+    // Decide now whether it starts at once, so the insert already says 'running' (one write less).
+    if (delay > 0) row.status = 'scheduled';
+    else if (!exclusive || this.locks.acquire(lockKey(def.name, key), id, row)) row.status = 'running';
+    const ops: WriteOp[] = [{ op: 'invocation.insert', row: { ...row } }];
+    if (delay > 0) ops.push({ op: 'timer.put', timer: { invocationId: row.id, index: -1, fireAt: now + delay } });
+    // The caller's journal entry rides in the same write, so a call or send is recorded
+    // atomically with the invocation it starts.
+    if (extra) ops.push(...extra(row));
+    if (dedupe) this.inflightDedupe.set(dedupe, row);
+    const durable = this.store.write(ops).then(
+      () => {
+        if (dedupe) this.inflightDedupe.delete(dedupe);
+        if (delay > 0) this.timers.add({ invocationId: row.id, index: -1, fireAt: now + delay });
+      },
+      (err: unknown) => {
+        if (dedupe) this.inflightDedupe.delete(dedupe);
+        this.log('error', `could not store invocation ${row.id}: ${errorMessage(err)}`, {});
+        this.settleWaiters(row.id, { error: toErrorInfo(err) });
+        throw err;
+      },
+    );
+    if (row.status === 'running') this.launch(row, new Map());
+    return { row, existing: false, durable };
+  }
+
+  /** Starts an invocation now, or queues it behind the current holder of its object key. */
+  private enqueue(row: InvocationRow): void {
+    if (row.exclusive && !this.locks.acquire(lockKey(row.service, row.key), row.id, row)) return;
+    this.launch(row, new Map());
+  }
+
+  private launch(row: InvocationRow, recorded: ReadonlyMap<number, JournalEntry>): void {
+    const def = this.registry.get(row.service);
+    const spec = def && this.specOf(def, row.handler);
+    if (!def || !spec) {
+      this.finishRow(row, { error: toErrorInfo(new NotFoundError(`${row.service}.${row.handler} is no longer registered`)) });
+      return;
+    }
+    const policy = resolveRetry(spec.options.retry, resolveRetry(def.options.retry, this.defaultRetry));
+    const runner = new Runner(this, row, spec, recorded, policy);
+    this.active.set(row.id, runner);
+    if (row.status !== 'running') {
+      row.status = 'running';
+      // Marks the invocation runnable for recovery; rides along with its first commit.
+      this.write(runner, [{ op: 'invocation.update', id: row.id, set: { status: 'running', modifiedAt: this.clock.now() } }]);
+    }
+    void runner.start();
+  }
+
+  private specOf(def: Definition, handler: string): HandlerSpec | undefined {
+    try {
+      return this.registry.resolve(def.name, handler, def.kind === 'service' ? '' : 'k').spec;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Replays an invocation from its journal (after a restart, a suspension or a retry). */
+  private resume(row: InvocationRow): void {
+    if (this.active.has(row.id) || this.stopping) return;
+    // Reserve the slot so completions arriving while the journal loads are not lost.
+    const pending: Array<[number, JournalEntry]> = [];
+    const placeholder = { loading: true as const, pending };
+    this.loading.set(row.id, placeholder);
+    void this.store.getJournal(row.id).then(
+      (entries) => {
+        this.loading.delete(row.id);
+        if (this.stopping || this.active.has(row.id)) return;
+        const recorded = new Map(entries);
+        for (const [i, e] of pending) recorded.set(i, e);
+        this.launch({ ...row, status: 'running' }, recorded);
+        this.reattach(row.id, recorded);
+      },
+      (err: unknown) => {
+        this.loading.delete(row.id);
+        this.log('error', `could not load the journal of ${row.id}: ${errorMessage(err)}`, {});
+      },
+    );
+  }
+  /**
+   * Calls that attached to an invocation started by someone else (idempotency key, workflow
+   * key) are not completed by that invocation: wait for their results again after a replay.
+   */
+  private reattach(id: string, recorded: ReadonlyMap<number, JournalEntry>): void {
+    for (const [index, entry] of recorded) {
+      if (entry.kind !== 'call' || entry.done || !entry.calleeId) continue;
+      void this.store.getInvocation(entry.calleeId).then((callee) => {
+        const runner = this.active.get(id);
+        if (runner && callee?.callerId !== id) this.attachCall(runner, index, entry);
+      });
+    }
+  }
+
+  private readonly loading = new Map<string, { loading: true; pending: Array<[number, JournalEntry]> }>();
+
+  private async resumeById(id: string): Promise<void> {
+    if (this.active.has(id) || this.loading.has(id)) return;
+    const row = await this.store.getInvocation(id);
+    if (row && (row.status === 'running' || row.status === 'suspended' || row.status === 'backing-off')) this.resume(row);
+  }
+
+  // ---- RunnerOwner: what handlers do ---------------------------------------------------------
+
+  /** Every write of a runner goes through here; a failed write stops the invocation. */
+  private write(runner: Runner, ops: WriteOp[]): Promise<OpResult[]> {
+    const p = this.store.write(ops);
+    p.catch((err: unknown) => {
+      if (runner.dead) return;
+      this.log('error', `a journal write failed: ${errorMessage(err)}; the attempt is retried`, this.fields(runner));
+      this.abandon(runner);
+      this.scheduleRetry(runner.row, runner.row.attempt + 1, -1, 1000, err);
+    });
+    return p;
+  }
+
+  commit(runner: Runner, index: number, entry: JournalEntry): Promise<void> {
+    return this.write(runner, [{ op: 'journal.put', invocationId: runner.row.id, index, entry }]).then(() => undefined);
+  }
+
+  append(runner: Runner, index: number, entry: JournalEntry): void {
+    const ops: WriteOp[] = [{ op: 'journal.put', invocationId: runner.row.id, index, entry }];
+    const { service, key } = runner.row;
+    if (entry.kind === 'set') ops.push({ op: 'state.set', service, key, name: entry.name, value: entry.value });
+    else if (entry.kind === 'clear') ops.push({ op: 'state.delete', service, key, name: entry.name });
+    else if (entry.kind === 'clearAll') ops.push({ op: 'state.clear', service, key });
+    void this.write(runner, ops).catch(() => undefined);
+  }
+
+  readState(runner: Runner, name: string): Promise<unknown> {
+    return this.store.getState(runner.row.service, runner.row.key, name);
+  }
+
+  readStateKeys(runner: Runner): Promise<string[]> {
+    return this.store.getStateKeys(runner.row.service, runner.row.key);
+  }
+
+  startSleep(runner: Runner, index: number, entry: JournalEntry): void {
+    const timer: TimerRow = { invocationId: runner.row.id, index, fireAt: entry.wakeAt! };
+    this.write(runner, [
+      { op: 'journal.put', invocationId: runner.row.id, index, entry },
+      { op: 'timer.put', timer },
+    ]).then(
+      () => this.timers.add(timer),
+      () => undefined,
+    );
+  }
+
+  startCall(runner: Runner, index: number, target: Target, input: unknown, options: CallOptions | undefined): void {
+    const name = targetName(target);
+    const me = runner.row.id;
+    const pending: JournalEntry = { kind: 'call', name, done: false };
+    runner.expecting++; // busy until the call is created (validation and dedupe lookups are async)
+    this.create({ ...target, input, idempotencyKey: options?.idempotencyKey }, { id: me, index }, (row) => [
+      { op: 'journal.put', invocationId: me, index, entry: { ...pending, calleeId: row.id } },
+    ]).then(
+      ({ row, existing }) => {
+        runner.expecting--;
+        if (!existing || runner.dead) return;
+        // Attached to an existing invocation (idempotency key or workflow key). The attacher
+        // stays in memory (busy) until the result arrives, since the callee does not know it.
+        const entry: JournalEntry = { ...pending, calleeId: row.id };
+        void this.write(runner, [{ op: 'journal.put', invocationId: me, index, entry }]).catch(() => undefined);
+        this.attachCall(runner, index, entry);
+      },
+      (err: unknown) => {
+        runner.expecting--;
+        // The call could not start (unknown target, invalid input): the call fails terminally.
+        void this.completeEntry(me, index, { ...pending, done: true, error: toErrorInfo(err) });
+      },
+    );
+  }
+
+  /** Waits for a callee this runner is not the primary caller of, and completes the entry. */
+  private attachCall(runner: Runner, index: number, entry: JournalEntry): void {
+    runner.expecting++;
+    const settle = (outcome: Outcome): void => {
+      runner.expecting--;
+      void this.completeEntry(runner.row.id, index, { ...entry, done: true, ...entryResult(outcome) });
+    };
+    this.awaitOutcome(entry.calleeId!, true).then(settle, (err: unknown) => settle({ error: toErrorInfo(err) }));
+  }
+
+  /**
+   * Durably completes a waiting journal entry of invocation `id`, then hands the completion to
+   * its runner, or resumes the invocation if it was suspended.
+   */
+  private completeEntry(id: string, index: number, entry: JournalEntry, extraOps: WriteOp[] = []): Promise<void> {
+    const before = this.active.get(id);
+    if (before) before.expecting++;
+    return this.store.write([{ op: 'journal.complete', invocationId: id, index, entry }, ...extraOps]).then(
+      (results) => {
+        if (before) before.expecting--;
+        this.deliver(id, index, entry, (results[0] as { resumed: boolean } | undefined)?.resumed === true || before !== undefined);
+      },
+      (err: unknown) => this.log('error', `could not complete entry ${index} of ${id}: ${errorMessage(err)}`, {}),
+    );
+  }
+
+  private deliver(id: string, index: number, entry: JournalEntry, mayNeedResume: boolean): void {
+    const runner = this.active.get(id);
+    const loading = this.loading.get(id);
+    if (runner) runner.deliver(index, entry);
+    else if (loading) loading.pending.push([index, entry]);
+    else if (mayNeedResume) void this.resumeById(id);
+  }
+
+  async startSend(runner: Runner, index: number, target: Target, input: unknown, options: SendOptions | undefined, delayMs: number): Promise<string> {
+    const me = runner.row.id;
+    const entryFor = (calleeId: string): JournalEntry => ({ kind: 'send', name: targetName(target), done: true, calleeId });
+    runner.expecting++;
+    try {
+      const { row, existing } = await this.create(
+        { ...target, input, idempotencyKey: options?.idempotencyKey, delayMs },
+        undefined,
+        (r) => [{ op: 'journal.put', invocationId: me, index, entry: entryFor(r.id) }],
+      );
+      if (existing && !runner.dead) {
+        void this.write(runner, [{ op: 'journal.put', invocationId: me, index, entry: entryFor(row.id) }]).catch(() => undefined);
+      }
+      return row.id;
+    } finally {
+      runner.expecting--;
+    }
+  }
+
+  idle(runner: Runner): void {
+    if (this.suspendTimers.has(runner.row.id)) return;
+    const cancel = this.clock.setTimer(this.suspendAfterMs, () => {
+      this.suspendTimers.delete(runner.row.id);
+      if (runner.dead || !runner.isIdle || this.active.get(runner.row.id) !== runner) return;
+      this.suspend(runner);
+    });
+    this.suspendTimers.set(runner.row.id, cancel);
+  }
+
+  /** Drops a waiting invocation from memory; a completion or timer resumes it by replay. */
+  private suspend(runner: Runner): void {
+    this.abandon(runner);
+    this.write(runner, [{ op: 'invocation.update', id: runner.row.id, set: { status: 'suspended', modifiedAt: this.clock.now() } }]).catch(
+      () => undefined,
+    );
+  }
+
+  /** Kills a runner and forgets it, keeping its object key held. */
+  private abandon(runner: Runner): void {
+    runner.kill();
+    if (this.active.get(runner.row.id) === runner) this.active.delete(runner.row.id);
+    const cancel = this.suspendTimers.get(runner.row.id);
+    if (cancel) {
+      cancel();
+      this.suspendTimers.delete(runner.row.id);
+    }
+  }
+
+  retry(runner: Runner, failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy }): void {
+    this.abandon(runner);
+    const delay = backoffDelay(failure.policy, failure.attempt, Math.random());
+    this.scheduleRetry(runner.row, failure.attempt, failure.index, delay, failure.error);
+  }
+
+  private scheduleRetry(row: InvocationRow, attempt: number, index: number, delay: number, error: unknown): void {
+    const runAt = this.clock.now() + delay;
+    const what = index >= 0 ? `step ${index}` : 'the handler';
+    this.log('warn', `attempt ${attempt} failed in ${what}: ${errorMessage(error)}; retrying in ${delay} ms`, { invocationId: row.id, target: targetOf(row) });
+    const timer: TimerRow = { invocationId: row.id, index: -1, fireAt: runAt };
+    this.store
+      .write([
+        {
+          op: 'invocation.update',
+          id: row.id,
+          set: { status: 'backing-off', attempt, retryIndex: index, runAt, modifiedAt: this.clock.now(), error: toErrorInfo(error) },
+        },
+        { op: 'timer.put', timer },
+      ])
+      .then(
+        () => this.timers.add(timer),
+        (err: unknown) => this.log('error', `could not schedule a retry of ${row.id}: ${errorMessage(err)}`, {}),
+      );
+  }
+
+  fatal(runner: Runner, error: NonDeterminismError): void {
+    this.abandon(runner);
+    this.log('error', `${error.message} The invocation is paused.`, this.fields(runner));
+    this.store
+      .write([{ op: 'invocation.update', id: runner.row.id, set: { status: 'paused', error: toErrorInfo(error), modifiedAt: this.clock.now() } }])
+      .catch(() => undefined);
+  }
+
+  finish(runner: Runner, outcome: { output: unknown } | { error: unknown }): void {
+    if ('error' in outcome && !isTerminal(outcome.error)) {
+      const attempt = (runner.row.retryIndex === -1 ? runner.row.attempt : 0) + 1;
+      if (attempt < runner.retryPolicy.maxAttempts) {
+        this.retry(runner, { error: outcome.error, index: -1, attempt, policy: runner.retryPolicy });
+        return;
+      }
+      outcome = { error: new RetriesExhaustedError(`${targetOf(runner.row)}`, attempt, outcome.error) };
+    }
+    this.abandon(runner);
+    if ('output' in outcome && runner.spec.options.output) {
+      const schema = runner.spec.options.output;
+      void validate(schema, outcome.output, `output of ${targetOf(runner.row)}`).then(
+        (output) => this.finishRow(runner.row, { output }),
+        (err: unknown) => this.finishRow(runner.row, { error: toErrorInfo(err) }),
+      );
+      return;
+    }
+    this.finishRow(runner.row, 'output' in outcome ? { output: normalizeOutput(outcome.output) } : { error: toErrorInfo(outcome.error) });
+  }
+
+  /** Records the outcome, completes the caller's entry, then releases the key and wakes waiters. */
+  private finishRow(row: InvocationRow, outcome: Outcome): void {
+    const now = this.clock.now();
+    const def = this.registry.get(row.service);
+    const retention = def?.options.retention !== undefined ? parseDuration(def.options.retention) : this.retentionMs;
+    const failed = 'error' in outcome;
+    const ops: WriteOp[] = [
+      {
+        op: 'invocation.update',
+        id: row.id,
+        set: {
+          status: failed ? 'failed' : 'completed',
+          output: failed ? undefined : outcome.output,
+          error: failed ? outcome.error : undefined,
+          completedAt: now,
+          modifiedAt: now,
+          expiresAt: now + retention,
+        },
+      },
+    ];
+    const callerEntry: JournalEntry | undefined =
+      row.callerId !== undefined && row.callerEntry !== undefined
+        ? { kind: 'call', name: targetOf(row), done: true, calleeId: row.id, ...entryResult(outcome) }
+        : undefined;
+    const caller = row.callerId === undefined ? undefined : this.active.get(row.callerId);
+    if (callerEntry) ops.push({ op: 'journal.complete', invocationId: row.callerId!, index: row.callerEntry!, entry: callerEntry });
+    if (caller) caller.expecting++;
+    this.store.write(ops).then(
+      (results) => {
+        if (failed) this.log('warn', `failed: ${outcome.error.message}`, { invocationId: row.id, target: targetOf(row) });
+        this.releaseKey(row);
+        this.settleWaiters(row.id, outcome);
+        if (caller) caller.expecting--;
+        if (callerEntry) {
+          const resumed = (results[1] as { resumed: boolean } | undefined)?.resumed === true;
+          this.deliver(row.callerId!, row.callerEntry!, callerEntry, resumed || caller !== undefined);
+        }
+      },
+      (err: unknown) => {
+        this.log('error', `could not record the outcome of ${row.id}: ${errorMessage(err)}; it runs again at the next start`, {});
+      },
+    );
+  }
+
+  private releaseKey(row: InvocationRow): void {
+    if (!row.exclusive) return;
+    const next = this.locks.release(lockKey(row.service, row.key), row.id, (r) => r.id);
+    if (next) this.launch(next, new Map());
+  }
+
+  // ---- timers ----------------------------------------------------------------------------
+
+  private fireTimer(t: TimerRow): void {
+    if (t.index === -1) {
+      void this.store.write([{ op: 'timer.delete', invocationId: t.invocationId, index: -1 }]).then(async () => {
+        this.timers.done(t.invocationId, -1);
+        const row = await this.store.getInvocation(t.invocationId);
+        if (!row) return;
+        if (row.status === 'scheduled') this.enqueue(row);
+        else if (row.status === 'backing-off') this.resume(row);
+      });
+      return;
+    }
+    const entry: JournalEntry = { kind: 'sleep', name: '', done: true, wakeAt: t.fireAt };
+    // The deletion rides with the completion; forget the timer once both are durable.
+    void this.completeEntry(t.invocationId, t.index, entry, [{ op: 'timer.delete', invocationId: t.invocationId, index: t.index }]).then(() =>
+      this.timers.done(t.invocationId, t.index),
+    );
+  }
+
+  // ---- results ---------------------------------------------------------------------------
+
+  private awaitOutcome(id: string, known = false): Promise<Outcome> {
+    return new Promise<Outcome>((resolve, reject) => {
+      let list = this.resultWaiters.get(id);
+      if (!list) this.resultWaiters.set(id, (list = []));
+      const waiter = { resolve, reject };
+      list.push(waiter);
+      // Registered first, then checked: a result that lands in between is not missed.
+      this.store.getInvocation(id).then(
+        (row) => {
+          if (!row) {
+            // A just-created invocation may not be flushed yet; its result will come.
+            if (known || this.active.has(id)) return;
+            this.dropWaiter(id, waiter);
+            reject(notFound(id));
+          } else if (row.status === 'completed' || row.status === 'failed') {
+            this.dropWaiter(id, waiter);
+            resolve(row.status === 'completed' ? { output: row.output } : { error: row.error! });
+          }
+        },
+        (err: unknown) => {
+          this.dropWaiter(id, waiter);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private dropWaiter(id: string, w: Deferred<Outcome>): void {
+    const list = this.resultWaiters.get(id);
+    if (!list) return;
+    const i = list.indexOf(w);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.resultWaiters.delete(id);
+  }
+
+  private settleWaiters(id: string, outcome: Outcome): void {
+    const list = this.resultWaiters.get(id);
+    if (!list) return;
+    this.resultWaiters.delete(id);
+    for (const w of list) w.resolve(outcome);
+  }
+
+  // ---- retention -------------------------------------------------------------------------
+
+  private scheduleCleanup(delay: number): void {
+    this.cancelCleanup = this.clock.setTimer(delay, () => {
+      void this.cleanup().finally(() => {
+        // Retention is coarse (hours): sweeping a few times per retention period is enough.
+        if (!this.stopping) this.scheduleCleanup(Math.min(6 * 3_600_000, Math.max(60_000, this.retentionMs / 4)));
+      });
+    });
+  }
+
+  private async cleanup(): Promise<void> {
+    const ids = await this.store.expired(this.clock.now(), 1000);
+    if (ids.length === 0) return;
+    await this.store.write(ids.map((id) => ({ op: 'invocation.delete' as const, id })));
+  }
+
+  // ---- logging ---------------------------------------------------------------------------
+
+  log(runnerOrLevel: Runner | keyof Logger, ...rest: unknown[]): void {
+    if (runnerOrLevel instanceof Runner) {
+      const [level, message, args] = rest as [keyof Logger, string, unknown[]];
+      this.logger(level, message, { ...this.fields(runnerOrLevel), args });
+      return;
+    }
+    const [message, fields] = rest as [string, Record<string, unknown>];
+    this.logger(runnerOrLevel, message, fields);
+  }
+
+  private fields(runner: Runner): Record<string, unknown> {
+    return { invocationId: runner.row.id, target: targetOf(runner.row) };
+  }
+}
+
+/** An outcome in the shape of a journal entry's result fields. */
+function entryResult(outcome: Outcome): Pick<JournalEntry, 'value' | 'error'> {
+  return 'error' in outcome ? { error: outcome.error } : { value: outcome.output };
+}
+
+function lockKey(service: string, key: string): string {
+  return `${service}\u0000${key}`;
+}
+
+function targetOf(row: Pick<InvocationRow, 'service' | 'handler' | 'key'>): string {
+  return targetName({ service: row.service, handler: row.handler, key: row.key });
+}
+
+function notFound(id: string): NotFoundError {
+  return new NotFoundError(`no invocation "${id}": it never existed or its retention ended`);
+}
+
+function normalizeOutput(v: unknown): unknown {
+  if (v === null || v === undefined || typeof v !== 'object') return v;
+  return JSON.parse(JSON.stringify(v)) as unknown;
+}
+
+function toInfo(row: InvocationRow): InvocationInfo {
+  const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
+  const info: InvocationInfo = {
+    id: row.id,
+    target: targetOf(row),
+    service: row.service,
+    handler: row.handler,
+    status: row.status,
+    attempt: row.attempt,
+    createdAt: iso(row.createdAt)!,
+    modifiedAt: iso(row.modifiedAt)!,
+  };
+  if (row.key) info.key = row.key;
+  if (row.completedAt !== undefined) info.completedAt = iso(row.completedAt);
+  if (row.status === 'backing-off' || row.status === 'scheduled') info.nextAttemptAt = iso(row.runAt);
+  if (row.dedupe?.startsWith('idem:')) info.idempotencyKey = row.dedupe.slice(row.dedupe.lastIndexOf('/') + 1);
+  if (row.error) info.error = row.error;
+  return info;
+}

@@ -1,0 +1,180 @@
+import type { CallOptions, Logger, SendOptions } from '../core/context.js';
+import type { HandlerSpec } from '../core/definitions.js';
+import type { NonDeterminismError } from '../core/errors.js';
+import type { JournalEntry, Target } from '../core/journal.js';
+import { ContextImpl, type InvocationHost } from '../core/replay.js';
+import type { ResolvedRetryPolicy } from '../core/retry.js';
+import type { InvocationRow } from '../store/types.js';
+
+/** What a runner needs from the engine that owns it. */
+export interface RunnerOwner {
+  now(): number;
+  commit(runner: Runner, index: number, entry: JournalEntry): Promise<void>;
+  append(runner: Runner, index: number, entry: JournalEntry): void;
+  readState(runner: Runner, name: string): Promise<unknown>;
+  readStateKeys(runner: Runner): Promise<string[]>;
+  startSleep(runner: Runner, index: number, entry: JournalEntry): void;
+  startCall(runner: Runner, index: number, target: Target, input: unknown, options: CallOptions | undefined): void;
+  startSend(runner: Runner, index: number, target: Target, input: unknown, options: SendOptions | undefined, delayMs: number): Promise<string>;
+  /** The runner has nothing to do but wait for completions. */
+  idle(runner: Runner): void;
+  retry(runner: Runner, failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy }): void;
+  fatal(runner: Runner, error: NonDeterminismError): void;
+  finish(runner: Runner, outcome: { output: unknown } | { error: unknown }): void;
+  log(runner: Runner, level: keyof Logger, message: string, args: unknown[]): void;
+}
+
+interface Waiter {
+  resolve(e: JournalEntry): void;
+}
+
+/**
+ * One attempt of one invocation: the handler closure, its context and what it waits for.
+ * When the invocation suspends or its attempt fails, the runner is dropped with everything it
+ * holds; the next attempt replays the journal in a fresh runner.
+ */
+export class Runner implements InvocationHost {
+  readonly ctx: ContextImpl;
+  /** Completions delivered before the handler asked for them. */
+  private readonly delivered = new Map<number, JournalEntry>();
+  private readonly waiting = new Map<number, Waiter>();
+  private busy = 0;
+  /** Completions the engine is committing for this runner; it is not idle until they land. */
+  expecting = 0;
+  dead = false;
+
+  constructor(
+    private readonly owner: RunnerOwner,
+    readonly row: InvocationRow,
+    readonly spec: HandlerSpec,
+    readonly recorded: ReadonlyMap<number, JournalEntry>,
+    readonly retryPolicy: ResolvedRetryPolicy,
+  ) {
+    this.ctx = new ContextImpl(this, spec.shared);
+  }
+
+  get invocationId(): string {
+    return this.row.id;
+  }
+  get service(): string {
+    return this.row.service;
+  }
+  get key(): string {
+    return this.row.key;
+  }
+  get attempt(): number {
+    return this.row.attempt;
+  }
+  get retryIndex(): number {
+    return this.row.retryIndex;
+  }
+
+  /** Runs the handler to its end (or until the attempt is abandoned). */
+  async start(): Promise<void> {
+    let outcome: { output: unknown } | { error: unknown };
+    try {
+      outcome = { output: await this.spec.fn(this.ctx, this.row.input) };
+    } catch (error) {
+      outcome = { error };
+    }
+    if (!this.dead) this.owner.finish(this, outcome);
+  }
+
+  /** Abandons this attempt: the handler's pending awaits never settle and it is garbage. */
+  kill(): void {
+    this.dead = true;
+    this.ctx.kill();
+    this.waiting.clear();
+  }
+
+  /** True when the handler waits only for completions (timers, calls) and does nothing else. */
+  get isIdle(): boolean {
+    return this.busy === 0 && this.expecting === 0 && this.waiting.size > 0;
+  }
+
+  /** A completion for entry `index` arrived (and is durable). */
+  deliver(index: number, entry: JournalEntry): void {
+    if (this.dead) return;
+    const w = this.waiting.get(index);
+    if (w) {
+      this.waiting.delete(index);
+      w.resolve(entry);
+    } else {
+      this.delivered.set(index, entry);
+    }
+  }
+
+  // ---- InvocationHost --------------------------------------------------------------------
+
+  now(): number {
+    return this.owner.now();
+  }
+
+  commit(index: number, entry: JournalEntry): Promise<void> {
+    this.busy++;
+    return this.owner.commit(this, index, entry).finally(() => {
+      this.busy--;
+    });
+  }
+
+  append(index: number, entry: JournalEntry): void {
+    this.owner.append(this, index, entry);
+  }
+
+  readState(name: string): Promise<unknown> {
+    return this.owner.readState(this, name);
+  }
+
+  readStateKeys(): Promise<string[]> {
+    return this.owner.readStateKeys(this);
+  }
+
+  startSleep(index: number, entry: JournalEntry): void {
+    this.owner.startSleep(this, index, entry);
+  }
+
+  startCall(index: number, target: Target, input: unknown, options: CallOptions | undefined): void {
+    this.owner.startCall(this, index, target, input, options);
+  }
+
+  startSend(index: number, target: Target, input: unknown, options: SendOptions | undefined, delayMs: number): Promise<string> {
+    return this.owner.startSend(this, index, target, input, options, delayMs);
+  }
+
+  awaitCompletion(index: number, entry: JournalEntry): Promise<JournalEntry> {
+    const early = this.delivered.get(index);
+    if (early) {
+      this.delivered.delete(index);
+      return Promise.resolve(early);
+    }
+    if (entry.done) return Promise.resolve(entry);
+    return new Promise<JournalEntry>((resolve) => {
+      this.waiting.set(index, { resolve });
+      // Let the handler reach all of its concurrent awaits before deciding it is idle.
+      queueMicrotask(() => {
+        if (this.isIdle && !this.dead) this.owner.idle(this);
+      });
+    });
+  }
+
+  trackBody(p: Promise<unknown>): void {
+    this.busy++;
+    const done = (): void => {
+      this.busy--;
+      if (this.isIdle && !this.dead) this.owner.idle(this);
+    };
+    p.then(done, done);
+  }
+
+  retry(failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy }): void {
+    if (!this.dead) this.owner.retry(this, failure);
+  }
+
+  fatal(error: NonDeterminismError): void {
+    if (!this.dead) this.owner.fatal(this, error);
+  }
+
+  log(level: keyof Logger, message: string, args: unknown[]): void {
+    this.owner.log(this, level, message, args);
+  }
+}

@@ -1,0 +1,150 @@
+import type { Store, TimerRow } from '../store/types.js';
+import type { Clock } from './clock.js';
+
+/**
+ * Durable timers. Every timer lives in the Store; this service holds in memory only those due
+ * within the next `windowMs` (a bounded heap), and reloads the next window from the Store as
+ * time passes. A million sleeping workflows therefore cost storage, not RAM.
+ */
+export class TimerService {
+  private heap: TimerRow[] = [];
+  /** Timers in the heap or fired and not yet deleted, so a reload never fires one twice. */
+  private readonly known = new Set<string>();
+  private loadedUntil = 0;
+  private cancelNext: (() => void) | undefined;
+  private nextAt = Infinity;
+  private cancelReload: (() => void) | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly store: Store,
+    private readonly onFire: (t: TimerRow) => void,
+    private readonly windowMs = 60_000,
+    private readonly batch = 10_000,
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.reload();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancelNext?.();
+    this.cancelReload?.();
+    this.cancelNext = this.cancelReload = undefined;
+    this.nextAt = Infinity;
+  }
+
+  /** Registers a timer that was just made durable. */
+  add(t: TimerRow): void {
+    if (this.stopped) return;
+    if (t.fireAt > this.loadedUntil) {
+      // The reload of its window will find it; make sure that reload happens in time.
+      this.scheduleReload(t.fireAt - this.windowMs);
+      return;
+    }
+    this.push(t);
+    this.arm();
+  }
+
+  /** Forgets a fired timer once its deletion is durable. */
+  done(invocationId: string, index: number): void {
+    this.known.delete(keyOf(invocationId, index));
+  }
+
+  private push(t: TimerRow): void {
+    const k = keyOf(t.invocationId, t.index);
+    if (this.known.has(k)) return;
+    this.known.add(k);
+    const h = this.heap;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p]!.fireAt <= h[i]!.fireAt) break;
+      [h[p], h[i]] = [h[i]!, h[p]!];
+      i = p;
+    }
+  }
+
+  private pop(): TimerRow | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && h[l]!.fireAt < h[m]!.fireAt) m = l;
+        if (r < h.length && h[r]!.fireAt < h[m]!.fireAt) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i]!, h[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+
+  private arm(): void {
+    const first = this.heap[0];
+    const at = first ? first.fireAt : Infinity;
+    if (at >= this.nextAt) return;
+    this.cancelNext?.();
+    this.nextAt = at;
+    this.cancelNext = this.clock.setTimer(at - this.clock.now(), () => this.fire());
+  }
+
+  private fire(): void {
+    this.cancelNext = undefined;
+    this.nextAt = Infinity;
+    if (this.stopped) return;
+    const now = this.clock.now();
+    while (this.heap.length > 0 && this.heap[0]!.fireAt <= now) this.onFire(this.pop()!);
+    this.arm();
+  }
+
+  private async reload(): Promise<void> {
+    this.cancelReload = undefined;
+    this.reloadAt = Infinity;
+    if (this.stopped) return;
+    const until = this.clock.now() + this.windowMs;
+    const rows = await this.store.dueTimers(until, this.batch);
+    // A full batch means more timers are due in this window than we hold: stop the window at
+    // the last one loaded, and load the rest when we get there.
+    const full = rows.length === this.batch;
+    this.loadedUntil = full ? rows[rows.length - 1]!.fireAt : until;
+    for (const r of rows) this.push(r);
+    this.arm();
+    let next = this.loadedUntil - this.windowMs / 4;
+    if (!full) {
+      // Nothing else is due in this window: sleep until the window before the next timer
+      // (a fake clock jumping 30 days then costs one reload, not one per window).
+      const ahead = await this.store.dueTimers(Number.MAX_SAFE_INTEGER, rows.length + 1);
+      const first = ahead[rows.length];
+      next = first ? Math.max(next, first.fireAt - this.windowMs) : Number.MAX_SAFE_INTEGER;
+    }
+    this.scheduleReload(next);
+  }
+
+  private reloadAt = Infinity;
+
+  private scheduleReload(at: number): void {
+    if (this.stopped || at >= this.reloadAt) return;
+    this.cancelReload?.();
+    this.reloadAt = at;
+    if (at >= Number.MAX_SAFE_INTEGER) {
+      this.cancelReload = undefined;
+      return;
+    }
+    this.cancelReload = this.clock.setTimer(Math.max(0, at - this.clock.now()), () => void this.reload().catch(() => undefined));
+  }
+}
+
+function keyOf(id: string, index: number): string {
+  return `${id}#${index}`;
+}

@@ -1,0 +1,59 @@
+/**
+ * Keel: durable execution and resilient integrations for TypeScript.
+ *
+ * @example
+ * ```ts
+ * import { service, Engine } from 'keel';
+ * import { openSqliteStore } from 'keel/sqlite';
+ *
+ * const Greeter = service({ name: 'Greeter', handlers: { greet: async (ctx, name: string) => `Hello, ${name}!` } });
+ * const engine = new Engine({ services: [Greeter], store: openSqliteStore({ path: '.keel/keel.db' }) });
+ * await engine.start();
+ * ```
+ */
+export { service, object, workflow, handler, shared } from './core/definitions.js';
+export type {
+  Definition,
+  ServiceDefinition,
+  ObjectDefinition,
+  WorkflowDefinition,
+  HandlerOptions,
+  Client,
+  SendClient,
+  InputOf,
+  OutputOf,
+} from './core/definitions.js';
+export type {
+  Context,
+  ObjectContext,
+  ObjectSharedContext,
+  WorkflowContext,
+  WorkflowSharedContext,
+  Logger,
+  RunOptions,
+  CallOptions,
+  SendOptions,
+  InvocationHandle,
+} from './core/context.js';
+export {
+  KeelError,
+  TerminalError,
+  RetriesExhaustedError,
+  NonDeterminismError,
+  ValidationError,
+  NotFoundError,
+  UsageError,
+} from './core/errors.js';
+export type { ErrorInfo, KeelErrorOptions } from './core/errors.js';
+export { parseDuration } from './core/duration.js';
+export type { Duration } from './core/duration.js';
+export { DEFAULT_RETRY } from './core/retry.js';
+export type { RetryPolicy } from './core/retry.js';
+export type { StandardSchemaV1 } from './core/schema.js';
+export { Engine } from './engine/engine.js';
+export type { EngineOptions, EngineLogger, InvokeRequest, SendResult, InvocationInfo } from './engine/engine.js';
+export { systemClock } from './engine/clock.js';
+export type { Clock } from './engine/clock.js';
+export type { Store, InvocationRow, InvocationStatus, WriteOp } from './store/types.js';
+export { serve } from './ingress/index.js';
+export type { IngressOptions, IngressServer } from './ingress/index.js';

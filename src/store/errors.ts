@@ -1,0 +1,36 @@
+import { KeelError } from '../core/errors.js';
+
+/**
+ * Codes a store raises. Shared by every adapter so the engine and users can match on them
+ * regardless of the backend.
+ */
+export type StoreErrorCode =
+  /** The store was closed; the write or read was not performed. */
+  | 'store_closed'
+  /** The database was migrated by a newer Keel; this code cannot safely use it. */
+  | 'schema_too_new'
+  /** One `write()` call failed (a constraint, an unserializable value); none of its ops applied. */
+  | 'write_failed'
+  /** The database or the disk failed (I/O error, failed fsync); the store refuses further writes. */
+  | 'store_failed';
+
+/**
+ * An error raised by a Store adapter.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await store.write(ops);
+ * } catch (err) {
+ *   if (err instanceof StoreError && err.code === 'store_closed') return; // shutting down
+ *   throw err;
+ * }
+ * ```
+ */
+export class StoreError extends KeelError {
+  declare readonly code: StoreErrorCode;
+
+  constructor(code: StoreErrorCode, message: string, cause?: unknown) {
+    super(message, { code, status: code === 'store_closed' ? 503 : 500, cause });
+  }
+}

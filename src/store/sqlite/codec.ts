@@ -1,0 +1,161 @@
+import type { ErrorInfo } from '../../core/errors.js';
+import type { EntryKind, JournalEntry } from '../../core/journal.js';
+import { StoreError } from '../errors.js';
+import type { InvocationRow, InvocationStatus, TimerRow } from '../types.js';
+
+/** What better-sqlite3 binds: no booleans, no undefined. */
+export type SqlValue = string | number | bigint | null;
+
+/**
+ * Encodes a value as JSON text, `undefined` as SQL NULL. Runs when `write()` is called, not at
+ * flush time, so later mutation of the caller's objects cannot change what gets stored, and an
+ * unserializable value fails that one call before it joins a batch.
+ */
+export function toJson(value: unknown, what: () => string): string | null {
+  if (value === undefined) return null;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new StoreError(
+      'write_failed',
+      `cannot store ${what()}: ${(err as Error).message}. Stored values must be JSON-serializable.`,
+      err,
+    );
+  }
+  // JSON.stringify returns undefined for functions and symbols: they have no JSON form.
+  return text ?? null;
+}
+
+export function fromJson(text: string | null): unknown {
+  return text === null ? undefined : JSON.parse(text);
+}
+
+function opt(v: SqlValue | undefined): SqlValue {
+  return v === undefined ? null : v;
+}
+
+/** The raw `invocations` row as SQLite returns it. */
+export interface InvocationRecord {
+  seq: number;
+  id: string;
+  service: string;
+  handler: string;
+  key: string;
+  exclusive: number;
+  status: string;
+  input: string | null;
+  output: string | null;
+  error: string | null;
+  dedupe: string | null;
+  caller_id: string | null;
+  caller_entry: number | null;
+  attempt: number;
+  retry_index: number;
+  run_at: number | null;
+  created_at: number;
+  modified_at: number;
+  completed_at: number | null;
+  expires_at: number | null;
+}
+
+/**
+ * Column name and encoder of every settable invocation field, in insert order. The single
+ * source for inserts and updates, so a new field cannot be written by one and not the other.
+ */
+export const INVOCATION_COLUMNS: {
+  readonly [F in keyof Omit<InvocationRow, 'seq'>]-?: readonly [column: string, encode: (v: InvocationRow[F], id: string) => SqlValue];
+} = {
+  id: ['id', (v) => v],
+  service: ['service', (v) => v],
+  handler: ['handler', (v) => v],
+  key: ['key', (v) => v],
+  exclusive: ['exclusive', (v) => (v === undefined ? null : v ? 1 : 0)],
+  status: ['status', (v) => v],
+  input: ['input', (v, id) => toJson(v, () => `the input of invocation ${id}`)],
+  output: ['output', (v, id) => toJson(v, () => `the output of invocation ${id}`)],
+  error: ['error', (v, id) => toJson(v, () => `the error of invocation ${id}`)],
+  dedupe: ['dedupe', opt],
+  callerId: ['caller_id', opt],
+  callerEntry: ['caller_entry', opt],
+  attempt: ['attempt', (v) => v],
+  retryIndex: ['retry_index', (v) => v],
+  runAt: ['run_at', opt],
+  createdAt: ['created_at', (v) => v],
+  modifiedAt: ['modified_at', (v) => v],
+  completedAt: ['completed_at', opt],
+  expiresAt: ['expires_at', opt],
+};
+
+export type InvocationField = keyof typeof INVOCATION_COLUMNS;
+export const INVOCATION_FIELDS = Object.keys(INVOCATION_COLUMNS) as InvocationField[];
+
+/** Encodes one field; `undefined` for a required column becomes NULL and fails the NOT NULL constraint. */
+export function encodeField(field: InvocationField, value: unknown, id: string): SqlValue {
+  const encode = INVOCATION_COLUMNS[field][1] as (v: unknown, id: string) => SqlValue;
+  const v = encode(value, id);
+  return v === undefined ? null : v;
+}
+
+export function decodeInvocation(r: InvocationRecord): InvocationRow {
+  const row: InvocationRow = {
+    id: r.id,
+    service: r.service,
+    handler: r.handler,
+    key: r.key,
+    exclusive: r.exclusive !== 0,
+    status: r.status as InvocationStatus,
+    input: fromJson(r.input),
+    attempt: r.attempt,
+    retryIndex: r.retry_index,
+    createdAt: r.created_at,
+    modifiedAt: r.modified_at,
+    seq: r.seq,
+  };
+  // Absent rather than `undefined`-valued keys, so rows compare and print like the originals.
+  if (r.output !== null) row.output = fromJson(r.output);
+  if (r.error !== null) row.error = fromJson(r.error) as ErrorInfo;
+  if (r.dedupe !== null) row.dedupe = r.dedupe;
+  if (r.caller_id !== null) row.callerId = r.caller_id;
+  if (r.caller_entry !== null) row.callerEntry = r.caller_entry;
+  if (r.run_at !== null) row.runAt = r.run_at;
+  if (r.completed_at !== null) row.completedAt = r.completed_at;
+  if (r.expires_at !== null) row.expiresAt = r.expires_at;
+  return row;
+}
+
+/** A journal entry split into its columns; `data` holds every other field. */
+export interface EncodedEntry {
+  kind: string;
+  name: string;
+  done: number;
+  data: string | null;
+}
+
+export function encodeEntry(entry: JournalEntry, invocationId: string, index: number): EncodedEntry {
+  const { kind, name, done, ...rest } = entry;
+  // JSON.stringify drops undefined-valued keys and keeps nulls: exactly the distinction we need.
+  let data: string | null = null;
+  for (const k in rest) {
+    if ((rest as Record<string, unknown>)[k] !== undefined) {
+      data = toJson(rest, () => `journal entry ${index} of invocation ${invocationId}`);
+      break;
+    }
+  }
+  return { kind, name, done: done ? 1 : 0, data };
+}
+
+export function decodeEntry(r: EncodedEntry): JournalEntry {
+  const entry: JournalEntry = { kind: r.kind as EntryKind, name: r.name, done: r.done !== 0 };
+  return r.data === null ? entry : Object.assign(entry, JSON.parse(r.data) as Partial<JournalEntry>);
+}
+
+export interface TimerRecord {
+  invocation_id: string;
+  idx: number;
+  fire_at: number;
+}
+
+export function decodeTimer(r: TimerRecord): TimerRow {
+  return { invocationId: r.invocation_id, index: r.idx, fireAt: r.fire_at };
+}

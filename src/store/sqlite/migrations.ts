@@ -1,0 +1,64 @@
+import type Database from 'better-sqlite3';
+import { StoreError } from '../errors.js';
+import { sql as m0001 } from './migrations/0001_init.js';
+
+/**
+ * Numbered schema migrations, applied in order. Append only: a released migration is never
+ * edited, a change is a new number. The version reached is recorded in `keel_meta`.
+ */
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  { version: 1, name: 'init', sql: m0001 },
+];
+
+/** The schema version this code writes and understands. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/**
+ * Brings the database to {@link SCHEMA_VERSION}, or refuses a newer one.
+ *
+ * Everything runs in one `BEGIN IMMEDIATE` transaction: it takes the write lock before reading
+ * the version, so when two processes open a new file at once the second waits (busy_timeout),
+ * then sees the version the first committed and applies nothing. A failed migration rolls back
+ * completely, leaving the previous version intact.
+ *
+ * @returns the version the database was at before (0 for a new database).
+ */
+export function migrate(db: Database.Database, path: string): number {
+  db.prepare('BEGIN IMMEDIATE').run();
+  try {
+    db.exec('CREATE TABLE IF NOT EXISTS keel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
+    const row = db.prepare("SELECT value FROM keel_meta WHERE key = 'schema_version'").get() as
+      | { value: string }
+      | undefined;
+    const from = row === undefined ? 0 : Number(row.value);
+    if (!Number.isInteger(from) || from > SCHEMA_VERSION) {
+      throw new StoreError(
+        'schema_too_new',
+        `the database ${path} has schema version ${row?.value ?? '?'}, but this Keel only knows versions up to ` +
+          `${SCHEMA_VERSION}. It was migrated by a newer Keel; upgrade Keel to open it (downgrading is not supported).`,
+      );
+    }
+    for (const m of MIGRATIONS) {
+      if (m.version <= from) continue;
+      try {
+        db.exec(m.sql);
+      } catch (err) {
+        throw new StoreError(
+          'store_failed',
+          `migration ${m.version} (${m.name}) of ${path} failed and was rolled back: ${(err as Error).message}`,
+          err,
+        );
+      }
+    }
+    if (from !== SCHEMA_VERSION) {
+      db.prepare("INSERT OR REPLACE INTO keel_meta (key, value) VALUES ('schema_version', ?)").run(
+        String(SCHEMA_VERSION),
+      );
+    }
+    db.prepare('COMMIT').run();
+    return from;
+  } catch (err) {
+    if (db.inTransaction) db.prepare('ROLLBACK').run();
+    throw err;
+  }
+}

@@ -1,0 +1,126 @@
+import type Database from 'better-sqlite3';
+import type { JournalEntry } from '../../core/journal.js';
+import type { InvocationFilter, InvocationRow, TimerRow } from '../types.js';
+import {
+  type EncodedEntry,
+  type InvocationRecord,
+  type TimerRecord,
+  decodeEntry,
+  decodeInvocation,
+  decodeTimer,
+  fromJson,
+} from './codec.js';
+
+/**
+ * Must match the WHERE clause of the partial index `invocations_active` term for term:
+ * SQLite only uses a partial index when the query repeats its condition.
+ */
+const ACTIVE = "status NOT IN ('completed', 'failed')";
+
+const DEFAULT_LIST_LIMIT = 100;
+
+/** Prepared read statements. Reads run synchronously on the writer's connection. */
+export class Queries {
+  private readonly invocation: Database.Statement;
+  private readonly byDedupe: Database.Statement;
+  private readonly journal: Database.Statement;
+  private readonly state: Database.Statement;
+  private readonly stateKeys: Database.Statement;
+  private readonly runnable: Database.Statement;
+  private readonly keyHolders: Database.Statement;
+  private readonly timers: Database.Statement;
+  private readonly expiredIds: Database.Statement;
+  private readonly lists = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {
+    this.invocation = db.prepare('SELECT * FROM invocations WHERE id = ?');
+    this.byDedupe = db.prepare('SELECT * FROM invocations WHERE dedupe = ?');
+    this.journal = db.prepare('SELECT idx, kind, name, done, data FROM journal WHERE invocation_id = ? ORDER BY idx');
+    this.state = db.prepare('SELECT value FROM state WHERE service = ? AND key = ? AND name = ?');
+    this.stateKeys = db.prepare('SELECT name FROM state WHERE service = ? AND key = ? ORDER BY name').pluck();
+    this.runnable = db.prepare(
+      `SELECT * FROM invocations WHERE ${ACTIVE} AND status IN ('running', 'pending') ORDER BY seq`,
+    );
+    this.keyHolders = db.prepare(
+      `SELECT id, service, key, status, seq FROM invocations WHERE ${ACTIVE} ` +
+        "AND status IN ('running', 'suspended', 'backing-off', 'pending') AND exclusive = 1 AND key <> '' ORDER BY seq",
+    );
+    this.timers = db.prepare(
+      'SELECT invocation_id, idx, fire_at FROM timers WHERE fire_at <= ? ORDER BY fire_at, invocation_id, idx LIMIT ?',
+    );
+    this.expiredIds = db
+      .prepare(
+        "SELECT id FROM invocations WHERE expires_at <= ? AND status IN ('completed', 'failed') ORDER BY expires_at LIMIT ?",
+      )
+      .pluck();
+  }
+
+  getInvocation(id: string): InvocationRow | undefined {
+    const r = this.invocation.get(id) as InvocationRecord | undefined;
+    return r && decodeInvocation(r);
+  }
+
+  findByDedupe(dedupe: string): InvocationRow | undefined {
+    const r = this.byDedupe.get(dedupe) as InvocationRecord | undefined;
+    return r && decodeInvocation(r);
+  }
+
+  getJournal(id: string): Array<[number, JournalEntry]> {
+    const rows = this.journal.all(id) as Array<EncodedEntry & { idx: number }>;
+    return rows.map((r) => [r.idx, decodeEntry(r)]);
+  }
+
+  getState(service: string, key: string, name: string): unknown {
+    const r = this.state.get(service, key, name) as { value: string | null } | undefined;
+    return r && fromJson(r.value);
+  }
+
+  getStateKeys(service: string, key: string): string[] {
+    return this.stateKeys.all(service, key) as string[];
+  }
+
+  listRunnable(): InvocationRow[] {
+    return (this.runnable.all() as InvocationRecord[]).map(decodeInvocation);
+  }
+
+  listKeyHolders(): Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>> {
+    return this.keyHolders.all() as Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>>;
+  }
+
+  dueTimers(before: number, limit: number): TimerRow[] {
+    return (this.timers.all(before, limit) as TimerRecord[]).map(decodeTimer);
+  }
+
+  expired(now: number, limit: number): string[] {
+    return this.expiredIds.all(now, limit) as string[];
+  }
+
+  listInvocations(filter: InvocationFilter): InvocationRow[] {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    if (filter.status !== undefined) {
+      where.push('status = ?');
+      params.push(filter.status);
+    }
+    if (filter.service !== undefined) {
+      where.push('service = ?');
+      params.push(filter.service);
+    }
+    if (filter.key !== undefined) {
+      where.push('key = ?');
+      params.push(filter.key);
+    }
+    if (filter.beforeSeq !== undefined) {
+      where.push('seq < ?');
+      params.push(filter.beforeSeq);
+    }
+    params.push(filter.limit ?? DEFAULT_LIST_LIMIT);
+    const sql = `SELECT * FROM invocations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    let stmt = this.lists.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(sql);
+      this.lists.set(sql, stmt);
+    }
+    return (stmt.all(params) as InvocationRecord[]).map(decodeInvocation);
+  }
+}

@@ -1,0 +1,211 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { storeConformance, inv } from '../src/store/conformance.js';
+import { SCHEMA_VERSION, type SqliteStore, openSqliteStore } from '../src/store/sqlite/index.js';
+
+const WRITER = path.join(import.meta.dirname, 'fixtures', 'store-writer.ts');
+const OPEN_MANY = path.join(import.meta.dirname, 'fixtures', 'open-many.ts');
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'keel-store-'));
+}
+
+/** Closes every store opened through it and deletes its directory. */
+function harnessFor(dir: string, durability: 'fsync' | 'os') {
+  const file = path.join(dir, 'keel.db');
+  const opened: SqliteStore[] = [];
+  const open = () => {
+    const s = openSqliteStore({ path: file, durability });
+    opened.push(s);
+    return s;
+  };
+  return {
+    file,
+    open,
+    cleanup: async () => {
+      await Promise.allSettled(opened.map((s) => s.close()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+for (const durability of ['fsync', 'os'] as const) {
+  storeConformance(`sqlite (${durability})`, async () => {
+    const h = harnessFor(tempDir(), durability);
+    return { store: h.open(), reopen: async () => h.open(), cleanup: h.cleanup };
+  });
+}
+
+describe('SqliteStore', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c();
+  });
+  function fresh(durability: 'fsync' | 'os' = 'fsync') {
+    const h = harnessFor(tempDir(), durability);
+    cleanups.push(h.cleanup);
+    return h;
+  }
+
+  it('refuses in-memory databases', () => {
+    expect(() => openSqliteStore({ path: ':memory:' })).toThrow(/in-memory/i);
+    expect(() => openSqliteStore({ path: '' })).toThrow(/file/);
+  });
+
+  it('creates missing parent directories', async () => {
+    const dir = tempDir();
+    cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
+    const store = openSqliteStore({ path: path.join(dir, 'a', 'b', 'keel.db') });
+    await store.write([{ op: 'invocation.insert', row: inv('x') }]);
+    await store.close();
+    expect(fs.existsSync(path.join(dir, 'a', 'b', 'keel.db'))).toBe(true);
+  });
+
+  it('refuses a database with a newer schema version (schema_too_new)', async () => {
+    const h = fresh();
+    await h.open().close();
+    const db = new Database(h.file);
+    db.prepare("UPDATE keel_meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION + 1));
+    db.close();
+    let error: unknown;
+    try {
+      h.open();
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ code: 'schema_too_new' });
+    expect((error as Error).message).toMatch(/upgrade Keel/);
+  });
+
+  it('records the schema version and reopens an up-to-date database without migrating', async () => {
+    const h = fresh();
+    const first = h.open();
+    await first.write([{ op: 'invocation.insert', row: inv('a') }]);
+    await first.close();
+    const db = new Database(h.file, { readonly: true });
+    expect(db.prepare("SELECT value FROM keel_meta WHERE key = 'schema_version'").get()).toEqual({ value: String(SCHEMA_VERSION) });
+    db.close();
+    const second = h.open();
+    expect(await second.getInvocation('a')).toBeDefined();
+  });
+
+  it('lets several processes open and migrate the same new files at the same time (migration race)', async () => {
+    const h = fresh();
+    const dir = path.dirname(h.file);
+    const files = 30;
+    const children = Array.from({ length: 3 }, () => runChild([OPEN_MANY, dir, String(files)], true));
+    // Release the children together after their (slow) startup: they then walk the same new
+    // files in lockstep, so many opens overlap with another child's migration.
+    await Promise.all(children.map((c) => c.waitForLines(1)));
+    for (const c of children) c.go();
+    const outputs = await Promise.all(children.map((c) => c.done));
+    for (const out of outputs) expect(out.lines).toEqual(['ready', 'done']);
+    for (let i = 0; i < files; i++) {
+      const db = new Database(path.join(dir, `${i}.db`), { readonly: true });
+      try {
+        expect(db.prepare("SELECT value FROM keel_meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SCHEMA_VERSION));
+        expect(db.prepare('SELECT count(*) FROM invocations').pluck().get()).toBe(3);
+      } finally {
+        db.close();
+      }
+    }
+  });
+
+  it('checkpoints a growing WAL and keeps every write', async () => {
+    const h = fresh();
+    const store = openSqliteStore({ path: h.file, checkpointBytes: 64 * 1024 });
+    cleanups.push(() => store.close());
+    const writes = Array.from({ length: 2000 }, (_, i) =>
+      store.write([
+        { op: 'invocation.insert', row: inv(`c${i}`, { input: 'x'.repeat(200) }) },
+        { op: 'state.set', service: 's', key: `k${i % 10}`, name: 'n', value: i },
+      ]),
+    );
+    await Promise.all(writes);
+    for (let i = 0; i < 2000; i += 50) {
+      await store.write([{ op: 'invocation.update', id: `c${i}`, set: { status: 'completed' } }]);
+    }
+    expect(store.stats.checkpoints).toBeGreaterThan(0);
+    // The WAL was reused from its start rather than growing without bound.
+    expect(fs.statSync(`${h.file}-wal`).size).toBeLessThan(4 * 1024 * 1024);
+    await store.close();
+    const again = h.open();
+    expect(await again.listInvocations({ limit: 5000 })).toHaveLength(2000);
+    expect((await again.getInvocation('c1950'))?.status).toBe('completed');
+  });
+
+  for (const durability of ['fsync', 'os'] as const) {
+    it(`keeps every acknowledged write when the process is killed with SIGKILL (${durability})`, async () => {
+      const h = fresh(durability);
+      const child = runChild([WRITER, h.file, durability, '1000000', '16']);
+      // Kill mid-stream, once a good number of writes were acknowledged.
+      const acked = await child.waitForLines(500);
+      child.kill();
+      const out = await child.done;
+      expect(out.signal).toBe('SIGKILL');
+      const ids = out.lines.filter((l) => l !== 'done');
+      expect(ids.length).toBeGreaterThanOrEqual(acked);
+
+      const store = h.open();
+      const missing: string[] = [];
+      for (const id of ids) {
+        const row = await store.getInvocation(id);
+        const journal = await store.getJournal(id);
+        const acknowledged = await store.getState('Crash', id, 'acked');
+        if (!row || journal.length !== 1 || acknowledged !== true) missing.push(id);
+      }
+      expect(missing).toEqual([]);
+      // The database is usable after recovery.
+      expect(await store.write([{ op: 'invocation.insert', row: inv('after-crash') }])).toEqual([{ inserted: true }]);
+    });
+  }
+});
+
+interface ChildResult {
+  lines: string[];
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+/** Runs a fixture script in a child process; with `stdin`, `go()` writes a line to it. */
+function runChild(args: string[], stdin = false) {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  let stderr = '';
+  const lineWaiters: Array<{ n: number; resolve: (n: number) => void }> = [];
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+    for (const w of lineWaiters.splice(0)) {
+      if (lines.length >= w.n) w.resolve(lines.length);
+      else lineWaiters.push(w);
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const done = new Promise<ChildResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      // A line cut by SIGKILL was never fully acknowledged: drop it.
+      if (code !== 0 && signal === null) reject(new Error(`fixture exited with ${code}: ${stderr}`));
+      else resolve({ lines, code, signal, stderr });
+    });
+  });
+  return {
+    done,
+    kill: () => child.kill('SIGKILL'),
+    go: () => child.stdin?.end('go\n'),
+    waitForLines: (n: number) =>
+      new Promise<number>((resolve, reject) => {
+        if (lines.length >= n) resolve(lines.length);
+        else lineWaiters.push({ n, resolve });
+        done.then(() => reject(new Error(`store-writer ended before printing ${n} lines: ${stderr}`)), reject);
+      }),
+  };
+}
