@@ -5,6 +5,7 @@ import { UsageError } from '../../core/errors.js';
 import type { JournalEntry } from '../../core/journal.js';
 import { StoreError } from '../errors.js';
 import type { InvocationFilter, InvocationRow, OpResult, Store, TimerRow, WriteOp } from '../types.js';
+import { isBusy, retryWhileBusy } from './busy.js';
 import { migrate } from './migrations.js';
 import { type PreparedOp, WriteStatements, prepareOp } from './ops.js';
 import { Queries } from './queries.js';
@@ -97,13 +98,14 @@ export class SqliteStore implements Store {
     const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     this.db = db;
     try {
-      // WAL mode is stored in the file; setting it again is a no-op. Concurrent openers of a new
-      // file wait on the busy timeout for the exclusive lock the switch needs.
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal') throw new StoreError('store_failed', `cannot enable WAL mode on ${path} (got ${String(mode)})`);
       // Migrations are rare: let SQLite make them durable itself.
       db.pragma('synchronous = FULL');
-      migrate(db, path);
+      retryWhileBusy(() => {
+        // WAL mode is stored in the file; setting it again is a no-op.
+        const mode = db.pragma('journal_mode = WAL', { simple: true });
+        if (mode !== 'wal') throw new StoreError('store_failed', `cannot enable WAL mode on ${path} (got ${String(mode)})`);
+        migrate(db, path);
+      }, BUSY_TIMEOUT_MS);
       // See docs/durability.md: commits stay in the OS page cache (safe against kill -9) and we
       // fdatasync the WAL ourselves, off the event loop. Checkpoints switch back to FULL.
       db.pragma('synchronous = OFF');
@@ -312,7 +314,8 @@ export class SqliteStore implements Store {
     try {
       this.maybeCheckpoint();
     } catch (err) {
-      this.fail(new StoreError('store_failed', `checkpoint of ${this.path} failed: ${msg(err)}`, err), []);
+      // Another process holding a lock only delays the checkpoint; anything else is an I/O failure.
+      if (!isBusy(err)) this.fail(new StoreError('store_failed', `checkpoint of ${this.path} failed: ${msg(err)}`, err), []);
     }
     if (this.queue.length > 0) this.schedule();
     else this.notifyIfIdle();

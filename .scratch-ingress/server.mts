@@ -1,0 +1,12 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine, service, serve } from '/work/main/src/index.ts';
+import { openSqliteStore } from '/work/main/src/store/sqlite/index.ts';
+const G = service({ name: 'G', handlers: { g: async (_c, s: string) => s } });
+const dir = mkdtempSync(join(tmpdir(), 'k-'));
+const engine = new Engine({ services: [G], store: openSqliteStore({ path: join(dir, 'a.db'), durability: (process.env.DUR as any) ?? 'os' }), logger: () => undefined });
+await engine.start();
+const s = await serve(engine, { port: 9777 });
+console.log('ready');
+process.on('SIGTERM', async () => { await s.close(); await engine.stop(); process.exit(0); });

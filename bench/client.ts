@@ -1,0 +1,229 @@
+/**
+ * A minimal closed-loop HTTP/1.1 load generator on raw `node:net` sockets: one keep-alive
+ * connection per client, one request in flight per connection, the next sent as soon as the
+ * previous answer is complete. Requests are pre-formatted strings and answers are parsed
+ * just enough to check them (status line, content-length, connection, body), so the load
+ * generator costs a fraction of what the server under test does: the plain node:http no-op
+ * row measures that ceiling.
+ *
+ * Every answer is checked: a status other than 200 or a body other than the expected one is
+ * counted, never measured as a success. Latency is `process.hrtime.bigint()` from the write
+ * of the request to the last byte of the answer, kept per request at nanosecond resolution.
+ */
+import net from 'node:net';
+
+export interface LoadOptions {
+  host: string;
+  port: number;
+  /** Concurrent connections (= clients, each with one request in flight). */
+  clients: number;
+  /** Total requests, shared among the clients. */
+  total: number;
+  /** The path of request number `i` (0-based), e.g. a fresh workflow key per request. */
+  path: (i: number) => string;
+  /** JSON request body. */
+  body: string;
+  /** The exact answer body expected with status 200. */
+  expect: string;
+  /** Give up after this long; requests not answered by then count as errors. */
+  timeoutMs?: number;
+}
+
+export interface LoadResult {
+  total: number;
+  /** 200 with the expected body. */
+  ok: number;
+  /** Answers by status, for everything that was not 200. */
+  statuses: Record<number, number>;
+  /** 200 but not the expected body. */
+  wrongBody: number;
+  /** Connection errors, resets, timeouts: requests that got no answer. */
+  errors: number;
+  /** A few examples of what went wrong, for the report. */
+  samples: string[];
+  elapsedMs: number;
+  /** Latency of each successful request, in milliseconds. */
+  latenciesMs: Float64Array;
+}
+
+const CRLF2 = Buffer.from('\r\n\r\n');
+
+export function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const latencies = new Float64Array(o.total);
+  const result: LoadResult = {
+    total: o.total,
+    ok: 0,
+    statuses: {},
+    wrongBody: 0,
+    errors: 0,
+    samples: [],
+    elapsedMs: 0,
+    latenciesMs: latencies,
+  };
+  const bodyLength = Buffer.byteLength(o.body);
+  const head = `Host: ${o.host}:${o.port}\r\ncontent-type: application/json\r\ncontent-length: ${bodyLength}\r\n\r\n${o.body}`;
+  let next = 0;
+  let done = 0;
+  const sample = (s: string): void => {
+    if (result.samples.length < 5) result.samples.push(s);
+  };
+
+  return new Promise((resolve) => {
+    let t0 = process.hrtime.bigint();
+    const conns: Client[] = [];
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      result.elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      for (const c of conns) c.close();
+      result.latenciesMs = latencies.subarray(0, result.ok);
+      resolve(result);
+    };
+    const timer = setTimeout(() => {
+      const unanswered = o.total - done;
+      result.errors += unanswered;
+      sample(`timeout after ${o.timeoutMs ?? 120_000} ms with ${unanswered} requests unanswered`);
+      finish();
+    }, o.timeoutMs ?? 120_000);
+
+    class Client {
+      private socket!: net.Socket;
+      private buf: Buffer | undefined;
+      private started = 0n;
+      private busy = false;
+      private closed = false;
+
+      constructor() {
+        this.connect();
+      }
+
+      private connect(): void {
+        const s = net.connect({ host: o.host, port: o.port, noDelay: true });
+        this.socket = s;
+        this.buf = undefined;
+        s.on('data', (d: Buffer) => this.onData(d));
+        s.on('error', (err) => this.onBroken(`socket error: ${err.message}`));
+        s.on('close', () => this.onBroken('connection closed by the server'));
+      }
+
+      close(): void {
+        this.closed = true;
+        drop(this.socket);
+      }
+
+      /** Resolves once connected, so connection setup is not part of the first latency. */
+      ready(): Promise<void> {
+        const s = this.socket;
+        if (!s.connecting) return Promise.resolve();
+        return new Promise((res) => {
+          s.once('connect', () => res());
+          s.once('close', () => res());
+        });
+      }
+
+      /** Sends the next request if any is left. */
+      send(): void {
+        if (this.closed) return;
+        if (next >= o.total) return;
+        const i = next++;
+        this.busy = true;
+        this.started = process.hrtime.bigint();
+        this.socket.write(`POST ${o.path(i)} HTTP/1.1\r\n${head}`);
+      }
+
+      private onBroken(why: string): void {
+        if (this.closed || finished) return;
+        if (this.busy) {
+          this.busy = false;
+          result.errors++;
+          sample(why);
+          this.complete();
+        }
+        // Reconnect and go on: the run measures how many requests failed, it does not stop.
+        drop(this.socket);
+        if (next < o.total) {
+          this.connect();
+          this.send();
+        }
+      }
+
+      private onData(d: Buffer): void {
+        const buf = this.buf === undefined ? d : Buffer.concat([this.buf, d]);
+        const headEnd = buf.indexOf(CRLF2);
+        if (headEnd === -1) {
+          this.buf = buf;
+          return;
+        }
+        const headText = buf.toString('latin1', 0, headEnd);
+        const status = Number(headText.slice(9, 12));
+        let length = -1;
+        let closeAfter = false;
+        for (const line of headText.split('\r\n')) {
+          const colon = line.indexOf(':');
+          if (colon === -1) continue;
+          const name = line.slice(0, colon).toLowerCase();
+          if (name === 'content-length') length = Number(line.slice(colon + 1));
+          else if (name === 'connection' && line.slice(colon + 1).trim().toLowerCase() === 'close') closeAfter = true;
+          else if (name === 'transfer-encoding') throw new Error('bench client: chunked answers are not supported; the server must send content-length');
+        }
+        if (length < 0) throw new Error(`bench client: answer without content-length: ${headText}`);
+        const end = headEnd + 4 + length;
+        if (buf.length < end) {
+          this.buf = buf;
+          return;
+        }
+        this.buf = undefined;
+        const elapsed = process.hrtime.bigint() - this.started;
+        this.busy = false;
+        const body = buf.toString('utf8', headEnd + 4, end);
+        if (status !== 200) {
+          result.statuses[status] = (result.statuses[status] ?? 0) + 1;
+          sample(`${status} ${body.slice(0, 200)}`);
+        } else if (body !== o.expect) {
+          result.wrongBody++;
+          sample(`200 with body ${body.slice(0, 200)} (expected ${o.expect})`);
+        } else {
+          latencies[result.ok++] = Number(elapsed) / 1e6;
+        }
+        if (closeAfter) {
+          drop(this.socket);
+          this.complete();
+          if (next < o.total && !this.closed) {
+            this.connect();
+            this.send();
+          }
+          return;
+        }
+        this.complete();
+        this.send();
+      }
+
+      private complete(): void {
+        done++;
+        if (done >= o.total) finish();
+      }
+    }
+
+    const n = Math.max(1, Math.min(o.clients, o.total));
+    for (let c = 0; c < n; c++) conns.push(new Client());
+    void Promise.all(conns.map((c) => c.ready())).then(() => {
+      t0 = process.hrtime.bigint();
+      for (const c of conns) c.send();
+    });
+  });
+}
+
+function drop(s: net.Socket): void {
+  s.removeAllListeners();
+  s.on('error', () => {});
+  s.destroy();
+}
+
+/** Nearest-rank percentile of unsorted latencies (sorts a copy). */
+export function percentiles(latenciesMs: Float64Array, ps: number[]): number[] {
+  if (latenciesMs.length === 0) return ps.map(() => NaN);
+  const sorted = Float64Array.from(latenciesMs).sort();
+  return ps.map((p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!);
+}

@@ -1,0 +1,38 @@
+/**
+ * The handlers the benchmark drives. `Bench3` is the workflow the targets are about; the
+ * others isolate parts of its cost: `Bench3Svc` is the same three steps without the
+ * workflow's run-once key, `Noop` is the engine's fixed cost per invocation (no steps).
+ */
+import { service, workflow, type Definition } from '../src/index.js';
+
+/** Three journaled steps, once per workflow key: `POST /Bench3/{key}/run` with body `1` answers `4`. */
+export const Bench3 = workflow({
+  name: 'Bench3',
+  run: async (ctx, n: number) => {
+    const a = await ctx.run('one', () => n + 1);
+    const b = await ctx.run('two', () => a + 1);
+    return ctx.run('three', () => b + 1);
+  },
+});
+
+/** The same three steps as a service handler (no key): `POST /Bench3Svc/run`. */
+export const Bench3Svc = service({
+  name: 'Bench3Svc',
+  handlers: {
+    run: async (ctx, n: number) => {
+      const a = await ctx.run('one', () => n + 1);
+      const b = await ctx.run('two', () => a + 1);
+      return ctx.run('three', () => b + 1);
+    },
+  },
+});
+
+/** Zero steps: `POST /Noop/run` answers its input. */
+export const Noop = service({
+  name: 'Noop',
+  handlers: {
+    run: async (_ctx, input: unknown) => input,
+  },
+});
+
+export const benchServices: Definition[] = [Bench3, Bench3Svc, Noop];
