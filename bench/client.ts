@@ -165,8 +165,18 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
           if (colon === -1) continue;
           const name = line.slice(0, colon).toLowerCase();
           if (name === 'content-length') length = Number(line.slice(colon + 1));
-          else if (name === 'connection' && line.slice(colon + 1).trim().toLowerCase() === 'close') closeAfter = true;
-          else if (name === 'transfer-encoding') throw new Error('bench client: chunked answers are not supported; the server must send content-length');
+          else if (
+            name === 'connection' &&
+            line
+              .slice(colon + 1)
+              .trim()
+              .toLowerCase() === 'close'
+          )
+            closeAfter = true;
+          else if (name === 'transfer-encoding')
+            throw new Error(
+              'bench client: chunked answers are not supported; the server must send content-length',
+            );
         }
         if (length < 0) throw new Error(`bench client: answer without content-length: ${headText}`);
         const end = headEnd + 4 + length;
@@ -225,5 +235,8 @@ function drop(s: net.Socket): void {
 export function percentiles(latenciesMs: Float64Array, ps: number[]): number[] {
   if (latenciesMs.length === 0) return ps.map(() => NaN);
   const sorted = Float64Array.from(latenciesMs).sort();
-  return ps.map((p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!);
+  return ps.map(
+    (p) =>
+      sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!,
+  );
 }

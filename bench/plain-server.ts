@@ -22,7 +22,11 @@ function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () =>
+      resolve(
+        chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'),
+      ),
+    );
     req.on('error', reject);
   });
 }
@@ -35,18 +39,23 @@ function send(res: ServerResponse, status: number, value: unknown): void {
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? '/';
-  if (req.method !== 'POST') return send(res, 405, { code: 'method_not_allowed', message: 'POST only' });
+  if (req.method !== 'POST')
+    return send(res, 405, { code: 'method_not_allowed', message: 'POST only' });
   const segs = url.split('/');
   const text = await readBody(req);
   const input: unknown = text.length === 0 ? undefined : JSON.parse(text);
   if (segs[1] === 'Noop' && segs[2] === 'run' && segs.length === 3) return send(res, 200, input);
-  if (segs[1] === 'Bench3Svc' && segs[2] === 'run' && segs.length === 3) return send(res, 200, await bench3(input as number));
-  if (segs[1] === 'Bench3' && segs[3] === 'run' && segs.length === 4) return send(res, 200, await bench3(input as number));
+  if (segs[1] === 'Bench3Svc' && segs[2] === 'run' && segs.length === 3)
+    return send(res, 200, await bench3(input as number));
+  if (segs[1] === 'Bench3' && segs[3] === 'run' && segs.length === 4)
+    return send(res, 200, await bench3(input as number));
   send(res, 404, { code: 'not_found', message: `no route ${url}` });
 }
 
 const server = createServer({ noDelay: true, keepAliveTimeout: 65_000 }, (req, res) => {
-  handle(req, res).catch((err: unknown) => send(res, 500, { code: 'internal', message: String(err) }));
+  handle(req, res).catch((err: unknown) =>
+    send(res, 500, { code: 'internal', message: String(err) }),
+  );
 });
 server.listen(Number(process.env.KEEL_PORT ?? 0), process.env.KEEL_HOST ?? '127.0.0.1', () => {
   const addr = server.address();

@@ -26,7 +26,7 @@ function startApp(): Promise<{ child: ChildProcess; url: string }> {
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /READY (\S+)/.exec(out);
       if (m) resolve({ child, url: m[1]! });

@@ -507,6 +507,28 @@ describe('calls, sends and validation', () => {
     });
   });
 
+  it('fails an invocation whose result or step result is not JSON, instead of hanging', async () => {
+    const S = service({
+      name: 'S',
+      handlers: {
+        big: async () => ({ n: 1n }),
+        top: async () => 1n,
+        step: async (ctx) => {
+          try {
+            await ctx.run('bad', () => ({ f: 2n }));
+          } catch (e) {
+            return (e as TerminalError).code;
+          }
+        },
+      },
+    });
+    h = await harness({ services: [S] });
+    await expect(h.engine.client(S).big()).rejects.toMatchObject({ code: 'not_json' });
+    await expect(h.engine.client(S).top()).rejects.toMatchObject({ code: 'not_json' });
+    expect(await h.engine.client(S).step()).toBe('not_json');
+    await expect(h.engine.invoke({ service: 'S', handler: 'big', input: { x: 1n } })).rejects.toMatchObject({ status: 400 });
+  });
+
   it('answers unknown targets with a 404 that lists what exists', async () => {
     const S = service({ name: 'S', handlers: { a: async () => 1 } });
     h = await harness({ services: [S] });

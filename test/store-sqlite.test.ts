@@ -97,7 +97,7 @@ describe('SqliteStore', () => {
     const h = fresh();
     const dir = path.dirname(h.file);
     const files = 30;
-    const children = Array.from({ length: 3 }, () => runChild([OPEN_MANY, dir, String(files)], true));
+    const children = Array.from({ length: 3 }, () => runChild([OPEN_MANY, dir, String(files)]));
     // Release the children together after their (slow) startup: they then walk the same new
     // files in lockstep, so many opens overlap with another child's migration.
     await Promise.all(children.map((c) => c.waitForLines(1)));
@@ -172,9 +172,9 @@ interface ChildResult {
   stderr: string;
 }
 
-/** Runs a fixture script in a child process; with `stdin`, `go()` writes a line to it. */
-function runChild(args: string[], stdin = false) {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+/** Runs a fixture script in a child process; `go()` writes a line to its stdin. */
+function runChild(args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
   let stderr = '';
@@ -200,7 +200,7 @@ function runChild(args: string[], stdin = false) {
   return {
     done,
     kill: () => child.kill('SIGKILL'),
-    go: () => child.stdin?.end('go\n'),
+    go: () => child.stdin.end('go\n'),
     waitForLines: (n: number) =>
       new Promise<number>((resolve, reject) => {
         if (lines.length >= n) resolve(lines.length);

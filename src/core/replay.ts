@@ -1,7 +1,7 @@
 import type { CallOptions, InvocationHandle, Logger, ObjectContext, RunOptions, SendOptions } from './context.js';
 import type { Client, Definition, SendClient } from './definitions.js';
 import { parseDuration, type Duration } from './duration.js';
-import { fromErrorInfo, isTerminal, NonDeterminismError, RetriesExhaustedError, toErrorInfo, UsageError } from './errors.js';
+import { errorMessage, fromErrorInfo, isTerminal, NonDeterminismError, RetriesExhaustedError, TerminalError, toErrorInfo, UsageError } from './errors.js';
 import { describeEntry, targetName, type EntryKind, type JournalEntry, type Target } from './journal.js';
 import { Prng } from './prng.js';
 import { resolveRetry, type ResolvedRetryPolicy } from './retry.js';
@@ -130,7 +130,12 @@ export class ContextImpl implements ObjectContext {
       return NEVER;
     }
     if (this.dead) return NEVER;
-    const stored = normalize(value);
+    let stored: unknown;
+    try {
+      stored = normalize(value, `the result of step "${name}"`);
+    } catch (err) {
+      return this.fail<T>(index, { kind: 'run', name, done: true, error: toErrorInfo(err) });
+    }
     await this.host.commit(index, { kind: 'run', name, done: true, value: stored });
     return stored as T;
   }
@@ -205,7 +210,7 @@ export class ContextImpl implements ObjectContext {
   }
 
   set<T>(name: string, value: T): void {
-    this.write('set', name, normalize(value));
+    this.write('set', name, normalize(value, `state "${name}"`));
   }
 
   clear(name: string): void {
@@ -287,7 +292,7 @@ export class ContextImpl implements ObjectContext {
     let entry = rec;
     if (!entry) {
       entry = { kind: 'call', name: targetName(target), done: false };
-      this.host.startCall(index, target, normalize(input), options);
+      this.host.startCall(index, target, normalize(input, `the input of ${targetName(target)}`), options);
     }
     return this.host.awaitCompletion(index, entry).then(settle);
   }
@@ -298,7 +303,7 @@ export class ContextImpl implements ObjectContext {
     if (rec === 'dead') return { invocationId: NEVER };
     if (rec) return { invocationId: Promise.resolve(rec.calleeId!) };
     const delay = options.delay === undefined ? 0 : parseDuration(options.delay);
-    return { invocationId: this.host.startSend(index, target, normalize(input), options, delay) };
+    return { invocationId: this.host.startSend(index, target, normalize(input, `the input of ${targetName(target)}`), options, delay) };
   }
 
   // ---- replay ---------------------------------------------------------------------------
@@ -326,8 +331,17 @@ function settle<T>(entry: JournalEntry): Promise<T> {
  * Values cross the journal as JSON. Returning the JSON form on first execution too means the
  * handler sees exactly what a replay will see (a Date becomes its ISO string either way).
  */
-function normalize(value: unknown): unknown {
-  if (value === null || value === undefined || typeof value !== 'object') return value;
-  const json = JSON.stringify(value);
-  return json === undefined ? undefined : JSON.parse(json);
+export function normalize(value: unknown, what = 'a value'): unknown {
+  if (value === null || value === undefined) return value;
+  const t = typeof value;
+  if (t === 'string' || t === 'boolean') return value;
+  if (t === 'number') return Number.isFinite(value) ? value : null; // as JSON.stringify does
+  let json: string | undefined;
+  try {
+    json = t === 'object' ? JSON.stringify(value) : undefined;
+  } catch (err) {
+    throw new TerminalError(`${what} cannot be stored as JSON: ${errorMessage(err)}`, { code: 'not_json', cause: err });
+  }
+  if (json === undefined) throw new TerminalError(`${what} cannot be stored as JSON: a ${t} has no JSON form`, { code: 'not_json' });
+  return JSON.parse(json);
 }

@@ -9,11 +9,13 @@ import {
   NotFoundError,
   RetriesExhaustedError,
   toErrorInfo,
+  ValidationError,
   type ErrorInfo,
   type NonDeterminismError,
 } from '../core/errors.js';
 import { targetName, type JournalEntry, type Target } from '../core/journal.js';
 import { backoffDelay, resolveRetry, type ResolvedRetryPolicy, type RetryPolicy } from '../core/retry.js';
+import { normalize } from '../core/replay.js';
 import { validate } from '../core/schema.js';
 import type { InvocationRow, OpResult, Store, TimerRow, WriteOp } from '../store/types.js';
 import { systemClock, type Clock } from './clock.js';
@@ -90,7 +92,7 @@ type Outcome = { output: unknown } | { error: ErrorInfo };
 
 const consoleLogger: EngineLogger = (level, message, fields) => {
   if (level === 'debug') return;
-  const where = fields.invocationId ? ` [${String(fields.target)} ${String(fields.invocationId)}]` : '';
+  const where = typeof fields.invocationId === 'string' ? ` [${String(fields.target)} ${fields.invocationId}]` : '';
   const line = `keel ${level}${where} ${message}`;
   if (level === 'error') console.error(line, ...((fields.args as unknown[]) ?? []));
   else if (level === 'warn') console.warn(line, ...((fields.args as unknown[]) ?? []));
@@ -191,8 +193,9 @@ export class Engine implements RunnerOwner {
    * handler's terminal error (as a `TerminalError` with its code and status).
    */
   async invoke(req: InvokeRequest): Promise<unknown> {
-    const { row } = await this.create(req, undefined);
-    const outcome = await this.awaitOutcome(row.id, true);
+    const { row, existing } = await this.create(req, undefined);
+    // A new invocation cannot have finished yet: skip the store lookup on the hot path.
+    const outcome = await (existing ? this.awaitOutcome(row.id, true) : this.waitForOutcome(row.id));
     if ('error' in outcome) throw fromErrorInfo(outcome.error);
     return outcome.output;
   }
@@ -269,7 +272,12 @@ export class Engine implements RunnerOwner {
     if (this.stopping) throw new KeelError('the engine is stopping', { code: 'engine_stopped', status: 503 });
     const key = req.key ?? '';
     const { def, spec } = this.registry.resolve(req.service, req.handler, key);
-    const input = spec.options.input ? await validate(spec.options.input, req.input, `input of ${def.name}.${spec.name}`) : req.input;
+    let input = spec.options.input ? await validate(spec.options.input, req.input, `input of ${def.name}.${spec.name}`) : req.input;
+    try {
+      input = normalize(input, `the input of ${def.name}.${spec.name}`);
+    } catch (err) {
+      throw new ValidationError((err as Error).message);
+    }
     const dedupe = req.idempotencyKey
       ? `idem:${def.name}/${key}/${spec.name}/${req.idempotencyKey}`
       : def.kind === 'workflow' && spec.name === 'run'
@@ -344,7 +352,7 @@ export class Engine implements RunnerOwner {
     if (row.status !== 'running') {
       row.status = 'running';
       // Marks the invocation runnable for recovery; rides along with its first commit.
-      this.write(runner, [{ op: 'invocation.update', id: row.id, set: { status: 'running', modifiedAt: this.clock.now() } }]);
+      void this.write(runner, [{ op: 'invocation.update', id: row.id, set: { status: 'running', modifiedAt: this.clock.now() } }]).catch(() => undefined);
     }
     void runner.start();
   }
@@ -606,7 +614,14 @@ export class Engine implements RunnerOwner {
       );
       return;
     }
-    this.finishRow(runner.row, 'output' in outcome ? { output: normalizeOutput(outcome.output) } : { error: toErrorInfo(outcome.error) });
+    if ('output' in outcome) {
+      try {
+        outcome = { output: normalize(outcome.output, `the result of ${targetOf(runner.row)}`) };
+      } catch (err) {
+        outcome = { error: err };
+      }
+    }
+    this.finishRow(runner.row, 'output' in outcome ? { output: outcome.output } : { error: toErrorInfo(outcome.error) });
   }
 
   /** Records the outcome, completes the caller's entry, then releases the key and wakes waiters. */
@@ -702,9 +717,18 @@ export class Engine implements RunnerOwner {
         },
         (err: unknown) => {
           this.dropWaiter(id, waiter);
-          reject(err);
+          reject(err instanceof Error ? err : new Error(String(err)));
         },
       );
+    });
+  }
+
+  /** Registers a waiter without looking at the store. */
+  private waitForOutcome(id: string): Promise<Outcome> {
+    return new Promise<Outcome>((resolve, reject) => {
+      let list = this.resultWaiters.get(id);
+      if (!list) this.resultWaiters.set(id, (list = []));
+      list.push({ resolve, reject });
     });
   }
 
@@ -774,10 +798,6 @@ function notFound(id: string): NotFoundError {
   return new NotFoundError(`no invocation "${id}": it never existed or its retention ended`);
 }
 
-function normalizeOutput(v: unknown): unknown {
-  if (v === null || v === undefined || typeof v !== 'object') return v;
-  return JSON.parse(JSON.stringify(v)) as unknown;
-}
 
 function toInfo(row: InvocationRow): InvocationInfo {
   const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());

@@ -6,10 +6,13 @@ import { KeelError } from '../core/errors.js';
 /** The body exceeded the limit; the connection is closed after the answer (see server.ts). */
 export class BodyTooLargeError extends KeelError {
   constructor(limit: number) {
-    super(`the request body is larger than the limit of ${limit} bytes; send less, or raise bodyLimit in the ingress options`, {
-      code: 'body_too_large',
-      status: 413,
-    });
+    super(
+      `the request body is larger than the limit of ${limit} bytes; send less, or raise bodyLimit in the ingress options`,
+      {
+        code: 'body_too_large',
+        status: 413,
+      },
+    );
   }
 }
 
@@ -21,12 +24,16 @@ export class BodyTooLargeError extends KeelError {
 export function isJsonType(header: string): boolean {
   const semi = header.indexOf(';');
   const type = (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase();
-  if (type !== 'application/json' && !(type.startsWith('application/') && type.endsWith('+json'))) return false;
+  if (type !== 'application/json' && !(type.startsWith('application/') && type.endsWith('+json')))
+    return false;
   if (semi === -1) return true;
   for (const param of header.slice(semi + 1).split(';')) {
     const eq = param.indexOf('=');
     if (eq === -1 || param.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
-    const charset = param.slice(eq + 1).trim().toLowerCase();
+    const charset = param
+      .slice(eq + 1)
+      .trim()
+      .toLowerCase();
     if (charset !== 'utf-8' && charset !== 'utf8' && charset !== '"utf-8"') return false;
   }
   return true;
@@ -46,7 +53,8 @@ export function unsupportedMediaType(header: string | undefined): KeelError {
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) return Promise.reject(new BodyTooLargeError(limit));
+  if (declared !== undefined && Number(declared) > limit)
+    return Promise.reject(new BodyTooLargeError(limit));
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -88,9 +96,12 @@ export function parseJson(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString('utf8')) as unknown;
   } catch (err) {
-    throw new KeelError(`the request body is not valid JSON (${err instanceof Error ? err.message : 'parse error'})`, {
-      code: 'invalid_json',
-      status: 400,
-    });
+    throw new KeelError(
+      `the request body is not valid JSON (${err instanceof Error ? err.message : 'parse error'})`,
+      {
+        code: 'invalid_json',
+        status: 400,
+      },
+    );
   }
 }

@@ -36,7 +36,10 @@ const Greeter = service({
       await ctx.run('wait', () => gates.get(name)!.promise);
       return `done ${name}`;
     },
-    typed: handler({ input: z.object({ name: z.string(), age: z.number().int() }) }, async (_ctx, v) => `${v.name} is ${v.age}`),
+    typed: handler(
+      { input: z.object({ name: z.string(), age: z.number().int() }) },
+      async (_ctx, v) => `${v.name} is ${v.age}`,
+    ),
   },
 });
 
@@ -102,19 +105,52 @@ interface Answer {
   headers: Headers;
 }
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
-    init.body = typeof body === 'string' && headers['content-type'] !== undefined ? body : JSON.stringify(body);
+    init.body =
+      typeof body === 'string' && headers['content-type'] !== undefined
+        ? body
+        : JSON.stringify(body);
     (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
   }
   const res = await fetch(base + path, init);
   const text = await res.text();
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text), headers: res.headers };
+  return {
+    status: res.status,
+    body: text === '' ? undefined : JSON.parse(text),
+    headers: res.headers,
+  };
 }
 
-const post = (path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer> => call('POST', path, body, headers);
+const post = (path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer> =>
+  call('POST', path, body, headers);
 const get = (path: string): Promise<Answer> => call('GET', path);
+
+/** Sends raw bytes on a fresh socket; resolves with everything the server wrote until it closed. */
+function raw(port: number, chunks: string[], waitFor?: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let data = '';
+    const socket = connect(port, '127.0.0.1', () => socket.write(chunks[0]!));
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      data += d;
+      // Send the rest (the body) only once the server asked for it.
+      if (waitFor !== undefined && data.includes(waitFor)) {
+        waitFor = undefined;
+        for (const c of chunks.slice(1)) socket.write(c);
+        socket.end();
+      }
+    });
+    socket.on('end', () => resolve(data));
+    socket.on('error', reject);
+  });
+}
 
 async function countInvocations(service: string): Promise<number> {
   return (await engine.store.listInvocations({ service, limit: 100_000 })).length;
@@ -150,7 +186,10 @@ describe('calls', () => {
   });
 
   it('a malformed percent-encoding is a 400', async () => {
-    expect(await post('/Counter/%E2%9C/whoami')).toMatchObject({ status: 400, body: { code: 'invalid_path' } });
+    expect(await post('/Counter/%E2%9C/whoami')).toMatchObject({
+      status: 400,
+      body: { code: 'invalid_path' },
+    });
   });
 
   it('POST /{Workflow}/{key}/run runs the workflow once per key; its other handlers read its state', async () => {
@@ -178,7 +217,10 @@ describe('sends', () => {
     expect(r.body).toMatchObject({ invocationId: expect.stringMatching(/^inv_/), existing: false });
     expect(['pending', 'running', 'completed']).toContain(r.body.status);
     expect(r.headers.get('x-keel-invocation-id')).toBe(r.body.invocationId);
-    expect(await get(`/invocations/${r.body.invocationId}/attach`)).toMatchObject({ status: 200, body: 'Hello, Di!' });
+    expect(await get(`/invocations/${r.body.invocationId}/attach`)).toMatchObject({
+      status: 200,
+      body: 'Hello, Di!',
+    });
   });
 
   it('sends to objects and workflows carry the key', async () => {
@@ -186,11 +228,17 @@ describe('sends', () => {
     expect(add.status).toBe(202);
     expect((await get(`/invocations/${add.body.invocationId}/attach`)).body).toBe(7);
     const info = await get(`/invocations/${add.body.invocationId}`);
-    expect(info).toMatchObject({ status: 200, body: { service: 'Counter', handler: 'add', key: 's1', status: 'completed' } });
+    expect(info).toMatchObject({
+      status: 200,
+      body: { service: 'Counter', handler: 'add', key: 's1', status: 'completed' },
+    });
 
     const run = await post('/Signup/w2/run/send', 'bo@example.com');
     expect(run.status).toBe(202);
-    expect((await get(`/invocations/${run.body.invocationId}/attach`)).body).toEqual({ user: 'u-1', email: 'bo@example.com' });
+    expect((await get(`/invocations/${run.body.invocationId}/attach`)).body).toEqual({
+      user: 'u-1',
+      email: 'bo@example.com',
+    });
   });
 
   it('a handler named `send` is still reachable: /Svc/send calls it, /Svc/send/send sends to it', async () => {
@@ -198,7 +246,9 @@ describe('sends', () => {
     const sent = await post('/Greeter/send/send');
     expect(sent.status).toBe(202);
     expect((await get(`/invocations/${sent.body.invocationId}`)).body.handler).toBe('send');
-    expect((await get(`/invocations/${sent.body.invocationId}/attach`)).body).toBe('the send handler');
+    expect((await get(`/invocations/${sent.body.invocationId}/attach`)).body).toBe(
+      'the send handler',
+    );
   });
 
   it('on an object with a `send` handler, /O/k/send calls it and /O/k/send/send sends to it', async () => {
@@ -213,7 +263,10 @@ describe('sends', () => {
     const r = await post('/Counter/add/send', 1);
     expect(r.status).toBe(400);
     expect(r.body.message).toContain('key is required');
-    expect(await post('/Counter/nothing/send', 1)).toMatchObject({ status: 404, body: { code: 'not_found' } });
+    expect(await post('/Counter/nothing/send', 1)).toMatchObject({
+      status: 404,
+      body: { code: 'not_found' },
+    });
     expect(await countInvocations('Counter')).toBe(before);
   });
 
@@ -228,7 +281,8 @@ describe('sends', () => {
     expect(r).toMatchObject({ status: 202, body: { status: 'scheduled' } });
     const info = (await get(`/invocations/${r.body.invocationId}`)).body;
     // The 500ms one may already have started; the others are certainly still scheduled.
-    if (info.status === 'scheduled') expect(Date.parse(info.nextAttemptAt) - Date.parse(info.createdAt)).toBe(ms);
+    if (info.status === 'scheduled')
+      expect(Date.parse(info.nextAttemptAt) - Date.parse(info.createdAt)).toBe(ms);
     else expect(ms).toBe(500);
   });
 
@@ -242,7 +296,10 @@ describe('sends', () => {
   });
 
   it('a delay on a call (not a send) is a 400', async () => {
-    expect(await post('/Greeter/greet?delay=10s', 'x')).toMatchObject({ status: 400, body: { code: 'invalid_delay' } });
+    expect(await post('/Greeter/greet?delay=10s', 'x')).toMatchObject({
+      status: 400,
+      body: { code: 'invalid_delay' },
+    });
   });
 
   it('unrelated query parameters are ignored', async () => {
@@ -267,6 +324,16 @@ describe('idempotency', () => {
     expect([a.body, b.body]).toEqual([10, 10]);
     expect((await post('/Counter/idem/get')).body).toBe(10);
     expect(await countInvocations('Counter')).toBe(before + 2); // one add, one get
+  });
+
+  it('concurrent sends with one Idempotency-Key create one invocation', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        post('/Greeter/greet/send', `racer ${i}`, { 'idempotency-key': 'race-1' }),
+      ),
+    );
+    expect(new Set(answers.map((a) => a.body.invocationId)).size).toBe(1);
+    expect(answers.filter((a) => a.body.existing === false)).toHaveLength(1);
   });
 
   it('a call with the key of a running invocation attaches to it', async () => {
@@ -297,25 +364,47 @@ describe('invocations', () => {
     const attached = get(`/invocations/${id}/attach`);
     const early = await get(`/invocations/${id}/output`);
     expect(early.status).toBe(202);
-    expect(early.body).toMatchObject({ code: 'not_ready', status: expect.any(String), message: expect.stringContaining(id) });
+    expect(early.body).toMatchObject({
+      code: 'not_ready',
+      status: expect.any(String),
+      message: expect.stringContaining(id),
+    });
     expect(early.body.status).not.toBe('completed');
     expect((await get(`/invocations/${id}`)).body.status).not.toBe('completed');
     open();
     expect(await attached).toMatchObject({ status: 200, body: 'done attach-1' });
-    expect(await get(`/invocations/${id}/output`)).toMatchObject({ status: 200, body: 'done attach-1' });
+    expect(await get(`/invocations/${id}/output`)).toMatchObject({
+      status: 200,
+      body: 'done attach-1',
+    });
     expect(await get(`/invocations/${id}`)).toMatchObject({
       status: 200,
-      body: { id, target: expect.stringContaining('Greeter'), status: 'completed', completedAt: expect.any(String) },
+      body: {
+        id,
+        target: expect.stringContaining('Greeter'),
+        status: 'completed',
+        completedAt: expect.any(String),
+      },
     });
   });
 
   it.each(['', '/attach', '/output'])('GET /invocations/{unknown}%s is a 404', async (suffix) => {
-    expect(await get(`/invocations/inv_doesnotexist${suffix}`)).toMatchObject({ status: 404, body: { code: 'not_found' } });
+    expect(await get(`/invocations/inv_doesnotexist${suffix}`)).toMatchObject({
+      status: 404,
+      body: { code: 'not_found' },
+    });
   });
 
   it('a service named like a GET route is reached with POST; GET stays the invocation route', async () => {
-    const Invocations = service({ name: 'invocations', handlers: { list: async () => 'a user service' } });
-    const other = new Engine({ services: [Invocations], store: openSqliteStore({ path: join(dir, 'other.db'), durability: 'os' }), logger: () => undefined });
+    const Invocations = service({
+      name: 'invocations',
+      handlers: { list: async () => 'a user service' },
+    });
+    const other = new Engine({
+      services: [Invocations],
+      store: openSqliteStore({ path: join(dir, 'other.db'), durability: 'os' }),
+      logger: () => undefined,
+    });
     await other.start();
     const server = await serve(other, { port: 0 });
     try {
@@ -330,13 +419,25 @@ describe('invocations', () => {
 });
 
 describe('errors', () => {
-  it("a TerminalError answers with its status and code, on call, attach and output", async () => {
-    expect(await post('/Greeter/fail')).toMatchObject({ status: 409, body: { code: 'nope', message: 'nope' } });
+  it('a TerminalError answers with its status and code, on call, attach and output', async () => {
+    expect(await post('/Greeter/fail')).toMatchObject({
+      status: 409,
+      body: { code: 'nope', message: 'nope' },
+    });
     const sent = await post('/Greeter/fail/send');
     const id: string = sent.body.invocationId;
-    expect(await get(`/invocations/${id}/attach`)).toMatchObject({ status: 409, body: { code: 'nope', message: 'nope' } });
-    expect(await get(`/invocations/${id}/output`)).toMatchObject({ status: 409, body: { code: 'nope', message: 'nope' } });
-    expect((await get(`/invocations/${id}`)).body).toMatchObject({ status: 'failed', error: { code: 'nope', status: 409 } });
+    expect(await get(`/invocations/${id}/attach`)).toMatchObject({
+      status: 409,
+      body: { code: 'nope', message: 'nope' },
+    });
+    expect(await get(`/invocations/${id}/output`)).toMatchObject({
+      status: 409,
+      body: { code: 'nope', message: 'nope' },
+    });
+    expect((await get(`/invocations/${id}`)).body).toMatchObject({
+      status: 'failed',
+      error: { code: 'nope', status: 409 },
+    });
   });
 
   it('malformed JSON is a 400 invalid_json and creates nothing', async () => {
@@ -413,21 +514,34 @@ describe('errors', () => {
   );
 
   it('a body without a Content-Type is a 415', async () => {
-    const res = await fetch(`${base}/Greeter/greet`, { method: 'POST', body: new Uint8Array(Buffer.from('"x"')) });
+    const res = await fetch(`${base}/Greeter/greet`, {
+      method: 'POST',
+      body: new Uint8Array(Buffer.from('"x"')),
+    });
     expect(res.status).toBe(415);
     expect(((await res.json()) as { code: string }).code).toBe('unsupported_media_type');
   });
 
-  it.each(['application/json; charset=UTF-8', 'application/vnd.keel+json', 'Application/JSON'])('Content-Type %s is accepted', async (type) => {
-    expect(await post('/Greeter/greet', '"Fi"', { 'content-type': type })).toMatchObject({ status: 200, body: 'Hello, Fi!' });
-  });
+  it.each(['application/json; charset=UTF-8', 'application/vnd.keel+json', 'Application/JSON'])(
+    'Content-Type %s is accepted',
+    async (type) => {
+      expect(await post('/Greeter/greet', '"Fi"', { 'content-type': type })).toMatchObject({
+        status: 200,
+        body: 'Hello, Fi!',
+      });
+    },
+  );
 
   it('a body over the limit is a 413 and closes the connection; nothing is created', async () => {
     const small = await serve(engine, { port: 0, bodyLimit: 64 });
     try {
       const before = await countInvocations('Greeter');
       const big = JSON.stringify('x'.repeat(100));
-      const declared = await fetch(`${small.url}/Greeter/greet`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+      const declared = await fetch(`${small.url}/Greeter/greet`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: big,
+      });
       expect(declared.status).toBe(413);
       expect(declared.headers.get('connection')).toBe('close');
       expect(((await declared.json()) as { code: string }).code).toBe('body_too_large');
@@ -435,13 +549,23 @@ describe('errors', () => {
       const chunked = await fetch(`${small.url}/Greeter/greet`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: Readable.toWeb(Readable.from([Buffer.from('"'), Buffer.from('y'.repeat(100)), Buffer.from('"')])) as ReadableStream,
+        body: Readable.toWeb(
+          Readable.from([Buffer.from('"'), Buffer.from('y'.repeat(100)), Buffer.from('"')]),
+        ),
         duplex: 'half',
-      } as RequestInit);
+      });
       expect(chunked.status).toBe(413);
       // At the limit is fine.
       const fits = JSON.stringify('z'.repeat(62));
-      expect((await fetch(`${small.url}/Greeter/greet`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: fits })).status).toBe(200);
+      expect(
+        (
+          await fetch(`${small.url}/Greeter/greet`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: fits,
+          })
+        ).status,
+      ).toBe(200);
       expect(await countInvocations('Greeter')).toBe(before + 1);
     } finally {
       await small.close();
@@ -484,18 +608,31 @@ describe('errors', () => {
   });
 
   it('malformed HTTP on a raw socket is answered 400 without crashing the server', async () => {
-    const { port } = new URL(base);
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), '127.0.0.1', () => socket.write('GARBAGE \x00\x01 NOT-HTTP\r\n\r\n'));
-      let data = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (d: string) => (data += d));
-      socket.on('end', () => resolve(data));
-      socket.on('error', reject);
-    });
+    const answer = await raw(ingress.port, ['GARBAGE \x00\x01 NOT-HTTP\r\n\r\n']);
     expect(answer).toMatch(/^HTTP\/1\.1 400 /);
     expect(answer).toContain('"code":"bad_request"');
+    const halfHeader = await raw(ingress.port, [
+      'POST /Greeter/greet HTTP/1.1\r\nContent-Length: abc\r\n\r\n',
+    ]);
+    expect(halfHeader).toMatch(/^HTTP\/1\.1 400 /);
     expect((await get('/health')).status).toBe(200);
+  });
+});
+
+describe('Expect: 100-continue', () => {
+  const head = (length: number): string =>
+    `POST /Greeter/greet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
+
+  it('asks for the body of an acceptable request, then answers it', async () => {
+    const answer = await raw(ingress.port, [head(4), '"Gu"'], '100 Continue');
+    expect(answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    expect(answer).toContain('"Hello, Gu!"');
+  });
+
+  it('refuses an oversized body without inviting the upload', async () => {
+    const answer = await raw(ingress.port, [head(5 * 1024 * 1024)]);
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer).not.toContain('100 Continue');
   });
 });
 
@@ -507,4 +644,56 @@ describe('close', () => {
     await server.close();
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
   });
+
+  it('lets a request in flight finish, answered with Connection: close', async () => {
+    const server = await serve(engine, { port: 0 });
+    const open = gate('closing');
+    const inFlight = fetch(`${server.url}/Greeter/slow`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '"closing"',
+    });
+    // Wait until the invocation runs, so the request is surely in flight.
+    const [row] = await waitFor(async () =>
+      (
+        await engine.store.listInvocations({ service: 'Greeter', status: 'running', limit: 100 })
+      ).filter((r) => r.input === 'closing'),
+    );
+    expect(row).toBeDefined();
+    const closed = server.close();
+    open();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('connection')).toBe('close');
+    expect(await res.json()).toBe('done closing');
+    await closed;
+  });
+
+  it('answers requests still in flight after closeGrace with 503 shutting_down', async () => {
+    const server = await serve(engine, { port: 0, closeGrace: 0 });
+    gate('grace');
+    const inFlight = fetch(`${server.url}/Greeter/slow`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '"grace"',
+    });
+    await waitFor(async () =>
+      (
+        await engine.store.listInvocations({ service: 'Greeter', status: 'running', limit: 100 })
+      ).filter((r) => r.input === 'grace'),
+    );
+    await server.close();
+    const res = await inFlight;
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ code: 'shutting_down' });
+  });
 });
+
+/** Polls until `probe` returns a non-empty list (state changes, not time, end the wait). */
+async function waitFor<T>(probe: () => Promise<T[]>): Promise<T[]> {
+  for (;;) {
+    const found = await probe();
+    if (found.length > 0) return found;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

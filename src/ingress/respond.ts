@@ -9,16 +9,29 @@ import { KeelError } from '../core/errors.js';
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Writes `body` (already JSON text) with `status`. Extra headers are `[name, value, ...]` pairs. */
-export function sendText(res: ServerResponse, status: number, body: string, extra?: readonly string[]): void {
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  extra?: readonly string[],
+): void {
   if (res.headersSent || res.destroyed) return;
-  const headers: Record<string, string | number> = { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) };
+  const headers: Record<string, string | number> = {
+    'content-type': JSON_TYPE,
+    'content-length': Buffer.byteLength(body),
+  };
   if (extra) for (let i = 0; i + 1 < extra.length; i += 2) headers[extra[i]!] = extra[i + 1]!;
   res.writeHead(status, headers);
   res.end(body);
 }
 
 /** Writes any value as JSON; `undefined` (a handler that returns nothing) becomes `null`. */
-export function sendJson(res: ServerResponse, status: number, value: unknown, extra?: readonly string[]): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  extra?: readonly string[],
+): void {
   sendText(res, status, value === undefined ? 'null' : JSON.stringify(value), extra);
 }
 
@@ -28,9 +41,20 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, ex
  * details go to the engine's log, never into the response: stack traces and SQL errors leak
  * internals.
  */
-export function errorAnswer(err: unknown): { status: number; code: string; message: string; known: boolean } {
-  if (err instanceof KeelError) return { status: httpStatus(err.status), code: err.code, message: err.message, known: true };
-  return { status: 500, code: 'internal', message: 'internal error; the server log has the details', known: false };
+export function errorAnswer(err: unknown): {
+  status: number;
+  code: string;
+  message: string;
+  known: boolean;
+} {
+  if (err instanceof KeelError)
+    return { status: httpStatus(err.status), code: err.code, message: err.message, known: true };
+  return {
+    status: 500,
+    code: 'internal',
+    message: 'internal error; the server log has the details',
+    known: false,
+  };
 }
 
 /**
@@ -43,6 +67,12 @@ function httpStatus(status: number): number {
 }
 
 /** Writes an error answer. */
-export function sendError(res: ServerResponse, status: number, code: string, message: string, extra?: readonly string[]): void {
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  extra?: readonly string[],
+): void {
   sendText(res, status, JSON.stringify({ code, message }), extra);
 }

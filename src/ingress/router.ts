@@ -25,7 +25,10 @@ export class MethodNotAllowedError extends KeelError {
     method: string,
     readonly allow: string,
   ) {
-    super(`${method} is not allowed here; use ${allow}`, { code: 'method_not_allowed', status: 405 });
+    super(`${method} is not allowed here; use ${allow}`, {
+      code: 'method_not_allowed',
+      status: 405,
+    });
   }
 }
 
@@ -62,7 +65,8 @@ function reservedRoute(segs: readonly string[]): Route | undefined {
   if (first === 'health' && segs.length === 1) return { kind: 'health' };
   if (first !== 'invocations' || id === undefined || id === '') return undefined;
   if (segs.length === 2) return { kind: 'invocation', action: 'get', id };
-  if (segs.length === 3 && (action === 'attach' || action === 'output')) return { kind: 'invocation', action, id };
+  if (segs.length === 3 && (action === 'attach' || action === 'output'))
+    return { kind: 'invocation', action, id };
   return undefined;
 }
 
@@ -88,7 +92,9 @@ function resolveInvoke(segs: readonly string[], registry: Registry): Route {
     }
     if (n !== 2) {
       if (n === 3) registry.resolve(service, segs[2]!, segs[1]); // "a service takes no key"
-      throw new NotFoundError(`"${service}" is a service: call it as POST /${service}/{handler}, or /${service}/{handler}/send`);
+      throw new NotFoundError(
+        `"${service}" is a service: call it as POST /${service}/{handler}, or /${service}/{handler}/send`,
+      );
     }
     const { spec } = registry.resolve(service, segs[1]!, undefined);
     return { kind: 'invoke', send, service, handler: spec.name, key: undefined };
@@ -96,12 +102,18 @@ function resolveInvoke(segs: readonly string[], registry: Registry): Route {
   if (n === 4 && segs[3] === SEND) {
     send = true;
     n = 3;
-  } else if (n === 3 && segs[2] === SEND && !Object.prototype.hasOwnProperty.call(def.handlers, SEND)) {
+  } else if (
+    n === 3 &&
+    segs[2] === SEND &&
+    !Object.prototype.hasOwnProperty.call(def.handlers, SEND)
+  ) {
     registry.resolve(service, segs[1]!, undefined); // throws: missing key (400) or unknown handler (404)
   }
   if (n === 2) registry.resolve(service, segs[1]!, undefined); // throws the same way
   if (n !== 3) {
-    throw new NotFoundError(`"${service}" is a ${def.kind}: call it as POST /${service}/{key}/{handler}, or /${service}/{key}/{handler}/send`);
+    throw new NotFoundError(
+      `"${service}" is a ${def.kind}: call it as POST /${service}/{key}/{handler}, or /${service}/{key}/{handler}/send`,
+    );
   }
   const { spec } = registry.resolve(service, segs[2]!, segs[1]);
   return { kind: 'invoke', send, service, handler: spec.name, key: segs[1] };
@@ -124,10 +136,13 @@ export function splitPath(path: string): string[] {
       try {
         segs[i] = decodeURIComponent(s);
       } catch {
-        throw new KeelError(`the path segment "${s}" is not valid URL encoding; encode keys with encodeURIComponent`, {
-          code: 'invalid_path',
-          status: 400,
-        });
+        throw new KeelError(
+          `the path segment "${s}" is not valid URL encoding; encode keys with encodeURIComponent`,
+          {
+            code: 'invalid_path',
+            status: 400,
+          },
+        );
       }
     }
   }

@@ -9,12 +9,13 @@
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { parseDuration } from '../core/duration.js';
-import { errorMessage, KeelError, NotFoundError } from '../core/errors.js';
-import type { Engine, InvokeRequest } from '../engine/engine.js';
-import { BodyTooLargeError, isJsonType, parseJson, readBody, unsupportedMediaType } from './body.js';
+import { parseDuration, type Duration } from '../core/duration.js';
+import { errorMessage, NotFoundError } from '../core/errors.js';
+import type { Engine } from '../engine/engine.js';
+import { BodyTooLargeError } from './body.js';
+import { answerInvocation, readInvokeRequest } from './handlers.js';
 import { errorAnswer, sendError, sendJson, sendText } from './respond.js';
-import { MethodNotAllowedError, route, type Route } from './router.js';
+import { MethodNotAllowedError, route } from './router.js';
 
 /** Options of {@link serve}. Every field has a documented default. */
 export interface IngressOptions {
@@ -24,6 +25,11 @@ export interface IngressOptions {
   host?: string;
   /** Largest accepted request body in bytes; larger ones get 413. Default 1 MiB. */
   bodyLimit?: number;
+  /**
+   * How long `close()` lets requests in flight (calls, attaches) finish before answering them
+   * 503. Default `5s`: inside the 10-30 s that process managers give a stopping process.
+   */
+  closeGrace?: Duration;
 }
 
 /** A running ingress. */
@@ -34,7 +40,7 @@ export interface IngressServer {
   readonly url: string;
   /**
    * Stops accepting connections and closes idle keep-alive sockets at once. Requests in
-   * flight get up to 5 s to finish (their answers carry `Connection: close`); any still
+   * flight get `closeGrace` (5 s) to finish (their answers carry `Connection: close`); any still
    * waiting then are answered 503 `shutting_down`. Their invocations keep running in the
    * engine. Resolves when every connection is closed.
    */
@@ -50,9 +56,9 @@ const DEFAULT_BODY_LIMIT = 1024 * 1024;
  * server is closing at that very moment and get a reset.
  */
 const KEEP_ALIVE_MS = 65_000;
-/** How long close() lets in-flight requests (calls, attaches) finish before answering 503. */
-const CLOSE_GRACE_MS = 5_000;
 const HEALTH_BODY = '{"status":"ok"}';
+const SHUTTING_DOWN =
+  'the ingress is shutting down; the invocation goes on: attach to it later, or retry with the same Idempotency-Key';
 
 /**
  * Serves an engine over HTTP/1.1 JSON. The routes:
@@ -87,8 +93,11 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
   const port = options.port ?? DEFAULT_PORT;
   const host = options.host ?? DEFAULT_HOST;
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new TypeError(`port must be an integer from 0 to 65535, got ${port}`);
-  if (!Number.isInteger(bodyLimit) || bodyLimit < 0) throw new TypeError(`bodyLimit must be a whole number of bytes, got ${bodyLimit}`);
+  const closeGraceMs = parseDuration(options.closeGrace ?? '5s');
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new TypeError(`port must be an integer from 0 to 65535, got ${port}`);
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 0)
+    throw new TypeError(`bodyLimit must be a whole number of bytes, got ${bodyLimit}`);
 
   /** Requests waiting for an answer, so close() can answer them if they outlive the grace. */
   const pending = new Set<ServerResponse>();
@@ -101,22 +110,33 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
     }
     const answer = errorAnswer(err);
     if (!answer.known) {
-      engine.log('error', `ingress: ${req.method ?? '?'} ${req.url ?? '?'} failed: ${errorMessage(err)}`, {
-        stack: err instanceof Error ? err.stack : undefined,
-      });
+      engine.log(
+        'error',
+        `ingress: ${req.method ?? '?'} ${req.url ?? '?'} failed: ${errorMessage(err)}`,
+        {
+          stack: err instanceof Error ? err.stack : undefined,
+        },
+      );
     }
     let extra: string[] | undefined;
     if (err instanceof MethodNotAllowedError) extra = ['allow', err.allow];
     // The unread rest of an oversized body is not worth reading: answer, then close.
     else if (err instanceof BodyTooLargeError) extra = ['connection', 'close'];
-    sendError(res, answer.status, answer.code, answer.message, closing ? withClose(extra) : extra);
+    sendError(res, answer.status, answer.code, answer.message, withClose(extra, closing));
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> => {
+  const handle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    expectContinue: boolean,
+  ): Promise<void> => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    if (path.charCodeAt(0) !== 47 /* / */) throw new NotFoundError(`"${url}" is not a path; send origin-form request targets such as /Greeter/greet`);
+    if (path.charCodeAt(0) !== 47 /* / */)
+      throw new NotFoundError(
+        `"${url}" is not a path; send origin-form request targets such as /Greeter/greet`,
+      );
     const r = route(req.method, path, engine.registry);
     const close = closing ? CLOSE : undefined;
     switch (r.kind) {
@@ -126,10 +146,21 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
       case 'invocation':
         return answerInvocation(engine, r, res, close);
       case 'invoke': {
-        const request = await readInvokeRequest(req, res, r, q === -1 ? undefined : url.slice(q + 1), bodyLimit, expectContinue);
+        const request = await readInvokeRequest(
+          req,
+          res,
+          r,
+          q === -1 ? undefined : url.slice(q + 1),
+          bodyLimit,
+          expectContinue,
+        );
         if (r.send) {
           const sent = await engine.send(request);
-          const body = { invocationId: sent.invocationId, status: sent.status, existing: sent.existing };
+          const body = {
+            invocationId: sent.invocationId,
+            status: sent.status,
+            existing: sent.existing,
+          };
           sendJson(res, 202, body, withClose(['x-keel-invocation-id', sent.invocationId], closing));
         } else {
           sendJson(res, 200, await engine.invoke(request), closing ? CLOSE : undefined);
@@ -138,28 +169,39 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
     }
   };
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse, expectContinue = false): void => {
+  // One async function per request and no per-request closures: under tsx every closure
+  // also costs a `__name` call, and this is the hottest path of the process.
+  const respond = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    expectContinue: boolean,
+  ): Promise<void> => {
     pending.add(res);
-    const done = (): void => {
-      pending.delete(res);
-    };
-    // Both paths are guarded: an exception here must answer 500, never reach the process.
     try {
-      handle(req, res, expectContinue).then(done, (err: unknown) => {
-        done();
-        answerError(req, res, err);
-      });
+      await handle(req, res, expectContinue);
     } catch (err) {
-      done();
-      answerError(req, res, err);
+      // An exception here must answer 500, never reach the process as an unhandled rejection.
+      try {
+        answerError(req, res, err);
+      } catch {
+        res.destroy();
+      }
+    } finally {
+      pending.delete(res);
     }
   };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void =>
+    void respond(req, res, false);
 
-  const server = createServer({ noDelay: true, keepAliveTimeout: KEEP_ALIVE_MS }, onRequest);
+  // noDelay: an answer is one small write; Nagle would hold it back waiting for an ACK.
+  const server = createServer({ noDelay: true }, onRequest);
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   // `Expect: 100-continue`: decide after routing, so a 404 or 413 is answered without
   // inviting the client to upload the body first (see readInvokeRequest).
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
+  server.on(
+    'checkContinue',
+    (req: IncomingMessage, res: ServerResponse) => void respond(req, res, true),
+  );
   server.on('clientError', onClientError);
 
   await new Promise<void>((resolve, reject) => {
@@ -169,6 +211,8 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
       resolve();
     });
   });
+  // An 'error' after listening (e.g. EMFILE on accept) must be logged, not crash the process.
+  server.on('error', (err) => engine.log('error', `ingress: ${errorMessage(err)}`, {}));
   const address = server.address();
   const boundPort = typeof address === 'object' && address !== null ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
@@ -178,13 +222,9 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
     closed ??= new Promise<void>((resolve, reject) => {
       closing = true;
       const grace = setTimeout(() => {
-        const shuttingDown = new KeelError('the ingress is shutting down; the invocation continues: attach to it or retry with the same Idempotency-Key', {
-          code: 'shutting_down',
-          status: 503,
-        });
-        for (const res of pending) sendError(res, 503, shuttingDown.code, shuttingDown.message, CLOSE);
+        for (const res of pending) sendError(res, 503, 'shutting_down', SHUTTING_DOWN, CLOSE);
         setImmediate(() => server.closeAllConnections());
-      }, CLOSE_GRACE_MS);
+      }, closeGraceMs);
       grace.unref();
       server.close((err) => {
         clearTimeout(grace);
@@ -203,87 +243,6 @@ const CLOSE = ['connection', 'close'] as const;
 function withClose(extra: string[] | undefined, closing = true): string[] | undefined {
   if (!closing) return extra;
   return extra ? [...extra, ...CLOSE] : [...CLOSE];
-}
-
-/**
- * Builds the engine request of a POST, checking everything the engine would not (delay,
- * idempotency key, media type, size, JSON) before the engine sees it: bad input never
- * creates an invocation. The engine then validates the input against the handler's schema,
- * also before creating anything.
- */
-async function readInvokeRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
-  r: Extract<Route, { kind: 'invoke' }>,
-  query: string | undefined,
-  bodyLimit: number,
-  expectContinue: boolean,
-): Promise<InvokeRequest> {
-  let delayMs: number | undefined;
-  if (query !== undefined) {
-    const delay = new URLSearchParams(query).get('delay');
-    if (delay !== null) delayMs = parseDelay(delay, r.send);
-  }
-  const rawIdem = req.headers['idempotency-key'];
-  const idem = Array.isArray(rawIdem) ? rawIdem.join(', ') : rawIdem;
-  if (idem !== undefined && idem.trim() === '') {
-    throw new KeelError('the Idempotency-Key header is empty: send a non-empty key or omit the header', {
-      code: 'invalid_idempotency_key',
-      status: 400,
-    });
-  }
-  const type = req.headers['content-type'];
-  if (type !== undefined && !isJsonType(type)) throw unsupportedMediaType(type);
-  if (expectContinue) {
-    const declared = Number(req.headers['content-length']);
-    if (!(declared > bodyLimit)) res.writeContinue();
-  }
-  const body = await readBody(req, bodyLimit);
-  if (type === undefined && body.length > 0) throw unsupportedMediaType(undefined);
-  return { service: r.service, handler: r.handler, key: r.key, input: parseJson(body), idempotencyKey: idem, delayMs };
-}
-
-function parseDelay(text: string, send: boolean): number {
-  if (!send) {
-    throw new KeelError('?delay= applies only to sends: append /send to the path, e.g. POST /Greeter/greet/send?delay=10s', {
-      code: 'invalid_delay',
-      status: 400,
-    });
-  }
-  try {
-    return parseDuration(text);
-  } catch (err) {
-    throw new KeelError(`invalid delay: ${errorMessage(err)}`, { code: 'invalid_delay', status: 400 });
-  }
-}
-
-async function answerInvocation(
-  engine: Engine,
-  r: Extract<Route, { kind: 'invocation' }>,
-  res: ServerResponse,
-  close: readonly string[] | undefined,
-): Promise<void> {
-  const idHeader = ['x-keel-invocation-id', r.id, ...(close ?? [])];
-  if (r.action === 'get') {
-    const info = await engine.getInvocation(r.id);
-    if (!info) throw new NotFoundError(`no invocation "${r.id}": it never existed or its retention ended`);
-    sendJson(res, 200, info, idHeader);
-  } else if (r.action === 'attach') {
-    sendJson(res, 200, await engine.attach(r.id), idHeader);
-  } else {
-    const out = await engine.output(r.id);
-    if (!out.ready) {
-      // 202 "accepted, not done yet": a client polling /output can branch on the status code
-      // alone, and a 4xx would wrongly say the request was at fault.
-      const message = `invocation "${r.id}" has not finished (it is ${out.status}); poll again, or GET /invocations/${r.id}/attach to wait`;
-      sendJson(res, 202, { code: 'not_ready', status: out.status, message }, idHeader);
-    } else if ('error' in out.outcome) {
-      const { code, message, status } = out.outcome.error;
-      sendJson(res, errorAnswer(new KeelError(message, { code, status })).status, { code, message }, idHeader);
-    } else {
-      sendJson(res, 200, out.outcome.output, idHeader);
-    }
-  }
 }
 
 /**

@@ -5,7 +5,8 @@ import { UsageError } from '../../core/errors.js';
 import type { JournalEntry } from '../../core/journal.js';
 import { StoreError } from '../errors.js';
 import type { InvocationFilter, InvocationRow, OpResult, Store, TimerRow, WriteOp } from '../types.js';
-import { isBusy, retryWhileBusy } from './busy.js';
+import { retryWhileBusy } from './busy.js';
+import { type GroupCommitStats, GroupCommit, asWriteError } from './group-commit.js';
 import { migrate } from './migrations.js';
 import { type PreparedOp, WriteStatements, prepareOp } from './ops.js';
 import { Queries } from './queries.js';
@@ -26,14 +27,6 @@ export interface SqliteStoreOptions {
    * Larger values mean fewer (but longer) checkpoints and a larger `-wal` file.
    */
   checkpointBytes?: number;
-}
-
-/** A pending `write()` call. */
-interface Waiter {
-  ops: PreparedOp[];
-  results: OpResult[];
-  resolve: (results: OpResult[]) => void;
-  reject: (err: unknown) => void;
 }
 
 const DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024;
@@ -62,39 +55,16 @@ const BUSY_TIMEOUT_MS = 5000;
  */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
-  private readonly stmts: WriteStatements;
   private readonly queries: Queries;
-  private readonly durable: boolean;
-  private readonly checkpointFrames: number;
-  private readonly walPath: string;
-  private walFd: number;
-
-  private readonly begin: Database.Statement;
-  private readonly commitTx: Database.Statement;
-  private readonly rollbackTx: Database.Statement;
-  private readonly savepoint: Database.Statement;
-  private readonly release: Database.Statement;
-  private readonly rollbackTo: Database.Statement;
-  private readonly walFrames: Database.Statement;
-
-  private queue: Waiter[] = [];
-  private flushScheduled = false;
-  private syncing = false;
+  private readonly commits: GroupCommit;
   private closing?: Promise<void>;
-  private failure?: StoreError;
-  private idleWaiters: Array<() => void> = [];
-
-  /** Counters for benchmarks and diagnostics. */
-  readonly stats = { transactions: 0, writes: 0, ops: 0, syncs: 0, checkpoints: 0 };
 
   /** Use {@link openSqliteStore}. */
   constructor(
     readonly path: string,
     options: Omit<SqliteStoreOptions, 'path'> = {},
   ) {
-    this.durable = (options.durability ?? 'fsync') === 'fsync';
-    this.walPath = `${path}-wal`;
-    fs.mkdirSync(dirname(path), { recursive: true });
+    fs.mkdirSync(nodePath.dirname(path), { recursive: true });
     const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     this.db = db;
     try {
@@ -104,52 +74,50 @@ export class SqliteStore implements Store {
         // WAL mode is stored in the file; setting it again is a no-op.
         const mode = db.pragma('journal_mode = WAL', { simple: true });
         if (mode !== 'wal') throw new StoreError('store_failed', `cannot enable WAL mode on ${path} (got ${String(mode)})`);
+        // Also opens (creates) the WAL file, which GroupCommit needs.
         migrate(db, path);
       }, BUSY_TIMEOUT_MS);
-      // See docs/durability.md: commits stay in the OS page cache (safe against kill -9) and we
-      // fdatasync the WAL ourselves, off the event loop. Checkpoints switch back to FULL.
+      // See docs/durability.md: commits stay in the OS page cache (safe against kill -9) and
+      // GroupCommit fdatasyncs the WAL itself, off the event loop, and runs the checkpoints.
       db.pragma('synchronous = OFF');
       db.pragma('wal_autocheckpoint = 0');
       db.pragma('cache_size = -32768'); // 32 MiB
       db.pragma('temp_store = MEMORY');
       const pageSize = db.pragma('page_size', { simple: true }) as number;
-      this.checkpointFrames = Math.max(1, Math.floor((options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) / (pageSize + 24)));
-
-      this.stmts = new WriteStatements(db);
+      const durable = (options.durability ?? 'fsync') === 'fsync';
       this.queries = new Queries(db);
-      this.begin = db.prepare('BEGIN IMMEDIATE');
-      this.commitTx = db.prepare('COMMIT');
-      this.rollbackTx = db.prepare('ROLLBACK');
-      this.savepoint = db.prepare('SAVEPOINT w');
-      this.release = db.prepare('RELEASE w');
-      this.rollbackTo = db.prepare('ROLLBACK TO w');
-      // NOOP reports the WAL size without checkpointing (SQLite >= 3.51).
-      this.walFrames = db.prepare('PRAGMA wal_checkpoint(NOOP)');
-
-      // The migration transaction opened the WAL, so the file exists now. While this connection
-      // is open no other connection deletes it (we hold a shared lock), so the fd stays valid.
-      this.walFd = fs.openSync(this.walPath, 'r+');
-      if (this.durable) syncDirectory(dirname(path));
+      this.commits = new GroupCommit({
+        db,
+        stmts: new WriteStatements(db),
+        path,
+        durable,
+        checkpointFrames: Math.max(1, Math.floor((options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) / (pageSize + 24))),
+        busyTimeoutMs: BUSY_TIMEOUT_MS,
+      });
+      if (durable) syncDirectory(nodePath.dirname(path));
     } catch (err) {
       db.close();
       throw err;
     }
   }
 
+  /** Counters for benchmarks and diagnostics. */
+  get stats(): Readonly<GroupCommitStats> {
+    return this.commits.stats;
+  }
+
   write(ops: WriteOp[]): Promise<OpResult[]> {
-    const refused = this.refusal();
-    if (refused) return Promise.reject(refused);
+    if (this.closing) {
+      return Promise.reject(new StoreError('store_closed', `the store ${this.path} is closed; the write was not performed.`));
+    }
     let prepared: PreparedOp[];
     try {
       prepared = ops.map(prepareOp);
     } catch (err) {
       return Promise.reject(asWriteError(err));
     }
-    if (prepared.length === 0) return Promise.resolve([]);
-    return new Promise<OpResult[]>((resolve, reject) => {
-      this.queue.push({ ops: prepared, results: [], resolve, reject });
-      this.schedule();
-    });
+    if (prepared.length === 0) return this.commits.failed ? Promise.reject(this.commits.failed) : Promise.resolve([]);
+    return this.commits.add(prepared);
   }
 
   async getInvocation(id: string): Promise<InvocationRow | undefined> {
@@ -212,169 +180,15 @@ export class SqliteStore implements Store {
   }
 
   private async shutdown(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.idleWaiters.push(resolve);
-      this.notifyIfIdle();
-    });
     try {
-      if (this.failure === undefined) this.checkpoint('TRUNCATE');
+      await this.commits.drain();
     } finally {
-      fs.closeSync(this.walFd);
       this.db.close();
     }
   }
 
-  private refusal(): StoreError | undefined {
-    if (this.closing) return new StoreError('store_closed', `the store ${this.path} is closed; the write was not performed.`);
-    return this.failure;
-  }
-
   private assertReadable(): void {
     if (!this.db.open) throw new StoreError('store_closed', `the store ${this.path} is closed; open it again to read.`);
-  }
-
-  private schedule(): void {
-    if (this.flushScheduled || this.syncing) return;
-    this.flushScheduled = true;
-    // setImmediate, not a microtask: every caller that runs in this turn of the event loop
-    // (including continuations of the writes we just acknowledged) joins the batch.
-    setImmediate(this.flush);
-  }
-
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    if (this.syncing) return;
-    const batch = this.queue;
-    this.queue = [];
-    const committed = batch.length > 0 ? this.commit(batch) : [];
-    if (committed.length === 0 || !this.durable) {
-      for (const w of committed) w.resolve(w.results);
-      this.afterFlush();
-      return;
-    }
-    this.syncing = true;
-    this.stats.syncs++;
-    // Resolves exactly the batch committed before this fdatasync started; calls queued
-    // meanwhile wait for the next one.
-    fs.fdatasync(this.walFd, (err) => {
-      this.syncing = false;
-      if (err) {
-        this.fail(new StoreError('store_failed', `fdatasync of ${this.walPath} failed: ${err.message}`, err), committed);
-      } else {
-        for (const w of committed) w.resolve(w.results);
-      }
-      this.afterFlush();
-    });
-  };
-
-  /**
-   * Runs every call of the batch in one transaction. Each call gets a SAVEPOINT, so a failing
-   * call is rolled back and rejected alone while the others commit. Returns the calls that
-   * committed; the failed ones are already rejected.
-   */
-  private commit(batch: Waiter[]): Waiter[] {
-    try {
-      this.begin.run();
-    } catch (err) {
-      this.rejectAll(batch, new StoreError('store_failed', `cannot start a transaction on ${this.path}: ${msg(err)}`, err));
-      return [];
-    }
-    const committed: Waiter[] = [];
-    for (const w of batch) {
-      this.savepoint.run();
-      try {
-        for (const op of w.ops) w.results.push(op(this.stmts));
-        this.release.run();
-        committed.push(w);
-      } catch (err) {
-        if (!this.db.inTransaction) {
-          // Some errors (I/O, disk full) make SQLite roll back the whole transaction.
-          this.rejectAll(batch, new StoreError('store_failed', `a write on ${this.path} failed: ${msg(err)}`, err));
-          return [];
-        }
-        this.rollbackTo.run();
-        this.release.run();
-        w.reject(asWriteError(err));
-      }
-    }
-    try {
-      this.commitTx.run();
-    } catch (err) {
-      if (this.db.inTransaction) this.rollbackTx.run();
-      this.rejectAll(committed, new StoreError('store_failed', `commit on ${this.path} failed: ${msg(err)}`, err));
-      return [];
-    }
-    this.stats.transactions++;
-    this.stats.writes += committed.length;
-    for (const w of committed) this.stats.ops += w.ops.length;
-    return committed;
-  }
-
-  private afterFlush(): void {
-    try {
-      this.maybeCheckpoint();
-    } catch (err) {
-      // Another process holding a lock only delays the checkpoint; anything else is an I/O failure.
-      if (!isBusy(err)) this.fail(new StoreError('store_failed', `checkpoint of ${this.path} failed: ${msg(err)}`, err), []);
-    }
-    if (this.queue.length > 0) this.schedule();
-    else this.notifyIfIdle();
-  }
-
-  private maybeCheckpoint(): void {
-    const [status] = this.walFrames.all() as Array<{ log: number }>;
-    if (status !== undefined && status.log >= this.checkpointFrames) this.checkpoint('RESTART');
-  }
-
-  /**
-   * Copies the WAL into the database file, then lets the next commit reuse the WAL from its
-   * start. Runs only between flushes, never inside a transaction.
-   *
-   * Why synchronous=FULL here: SQLite skips every fsync when synchronous=OFF, checkpoints
-   * included. A checkpoint that writes pages into the database file without syncing it, then
-   * lets the WAL be overwritten, can lose those pages on power loss and corrupt the file. With
-   * FULL, SQLite syncs the WAL, copies, syncs the database file, and only then records the WAL
-   * as checkpointed (the WAL is reused only after that record), so every committed page is
-   * always on disk in the WAL or in the database file.
-   *
-   * RESTART (not TRUNCATE) keeps the WAL file's size: overwriting allocated blocks makes our
-   * fdatasync cheaper than appending, which must also commit the file's new size.
-   */
-  private checkpoint(mode: 'RESTART' | 'TRUNCATE'): void {
-    this.db.pragma('synchronous = FULL');
-    // Never wait for readers of other processes here: it would block the event loop. A busy
-    // checkpoint still copies what it can; the next one finishes the job.
-    this.db.pragma('busy_timeout = 0');
-    try {
-      this.db.pragma(`wal_checkpoint(${mode})`);
-      this.stats.checkpoints++;
-    } finally {
-      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      this.db.pragma('synchronous = OFF');
-    }
-  }
-
-  private notifyIfIdle(): void {
-    if (this.queue.length > 0 || this.syncing || this.flushScheduled) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
-
-  /**
-   * After a failed fdatasync the page cache may have dropped the dirty pages (Linux marks them
-   * clean), so nothing written since can be trusted to reach disk: refuse all further writes.
-   */
-  private fail(err: StoreError, committed: Waiter[]): void {
-    this.failure ??= err;
-    this.rejectAll(committed, err);
-    const queued = this.queue;
-    this.queue = [];
-    this.rejectAll(queued, err);
-  }
-
-  private rejectAll(waiters: Waiter[], err: StoreError): void {
-    for (const w of waiters) w.reject(err);
   }
 }
 
@@ -399,10 +213,6 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(nodePath.resolve(p), options);
 }
 
-function dirname(p: string): string {
-  return nodePath.dirname(nodePath.resolve(p));
-}
-
 /** Makes the names of the new database and WAL files durable (a new file's directory entry is not covered by fsync of the file). */
 function syncDirectory(dir: string): void {
   let fd: number | undefined;
@@ -414,13 +224,4 @@ function syncDirectory(dir: string): void {
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
-}
-
-function asWriteError(err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  return new StoreError('write_failed', `the write failed and none of its operations were applied: ${msg(err)}`, err);
-}
-
-function msg(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,0 +1,81 @@
+/**
+ * Store micro-benchmark: `concurrency` simulated invocations at a time, each doing the five
+ * sequential, awaited writes of a 3-step workflow (insert, three journal entries, completion).
+ *
+ *   npx tsx bench/store.ts [invocations=5000] [concurrency=32] [durability=fsync|os]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
+import type { WriteOp } from '../src/store/types.js';
+
+const total = Number(process.argv[2] ?? 5000);
+const concurrency = Number(process.argv[3] ?? 32);
+const durability = (process.argv[4] ?? 'fsync') as 'fsync' | 'os';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
+const store = openSqliteStore({ path: path.join(dir, 'bench.db'), durability });
+
+function invocationWrites(id: string, now: number): WriteOp[][] {
+  const step = (index: number): WriteOp[] => [
+    { op: 'journal.put', invocationId: id, index, entry: { kind: 'run', name: `step-${index}`, done: true, value: { ok: true, index, at: now } } },
+  ];
+  return [
+    [
+      {
+        op: 'invocation.insert',
+        row: {
+          id, service: 'Orders', handler: 'process', key: id, exclusive: true, status: 'running',
+          input: { orderId: id, items: [{ sku: 'a-1', qty: 2 }], total: 42.5 },
+          dedupe: `idem-${id}`, attempt: 0, retryIndex: -1, createdAt: now, modifiedAt: now,
+        },
+      },
+    ],
+    step(0),
+    step(1),
+    step(2),
+    [{ op: 'invocation.update', id, set: { status: 'completed', output: { shipped: true }, modifiedAt: now, completedAt: now, expiresAt: now + 86_400_000 } }],
+  ];
+}
+
+/** Time-ordered ids like the engine's: a millisecond prefix, then random characters. */
+function newId(): string {
+  return `inv_${Date.now().toString(32).padStart(10, '0')}${Math.random().toString(32).slice(2, 18).padEnd(16, '0')}`;
+}
+
+let next = 0;
+async function worker(): Promise<void> {
+  while (next < total) {
+    next++;
+    const id = newId();
+    for (const ops of invocationWrites(id, Date.now())) await store.write(ops);
+  }
+}
+
+const delay = monitorEventLoopDelay({ resolution: 1 });
+delay.enable();
+const start = process.hrtime.bigint();
+await Promise.all(Array.from({ length: concurrency }, worker));
+const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+delay.disable();
+const s = { ...store.stats };
+await store.close();
+fs.rmSync(dir, { recursive: true, force: true });
+
+console.table({
+  [`${durability}, ${concurrency} concurrent`]: {
+    'invocations/s': Math.round(total / seconds),
+    'writes/s': Math.round(s.writes / seconds),
+    'ops/s': Math.round(s.ops / seconds),
+    'ops/txn': +(s.ops / s.transactions).toFixed(1),
+    'writes/fsync': s.syncs ? +(s.writes / s.syncs).toFixed(1) : '-',
+    checkpoints: s.checkpoints,
+    'commit µs/txn': Math.round(s.commitNs / 1e3 / s.transactions),
+    'fsync µs': s.syncs ? Math.round(s.syncNs / 1e3 / s.syncs) : '-',
+    'ckpt pause ms': s.checkpoints ? +(s.pauseNs / 1e6 / s.checkpoints).toFixed(1) : '-',
+    'busy %': Math.round(((s.commitNs + s.checkpointNs) / 1e9 / seconds) * 100),
+    'max loop delay ms': +(delay.max / 1e6).toFixed(1),
+  },
+});

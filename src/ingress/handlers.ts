@@ -1,0 +1,111 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseDuration } from '../core/duration.js';
+import { errorMessage, KeelError, NotFoundError } from '../core/errors.js';
+import type { Engine, InvokeRequest } from '../engine/engine.js';
+import { isJsonType, parseJson, readBody, unsupportedMediaType } from './body.js';
+import { errorAnswer, sendJson } from './respond.js';
+import type { Route } from './router.js';
+
+/** The two request handlers with logic of their own: POST invocations and GET /invocations. */
+
+/**
+ * Builds the engine request of a POST, checking everything the engine would not (delay,
+ * idempotency key, media type, size, JSON) before the engine sees it: bad input never
+ * creates an invocation. The engine then validates the input against the handler's schema,
+ * also before creating anything.
+ */
+export async function readInvokeRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  r: Extract<Route, { kind: 'invoke' }>,
+  query: string | undefined,
+  bodyLimit: number,
+  expectContinue: boolean,
+): Promise<InvokeRequest> {
+  let delayMs: number | undefined;
+  if (query !== undefined) {
+    const delay = new URLSearchParams(query).get('delay');
+    if (delay !== null) delayMs = parseDelay(delay, r.send);
+  }
+  const rawIdem = req.headers['idempotency-key'];
+  const idem = Array.isArray(rawIdem) ? rawIdem.join(', ') : rawIdem;
+  if (idem !== undefined && idem.trim() === '') {
+    throw new KeelError(
+      'the Idempotency-Key header is empty: send a non-empty key or omit the header',
+      {
+        code: 'invalid_idempotency_key',
+        status: 400,
+      },
+    );
+  }
+  const type = req.headers['content-type'];
+  if (type !== undefined && !isJsonType(type)) throw unsupportedMediaType(type);
+  if (expectContinue) {
+    const declared = Number(req.headers['content-length']);
+    if (!(declared > bodyLimit)) res.writeContinue();
+  }
+  const body = await readBody(req, bodyLimit);
+  if (type === undefined && body.length > 0) throw unsupportedMediaType(undefined);
+  return {
+    service: r.service,
+    handler: r.handler,
+    key: r.key,
+    input: parseJson(body),
+    idempotencyKey: idem,
+    delayMs,
+  };
+}
+
+function parseDelay(text: string, send: boolean): number {
+  if (!send) {
+    throw new KeelError(
+      '?delay= applies only to sends: append /send to the path, e.g. POST /Greeter/greet/send?delay=10s',
+      {
+        code: 'invalid_delay',
+        status: 400,
+      },
+    );
+  }
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw new KeelError(`invalid delay: ${errorMessage(err)}`, {
+      code: 'invalid_delay',
+      status: 400,
+    });
+  }
+}
+
+export async function answerInvocation(
+  engine: Engine,
+  r: Extract<Route, { kind: 'invocation' }>,
+  res: ServerResponse,
+  close: readonly string[] | undefined,
+): Promise<void> {
+  if (r.action === 'get') {
+    const info = await engine.getInvocation(r.id);
+    if (!info)
+      throw new NotFoundError(`no invocation "${r.id}": it never existed or its retention ended`);
+    sendJson(res, 200, info, close);
+  } else if (r.action === 'attach') {
+    sendJson(res, 200, await engine.attach(r.id), close);
+  } else {
+    const out = await engine.output(r.id);
+    if (!out.ready) {
+      // 202 "accepted, not done yet": a client polling /output can branch on the status code
+      // alone, and a 4xx would wrongly say the request was at fault.
+      const message = `invocation "${r.id}" has not finished (it is ${out.status}); poll again, or GET /invocations/${r.id}/attach to wait`;
+      sendJson(res, 202, { code: 'not_ready', status: out.status, message }, close);
+    } else if ('error' in out.outcome) {
+      const { code, message, status } = out.outcome.error;
+      sendJson(
+        res,
+        errorAnswer(new KeelError(message, { code, status })).status,
+        { code, message },
+        close,
+      );
+    } else {
+      sendJson(res, 200, out.outcome.output, close);
+    }
+  }
+}
