@@ -62,7 +62,8 @@ export class ContextImpl implements ObjectContext {
   readonly log: Logger;
   private nextIndex = 0;
   private readonly replayEnd: number;
-  private readonly prng: Prng;
+  /** Created on first use: most handlers never draw a random number. */
+  private prngInstance: Prng | undefined;
   /** This invocation's own state writes, which later reads must see. */
   private readonly overlay = new Map<string, unknown>();
   private clearedAll = false;
@@ -75,7 +76,6 @@ export class ContextImpl implements ObjectContext {
     let max = -1;
     for (const i of host.recorded.keys()) if (i > max) max = i;
     this.replayEnd = max + 1;
-    this.prng = new Prng(host.invocationId);
     const log = (level: keyof Logger) => (message: string, ...args: unknown[]) => {
       if (!this.isReplaying) host.log(level, message, args);
     };
@@ -174,6 +174,10 @@ export class ContextImpl implements ObjectContext {
 
   uuid(): string {
     return this.prng.uuid();
+  }
+
+  private get prng(): Prng {
+    return (this.prngInstance ??= new Prng(this.host.invocationId));
   }
 
   // ---- state ----------------------------------------------------------------------------

@@ -13,18 +13,20 @@ export function newInvocationId(now: number): string {
     time = ALPHABET[t % 32]! + time;
     t = Math.floor(t / 32);
   }
-  const bytes = randomBytes(10);
-  let rand = '';
-  for (let i = 0; i < 16; i++) {
-    // 80 random bits → 16 base32 characters.
-    const bit = i * 5;
-    const byte = bit >> 3;
-    const shift = bit & 7;
-    const v = ((bytes[byte]! << 8) | (bytes[byte + 1] ?? 0)) >> (11 - shift);
-    rand += ALPHABET[v & 31]!;
+  if (poolAt + 16 > pool.length) {
+    pool = randomBytes(4096);
+    poolAt = 0;
   }
+  let rand = '';
+  // 16 random bytes, 5 bits each: 80 random bits as 16 base32 characters.
+  for (let i = 0; i < 16; i++) rand += ALPHABET[pool[poolAt++]! & 31]!;
   return `inv_${time}${rand}`;
 }
+
+// One getrandom() call per 256 ids instead of one per id: it was a visible share of the
+// per-invocation cost.
+let pool = Buffer.alloc(0);
+let poolAt = 0;
 
 /** Whether a string has the shape of an invocation id (for clear 400s at the ingress). */
 export function isInvocationId(s: string): boolean {
