@@ -252,7 +252,8 @@ describe('objects', () => {
     h = await harness({ services: [Counter] });
     const results = await Promise.all(Array.from({ length: 20 }, () => h!.engine.client(Counter, 'k').add(1)));
     expect(track.max).toBe(1);
-    expect([...results].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    // FIFO: the i-th request to arrive sees the i-th total.
+    expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(await h.engine.client(Counter, 'k').get()).toBe(20);
   });
 
@@ -384,6 +385,24 @@ describe('idempotency', () => {
   });
 });
 
+describe('retention', () => {
+  it('deletes finished invocations after the retention period, freeing their idempotency keys', async () => {
+    let runs = 0;
+    const S = service({ name: 'S', handlers: { go: async () => ++runs } });
+    h = await harness({ services: [S], retention: '1h' });
+    const first = await h.engine.send({ service: 'S', handler: 'go', idempotencyKey: 'once' });
+    expect(await h.engine.attach(first.invocationId)).toBe(1);
+    await h.clock.advance('59m');
+    expect(await h.engine.getInvocation(first.invocationId)).toBeDefined();
+    await h.clock.advance('2h');
+    await until(async () => (await h!.engine.getInvocation(first.invocationId)) === undefined, 'retention ended');
+    expect(await h.engine.store.getJournal(first.invocationId)).toEqual([]);
+    const again = await h.engine.send({ service: 'S', handler: 'go', idempotencyKey: 'once' });
+    expect(again.invocationId).not.toBe(first.invocationId);
+    expect(await h.engine.attach(again.invocationId)).toBe(2);
+  });
+});
+
 describe('timers and suspension', () => {
   it('sleeps durably with a fake clock, suspending while it waits', async () => {
     let after = 0;
@@ -399,8 +418,10 @@ describe('timers and suspension', () => {
     });
     h = await harness({ services: [S] });
     const { invocationId } = await h.engine.send({ service: 'S', handler: 'go' });
+    expect(h.engine.inMemory).toBe(1);
     await h.clock.advance('2s'); // past suspendAfter
     expect((await h.engine.getInvocation(invocationId))?.status).toBe('suspended');
+    expect(h.engine.inMemory).toBe(0); // no handler closure is held while it sleeps
     await h.clock.advance('59m');
     expect(after).toBe(0);
     await h.clock.advance('1m');

@@ -107,7 +107,7 @@ const consoleLogger: EngineLogger = (level, message, fields) => {
  * ```ts
  * const engine = new Engine({ services: [Greeter, Counter], store: openSqliteStore({ path: 'app.db' }) });
  * await engine.start();
- * const total = await engine.objectClient(Counter, 'visits').add(1);
+ * const total = await engine.client(Counter, 'visits').add(1);
  * await engine.stop();
  * ```
  */
@@ -184,6 +184,11 @@ export class Engine implements RunnerOwner {
 
   now(): number {
     return this.clock.now();
+  }
+
+  /** How many invocations hold a handler closure in memory right now (suspended ones do not). */
+  get inMemory(): number {
+    return this.active.size;
   }
 
   // ---- the public surface: invoke, send, attach ----------------------------------------
