@@ -20,23 +20,54 @@ const store = openSqliteStore({ path: path.join(dir, 'bench.db'), durability });
 
 function invocationWrites(id: string, now: number): WriteOp[][] {
   const step = (index: number): WriteOp[] => [
-    { op: 'journal.put', invocationId: id, index, entry: { kind: 'run', name: `step-${index}`, done: true, value: { ok: true, index, at: now } } },
+    {
+      op: 'journal.put',
+      invocationId: id,
+      index,
+      entry: {
+        kind: 'run',
+        name: `step-${index}`,
+        done: true,
+        value: { ok: true, index, at: now },
+      },
+    },
   ];
   return [
     [
       {
         op: 'invocation.insert',
         row: {
-          id, service: 'Orders', handler: 'process', key: id, exclusive: true, status: 'running',
+          id,
+          service: 'Orders',
+          handler: 'process',
+          key: id,
+          exclusive: true,
+          status: 'running',
           input: { orderId: id, items: [{ sku: 'a-1', qty: 2 }], total: 42.5 },
-          dedupe: `idem-${id}`, attempt: 0, retryIndex: -1, createdAt: now, modifiedAt: now,
+          dedupe: `idem-${id}`,
+          attempt: 0,
+          retryIndex: -1,
+          createdAt: now,
+          modifiedAt: now,
         },
       },
     ],
     step(0),
     step(1),
     step(2),
-    [{ op: 'invocation.update', id, set: { status: 'completed', output: { shipped: true }, modifiedAt: now, completedAt: now, expiresAt: now + 86_400_000 } }],
+    [
+      {
+        op: 'invocation.update',
+        id,
+        set: {
+          status: 'completed',
+          output: { shipped: true },
+          modifiedAt: now,
+          completedAt: now,
+          expiresAt: now + 86_400_000,
+        },
+      },
+    ],
   ];
 }
 
@@ -57,12 +88,16 @@ async function worker(): Promise<void> {
 const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 const start = process.hrtime.bigint();
-await Promise.all(Array.from({ length: concurrency }, worker));
-const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-delay.disable();
-const s = { ...store.stats };
-await store.close();
-fs.rmSync(dir, { recursive: true, force: true });
+let seconds: number;
+try {
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  seconds = Number(process.hrtime.bigint() - start) / 1e9;
+} finally {
+  delay.disable();
+  await store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+const s = store.stats;
 
 console.table({
   [`${durability}, ${concurrency} concurrent`]: {

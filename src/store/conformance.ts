@@ -70,11 +70,23 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         await store.write([
           { op: 'invocation.insert', row: inv('min', { input: undefined }) },
           { op: 'invocation.insert', row: inv('nul', { input: null, output: null }) },
-          { op: 'invocation.insert', row: inv('falsy', { input: 0, output: '', exclusive: false }) },
+          {
+            op: 'invocation.insert',
+            row: inv('falsy', { input: 0, output: '', exclusive: false }),
+          },
         ]);
         const min = await store.getInvocation('min');
         expect(min?.input).toBeUndefined();
-        for (const f of ['output', 'error', 'dedupe', 'callerId', 'callerEntry', 'runAt', 'completedAt', 'expiresAt'] as const) {
+        for (const f of [
+          'output',
+          'error',
+          'dedupe',
+          'callerId',
+          'callerEntry',
+          'runAt',
+          'completedAt',
+          'expiresAt',
+        ] as const) {
           expect(min?.[f], f).toBeUndefined();
         }
         const nul = await store.getInvocation('nul');
@@ -95,14 +107,19 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
       it('answers a taken dedupe key with the existing invocation and does not insert', async () => {
         await insert(inv('first', { dedupe: 'order-1', input: 1 }));
         const [res] = await insert(inv('second', { dedupe: 'order-1', input: 2 }));
-        expect(res).toEqual({ inserted: false, existing: expect.objectContaining({ id: 'first', input: 1 }) });
+        expect(res).toEqual({
+          inserted: false,
+          existing: expect.objectContaining({ id: 'first', input: 1 }),
+        });
         expect(await store.getInvocation('second')).toBeUndefined();
         expect((await store.findByDedupe('order-1'))?.id).toBe('first');
         // Invocations without a dedupe key never conflict with each other.
-        expect(await store.write([
-          { op: 'invocation.insert', row: inv('n1') },
-          { op: 'invocation.insert', row: inv('n2') },
-        ])).toEqual([{ inserted: true }, { inserted: true }]);
+        expect(
+          await store.write([
+            { op: 'invocation.insert', row: inv('n1') },
+            { op: 'invocation.insert', row: inv('n2') },
+          ]),
+        ).toEqual([{ inserted: true }, { inserted: true }]);
       });
 
       it('sees a dedupe key taken earlier in the same write', async () => {
@@ -111,14 +128,27 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           { op: 'invocation.insert', row: inv('x2', { dedupe: 'same' }) },
         ]);
         expect(results[0]).toEqual({ inserted: true });
-        expect(results[1]).toMatchObject({ inserted: false, existing: { id: 'x1', dedupe: 'same' } });
+        expect(results[1]).toMatchObject({
+          inserted: false,
+          existing: { id: 'x1', dedupe: 'same' },
+        });
       });
 
       it('updates the given fields only, and clears fields set to undefined', async () => {
         await insert(inv('u', { status: 'backing-off', runAt: 500, attempt: 1, input: { a: 1 } }));
         const before = await store.getInvocation('u');
         const res = await store.write([
-          { op: 'invocation.update', id: 'u', set: { status: 'completed', output: { total: 42 }, runAt: undefined, modifiedAt: 2000, completedAt: 2000 } },
+          {
+            op: 'invocation.update',
+            id: 'u',
+            set: {
+              status: 'completed',
+              output: { total: 42 },
+              runAt: undefined,
+              modifiedAt: 2000,
+              completedAt: 2000,
+            },
+          },
         ]);
         expect(res).toEqual([undefined]);
         const after = await store.getInvocation('u');
@@ -138,7 +168,11 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
       it('updates an error and a null output', async () => {
         await insert(inv('e'));
         await store.write([
-          { op: 'invocation.update', id: 'e', set: { status: 'failed', error: { code: 'x', message: 'y' }, output: null } },
+          {
+            op: 'invocation.update',
+            id: 'e',
+            set: { status: 'failed', error: { code: 'x', message: 'y' }, output: null },
+          },
         ]);
         const got = await store.getInvocation('e');
         expect(got?.error).toEqual({ code: 'x', message: 'y' });
@@ -157,7 +191,9 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           { op: 'invocation.insert', row: inv('s2') },
         ]);
         await insert(inv('s3'));
-        const seqs = await Promise.all(['s1', 's2', 's3'].map(async (id) => (await store.getInvocation(id))?.seq));
+        const seqs = await Promise.all(
+          ['s1', 's2', 's3'].map(async (id) => (await store.getInvocation(id))?.seq),
+        );
         expect(seqs.every((s) => typeof s === 'number')).toBe(true);
         const [a, b, c] = seqs as number[];
         expect(a).toBeLessThan(b!);
@@ -169,7 +205,9 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
 
       it('rejects inserting an id that already exists and keeps the original', async () => {
         await insert(inv('dup', { input: 'original' }));
-        await expect(insert(inv('dup', { input: 'second' }))).rejects.toMatchObject({ code: 'write_failed' });
+        await expect(insert(inv('dup', { input: 'second' }))).rejects.toMatchObject({
+          code: 'write_failed',
+        });
         expect((await store.getInvocation('dup'))?.input).toBe('original');
       });
 
@@ -186,7 +224,9 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         await store.write([{ op: 'invocation.delete', id: 'del' }]);
         expect(await store.getInvocation('del')).toBeUndefined();
         expect(await store.getJournal('del')).toEqual([]);
-        expect(await store.dueTimers(100, 10)).toEqual([{ invocationId: 'keep', index: 1, fireAt: 20 }]);
+        expect(await store.dueTimers(100, 10)).toEqual([
+          { invocationId: 'keep', index: 1, fireAt: 20 },
+        ]);
         expect(await store.getJournal('keep')).toHaveLength(1);
         expect(await store.getState('svc', 'k', 'n')).toBe(7);
         // The dedupe key is free again.
@@ -198,13 +238,44 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
       it('returns entries in index order, replaces on put, and keeps null apart from undefined', async () => {
         await insert(inv('j'));
         await store.write([
-          { op: 'journal.put', invocationId: 'j', index: 2, entry: { kind: 'run', name: 'null', done: true, value: null } },
-          { op: 'journal.put', invocationId: 'j', index: 0, entry: { kind: 'run', name: 'undef', done: true } },
-          { op: 'journal.put', invocationId: 'j', index: 1, entry: { kind: 'sleep', name: '', done: false, wakeAt: 99 } },
-          { op: 'journal.put', invocationId: 'j', index: 10, entry: { kind: 'call', name: 'S/k/h', done: true, calleeId: 'c1', error: { code: 'e', message: 'm', status: 409 } } },
+          {
+            op: 'journal.put',
+            invocationId: 'j',
+            index: 2,
+            entry: { kind: 'run', name: 'null', done: true, value: null },
+          },
+          {
+            op: 'journal.put',
+            invocationId: 'j',
+            index: 0,
+            entry: { kind: 'run', name: 'undef', done: true },
+          },
+          {
+            op: 'journal.put',
+            invocationId: 'j',
+            index: 1,
+            entry: { kind: 'sleep', name: '', done: false, wakeAt: 99 },
+          },
+          {
+            op: 'journal.put',
+            invocationId: 'j',
+            index: 10,
+            entry: {
+              kind: 'call',
+              name: 'S/k/h',
+              done: true,
+              calleeId: 'c1',
+              error: { code: 'e', message: 'm', status: 409 },
+            },
+          },
         ]);
         await store.write([
-          { op: 'journal.put', invocationId: 'j', index: 1, entry: { kind: 'sleep', name: '', done: true, wakeAt: 99 } },
+          {
+            op: 'journal.put',
+            invocationId: 'j',
+            index: 1,
+            entry: { kind: 'sleep', name: '', done: true, wakeAt: 99 },
+          },
         ]);
         const journal = await store.getJournal('j');
         expect(journal.map(([i]) => i)).toEqual([0, 1, 2, 10]);
@@ -213,12 +284,33 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         expect(journal[1]![1]).toEqual({ kind: 'sleep', name: '', done: true, wakeAt: 99 });
         expect(journal[2]![1]).toEqual({ kind: 'run', name: 'null', done: true, value: null });
         expect(journal[2]![1].value).toBeNull();
-        expect(journal[3]![1]).toEqual({ kind: 'call', name: 'S/k/h', done: true, calleeId: 'c1', error: { code: 'e', message: 'm', status: 409 } });
+        expect(journal[3]![1]).toEqual({
+          kind: 'call',
+          name: 'S/k/h',
+          done: true,
+          calleeId: 'c1',
+          error: { code: 'e', message: 'm', status: 409 },
+        });
       });
 
       it('round-trips falsy and structured values', async () => {
-        const values: unknown[] = [0, false, '', [], {}, { a: [1, { b: null }] }, 'x'.repeat(10_000)];
-        await store.write(values.map((value, index) => ({ op: 'journal.put', invocationId: 'v', index, entry: { kind: 'run', name: 's', done: true, value } })));
+        const values: unknown[] = [
+          0,
+          false,
+          '',
+          [],
+          {},
+          { a: [1, { b: null }] },
+          'x'.repeat(10_000),
+        ];
+        await store.write(
+          values.map((value, index) => ({
+            op: 'journal.put',
+            invocationId: 'v',
+            index,
+            entry: { kind: 'run', name: 's', done: true, value },
+          })),
+        );
         expect((await store.getJournal('v')).map(([, e]) => e.value)).toEqual(values);
       });
 
@@ -242,7 +334,9 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           { op: 'invocation.insert', row: inv('w', { status: 'suspended' }) },
           { op: 'journal.put', invocationId: 'w', index: 0, entry: sleeping },
         ]);
-        const res = await store.write([{ op: 'journal.complete', invocationId: 'w', index: 0, entry: woken }]);
+        const res = await store.write([
+          { op: 'journal.complete', invocationId: 'w', index: 0, entry: woken },
+        ]);
         expect(res).toEqual([{ completed: true, resumed: true }]);
         expect(await store.getJournal('w')).toEqual([[0, woken]]);
         expect((await store.getInvocation('w'))?.status).toBe('running');
@@ -260,7 +354,10 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           { op: 'journal.complete', invocationId: 'r', index: 0, entry: woken },
           { op: 'journal.complete', invocationId: 'b', index: 0, entry: woken },
         ]);
-        expect(res).toEqual([{ completed: true, resumed: false }, { completed: true, resumed: false }]);
+        expect(res).toEqual([
+          { completed: true, resumed: false },
+          { completed: true, resumed: false },
+        ]);
         expect((await store.getInvocation('r'))?.status).toBe('running');
         expect((await store.getInvocation('b'))?.status).toBe('backing-off');
         expect((await store.getJournal('b'))[0]![1].done).toBe(true);
@@ -273,7 +370,12 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           { op: 'journal.put', invocationId: 'd', index: 0, entry: first },
         ]);
         const res = await store.write([
-          { op: 'journal.complete', invocationId: 'd', index: 0, entry: { kind: 'call', name: 'S/h', done: true, value: 'second' } },
+          {
+            op: 'journal.complete',
+            invocationId: 'd',
+            index: 0,
+            entry: { kind: 'call', name: 'S/h', done: true, value: 'second' },
+          },
         ]);
         expect(res).toEqual([{ completed: false, resumed: false }]);
         expect(await store.getJournal('d')).toEqual([[0, first]]);
@@ -282,7 +384,9 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
 
       it('records a completion that arrives before its entry exists', async () => {
         await insert(inv('m', { status: 'suspended' }));
-        const res = await store.write([{ op: 'journal.complete', invocationId: 'm', index: 3, entry: woken }]);
+        const res = await store.write([
+          { op: 'journal.complete', invocationId: 'm', index: 3, entry: woken },
+        ]);
         expect(res).toEqual([{ completed: true, resumed: true }]);
         expect(await store.getJournal('m')).toEqual([[3, woken]]);
       });
@@ -295,12 +399,19 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           { op: 'journal.complete', invocationId: 'o', index: 0, entry: woken },
           { op: 'journal.complete', invocationId: 'o', index: 0, entry: { ...woken, wakeAt: 1 } },
         ]);
-        expect(res).toEqual([undefined, undefined, { completed: true, resumed: true }, { completed: false, resumed: false }]);
+        expect(res).toEqual([
+          undefined,
+          undefined,
+          { completed: true, resumed: true },
+          { completed: false, resumed: false },
+        ]);
         expect(await store.getJournal('o')).toEqual([[0, woken]]);
       });
 
       it('ignores a completion for an invocation that does not exist', async () => {
-        const res = await store.write([{ op: 'journal.complete', invocationId: 'gone', index: 0, entry: woken }]);
+        const res = await store.write([
+          { op: 'journal.complete', invocationId: 'gone', index: 0, entry: woken },
+        ]);
         expect(res).toEqual([{ completed: false, resumed: false }]);
         expect(await store.getJournal('gone')).toEqual([]);
       });
@@ -315,13 +426,19 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           { op: 'state.set', service: 'wish', key: 'ann', name: 'items', value: ['car'] },
           { op: 'state.set', service: 'cart', key: 'ann', name: 'nothing', value: null },
         ]);
-        await store.write([{ op: 'state.set', service: 'cart', key: 'ann', name: 'items', value: ['apple', 'fig'] }]);
+        await store.write([
+          { op: 'state.set', service: 'cart', key: 'ann', name: 'items', value: ['apple', 'fig'] },
+        ]);
         expect(await store.getState('cart', 'ann', 'items')).toEqual(['apple', 'fig']);
         expect(await store.getState('cart', 'bob', 'items')).toEqual(['pear']);
         expect(await store.getState('wish', 'ann', 'items')).toEqual(['car']);
         expect(await store.getState('cart', 'ann', 'nothing')).toBeNull();
         expect(await store.getState('cart', 'ann', 'missing')).toBeUndefined();
-        expect([...(await store.getStateKeys('cart', 'ann'))].sort()).toEqual(['items', 'nothing', 'total']);
+        expect([...(await store.getStateKeys('cart', 'ann'))].sort()).toEqual([
+          'items',
+          'nothing',
+          'total',
+        ]);
 
         await store.write([{ op: 'state.delete', service: 'cart', key: 'ann', name: 'total' }]);
         expect(await store.getState('cart', 'ann', 'total')).toBeUndefined();
@@ -372,13 +489,17 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           { op: 'timer.put', timer: { invocationId: 'a', index: 0, fireAt: 100 } },
           { op: 'timer.put', timer: { invocationId: 'a', index: 1, fireAt: 150 } },
         ]);
-        await store.write([{ op: 'timer.put', timer: { invocationId: 'a', index: 0, fireAt: 500 } }]);
+        await store.write([
+          { op: 'timer.put', timer: { invocationId: 'a', index: 0, fireAt: 500 } },
+        ]);
         expect(await store.dueTimers(1000, 10)).toEqual([
           { invocationId: 'a', index: 1, fireAt: 150 },
           { invocationId: 'a', index: 0, fireAt: 500 },
         ]);
         await store.write([{ op: 'timer.delete', invocationId: 'a', index: 1 }]);
-        expect(await store.dueTimers(1000, 10)).toEqual([{ invocationId: 'a', index: 0, fireAt: 500 }]);
+        expect(await store.dueTimers(1000, 10)).toEqual([
+          { invocationId: 'a', index: 0, fireAt: 500 },
+        ]);
       });
     });
 
@@ -400,41 +521,107 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
 
       it('lists runnable invocations (running, pending) oldest first', async () => {
         await store.write(
-          (['running', 'suspended', 'pending', 'scheduled', 'backing-off', 'completed', 'failed', 'running'] as const).map(
-            (status, i) => ({ op: 'invocation.insert', row: inv(`i${i}`, { status }) }) satisfies WriteOp,
+          (
+            [
+              'running',
+              'suspended',
+              'pending',
+              'scheduled',
+              'backing-off',
+              'completed',
+              'failed',
+              'running',
+            ] as const
+          ).map(
+            (status, i) =>
+              ({ op: 'invocation.insert', row: inv(`i${i}`, { status }) }) satisfies WriteOp,
           ),
         );
         const runnable = await store.listRunnable();
         expect(runnable.map((r) => r.id)).toEqual(['i0', 'i2', 'i7']);
-        expect(runnable[0]).toEqual({ ...inv('i0', { status: 'running' }), seq: expect.any(Number) });
+        expect(runnable[0]).toEqual({
+          ...inv('i0', { status: 'running' }),
+          seq: expect.any(Number),
+        });
       });
 
-      it('lists holders of exclusive object keys oldest first', async () => {
+      it('lists holders of exclusive object keys (running, suspended, backing-off, paused, pending) oldest first', async () => {
         await store.write([
-          { op: 'invocation.insert', row: inv('h1', { key: 'k1', exclusive: true, status: 'suspended' }) },
-          { op: 'invocation.insert', row: inv('h2', { key: 'k1', exclusive: true, status: 'pending' }) },
-          { op: 'invocation.insert', row: inv('shared', { key: 'k1', exclusive: false, status: 'running' }) },
-          { op: 'invocation.insert', row: inv('svc', { key: '', exclusive: true, status: 'running' }) },
-          { op: 'invocation.insert', row: inv('done', { key: 'k1', exclusive: true, status: 'completed' }) },
-          { op: 'invocation.insert', row: inv('failed', { key: 'k1', exclusive: true, status: 'failed' }) },
-          { op: 'invocation.insert', row: inv('sched', { key: 'k2', exclusive: true, status: 'scheduled' }) },
-          { op: 'invocation.insert', row: inv('h3', { service: 'other', key: 'k2', exclusive: true, status: 'backing-off' }) },
-          { op: 'invocation.insert', row: inv('h4', { key: 'k3', exclusive: true, status: 'running' }) },
+          {
+            op: 'invocation.insert',
+            row: inv('h1', { key: 'k1', exclusive: true, status: 'suspended' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('h2', { key: 'k1', exclusive: true, status: 'pending' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('shared', { key: 'k1', exclusive: false, status: 'running' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('svc', { key: '', exclusive: true, status: 'running' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('done', { key: 'k1', exclusive: true, status: 'completed' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('failed', { key: 'k1', exclusive: true, status: 'failed' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('sched', { key: 'k2', exclusive: true, status: 'scheduled' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('h3', { service: 'other', key: 'k2', exclusive: true, status: 'backing-off' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('h4', { key: 'k3', exclusive: true, status: 'running' }),
+          },
+          // Paused by a non-determinism error: it keeps its key until resumed or cancelled.
+          {
+            op: 'invocation.insert',
+            row: inv('h5', { key: 'k4', exclusive: true, status: 'paused' }),
+          },
         ]);
         const holders = await store.listKeyHolders();
-        expect(holders.map((r) => r.id)).toEqual(['h1', 'h2', 'h3', 'h4']);
+        expect(holders.map((r) => r.id)).toEqual(['h1', 'h2', 'h3', 'h4', 'h5']);
         const seq = (await store.getInvocation('h3'))?.seq;
-        expect(holders[2]).toMatchObject({ id: 'h3', service: 'other', key: 'k2', status: 'backing-off', seq });
+        expect(holders[2]).toMatchObject({
+          id: 'h3',
+          service: 'other',
+          key: 'k2',
+          status: 'backing-off',
+          seq,
+        });
       });
 
       it('lists invocations newest first with filters', async () => {
         await store.write([
-          { op: 'invocation.insert', row: inv('l1', { service: 'A', key: 'x', status: 'completed' }) },
-          { op: 'invocation.insert', row: inv('l2', { service: 'A', key: 'y', status: 'running' }) },
-          { op: 'invocation.insert', row: inv('l3', { service: 'B', key: 'x', status: 'completed' }) },
-          { op: 'invocation.insert', row: inv('l4', { service: 'A', key: 'x', status: 'running' }) },
+          {
+            op: 'invocation.insert',
+            row: inv('l1', { service: 'A', key: 'x', status: 'completed' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('l2', { service: 'A', key: 'y', status: 'running' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('l3', { service: 'B', key: 'x', status: 'completed' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('l4', { service: 'A', key: 'x', status: 'running' }),
+          },
         ]);
-        const ids = async (f: Parameters<Store['listInvocations']>[0]) => (await store.listInvocations(f)).map((r) => r.id);
+        const ids = async (f: Parameters<Store['listInvocations']>[0]) =>
+          (await store.listInvocations(f)).map((r) => r.id);
         expect(await ids({})).toEqual(['l4', 'l3', 'l2', 'l1']);
         expect(await ids({ status: 'completed' })).toEqual(['l3', 'l1']);
         expect(await ids({ service: 'A' })).toEqual(['l4', 'l2', 'l1']);
@@ -443,12 +630,16 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         expect(await ids({ limit: 2 })).toEqual(['l4', 'l3']);
         expect(await ids({ service: 'none' })).toEqual([]);
         const full = (await store.listInvocations({ service: 'B' }))[0];
-        expect(full).toEqual({ ...inv('l3', { service: 'B', key: 'x', status: 'completed' }), seq: expect.any(Number) });
+        expect(full).toEqual({
+          ...inv('l3', { service: 'B', key: 'x', status: 'completed' }),
+          seq: expect.any(Number),
+        });
       });
 
       it('pages with beforeSeq without gaps or repeats, 100 per page by default', async () => {
         const ops: WriteOp[] = [];
-        for (let i = 0; i < 230; i++) ops.push({ op: 'invocation.insert', row: inv(`p${String(i).padStart(3, '0')}`) });
+        for (let i = 0; i < 230; i++)
+          ops.push({ op: 'invocation.insert', row: inv(`p${String(i).padStart(3, '0')}`) });
         await store.write(ops);
         const seen: string[] = [];
         let beforeSeq: number | undefined;
@@ -493,7 +684,9 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         ]);
         const settled = await Promise.allSettled([before, failing, after]);
         expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-        expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'write_failed' });
+        expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({
+          code: 'write_failed',
+        });
         expect(await store.getInvocation('half')).toBeUndefined();
         expect(await store.getJournal('half')).toEqual([]);
         expect(await store.getState('s', 'k', 'half')).toBeUndefined();
@@ -529,16 +722,33 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         const n = 500;
         const writes = Array.from({ length: n }, (_, i) =>
           store.write([
-            { op: 'invocation.insert', row: inv(`g${i}`, { dedupe: `gd${i % 250}`, status: 'suspended' }) },
-            { op: 'journal.put', invocationId: `g${i}`, index: 0, entry: { kind: 'sleep', name: '', done: false } },
-            { op: 'journal.complete', invocationId: `g${i}`, index: 0, entry: { kind: 'sleep', name: '', done: true } },
+            {
+              op: 'invocation.insert',
+              row: inv(`g${i}`, { dedupe: `gd${i % 250}`, status: 'suspended' }),
+            },
+            {
+              op: 'journal.put',
+              invocationId: `g${i}`,
+              index: 0,
+              entry: { kind: 'sleep', name: '', done: false },
+            },
+            {
+              op: 'journal.complete',
+              invocationId: `g${i}`,
+              index: 0,
+              entry: { kind: 'sleep', name: '', done: true },
+            },
             { op: 'state.set', service: 'g', key: `k${i}`, name: 'i', value: i },
           ]),
         );
         const results = await Promise.all(writes);
         for (let i = 0; i < n; i++) {
           const first = i < 250;
-          expect(results[i]![0]).toEqual(first ? { inserted: true } : { inserted: false, existing: expect.objectContaining({ id: `g${i - 250}` }) });
+          expect(results[i]![0]).toEqual(
+            first
+              ? { inserted: true }
+              : { inserted: false, existing: expect.objectContaining({ id: `g${i - 250}` }) },
+          );
           // A deduplicated insert leaves nothing to resume: the put entry has no owner.
           expect(results[i]![2]).toEqual({ completed: true, resumed: first });
         }
@@ -548,7 +758,10 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
 
       it('keeps the order of writes issued one after another without awaiting', async () => {
         const ps: Array<Promise<OpResult[]>> = [];
-        for (let i = 0; i < 50; i++) ps.push(store.write([{ op: 'state.set', service: 's', key: 'k', name: 'last', value: i }]));
+        for (let i = 0; i < 50; i++)
+          ps.push(
+            store.write([{ op: 'state.set', service: 's', key: 'k', name: 'last', value: i }]),
+          );
         await Promise.all(ps);
         expect(await store.getState('s', 'k', 'last')).toBe(49);
       });
@@ -557,8 +770,11 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
     describe('lifecycle', () => {
       it('rejects writes after close with code store_closed, and close is idempotent', async () => {
         await store.close();
-        await expect(store.write([{ op: 'invocation.insert', row: inv('late') }])).rejects.toMatchObject({ code: 'store_closed' });
+        await expect(
+          store.write([{ op: 'invocation.insert', row: inv('late') }]),
+        ).rejects.toMatchObject({ code: 'store_closed' });
         await expect(store.write([])).rejects.toMatchObject({ code: 'store_closed' });
+        await expect(store.getInvocation('late')).rejects.toMatchObject({ code: 'store_closed' });
         await store.close();
       });
 
@@ -574,15 +790,34 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
 
       it('keeps everything across close and reopen', async (t) => {
         if (!h.reopen) t.skip();
-        const row = inv('dur', { status: 'suspended', key: 'k', exclusive: true, dedupe: 'dur-d', input: { x: [1, null] }, runAt: 5 });
+        const row = inv('dur', {
+          status: 'suspended',
+          key: 'k',
+          exclusive: true,
+          dedupe: 'dur-d',
+          input: { x: [1, null] },
+          runAt: 5,
+        });
         await store.write([
           { op: 'invocation.insert', row },
-          { op: 'journal.put', invocationId: 'dur', index: 0, entry: { kind: 'run', name: 'a', done: true, value: null } },
-          { op: 'journal.put', invocationId: 'dur', index: 1, entry: { kind: 'sleep', name: '', done: false, wakeAt: 9 } },
+          {
+            op: 'journal.put',
+            invocationId: 'dur',
+            index: 0,
+            entry: { kind: 'run', name: 'a', done: true, value: null },
+          },
+          {
+            op: 'journal.put',
+            invocationId: 'dur',
+            index: 1,
+            entry: { kind: 'sleep', name: '', done: false, wakeAt: 9 },
+          },
           { op: 'state.set', service: 'svc', key: 'k', name: 'n', value: { deep: true } },
           { op: 'timer.put', timer: { invocationId: 'dur', index: 1, fireAt: 9 } },
         ]);
-        const many = Array.from({ length: 300 }, (_, i) => store.write([{ op: 'invocation.insert', row: inv(`m${i}`) }]));
+        const many = Array.from({ length: 300 }, (_, i) =>
+          store.write([{ op: 'invocation.insert', row: inv(`m${i}`) }]),
+        );
         await Promise.all(many);
         const seq = (await store.getInvocation('dur'))?.seq;
         await store.close();
@@ -595,11 +830,15 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           [1, { kind: 'sleep', name: '', done: false, wakeAt: 9 }],
         ]);
         expect(await again.getState('svc', 'k', 'n')).toEqual({ deep: true });
-        expect(await again.dueTimers(10, 10)).toEqual([{ invocationId: 'dur', index: 1, fireAt: 9 }]);
+        expect(await again.dueTimers(10, 10)).toEqual([
+          { invocationId: 'dur', index: 1, fireAt: 9 },
+        ]);
         expect(await again.listInvocations({ limit: 1000 })).toHaveLength(301);
         // Arrival order continues after a reopen.
         await again.write([{ op: 'invocation.insert', row: inv('next') }]);
-        expect((await again.getInvocation('next'))!.seq!).toBeGreaterThan((await again.getInvocation('m299'))!.seq!);
+        expect((await again.getInvocation('next'))!.seq!).toBeGreaterThan(
+          (await again.getInvocation('m299'))!.seq!,
+        );
       });
     });
   });

@@ -20,7 +20,9 @@ export function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
 /** Whether an error is SQLite's "database is busy/locked" (another connection holds a lock). */
 export function isBusy(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+  return (
+    typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+  );
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));

@@ -42,26 +42,42 @@ parentPort.on('message', (mode) => {
  * database file and the fsyncs around it never block the event loop. One checkpoint at a time.
  */
 export class Checkpointer {
-  private readonly worker: Worker;
+  private readonly worker?: Worker;
   private current?: { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void };
   private broken?: Error;
 
+  /** Never throws: a worker that cannot start makes {@link failed} true. */
   constructor(path: string, busyTimeoutMs: number) {
-    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driver, busyTimeoutMs } });
+    let worker: Worker;
+    try {
+      const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+      worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { path, driver, busyTimeoutMs },
+      });
+    } catch (err) {
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      return;
+    }
+    this.worker = worker;
     // Idle, the worker must not keep the process alive; while a checkpoint runs it must, or a
     // process whose only pending work is that checkpoint (writes paused behind it) would exit.
-    this.worker.unref();
-    this.worker.on('message', (msg: { ok: true; row: CheckpointResult } | { ok: false; message: string; code?: string }) => {
-      const current = this.current;
-      this.current = undefined;
-      this.worker.unref();
-      if (!current) return;
-      if (msg.ok) current.resolve(msg.row);
-      else current.reject(Object.assign(new Error(msg.message), { code: msg.code }));
-    });
-    this.worker.on('error', (err) => this.abort(err));
-    this.worker.on('exit', () => this.abort(new Error('the checkpoint worker exited')));
+    worker.unref();
+    worker.on(
+      'message',
+      (
+        msg: { ok: true; row: CheckpointResult } | { ok: false; message: string; code?: string },
+      ) => {
+        const current = this.current;
+        this.current = undefined;
+        worker.unref();
+        if (!current) return;
+        if (msg.ok) current.resolve(msg.row);
+        else current.reject(Object.assign(new Error(msg.message), { code: msg.code }));
+      },
+    );
+    worker.on('error', (err) => this.abort(err));
+    worker.on('exit', () => this.abort(new Error('the checkpoint worker exited')));
   }
 
   /** Whether the worker failed (it could not start, or crashed); the caller should checkpoint inline. */
@@ -70,21 +86,25 @@ export class Checkpointer {
   }
 
   run(mode: CheckpointMode): Promise<CheckpointResult> {
-    if (this.broken) return Promise.reject(this.broken);
+    const worker = this.worker;
+    if (this.broken || !worker) {
+      return Promise.reject(this.broken ?? new Error('the checkpoint worker is not running'));
+    }
     if (this.current) return Promise.reject(new Error('a checkpoint is already running'));
     return new Promise((resolve, reject) => {
       this.current = { resolve, reject };
-      this.worker.ref();
-      this.worker.postMessage(mode);
+      worker.ref();
+      worker.postMessage(mode);
     });
   }
 
   /** Closes the worker's connection and ends the thread. */
   async close(): Promise<void> {
-    if (this.broken) return;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.ref();
-    this.worker.postMessage('close');
+    const worker = this.worker;
+    if (this.broken || !worker) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.ref();
+    worker.postMessage('close');
     await exited;
   }
 

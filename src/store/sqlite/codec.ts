@@ -64,7 +64,10 @@ export interface InvocationRecord {
  * source for inserts and updates, so a new field cannot be written by one and not the other.
  */
 export const INVOCATION_COLUMNS: {
-  readonly [F in keyof Omit<InvocationRow, 'seq'>]-?: readonly [column: string, encode: (v: InvocationRow[F], id: string) => SqlValue];
+  readonly [F in keyof Omit<InvocationRow, 'seq'>]-?: readonly [
+    column: string,
+    encode: (v: InvocationRow[F], id: string) => SqlValue,
+  ];
 } = {
   id: ['id', (v) => v],
   service: ['service', (v) => v],
@@ -132,7 +135,11 @@ export interface EncodedEntry {
   data: string | null;
 }
 
-export function encodeEntry(entry: JournalEntry, invocationId: string, index: number): EncodedEntry {
+export function encodeEntry(
+  entry: JournalEntry,
+  invocationId: string,
+  index: number,
+): EncodedEntry {
   const { kind, name, done, ...rest } = entry;
   // JSON.stringify drops undefined-valued keys and keeps nulls: exactly the distinction we need.
   let data: string | null = null;
@@ -147,7 +154,9 @@ export function encodeEntry(entry: JournalEntry, invocationId: string, index: nu
 
 export function decodeEntry(r: EncodedEntry): JournalEntry {
   const entry: JournalEntry = { kind: r.kind as EntryKind, name: r.name, done: r.done !== 0 };
-  return r.data === null ? entry : Object.assign(entry, JSON.parse(r.data) as Partial<JournalEntry>);
+  return r.data === null
+    ? entry
+    : Object.assign(entry, JSON.parse(r.data) as Partial<JournalEntry>);
 }
 
 export interface TimerRecord {

@@ -6,6 +6,9 @@ import { isBusy } from './busy.js';
 import { type CheckpointMode, type CheckpointResult, Checkpointer } from './checkpointer.js';
 import type { PreparedOp, WriteStatements } from './ops.js';
 
+/** About 5 ms of work: larger transactions gain no throughput and would stall the event loop. */
+const MAX_BATCH_OPS = 1024;
+
 /** A pending `write()` call. */
 interface Waiter {
   ops: PreparedOp[];
@@ -136,8 +139,11 @@ export class GroupCommit {
     await this.checkpointing;
     await this.checkpointer?.close();
     this.checkpointer = undefined;
-    if (this.failure === undefined) this.checkpointInline('TRUNCATE');
-    fs.closeSync(this.walFd);
+    try {
+      if (this.failure === undefined) this.checkpointInline('TRUNCATE');
+    } finally {
+      fs.closeSync(this.walFd);
+    }
   }
 
   private schedule(): void {
@@ -151,8 +157,7 @@ export class GroupCommit {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     if (this.syncing || this.paused) return;
-    const batch = this.queue;
-    this.queue = [];
+    const batch = this.takeBatch();
     const t0 = process.hrtime.bigint();
     const committed = batch.length > 0 ? this.commit(batch) : [];
     const t1 = process.hrtime.bigint();
@@ -170,13 +175,36 @@ export class GroupCommit {
       this.syncing = false;
       this.stats.syncNs += Number(process.hrtime.bigint() - t1);
       if (err) {
-        this.fail(new StoreError('store_failed', `fdatasync of ${this.o.path}-wal failed: ${err.message}`, err), committed);
+        this.fail(
+          new StoreError(
+            'store_failed',
+            `fdatasync of ${this.o.path}-wal failed: ${err.message}`,
+            err,
+          ),
+          committed,
+        );
       } else {
         for (const w of committed) w.resolve(w.results);
       }
       this.afterFlush();
     });
   };
+
+  /**
+   * Takes queued calls up to {@link MAX_BATCH_OPS} operations (at least one call): a huge
+   * backlog is committed in several transactions, so no single one blocks the event loop for long.
+   */
+  private takeBatch(): Waiter[] {
+    let ops = 0;
+    let n = 0;
+    while (n < this.queue.length && ops < MAX_BATCH_OPS) ops += this.queue[n++]!.ops.length;
+    if (n === this.queue.length) {
+      const all = this.queue;
+      this.queue = [];
+      return all;
+    }
+    return this.queue.splice(0, n);
+  }
 
   /**
    * Runs every call of the batch in one transaction, and returns the calls that committed (the
@@ -197,7 +225,14 @@ export class GroupCommit {
     try {
       this.begin.run();
     } catch (err) {
-      this.rejectAll(batch, new StoreError('store_failed', `cannot start a transaction on ${this.o.path}: ${msg(err)}`, err));
+      this.rejectAll(
+        batch,
+        new StoreError(
+          'store_failed',
+          `cannot start a transaction on ${this.o.path}: ${msg(err)}`,
+          err,
+        ),
+      );
       return [];
     }
     const committed: Waiter[] = [];
@@ -211,7 +246,10 @@ export class GroupCommit {
       } catch (err) {
         if (!this.db.inTransaction) {
           // Some errors (I/O, disk full) make SQLite roll back the whole transaction.
-          this.rejectAll(batch, new StoreError('store_failed', `a write on ${this.o.path} failed: ${msg(err)}`, err));
+          this.rejectAll(
+            batch,
+            new StoreError('store_failed', `a write on ${this.o.path} failed: ${msg(err)}`, err),
+          );
           return [];
         }
         if (!isolate && batch.length > 1) {
@@ -233,7 +271,10 @@ export class GroupCommit {
       this.commitTx.run();
     } catch (err) {
       if (this.db.inTransaction) this.rollbackTx.run();
-      this.rejectAll(committed, new StoreError('store_failed', `commit on ${this.o.path} failed: ${msg(err)}`, err));
+      this.rejectAll(
+        committed,
+        new StoreError('store_failed', `commit on ${this.o.path} failed: ${msg(err)}`, err),
+      );
       return [];
     }
     this.stats.transactions++;
@@ -245,7 +286,8 @@ export class GroupCommit {
   private afterFlush(): void {
     if (this.checkpointing === undefined && this.failure === undefined) {
       const [status] = this.walFrames.all() as CheckpointResult[];
-      if (status !== undefined && status.log >= this.checkpointAt) this.checkpointing = this.checkpoint();
+      if (status !== undefined && status.log >= this.checkpointAt)
+        this.checkpointing = this.checkpoint();
     }
     if (this.queue.length > 0) this.schedule();
     else this.notifyIfIdle();
@@ -254,34 +296,47 @@ export class GroupCommit {
   /** Never rejects: a failed checkpoint fails the store, a blocked one is retried later. */
   private async checkpoint(): Promise<void> {
     try {
-      this.checkpointer ??= new Checkpointer(this.o.path, this.o.busyTimeoutMs);
-      let result: CheckpointResult;
-      if (this.checkpointer.failed) {
-        result = this.checkpointInline('RESTART');
-      } else {
-        await this.checkpointer.run('PASSIVE');
-        // Hold flushes back (an fdatasync in flight is harmless: it only reads the WAL).
-        this.paused = true;
-        const t0 = process.hrtime.bigint();
-        try {
-          result = await this.checkpointer.run('RESTART');
-        } finally {
-          this.paused = false;
-          this.stats.pauseNs += Number(process.hrtime.bigint() - t0);
-        }
-      }
+      const result = (await this.checkpointInWorker()) ?? this.checkpointInline('RESTART');
       this.stats.checkpoints++;
       // Blocked by another process's reader: try again once the WAL has grown some more,
       // rather than after every flush.
-      this.checkpointAt = result.busy ? result.log + this.o.checkpointFrames : this.o.checkpointFrames;
+      this.checkpointAt = result.busy
+        ? result.log + this.o.checkpointFrames
+        : this.o.checkpointFrames;
     } catch (err) {
       if (!isBusy(err)) {
-        this.fail(new StoreError('store_failed', `checkpoint of ${this.o.path} failed: ${msg(err)}`, err), []);
+        this.fail(
+          new StoreError('store_failed', `checkpoint of ${this.o.path} failed: ${msg(err)}`, err),
+          [],
+        );
       }
     } finally {
       this.checkpointing = undefined;
       if (this.queue.length > 0) this.schedule();
       else this.notifyIfIdle();
+    }
+  }
+
+  /** The two-phase checkpoint on the worker thread; undefined if the thread is unavailable. */
+  private async checkpointInWorker(): Promise<CheckpointResult | undefined> {
+    const worker = (this.checkpointer ??= new Checkpointer(this.o.path, this.o.busyTimeoutMs));
+    if (worker.failed) return undefined;
+    let pausedAt: bigint | undefined;
+    try {
+      await worker.run('PASSIVE');
+      // Hold flushes back (an fdatasync in flight is harmless: it only reads the WAL).
+      this.paused = true;
+      pausedAt = process.hrtime.bigint();
+      return await worker.run('RESTART');
+    } catch (err) {
+      // The thread died (not the checkpoint): the caller checkpoints inline instead.
+      if (worker.failed) return undefined;
+      throw err;
+    } finally {
+      if (pausedAt !== undefined) {
+        this.paused = false;
+        this.stats.pauseNs += Number(process.hrtime.bigint() - pausedAt);
+      }
     }
   }
 
@@ -338,7 +393,11 @@ export class GroupCommit {
 
 export function asWriteError(err: unknown): StoreError {
   if (err instanceof StoreError) return err;
-  return new StoreError('write_failed', `the write failed and none of its operations were applied: ${msg(err)}`, err);
+  return new StoreError(
+    'write_failed',
+    `the write failed and none of its operations were applied: ${msg(err)}`,
+    err,
+  );
 }
 
 function msg(err: unknown): string {

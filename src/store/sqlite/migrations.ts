@@ -26,10 +26,11 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 export function migrate(db: Database.Database, path: string): number {
   db.prepare('BEGIN IMMEDIATE').run();
   try {
-    db.exec('CREATE TABLE IF NOT EXISTS keel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS keel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID',
+    );
     const row = db.prepare("SELECT value FROM keel_meta WHERE key = 'schema_version'").get() as
-      | { value: string }
-      | undefined;
+      { value: string } | undefined;
     const from = row === undefined ? 0 : Number(row.value);
     if (!Number.isInteger(from) || from > SCHEMA_VERSION) {
       throw new StoreError(

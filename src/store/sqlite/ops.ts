@@ -55,12 +55,20 @@ export class WriteStatements {
     this.putEntry = db.prepare(
       'INSERT OR REPLACE INTO journal (invocation_id, idx, kind, name, done, data) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.entryDone = db.prepare('SELECT done FROM journal WHERE invocation_id = ? AND idx = ?').pluck();
-    this.resume = db.prepare("UPDATE invocations SET status = 'running' WHERE id = ? AND status = 'suspended'");
-    this.setState = db.prepare('INSERT OR REPLACE INTO state (service, key, name, value) VALUES (?, ?, ?, ?)');
+    this.entryDone = db
+      .prepare('SELECT done FROM journal WHERE invocation_id = ? AND idx = ?')
+      .pluck();
+    this.resume = db.prepare(
+      "UPDATE invocations SET status = 'running' WHERE id = ? AND status = 'suspended'",
+    );
+    this.setState = db.prepare(
+      'INSERT OR REPLACE INTO state (service, key, name, value) VALUES (?, ?, ?, ?)',
+    );
     this.deleteState = db.prepare('DELETE FROM state WHERE service = ? AND key = ? AND name = ?');
     this.clearState = db.prepare('DELETE FROM state WHERE service = ? AND key = ?');
-    this.putTimer = db.prepare('INSERT OR REPLACE INTO timers (invocation_id, idx, fire_at) VALUES (?, ?, ?)');
+    this.putTimer = db.prepare(
+      'INSERT OR REPLACE INTO timers (invocation_id, idx, fire_at) VALUES (?, ?, ?)',
+    );
     this.deleteTimer = db.prepare('DELETE FROM timers WHERE invocation_id = ? AND idx = ?');
   }
 
@@ -92,7 +100,8 @@ export function prepareOp(op: WriteOp): PreparedOp {
       return (s) => {
         if (s.insertInvocation.run(params).changes > 0) return { inserted: true };
         const existing = s.invocationByDedupe.get(dedupe) as InvocationRecord | undefined;
-        if (existing === undefined) throw new Error(`insert of invocation ${row.id} was ignored without a dedupe conflict`);
+        if (existing === undefined)
+          throw new Error(`insert of invocation ${row.id} was ignored without a dedupe conflict`);
         return { inserted: false, existing: decodeInvocation(existing) };
       };
     }
@@ -103,7 +112,10 @@ export function prepareOp(op: WriteOp): PreparedOp {
         // `id` and `seq` are not settable; tolerate them so a spread row can be passed as `set`.
         if (field === 'seq' || field === 'id') continue;
         if (!UPDATABLE.has(field)) {
-          throw new StoreError('write_failed', `cannot update invocation ${op.id}: unknown field "${field}"`);
+          throw new StoreError(
+            'write_failed',
+            `cannot update invocation ${op.id}: unknown field "${field}"`,
+          );
         }
         fields.push(field as InvocationField);
         // A field present with value undefined clears the column (e.g. runAt after a retry starts).
@@ -142,7 +154,8 @@ export function prepareOp(op: WriteOp): PreparedOp {
         if (done === undefined) {
           // The completion won the race against the entry's start (or the start is in this
           // same batch further back): record it, unless the invocation itself is gone.
-          if (s.invocationExists.get(invocationId) === undefined) return { completed: false, resumed: false };
+          if (s.invocationExists.get(invocationId) === undefined)
+            return { completed: false, resumed: false };
         } else if (done !== 0) {
           return { completed: false, resumed: false };
         }
@@ -152,7 +165,12 @@ export function prepareOp(op: WriteOp): PreparedOp {
     }
     case 'state.set': {
       const { service, key, name } = op;
-      const params = [service, key, name, toJson(op.value, () => `state "${name}" of ${service}/${key}`)];
+      const params = [
+        service,
+        key,
+        name,
+        toJson(op.value, () => `state "${name}" of ${service}/${key}`),
+      ];
       return (s) => {
         s.setState.run(params);
         return undefined;
@@ -189,7 +207,10 @@ export function prepareOp(op: WriteOp): PreparedOp {
     }
     default: {
       const unknown: never = op;
-      throw new StoreError('write_failed', `unknown write op ${JSON.stringify((unknown as { op: unknown }).op)}`);
+      throw new StoreError(
+        'write_failed',
+        `unknown write op ${JSON.stringify((unknown as { op: unknown }).op)}`,
+      );
     }
   }
 }

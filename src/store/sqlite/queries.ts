@@ -35,15 +35,20 @@ export class Queries {
   constructor(private readonly db: Database.Database) {
     this.invocation = db.prepare('SELECT * FROM invocations WHERE id = ?');
     this.byDedupe = db.prepare('SELECT * FROM invocations WHERE dedupe = ?');
-    this.journal = db.prepare('SELECT idx, kind, name, done, data FROM journal WHERE invocation_id = ? ORDER BY idx');
+    this.journal = db.prepare(
+      'SELECT idx, kind, name, done, data FROM journal WHERE invocation_id = ? ORDER BY idx',
+    );
     this.state = db.prepare('SELECT value FROM state WHERE service = ? AND key = ? AND name = ?');
-    this.stateKeys = db.prepare('SELECT name FROM state WHERE service = ? AND key = ? ORDER BY name').pluck();
+    this.stateKeys = db
+      .prepare('SELECT name FROM state WHERE service = ? AND key = ? ORDER BY name')
+      .pluck();
     this.runnable = db.prepare(
       `SELECT * FROM invocations WHERE ${ACTIVE} AND status IN ('running', 'pending') ORDER BY seq`,
     );
     this.keyHolders = db.prepare(
       `SELECT id, service, key, status, seq FROM invocations WHERE ${ACTIVE} ` +
-        "AND status IN ('running', 'suspended', 'backing-off', 'pending') AND exclusive = 1 AND key <> '' ORDER BY seq",
+        // 'paused' too: the engine keeps a paused invocation's key held, like a suspended one.
+        "AND status IN ('running', 'suspended', 'backing-off', 'paused', 'pending') AND exclusive = 1 AND key <> '' ORDER BY seq",
     );
     this.timers = db.prepare(
       'SELECT invocation_id, idx, fire_at FROM timers WHERE fire_at <= ? ORDER BY fire_at, invocation_id, idx LIMIT ?',
@@ -84,7 +89,9 @@ export class Queries {
   }
 
   listKeyHolders(): Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>> {
-    return this.keyHolders.all() as Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>>;
+    return this.keyHolders.all() as Array<
+      Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>
+    >;
   }
 
   dueTimers(before: number, limit: number): TimerRow[] {

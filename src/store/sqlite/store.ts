@@ -4,7 +4,14 @@ import Database from 'better-sqlite3';
 import { UsageError } from '../../core/errors.js';
 import type { JournalEntry } from '../../core/journal.js';
 import { StoreError } from '../errors.js';
-import type { InvocationFilter, InvocationRow, OpResult, Store, TimerRow, WriteOp } from '../types.js';
+import type {
+  InvocationFilter,
+  InvocationRow,
+  OpResult,
+  Store,
+  TimerRow,
+  WriteOp,
+} from '../types.js';
 import { retryWhileBusy } from './busy.js';
 import { type GroupCommitStats, GroupCommit, asWriteError } from './group-commit.js';
 import { migrate } from './migrations.js';
@@ -35,13 +42,14 @@ const BUSY_TIMEOUT_MS = 5000;
 /**
  * The embedded Store: one SQLite file in WAL mode, written through group commit.
  *
- * `write()` never touches SQLite directly. Calls queue up; one flush runs every queued call in
- * a single transaction, each inside its own SAVEPOINT so a failing call is rolled back and
- * rejected alone. The connection runs with `synchronous=OFF`, so the commit is a few memory
- * copies; durability comes from our own asynchronous `fdatasync` of the WAL on the libuv
- * threadpool, which never blocks the event loop. While that fdatasync is in flight new calls
- * keep queueing, and the next flush commits all of them at once: the busier the store, the
- * larger the batches, and one fdatasync acknowledges thousands of operations.
+ * `write()` never touches SQLite directly. Calls queue up, and one flush runs every queued call
+ * in a single transaction (a failing call is rolled back and rejected alone). The connection runs
+ * with `synchronous=OFF`, so a commit costs a few system calls into the page cache; durability
+ * comes from our own asynchronous `fdatasync` of the WAL on the libuv threadpool, and
+ * checkpoints run on a worker thread, so the event loop never waits for the disk. While an
+ * fdatasync is in flight new calls keep queueing and the next flush commits all of them at
+ * once: the busier the store, the larger the batches. See {@link GroupCommit} and
+ * docs/durability.md for what survives which crash.
  *
  * Reads run synchronously on the same connection and see committed data, including commits
  * whose fdatasync has not finished yet.
@@ -64,6 +72,12 @@ export class SqliteStore implements Store {
     readonly path: string,
     options: Omit<SqliteStoreOptions, 'path'> = {},
   ) {
+    if (!path || path === ':memory:' || path.startsWith('file:')) {
+      throw new UsageError(
+        `a SQLite store needs the path of a database file, got "${path}". In-memory databases are not durable; ` +
+          'use a file (tests can use a file in os.tmpdir()).',
+      );
+    }
     fs.mkdirSync(nodePath.dirname(path), { recursive: true });
     const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     this.db = db;
@@ -73,7 +87,11 @@ export class SqliteStore implements Store {
       retryWhileBusy(() => {
         // WAL mode is stored in the file; setting it again is a no-op.
         const mode = db.pragma('journal_mode = WAL', { simple: true });
-        if (mode !== 'wal') throw new StoreError('store_failed', `cannot enable WAL mode on ${path} (got ${String(mode)})`);
+        if (mode !== 'wal')
+          throw new StoreError(
+            'store_failed',
+            `cannot enable WAL mode on ${path} (got ${String(mode)})`,
+          );
         // Also opens (creates) the WAL file, which GroupCommit needs.
         migrate(db, path);
       }, BUSY_TIMEOUT_MS);
@@ -91,7 +109,10 @@ export class SqliteStore implements Store {
         stmts: new WriteStatements(db),
         path,
         durable,
-        checkpointFrames: Math.max(1, Math.floor((options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) / (pageSize + 24))),
+        checkpointFrames: Math.max(
+          1,
+          Math.floor((options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) / (pageSize + 24)),
+        ),
         busyTimeoutMs: BUSY_TIMEOUT_MS,
       });
       if (durable) syncDirectory(nodePath.dirname(path));
@@ -108,7 +129,12 @@ export class SqliteStore implements Store {
 
   write(ops: WriteOp[]): Promise<OpResult[]> {
     if (this.closing) {
-      return Promise.reject(new StoreError('store_closed', `the store ${this.path} is closed; the write was not performed.`));
+      return Promise.reject(
+        new StoreError(
+          'store_closed',
+          `the store ${this.path} is closed; the write was not performed.`,
+        ),
+      );
     }
     let prepared: PreparedOp[];
     try {
@@ -116,7 +142,8 @@ export class SqliteStore implements Store {
     } catch (err) {
       return Promise.reject(asWriteError(err));
     }
-    if (prepared.length === 0) return this.commits.failed ? Promise.reject(this.commits.failed) : Promise.resolve([]);
+    if (prepared.length === 0)
+      return this.commits.failed ? Promise.reject(this.commits.failed) : Promise.resolve([]);
     return this.commits.add(prepared);
   }
 
@@ -150,7 +177,9 @@ export class SqliteStore implements Store {
     return this.queries.listRunnable();
   }
 
-  async listKeyHolders(): Promise<Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>>> {
+  async listKeyHolders(): Promise<
+    Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>>
+  > {
     this.assertReadable();
     return this.queries.listKeyHolders();
   }
@@ -188,14 +217,19 @@ export class SqliteStore implements Store {
   }
 
   private assertReadable(): void {
-    if (!this.db.open) throw new StoreError('store_closed', `the store ${this.path} is closed; open it again to read.`);
+    if (!this.db.open)
+      throw new StoreError(
+        'store_closed',
+        `the store ${this.path} is closed; open it again to read.`,
+      );
   }
 }
 
 /**
  * Opens (creating if needed) a SQLite store and migrates its schema.
  *
- * @throws StoreError `schema_too_new` if the file was migrated by a newer Keel.
+ * @throws StoreError `schema_too_new` if the file was migrated by a newer Keel; UsageError for
+ *   `:memory:` or an empty path.
  * @example
  * ```ts
  * import { openSqliteStore } from 'keel/sqlite';
@@ -203,14 +237,11 @@ export class SqliteStore implements Store {
  * ```
  */
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
-  const p = options.path;
-  if (!p || p === ':memory:' || p.startsWith('file:')) {
-    throw new UsageError(
-      `openSqliteStore needs the path of a database file, got "${p}". In-memory databases are not durable; ` +
-        'use a file (tests can use a file in os.tmpdir()).',
-    );
-  }
-  return new SqliteStore(nodePath.resolve(p), options);
+  const { path, ...rest } = options;
+  return new SqliteStore(
+    path && path !== ':memory:' && !path.startsWith('file:') ? nodePath.resolve(path) : path,
+    rest,
+  );
 }
 
 /** Makes the names of the new database and WAL files durable (a new file's directory entry is not covered by fsync of the file). */
