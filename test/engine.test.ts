@@ -79,6 +79,38 @@ describe('steps and replay', () => {
     expect(result).toEqual(seen[0]);
   });
 
+  it('keeps ctx.log quiet while replaying', async () => {
+    const release = gate();
+    let block = true;
+    const S = service({
+      name: 'S',
+      handlers: {
+        go: async (ctx) => {
+          ctx.log.info('before step');
+          await ctx.run('a', () => 1);
+          ctx.log.info('after step a');
+          await ctx.run('b', async () => {
+            if (block) await release.promise;
+          });
+          ctx.log.info('after step b');
+          return 'ok';
+        },
+      },
+    });
+    h = await harness({ services: [S] });
+    const { invocationId } = await h.engine.send({ service: 'S', handler: 'go' });
+    await until(() => h!.logs.some((l) => l.includes('after step a')), 'first execution logged');
+    block = false;
+    const engine = await h.restart();
+    expect(await engine.attach(invocationId)).toBe('ok');
+    const count = (text: string): number => h!.logs.filter((l) => l.includes(text)).length;
+    expect(count('before step')).toBe(1); // replayed: silent
+    // Code after the last journaled entry runs for real again (b had not completed), so its
+    // line is logged again, as in Restate.
+    expect(count('after step a')).toBe(2);
+    expect(count('after step b')).toBe(1);
+  });
+
   it('pauses an invocation whose journal no longer matches the code, naming the entry', async () => {
     const release = gate();
     let version = 1;

@@ -41,7 +41,10 @@ export interface InvocationHandle {
 export interface Context {
   /** The id of this invocation (`inv_...`), stable across retries and replays. */
   readonly invocationId: string;
-  /** A logger that stays quiet while the invocation replays its journal. */
+  /**
+   * A logger that stays quiet while the invocation replays its journal: a line is written once,
+   * except that code after the last journaled entry (which really runs again) logs again.
+   */
   readonly log: Logger;
 
   /**

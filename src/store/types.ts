@@ -23,7 +23,7 @@ export interface Store {
   getStateKeys(service: string, key: string): Promise<string[]>;
   /** Invocations to pick up after a restart: every one that is running or pending, oldest first. */
   listRunnable(): Promise<InvocationRow[]>;
-  /** Invocations holding or waiting for an object key: running, suspended, backing-off or pending. */
+  /** Exclusive invocations holding or waiting for an object key: running, suspended, backing-off, paused or pending. */
   listKeyHolders(): Promise<Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>>>;
   /** Timers that fire at or before `before`, earliest first, at most `limit`. */
   dueTimers(before: number, limit: number): Promise<TimerRow[]>;
