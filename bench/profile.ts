@@ -32,6 +32,34 @@ export interface ProfileSummary {
   idleMs: number;
   functions: HotSpot[];
   files: HotSpot[];
+  /** Coarse areas: GC, SQLite (native calls from the store), socket I/O, each src/ folder, Node internals. */
+  areas: HotSpot[];
+}
+
+type Frame = CpuProfile['nodes'][number]['callFrame'];
+
+/** Which part of the system a sample belongs to; natives go by their JavaScript caller. */
+function area(cf: Frame, caller: Frame | undefined, root: string): string {
+  if (!cf.url && !caller)
+    return cf.functionName.startsWith('(') ? `V8 ${cf.functionName}` : 'native, no JS caller';
+  const url = shortUrl((caller ?? cf).url, root);
+  const native = caller !== undefined;
+  if (native && url.startsWith('src/store/'))
+    return 'SQLite (native statement calls from src/store)';
+  if (native && url.startsWith('node_modules/better-sqlite3'))
+    return 'SQLite (native statement calls from src/store)';
+  if (native && cf.functionName === 'fdatasync') return 'fdatasync dispatch (native)';
+  if (native && url.startsWith('node:internal/stream_base_commons'))
+    return 'socket writes (native)';
+  const m = /^src\/[^/]+/.exec(url);
+  const where = m
+    ? m[0]
+    : url.startsWith('node:')
+      ? 'Node internals (http, streams, events, fs)'
+      : url.startsWith('node_modules/')
+        ? 'node_modules'
+        : url;
+  return native ? `${where} (native calls)` : where;
 }
 
 function shortUrl(url: string, root: string): string {
@@ -62,6 +90,7 @@ export function summarizeProfile(file: string, root = process.cwd()): ProfileSum
   };
   const fns = new Map<string, HotSpot>();
   const files = new Map<string, HotSpot>();
+  const areas = new Map<string, HotSpot>();
   let total = 0;
   let idle = 0;
   for (const [id, us] of selfUs) {
@@ -98,6 +127,10 @@ export function summarizeProfile(file: string, root = process.cwd()): ProfileSum
     const g = files.get(fileKey) ?? { name: fileKey, where: '', selfMs: 0, pct: 0 };
     g.selfMs += us / 1000;
     files.set(fileKey, g);
+    const areaKey = area(cf, cf.url || name.startsWith('(') ? undefined : jsCaller(id), root);
+    const a = areas.get(areaKey) ?? { name: areaKey, where: '', selfMs: 0, pct: 0 };
+    a.selfMs += us / 1000;
+    areas.set(areaKey, a);
   }
   const busyMs = (total - idle) / 1000;
   const finish = (m: Map<string, HotSpot>): HotSpot[] =>
@@ -109,6 +142,7 @@ export function summarizeProfile(file: string, root = process.cwd()): ProfileSum
     idleMs: idle / 1000,
     functions: finish(fns),
     files: finish(files),
+    areas: finish(areas),
   };
 }
 
@@ -127,6 +161,12 @@ export function formatSummary(s: ProfileSummary, top = 15): string {
         (h, i) =>
           `| ${i + 1} | ${h.selfMs.toFixed(1)} | ${h.pct.toFixed(1)} | \`${h.name}\` | ${h.where} |`,
       ),
+    '',
+    'By area (natives counted with their JavaScript caller):',
+    '',
+    '| self ms | % busy | area |',
+    '| -: | -: | --- |',
+    ...s.areas.map((h) => `| ${h.selfMs.toFixed(1)} | ${h.pct.toFixed(1)} | ${h.name} |`),
     '',
     `Top ${top} files by self time:`,
     '',
