@@ -7,7 +7,9 @@ import { appOptionsFromEnv, startApp } from '../src/app.js';
 import { services } from './services.js';
 
 const app = await startApp({ services, ...appOptionsFromEnv() });
-console.log(`keel: ingress listening on ${app.ingress.url} (database ${process.env.KEEL_DB ?? './.keel/keel.db'})`);
+console.log(
+  `keel: ingress listening on ${app.ingress.url} (database ${process.env.KEEL_DB ?? './.keel/keel.db'})`,
+);
 console.log(`keel: serving ${services.map((s) => s.name).join(', ')}`);
 
 let closing = false;

@@ -36,7 +36,8 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
   if (env.KEEL_DB) o.db = env.KEEL_DB;
   if (env.KEEL_PORT) {
     const port = Number(env.KEEL_PORT);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`KEEL_PORT="${env.KEEL_PORT}" is not a port number (0-65535)`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new RangeError(`KEEL_PORT="${env.KEEL_PORT}" is not a port number (0-65535)`);
     o.port = port;
   }
   if (env.KEEL_HOST) o.host = env.KEEL_HOST;
@@ -47,7 +48,8 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
     o.durability = env.KEEL_DURABILITY;
   }
   if (env.KEEL_RETENTION) o.retention = checked(env.KEEL_RETENTION, 'KEEL_RETENTION');
-  if (env.KEEL_SUSPEND_AFTER) o.suspendAfter = checked(env.KEEL_SUSPEND_AFTER, 'KEEL_SUSPEND_AFTER');
+  if (env.KEEL_SUSPEND_AFTER)
+    o.suspendAfter = checked(env.KEEL_SUSPEND_AFTER, 'KEEL_SUSPEND_AFTER');
   return o;
 }
 
@@ -71,7 +73,13 @@ function checked(d: Duration, name: string): Duration {
  * ```
  */
 export async function startApp(options: AppOptions & { services: Definition[] }): Promise<App> {
-  const { db = './.keel/keel.db', durability = 'fsync', port = 9080, host = '127.0.0.1', ...engineOptions } = options;
+  const {
+    db = './.keel/keel.db',
+    durability = 'fsync',
+    port = 9080,
+    host = '127.0.0.1',
+    ...engineOptions
+  } = options;
   const store = openSqliteStore({ path: db, durability });
   const engine = new Engine({ ...engineOptions, store });
   await engine.start();

@@ -51,7 +51,13 @@ export { DEFAULT_RETRY } from './core/retry.js';
 export type { RetryPolicy } from './core/retry.js';
 export type { StandardSchemaV1 } from './core/schema.js';
 export { Engine } from './engine/engine.js';
-export type { EngineOptions, EngineLogger, InvokeRequest, SendResult, InvocationInfo } from './engine/engine.js';
+export type {
+  EngineOptions,
+  EngineLogger,
+  InvokeRequest,
+  SendResult,
+  InvocationInfo,
+} from './engine/engine.js';
 export { systemClock } from './engine/clock.js';
 export type { Clock } from './engine/clock.js';
 export type { Store, InvocationRow, InvocationStatus, WriteOp } from './store/types.js';

@@ -19,10 +19,14 @@ afterAll(() => {
 });
 
 function startApp(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/crash-app.ts')], {
-    env: { ...process.env, KEEL_DB: db, CRASH_LOG: stepLog, KEEL_PORT: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'fixtures/crash-app.ts')],
+    {
+      env: { ...process.env, KEEL_DB: db, CRASH_LOG: stepLog, KEEL_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -36,7 +40,11 @@ function startApp(): Promise<{ child: ChildProcess; url: string }> {
 }
 
 async function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, json: await res.json() };
 }
 
@@ -73,7 +81,8 @@ describe('crash and recovery (kill -9)', () => {
     }
     // Crash once a few workflows have finished: the rest are asleep or between steps.
     const deadline = Date.now() + 10_000;
-    while (steps().filter((s) => s.step === 's4').length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    while (steps().filter((s) => s.step === 's4').length < 5 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 2));
     first.child.kill('SIGKILL');
     await new Promise((r) => first.child.once('exit', r));
     const firstPid = String(first.child.pid);
@@ -84,7 +93,14 @@ describe('crash and recovery (kill -9)', () => {
     expect(finishedBefore.size).toBeGreaterThan(0);
 
     const second = await startApp();
-    const results = await Promise.all(ids.map((id) => fetch(`${second.url}/invocations/${id}/attach`).then(async (r) => ({ status: r.status, body: await r.json() }))));
+    const results = await Promise.all(
+      ids.map((id) =>
+        fetch(`${second.url}/invocations/${id}/attach`).then(async (r) => ({
+          status: r.status,
+          body: await r.json(),
+        })),
+      ),
+    );
     for (const r of results) expect(r.status).toBe(200);
     const wfResults = results.slice(0, workflows.length).map((r) => r.body);
     expect(wfResults.every((b) => b === 's1,s2,s3,s4')).toBe(true);
@@ -99,19 +115,27 @@ describe('crash and recovery (kill -9)', () => {
     // crash (so its result had been durably journaled) ran exactly once.
     const all = steps();
     const rerun = all.length - workflows.length * 4;
-    console.log(`crash test: ${finishedBefore.size}/${workflows.length} workflows finished before the kill, ${beforeCrash.length} step bodies ran before it, ${rerun} re-ran after it`);
+    console.log(
+      `crash test: ${finishedBefore.size}/${workflows.length} workflows finished before the kill, ${beforeCrash.length} step bodies ran before it, ${rerun} re-ran after it`,
+    );
     for (const key of workflows) {
       const mine = all.filter((s) => s.key === key);
-      for (const name of ['s1', 's2', 's3', 's4']) expect(mine.some((s) => s.step === name)).toBe(true);
+      for (const name of ['s1', 's2', 's3', 's4'])
+        expect(mine.some((s) => s.step === name)).toBe(true);
       const startedBefore = mine.filter((s) => s.pid === firstPid).map((s) => s.step);
       const lastBefore = startedBefore.at(-1);
       for (const name of startedBefore) {
         if (name === lastBefore) continue; // may have been interrupted before its result was durable
-        expect(mine.filter((s) => s.step === name), `${key} ${name}`).toHaveLength(1);
+        expect(
+          mine.filter((s) => s.step === name),
+          `${key} ${name}`,
+        ).toHaveLength(1);
       }
       // Nothing runs twice in the process that never crashed.
       for (const name of ['s1', 's2', 's3', 's4']) {
-        expect(mine.filter((s) => s.step === name && s.pid !== firstPid).length).toBeLessThanOrEqual(1);
+        expect(
+          mine.filter((s) => s.step === name && s.pid !== firstPid).length,
+        ).toBeLessThanOrEqual(1);
       }
     }
     second.child.kill('SIGTERM');

@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { handler, object, service, shared, TerminalError, workflow, type ObjectContext } from '../src/index.js';
+import {
+  handler,
+  object,
+  service,
+  shared,
+  TerminalError,
+  workflow,
+  type ObjectContext,
+} from '../src/index.js';
 import { gate, harness, until, type Harness } from './helpers.js';
 
 let h: Harness | undefined;
@@ -130,10 +138,16 @@ describe('steps and replay', () => {
     });
     h = await harness({ services: [S] });
     const { invocationId } = await h.engine.send({ service: 'S', handler: 'go' });
-    await until(async () => (await h!.engine.store.getJournal(invocationId)).length === 1, 'first step journaled');
+    await until(
+      async () => (await h!.engine.store.getJournal(invocationId)).length === 1,
+      'first step journaled',
+    );
     version = 2;
     const engine = await h.restart();
-    await until(async () => (await engine.getInvocation(invocationId))?.status === 'paused', 'paused');
+    await until(
+      async () => (await engine.getInvocation(invocationId))?.status === 'paused',
+      'paused',
+    );
     const info = await engine.getInvocation(invocationId);
     expect(info?.error?.code).toBe('non_determinism');
     expect(info?.error?.message).toContain('entry 0');
@@ -161,12 +175,18 @@ describe('retries', () => {
     });
     h = await harness({ services: [S], retry: { initialInterval: '1s', factor: 2, jitter: 0 } });
     const { invocationId } = await h.engine.send({ service: 'S', handler: 'go' });
-    await until(async () => (await h!.engine.getInvocation(invocationId))?.status === 'backing-off', 'first backoff');
+    await until(
+      async () => (await h!.engine.getInvocation(invocationId))?.status === 'backing-off',
+      'first backoff',
+    );
     let info = await h.engine.getInvocation(invocationId);
     expect(info?.attempt).toBe(1);
     expect(Date.parse(info!.nextAttemptAt!) - h.clock.now()).toBe(1000);
     await h.clock.advance('1s');
-    await until(async () => (await h!.engine.getInvocation(invocationId))?.attempt === 2, 'second failure');
+    await until(
+      async () => (await h!.engine.getInvocation(invocationId))?.attempt === 2,
+      'second failure',
+    );
     info = await h.engine.getInvocation(invocationId);
     expect(Date.parse(info!.nextAttemptAt!) - h.clock.now()).toBe(2000); // doubled
     await h.clock.advance('2s');
@@ -218,7 +238,9 @@ describe('retries', () => {
     h = await harness({ services: [S] });
     const { invocationId } = await h.engine.send({ service: 'S', handler: 'go' });
     await h.clock.advance('1s');
-    await expect(h.engine.attach(invocationId)).rejects.toMatchObject({ code: 'retries_exhausted' });
+    await expect(h.engine.attach(invocationId)).rejects.toMatchObject({
+      code: 'retries_exhausted',
+    });
     expect(attempts).toBe(2);
     expect((await h.engine.getInvocation(invocationId))?.status).toBe('failed');
   });
@@ -243,13 +265,20 @@ describe('retries', () => {
             await ctx.serviceClient(Payments).charge();
             return 'paid';
           } catch (e) {
-            throw new TerminalError(`order failed: ${(e as Error).message}`, { code: (e as TerminalError).code, status: 402 });
+            throw new TerminalError(`order failed: ${(e as Error).message}`, {
+              code: (e as TerminalError).code,
+              status: 402,
+            });
           }
         },
       },
     });
     h = await harness({ services: [Payments, Shop] });
-    await expect(h.engine.client(Shop).buy()).rejects.toMatchObject({ code: 'card_declined', status: 402, message: 'order failed: card declined' });
+    await expect(h.engine.client(Shop).buy()).rejects.toMatchObject({
+      code: 'card_declined',
+      status: 402,
+      message: 'order failed: card declined',
+    });
     expect(attempts).toBe(1);
   });
 });
@@ -282,7 +311,9 @@ describe('objects', () => {
     const track = { active: 0, max: 0 };
     const Counter = counter(track);
     h = await harness({ services: [Counter] });
-    const results = await Promise.all(Array.from({ length: 20 }, () => h!.engine.client(Counter, 'k').add(1)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => h!.engine.client(Counter, 'k').add(1)),
+    );
     expect(track.max).toBe(1);
     // FIFO: the i-th request to arrive sees the i-th total.
     expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
@@ -293,7 +324,12 @@ describe('objects', () => {
     const track = { active: 0, max: 0 };
     const Counter = counter(track);
     h = await harness({ services: [Counter] });
-    await Promise.all(['a', 'b', 'c', 'd'].flatMap((k) => [h!.engine.client(Counter, k).add(1), h!.engine.client(Counter, k).add(2)]));
+    await Promise.all(
+      ['a', 'b', 'c', 'd'].flatMap((k) => [
+        h!.engine.client(Counter, k).add(1),
+        h!.engine.client(Counter, k).add(2),
+      ]),
+    );
     expect(track.max).toBeGreaterThan(1);
     for (const k of ['a', 'b', 'c', 'd']) expect(await h.engine.client(Counter, k).get()).toBe(3);
   });
@@ -313,7 +349,10 @@ describe('objects', () => {
     });
     h = await harness({ services: [Obj] });
     const holding = h.engine.client(Obj, 'k').hold();
-    await until(async () => (await h!.engine.client(Obj, 'k').peek()) === 1, 'state visible to shared handler');
+    await until(
+      async () => (await h!.engine.client(Obj, 'k').peek()) === 1,
+      'state visible to shared handler',
+    );
     release.open();
     expect(await holding).toBe('held');
   });
@@ -329,7 +368,10 @@ describe('objects', () => {
       },
     });
     h = await harness({ services: [Obj] });
-    await expect(h.engine.client(Obj, 'k').bad()).rejects.toMatchObject({ code: 'usage', message: expect.stringContaining('shared handler') });
+    await expect(h.engine.client(Obj, 'k').bad()).rejects.toMatchObject({
+      code: 'usage',
+      message: expect.stringContaining('shared handler'),
+    });
   });
 
   it('clears state and lists keys', async () => {
@@ -360,7 +402,10 @@ describe('workflows', () => {
     h = await harness({ services: [Wf] });
     const first = h.engine.client(Wf, 'w1').run({ n: 21 });
     const second = h.engine.client(Wf, 'w1').run({ n: 99 });
-    await until(async () => (await h!.engine.client(Wf, 'w1').stage()) === 'started', 'other handler reads state while run runs');
+    await until(
+      async () => (await h!.engine.client(Wf, 'w1').stage()) === 'started',
+      'other handler reads state while run runs',
+    );
     release.open();
     expect(await first).toBe(42);
     expect(await second).toBe(42);
@@ -389,18 +434,33 @@ describe('idempotency', () => {
     const b = await h.engine.send({ service: 'S', handler: 'go', input: 1, idempotencyKey: 'k1' });
     expect(b.invocationId).toBe(a.invocationId);
     expect(b.existing).toBe(true);
-    const attached = h.engine.invoke({ service: 'S', handler: 'go', input: 1, idempotencyKey: 'k1' });
+    const attached = h.engine.invoke({
+      service: 'S',
+      handler: 'go',
+      input: 1,
+      idempotencyKey: 'k1',
+    });
     release.open();
     expect(await attached).toBe(2);
-    expect(await h.engine.invoke({ service: 'S', handler: 'go', input: 1, idempotencyKey: 'k1' })).toBe(2);
-    const other = await h.engine.invoke({ service: 'S', handler: 'go', input: 5, idempotencyKey: 'k2' });
+    expect(
+      await h.engine.invoke({ service: 'S', handler: 'go', input: 1, idempotencyKey: 'k1' }),
+    ).toBe(2);
+    const other = await h.engine.invoke({
+      service: 'S',
+      handler: 'go',
+      input: 5,
+      idempotencyKey: 'k2',
+    });
     expect(other).toBe(6);
     expect(runs).toBe(2);
   });
 
   it('deduplicates calls made with an idempotency key from inside handlers', async () => {
     let charges = 0;
-    const Pay = service({ name: 'Pay', handlers: { charge: async (ctx) => ctx.run('c', () => ++charges) } });
+    const Pay = service({
+      name: 'Pay',
+      handlers: { charge: async (ctx) => ctx.run('c', () => ++charges) },
+    });
     const Shop = service({
       name: 'Shop',
       handlers: {
@@ -427,7 +487,10 @@ describe('retention', () => {
     await h.clock.advance('59m');
     expect(await h.engine.getInvocation(first.invocationId)).toBeDefined();
     await h.clock.advance('2h');
-    await until(async () => (await h!.engine.getInvocation(first.invocationId)) === undefined, 'retention ended');
+    await until(
+      async () => (await h!.engine.getInvocation(first.invocationId)) === undefined,
+      'retention ended',
+    );
     expect(await h.engine.store.getJournal(first.invocationId)).toEqual([]);
     const again = await h.engine.send({ service: 'S', handler: 'go', idempotencyKey: 'once' });
     expect(again.invocationId).not.toBe(first.invocationId);
@@ -504,7 +567,10 @@ describe('timers and suspension', () => {
         },
       },
     });
-    const Caller = service({ name: 'Caller', handlers: { go: async (ctx) => ctx.serviceClient(Slow).work(4) } });
+    const Caller = service({
+      name: 'Caller',
+      handlers: { go: async (ctx) => ctx.serviceClient(Slow).work(4) },
+    });
     h = await harness({ services: [Slow, Caller] });
     const { invocationId } = await h.engine.send({ service: 'Caller', handler: 'go' });
     await h.clock.advance('5s');
@@ -548,13 +614,21 @@ describe('calls, sends and validation', () => {
     const S = service({
       name: 'S',
       handlers: {
-        greet: handler({ input: z.object({ name: z.string().min(1) }) }, async (_ctx, input) => `hi ${input.name}`),
+        greet: handler(
+          { input: z.object({ name: z.string().min(1) }) },
+          async (_ctx, input) => `hi ${input.name}`,
+        ),
       },
     });
     h = await harness({ services: [S] });
     expect(await h.engine.client(S).greet({ name: 'Ada' })).toBe('hi Ada');
-    await expect(h.engine.client(S).greet({ name: '' })).rejects.toMatchObject({ code: 'validation_failed', status: 400 });
-    await expect(h.engine.invoke({ service: 'S', handler: 'greet', input: { nope: 1 } })).rejects.toMatchObject({
+    await expect(h.engine.client(S).greet({ name: '' })).rejects.toMatchObject({
+      code: 'validation_failed',
+      status: 400,
+    });
+    await expect(
+      h.engine.invoke({ service: 'S', handler: 'greet', input: { nope: 1 } }),
+    ).rejects.toMatchObject({
       status: 400,
       message: expect.stringContaining('name'),
     });
@@ -579,13 +653,21 @@ describe('calls, sends and validation', () => {
     await expect(h.engine.client(S).big()).rejects.toMatchObject({ code: 'not_json' });
     await expect(h.engine.client(S).top()).rejects.toMatchObject({ code: 'not_json' });
     expect(await h.engine.client(S).step()).toBe('not_json');
-    await expect(h.engine.invoke({ service: 'S', handler: 'big', input: { x: 1n } })).rejects.toMatchObject({ status: 400 });
+    await expect(
+      h.engine.invoke({ service: 'S', handler: 'big', input: { x: 1n } }),
+    ).rejects.toMatchObject({ status: 400 });
   });
 
   it('answers unknown targets with a 404 that lists what exists', async () => {
     const S = service({ name: 'S', handlers: { a: async () => 1 } });
     h = await harness({ services: [S] });
-    await expect(h.engine.invoke({ service: 'Nope', handler: 'a' })).rejects.toMatchObject({ status: 404, message: expect.stringContaining('S') });
-    await expect(h.engine.invoke({ service: 'S', handler: 'b' })).rejects.toMatchObject({ status: 404, message: expect.stringContaining('a') });
+    await expect(h.engine.invoke({ service: 'Nope', handler: 'a' })).rejects.toMatchObject({
+      status: 404,
+      message: expect.stringContaining('S'),
+    });
+    await expect(h.engine.invoke({ service: 'S', handler: 'b' })).rejects.toMatchObject({
+      status: 404,
+      message: expect.stringContaining('a'),
+    });
   });
 });

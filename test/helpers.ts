@@ -56,7 +56,11 @@ export async function harness(options: Omit<EngineOptions, 'store' | 'clock'>): 
 }
 
 /** Waits until `cond` holds, letting I/O run; fails after `rounds` tries. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, rounds = 500): Promise<void> {
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  rounds = 500,
+): Promise<void> {
   for (let i = 0; i < rounds; i++) {
     if (await cond()) return;
     await settle(1);

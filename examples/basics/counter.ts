@@ -9,7 +9,10 @@ export const Counter = object({
   handlers: {
     add: async (ctx, amount: number) => {
       if (typeof amount !== 'number' || !Number.isFinite(amount)) {
-        throw new TerminalError('add takes a number, e.g. 5', { code: 'invalid_amount', status: 400 });
+        throw new TerminalError('add takes a number, e.g. 5', {
+          code: 'invalid_amount',
+          status: 400,
+        });
       }
       const total = ((await ctx.get<number>('total')) ?? 0) + amount;
       ctx.set('total', total);

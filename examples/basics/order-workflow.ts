@@ -21,7 +21,10 @@ export const OrderWorkflow = workflow({
     ctx.set('stage', 'waiting');
     await ctx.sleep('2s');
     ctx.set('stage', 'charging');
-    const payment = await ctx.run('charge', () => ({ paymentId, amount: 10 * (order.quantity ?? 1) }));
+    const payment = await ctx.run('charge', () => ({
+      paymentId,
+      amount: 10 * (order.quantity ?? 1),
+    }));
     ctx.set('stage', 'done');
     return { status: 'confirmed', item: order.item, reservation, ...payment };
   },

@@ -1,6 +1,12 @@
 import type { Duration } from './duration.js';
 import type { RetryPolicy } from './retry.js';
-import type { ObjectDefinition, ServiceDefinition, WorkflowDefinition, Client, SendClient } from './definitions.js';
+import type {
+  ObjectDefinition,
+  ServiceDefinition,
+  WorkflowDefinition,
+  Client,
+  SendClient,
+} from './definitions.js';
 
 /** A logger that writes only when the invocation is not replaying, so replays are silent. */
 export interface Logger {
@@ -152,7 +158,11 @@ export interface Context {
    * ctx.objectSendClient(Counter, 'visits').add(1);
    * ```
    */
-  objectSendClient<D extends ObjectDefinition>(object: D, key: string, options?: SendOptions): SendClient<D>;
+  objectSendClient<D extends ObjectDefinition>(
+    object: D,
+    key: string,
+    options?: SendOptions,
+  ): SendClient<D>;
 
   /**
    * A one-way client for one workflow key.
@@ -162,7 +172,11 @@ export interface Context {
    * ctx.workflowSendClient(Signup, userId).run({ email });
    * ```
    */
-  workflowSendClient<D extends WorkflowDefinition>(workflow: D, key: string, options?: SendOptions): SendClient<D>;
+  workflowSendClient<D extends WorkflowDefinition>(
+    workflow: D,
+    key: string,
+    options?: SendOptions,
+  ): SendClient<D>;
 }
 
 /** The context of a shared (read-only, concurrent) handler of a keyed object. */

@@ -36,11 +36,15 @@ type Fn<C> = (ctx: C, input: any) => Promise<any>;
 /** A service handler: a function or a {@link handler} wrapper. */
 export type ServiceHandler = Fn<Context> | WrappedHandler<Context, any, any>;
 /** An object handler: exclusive by default, or {@link shared}. */
-export type ObjectHandler = Fn<ObjectContext> | WrappedHandler<ObjectContext, any, any> | WrappedHandler<ObjectSharedContext, any, any>;
+export type ObjectHandler =
+  | Fn<ObjectContext>
+  | WrappedHandler<ObjectContext, any, any>
+  | WrappedHandler<ObjectSharedContext, any, any>;
 /** A workflow's `run` handler. */
 export type WorkflowRunHandler = Fn<WorkflowContext> | WrappedHandler<WorkflowContext, any, any>;
 /** A workflow's other handlers: always shared. */
-export type WorkflowSharedHandler = Fn<WorkflowSharedContext> | WrappedHandler<WorkflowSharedContext, any, any>;
+export type WorkflowSharedHandler =
+  Fn<WorkflowSharedContext> | WrappedHandler<WorkflowSharedContext, any, any>;
 
 /** Options common to every definition. */
 export interface DefinitionOptions {
@@ -50,21 +54,30 @@ export interface DefinitionOptions {
   retention?: Duration;
 }
 
-export interface ServiceDefinition<N extends string = string, H extends Record<string, any> = Record<string, any>> {
+export interface ServiceDefinition<
+  N extends string = string,
+  H extends Record<string, any> = Record<string, any>,
+> {
   readonly kind: 'service';
   readonly name: N;
   readonly handlers: H;
   readonly options: DefinitionOptions;
 }
 
-export interface ObjectDefinition<N extends string = string, H extends Record<string, any> = Record<string, any>> {
+export interface ObjectDefinition<
+  N extends string = string,
+  H extends Record<string, any> = Record<string, any>,
+> {
   readonly kind: 'object';
   readonly name: N;
   readonly handlers: H;
   readonly options: DefinitionOptions;
 }
 
-export interface WorkflowDefinition<N extends string = string, H extends Record<string, any> = Record<string, any>> {
+export interface WorkflowDefinition<
+  N extends string = string,
+  H extends Record<string, any> = Record<string, any>,
+> {
   readonly kind: 'workflow';
   readonly name: N;
   readonly handlers: H;
@@ -86,7 +99,10 @@ export type Definition = ServiceDefinition | ObjectDefinition | WorkflowDefiniti
  * });
  * ```
  */
-export function handler<I, O, C = any>(options: HandlerOptions<I, O>, fn: (ctx: C, input: I) => Promise<O>): WrappedHandler<C, I, O> {
+export function handler<I, O, C = any>(
+  options: HandlerOptions<I, O>,
+  fn: (ctx: C, input: I) => Promise<O>,
+): WrappedHandler<C, I, O> {
   return { [HANDLER]: true, fn, options };
 }
 
@@ -119,11 +135,18 @@ export function shared<I, O>(
  * });
  * ```
  */
-export function service<N extends string, H extends Record<string, ServiceHandler>>(def: {
-  name: N;
-  handlers: H;
-} & DefinitionOptions): ServiceDefinition<N, H> {
-  return { kind: 'service', name: checkName(def.name), handlers: def.handlers, options: pickOptions(def) };
+export function service<N extends string, H extends Record<string, ServiceHandler>>(
+  def: {
+    name: N;
+    handlers: H;
+  } & DefinitionOptions,
+): ServiceDefinition<N, H> {
+  return {
+    kind: 'service',
+    name: checkName(def.name),
+    handlers: def.handlers,
+    options: pickOptions(def),
+  };
 }
 
 /**
@@ -145,11 +168,18 @@ export function service<N extends string, H extends Record<string, ServiceHandle
  * });
  * ```
  */
-export function object<N extends string, H extends Record<string, ObjectHandler>>(def: {
-  name: N;
-  handlers: H;
-} & DefinitionOptions): ObjectDefinition<N, H> {
-  return { kind: 'object', name: checkName(def.name), handlers: def.handlers, options: pickOptions(def) };
+export function object<N extends string, H extends Record<string, ObjectHandler>>(
+  def: {
+    name: N;
+    handlers: H;
+  } & DefinitionOptions,
+): ObjectDefinition<N, H> {
+  return {
+    kind: 'object',
+    name: checkName(def.name),
+    handlers: def.handlers,
+    options: pickOptions(def),
+  };
 }
 
 /**
@@ -169,14 +199,20 @@ export function object<N extends string, H extends Record<string, ObjectHandler>
  * });
  * ```
  */
-export function workflow<N extends string, R extends WorkflowRunHandler, H extends Record<string, WorkflowSharedHandler>>(
-  def: { name: N; run: R; handlers: H } & DefinitionOptions,
-): WorkflowDefinition<N, H & { run: R }>;
+export function workflow<
+  N extends string,
+  R extends WorkflowRunHandler,
+  H extends Record<string, WorkflowSharedHandler>,
+>(def: { name: N; run: R; handlers: H } & DefinitionOptions): WorkflowDefinition<N, H & { run: R }>;
 export function workflow<N extends string, R extends WorkflowRunHandler>(
   def: { name: N; run: R } & DefinitionOptions,
 ): WorkflowDefinition<N, { run: R }>;
 export function workflow(
-  def: { name: string; run: WorkflowRunHandler; handlers?: Record<string, WorkflowSharedHandler> } & DefinitionOptions,
+  def: {
+    name: string;
+    run: WorkflowRunHandler;
+    handlers?: Record<string, WorkflowSharedHandler>;
+  } & DefinitionOptions,
 ): WorkflowDefinition {
   const handlers = { ...def.handlers, run: def.run };
   return { kind: 'workflow', name: checkName(def.name), handlers, options: pickOptions(def) };
@@ -195,10 +231,16 @@ export function handlerSpec(def: Definition, name: string): HandlerSpec | undefi
   if (!Object.prototype.hasOwnProperty.call(def.handlers, name)) return undefined;
   const h: unknown = def.handlers[name];
   if (typeof h === 'function') {
-    return { name, fn: h as HandlerSpec['fn'], shared: def.kind === 'workflow' && name !== 'run', options: {} };
+    return {
+      name,
+      fn: h as HandlerSpec['fn'],
+      shared: def.kind === 'workflow' && name !== 'run',
+      options: {},
+    };
   }
   if (isWrapped(h)) {
-    const sharedFlag = def.kind === 'workflow' ? name !== 'run' : def.kind === 'object' && h.options.shared === true;
+    const sharedFlag =
+      def.kind === 'workflow' ? name !== 'run' : def.kind === 'object' && h.options.shared === true;
     return { name, fn: h.fn as HandlerSpec['fn'], shared: sharedFlag, options: h.options };
   }
   return undefined;
@@ -211,27 +253,47 @@ function isWrapped(h: unknown): h is WrappedHandler<unknown, unknown, unknown> {
 // ---- typed clients ---------------------------------------------------------------------
 
 /** The input type of a handler. */
-export type InputOf<H> = H extends WrappedHandler<any, infer I, any> ? I : H extends (ctx: any, input: infer I) => any ? I : never;
+export type InputOf<H> =
+  H extends WrappedHandler<any, infer I, any>
+    ? I
+    : H extends (ctx: any, input: infer I) => any
+      ? I
+      : never;
 /** The output type of a handler. */
-export type OutputOf<H> = H extends WrappedHandler<any, any, infer O> ? O : H extends (...a: any[]) => Promise<infer O> ? O : never;
+export type OutputOf<H> =
+  H extends WrappedHandler<any, any, infer O>
+    ? O
+    : H extends (...a: any[]) => Promise<infer O>
+      ? O
+      : never;
 
-type Args<I, Opt> = [unknown] extends [I] ? [input?: I, options?: Opt] : undefined extends I ? [input?: I, options?: Opt] : [input: I, options?: Opt];
+type Args<I, Opt> = [unknown] extends [I]
+  ? [input?: I, options?: Opt]
+  : undefined extends I
+    ? [input?: I, options?: Opt]
+    : [input: I, options?: Opt];
 
 /** A request-response client: one method per handler, typed from the definition. */
 export type Client<D extends Definition> = {
-  [K in keyof D['handlers']]: (...args: Args<InputOf<D['handlers'][K]>, CallOptions>) => Promise<Awaited<OutputOf<D['handlers'][K]>>>;
+  [K in keyof D['handlers']]: (
+    ...args: Args<InputOf<D['handlers'][K]>, CallOptions>
+  ) => Promise<Awaited<OutputOf<D['handlers'][K]>>>;
 };
 
 /** A one-way client: one method per handler, returning the started invocation's id. */
 export type SendClient<D extends Definition> = {
-  [K in keyof D['handlers']]: (...args: Args<InputOf<D['handlers'][K]>, CallOptions>) => InvocationHandle;
+  [K in keyof D['handlers']]: (
+    ...args: Args<InputOf<D['handlers'][K]>, CallOptions>
+  ) => InvocationHandle;
 };
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 function checkName<N extends string>(name: N): N {
   if (!NAME.test(name)) {
-    throw new TypeError(`"${name}" is not a valid name: use letters, digits, "_", "." and "-", starting with a letter or "_"`);
+    throw new TypeError(
+      `"${name}" is not a valid name: use letters, digits, "_", "." and "-", starting with a letter or "_"`,
+    );
   }
   return name;
 }

@@ -21,9 +21,12 @@ describe('parseDuration', () => {
     expect(parseDuration(input)).toBe(ms);
   });
 
-  it.each(['', 'abc', '10x', '-5s', 'P', 'PT', 'P1H', '5 minutes'])('rejects %j with a message naming the accepted forms', (input) => {
-    expect(() => parseDuration(input)).toThrow(/not a duration: use milliseconds/);
-  });
+  it.each(['', 'abc', '10x', '-5s', 'P', 'PT', 'P1H', '5 minutes'])(
+    'rejects %j with a message naming the accepted forms',
+    (input) => {
+      expect(() => parseDuration(input)).toThrow(/not a duration: use milliseconds/);
+    },
+  );
 
   it('rejects negative and non-finite numbers', () => {
     expect(() => parseDuration(-1)).toThrow(RangeError);

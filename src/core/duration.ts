@@ -14,7 +14,8 @@ const UNIT_MS: Record<string, number> = {
 };
 
 const COMPACT = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/;
-const ISO = /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i;
+const ISO =
+  /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i;
 
 /**
  * Parses a duration into milliseconds. Throws a `RangeError` that names the accepted forms
@@ -39,7 +40,11 @@ export function parseDuration(d: Duration): number {
     if (!m || text.toUpperCase() === 'P' || text.toUpperCase().endsWith('T')) throw bad(d);
     const [, w, days, h, min, s] = m;
     return Math.round(
-      num(w) * UNIT_MS.w! + num(days) * UNIT_MS.d! + num(h) * UNIT_MS.h! + num(min) * UNIT_MS.m! + num(s) * 1000,
+      num(w) * UNIT_MS.w! +
+        num(days) * UNIT_MS.d! +
+        num(h) * UNIT_MS.h! +
+        num(min) * UNIT_MS.m! +
+        num(s) * 1000,
     );
   }
   let rest = text;

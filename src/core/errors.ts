@@ -40,7 +40,11 @@ export class KeelError extends Error {
  */
 export class TerminalError extends KeelError {
   constructor(message: string, options: KeelErrorOptions = {}) {
-    super(message, { code: options.code ?? 'terminal', status: options.status ?? 500, cause: options.cause });
+    super(message, {
+      code: options.code ?? 'terminal',
+      status: options.status ?? 500,
+      cause: options.cause,
+    });
   }
 }
 

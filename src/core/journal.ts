@@ -6,7 +6,8 @@ import type { ErrorInfo } from './errors.js';
  * effect again. Entries that wait for something (sleep, call) are recorded when started with
  * `done: false` and updated when their completion arrives.
  */
-export type EntryKind = 'run' | 'sleep' | 'call' | 'send' | 'get' | 'set' | 'clear' | 'clearAll' | 'keys' | 'now';
+export type EntryKind =
+  'run' | 'sleep' | 'call' | 'send' | 'get' | 'set' | 'clear' | 'clearAll' | 'keys' | 'now';
 
 /** Where a call or send goes. `key` is the object or workflow key; empty for services. */
 export interface Target {

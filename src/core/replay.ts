@@ -1,8 +1,30 @@
-import type { CallOptions, InvocationHandle, Logger, ObjectContext, RunOptions, SendOptions } from './context.js';
+import type {
+  CallOptions,
+  InvocationHandle,
+  Logger,
+  ObjectContext,
+  RunOptions,
+  SendOptions,
+} from './context.js';
 import type { Client, Definition, SendClient } from './definitions.js';
 import { parseDuration, type Duration } from './duration.js';
-import { errorMessage, fromErrorInfo, isTerminal, NonDeterminismError, RetriesExhaustedError, TerminalError, toErrorInfo, UsageError } from './errors.js';
-import { describeEntry, targetName, type EntryKind, type JournalEntry, type Target } from './journal.js';
+import {
+  errorMessage,
+  fromErrorInfo,
+  isTerminal,
+  NonDeterminismError,
+  RetriesExhaustedError,
+  TerminalError,
+  toErrorInfo,
+  UsageError,
+} from './errors.js';
+import {
+  describeEntry,
+  targetName,
+  type EntryKind,
+  type JournalEntry,
+  type Target,
+} from './journal.js';
 import { Prng } from './prng.js';
 import { resolveRetry, type ResolvedRetryPolicy } from './retry.js';
 
@@ -25,7 +47,7 @@ export interface InvocationHost {
 
   now(): number;
   /** Records an entry; resolves once it is durable. */
-  commit(index: number, entry: JournalEntry): Promise<void>;
+  commit(index: number, entry: JournalEntry): Promise<unknown>;
   /** Records an entry that nothing waits on: it becomes durable with the next commit. */
   append(index: number, entry: JournalEntry): void;
   readState(name: string): Promise<unknown>;
@@ -35,13 +57,24 @@ export interface InvocationHost {
   /** Starts a call: creates (or attaches to) the target invocation and records the entry. */
   startCall(index: number, target: Target, input: unknown, options: CallOptions | undefined): void;
   /** Starts a one-way send; resolves with the started (or deduplicated) invocation's id. */
-  startSend(index: number, target: Target, input: unknown, options: SendOptions | undefined, delayMs: number): Promise<string>;
+  startSend(
+    index: number,
+    target: Target,
+    input: unknown,
+    options: SendOptions | undefined,
+    delayMs: number,
+  ): Promise<string>;
   /** Resolves with the entry once its completion (timer fired, call returned) is known. */
   awaitCompletion(index: number, entry: JournalEntry): Promise<JournalEntry>;
   /** Tracks a running step body, so the engine knows the invocation is busy, not waiting. */
   trackBody(p: Promise<unknown>): void;
   /** The attempt failed with a retryable error: abandon it and retry after a backoff. */
-  retry(failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy }): void;
+  retry(failure: {
+    error: unknown;
+    index: number;
+    attempt: number;
+    policy: ResolvedRetryPolicy;
+  }): void;
   /** Replay found a mismatch: stop the invocation. */
   fatal(error: NonDeterminismError): void;
   log(level: keyof Logger, message: string, args: unknown[]): void;
@@ -76,9 +109,11 @@ export class ContextImpl implements ObjectContext {
     let max = -1;
     for (const i of host.recorded.keys()) if (i > max) max = i;
     this.replayEnd = max + 1;
-    const log = (level: keyof Logger) => (message: string, ...args: unknown[]) => {
-      if (!this.isReplaying) host.log(level, message, args);
-    };
+    const log =
+      (level: keyof Logger) =>
+      (message: string, ...args: unknown[]) => {
+        if (!this.isReplaying) host.log(level, message, args);
+      };
     this.log = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
   }
 
@@ -114,17 +149,28 @@ export class ContextImpl implements ObjectContext {
     return p;
   }
 
-  private async execute<T>(index: number, name: string, fn: () => T | Promise<T>, policy: ResolvedRetryPolicy): Promise<T> {
+  private async execute<T>(
+    index: number,
+    name: string,
+    fn: () => T | Promise<T>,
+    policy: ResolvedRetryPolicy,
+  ): Promise<T> {
     let value: T;
     try {
       value = await fn();
     } catch (err) {
       if (this.dead) return NEVER;
-      if (isTerminal(err)) return this.fail<T>(index, { kind: 'run', name, done: true, error: toErrorInfo(err) });
+      if (isTerminal(err))
+        return this.fail<T>(index, { kind: 'run', name, done: true, error: toErrorInfo(err) });
       const attempt = (this.host.retryIndex === index ? this.host.attempt : 0) + 1;
       if (attempt >= policy.maxAttempts) {
         const exhausted = new RetriesExhaustedError(`step "${name}"`, attempt, err);
-        return this.fail<T>(index, { kind: 'run', name, done: true, error: toErrorInfo(exhausted) });
+        return this.fail<T>(index, {
+          kind: 'run',
+          name,
+          done: true,
+          error: toErrorInfo(exhausted),
+        });
       }
       this.host.retry({ error: err, index, attempt, policy });
       return NEVER;
@@ -152,7 +198,12 @@ export class ContextImpl implements ObjectContext {
     if (rec?.done) return Promise.resolve();
     let entry = rec;
     if (!entry) {
-      entry = { kind: 'sleep', name: '', done: false, wakeAt: this.host.now() + parseDuration(duration) };
+      entry = {
+        kind: 'sleep',
+        name: '',
+        done: false,
+        wakeAt: this.host.now() + parseDuration(duration),
+      };
       this.host.startSleep(index, entry);
     }
     return this.host.awaitCompletion(index, entry).then(() => undefined);
@@ -227,10 +278,14 @@ export class ContextImpl implements ObjectContext {
 
   private write(kind: EntryKind, name: string, value: unknown): void {
     if (this.readOnly) {
-      throw new UsageError(`ctx.${kind}() is not allowed in a shared handler: shared handlers only read state. Make the handler exclusive to write.`);
+      throw new UsageError(
+        `ctx.${kind}() is not allowed in a shared handler: shared handlers only read state. Make the handler exclusive to write.`,
+      );
     }
     if (kind === 'set' && value === undefined) {
-      throw new UsageError(`ctx.set("${name}", undefined): use ctx.clear("${name}") to delete a value`);
+      throw new UsageError(
+        `ctx.set("${name}", undefined): use ctx.clear("${name}") to delete a value`,
+      );
     }
     const index = this.nextIndex++;
     const rec = this.replay(index, kind, name);
@@ -242,7 +297,13 @@ export class ContextImpl implements ObjectContext {
       this.overlay.set(name, value);
     }
     // Recorded writes were applied to the state when first journaled.
-    if (!rec) this.host.append(index, { kind, name, done: true, value: value === DELETED ? undefined : value });
+    if (!rec)
+      this.host.append(index, {
+        kind,
+        name,
+        done: true,
+        value: value === DELETED ? undefined : value,
+      });
   }
 
   // ---- calls and sends -------------------------------------------------------------------
@@ -263,23 +324,36 @@ export class ContextImpl implements ObjectContext {
     return this.sendClient(def, '', options);
   }
 
-  objectSendClient<D extends Definition>(def: D, key: string, options?: SendOptions): SendClient<D> {
+  objectSendClient<D extends Definition>(
+    def: D,
+    key: string,
+    options?: SendOptions,
+  ): SendClient<D> {
     return this.sendClient(def, key, options);
   }
 
-  workflowSendClient<D extends Definition>(def: D, key: string, options?: SendOptions): SendClient<D> {
+  workflowSendClient<D extends Definition>(
+    def: D,
+    key: string,
+    options?: SendOptions,
+  ): SendClient<D> {
     return this.sendClient(def, key, options);
   }
 
   private client<D extends Definition>(def: D, key: string): Client<D> {
     const out: Record<string, unknown> = {};
     for (const handler of Object.keys(def.handlers)) {
-      out[handler] = (input?: unknown, options?: CallOptions) => this.call({ service: def.name, handler, key }, input, options);
+      out[handler] = (input?: unknown, options?: CallOptions) =>
+        this.call({ service: def.name, handler, key }, input, options);
     }
     return out as Client<D>;
   }
 
-  private sendClient<D extends Definition>(def: D, key: string, options?: SendOptions): SendClient<D> {
+  private sendClient<D extends Definition>(
+    def: D,
+    key: string,
+    options?: SendOptions,
+  ): SendClient<D> {
     const out: Record<string, unknown> = {};
     for (const handler of Object.keys(def.handlers)) {
       out[handler] = (input?: unknown, callOptions?: CallOptions) =>
@@ -296,7 +370,12 @@ export class ContextImpl implements ObjectContext {
     let entry = rec;
     if (!entry) {
       entry = { kind: 'call', name: targetName(target), done: false };
-      this.host.startCall(index, target, normalize(input, `the input of ${targetName(target)}`), options);
+      this.host.startCall(
+        index,
+        target,
+        normalize(input, `the input of ${targetName(target)}`),
+        options,
+      );
     }
     return this.host.awaitCompletion(index, entry).then(settle);
   }
@@ -307,7 +386,15 @@ export class ContextImpl implements ObjectContext {
     if (rec === 'dead') return { invocationId: NEVER };
     if (rec) return { invocationId: Promise.resolve(rec.calleeId!) };
     const delay = options.delay === undefined ? 0 : parseDuration(options.delay);
-    return { invocationId: this.host.startSend(index, target, normalize(input, `the input of ${targetName(target)}`), options, delay) };
+    return {
+      invocationId: this.host.startSend(
+        index,
+        target,
+        normalize(input, `the input of ${targetName(target)}`),
+        options,
+        delay,
+      ),
+    };
   }
 
   // ---- replay ---------------------------------------------------------------------------
@@ -344,8 +431,14 @@ export function normalize(value: unknown, what = 'a value'): unknown {
   try {
     json = t === 'object' ? JSON.stringify(value) : undefined;
   } catch (err) {
-    throw new TerminalError(`${what} cannot be stored as JSON: ${errorMessage(err)}`, { code: 'not_json', cause: err });
+    throw new TerminalError(`${what} cannot be stored as JSON: ${errorMessage(err)}`, {
+      code: 'not_json',
+      cause: err,
+    });
   }
-  if (json === undefined) throw new TerminalError(`${what} cannot be stored as JSON: a ${t} has no JSON form`, { code: 'not_json' });
+  if (json === undefined)
+    throw new TerminalError(`${what} cannot be stored as JSON: a ${t} has no JSON form`, {
+      code: 'not_json',
+    });
   return JSON.parse(json);
 }

@@ -3,12 +3,20 @@ import { backoffDelay, DEFAULT_RETRY, resolveRetry } from './retry.js';
 
 describe('retry policy', () => {
   it('documents its defaults', () => {
-    expect(DEFAULT_RETRY).toEqual({ maxAttempts: 10, initialIntervalMs: 100, factor: 2, maxIntervalMs: 30_000, jitter: 0.2 });
+    expect(DEFAULT_RETRY).toEqual({
+      maxAttempts: 10,
+      initialIntervalMs: 100,
+      factor: 2,
+      maxIntervalMs: 30_000,
+      jitter: 0.2,
+    });
   });
 
   it('grows exponentially and caps at maxInterval', () => {
     const p = resolveRetry({ initialInterval: '1s', factor: 2, maxInterval: '5s', jitter: 0 });
-    expect([1, 2, 3, 4, 5].map((a) => backoffDelay(p, a, 0.5))).toEqual([1000, 2000, 4000, 5000, 5000]);
+    expect([1, 2, 3, 4, 5].map((a) => backoffDelay(p, a, 0.5))).toEqual([
+      1000, 2000, 4000, 5000, 5000,
+    ]);
   });
 
   it('spreads delays by ±jitter around the base', () => {

@@ -47,18 +47,24 @@ export const DEFAULT_RETRY: ResolvedRetryPolicy = {
 };
 
 /** Fills a partial policy from a base (the engine default, or the handler's policy for a step). */
-export function resolveRetry(p: RetryPolicy | undefined, base: ResolvedRetryPolicy = DEFAULT_RETRY): ResolvedRetryPolicy {
+export function resolveRetry(
+  p: RetryPolicy | undefined,
+  base: ResolvedRetryPolicy = DEFAULT_RETRY,
+): ResolvedRetryPolicy {
   if (!p) return base;
   const r: ResolvedRetryPolicy = {
     maxAttempts: p.maxAttempts ?? base.maxAttempts,
-    initialIntervalMs: p.initialInterval === undefined ? base.initialIntervalMs : parseDuration(p.initialInterval),
+    initialIntervalMs:
+      p.initialInterval === undefined ? base.initialIntervalMs : parseDuration(p.initialInterval),
     factor: p.factor ?? base.factor,
     maxIntervalMs: p.maxInterval === undefined ? base.maxIntervalMs : parseDuration(p.maxInterval),
     jitter: p.jitter ?? base.jitter,
   };
-  if (!(r.maxAttempts >= 1)) throw new RangeError(`retry.maxAttempts must be at least 1, got ${r.maxAttempts}`);
+  if (!(r.maxAttempts >= 1))
+    throw new RangeError(`retry.maxAttempts must be at least 1, got ${r.maxAttempts}`);
   if (!(r.factor >= 1)) throw new RangeError(`retry.factor must be at least 1, got ${r.factor}`);
-  if (!(r.jitter >= 0 && r.jitter <= 1)) throw new RangeError(`retry.jitter must be between 0 and 1, got ${r.jitter}`);
+  if (!(r.jitter >= 0 && r.jitter <= 1))
+    throw new RangeError(`retry.jitter must be between 0 and 1, got ${r.jitter}`);
   return r;
 }
 
@@ -67,7 +73,10 @@ export function resolveRetry(p: RetryPolicy | undefined, base: ResolvedRetryPoli
  * [0, 1) supplied by the caller so this stays pure and testable.
  */
 export function backoffDelay(policy: ResolvedRetryPolicy, attempt: number, random: number): number {
-  const base = Math.min(policy.maxIntervalMs, policy.initialIntervalMs * policy.factor ** Math.max(0, attempt - 1));
+  const base = Math.min(
+    policy.maxIntervalMs,
+    policy.initialIntervalMs * policy.factor ** Math.max(0, attempt - 1),
+  );
   const spread = base * policy.jitter * (random * 2 - 1);
   return Math.max(0, Math.round(base + spread));
 }

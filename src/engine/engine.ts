@@ -14,7 +14,12 @@ import {
   type NonDeterminismError,
 } from '../core/errors.js';
 import { targetName, type JournalEntry, type Target } from '../core/journal.js';
-import { backoffDelay, resolveRetry, type ResolvedRetryPolicy, type RetryPolicy } from '../core/retry.js';
+import {
+  backoffDelay,
+  resolveRetry,
+  type ResolvedRetryPolicy,
+  type RetryPolicy,
+} from '../core/retry.js';
 import { normalize } from '../core/replay.js';
 import { validate } from '../core/schema.js';
 import type { InvocationRow, OpResult, Store, TimerRow, WriteOp } from '../store/types.js';
@@ -44,7 +49,11 @@ export interface EngineOptions {
 }
 
 /** A sink for log lines; `fields` carry the invocation id and target. */
-export type EngineLogger = (level: keyof Logger, message: string, fields: Record<string, unknown>) => void;
+export type EngineLogger = (
+  level: keyof Logger,
+  message: string,
+  fields: Record<string, unknown>,
+) => void;
 
 /** A request to run a handler, as the ingress and the programmatic client make it. */
 export interface InvokeRequest {
@@ -92,7 +101,10 @@ type Outcome = { output: unknown } | { error: ErrorInfo };
 
 const consoleLogger: EngineLogger = (level, message, fields) => {
   if (level === 'debug') return;
-  const where = typeof fields.invocationId === 'string' ? ` [${String(fields.target)} ${fields.invocationId}]` : '';
+  const where =
+    typeof fields.invocationId === 'string'
+      ? ` [${String(fields.target)} ${fields.invocationId}]`
+      : '';
   const line = `keel ${level}${where} ${message}`;
   if (level === 'error') console.error(line, ...((fields.args as unknown[]) ?? []));
   else if (level === 'warn') console.warn(line, ...((fields.args as unknown[]) ?? []));
@@ -150,11 +162,16 @@ export class Engine implements RunnerOwner {
     if (this.started) return;
     this.started = true;
     for (const h of await this.store.listKeyHolders()) {
-      if (h.status !== 'pending') this.locks.acquire(lockKey(h.service, h.key), h.id, h as InvocationRow);
+      if (h.status !== 'pending')
+        this.locks.acquire(lockKey(h.service, h.key), h.id, h as InvocationRow);
     }
     for (const row of await this.store.listRunnable()) {
       if (!this.registry.get(row.service)) {
-        this.log('warn', `cannot recover ${row.id}: "${row.service}" is no longer registered; it stays ${row.status}`, {});
+        this.log(
+          'warn',
+          `cannot recover ${row.id}: "${row.service}" is no longer registered; it stays ${row.status}`,
+          {},
+        );
         continue;
       }
       if (row.status === 'running') this.resume(row);
@@ -173,10 +190,13 @@ export class Engine implements RunnerOwner {
     this.suspendTimers.clear();
     for (const r of this.active.values()) r.kill();
     this.active.clear();
-    const stopped = new KeelError('the engine stopped before the invocation finished; it resumes when the engine starts again', {
-      code: 'engine_stopped',
-      status: 503,
-    });
+    const stopped = new KeelError(
+      'the engine stopped before the invocation finished; it resumes when the engine starts again',
+      {
+        code: 'engine_stopped',
+        status: 503,
+      },
+    );
     for (const ws of this.resultWaiters.values()) for (const w of ws) w.reject(stopped);
     this.resultWaiters.clear();
     await this.store.close();
@@ -200,7 +220,9 @@ export class Engine implements RunnerOwner {
   async invoke(req: InvokeRequest): Promise<unknown> {
     const { row, existing } = await this.create(req, undefined);
     // A new invocation cannot have finished yet: skip the store lookup on the hot path.
-    const outcome = await (existing ? this.awaitOutcome(row.id, true) : this.waitForOutcome(row.id));
+    const outcome = await (existing
+      ? this.awaitOutcome(row.id, true)
+      : this.waitForOutcome(row.id));
     if ('error' in outcome) throw fromErrorInfo(outcome.error);
     return outcome.output;
   }
@@ -220,7 +242,11 @@ export class Engine implements RunnerOwner {
   }
 
   /** The result if the invocation has finished, else its status. */
-  async output(id: string): Promise<{ ready: true; outcome: Outcome } | { ready: false; status: InvocationRow['status'] }> {
+  async output(
+    id: string,
+  ): Promise<
+    { ready: true; outcome: Outcome } | { ready: false; status: InvocationRow['status'] }
+  > {
     const row = await this.store.getInvocation(id);
     if (!row) throw notFound(id);
     if (row.status === 'completed') return { ready: true, outcome: { output: row.output } };
@@ -238,7 +264,13 @@ export class Engine implements RunnerOwner {
     const out: Record<string, unknown> = {};
     for (const handler of Object.keys(def.handlers)) {
       out[handler] = (input?: unknown, options?: CallOptions) =>
-        this.invoke({ service: def.name, handler, key, input, idempotencyKey: options?.idempotencyKey });
+        this.invoke({
+          service: def.name,
+          handler,
+          key,
+          input,
+          idempotencyKey: options?.idempotencyKey,
+        });
     }
     return out as Client<D>;
   }
@@ -274,10 +306,13 @@ export class Engine implements RunnerOwner {
     caller: { id: string; index: number } | undefined,
     extra?: (row: InvocationRow) => WriteOp[],
   ): Promise<{ row: InvocationRow; existing: boolean; durable: Promise<unknown> }> {
-    if (this.stopping) throw new KeelError('the engine is stopping', { code: 'engine_stopped', status: 503 });
+    if (this.stopping)
+      throw new KeelError('the engine is stopping', { code: 'engine_stopped', status: 503 });
     const key = req.key ?? '';
     const { def, spec } = this.registry.resolve(req.service, req.handler, key);
-    let input = spec.options.input ? await validate(spec.options.input, req.input, `input of ${def.name}.${spec.name}`) : req.input;
+    let input = spec.options.input
+      ? await validate(spec.options.input, req.input, `input of ${def.name}.${spec.name}`)
+      : req.input;
     try {
       input = normalize(input, `the input of ${def.name}.${spec.name}`);
     } catch (err) {
@@ -289,7 +324,10 @@ export class Engine implements RunnerOwner {
         ? `wf:${def.name}/${key}`
         : undefined;
     if (dedupe) {
-      const found = this.inflightDedupe.get(dedupe) ?? (await this.store.findByDedupe(dedupe)) ?? this.inflightDedupe.get(dedupe);
+      const found =
+        this.inflightDedupe.get(dedupe) ??
+        (await this.store.findByDedupe(dedupe)) ??
+        this.inflightDedupe.get(dedupe);
       if (found) return { row: found, existing: true, durable: Promise.resolve() };
     }
     const now = this.clock.now();
@@ -315,9 +353,14 @@ export class Engine implements RunnerOwner {
     };
     // Decide now whether it starts at once, so the insert already says 'running' (one write less).
     if (delay > 0) row.status = 'scheduled';
-    else if (!exclusive || this.locks.acquire(lockKey(def.name, key), id, row)) row.status = 'running';
+    else if (!exclusive || this.locks.acquire(lockKey(def.name, key), id, row))
+      row.status = 'running';
     const ops: WriteOp[] = [{ op: 'invocation.insert', row: { ...row } }];
-    if (delay > 0) ops.push({ op: 'timer.put', timer: { invocationId: row.id, index: -1, fireAt: now + delay } });
+    if (delay > 0)
+      ops.push({
+        op: 'timer.put',
+        timer: { invocationId: row.id, index: -1, fireAt: now + delay },
+      });
     // The caller's journal entry rides in the same write, so a call or send is recorded
     // atomically with the invocation it starts.
     if (extra) ops.push(...extra(row));
@@ -348,16 +391,29 @@ export class Engine implements RunnerOwner {
     const def = this.registry.get(row.service);
     const spec = def && this.specOf(def, row.handler);
     if (!def || !spec) {
-      this.finishRow(row, { error: toErrorInfo(new NotFoundError(`${row.service}.${row.handler} is no longer registered`)) });
+      this.finishRow(row, {
+        error: toErrorInfo(
+          new NotFoundError(`${row.service}.${row.handler} is no longer registered`),
+        ),
+      });
       return;
     }
-    const policy = resolveRetry(spec.options.retry, resolveRetry(def.options.retry, this.defaultRetry));
+    const policy = resolveRetry(
+      spec.options.retry,
+      resolveRetry(def.options.retry, this.defaultRetry),
+    );
     const runner = new Runner(this, row, spec, recorded, policy);
     this.active.set(row.id, runner);
     if (row.status !== 'running') {
       row.status = 'running';
       // Marks the invocation runnable for recovery; rides along with its first commit.
-      void this.write(runner, [{ op: 'invocation.update', id: row.id, set: { status: 'running', modifiedAt: this.clock.now() } }]).catch(() => undefined);
+      void this.write(runner, [
+        {
+          op: 'invocation.update',
+          id: row.id,
+          set: { status: 'running', modifiedAt: this.clock.now() },
+        },
+      ]).catch(() => undefined);
     }
     void runner.start();
   }
@@ -406,12 +462,19 @@ export class Engine implements RunnerOwner {
     }
   }
 
-  private readonly loading = new Map<string, { loading: true; pending: Array<[number, JournalEntry]> }>();
+  private readonly loading = new Map<
+    string,
+    { loading: true; pending: Array<[number, JournalEntry]> }
+  >();
 
   private async resumeById(id: string): Promise<void> {
     if (this.active.has(id) || this.loading.has(id)) return;
     const row = await this.store.getInvocation(id);
-    if (row && (row.status === 'running' || row.status === 'suspended' || row.status === 'backing-off')) this.resume(row);
+    if (
+      row &&
+      (row.status === 'running' || row.status === 'suspended' || row.status === 'backing-off')
+    )
+      this.resume(row);
   }
 
   // ---- RunnerOwner: what handlers do ---------------------------------------------------------
@@ -421,22 +484,30 @@ export class Engine implements RunnerOwner {
     const p = this.store.write(ops);
     p.catch((err: unknown) => {
       if (runner.dead) return;
-      this.log('error', `a journal write failed: ${errorMessage(err)}; the attempt is retried`, this.fields(runner));
+      this.log(
+        'error',
+        `a journal write failed: ${errorMessage(err)}; the attempt is retried`,
+        this.fields(runner),
+      );
       this.abandon(runner);
       this.scheduleRetry(runner.row, runner.row.attempt + 1, -1, 1000, err);
     });
     return p;
   }
 
-  commit(runner: Runner, index: number, entry: JournalEntry): Promise<void> {
-    return this.write(runner, [{ op: 'journal.put', invocationId: runner.row.id, index, entry }]).then(() => undefined);
+  commit(runner: Runner, index: number, entry: JournalEntry): Promise<unknown> {
+    // The step awaits this write: a failure reaches the handler as a retryable error, so no
+    // separate catch is needed on this (hottest) path.
+    return this.store.write([{ op: 'journal.put', invocationId: runner.row.id, index, entry }]);
   }
 
   append(runner: Runner, index: number, entry: JournalEntry): void {
     const ops: WriteOp[] = [{ op: 'journal.put', invocationId: runner.row.id, index, entry }];
     const { service, key } = runner.row;
-    if (entry.kind === 'set') ops.push({ op: 'state.set', service, key, name: entry.name, value: entry.value });
-    else if (entry.kind === 'clear') ops.push({ op: 'state.delete', service, key, name: entry.name });
+    if (entry.kind === 'set')
+      ops.push({ op: 'state.set', service, key, name: entry.name, value: entry.value });
+    else if (entry.kind === 'clear')
+      ops.push({ op: 'state.delete', service, key, name: entry.name });
     else if (entry.kind === 'clearAll') ops.push({ op: 'state.clear', service, key });
     void this.write(runner, ops).catch(() => undefined);
   }
@@ -460,21 +531,33 @@ export class Engine implements RunnerOwner {
     );
   }
 
-  startCall(runner: Runner, index: number, target: Target, input: unknown, options: CallOptions | undefined): void {
+  startCall(
+    runner: Runner,
+    index: number,
+    target: Target,
+    input: unknown,
+    options: CallOptions | undefined,
+  ): void {
     const name = targetName(target);
     const me = runner.row.id;
     const pending: JournalEntry = { kind: 'call', name, done: false };
     runner.expecting++; // busy until the call is created (validation and dedupe lookups are async)
-    this.create({ ...target, input, idempotencyKey: options?.idempotencyKey }, { id: me, index }, (row) => [
-      { op: 'journal.put', invocationId: me, index, entry: { ...pending, calleeId: row.id } },
-    ]).then(
+    this.create(
+      { ...target, input, idempotencyKey: options?.idempotencyKey },
+      { id: me, index },
+      (row) => [
+        { op: 'journal.put', invocationId: me, index, entry: { ...pending, calleeId: row.id } },
+      ],
+    ).then(
       ({ row, existing }) => {
         runner.expecting--;
         if (!existing || runner.dead) return;
         // Attached to an existing invocation (idempotency key or workflow key). The attacher
         // stays in memory (busy) until the result arrives, since the callee does not know it.
         const entry: JournalEntry = { ...pending, calleeId: row.id };
-        void this.write(runner, [{ op: 'journal.put', invocationId: me, index, entry }]).catch(() => undefined);
+        void this.write(runner, [{ op: 'journal.put', invocationId: me, index, entry }]).catch(
+          () => undefined,
+        );
         this.attachCall(runner, index, entry);
       },
       (err: unknown) => {
@@ -490,25 +573,45 @@ export class Engine implements RunnerOwner {
     runner.expecting++;
     const settle = (outcome: Outcome): void => {
       runner.expecting--;
-      void this.completeEntry(runner.row.id, index, { ...entry, done: true, ...entryResult(outcome) });
+      void this.completeEntry(runner.row.id, index, {
+        ...entry,
+        done: true,
+        ...entryResult(outcome),
+      });
     };
-    this.awaitOutcome(entry.calleeId!, true).then(settle, (err: unknown) => settle({ error: toErrorInfo(err) }));
+    this.awaitOutcome(entry.calleeId!, true).then(settle, (err: unknown) =>
+      settle({ error: toErrorInfo(err) }),
+    );
   }
 
   /**
    * Durably completes a waiting journal entry of invocation `id`, then hands the completion to
    * its runner, or resumes the invocation if it was suspended.
    */
-  private completeEntry(id: string, index: number, entry: JournalEntry, extraOps: WriteOp[] = []): Promise<void> {
+  private completeEntry(
+    id: string,
+    index: number,
+    entry: JournalEntry,
+    extraOps: WriteOp[] = [],
+  ): Promise<void> {
     const before = this.active.get(id);
     if (before) before.expecting++;
-    return this.store.write([{ op: 'journal.complete', invocationId: id, index, entry }, ...extraOps]).then(
-      (results) => {
-        if (before) before.expecting--;
-        this.deliver(id, index, entry, (results[0] as { resumed: boolean } | undefined)?.resumed === true || before !== undefined);
-      },
-      (err: unknown) => this.log('error', `could not complete entry ${index} of ${id}: ${errorMessage(err)}`, {}),
-    );
+    return this.store
+      .write([{ op: 'journal.complete', invocationId: id, index, entry }, ...extraOps])
+      .then(
+        (results) => {
+          if (before) before.expecting--;
+          this.deliver(
+            id,
+            index,
+            entry,
+            (results[0] as { resumed: boolean } | undefined)?.resumed === true ||
+              before !== undefined,
+          );
+        },
+        (err: unknown) =>
+          this.log('error', `could not complete entry ${index} of ${id}: ${errorMessage(err)}`, {}),
+      );
   }
 
   private deliver(id: string, index: number, entry: JournalEntry, mayNeedResume: boolean): void {
@@ -519,9 +622,21 @@ export class Engine implements RunnerOwner {
     else if (mayNeedResume) void this.resumeById(id);
   }
 
-  async startSend(runner: Runner, index: number, target: Target, input: unknown, options: SendOptions | undefined, delayMs: number): Promise<string> {
+  async startSend(
+    runner: Runner,
+    index: number,
+    target: Target,
+    input: unknown,
+    options: SendOptions | undefined,
+    delayMs: number,
+  ): Promise<string> {
     const me = runner.row.id;
-    const entryFor = (calleeId: string): JournalEntry => ({ kind: 'send', name: targetName(target), done: true, calleeId });
+    const entryFor = (calleeId: string): JournalEntry => ({
+      kind: 'send',
+      name: targetName(target),
+      done: true,
+      calleeId,
+    });
     runner.expecting++;
     try {
       const { row, existing } = await this.create(
@@ -530,7 +645,9 @@ export class Engine implements RunnerOwner {
         (r) => [{ op: 'journal.put', invocationId: me, index, entry: entryFor(r.id) }],
       );
       if (existing && !runner.dead) {
-        void this.write(runner, [{ op: 'journal.put', invocationId: me, index, entry: entryFor(row.id) }]).catch(() => undefined);
+        void this.write(runner, [
+          { op: 'journal.put', invocationId: me, index, entry: entryFor(row.id) },
+        ]).catch(() => undefined);
       }
       return row.id;
     } finally {
@@ -551,9 +668,13 @@ export class Engine implements RunnerOwner {
   /** Drops a waiting invocation from memory; a completion or timer resumes it by replay. */
   private suspend(runner: Runner): void {
     this.abandon(runner);
-    this.write(runner, [{ op: 'invocation.update', id: runner.row.id, set: { status: 'suspended', modifiedAt: this.clock.now() } }]).catch(
-      () => undefined,
-    );
+    this.write(runner, [
+      {
+        op: 'invocation.update',
+        id: runner.row.id,
+        set: { status: 'suspended', modifiedAt: this.clock.now() },
+      },
+    ]).catch(() => undefined);
   }
 
   /** Kills a runner and forgets it, keeping its object key held. */
@@ -567,29 +688,50 @@ export class Engine implements RunnerOwner {
     }
   }
 
-  retry(runner: Runner, failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy }): void {
+  retry(
+    runner: Runner,
+    failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy },
+  ): void {
     this.abandon(runner);
     const delay = backoffDelay(failure.policy, failure.attempt, Math.random());
     this.scheduleRetry(runner.row, failure.attempt, failure.index, delay, failure.error);
   }
 
-  private scheduleRetry(row: InvocationRow, attempt: number, index: number, delay: number, error: unknown): void {
+  private scheduleRetry(
+    row: InvocationRow,
+    attempt: number,
+    index: number,
+    delay: number,
+    error: unknown,
+  ): void {
     const runAt = this.clock.now() + delay;
     const what = index >= 0 ? `step ${index}` : 'the handler';
-    this.log('warn', `attempt ${attempt} failed in ${what}: ${errorMessage(error)}; retrying in ${delay} ms`, { invocationId: row.id, target: targetOf(row) });
+    this.log(
+      'warn',
+      `attempt ${attempt} failed in ${what}: ${errorMessage(error)}; retrying in ${delay} ms`,
+      { invocationId: row.id, target: targetOf(row) },
+    );
     const timer: TimerRow = { invocationId: row.id, index: -1, fireAt: runAt };
     this.store
       .write([
         {
           op: 'invocation.update',
           id: row.id,
-          set: { status: 'backing-off', attempt, retryIndex: index, runAt, modifiedAt: this.clock.now(), error: toErrorInfo(error) },
+          set: {
+            status: 'backing-off',
+            attempt,
+            retryIndex: index,
+            runAt,
+            modifiedAt: this.clock.now(),
+            error: toErrorInfo(error),
+          },
         },
         { op: 'timer.put', timer },
       ])
       .then(
         () => this.timers.add(timer),
-        (err: unknown) => this.log('error', `could not schedule a retry of ${row.id}: ${errorMessage(err)}`, {}),
+        (err: unknown) =>
+          this.log('error', `could not schedule a retry of ${row.id}: ${errorMessage(err)}`, {}),
       );
   }
 
@@ -597,7 +739,13 @@ export class Engine implements RunnerOwner {
     this.abandon(runner);
     this.log('error', `${error.message} The invocation is paused.`, this.fields(runner));
     this.store
-      .write([{ op: 'invocation.update', id: runner.row.id, set: { status: 'paused', error: toErrorInfo(error), modifiedAt: this.clock.now() } }])
+      .write([
+        {
+          op: 'invocation.update',
+          id: runner.row.id,
+          set: { status: 'paused', error: toErrorInfo(error), modifiedAt: this.clock.now() },
+        },
+      ])
       .catch(() => undefined);
   }
 
@@ -605,10 +753,17 @@ export class Engine implements RunnerOwner {
     if ('error' in outcome && !isTerminal(outcome.error)) {
       const attempt = (runner.row.retryIndex === -1 ? runner.row.attempt : 0) + 1;
       if (attempt < runner.retryPolicy.maxAttempts) {
-        this.retry(runner, { error: outcome.error, index: -1, attempt, policy: runner.retryPolicy });
+        this.retry(runner, {
+          error: outcome.error,
+          index: -1,
+          attempt,
+          policy: runner.retryPolicy,
+        });
         return;
       }
-      outcome = { error: new RetriesExhaustedError(`${targetOf(runner.row)}`, attempt, outcome.error) };
+      outcome = {
+        error: new RetriesExhaustedError(`${targetOf(runner.row)}`, attempt, outcome.error),
+      };
     }
     this.abandon(runner);
     if ('output' in outcome && runner.spec.options.output) {
@@ -626,14 +781,20 @@ export class Engine implements RunnerOwner {
         outcome = { error: err };
       }
     }
-    this.finishRow(runner.row, 'output' in outcome ? { output: outcome.output } : { error: toErrorInfo(outcome.error) });
+    this.finishRow(
+      runner.row,
+      'output' in outcome ? { output: outcome.output } : { error: toErrorInfo(outcome.error) },
+    );
   }
 
   /** Records the outcome, completes the caller's entry, then releases the key and wakes waiters. */
   private finishRow(row: InvocationRow, outcome: Outcome): void {
     const now = this.clock.now();
     const def = this.registry.get(row.service);
-    const retention = def?.options.retention !== undefined ? parseDuration(def.options.retention) : this.retentionMs;
+    const retention =
+      def?.options.retention !== undefined
+        ? parseDuration(def.options.retention)
+        : this.retentionMs;
     const failed = 'error' in outcome;
     const ops: WriteOp[] = [
       {
@@ -651,24 +812,49 @@ export class Engine implements RunnerOwner {
     ];
     const callerEntry: JournalEntry | undefined =
       row.callerId !== undefined && row.callerEntry !== undefined
-        ? { kind: 'call', name: targetOf(row), done: true, calleeId: row.id, ...entryResult(outcome) }
+        ? {
+            kind: 'call',
+            name: targetOf(row),
+            done: true,
+            calleeId: row.id,
+            ...entryResult(outcome),
+          }
         : undefined;
     const caller = row.callerId === undefined ? undefined : this.active.get(row.callerId);
-    if (callerEntry) ops.push({ op: 'journal.complete', invocationId: row.callerId!, index: row.callerEntry!, entry: callerEntry });
+    if (callerEntry)
+      ops.push({
+        op: 'journal.complete',
+        invocationId: row.callerId!,
+        index: row.callerEntry!,
+        entry: callerEntry,
+      });
     if (caller) caller.expecting++;
     this.store.write(ops).then(
       (results) => {
-        if (failed) this.log('warn', `failed: ${outcome.error.message}`, { invocationId: row.id, target: targetOf(row) });
+        if (failed)
+          this.log('warn', `failed: ${outcome.error.message}`, {
+            invocationId: row.id,
+            target: targetOf(row),
+          });
         this.releaseKey(row);
         this.settleWaiters(row.id, outcome);
         if (caller) caller.expecting--;
         if (callerEntry) {
           const resumed = (results[1] as { resumed: boolean } | undefined)?.resumed === true;
-          this.deliver(row.callerId!, row.callerEntry!, callerEntry, resumed || caller !== undefined);
+          this.deliver(
+            row.callerId!,
+            row.callerEntry!,
+            callerEntry,
+            resumed || caller !== undefined,
+          );
         }
       },
       (err: unknown) => {
-        this.log('error', `could not record the outcome of ${row.id}: ${errorMessage(err)}; it runs again at the next start`, {});
+        this.log(
+          'error',
+          `could not record the outcome of ${row.id}: ${errorMessage(err)}; it runs again at the next start`,
+          {},
+        );
       },
     );
   }
@@ -683,20 +869,22 @@ export class Engine implements RunnerOwner {
 
   private fireTimer(t: TimerRow): void {
     if (t.index === -1) {
-      void this.store.write([{ op: 'timer.delete', invocationId: t.invocationId, index: -1 }]).then(async () => {
-        this.timers.done(t.invocationId, -1);
-        const row = await this.store.getInvocation(t.invocationId);
-        if (!row) return;
-        if (row.status === 'scheduled') this.enqueue(row);
-        else if (row.status === 'backing-off') this.resume(row);
-      });
+      void this.store
+        .write([{ op: 'timer.delete', invocationId: t.invocationId, index: -1 }])
+        .then(async () => {
+          this.timers.done(t.invocationId, -1);
+          const row = await this.store.getInvocation(t.invocationId);
+          if (!row) return;
+          if (row.status === 'scheduled') this.enqueue(row);
+          else if (row.status === 'backing-off') this.resume(row);
+        });
       return;
     }
     const entry: JournalEntry = { kind: 'sleep', name: '', done: true, wakeAt: t.fireAt };
     // The deletion rides with the completion; forget the timer once both are durable.
-    void this.completeEntry(t.invocationId, t.index, entry, [{ op: 'timer.delete', invocationId: t.invocationId, index: t.index }]).then(() =>
-      this.timers.done(t.invocationId, t.index),
-    );
+    void this.completeEntry(t.invocationId, t.index, entry, [
+      { op: 'timer.delete', invocationId: t.invocationId, index: t.index },
+    ]).then(() => this.timers.done(t.invocationId, t.index));
   }
 
   // ---- results ---------------------------------------------------------------------------
@@ -758,7 +946,8 @@ export class Engine implements RunnerOwner {
     this.cancelCleanup = this.clock.setTimer(delay, () => {
       void this.cleanup().finally(() => {
         // Retention is coarse (hours): sweeping a few times per retention period is enough.
-        if (!this.stopping) this.scheduleCleanup(Math.min(6 * 3_600_000, Math.max(60_000, this.retentionMs / 4)));
+        if (!this.stopping)
+          this.scheduleCleanup(Math.min(6 * 3_600_000, Math.max(60_000, this.retentionMs / 4)));
       });
     });
   }
@@ -803,9 +992,9 @@ function notFound(id: string): NotFoundError {
   return new NotFoundError(`no invocation "${id}": it never existed or its retention ended`);
 }
 
-
 function toInfo(row: InvocationRow): InvocationInfo {
-  const iso = (t: number | undefined): string | undefined => (t === undefined ? undefined : new Date(t).toISOString());
+  const iso = (t: number | undefined): string | undefined =>
+    t === undefined ? undefined : new Date(t).toISOString();
   const info: InvocationInfo = {
     id: row.id,
     target: targetOf(row),
@@ -818,8 +1007,10 @@ function toInfo(row: InvocationRow): InvocationInfo {
   };
   if (row.key) info.key = row.key;
   if (row.completedAt !== undefined) info.completedAt = iso(row.completedAt);
-  if (row.status === 'backing-off' || row.status === 'scheduled') info.nextAttemptAt = iso(row.runAt);
-  if (row.dedupe?.startsWith('idem:')) info.idempotencyKey = row.dedupe.slice(row.dedupe.lastIndexOf('/') + 1);
+  if (row.status === 'backing-off' || row.status === 'scheduled')
+    info.nextAttemptAt = iso(row.runAt);
+  if (row.dedupe?.startsWith('idem:'))
+    info.idempotencyKey = row.dedupe.slice(row.dedupe.lastIndexOf('/') + 1);
   if (row.error) info.error = row.error;
   return info;
 }

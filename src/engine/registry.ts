@@ -8,11 +8,15 @@ export class Registry {
 
   constructor(definitions: Definition[]) {
     for (const d of definitions) {
-      if (this.byName.has(d.name)) throw new TypeError(`two definitions are named "${d.name}": names must be unique`);
+      if (this.byName.has(d.name))
+        throw new TypeError(`two definitions are named "${d.name}": names must be unique`);
       this.byName.set(d.name, d);
       for (const h of Object.keys(d.handlers)) {
         const spec = handlerSpec(d, h);
-        if (!spec) throw new TypeError(`${d.name}.${h} is not a handler: use an async function or handler(options, fn)`);
+        if (!spec)
+          throw new TypeError(
+            `${d.name}.${h} is not a handler: use an async function or handler(options, fn)`,
+          );
         this.specs.set(`${d.name}/${h}`, spec);
       }
     }
@@ -30,11 +34,17 @@ export class Registry {
    * Resolves a target, answering 404s that name what exists. Handler names match exactly, or
    * case-insensitively when that is unambiguous (`/OrderSaga/o-1/Run` reaches `run`).
    */
-  resolve(service: string, handler: string, key: string | undefined): { def: Definition; spec: HandlerSpec } {
+  resolve(
+    service: string,
+    handler: string,
+    key: string | undefined,
+  ): { def: Definition; spec: HandlerSpec } {
     const def = this.byName.get(service);
     if (!def) {
       const names = [...this.byName.keys()].sort().join(', ') || '(none)';
-      throw new NotFoundError(`no service, object or workflow named "${service}"; this engine serves: ${names}`);
+      throw new NotFoundError(
+        `no service, object or workflow named "${service}"; this engine serves: ${names}`,
+      );
     }
     let spec = this.specs.get(`${service}/${handler}`);
     if (!spec) {
@@ -43,13 +53,19 @@ export class Registry {
       if (matches.length === 1) spec = this.specs.get(`${service}/${matches[0]}`);
     }
     if (!spec) {
-      throw new NotFoundError(`${def.kind} "${service}" has no handler "${handler}"; its handlers are: ${Object.keys(def.handlers).sort().join(', ')}`);
+      throw new NotFoundError(
+        `${def.kind} "${service}" has no handler "${handler}"; its handlers are: ${Object.keys(def.handlers).sort().join(', ')}`,
+      );
     }
     if (def.kind === 'service' && key) {
-      throw new NotFoundError(`"${service}" is a service and takes no key: use /${service}/${spec.name}`);
+      throw new NotFoundError(
+        `"${service}" is a service and takes no key: use /${service}/${spec.name}`,
+      );
     }
     if (def.kind !== 'service' && !key) {
-      throw new ValidationError(`"${service}" is a ${def.kind}: a key is required, as in /${service}/{key}/${spec.name}`);
+      throw new ValidationError(
+        `"${service}" is a ${def.kind}: a key is required, as in /${service}/{key}/${spec.name}`,
+      );
     }
     return { def, spec };
   }

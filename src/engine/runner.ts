@@ -9,16 +9,32 @@ import type { InvocationRow } from '../store/types.js';
 /** What a runner needs from the engine that owns it. */
 export interface RunnerOwner {
   now(): number;
-  commit(runner: Runner, index: number, entry: JournalEntry): Promise<void>;
+  commit(runner: Runner, index: number, entry: JournalEntry): Promise<unknown>;
   append(runner: Runner, index: number, entry: JournalEntry): void;
   readState(runner: Runner, name: string): Promise<unknown>;
   readStateKeys(runner: Runner): Promise<string[]>;
   startSleep(runner: Runner, index: number, entry: JournalEntry): void;
-  startCall(runner: Runner, index: number, target: Target, input: unknown, options: CallOptions | undefined): void;
-  startSend(runner: Runner, index: number, target: Target, input: unknown, options: SendOptions | undefined, delayMs: number): Promise<string>;
+  startCall(
+    runner: Runner,
+    index: number,
+    target: Target,
+    input: unknown,
+    options: CallOptions | undefined,
+  ): void;
+  startSend(
+    runner: Runner,
+    index: number,
+    target: Target,
+    input: unknown,
+    options: SendOptions | undefined,
+    delayMs: number,
+  ): Promise<string>;
   /** The runner has nothing to do but wait for completions. */
   idle(runner: Runner): void;
-  retry(runner: Runner, failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy }): void;
+  retry(
+    runner: Runner,
+    failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy },
+  ): void;
   fatal(runner: Runner, error: NonDeterminismError): void;
   finish(runner: Runner, outcome: { output: unknown } | { error: unknown }): void;
   log(runner: Runner, level: keyof Logger, message: string, args: unknown[]): void;
@@ -110,11 +126,14 @@ export class Runner implements InvocationHost {
     return this.owner.now();
   }
 
-  commit(index: number, entry: JournalEntry): Promise<void> {
+  commit(index: number, entry: JournalEntry): Promise<unknown> {
     this.busy++;
-    return this.owner.commit(this, index, entry).finally(() => {
+    const done = (): void => {
       this.busy--;
-    });
+    };
+    const p = this.owner.commit(this, index, entry);
+    p.then(done, done);
+    return p;
   }
 
   append(index: number, entry: JournalEntry): void {
@@ -137,7 +156,13 @@ export class Runner implements InvocationHost {
     this.owner.startCall(this, index, target, input, options);
   }
 
-  startSend(index: number, target: Target, input: unknown, options: SendOptions | undefined, delayMs: number): Promise<string> {
+  startSend(
+    index: number,
+    target: Target,
+    input: unknown,
+    options: SendOptions | undefined,
+    delayMs: number,
+  ): Promise<string> {
     return this.owner.startSend(this, index, target, input, options, delayMs);
   }
 
@@ -166,7 +191,12 @@ export class Runner implements InvocationHost {
     p.then(done, done);
   }
 
-  retry(failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy }): void {
+  retry(failure: {
+    error: unknown;
+    index: number;
+    attempt: number;
+    policy: ResolvedRetryPolicy;
+  }): void {
     if (!this.dead) this.owner.retry(this, failure);
   }
 

@@ -141,7 +141,10 @@ export class TimerService {
       this.cancelReload = undefined;
       return;
     }
-    this.cancelReload = this.clock.setTimer(Math.max(0, at - this.clock.now()), () => void this.reload().catch(() => undefined));
+    this.cancelReload = this.clock.setTimer(
+      Math.max(0, at - this.clock.now()),
+      () => void this.reload().catch(() => undefined),
+    );
   }
 }
 

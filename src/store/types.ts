@@ -24,7 +24,9 @@ export interface Store {
   /** Invocations to pick up after a restart: every one that is running or pending, oldest first. */
   listRunnable(): Promise<InvocationRow[]>;
   /** Exclusive invocations holding or waiting for an object key: running, suspended, backing-off, paused or pending. */
-  listKeyHolders(): Promise<Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>>>;
+  listKeyHolders(): Promise<
+    Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>>
+  >;
   /** Timers that fire at or before `before`, earliest first, at most `limit`. */
   dueTimers(before: number, limit: number): Promise<TimerRow[]>;
   /** Finished invocations whose retention ended at or before `now`, at most `limit`. */

