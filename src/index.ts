@@ -19,6 +19,7 @@ export type {
   WorkflowDefinition,
   HandlerOptions,
   Client,
+  ExternalClient,
   SendClient,
   InputOf,
   OutputOf,
@@ -43,11 +44,19 @@ export {
   ValidationError,
   NotFoundError,
   UsageError,
+  ConflictError,
+  CancelledError,
+  TimeoutError,
 } from './core/errors.js';
 export type { ErrorInfo, KeelErrorOptions } from './core/errors.js';
 export { parseDuration } from './core/duration.js';
 export type { Duration } from './core/duration.js';
 export { DEFAULT_RETRY } from './core/retry.js';
+export { DurablePromise } from './core/futures.js';
+export { saga } from './core/saga.js';
+export type { Saga, SagaResult, SagaStepOptions } from './core/saga.js';
+export type { Values, Settled } from './core/futures.js';
+export type { Awakeable, DurablePromiseHandle } from './core/replay.js';
 export type { RetryPolicy } from './core/retry.js';
 export type { StandardSchemaV1 } from './core/schema.js';
 export { Engine } from './engine/engine.js';

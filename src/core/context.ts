@@ -1,4 +1,6 @@
 import type { Duration } from './duration.js';
+import type { DurablePromise, Settled, Values } from './futures.js';
+import type { Awakeable, DurablePromiseHandle } from './replay.js';
 import type { RetryPolicy } from './retry.js';
 import type {
   ObjectDefinition,
@@ -64,7 +66,7 @@ export interface Context {
    * const paymentId = await ctx.run('charge', () => payments.charge(order.amount));
    * ```
    */
-  run<T>(name: string, fn: () => T | Promise<T>, options?: RunOptions): Promise<T>;
+  run<T>(name: string, fn: () => T | Promise<T>, options?: RunOptions): DurablePromise<T>;
 
   /**
    * A durable timer: the invocation suspends (holding no memory) and resumes after the
@@ -75,7 +77,83 @@ export interface Context {
    * await ctx.sleep('15m');
    * ```
    */
-  sleep(duration: Duration): Promise<void>;
+  sleep(duration: Duration): DurablePromise<void>;
+
+  /**
+   * An awakeable: give its `id` to an outside system, which completes it with
+   * `POST /awakeables/{id}/resolve` (JSON body) or `/reject` (`{ "message" }`), or from another
+   * handler with `ctx.resolveAwakeable`. The invocation suspends while it waits.
+   *
+   * @example
+   * ```ts
+   * const { id, promise } = ctx.awakeable<{ ready: boolean }>();
+   * await ctx.run('notify restaurant', () => restaurant.submit(order, { callbackId: id }));
+   * const ready = await promise.orTimeout('45m');
+   * ```
+   */
+  awakeable<T = unknown>(): Awakeable<T>;
+
+  /**
+   * Completes another invocation's awakeable. Rejects with a terminal 404 for an unknown id
+   * and 409 for one already completed.
+   *
+   * @example
+   * ```ts
+   * await ctx.resolveAwakeable(approvalId, { approved: true });
+   * ```
+   */
+  resolveAwakeable<T>(id: string, value: T): Promise<void>;
+
+  /**
+   * Fails another invocation's awakeable: its waiter sees a `TerminalError` with the reason.
+   *
+   * @example
+   * ```ts
+   * await ctx.rejectAwakeable(approvalId, 'rejected by reviewer');
+   * ```
+   */
+  rejectAwakeable(id: string, reason: string): Promise<void>;
+
+  /**
+   * Waits for all futures (steps, sleeps, calls, awakeables, promises); rejects with the first
+   * failure, deterministically on replay.
+   *
+   * @example
+   * ```ts
+   * const [build, tests] = await ctx.all([ctx.run('build', build), ctx.run('unit tests', unit)]);
+   * ```
+   */
+  all<F extends readonly unknown[]>(futures: F): DurablePromise<Values<F>>;
+
+  /**
+   * Settles like the first future to settle; the winner is journaled so a replay picks it again.
+   *
+   * @example
+   * ```ts
+   * const first = await ctx.race([approval.get(), ctx.sleep('30d').then(() => 'timeout' as const)]);
+   * ```
+   */
+  race<F extends readonly unknown[]>(futures: F): DurablePromise<Awaited<F[number]>>;
+
+  /**
+   * Resolves like the first future to succeed; rejects with an `AggregateError` if all fail.
+   *
+   * @example
+   * ```ts
+   * const quote = await ctx.any([ctx.run('carrier A', quoteA), ctx.run('carrier B', quoteB)]);
+   * ```
+   */
+  any<F extends readonly unknown[]>(futures: F): DurablePromise<Awaited<F[number]>>;
+
+  /**
+   * Waits for all futures and reports each outcome.
+   *
+   * @example
+   * ```ts
+   * const [sms, email] = await ctx.allSettled([ctx.run('sms', sendSms), ctx.run('email', sendEmail)]);
+   * ```
+   */
+  allSettled<F extends readonly unknown[]>(futures: F): DurablePromise<Settled<F>>;
 
   /**
    * The current time in epoch milliseconds, journaled so replay sees the same value.
@@ -239,8 +317,23 @@ export interface ObjectContext extends ObjectSharedContext {
   clearAll(): void;
 }
 
-/** The context of a workflow's `run` handler: runs once per key, owns the workflow's state. */
-export type WorkflowContext = ObjectContext;
+/** The context of a workflow's other handlers: concurrent with `run`, read state, complete promises. */
+export interface WorkflowSharedContext extends ObjectSharedContext {
+  /**
+   * A durable promise of this workflow key: `run` can wait for it (`get()`), the workflow's
+   * other handlers can complete it (`resolve()`, `reject()`). A value resolved before `run`
+   * asks for it is kept.
+   *
+   * @example
+   * ```ts
+   * // in a handler next to run:
+   * approve: async (ctx, approval: Approval) => ctx.promise<Approval>('approval').resolve(approval),
+   * // in run:
+   * const approval = await ctx.promise<Approval>('approval').get();
+   * ```
+   */
+  promise<T = unknown>(name: string): DurablePromiseHandle<T>;
+}
 
-/** The context of a workflow's other handlers: concurrent with `run`, read state. */
-export type WorkflowSharedContext = ObjectSharedContext;
+/** The context of a workflow's `run` handler: runs once per key, owns the workflow's state. */
+export interface WorkflowContext extends ObjectContext, WorkflowSharedContext {}

@@ -8,6 +8,7 @@ import type {
   WorkflowSharedContext,
 } from './context.js';
 import type { Duration } from './duration.js';
+import type { DurablePromise } from './futures.js';
 import type { RetryPolicy } from './retry.js';
 import type { StandardSchemaV1 } from './schema.js';
 
@@ -275,6 +276,13 @@ type Args<I, Opt> = [unknown] extends [I]
 
 /** A request-response client: one method per handler, typed from the definition. */
 export type Client<D extends Definition> = {
+  [K in keyof D['handlers']]: (
+    ...args: Args<InputOf<D['handlers'][K]>, CallOptions>
+  ) => DurablePromise<Awaited<OutputOf<D['handlers'][K]>>>;
+};
+
+/** A request-response client used outside handlers (`engine.client`): plain promises. */
+export type ExternalClient<D extends Definition> = {
   [K in keyof D['handlers']]: (
     ...args: Args<InputOf<D['handlers'][K]>, CallOptions>
   ) => Promise<Awaited<OutputOf<D['handlers'][K]>>>;

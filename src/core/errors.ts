@@ -88,6 +88,30 @@ export class NotFoundError extends KeelError {
   }
 }
 
+/** The request conflicts with the current state (e.g. resolving an awakeable twice). HTTP 409. */
+export class ConflictError extends TerminalError {
+  constructor(message: string, code = 'conflict') {
+    super(message, { code, status: 409 });
+  }
+}
+
+/**
+ * The invocation was cancelled. Handlers see it at their next await after a cancel request;
+ * they may still run compensating steps before they end.
+ */
+export class CancelledError extends TerminalError {
+  constructor(message = 'the invocation was cancelled') {
+    super(message, { code: 'cancelled', status: 409 });
+  }
+}
+
+/** A combinator's timeout (`orTimeout`) elapsed first. */
+export class TimeoutError extends TerminalError {
+  constructor(message: string) {
+    super(message, { code: 'timeout', status: 408 });
+  }
+}
+
 /** A misuse of the API that is a bug in the calling code (e.g. `ctx.set` in a shared handler). */
 export class UsageError extends TerminalError {
   constructor(message: string) {
@@ -110,6 +134,8 @@ export function toErrorInfo(err: unknown): ErrorInfo {
 
 /** Rebuilds a terminal error from its stored shape, so a replayed failure throws the same error. */
 export function fromErrorInfo(info: ErrorInfo): TerminalError {
+  if (info.code === 'cancelled') return new CancelledError(info.message);
+  if (info.code === 'timeout') return new TimeoutError(info.message);
   return new TerminalError(info.message, { code: info.code, status: info.status ?? 500 });
 }
 

@@ -7,7 +7,41 @@ import type { ErrorInfo } from './errors.js';
  * `done: false` and updated when their completion arrives.
  */
 export type EntryKind =
-  'run' | 'sleep' | 'call' | 'send' | 'get' | 'set' | 'clear' | 'clearAll' | 'keys' | 'now';
+  | 'run'
+  | 'sleep'
+  | 'call'
+  | 'send'
+  | 'get'
+  | 'set'
+  | 'clear'
+  | 'clearAll'
+  | 'keys'
+  | 'now'
+  /** An awakeable this invocation created (waits for an outside completion). */
+  | 'awakeable'
+  /** This invocation resolved or rejected someone's awakeable. */
+  | 'completeAwakeable'
+  /** Waiting for a workflow's durable promise. */
+  | 'promise'
+  | 'peekPromise'
+  | 'completePromise'
+  /** Which input of a combinator (race, any, all) decided it, so replay decides the same. */
+  | 'combinator'
+  /** Where a cancellation was delivered to the handler. */
+  | 'cancel'
+  /** The handler reported an outcome (e.g. a saga's `compensated`). */
+  | 'outcome';
+
+/** Awakeable ids name the invocation and the journal entry that waits for them. */
+export function awakeableId(invocationId: string, index: number): string {
+  return `awk_${invocationId.slice(4)}_${index}`;
+}
+
+/** The invocation and entry an awakeable id names, or undefined for a malformed id. */
+export function parseAwakeableId(id: string): { invocationId: string; index: number } | undefined {
+  const m = /^awk_([0-9a-z]{26})_(\d{1,9})$/.exec(id);
+  return m ? { invocationId: `inv_${m[1]}`, index: Number(m[2]) } : undefined;
+}
 
 /** Where a call or send goes. `key` is the object or workflow key; empty for services. */
 export interface Target {

@@ -9,16 +9,21 @@ import type {
 import type { Client, Definition, SendClient } from './definitions.js';
 import { parseDuration, type Duration } from './duration.js';
 import {
+  CancelledError,
   errorMessage,
   fromErrorInfo,
   isTerminal,
   NonDeterminismError,
   RetriesExhaustedError,
   TerminalError,
+  TimeoutError,
   toErrorInfo,
   UsageError,
+  type ErrorInfo,
 } from './errors.js';
+import { DurablePromise, type Settled, type Values } from './futures.js';
 import {
+  awakeableId,
   describeEntry,
   targetName,
   type EntryKind,
@@ -77,7 +82,48 @@ export interface InvocationHost {
   }): void;
   /** Replay found a mismatch: stop the invocation. */
   fatal(error: NonDeterminismError): void;
+  /** Whether this invocation belongs to a workflow (durable promises are workflow-only). */
+  readonly isWorkflow: boolean;
+  /** Records an awakeable entry this invocation created. */
+  createAwakeable(index: number, entry: JournalEntry): void;
+  /**
+   * Completes someone's awakeable and records the attempt at `index` (with a 404/409 error if
+   * it failed); resolves with the recorded entry.
+   */
+  completeAwakeable(index: number, id: string, result: Outcome): Promise<JournalEntry>;
+  /** Starts waiting for a durable promise of this workflow key (completes at once if done). */
+  awaitPromise(index: number, entry: JournalEntry): void;
+  /** The current state of a durable promise of this workflow key. */
+  peekPromise(
+    name: string,
+  ): Promise<{ done: boolean; value?: unknown; error?: ErrorInfo } | undefined>;
+  /** Completes a durable promise and records the attempt at `index` (409 if it was already completed). */
+  completePromise(index: number, name: string, result: Outcome): Promise<JournalEntry>;
+  /** True once, if a cancellation is waiting to be delivered to the handler. */
+  takeCancel(): boolean;
   log(level: keyof Logger, message: string, args: unknown[]): void;
+}
+
+/** A value or a failure, as journal entries carry them. */
+export type Outcome =
+  { value: unknown; error?: undefined } | { error: ErrorInfo; value?: undefined };
+
+/** A durable promise of a workflow, from `ctx.promise(name)`. */
+export interface DurablePromiseHandle<T> {
+  /** Waits until the promise is resolved (its value) or rejected (a `TerminalError`). */
+  get(): DurablePromise<T>;
+  /** The value if resolved, `undefined` if not completed yet; throws if rejected. */
+  peek(): Promise<T | undefined>;
+  /** Resolves it; a `ConflictError` (409, `promise_already_completed`) if already completed. */
+  resolve(value: T): Promise<void>;
+  /** Rejects it with a message; the waiters see a `TerminalError`. */
+  reject(message: string): Promise<void>;
+}
+
+/** An awakeable: an id to hand to the outside world, and the future it completes. */
+export interface Awakeable<T> {
+  id: string;
+  promise: DurablePromise<T>;
 }
 
 /** A promise that never settles: what an abandoned attempt's handler awaits forever. */
@@ -137,16 +183,18 @@ export class ContextImpl implements ObjectContext {
 
   // ---- steps, timers, time, randomness ------------------------------------------------
 
-  run<T>(name: string, fn: () => T | Promise<T>, options?: RunOptions): Promise<T> {
+  run<T>(name: string, fn: () => T | Promise<T>, options?: RunOptions): DurablePromise<T> {
     const index = this.nextIndex++;
     const rec = this.replay(index, 'run', name);
-    if (rec === 'dead') return NEVER;
-    if (rec?.done) return settle<T>(rec);
+    if (rec === 'dead') return this.future(NEVER);
+    if (rec?.done) return this.future(settle<T>(rec));
+    const cancelled = this.deliverCancel(index);
+    if (cancelled) return this.future(cancelled);
     // Resolve the step's policy before running it, so a bad policy fails loudly and early.
     const policy = resolveRetry(options?.retry, this.host.retryPolicy);
     const p = this.execute(index, name, fn, policy);
     this.host.trackBody(p);
-    return p;
+    return this.future(p);
   }
 
   private async execute<T>(
@@ -191,13 +239,15 @@ export class ContextImpl implements ObjectContext {
     throw fromErrorInfo(entry.error!);
   }
 
-  sleep(duration: Duration): Promise<void> {
+  sleep(duration: Duration): DurablePromise<void> {
     const index = this.nextIndex++;
     const rec = this.replay(index, 'sleep', '');
-    if (rec === 'dead') return NEVER;
-    if (rec?.done) return Promise.resolve();
+    if (rec === 'dead') return this.future(NEVER);
+    if (rec?.done) return this.future(settle<void>(rec).then(() => undefined));
     let entry = rec;
     if (!entry) {
+      const cancelled = this.deliverCancel(index);
+      if (cancelled) return this.future(cancelled);
       entry = {
         kind: 'sleep',
         name: '',
@@ -206,7 +256,7 @@ export class ContextImpl implements ObjectContext {
       };
       this.host.startSleep(index, entry);
     }
-    return this.host.awaitCompletion(index, entry).then(() => undefined);
+    return this.future(this.host.awaitCompletion(index, entry).then((e) => settle<void>(e)));
   }
 
   now(): Promise<number> {
@@ -362,13 +412,19 @@ export class ContextImpl implements ObjectContext {
     return out as SendClient<D>;
   }
 
-  private call(target: Target, input: unknown, options: CallOptions | undefined): Promise<unknown> {
+  private call(
+    target: Target,
+    input: unknown,
+    options: CallOptions | undefined,
+  ): DurablePromise<unknown> {
     const index = this.nextIndex++;
     const rec = this.replay(index, 'call', targetName(target));
-    if (rec === 'dead') return NEVER;
-    if (rec?.done) return settle(rec);
+    if (rec === 'dead') return this.future(NEVER);
+    if (rec?.done) return this.future(settle(rec));
     let entry = rec;
     if (!entry) {
+      const cancelled = this.deliverCancel(index);
+      if (cancelled) return this.future(cancelled);
       entry = { kind: 'call', name: targetName(target), done: false };
       this.host.startCall(
         index,
@@ -377,7 +433,284 @@ export class ContextImpl implements ObjectContext {
         options,
       );
     }
-    return this.host.awaitCompletion(index, entry).then(settle);
+    return this.future(this.host.awaitCompletion(index, entry).then(settle));
+  }
+
+  // ---- awakeables and durable promises -------------------------------------------------
+
+  /**
+   * Creates an awakeable: hand its `id` to the outside world, which completes it through the
+   * ingress (`POST /awakeables/{id}/resolve`) or another handler (`ctx.resolveAwakeable`).
+   * Completions that arrive before the handler awaits the promise are kept.
+   */
+  awakeable<T = unknown>(): Awakeable<T> {
+    const index = this.nextIndex++;
+    const id = awakeableId(this.host.invocationId, index);
+    const rec = this.replay(index, 'awakeable', '');
+    if (rec === 'dead') return { id, promise: this.future(NEVER) };
+    if (rec?.done) return { id, promise: this.future(settle<T>(rec)) };
+    let entry = rec;
+    if (!entry) {
+      const cancelled = this.deliverCancel(index);
+      if (cancelled) return { id, promise: this.future(cancelled) };
+      entry = { kind: 'awakeable', name: '', done: false };
+      this.host.createAwakeable(index, entry);
+    }
+    return {
+      id,
+      promise: this.future(this.host.awaitCompletion(index, entry).then((e) => settle<T>(e))),
+    };
+  }
+
+  /** Resolves another invocation's awakeable; 404/409 errors are terminal. */
+  resolveAwakeable<T>(id: string, value: T): Promise<void> {
+    return this.completeAwakeable(id, { value: normalize(value, `the value for awakeable ${id}`) });
+  }
+
+  /** Rejects another invocation's awakeable with a message. */
+  rejectAwakeable(id: string, reason: string): Promise<void> {
+    return this.completeAwakeable(id, {
+      error: { code: 'rejected', message: reason, status: 500 },
+    });
+  }
+
+  private completeAwakeable(id: string, result: Outcome): Promise<void> {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'completeAwakeable', id);
+    if (rec === 'dead') return NEVER;
+    if (rec) return settle<void>(rec).then(() => undefined);
+    return this.host
+      .completeAwakeable(index, id, result)
+      .then((e) => settle<void>(e))
+      .then(() => undefined);
+  }
+
+  /**
+   * A durable promise of this workflow key, shared by `run` and the workflow's other handlers.
+   * A value resolved before `run` asks for it is kept.
+   */
+  promise<T = unknown>(name: string): DurablePromiseHandle<T> {
+    if (!this.host.isWorkflow) {
+      throw new UsageError(
+        `ctx.promise("${name}") is only available in workflows: use ctx.awakeable() elsewhere`,
+      );
+    }
+    return {
+      get: () => this.getPromise<T>(name),
+      peek: () => this.peekPromise<T>(name),
+      resolve: (value: T) =>
+        this.completePromise(name, { value: normalize(value, `the value of promise "${name}"`) }),
+      reject: (message: string) =>
+        this.completePromise(name, { error: { code: 'rejected', message, status: 500 } }),
+    };
+  }
+
+  private getPromise<T>(name: string): DurablePromise<T> {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'promise', name);
+    if (rec === 'dead') return this.future(NEVER);
+    if (rec?.done) return this.future(settle<T>(rec));
+    let entry = rec;
+    if (!entry) {
+      const cancelled = this.deliverCancel(index);
+      if (cancelled) return this.future(cancelled);
+      entry = { kind: 'promise', name, done: false };
+      this.host.awaitPromise(index, entry);
+    }
+    return this.future(this.host.awaitCompletion(index, entry).then((e) => settle<T>(e)));
+  }
+
+  private async peekPromise<T>(name: string): Promise<T | undefined> {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'peekPromise', name);
+    if (rec === 'dead') return NEVER;
+    if (rec) return settle<T | undefined>(rec);
+    const state = await this.host.peekPromise(name);
+    if (this.dead) return NEVER;
+    const entry: JournalEntry = { kind: 'peekPromise', name, done: true };
+    if (state?.done && state.error) entry.error = state.error;
+    else if (state?.done) entry.value = state.value;
+    this.host.append(index, entry);
+    return settle<T | undefined>(entry);
+  }
+
+  private completePromise(name: string, result: Outcome): Promise<void> {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'completePromise', name);
+    if (rec === 'dead') return NEVER;
+    if (rec) return settle<void>(rec).then(() => undefined);
+    return this.host
+      .completePromise(index, name, result)
+      .then((e) => settle<void>(e))
+      .then(() => undefined);
+  }
+
+  // ---- combinators --------------------------------------------------------------------
+
+  /**
+   * Waits for every future; rejects with the first failure. Which failure counts as first is
+   * journaled, so a replay decides the same way.
+   *
+   * @example
+   * ```ts
+   * const [build, tests] = await ctx.all([ctx.run('build', build), ctx.run('unit tests', test)]);
+   * ```
+   */
+  all<F extends readonly unknown[]>(futures: F): DurablePromise<Values<F>> {
+    return this.combine(
+      'all',
+      futures,
+      (ps) => Promise.all(ps),
+      (pos, ps) => (pos < 0 ? Promise.all(ps) : (ps[pos] as Promise<never>)),
+    ) as DurablePromise<Values<F>>;
+  }
+
+  /**
+   * Settles like the first future to settle; the winner is journaled, so a replay picks it
+   * again even when every input has completed by then.
+   *
+   * @example
+   * ```ts
+   * const first = await ctx.race([approval.get(), ctx.sleep('30d').then(() => 'timeout' as const)]);
+   * ```
+   */
+  race<F extends readonly unknown[]>(futures: F): DurablePromise<Awaited<F[number]>> {
+    return this.combine(
+      'race',
+      futures,
+      (ps) => Promise.race(ps),
+      (pos, ps) => ps[pos]!,
+    ) as DurablePromise<Awaited<F[number]>>;
+  }
+
+  /**
+   * Resolves like the first future to succeed; rejects with an `AggregateError` if all fail.
+   *
+   * @example
+   * ```ts
+   * const quote = await ctx.any([ctx.run('carrier A', quoteA), ctx.run('carrier B', quoteB)]);
+   * ```
+   */
+  any<F extends readonly unknown[]>(futures: F): DurablePromise<Awaited<F[number]>> {
+    return this.combine(
+      'any',
+      futures,
+      (ps) => Promise.any(ps),
+      (pos, ps) => (pos < 0 ? Promise.any(ps) : ps[pos]!),
+    ) as DurablePromise<Awaited<F[number]>>;
+  }
+
+  /**
+   * Waits for every future and reports each outcome.
+   *
+   * @example
+   * ```ts
+   * const results = await ctx.allSettled([ctx.run('sms', sms), ctx.run('email', email)]);
+   * ```
+   */
+  allSettled<F extends readonly unknown[]>(futures: F): DurablePromise<Settled<F>> {
+    return this.combine(
+      'allSettled',
+      futures,
+      (ps) => Promise.allSettled(ps),
+      (_pos, ps) => Promise.allSettled(ps),
+    ) as DurablePromise<Settled<F>>;
+  }
+
+  /**
+   * Runs a combinator over the inputs' settlement, recording which input decided it (-1: all
+   * of them). On replay the recorded decision is reused instead of racing again.
+   */
+  private combine(
+    name: string,
+    futures: readonly unknown[],
+    live: (ps: Promise<unknown>[]) => Promise<unknown>,
+    replayed: (pos: number, ps: Promise<unknown>[]) => Promise<unknown>,
+  ): DurablePromise<unknown> {
+    const index = this.nextIndex++;
+    const ps = futures.map((f) => Promise.resolve(f));
+    const rec = this.replay(index, 'combinator', name);
+    if (rec === 'dead') return this.future(NEVER);
+    if (rec) return this.future(replayed(rec.value as number, ps));
+    // Tag each input with its position so the deciding one is known.
+    const decide = (pos: number): void => {
+      if (!this.dead) this.host.append(index, { kind: 'combinator', name, done: true, value: pos });
+    };
+    let decided = false;
+    const tagged = ps.map((p, i) =>
+      p.then(
+        (v) => {
+          if (!decided && (name === 'race' || name === 'any')) {
+            decided = true;
+            decide(i);
+          }
+          return v;
+        },
+        (e: unknown) => {
+          if (!decided && (name === 'race' || name === 'all')) {
+            decided = true;
+            decide(i);
+          }
+          throw e;
+        },
+      ),
+    );
+    const result = live(tagged).then(
+      (v) => {
+        if (!decided) {
+          decided = true;
+          decide(-1);
+        }
+        return v;
+      },
+      (e: unknown) => {
+        if (!decided) {
+          decided = true;
+          decide(-1);
+        }
+        throw e;
+      },
+    );
+    return this.future(result);
+  }
+
+  /** Wraps a promise as a durable future whose `orTimeout` races a durable timer. */
+  private future<T>(p: Promise<T>): DurablePromise<T> {
+    return new DurablePromise(p, (self, d) => {
+      const timer = this.sleep(d).then(() => {
+        throw new TimeoutError(`timed out after ${typeof d === 'number' ? `${d} ms` : d}`);
+      });
+      return this.race([self, timer]);
+    });
+  }
+
+  // ---- cancellation and outcome ----------------------------------------------------------
+
+  /**
+   * If a cancellation waits to be delivered, records it at `index` (in place of the step the
+   * handler attempted) and returns the rejection the handler sees.
+   */
+  private deliverCancel(index: number): Promise<never> | undefined {
+    if (!this.host.takeCancel()) return undefined;
+    const entry: JournalEntry = {
+      kind: 'cancel',
+      name: '',
+      done: true,
+      error: toErrorInfo(new CancelledError()),
+    };
+    this.host.append(index, entry);
+    return settle<never>(entry);
+  }
+
+  /**
+   * Reports an outcome beyond the status (shown by `GET /invocations/{id}`), e.g. a saga's
+   * `compensated`.
+   */
+  setOutcome(outcome: string): void {
+    const index = this.nextIndex++;
+    const rec = this.replay(index, 'outcome', outcome);
+    if (rec === 'dead' || rec) return;
+    this.host.append(index, { kind: 'outcome', name: outcome, done: true });
   }
 
   private send(target: Target, input: unknown, options: SendOptions): InvocationHandle {
@@ -403,6 +736,8 @@ export class ContextImpl implements ObjectContext {
   private replay(index: number, kind: EntryKind, name: string): JournalEntry | undefined | 'dead' {
     if (this.dead) return 'dead';
     const rec = this.host.recorded.get(index);
+    // A delivered cancellation took the place of whatever waiting step the code attempted.
+    if (rec?.kind === 'cancel') return rec;
     if (rec && (rec.kind !== kind || rec.name !== name)) {
       const err = new NonDeterminismError(index, describeEntry(rec), describeEntry({ kind, name }));
       this.dead = true;

@@ -1,5 +1,5 @@
 import type { CallOptions, Logger, SendOptions } from '../core/context.js';
-import type { Client, Definition, HandlerSpec, SendClient } from '../core/definitions.js';
+import type { Definition, ExternalClient, HandlerSpec, SendClient } from '../core/definitions.js';
 import { parseDuration, type Duration } from '../core/duration.js';
 import {
   errorMessage,
@@ -10,17 +10,19 @@ import {
   RetriesExhaustedError,
   toErrorInfo,
   ValidationError,
+  ConflictError,
+  CancelledError,
   type ErrorInfo,
   type NonDeterminismError,
 } from '../core/errors.js';
-import { targetName, type JournalEntry, type Target } from '../core/journal.js';
+import { parseAwakeableId, targetName, type JournalEntry, type Target } from '../core/journal.js';
 import {
   backoffDelay,
   resolveRetry,
   type ResolvedRetryPolicy,
   type RetryPolicy,
 } from '../core/retry.js';
-import { normalize } from '../core/replay.js';
+import { normalize, type Outcome as EntryOutcome } from '../core/replay.js';
 import { validate } from '../core/schema.js';
 import type { InvocationRow, OpResult, Store, TimerRow, WriteOp } from '../store/types.js';
 import { systemClock, type Clock } from './clock.js';
@@ -90,6 +92,10 @@ export interface InvocationInfo {
   nextAttemptAt?: string;
   idempotencyKey?: string;
   error?: ErrorInfo;
+  /** Set once a cancellation was requested, then delivered to the handler. */
+  cancel?: 'requested' | 'delivered';
+  /** What the handler reported beyond its status, e.g. a saga's `compensated`. */
+  outcome?: string;
 }
 
 interface Deferred<T> {
@@ -259,8 +265,94 @@ export class Engine implements RunnerOwner {
     return row && toInfo(row);
   }
 
+  // ---- control: awakeables, cancel, kill, purge, resume, inspection ----------------------
+
+  /**
+   * Completes an awakeable with a value. Throws `NotFoundError` (404) for an unknown id and
+   * `ConflictError` (409, code `already_completed`) when it was completed before.
+   */
+  async resolveAwakeable(id: string, value: unknown): Promise<void> {
+    let normalized: unknown;
+    try {
+      normalized = normalize(value, `the value for awakeable ${id}`);
+    } catch (err) {
+      throw new ValidationError((err as Error).message);
+    }
+    await this.completeAwakeableById(id, { value: normalized });
+  }
+
+  /** Completes an awakeable with a failure; the waiting handler sees a `TerminalError`. */
+  async rejectAwakeable(id: string, message: string): Promise<void> {
+    await this.completeAwakeableById(id, { error: { code: 'rejected', message, status: 500 } });
+  }
+
+  /**
+   * Cancels an invocation gracefully: its handler sees a `CancelledError` at its next await
+   * (sleep, call, awakeable, promise or step), can run compensations, and the calls it waits on
+   * are cancelled too. An invocation that has not started yet ends at once. Throws 404 for an
+   * unknown id and 409 (code `already_finished`) for a finished one.
+   */
+  async cancel(id: string): Promise<InvocationInfo> {
+    return this.cancelInvocation(id);
+  }
+
+  /**
+   * Ends an invocation immediately with the error code `killed`: no compensation runs and steps
+   * in flight are abandoned. Unsafe: use it only for invocations that cannot end otherwise.
+   */
+  async kill(id: string): Promise<InvocationInfo> {
+    return this.killInvocation(id);
+  }
+
+  /** Deletes a finished invocation with its journal (freeing its idempotency key). 409 if not finished. */
+  async purge(id: string): Promise<void> {
+    return this.purgeInvocation(id);
+  }
+
+  /** Resumes a paused invocation (after a non-determinism error was fixed) by replaying it. 409 if not paused. */
+  async resumePaused(id: string): Promise<InvocationInfo> {
+    return this.resumePausedInvocation(id);
+  }
+
+  /** Invocations, newest first, optionally filtered; `cursor` pages through older ones. */
+  async listInvocations(filter: {
+    status?: InvocationRow['status'];
+    service?: string;
+    key?: string;
+    limit?: number;
+    cursor?: string;
+  }): Promise<{ invocations: InvocationInfo[]; nextCursor?: string }> {
+    const limit = Math.min(Math.max(filter.limit ?? 50, 1), 1000);
+    const beforeSeq = filter.cursor === undefined ? undefined : Number(filter.cursor);
+    if (beforeSeq !== undefined && !Number.isSafeInteger(beforeSeq)) {
+      throw new ValidationError(
+        `cursor "${filter.cursor}" is not valid: pass the nextCursor of a previous page`,
+      );
+    }
+    const rows = await this.store.listInvocations({
+      status: filter.status,
+      service: filter.service,
+      key: filter.key,
+      limit: limit + 1,
+      beforeSeq,
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      invocations: page.map(toInfo),
+      ...(rows.length > limit && last?.seq !== undefined ? { nextCursor: String(last.seq) } : {}),
+    };
+  }
+
+  /** The journal of an invocation, entry by entry. 404 for an unknown id. */
+  async getJournal(id: string): Promise<Array<JournalEntry & { index: number }>> {
+    const row = await this.store.getInvocation(id);
+    if (!row) throw notFound(id);
+    return (await this.store.getJournal(id)).map(([index, e]) => ({ index, ...e }));
+  }
+
   /** A typed request-response client, for use outside handlers (tests, scripts, servers). */
-  client<D extends Definition>(def: D, key?: string): Client<D> {
+  client<D extends Definition>(def: D, key?: string): ExternalClient<D> {
     const out: Record<string, unknown> = {};
     for (const handler of Object.keys(def.handlers)) {
       out[handler] = (input?: unknown, options?: CallOptions) =>
@@ -272,7 +364,7 @@ export class Engine implements RunnerOwner {
           idempotencyKey: options?.idempotencyKey,
         });
     }
-    return out as Client<D>;
+    return out as ExternalClient<D>;
   }
 
   /** A typed one-way client, for use outside handlers. */
@@ -402,7 +494,8 @@ export class Engine implements RunnerOwner {
       spec.options.retry,
       resolveRetry(def.options.retry, this.defaultRetry),
     );
-    const runner = new Runner(this, row, spec, recorded, policy);
+    if (this.cancelRequests.delete(row.id)) row.cancel ??= 'requested';
+    const runner = new Runner(this, row, spec, recorded, policy, def.kind === 'workflow');
     this.active.set(row.id, runner);
     if (row.status !== 'running') {
       row.status = 'running';
@@ -477,6 +570,156 @@ export class Engine implements RunnerOwner {
       this.resume(row);
   }
 
+  /** Cancellations requested while an invocation's journal was loading. */
+  private readonly cancelRequests = new Set<string>();
+
+  /**
+   * Checks that an awakeable can be completed: 404 for an unknown or malformed id, 409 when it
+   * was completed already or its invocation has finished.
+   */
+  private async checkAwakeable(id: string): Promise<{ invocationId: string; index: number }> {
+    const parsed = parseAwakeableId(id);
+    if (!parsed)
+      throw new NotFoundError(
+        `"${id}" is not an awakeable id (they look like awk_<26 characters>_<number>)`,
+      );
+    const row = await this.store.getInvocation(parsed.invocationId);
+    const unknown = new NotFoundError(
+      `no awakeable "${id}": it never existed or its invocation's retention ended`,
+    );
+    if (!row) throw unknown;
+    if (row.status === 'completed' || row.status === 'failed') {
+      throw new ConflictError(
+        `awakeable "${id}" cannot be completed: the invocation that created it has finished`,
+        'already_finished',
+      );
+    }
+    const entry = (await this.store.getJournal(parsed.invocationId)).find(
+      ([i]) => i === parsed.index,
+    )?.[1];
+    if (!entry) {
+      // Created by a runner whose journal write is not flushed yet.
+      if (this.active.get(parsed.invocationId)?.awakeables.has(parsed.index)) return parsed;
+      throw unknown;
+    }
+    if (entry.kind !== 'awakeable') throw unknown;
+    if (entry.done)
+      throw new ConflictError(`awakeable "${id}" was already completed`, 'already_completed');
+    return parsed;
+  }
+
+  private async completeAwakeableById(id: string, result: EntryOutcome): Promise<void> {
+    const { invocationId, index } = await this.checkAwakeable(id);
+    const entry: JournalEntry = { kind: 'awakeable', name: '', done: true, ...result };
+    const completed = await this.completeEntry(invocationId, index, entry);
+    if (!completed)
+      throw new ConflictError(`awakeable "${id}" was already completed`, 'already_completed');
+  }
+
+  private async cancelInvocation(id: string): Promise<InvocationInfo> {
+    const runner = this.active.get(id);
+    const row = runner?.row ?? (await this.store.getInvocation(id));
+    if (!row) throw notFound(id);
+    if (row.status === 'completed' || row.status === 'failed') {
+      throw new ConflictError(
+        `invocation ${id} has already finished (${row.status}); there is nothing to cancel`,
+        'already_finished',
+      );
+    }
+    if (row.status === 'paused') {
+      throw new ConflictError(
+        `invocation ${id} is paused: resume it (after fixing its code) or kill it`,
+        'paused',
+      );
+    }
+    if (row.cancel) return toInfo(row);
+    const now = this.clock.now();
+    if (row.status === 'pending' || row.status === 'scheduled') {
+      // Not started: nothing to compensate, it ends here.
+      this.dequeue(row);
+      await this.finishRow(row, { error: toErrorInfo(new CancelledError()) });
+      return toInfo({ ...row, status: 'failed', error: toErrorInfo(new CancelledError()) });
+    }
+    row.cancel = 'requested';
+    if (runner) {
+      await this.store.write([
+        { op: 'invocation.update', id, set: { cancel: 'requested', modifiedAt: now } },
+      ]);
+      runner.requestCancel();
+      return toInfo(row);
+    }
+    if (this.loading.has(id)) this.cancelRequests.add(id);
+    // Suspended or backing off: wake it up so the handler sees the cancellation now.
+    await this.store.write([
+      {
+        op: 'invocation.update',
+        id,
+        set: { cancel: 'requested', status: 'running', modifiedAt: now },
+      },
+    ]);
+    this.resume({ ...row, status: 'running', cancel: 'requested' });
+    return toInfo({ ...row, status: 'running' });
+  }
+
+  /** Takes a not-yet-started invocation out of its object key's queue. */
+  private dequeue(row: InvocationRow): void {
+    if (row.exclusive) this.locks.remove(lockKey(row.service, row.key), row.id, (r) => r.id);
+  }
+
+  private async killInvocation(id: string): Promise<InvocationInfo> {
+    const runner = this.active.get(id);
+    const row = runner?.row ?? (await this.store.getInvocation(id));
+    if (!row) throw notFound(id);
+    if (row.status === 'completed' || row.status === 'failed') {
+      throw new ConflictError(
+        `invocation ${id} has already finished (${row.status})`,
+        'already_finished',
+      );
+    }
+    if (runner) this.abandon(runner);
+    this.dequeue(row);
+    const error: ErrorInfo = {
+      code: 'killed',
+      message: `invocation ${id} was killed by an operator`,
+      status: 500,
+    };
+    await this.finishRow(row, { error });
+    return toInfo({ ...row, status: 'failed', error });
+  }
+
+  private async purgeInvocation(id: string): Promise<void> {
+    const row = await this.store.getInvocation(id);
+    if (!row) throw notFound(id);
+    if (row.status !== 'completed' && row.status !== 'failed') {
+      throw new ConflictError(
+        `invocation ${id} is ${row.status}: only finished invocations can be purged (cancel or kill it first)`,
+        'not_finished',
+      );
+    }
+    await this.store.write([{ op: 'invocation.delete', id }]);
+  }
+
+  private async resumePausedInvocation(id: string): Promise<InvocationInfo> {
+    const row = await this.store.getInvocation(id);
+    if (!row) throw notFound(id);
+    if (row.status !== 'paused') {
+      throw new ConflictError(
+        `invocation ${id} is ${row.status}, not paused: only paused invocations can be resumed`,
+        'not_paused',
+      );
+    }
+    const resumed: InvocationRow = { ...row, status: 'running', error: undefined };
+    await this.store.write([
+      {
+        op: 'invocation.update',
+        id,
+        set: { status: 'running', error: undefined, modifiedAt: this.clock.now() },
+      },
+    ]);
+    this.resume(resumed);
+    return toInfo(resumed);
+  }
+
   // ---- RunnerOwner: what handlers do ---------------------------------------------------------
 
   /** Every write of a runner goes through here; a failed write stops the invocation. */
@@ -509,6 +752,10 @@ export class Engine implements RunnerOwner {
     else if (entry.kind === 'clear')
       ops.push({ op: 'state.delete', service, key, name: entry.name });
     else if (entry.kind === 'clearAll') ops.push({ op: 'state.clear', service, key });
+    else if (entry.kind === 'outcome') {
+      runner.row.outcome = entry.name;
+      ops.push({ op: 'invocation.update', id: runner.row.id, set: { outcome: entry.name } });
+    }
     void this.write(runner, ops).catch(() => undefined);
   }
 
@@ -545,12 +792,16 @@ export class Engine implements RunnerOwner {
     this.create(
       { ...target, input, idempotencyKey: options?.idempotencyKey },
       { id: me, index },
-      (row) => [
-        { op: 'journal.put', invocationId: me, index, entry: { ...pending, calleeId: row.id } },
-      ],
+      (row) => {
+        runner.callees.set(index, row.id);
+        return [
+          { op: 'journal.put', invocationId: me, index, entry: { ...pending, calleeId: row.id } },
+        ];
+      },
     ).then(
       ({ row, existing }) => {
         runner.expecting--;
+        if (existing) runner.callees.set(index, row.id);
         if (!existing || runner.dead) return;
         // Attached to an existing invocation (idempotency key or workflow key). The attacher
         // stays in memory (busy) until the result arrives, since the callee does not know it.
@@ -593,7 +844,7 @@ export class Engine implements RunnerOwner {
     index: number,
     entry: JournalEntry,
     extraOps: WriteOp[] = [],
-  ): Promise<void> {
+  ): Promise<boolean> {
     const before = this.active.get(id);
     if (before) before.expecting++;
     return this.store
@@ -601,16 +852,15 @@ export class Engine implements RunnerOwner {
       .then(
         (results) => {
           if (before) before.expecting--;
-          this.deliver(
-            id,
-            index,
-            entry,
-            (results[0] as { resumed: boolean } | undefined)?.resumed === true ||
-              before !== undefined,
-          );
+          const r = results[0] as { completed: boolean; resumed: boolean } | undefined;
+          if (r?.completed) this.deliver(id, index, entry, r.resumed || before !== undefined);
+          return r?.completed === true;
         },
-        (err: unknown) =>
-          this.log('error', `could not complete entry ${index} of ${id}: ${errorMessage(err)}`, {}),
+        (err: unknown) => {
+          if (before) before.expecting--;
+          this.log('error', `could not complete entry ${index} of ${id}: ${errorMessage(err)}`, {});
+          throw err;
+        },
       );
   }
 
@@ -653,6 +903,153 @@ export class Engine implements RunnerOwner {
     } finally {
       runner.expecting--;
     }
+  }
+
+  createAwakeable(runner: Runner, index: number, entry: JournalEntry): void {
+    void this.write(runner, [
+      { op: 'journal.put', invocationId: runner.row.id, index, entry },
+    ]).catch(() => undefined);
+  }
+
+  async completeAwakeable(
+    runner: Runner,
+    index: number,
+    id: string,
+    result: EntryOutcome,
+  ): Promise<JournalEntry> {
+    const own: JournalEntry = { kind: 'completeAwakeable', name: id, done: true };
+    let target: { invocationId: string; index: number };
+    try {
+      target = await this.checkAwakeable(id);
+    } catch (err) {
+      const failed = { ...own, error: toErrorInfo(err) };
+      await this.store.write([
+        { op: 'journal.put', invocationId: runner.row.id, index, entry: failed },
+      ]);
+      return failed;
+    }
+    // The attempt and the completion are one write: exactly once, even across a crash.
+    const entry: JournalEntry = { kind: 'awakeable', name: '', done: true, ...result };
+    const completed = await this.completeEntry(target.invocationId, target.index, entry, [
+      { op: 'journal.put', invocationId: runner.row.id, index, entry: own },
+    ]);
+    if (completed) return own;
+    const failed = {
+      ...own,
+      error: toErrorInfo(
+        new ConflictError(`awakeable "${id}" was already completed`, 'already_completed'),
+      ),
+    };
+    await this.store.write([
+      { op: 'journal.put', invocationId: runner.row.id, index, entry: failed },
+    ]);
+    return failed;
+  }
+
+  awaitPromise(runner: Runner, index: number, entry: JournalEntry): void {
+    const { service, key, id } = runner.row;
+    runner.expecting++;
+    this.store
+      .write([
+        { op: 'promise.await', service, key, name: entry.name, invocationId: id, index, entry },
+      ])
+      .then(
+        (results) => {
+          runner.expecting--;
+          const r = results[0] as { done: boolean; value?: unknown; error?: ErrorInfo };
+          if (r.done)
+            runner.deliver(index, {
+              ...entry,
+              done: true,
+              ...(r.error ? { error: r.error } : { value: r.value }),
+            });
+          else if (runner.isIdle && !runner.dead) this.idle(runner);
+        },
+        (err: unknown) => {
+          runner.expecting--;
+          this.log(
+            'error',
+            `could not wait for promise "${entry.name}": ${errorMessage(err)}`,
+            this.fields(runner),
+          );
+        },
+      );
+  }
+
+  peekPromise(
+    runner: Runner,
+    name: string,
+  ): Promise<{ done: boolean; value?: unknown; error?: ErrorInfo } | undefined> {
+    return this.store.getPromise(runner.row.service, runner.row.key, name);
+  }
+
+  /** Promise completions in flight, so two completions of one promise cannot both succeed. */
+  private readonly completingPromises = new Set<string>();
+
+  async completePromise(
+    runner: Runner,
+    index: number,
+    name: string,
+    result: EntryOutcome,
+  ): Promise<JournalEntry> {
+    const { service, key, id } = runner.row;
+    const own: JournalEntry = { kind: 'completePromise', name, done: true };
+    const lock = `${service}\u0000${key}\u0000${name}`;
+    const conflict = (): JournalEntry => ({
+      ...own,
+      error: toErrorInfo(
+        new ConflictError(
+          `promise "${name}" of ${service}/${key} was already completed`,
+          'promise_already_completed',
+        ),
+      ),
+    });
+    const existing = this.completingPromises.has(lock)
+      ? { done: true }
+      : await this.store.getPromise(service, key, name);
+    if (existing?.done || this.completingPromises.has(lock)) {
+      const failed = conflict();
+      await this.store.write([{ op: 'journal.put', invocationId: id, index, entry: failed }]);
+      return failed;
+    }
+    this.completingPromises.add(lock);
+    try {
+      const results = await this.store.write([
+        { op: 'promise.complete', service, key, name, ...result },
+        { op: 'journal.put', invocationId: id, index, entry: own },
+      ]);
+      const r = results[0] as {
+        completed: boolean;
+        waiters: Array<{ invocationId: string; index: number; resumed: boolean }>;
+      };
+      const completion: JournalEntry = { kind: 'promise', name, done: true, ...result };
+      for (const w of r.waiters) this.deliver(w.invocationId, w.index, completion, w.resumed);
+      return own;
+    } finally {
+      this.completingPromises.delete(lock);
+    }
+  }
+
+  cancelEntry(runner: Runner, index: number, entry: JournalEntry): void {
+    const cancelled: JournalEntry = {
+      ...entry,
+      done: true,
+      value: undefined,
+      error: toErrorInfo(new CancelledError()),
+    };
+    const extra: WriteOp[] =
+      entry.kind === 'sleep' ? [{ op: 'timer.delete', invocationId: runner.row.id, index }] : [];
+    void this.completeEntry(runner.row.id, index, cancelled, extra);
+    // Cancellation propagates to the invocation this one waits on.
+    const callee = entry.calleeId ?? runner.callees.get(index);
+    if (entry.kind === 'call' && callee) void this.cancelInvocation(callee).catch(() => undefined);
+  }
+
+  cancelDelivered(runner: Runner): void {
+    runner.row.cancel = 'delivered';
+    void this.write(runner, [
+      { op: 'invocation.update', id: runner.row.id, set: { cancel: 'delivered' } },
+    ]).catch(() => undefined);
   }
 
   idle(runner: Runner): void {
@@ -788,7 +1185,7 @@ export class Engine implements RunnerOwner {
   }
 
   /** Records the outcome, completes the caller's entry, then releases the key and wakes waiters. */
-  private finishRow(row: InvocationRow, outcome: Outcome): void {
+  private finishRow(row: InvocationRow, outcome: Outcome): Promise<void> {
     const now = this.clock.now();
     const def = this.registry.get(row.service);
     const retention =
@@ -829,7 +1226,7 @@ export class Engine implements RunnerOwner {
         entry: callerEntry,
       });
     if (caller) caller.expecting++;
-    this.store.write(ops).then(
+    return this.store.write(ops).then(
       (results) => {
         if (failed)
           this.log('warn', `failed: ${outcome.error.message}`, {
@@ -1012,5 +1409,7 @@ function toInfo(row: InvocationRow): InvocationInfo {
   if (row.dedupe?.startsWith('idem:'))
     info.idempotencyKey = row.dedupe.slice(row.dedupe.lastIndexOf('/') + 1);
   if (row.error) info.error = row.error;
+  if (row.cancel) info.cancel = row.cancel;
+  if (row.outcome) info.outcome = row.outcome;
   return info;
 }

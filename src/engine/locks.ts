@@ -34,6 +34,15 @@ export class KeyLocks<T> {
     return next;
   }
 
+  /** Takes a queued (not holding) id out of the key's queue. */
+  remove(key: string, id: string, idOf: (item: T) => string): void {
+    const q = this.queues.get(key);
+    if (!q) return;
+    const i = q.findIndex((item) => idOf(item) === id);
+    if (i >= 0) q.splice(i, 1);
+    if (q.length === 0) this.queues.delete(key);
+  }
+
   holder(key: string): string | undefined {
     return this.holders.get(key);
   }

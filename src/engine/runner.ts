@@ -1,8 +1,8 @@
 import type { CallOptions, Logger, SendOptions } from '../core/context.js';
 import type { HandlerSpec } from '../core/definitions.js';
-import type { NonDeterminismError } from '../core/errors.js';
+import type { ErrorInfo, NonDeterminismError } from '../core/errors.js';
 import type { JournalEntry, Target } from '../core/journal.js';
-import { ContextImpl, type InvocationHost } from '../core/replay.js';
+import { ContextImpl, type InvocationHost, type Outcome } from '../core/replay.js';
 import type { ResolvedRetryPolicy } from '../core/retry.js';
 import type { InvocationRow } from '../store/types.js';
 
@@ -31,6 +31,28 @@ export interface RunnerOwner {
   ): Promise<string>;
   /** The runner has nothing to do but wait for completions. */
   idle(runner: Runner): void;
+  createAwakeable(runner: Runner, index: number, entry: JournalEntry): void;
+  completeAwakeable(
+    runner: Runner,
+    index: number,
+    id: string,
+    result: Outcome,
+  ): Promise<JournalEntry>;
+  awaitPromise(runner: Runner, index: number, entry: JournalEntry): void;
+  peekPromise(
+    runner: Runner,
+    name: string,
+  ): Promise<{ done: boolean; value?: unknown; error?: ErrorInfo } | undefined>;
+  completePromise(
+    runner: Runner,
+    index: number,
+    name: string,
+    result: Outcome,
+  ): Promise<JournalEntry>;
+  /** Completes a waiting entry with a cancellation (and cancels the callee of a call). */
+  cancelEntry(runner: Runner, index: number, entry: JournalEntry): void;
+  /** The cancellation reached the handler: remember it durably so it is delivered once. */
+  cancelDelivered(runner: Runner): void;
   retry(
     runner: Runner,
     failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy },
@@ -58,6 +80,14 @@ export class Runner implements InvocationHost {
   /** Completions the engine is committing for this runner; it is not idle until they land. */
   expecting = 0;
   dead = false;
+  /** A cancellation requested and not yet delivered to the handler. */
+  private cancelPending: boolean;
+  /** Awakeables created by this attempt (their entries may not be committed yet). */
+  readonly awakeables = new Set<number>();
+  /** Invocations started by calls of this attempt, by entry index. */
+  readonly callees = new Map<number, string>();
+  /** The entries the handler waits for right now. */
+  private readonly waitingEntries = new Map<number, JournalEntry>();
 
   constructor(
     private readonly owner: RunnerOwner,
@@ -65,7 +95,9 @@ export class Runner implements InvocationHost {
     readonly spec: HandlerSpec,
     readonly recorded: ReadonlyMap<number, JournalEntry>,
     readonly retryPolicy: ResolvedRetryPolicy,
+    readonly isWorkflow: boolean,
   ) {
+    this.cancelPending = row.cancel === 'requested';
     this.ctx = new ContextImpl(this, spec.shared);
   }
 
@@ -101,11 +133,25 @@ export class Runner implements InvocationHost {
     this.dead = true;
     this.ctx.kill();
     this.waiting.clear();
+    this.waitingEntries.clear();
   }
 
   /** True when the handler waits only for completions (timers, calls) and does nothing else. */
   get isIdle(): boolean {
     return this.busy === 0 && this.expecting === 0 && this.waiting.size > 0;
+  }
+
+  /**
+   * A cancellation was requested: entries the handler waits for now are completed with it;
+   * if it waits for nothing, its next step or wait sees it.
+   */
+  requestCancel(): void {
+    if (this.dead) return;
+    this.cancelPending = true;
+    if (this.waitingEntries.size === 0) return;
+    this.cancelPending = false;
+    this.owner.cancelDelivered(this);
+    for (const [index, entry] of this.waitingEntries) this.owner.cancelEntry(this, index, entry);
   }
 
   /** A completion for entry `index` arrived (and is durable). */
@@ -114,6 +160,7 @@ export class Runner implements InvocationHost {
     const w = this.waiting.get(index);
     if (w) {
       this.waiting.delete(index);
+      this.waitingEntries.delete(index);
       w.resolve(entry);
     } else {
       this.delivered.set(index, entry);
@@ -173,8 +220,14 @@ export class Runner implements InvocationHost {
       return Promise.resolve(early);
     }
     if (entry.done) return Promise.resolve(entry);
+    if (this.cancelPending) {
+      this.cancelPending = false;
+      this.owner.cancelDelivered(this);
+      this.owner.cancelEntry(this, index, entry);
+    }
     return new Promise<JournalEntry>((resolve) => {
       this.waiting.set(index, { resolve });
+      this.waitingEntries.set(index, entry);
       // Let the handler reach all of its concurrent awaits before deciding it is idle.
       queueMicrotask(() => {
         if (this.isIdle && !this.dead) this.owner.idle(this);
@@ -189,6 +242,46 @@ export class Runner implements InvocationHost {
       if (this.isIdle && !this.dead) this.owner.idle(this);
     };
     p.then(done, done);
+  }
+
+  createAwakeable(index: number, entry: JournalEntry): void {
+    this.awakeables.add(index);
+    this.owner.createAwakeable(this, index, entry);
+  }
+
+  completeAwakeable(index: number, id: string, result: Outcome): Promise<JournalEntry> {
+    return this.track(this.owner.completeAwakeable(this, index, id, result));
+  }
+
+  awaitPromise(index: number, entry: JournalEntry): void {
+    this.owner.awaitPromise(this, index, entry);
+  }
+
+  peekPromise(
+    name: string,
+  ): Promise<{ done: boolean; value?: unknown; error?: ErrorInfo } | undefined> {
+    return this.owner.peekPromise(this, name);
+  }
+
+  completePromise(index: number, name: string, result: Outcome): Promise<JournalEntry> {
+    return this.track(this.owner.completePromise(this, index, name, result));
+  }
+
+  takeCancel(): boolean {
+    if (!this.cancelPending || this.dead) return false;
+    this.cancelPending = false;
+    this.owner.cancelDelivered(this);
+    return true;
+  }
+
+  /** Counts an engine round trip as work, so the runner is not idle (and not suspended) meanwhile. */
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.busy++;
+    const done = (): void => {
+      this.busy--;
+    };
+    p.then(done, done);
+    return p;
   }
 
   retry(failure: {

@@ -32,6 +32,8 @@ export interface Store {
   /** Finished invocations whose retention ended at or before `now`, at most `limit`. */
   expired(now: number, limit: number): Promise<string[]>;
   listInvocations(filter: InvocationFilter): Promise<InvocationRow[]>;
+  /** A durable promise of a workflow key, or undefined if nothing resolved or awaited it yet. */
+  getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined>;
 
   close(): Promise<void>;
 }
@@ -75,6 +77,10 @@ export interface InvocationRow {
   completedAt?: number;
   /** Finished invocations are deleted after this time. */
   expiresAt?: number;
+  /** Cancellation: requested by an operator, then delivered to the handler (once). */
+  cancel?: 'requested' | 'delivered';
+  /** A short outcome the handler reports beyond its status, e.g. a saga's `compensated`. */
+  outcome?: string;
   /** Arrival order, for FIFO per object key. Assigned by the store. */
   seq?: number;
 }
@@ -112,11 +118,50 @@ export type WriteOp =
   | { op: 'state.set'; service: string; key: string; name: string; value: unknown }
   | { op: 'state.delete'; service: string; key: string; name: string }
   | { op: 'state.clear'; service: string; key: string }
+  /**
+   * Resolves or rejects a durable promise of a workflow key, if it is not completed yet, and
+   * completes every journal entry waiting for it (making suspended waiters runnable).
+   * Result: `{ completed: boolean; waiters: PromiseWaiter[] }` (`completed: false` and no
+   * waiters when it was already completed).
+   */
+  | { op: 'promise.complete'; service: string; key: string; name: string; value?: unknown; error?: ErrorInfo }
+  /**
+   * Records that journal entry `index` of `invocationId` waits for a durable promise. If the
+   * promise is already completed, the entry is stored completed (value or error) instead, and
+   * the result says so: `{ done: true; value?; error? }`; otherwise the entry is stored as
+   * given (not done) and the result is `{ done: false }`.
+   */
+  | {
+      op: 'promise.await';
+      service: string;
+      key: string;
+      name: string;
+      invocationId: string;
+      index: number;
+      entry: JournalEntry;
+    }
   | { op: 'timer.put'; timer: TimerRow }
   | { op: 'timer.delete'; invocationId: string; index: number };
 
+/** A durable promise's stored state. */
+export interface PromiseRow {
+  done: boolean;
+  value?: unknown;
+  error?: ErrorInfo;
+}
+
+/** A journal entry completed by a `promise.complete`. */
+export interface PromiseWaiter {
+  invocationId: string;
+  index: number;
+  /** The waiter was suspended and is now runnable. */
+  resumed: boolean;
+}
+
 export type OpResult =
   | undefined
+  | { completed: boolean; waiters: PromiseWaiter[] }
+  | { done: boolean; value?: unknown; error?: ErrorInfo }
   | { inserted: true }
   | { inserted: false; existing: InvocationRow }
   | { completed: boolean; resumed: boolean };
