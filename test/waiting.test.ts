@@ -420,6 +420,71 @@ describe('sagas', () => {
   });
 });
 
+describe('cancellation', () => {
+  it('propagates to the call the cancelled invocation waits on', async () => {
+    const Child = service({
+      name: 'Child',
+      handlers: {
+        work: async (ctx) => {
+          await ctx.sleep('1d');
+          return 'finished';
+        },
+      },
+    });
+    const Parent = service({
+      name: 'Parent',
+      handlers: {
+        go: async (ctx) => {
+          try {
+            return await ctx.serviceClient(Child).work();
+          } catch (e) {
+            // Cancellation arrives at the await; the handler may still do durable work.
+            await ctx.run('cleanup', () => 'cleaned');
+            throw e;
+          }
+        },
+      },
+    });
+    h = await harness({ services: [Child, Parent] });
+    const parent = await h.engine.send({ service: 'Parent', handler: 'go' });
+    await h.clock.advance('5s');
+    const child = (await h.engine.listInvocations({ service: 'Child' })).invocations[0]!;
+    expect(child.status).toBe('suspended');
+    await h.engine.cancel(parent.invocationId);
+    await expect(h.engine.attach(parent.invocationId)).rejects.toMatchObject({ code: 'cancelled' });
+    await expect(h.engine.attach(child.id)).rejects.toMatchObject({ code: 'cancelled' });
+    const journal = await h.engine.getJournal(parent.invocationId);
+    expect(journal.some((e) => e.kind === 'run' && e.name === 'cleanup')).toBe(true);
+  });
+
+  it('reaches a handler busy in a step at its next step, once', async () => {
+    const release = gate();
+    const seen: string[] = [];
+    const S = service({
+      name: 'S',
+      handlers: {
+        go: async (ctx) => {
+          await ctx.run('busy', () => release.promise);
+          try {
+            await ctx.run('next', () => seen.push('next ran'));
+          } catch (e) {
+            seen.push((e as TerminalError).code);
+          }
+          await ctx.run('after', () => seen.push('after ran'));
+          return seen;
+        },
+      },
+    });
+    h = await harness({ services: [S] });
+    const inv = await h.engine.send({ service: 'S', handler: 'go' });
+    await until(async () => (await status(inv.invocationId)) === 'running', 'running');
+    await h.engine.cancel(inv.invocationId);
+    release.open();
+    expect(await h.engine.attach(inv.invocationId)).toEqual(['cancelled', 'after ran']);
+    expect((await h.engine.getInvocation(inv.invocationId))?.cancel).toBe('delivered');
+  });
+});
+
 describe('control: bad input changes nothing', () => {
   it('refuses to cancel, kill or resume a finished invocation and to purge a running one', async () => {
     const release = gate();
