@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { storeConformance, inv } from '../src/store/conformance.js';
 import { SCHEMA_VERSION, type SqliteStore, openSqliteStore } from '../src/store/sqlite/index.js';
+import { MIGRATIONS } from '../src/store/sqlite/migrations.js';
 
 const WRITER = path.join(import.meta.dirname, 'fixtures', 'store-writer.ts');
 const OPEN_MANY = path.join(import.meta.dirname, 'fixtures', 'open-many.ts');
@@ -97,6 +98,81 @@ describe('SqliteStore', () => {
     expect(await second.getInvocation('a')).toBeDefined();
   });
 
+  it('numbers its migrations 1, 2, ... and is at version 2', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+    expect(SCHEMA_VERSION).toBe(2);
+  });
+
+  it('upgrades a version 1 database in place, keeping its data', async () => {
+    const h = fresh();
+    const v1 = new Database(h.file);
+    v1.pragma('journal_mode = WAL');
+    v1.exec(
+      'CREATE TABLE keel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;' +
+        MIGRATIONS[0]!.sql +
+        "INSERT INTO keel_meta VALUES ('schema_version', '1');",
+    );
+    v1.prepare(
+      'INSERT INTO invocations (id, service, handler, key, exclusive, status, input, attempt, retry_index, created_at, modified_at) ' +
+        "VALUES ('old', 'Wf', 'run', 'wf1', 1, 'suspended', '{\"a\":1}', 0, -1, 5, 6)",
+    ).run();
+    v1.prepare(
+      "INSERT INTO journal (invocation_id, idx, kind, name, done, data) VALUES ('old', 0, 'run', 's', 1, '{\"value\":7}')",
+    ).run();
+    v1.close();
+
+    const store = h.open();
+    const old = await store.getInvocation('old');
+    expect(old).toEqual({
+      id: 'old',
+      service: 'Wf',
+      handler: 'run',
+      key: 'wf1',
+      exclusive: true,
+      status: 'suspended',
+      input: { a: 1 },
+      attempt: 0,
+      retryIndex: -1,
+      createdAt: 5,
+      modifiedAt: 6,
+      seq: expect.any(Number),
+    });
+    expect(await store.getJournal('old')).toEqual([
+      [0, { kind: 'run', name: 's', done: true, value: 7 }],
+    ]);
+    await store.write([
+      { op: 'invocation.update', id: 'old', set: { cancel: 'requested', outcome: 'x' } },
+      {
+        op: 'promise.await',
+        service: 'Wf',
+        key: 'wf1',
+        name: 'p',
+        invocationId: 'old',
+        index: 1,
+        entry: { kind: 'promise', name: 'p', done: false },
+      },
+    ]);
+    expect(
+      await store.write([
+        { op: 'promise.complete', service: 'Wf', key: 'wf1', name: 'p', value: 1 },
+      ]),
+    ).toEqual([{ completed: true, waiters: [{ invocationId: 'old', index: 1, resumed: true }] }]);
+    expect(await store.getInvocation('old')).toMatchObject({
+      cancel: 'requested',
+      outcome: 'x',
+      status: 'running',
+    });
+    await store.close();
+    const db = new Database(h.file, { readonly: true });
+    try {
+      expect(
+        db.prepare("SELECT value FROM keel_meta WHERE key = 'schema_version'").pluck().get(),
+      ).toBe('2');
+    } finally {
+      db.close();
+    }
+  });
+
   it('lets several processes open and migrate the same new files at the same time (migration race)', async () => {
     const h = fresh();
     const dir = path.dirname(h.file);
@@ -119,6 +195,77 @@ describe('SqliteStore', () => {
         db.close();
       }
     }
+  });
+
+  describe('promise waiters (white box)', () => {
+    const awaitP = (invocationId: string, index: number) =>
+      ({
+        op: 'promise.await',
+        service: 'Wf',
+        key: 'wf1',
+        name: 'p',
+        invocationId,
+        index,
+        entry: { kind: 'promise', name: 'p', done: false },
+      }) as const;
+    const waiterCount = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db.prepare('SELECT count(*) FROM promise_waiters').pluck().get();
+      } finally {
+        db.close();
+      }
+    };
+
+    it('deletes the waiters of a completed promise and of a deleted invocation', async () => {
+      const h = fresh();
+      const store = h.open();
+      await store.write([
+        { op: 'invocation.insert', row: inv('a', { service: 'Wf', key: 'wf1' }) },
+        { op: 'invocation.insert', row: inv('b', { service: 'Wf', key: 'wf1' }) },
+        awaitP('a', 0),
+        awaitP('a', 0),
+        awaitP('b', 0),
+        { ...awaitP('b', 1), name: 'q' },
+      ]);
+      expect(waiterCount(h.file)).toBe(3);
+      await store.write([{ op: 'invocation.delete', id: 'b' }]);
+      expect(waiterCount(h.file)).toBe(1);
+      await store.write([{ op: 'promise.complete', service: 'Wf', key: 'wf1', name: 'p' }]);
+      expect(waiterCount(h.file)).toBe(0);
+    });
+
+    it('records a waiter whose journal row is missing, as journal.complete does, unless its invocation is gone', async () => {
+      const h = fresh();
+      const store = h.open();
+      await store.write([
+        {
+          op: 'invocation.insert',
+          row: inv('a', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+        },
+        {
+          op: 'invocation.insert',
+          row: inv('b', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+        },
+        awaitP('a', 2),
+        awaitP('b', 0),
+      ]);
+      // Neither can happen through the Store interface.
+      const db = new Database(h.file);
+      db.prepare("DELETE FROM journal WHERE invocation_id IN ('a', 'b')").run();
+      db.prepare("DELETE FROM invocations WHERE id = 'b'").run();
+      db.close();
+      expect(
+        await store.write([
+          { op: 'promise.complete', service: 'Wf', key: 'wf1', name: 'p', value: 'v' },
+        ]),
+      ).toEqual([{ completed: true, waiters: [{ invocationId: 'a', index: 2, resumed: true }] }]);
+      expect(await store.getJournal('a')).toEqual([
+        [2, { kind: 'promise', name: 'p', done: true, value: 'v' }],
+      ]);
+      expect(await store.getJournal('b')).toEqual([]);
+      expect(waiterCount(h.file)).toBe(0);
+    });
   });
 
   it('commits concurrent writes together: few transactions and fdatasyncs for many calls', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ErrorInfo } from '../core/errors.js';
 import type { JournalEntry } from '../core/journal.js';
-import type { InvocationRow, OpResult, Store, WriteOp } from './types.js';
+import type { InvocationRow, OpResult, PromiseWaiter, Store, WriteOp } from './types.js';
 
 /** What a conformance run needs from an adapter: a fresh, empty store per test. */
 export interface ConformanceHarness {
@@ -59,6 +60,8 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           runAt: 1_700_000_000_500,
           completedAt: 1_700_000_000_600,
           expiresAt: 1_700_000_000_700,
+          cancel: 'requested',
+          outcome: 'compensated',
         });
         expect(await insert(full)).toEqual([{ inserted: true }]);
         const got = await store.getInvocation('full');
@@ -86,8 +89,11 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           'runAt',
           'completedAt',
           'expiresAt',
+          'cancel',
+          'outcome',
         ] as const) {
           expect(min?.[f], f).toBeUndefined();
+          expect(min !== undefined && f in min, f).toBe(false);
         }
         const nul = await store.getInvocation('nul');
         expect(nul?.input).toBeNull();
@@ -178,6 +184,40 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         expect(got?.error).toEqual({ code: 'x', message: 'y' });
         expect(got?.output).toBeNull();
         expect(got?.status).toBe('failed');
+      });
+
+      it('updates and clears cancel and outcome', async () => {
+        await insert(inv('c', { status: 'suspended', cancel: 'requested' }));
+        expect((await store.getInvocation('c'))?.cancel).toBe('requested');
+        await store.write([
+          {
+            op: 'invocation.update',
+            id: 'c',
+            set: { cancel: 'delivered', outcome: 'compensated', status: 'running' },
+          },
+        ]);
+        const delivered = await store.getInvocation('c');
+        expect(delivered).toMatchObject({
+          cancel: 'delivered',
+          outcome: 'compensated',
+          status: 'running',
+        });
+        // Listings decode them too.
+        expect((await store.listRunnable())[0]).toMatchObject({
+          id: 'c',
+          cancel: 'delivered',
+          outcome: 'compensated',
+        });
+        await store.write([
+          { op: 'invocation.update', id: 'c', set: { cancel: undefined, outcome: 'done' } },
+        ]);
+        const cleared = await store.getInvocation('c');
+        expect(cleared).toEqual({ ...delivered, outcome: 'done', cancel: undefined });
+        expect(cleared !== undefined && 'cancel' in cleared).toBe(false);
+        await store.write([{ op: 'invocation.update', id: 'c', set: { outcome: undefined } }]);
+        const none = await store.getInvocation('c');
+        expect(none !== undefined && 'outcome' in none).toBe(false);
+        expect(none?.status).toBe('running');
       });
 
       it('does not create an invocation when updating an unknown id', async () => {
@@ -415,6 +455,431 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         ]);
         expect(res).toEqual([{ completed: false, resumed: false }]);
         expect(await store.getJournal('gone')).toEqual([]);
+      });
+    });
+
+    describe('durable promises', () => {
+      /** Entry `index` of `invocationId` waiting for promise `name` of Wf/`key`. */
+      const awaitOp = (
+        invocationId: string,
+        index: number,
+        name: string,
+        key = 'wf1',
+        service = 'Wf',
+      ): WriteOp => ({
+        op: 'promise.await',
+        service,
+        key,
+        name,
+        invocationId,
+        index,
+        entry: { kind: 'promise', name, done: false },
+      });
+      const complete = (
+        name: string,
+        outcome: { value?: unknown; error?: ErrorInfo },
+        key = 'wf1',
+        service = 'Wf',
+      ): WriteOp => ({ op: 'promise.complete', service, key, name, ...outcome });
+
+      it('is undefined until awaited, pending once awaited, done once completed', async () => {
+        expect(await store.getPromise('Wf', 'wf1', 'approval')).toBeUndefined();
+        await insert(inv('a', { service: 'Wf', key: 'wf1', status: 'running' }));
+        expect(await store.write([awaitOp('a', 0, 'approval')])).toEqual([{ done: false }]);
+        expect(await store.getPromise('Wf', 'wf1', 'approval')).toEqual({ done: false });
+        expect(await store.getJournal('a')).toEqual([
+          [0, { kind: 'promise', name: 'approval', done: false }],
+        ]);
+        await store.write([complete('approval', { value: { ok: true } })]);
+        expect(await store.getPromise('Wf', 'wf1', 'approval')).toEqual({
+          done: true,
+          value: { ok: true },
+        });
+        // A peek by another name of the same key sees nothing.
+        expect(await store.getPromise('Wf', 'wf1', 'other')).toBeUndefined();
+      });
+
+      it('completes a promise nobody awaits, and a later await gets its value at once', async () => {
+        await insert(inv('late', { service: 'Wf', key: 'wf1', status: 'running' }));
+        expect(await store.write([complete('p', { value: [1, 'two'] })])).toEqual([
+          { completed: true, waiters: [] },
+        ]);
+        expect(await store.getPromise('Wf', 'wf1', 'p')).toEqual({ done: true, value: [1, 'two'] });
+        expect(await store.write([awaitOp('late', 4, 'p')])).toEqual([
+          { done: true, value: [1, 'two'] },
+        ]);
+        expect(await store.getJournal('late')).toEqual([
+          [4, { kind: 'promise', name: 'p', done: true, value: [1, 'two'] }],
+        ]);
+        // Nothing waits: completing again changes nothing and lists nobody.
+        expect(await store.write([complete('p', { value: 'again' })])).toEqual([
+          { completed: false, waiters: [] },
+        ]);
+        expect((await store.getJournal('late'))[0]![1].value).toEqual([1, 'two']);
+      });
+
+      it('completes the entry of a waiter and resumes it when suspended', async () => {
+        await store.write([
+          { op: 'invocation.insert', row: inv('w', { service: 'Wf', key: 'wf1' }) },
+          { op: 'journal.put', invocationId: 'w', index: 0, entry: entry('run', 'step') },
+          awaitOp('w', 1, 'approval'),
+          { op: 'invocation.update', id: 'w', set: { status: 'suspended' } },
+        ]);
+        expect(await store.listRunnable()).toEqual([]);
+        const res = await store.write([complete('approval', { value: 'yes' })]);
+        expect(res).toEqual([
+          { completed: true, waiters: [{ invocationId: 'w', index: 1, resumed: true }] },
+        ]);
+        expect(await store.getJournal('w')).toEqual([
+          [0, entry('run', 'step')],
+          [1, { kind: 'promise', name: 'approval', done: true, value: 'yes' }],
+        ]);
+        expect((await store.getInvocation('w'))?.status).toBe('running');
+        expect((await store.listRunnable()).map((r) => r.id)).toEqual(['w']);
+      });
+
+      it('completes a waiter that is not suspended without resuming it', async () => {
+        await store.write([
+          {
+            op: 'invocation.insert',
+            row: inv('bo', { service: 'Wf', key: 'wf1', status: 'backing-off' }),
+          },
+          awaitOp('bo', 2, 'p'),
+        ]);
+        expect(await store.write([complete('p', { value: 1 })])).toEqual([
+          { completed: true, waiters: [{ invocationId: 'bo', index: 2, resumed: false }] },
+        ]);
+        expect((await store.getInvocation('bo'))?.status).toBe('backing-off');
+        expect(await store.getJournal('bo')).toEqual([
+          [2, { kind: 'promise', name: 'p', done: true, value: 1 }],
+        ]);
+      });
+
+      it('completes only once: a second completion changes nothing', async () => {
+        await store.write([
+          {
+            op: 'invocation.insert',
+            row: inv('w', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+          },
+          awaitOp('w', 0, 'p'),
+        ]);
+        const [first] = await store.write([complete('p', { value: 'first' })]);
+        expect(first).toMatchObject({ completed: true });
+        // Waiting again after the completion (a replay) is answered from the promise.
+        await store.write([
+          { op: 'invocation.update', id: 'w', set: { status: 'suspended' } },
+          awaitOp('w', 0, 'p'),
+        ]);
+        const res = await store.write([
+          complete('p', { value: 'second' }),
+          complete('p', { error: { code: 'nope', message: 'too late' } }),
+        ]);
+        expect(res).toEqual([
+          { completed: false, waiters: [] },
+          { completed: false, waiters: [] },
+        ]);
+        expect(await store.getPromise('Wf', 'wf1', 'p')).toEqual({ done: true, value: 'first' });
+        expect(await store.getJournal('w')).toEqual([
+          [0, { kind: 'promise', name: 'p', done: true, value: 'first' }],
+        ]);
+        expect((await store.getInvocation('w'))?.status).toBe('suspended');
+      });
+
+      it('rejects with an error, for waiters and for later awaits', async () => {
+        const error: ErrorInfo = { code: 'denied', message: 'rejected by Ann', status: 409 };
+        await store.write([
+          {
+            op: 'invocation.insert',
+            row: inv('w', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+          },
+          awaitOp('w', 0, 'approval'),
+        ]);
+        expect(await store.write([complete('approval', { error })])).toEqual([
+          { completed: true, waiters: [{ invocationId: 'w', index: 0, resumed: true }] },
+        ]);
+        const peek = await store.getPromise('Wf', 'wf1', 'approval');
+        expect(peek).toEqual({ done: true, error });
+        expect(peek !== undefined && 'value' in peek).toBe(false);
+        const [[, waited]] = (await store.getJournal('w')) as [[number, JournalEntry]];
+        expect(waited).toEqual({ kind: 'promise', name: 'approval', done: true, error });
+        expect('value' in waited).toBe(false);
+
+        const [later] = await store.write([awaitOp('w', 1, 'approval')]);
+        expect(later).toEqual({ done: true, error });
+        expect(later !== undefined && 'value' in later).toBe(false);
+        expect((await store.getJournal('w'))[1]).toEqual([
+          1,
+          { kind: 'promise', name: 'approval', done: true, error },
+        ]);
+      });
+
+      it('refuses a completion with both a value and an error, and applies none of the write', async () => {
+        await expect(
+          store.write([
+            { op: 'state.set', service: 'Wf', key: 'wf1', name: 's', value: 1 },
+            complete('p', { value: 1, error: { code: 'x', message: 'y' } }),
+          ]),
+        ).rejects.toMatchObject({ code: 'write_failed' });
+        expect(await store.getPromise('Wf', 'wf1', 'p')).toBeUndefined();
+        expect(await store.getState('Wf', 'wf1', 's')).toBeUndefined();
+      });
+
+      it('stores an awaited entry with the outcome of the promise only', async () => {
+        const error: ErrorInfo = { code: 'denied', message: 'no' };
+        await store.write([
+          { op: 'invocation.insert', row: inv('w', { service: 'Wf', key: 'wf1' }) },
+          complete('rejected', { error }),
+        ]);
+        // A stale value in the awaited entry does not survive next to the promise's error.
+        const [res] = await store.write([
+          {
+            op: 'promise.await',
+            service: 'Wf',
+            key: 'wf1',
+            name: 'rejected',
+            invocationId: 'w',
+            index: 0,
+            entry: { kind: 'promise', name: 'rejected', done: false, value: 'stale' },
+          },
+        ]);
+        expect(res).toEqual({ done: true, error });
+        const [[, stored]] = (await store.getJournal('w')) as [[number, JournalEntry]];
+        expect(stored).toEqual({ kind: 'promise', name: 'rejected', done: true, error });
+        expect('value' in stored).toBe(false);
+      });
+
+      it('keeps a promise resolved with undefined apart from one resolved with null', async () => {
+        await store.write([
+          { op: 'invocation.insert', row: inv('w', { service: 'Wf', key: 'wf1' }) },
+          awaitOp('w', 0, 'undef'),
+          awaitOp('w', 1, 'nul'),
+        ]);
+        await store.write([complete('undef', {}), complete('nul', { value: null })]);
+        const undef = await store.getPromise('Wf', 'wf1', 'undef');
+        expect(undef).toEqual({ done: true });
+        expect(undef !== undefined && ('value' in undef || 'error' in undef)).toBe(false);
+        expect(await store.getPromise('Wf', 'wf1', 'nul')).toEqual({ done: true, value: null });
+        const journal = await store.getJournal('w');
+        expect(journal[0]![1]).toEqual({ kind: 'promise', name: 'undef', done: true });
+        expect('value' in journal[0]![1]).toBe(false);
+        expect(journal[1]![1]).toEqual({ kind: 'promise', name: 'nul', done: true, value: null });
+
+        const [u, n] = await store.write([awaitOp('w', 2, 'undef'), awaitOp('w', 3, 'nul')]);
+        expect(u).toEqual({ done: true });
+        expect(u !== undefined && 'value' in u).toBe(false);
+        expect(n).toEqual({ done: true, value: null });
+        expect((await store.getJournal('w')).slice(2)).toEqual([
+          [2, { kind: 'promise', name: 'undef', done: true }],
+          [3, { kind: 'promise', name: 'nul', done: true, value: null }],
+        ]);
+      });
+
+      it('completes the waiters of several invocations, and several entries of one', async () => {
+        await store.write([
+          {
+            op: 'invocation.insert',
+            row: inv('run1', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('get1', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('get2', { service: 'Wf', key: 'wf1', status: 'running' }),
+          },
+          awaitOp('run1', 3, 'done'),
+          awaitOp('get1', 0, 'done'),
+          awaitOp('get2', 0, 'done'),
+          awaitOp('get2', 5, 'done'),
+          // Waiting twice at the same entry (a replay) is one waiter.
+          awaitOp('run1', 3, 'done'),
+        ]);
+        const [res] = (await store.write([complete('done', { value: 42 })])) as [
+          { completed: boolean; waiters: PromiseWaiter[] },
+        ];
+        expect(res.completed).toBe(true);
+        expect(sortWaiters(res.waiters)).toEqual([
+          { invocationId: 'get1', index: 0, resumed: true },
+          { invocationId: 'get2', index: 0, resumed: false },
+          // A second entry of an invocation that the first one already resumed.
+          { invocationId: 'get2', index: 5, resumed: false },
+          { invocationId: 'run1', index: 3, resumed: true },
+        ]);
+        for (const [id, index] of [
+          ['run1', 3],
+          ['get1', 0],
+          ['get2', 0],
+          ['get2', 5],
+        ] as const) {
+          expect(await store.getJournal(id)).toContainEqual([
+            index,
+            { kind: 'promise', name: 'done', done: true, value: 42 },
+          ]);
+        }
+        expect((await store.listRunnable()).map((r) => r.id).sort()).toEqual([
+          'get1',
+          'get2',
+          'run1',
+        ]);
+      });
+
+      it('keeps promises of different names, workflow keys and services apart', async () => {
+        await store.write([
+          { op: 'invocation.insert', row: inv('a', { service: 'Wf', key: 'wf1' }) },
+          { op: 'invocation.insert', row: inv('b', { service: 'Wf', key: 'wf2' }) },
+          { op: 'invocation.insert', row: inv('c', { service: 'Other', key: 'wf1' }) },
+          { op: 'invocation.insert', row: inv('d', { service: 'Wf', key: 'wf1' }) },
+          awaitOp('a', 0, 'p', 'wf1'),
+          awaitOp('b', 0, 'p', 'wf2'),
+          awaitOp('c', 0, 'p', 'wf1', 'Other'),
+          awaitOp('d', 0, 'q', 'wf1'),
+        ]);
+        expect(await store.write([complete('p', { value: 'for wf1' }, 'wf1')])).toEqual([
+          { completed: true, waiters: [{ invocationId: 'a', index: 0, resumed: false }] },
+        ]);
+        expect(await store.getPromise('Wf', 'wf2', 'p')).toEqual({ done: false });
+        expect(await store.getPromise('Other', 'wf1', 'p')).toEqual({ done: false });
+        expect(await store.getPromise('Wf', 'wf1', 'q')).toEqual({ done: false });
+        for (const id of ['b', 'c', 'd'])
+          expect((await store.getJournal(id))[0]![1].done, id).toBe(false);
+
+        // The others are still waiting, each for its own promise.
+        expect(await store.write([complete('p', { value: 'for wf2' }, 'wf2')])).toEqual([
+          { completed: true, waiters: [{ invocationId: 'b', index: 0, resumed: false }] },
+        ]);
+        expect(await store.write([complete('p', { value: 'other' }, 'wf1', 'Other')])).toEqual([
+          { completed: true, waiters: [{ invocationId: 'c', index: 0, resumed: false }] },
+        ]);
+        expect(await store.getPromise('Wf', 'wf1', 'p')).toEqual({ done: true, value: 'for wf1' });
+        expect(await store.getPromise('Wf', 'wf2', 'p')).toEqual({ done: true, value: 'for wf2' });
+        expect((await store.getJournal('d'))[0]![1].done).toBe(false);
+      });
+
+      it('forgets the waiters of a deleted invocation, but not the promise', async () => {
+        await store.write([
+          {
+            op: 'invocation.insert',
+            row: inv('gone', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('stays', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+          },
+          awaitOp('gone', 0, 'p'),
+          awaitOp('stays', 1, 'p'),
+          awaitOp('gone', 0, 'resolved'),
+        ]);
+        await store.write([complete('resolved', { value: 'kept' })]);
+        await store.write([{ op: 'invocation.delete', id: 'gone' }]);
+        expect(await store.getPromise('Wf', 'wf1', 'p')).toEqual({ done: false });
+        expect(await store.getPromise('Wf', 'wf1', 'resolved')).toEqual({
+          done: true,
+          value: 'kept',
+        });
+        expect(await store.write([complete('p', { value: 1 })])).toEqual([
+          { completed: true, waiters: [{ invocationId: 'stays', index: 1, resumed: true }] },
+        ]);
+        // No journal is recreated for the deleted invocation.
+        expect(await store.getJournal('gone')).toEqual([]);
+        expect(await store.getInvocation('gone')).toBeUndefined();
+      });
+
+      it('forgets the waiters of a deleted invocation even when its id is reused', async () => {
+        await store.write([
+          { op: 'invocation.insert', row: inv('x', { service: 'Wf', key: 'wf1' }) },
+          awaitOp('x', 0, 'p'),
+        ]);
+        await store.write([
+          { op: 'invocation.delete', id: 'x' },
+          {
+            op: 'invocation.insert',
+            row: inv('x', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+          },
+        ]);
+        expect(await store.write([complete('p', { value: 1 })])).toEqual([
+          { completed: true, waiters: [] },
+        ]);
+        expect(await store.getJournal('x')).toEqual([]);
+        expect((await store.getInvocation('x'))?.status).toBe('suspended');
+      });
+
+      it('does not overwrite an awaited entry that something else completed', async () => {
+        const other: JournalEntry = { kind: 'promise', name: 'p', done: true, value: 'other' };
+        await store.write([
+          {
+            op: 'invocation.insert',
+            row: inv('w', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('v', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+          },
+          awaitOp('w', 0, 'p'),
+          awaitOp('v', 0, 'p'),
+        ]);
+        // Done by a put (no resume) and by a completion (which resumes v itself).
+        await store.write([
+          { op: 'journal.put', invocationId: 'w', index: 0, entry: other },
+          { op: 'journal.complete', invocationId: 'v', index: 0, entry: other },
+          { op: 'invocation.update', id: 'v', set: { status: 'suspended' } },
+        ]);
+        expect(await store.write([complete('p', { value: 'promised' })])).toEqual([
+          { completed: true, waiters: [] },
+        ]);
+        expect(await store.getJournal('w')).toEqual([[0, other]]);
+        expect(await store.getJournal('v')).toEqual([[0, other]]);
+        expect((await store.getInvocation('w'))?.status).toBe('suspended');
+        expect((await store.getInvocation('v'))?.status).toBe('suspended');
+        expect(await store.getPromise('Wf', 'wf1', 'p')).toEqual({
+          done: true,
+          value: 'promised',
+        });
+      });
+
+      it('applies an await and a completion in the same write in order', async () => {
+        await insert(inv('w', { service: 'Wf', key: 'wf1', status: 'suspended' }));
+        const res = await store.write([
+          awaitOp('w', 0, 'p'),
+          complete('p', { value: 'v' }),
+          awaitOp('w', 1, 'p'),
+        ]);
+        expect(res).toEqual([
+          { done: false },
+          { completed: true, waiters: [{ invocationId: 'w', index: 0, resumed: true }] },
+          { done: true, value: 'v' },
+        ]);
+        expect(await store.getJournal('w')).toEqual([
+          [0, { kind: 'promise', name: 'p', done: true, value: 'v' }],
+          [1, { kind: 'promise', name: 'p', done: true, value: 'v' }],
+        ]);
+      });
+
+      it('keeps promises and waiters across close and reopen', async (t) => {
+        if (!h.reopen) t.skip();
+        await store.write([
+          {
+            op: 'invocation.insert',
+            row: inv('w', { service: 'Wf', key: 'wf1', status: 'suspended' }),
+          },
+          awaitOp('w', 0, 'pending'),
+          complete('resolved', { value: { n: 1 } }),
+        ]);
+        await store.close();
+        const again = await h.reopen!();
+        expect(await again.getPromise('Wf', 'wf1', 'resolved')).toEqual({
+          done: true,
+          value: { n: 1 },
+        });
+        expect(await again.getPromise('Wf', 'wf1', 'pending')).toEqual({ done: false });
+        expect(
+          await again.write([
+            { op: 'promise.complete', service: 'Wf', key: 'wf1', name: 'pending', value: 2 },
+          ]),
+        ).toEqual([{ completed: true, waiters: [{ invocationId: 'w', index: 0, resumed: true }] }]);
+        expect(await again.getJournal('w')).toEqual([
+          [0, { kind: 'promise', name: 'pending', done: true, value: 2 }],
+        ]);
       });
     });
 
@@ -861,6 +1326,16 @@ export function inv(id: string, over: Partial<InvocationRow> = {}): InvocationRo
     modifiedAt: 1_700_000_000_000,
     ...over,
   };
+}
+
+function sortWaiters(waiters: PromiseWaiter[]): PromiseWaiter[] {
+  return [...waiters].sort((a, b) =>
+    a.invocationId === b.invocationId
+      ? a.index - b.index
+      : a.invocationId < b.invocationId
+        ? -1
+        : 1,
+  );
 }
 
 function entry(kind: JournalEntry['kind'], name: string): JournalEntry {

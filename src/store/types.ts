@@ -106,7 +106,7 @@ export type WriteOp =
   /** Result: `{ inserted: true }`, or `{ inserted: false, existing }` when the dedupe key is taken. */
   | { op: 'invocation.insert'; row: InvocationRow }
   | { op: 'invocation.update'; id: string; set: Partial<Omit<InvocationRow, 'id' | 'seq'>> }
-  /** Deletes an invocation with its journal and timers. */
+  /** Deletes an invocation with its journal, timers and promise waiters (not its object state or promises). */
   | { op: 'invocation.delete'; id: string }
   /** Inserts or replaces the entry at `index`. */
   | { op: 'journal.put'; invocationId: string; index: number; entry: JournalEntry }
@@ -124,7 +124,14 @@ export type WriteOp =
    * Result: `{ completed: boolean; waiters: PromiseWaiter[] }` (`completed: false` and no
    * waiters when it was already completed).
    */
-  | { op: 'promise.complete'; service: string; key: string; name: string; value?: unknown; error?: ErrorInfo }
+  | {
+      op: 'promise.complete';
+      service: string;
+      key: string;
+      name: string;
+      value?: unknown;
+      error?: ErrorInfo;
+    }
   /**
    * Records that journal entry `index` of `invocationId` waits for a durable promise. If the
    * promise is already completed, the entry is stored completed (value or error) instead, and

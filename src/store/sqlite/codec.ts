@@ -1,7 +1,7 @@
 import type { ErrorInfo } from '../../core/errors.js';
 import type { EntryKind, JournalEntry } from '../../core/journal.js';
 import { StoreError } from '../errors.js';
-import type { InvocationRow, InvocationStatus, TimerRow } from '../types.js';
+import type { InvocationRow, InvocationStatus, PromiseRow, TimerRow } from '../types.js';
 
 /** What better-sqlite3 binds: no booleans, no undefined. */
 export type SqlValue = string | number | bigint | null;
@@ -57,6 +57,8 @@ export interface InvocationRecord {
   modified_at: number;
   completed_at: number | null;
   expires_at: number | null;
+  cancel: string | null;
+  outcome: string | null;
 }
 
 /**
@@ -88,6 +90,8 @@ export const INVOCATION_COLUMNS: {
   modifiedAt: ['modified_at', (v) => v],
   completedAt: ['completed_at', opt],
   expiresAt: ['expires_at', opt],
+  cancel: ['cancel', opt],
+  outcome: ['outcome', opt],
 };
 
 export type InvocationField = keyof typeof INVOCATION_COLUMNS;
@@ -124,6 +128,8 @@ export function decodeInvocation(r: InvocationRecord): InvocationRow {
   if (r.run_at !== null) row.runAt = r.run_at;
   if (r.completed_at !== null) row.completedAt = r.completed_at;
   if (r.expires_at !== null) row.expiresAt = r.expires_at;
+  if (r.cancel !== null) row.cancel = r.cancel as 'requested' | 'delivered';
+  if (r.outcome !== null) row.outcome = r.outcome;
   return row;
 }
 
@@ -157,6 +163,39 @@ export function decodeEntry(r: EncodedEntry): JournalEntry {
   return r.data === null
     ? entry
     : Object.assign(entry, JSON.parse(r.data) as Partial<JournalEntry>);
+}
+
+/**
+ * `e` completed with a stored outcome (JSON text; NULL is `undefined`): the outcome's JSON is
+ * spliced into `e.data` as it is, never decoded. `e.data` must hold no `value` or `error`.
+ */
+export function completeEncoded(
+  e: EncodedEntry,
+  value: string | null,
+  error: string | null,
+): EncodedEntry {
+  const field =
+    error !== null ? `"error":${error}` : value !== null ? `"value":${value}` : undefined;
+  let data = e.data;
+  if (field !== undefined) {
+    // `{}` is possible: a field whose value has no JSON form (a function) is dropped.
+    data = data === null || data === '{}' ? `{${field}}` : `${data.slice(0, -1)},${field}}`;
+  }
+  return { kind: e.kind, name: e.name, done: 1, data };
+}
+
+/** The raw `promises` row (without its key). */
+export interface PromiseRecord {
+  done: number;
+  value: string | null;
+  error: string | null;
+}
+
+export function decodePromise(r: PromiseRecord): PromiseRow {
+  const row: PromiseRow = { done: r.done !== 0 };
+  if (r.value !== null) row.value = fromJson(r.value);
+  if (r.error !== null) row.error = fromJson(r.error) as ErrorInfo;
+  return row;
 }
 
 export interface TimerRecord {

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import { sql as m0001 } from './migrations/0001_init.js';
+import { sql as m0002 } from './migrations/0002_promises_cancel.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -8,6 +9,7 @@ import { sql as m0001 } from './migrations/0001_init.js';
  */
 export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
   { version: 1, name: 'init', sql: m0001 },
+  { version: 2, name: 'promises_cancel', sql: m0002 },
 ];
 
 /** The schema version this code writes and understands. */

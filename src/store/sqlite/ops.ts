@@ -1,15 +1,21 @@
 import type Database from 'better-sqlite3';
+import type { ErrorInfo } from '../../core/errors.js';
 import { StoreError } from '../errors.js';
-import type { OpResult, WriteOp } from '../types.js';
+import type { OpResult, PromiseWaiter, WriteOp } from '../types.js';
 import {
+  type EncodedEntry,
   type InvocationField,
   type InvocationRecord,
+  type PromiseRecord,
   type SqlValue,
   INVOCATION_COLUMNS,
   INVOCATION_FIELDS,
+  completeEncoded,
+  decodeEntry,
   decodeInvocation,
   encodeEntry,
   encodeField,
+  fromJson,
   toJson,
 } from './codec.js';
 
@@ -43,6 +49,14 @@ export class WriteStatements {
   readonly clearState: Database.Statement;
   readonly putTimer: Database.Statement;
   readonly deleteTimer: Database.Statement;
+  readonly promise: Database.Statement;
+  readonly completePromise: Database.Statement;
+  readonly addPromise: Database.Statement;
+  readonly putWaiter: Database.Statement;
+  readonly waitersOf: Database.Statement;
+  readonly deleteWaitersOf: Database.Statement;
+  readonly deleteInvocationWaiters: Database.Statement;
+  readonly entry: Database.Statement;
   private readonly updates = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Database.Database) {
@@ -70,6 +84,35 @@ export class WriteStatements {
       'INSERT OR REPLACE INTO timers (invocation_id, idx, fire_at) VALUES (?, ?, ?)',
     );
     this.deleteTimer = db.prepare('DELETE FROM timers WHERE invocation_id = ? AND idx = ?');
+    this.promise = db.prepare(
+      'SELECT done, value, error FROM promises WHERE service = ? AND key = ? AND name = ?',
+    );
+    // Inserts or completes a pending promise; `changes` is 0 when it was completed already.
+    this.completePromise = db.prepare(
+      'INSERT INTO promises (service, key, name, done, value, error) VALUES (?, ?, ?, 1, ?, ?) ' +
+        'ON CONFLICT (service, key, name) DO UPDATE SET done = 1, value = excluded.value, error = excluded.error ' +
+        'WHERE promises.done = 0',
+    );
+    this.addPromise = db.prepare(
+      'INSERT OR IGNORE INTO promises (service, key, name, done) VALUES (?, ?, ?, 0)',
+    );
+    this.putWaiter = db.prepare(
+      'INSERT OR REPLACE INTO promise_waiters (invocation_id, idx, service, key, name, kind, entry_name) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.waitersOf = db.prepare(
+      'SELECT invocation_id, idx, kind, entry_name FROM promise_waiters ' +
+        'WHERE service = ? AND key = ? AND name = ? ORDER BY invocation_id, idx',
+    );
+    this.deleteWaitersOf = db.prepare(
+      'DELETE FROM promise_waiters WHERE service = ? AND key = ? AND name = ?',
+    );
+    this.deleteInvocationWaiters = db.prepare(
+      'DELETE FROM promise_waiters WHERE invocation_id = ?',
+    );
+    this.entry = db.prepare(
+      'SELECT kind, name, done, data FROM journal WHERE invocation_id = ? AND idx = ?',
+    );
   }
 
   /** One statement per distinct set of updated fields; engines use a handful of shapes. */
@@ -86,6 +129,20 @@ export class WriteStatements {
 }
 
 const UPDATABLE = new Set<string>(INVOCATION_FIELDS.filter((f) => f !== 'id'));
+
+interface WaiterRecord {
+  invocation_id: string;
+  idx: number;
+  kind: string;
+  entry_name: string;
+}
+
+/** A stored entry without `value` and `error`, ready for {@link completeEncoded}. */
+function withoutOutcome(stored: EncodedEntry, invocationId: string, index: number): EncodedEntry {
+  if (stored.data === null) return stored;
+  const { value: _v, error: _e, ...rest } = decodeEntry(stored);
+  return encodeEntry(rest, invocationId, index);
+}
 
 /**
  * Validates and encodes an op. Throws a `write_failed` StoreError for values that cannot be
@@ -134,6 +191,7 @@ export function prepareOp(op: WriteOp): PreparedOp {
         s.deleteInvocation.run(id);
         s.deleteJournal.run(id);
         s.deleteTimers.run(id);
+        s.deleteInvocationWaiters.run(id);
         return undefined;
       };
     }
@@ -188,6 +246,72 @@ export function prepareOp(op: WriteOp): PreparedOp {
       return (s) => {
         s.clearState.run(params);
         return undefined;
+      };
+    }
+    case 'promise.complete': {
+      const { service, key, name } = op;
+      if (op.value !== undefined && op.error !== undefined) {
+        throw new StoreError(
+          'write_failed',
+          `cannot complete promise "${name}" of ${service}/${key} with both a value and an error`,
+        );
+      }
+      const value = toJson(op.value, () => `the value of promise "${name}" of ${service}/${key}`);
+      const error = toJson(op.error, () => `the error of promise "${name}" of ${service}/${key}`);
+      const params = [service, key, name, value, error];
+      const promise = [service, key, name];
+      return (s) => {
+        if (s.completePromise.run(params).changes === 0) return { completed: false, waiters: [] };
+        const waiters: PromiseWaiter[] = [];
+        for (const w of s.waitersOf.all(promise) as WaiterRecord[]) {
+          const invocationId = w.invocation_id;
+          const stored = s.entry.get(invocationId, w.idx) as EncodedEntry | undefined;
+          let base: EncodedEntry;
+          if (stored !== undefined) {
+            // Completed by something else meanwhile (or replaced by a done entry): keep it.
+            if (stored.done !== 0) continue;
+            base = withoutOutcome(stored, invocationId, w.idx);
+          } else {
+            // As journal.complete: record the completion unless the invocation itself is gone.
+            if (s.invocationExists.get(invocationId) === undefined) continue;
+            base = { kind: w.kind, name: w.entry_name, done: 0, data: null };
+          }
+          const e = completeEncoded(base, value, error);
+          s.putEntry.run(invocationId, w.idx, e.kind, e.name, e.done, e.data);
+          waiters.push({
+            invocationId,
+            index: w.idx,
+            resumed: s.resume.run(invocationId).changes > 0,
+          });
+        }
+        s.deleteWaitersOf.run(promise);
+        return { completed: true, waiters };
+      };
+    }
+    case 'promise.await': {
+      const { service, key, name, invocationId, index } = op;
+      const promise = [service, key, name];
+      const e = encodeEntry(op.entry, invocationId, index);
+      const entryParams = [invocationId, index, e.kind, e.name, e.done, e.data];
+      const waiterParams = [invocationId, index, service, key, name, e.kind, e.name];
+      // The entry as it is stored when the promise is already done: the outcome is spliced
+      // into its JSON at flush time, so the promise's value is never decoded and re-encoded.
+      const { value: _v, error: _e, ...rest } = op.entry;
+      const base = encodeEntry(rest, invocationId, index);
+      return (s) => {
+        const p = s.promise.get(promise) as PromiseRecord | undefined;
+        if (p !== undefined && p.done !== 0) {
+          const done = completeEncoded(base, p.value, p.error);
+          s.putEntry.run(invocationId, index, done.kind, done.name, done.done, done.data);
+          const res: { done: true; value?: unknown; error?: ErrorInfo } = { done: true };
+          if (p.error !== null) res.error = fromJson(p.error) as ErrorInfo;
+          else if (p.value !== null) res.value = fromJson(p.value);
+          return res;
+        }
+        if (p === undefined) s.addPromise.run(promise);
+        s.putEntry.run(entryParams);
+        s.putWaiter.run(waiterParams);
+        return { done: false };
       };
     }
     case 'timer.put': {

@@ -1,12 +1,14 @@
 import type Database from 'better-sqlite3';
 import type { JournalEntry } from '../../core/journal.js';
-import type { InvocationFilter, InvocationRow, TimerRow } from '../types.js';
+import type { InvocationFilter, InvocationRow, PromiseRow, TimerRow } from '../types.js';
 import {
   type EncodedEntry,
   type InvocationRecord,
+  type PromiseRecord,
   type TimerRecord,
   decodeEntry,
   decodeInvocation,
+  decodePromise,
   decodeTimer,
   fromJson,
 } from './codec.js';
@@ -28,6 +30,7 @@ export class Queries {
   private readonly stateKeys: Database.Statement;
   private readonly runnable: Database.Statement;
   private readonly keyHolders: Database.Statement;
+  private readonly promise: Database.Statement;
   private readonly timers: Database.Statement;
   private readonly expiredIds: Database.Statement;
   private readonly lists = new Map<string, Database.Statement>();
@@ -49,6 +52,9 @@ export class Queries {
       `SELECT id, service, key, status, seq FROM invocations WHERE ${ACTIVE} ` +
         // 'paused' too: the engine keeps a paused invocation's key held, like a suspended one.
         "AND status IN ('running', 'suspended', 'backing-off', 'paused', 'pending') AND exclusive = 1 AND key <> '' ORDER BY seq",
+    );
+    this.promise = db.prepare(
+      'SELECT done, value, error FROM promises WHERE service = ? AND key = ? AND name = ?',
     );
     this.timers = db.prepare(
       'SELECT invocation_id, idx, fire_at FROM timers WHERE fire_at <= ? ORDER BY fire_at, invocation_id, idx LIMIT ?',
@@ -100,6 +106,11 @@ export class Queries {
 
   expired(now: number, limit: number): string[] {
     return this.expiredIds.all(now, limit) as string[];
+  }
+
+  getPromise(service: string, key: string, name: string): PromiseRow | undefined {
+    const r = this.promise.get(service, key, name) as PromiseRecord | undefined;
+    return r && decodePromise(r);
   }
 
   listInvocations(filter: InvocationFilter): InvocationRow[] {

@@ -8,6 +8,7 @@ import type {
   InvocationFilter,
   InvocationRow,
   OpResult,
+  PromiseRow,
   Store,
   TimerRow,
   WriteOp,
@@ -197,6 +198,11 @@ export class SqliteStore implements Store {
   async listInvocations(filter: InvocationFilter): Promise<InvocationRow[]> {
     this.assertReadable();
     return this.queries.listInvocations(filter);
+  }
+
+  async getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined> {
+    this.assertReadable();
+    return this.queries.getPromise(service, key, name);
   }
 
   /**
