@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { killHard, spawnApp, tempDir } from './helpers.js';
 
 /**
  * kill -9 in the middle of multi-step workflows, sleeps and object increments, then restart:
@@ -18,26 +18,12 @@ afterAll(() => {
   tmp.cleanup();
 });
 
-function startApp(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'fixtures/crash-app.ts')],
-    {
-      env: { ...process.env, KEEL_DB: db, CRASH_LOG: stepLog, KEEL_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+const startApp = (): Promise<{ child: ChildProcess; url: string }> =>
+  spawnApp(
+    join(import.meta.dirname, 'fixtures/crash-app.ts'),
+    { KEEL_DB: db, CRASH_LOG: stepLog },
+    children,
   );
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`app exited early with code ${code}: ${out}`)));
-  });
-}
 
 async function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
   const res = await fetch(url, {
@@ -83,8 +69,7 @@ describe('crash and recovery (kill -9)', () => {
     const deadline = Date.now() + 10_000;
     while (steps().filter((s) => s.step === 's4').length < 5 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 2));
-    first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
+    await killHard(first.child);
     const firstPid = String(first.child.pid);
     const beforeCrash = steps();
     // The crash must have interrupted work, or this test proves nothing.

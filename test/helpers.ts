@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,4 +74,36 @@ export function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } 
   let open!: (v: T) => void;
   const promise = new Promise<T>((r) => (open = r));
   return { promise, open };
+}
+
+/**
+ * Starts a test app (a fixture script that prints `READY <url>`) in a child process, so a test
+ * can kill it with SIGKILL. Resolves once it serves.
+ */
+export function spawnApp(
+  fixture: string,
+  env: Record<string, string>,
+  children: ChildProcess[],
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
+    env: { ...process.env, KEEL_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\S+)/.exec(out);
+      if (m) resolve({ child, url: m[1]! });
+    });
+    child.on('exit', (code) => reject(new Error(`app exited early with code ${code}: ${out}`)));
+  });
+}
+
+/** Kills a child with SIGKILL and waits until it is gone. */
+export async function killHard(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
 }

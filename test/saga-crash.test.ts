@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { killHard, spawnApp, tempDir } from './helpers.js';
 
 /**
  * A saga whose third step fails terminally, killed with SIGKILL while it compensates: after a
@@ -18,26 +18,12 @@ afterAll(() => {
   tmp.cleanup();
 });
 
-function startApp(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'fixtures/saga-app.ts')],
-    {
-      env: { ...process.env, KEEL_DB: db, CRASH_LOG: recordFile, KEEL_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+const startApp = (): Promise<{ child: ChildProcess; url: string }> =>
+  spawnApp(
+    join(import.meta.dirname, 'fixtures/saga-app.ts'),
+    { KEEL_DB: db, CRASH_LOG: recordFile },
+    children,
   );
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`app exited early with code ${code}: ${out}`)));
-  });
-}
 
 const lines = (): string[] =>
   existsSync(recordFile)
@@ -56,8 +42,7 @@ describe('saga compensation across kill -9', () => {
     const deadline = Date.now() + 10_000;
     while (!lines().includes('start undo charge') && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 2));
-    first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
+    await killHard(first.child);
     expect(lines()).toContain('end undo reserve');
     expect(lines()).not.toContain('end undo charge'); // killed in the middle of compensating
 
