@@ -14,7 +14,12 @@ import { findSourceMap } from 'node:module';
 import { appOptionsFromEnv, startApp } from '../src/app.js';
 import { benchServices } from './services.js';
 
-const app = await startApp({ port: 0, services: benchServices, ...appOptionsFromEnv() });
+const app = await startApp({
+  port: 0,
+  adminPort: 0,
+  services: benchServices,
+  ...appOptionsFromEnv(),
+});
 const url = app.ingress.url;
 process.stdout.write(`KEEL_BENCH_READY ${url}\n`);
 

@@ -1,10 +1,11 @@
+import { checkAdminOptions, serveAdmin, type AdminServer } from './admin/index.js';
 import type { Definition } from './core/definitions.js';
 import { parseDuration, type Duration } from './core/duration.js';
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { serve, type IngressServer } from './ingress/index.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 
-/** Options of a whole Keel application: engine, store and ingress. Env vars override none of these; see {@link appOptionsFromEnv}. */
+/** Options of a whole Keel application: engine, store, ingress and admin API. Env vars override none of these; see {@link appOptionsFromEnv}. */
 export interface AppOptions extends Omit<EngineOptions, 'store'> {
   /** SQLite database file. Default `./.keel/keel.db` (`KEEL_DB`). */
   db?: string;
@@ -14,12 +15,19 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
   port?: number;
   /** Ingress address. Default `127.0.0.1` (`KEEL_HOST`). */
   host?: string;
+  /** Admin API port; `0` picks a free one. Default 9070 (`KEEL_ADMIN_PORT`). */
+  adminPort?: number;
+  /** Admin API address. Default `127.0.0.1` (`KEEL_ADMIN_HOST`); any other needs `adminToken`. */
+  adminHost?: string;
+  /** Bearer token every admin request must carry (`KEEL_ADMIN_TOKEN`). Default: none. */
+  adminToken?: string;
 }
 
 export interface App {
   engine: Engine;
   ingress: IngressServer;
-  /** Stops the ingress, then the engine; everything in flight resumes at the next start. */
+  admin: AdminServer;
+  /** Stops the ingress and the admin API, then the engine; everything in flight resumes at the next start. */
   close(): Promise<void>;
 }
 
@@ -41,6 +49,9 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
     o.port = port;
   }
   if (env.KEEL_HOST) o.host = env.KEEL_HOST;
+  if (env.KEEL_ADMIN_PORT) o.adminPort = portFrom(env.KEEL_ADMIN_PORT, 'KEEL_ADMIN_PORT');
+  if (env.KEEL_ADMIN_HOST) o.adminHost = env.KEEL_ADMIN_HOST;
+  if (env.KEEL_ADMIN_TOKEN) o.adminToken = env.KEEL_ADMIN_TOKEN;
   if (env.KEEL_DURABILITY) {
     if (env.KEEL_DURABILITY !== 'fsync' && env.KEEL_DURABILITY !== 'os') {
       throw new RangeError(`KEEL_DURABILITY="${env.KEEL_DURABILITY}" must be "fsync" or "os"`);
@@ -51,6 +62,13 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
   if (env.KEEL_SUSPEND_AFTER)
     o.suspendAfter = checked(env.KEEL_SUSPEND_AFTER, 'KEEL_SUSPEND_AFTER');
   return o;
+}
+
+function portFrom(text: string, name: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new RangeError(`${name}="${text}" is not a port number (0-65535)`);
+  return port;
 }
 
 function checked(d: Duration, name: string): Duration {
@@ -78,17 +96,33 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     durability = 'fsync',
     port = 9080,
     host = '127.0.0.1',
+    adminPort = 9070,
+    adminHost = '127.0.0.1',
+    adminToken,
     ...engineOptions
   } = options;
+  const adminOptions = { port: adminPort, host: adminHost, token: adminToken };
+  // A misconfigured admin API fails the start before recovery runs anything.
+  checkAdminOptions(adminOptions);
   const store = openSqliteStore({ path: db, durability });
   const engine = new Engine({ ...engineOptions, store });
   await engine.start();
-  const ingress = await serve(engine, { port, host });
+  let ingress: IngressServer | undefined;
+  let admin: AdminServer;
+  try {
+    ingress = await serve(engine, { port, host });
+    admin = await serveAdmin(engine, adminOptions);
+  } catch (err) {
+    await ingress?.close();
+    await engine.stop();
+    throw err;
+  }
   return {
     engine,
     ingress,
+    admin,
     async close() {
-      await ingress.close();
+      await Promise.all([ingress.close(), admin.close()]);
       await engine.stop();
     },
   };

@@ -72,3 +72,5 @@ export type { Clock } from './engine/clock.js';
 export type { Store, InvocationRow, InvocationStatus, WriteOp } from './store/types.js';
 export { serve } from './ingress/index.js';
 export type { IngressOptions, IngressServer } from './ingress/index.js';
+export { serveAdmin } from './admin/index.js';
+export type { AdminOptions, AdminServer } from './admin/index.js';

@@ -483,7 +483,7 @@ export class Engine implements RunnerOwner {
     const def = this.registry.get(row.service);
     const spec = def && this.specOf(def, row.handler);
     if (!def || !spec) {
-      this.finishRow(row, {
+      void this.finishRow(row, {
         error: toErrorInfo(
           new NotFoundError(`${row.service}.${row.handler} is no longer registered`),
         ),
@@ -1178,7 +1178,7 @@ export class Engine implements RunnerOwner {
         outcome = { error: err };
       }
     }
-    this.finishRow(
+    void this.finishRow(
       runner.row,
       'output' in outcome ? { output: outcome.output } : { error: toErrorInfo(outcome.error) },
     );

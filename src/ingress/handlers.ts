@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../core/duration.js';
-import { errorMessage, KeelError, NotFoundError } from '../core/errors.js';
+import { errorMessage, KeelError, NotFoundError, ValidationError } from '../core/errors.js';
 import type { Engine, InvokeRequest } from '../engine/engine.js';
-import { isJsonType, parseJson, readBody, unsupportedMediaType } from './body.js';
-import { errorAnswer, sendJson } from './respond.js';
+import { isJsonType, parseJson, readBody, unsupportedMediaType } from '../http/body.js';
+import { errorAnswer, sendJson } from '../http/respond.js';
 import type { Route } from './router.js';
 
-/** The two request handlers with logic of their own: POST invocations and GET /invocations. */
+/** The request handlers with logic of their own: POST invocations, GET /invocations, awakeables. */
 
 /**
  * Builds the engine request of a POST, checking everything the engine would not (delay,
@@ -38,6 +38,26 @@ export async function readInvokeRequest(
       },
     );
   }
+  return {
+    service: r.service,
+    handler: r.handler,
+    key: r.key,
+    input: await readJsonBody(req, res, bodyLimit, expectContinue),
+    idempotencyKey: idem,
+    delayMs,
+  };
+}
+
+/**
+ * Reads and parses a JSON body (`undefined` when empty). The media type is checked first and
+ * `100 Continue` is sent only for a body within the limit, so a refused upload never starts.
+ */
+async function readJsonBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  bodyLimit: number,
+  expectContinue: boolean,
+): Promise<unknown> {
   const type = req.headers['content-type'];
   if (type !== undefined && !isJsonType(type)) throw unsupportedMediaType(type);
   if (expectContinue) {
@@ -46,14 +66,38 @@ export async function readInvokeRequest(
   }
   const body = await readBody(req, bodyLimit);
   if (type === undefined && body.length > 0) throw unsupportedMediaType(undefined);
-  return {
-    service: r.service,
-    handler: r.handler,
-    key: r.key,
-    input: parseJson(body),
-    idempotencyKey: idem,
-    delayMs,
-  };
+  return parseJson(body);
+}
+
+/**
+ * `POST /awakeables/{id}/resolve` (the body is the value; empty is `null`) and
+ * `POST /awakeables/{id}/reject` (`{ "message": string }`). The engine answers an unknown id
+ * with 404 and an awakeable completed before with 409.
+ */
+export async function answerAwakeable(
+  engine: Engine,
+  r: Extract<Route, { kind: 'awakeable' }>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  bodyLimit: number,
+  expectContinue: boolean,
+  close: readonly string[] | undefined,
+): Promise<void> {
+  const body = await readJsonBody(req, res, bodyLimit, expectContinue);
+  if (r.action === 'resolve') {
+    await engine.resolveAwakeable(r.id, body === undefined ? null : body);
+    sendJson(res, 200, { resolved: r.id }, close);
+    return;
+  }
+  const message =
+    typeof body === 'object' && body !== null ? (body as { message?: unknown }).message : undefined;
+  if (typeof message !== 'string') {
+    throw new ValidationError(
+      'rejecting an awakeable needs a JSON body { "message": string } saying why, e.g. {"message":"declined by the approver"}',
+    );
+  }
+  await engine.rejectAwakeable(r.id, message);
+  sendJson(res, 200, { rejected: r.id }, close);
 }
 
 function parseDelay(text: string, send: boolean): number {

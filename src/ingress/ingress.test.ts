@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { handler, object, service, shared, workflow } from '../core/definitions.js';
-import { TerminalError } from '../core/errors.js';
+import { ConflictError, TerminalError } from '../core/errors.js';
 import { Engine } from '../engine/engine.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import { serve, type IngressServer } from './index.js';
@@ -75,6 +75,23 @@ const Signup = workflow({
   handlers: { stage: async (ctx) => (await ctx.get<string>('stage')) ?? 'none' },
 });
 
+/** Awakeable ids the `Approval` handlers created, by their input. */
+const awakeables = new Map<string, string>();
+
+const Approval = service({
+  name: 'Approval',
+  handlers: {
+    wait: async (ctx, name: string) => {
+      const awakeable = ctx.awakeable<unknown>();
+      awakeables.set(name, awakeable.id);
+      const value = await awakeable.promise;
+      // Still running after the awakeable completed, until the test opens the gate.
+      await ctx.run('hold', () => gates.get(name)?.promise);
+      return { value };
+    },
+  },
+});
+
 let dir: string;
 let engine: Engine;
 let ingress: IngressServer;
@@ -83,7 +100,7 @@ let base: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'keel-ingress-'));
   engine = new Engine({
-    services: [Greeter, Counter, Mailbox, Signup],
+    services: [Greeter, Counter, Mailbox, Signup, Approval],
     store: openSqliteStore({ path: join(dir, 'keel.db'), durability: 'os' }),
     logger: () => undefined,
   });
@@ -616,6 +633,197 @@ describe('errors', () => {
     ]);
     expect(halfHeader).toMatch(/^HTTP\/1\.1 400 /);
     expect((await get('/health')).status).toBe(200);
+  });
+});
+
+describe('awakeables', () => {
+  /** A well-formed awakeable id that names nothing. */
+  const unknownAwakeable = 'awk_0000000000aaaaaaaaaaaaaaaa_1';
+
+  async function waiting(name: string): Promise<{ invocationId: string; awakeableId: string }> {
+    const sent = await post('/Approval/wait/send', name);
+    expect(sent.status).toBe(202);
+    const deadline = Date.now() + 10_000;
+    while (!awakeables.has(name) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    return { invocationId: sent.body.invocationId, awakeableId: awakeables.get(name)! };
+  }
+
+  it('POST /awakeables/{id}/resolve completes it with the body; a second time is a 409', async () => {
+    const open = gate('resolve-1');
+    const { invocationId, awakeableId } = await waiting('resolve-1');
+    expect(await post(`/awakeables/${awakeableId}/resolve`, { approved: true })).toMatchObject({
+      status: 200,
+      body: { resolved: awakeableId },
+    });
+    expect(await post(`/awakeables/${awakeableId}/resolve`, { approved: false })).toMatchObject({
+      status: 409,
+      body: { code: 'already_completed' },
+    });
+    expect(await post(`/awakeables/${awakeableId}/reject`, { message: 'late' })).toMatchObject({
+      status: 409,
+    });
+    open();
+    expect(await get(`/invocations/${invocationId}/attach`)).toMatchObject({
+      status: 200,
+      body: { value: { approved: true } },
+    });
+  });
+
+  it('an empty resolve body resolves with null', async () => {
+    const { invocationId, awakeableId } = await waiting('resolve-empty');
+    const res = await fetch(`${base}/awakeables/${awakeableId}/resolve`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ resolved: awakeableId });
+    expect((await get(`/invocations/${invocationId}/attach`)).body).toEqual({ value: null });
+  });
+
+  it('POST /awakeables/{id}/reject fails the waiting handler with the message', async () => {
+    const { invocationId, awakeableId } = await waiting('reject-1');
+    expect(await post(`/awakeables/${awakeableId}/reject`, { message: 'declined' })).toMatchObject({
+      status: 200,
+      body: { rejected: awakeableId },
+    });
+    const attached = await get(`/invocations/${invocationId}/attach`);
+    expect(attached.body).toMatchObject({ code: 'rejected' });
+    expect(attached.body.message).toContain('declined');
+  });
+
+  it.each([
+    ['resolve', unknownAwakeable, 42],
+    ['reject', unknownAwakeable, { message: 'no' }],
+    ['resolve', 'not-an-awakeable', 42],
+    ['reject', 'awk_short_1', { message: 'no' }],
+    ['resolve', 'inv_0000000000aaaaaaaaaaaaaaaa', 42],
+  ])('%s of an unknown id %s is a 404', async (action, id, body) => {
+    expect(await post(`/awakeables/${id}/${action}`, body)).toMatchObject({
+      status: 404,
+      body: { code: 'not_found' },
+    });
+  });
+
+  it.each([
+    ['no body', undefined],
+    ['no message', {}],
+    ['a message that is not a string', { message: 5 }],
+    ['a string', 'declined'],
+    ['null', null],
+    ['an array', ['declined']],
+  ])('a reject body with %s is a 400 and completes nothing', async (what, body) => {
+    const { awakeableId } = await waiting(`bad-reject-${what}`);
+    const r = await post(`/awakeables/${awakeableId}/reject`, body);
+    expect(r).toMatchObject({ status: 400, body: { code: 'validation_failed' } });
+    expect(r.body.message).toContain('message');
+    // Still waiting: it can be completed now.
+    expect((await post(`/awakeables/${awakeableId}/resolve`, 1)).status).toBe(200);
+  });
+
+  it('malformed JSON is a 400 and a non-JSON content type a 415', async () => {
+    const { awakeableId } = await waiting('bad-json');
+    expect(
+      await post(`/awakeables/${awakeableId}/resolve`, '{"a":', {
+        'content-type': 'application/json',
+      }),
+    ).toMatchObject({ status: 400, body: { code: 'invalid_json' } });
+    expect(
+      await post(`/awakeables/${awakeableId}/resolve`, 'yes', { 'content-type': 'text/plain' }),
+    ).toMatchObject({ status: 415 });
+    expect((await post(`/awakeables/${awakeableId}/resolve`, 'yes')).status).toBe(200);
+  });
+
+  it('the ingress maps what the engine throws', async () => {
+    const spy = vi
+      .spyOn(engine, 'resolveAwakeable')
+      .mockRejectedValueOnce(new ConflictError('completed before', 'already_completed'));
+    try {
+      expect(await post(`/awakeables/${unknownAwakeable}/resolve`, 1)).toMatchObject({
+        status: 409,
+        body: { code: 'already_completed', message: 'completed before' },
+      });
+      expect(spy).toHaveBeenCalledWith(unknownAwakeable, 1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it.each([
+    ['GET', '/awakeables/x/resolve', 405],
+    ['PUT', '/awakeables/x/reject', 405],
+    ['GET', '/awakeables', 404],
+    ['POST', '/awakeables', 404],
+    ['POST', '/awakeables/x', 404],
+    ['POST', '/awakeables/x/complete', 404],
+  ])('%s %s is a %i', async (method, path, status) => {
+    const r = await call(method, path);
+    expect(r.status).toBe(status);
+    if (status === 405) expect(r.headers.get('allow')).toBe('POST');
+  });
+
+  it('an object named awakeables loses exactly the awakeable shape, and is warned about', async () => {
+    const Shadowed = object({
+      name: 'awakeables',
+      handlers: {
+        resolve: async (ctx, v: string) => `${ctx.key} resolved ${v}`,
+        other: async (ctx) => `${ctx.key} other`,
+      },
+    });
+    const logs: string[] = [];
+    const other = new Engine({
+      services: [Shadowed],
+      store: openSqliteStore({ path: join(dir, 'shadowed.db'), durability: 'os' }),
+      logger: (level, message) => logs.push(`${level} ${message}`),
+    });
+    await other.start();
+    const server = await serve(other, { port: 0 });
+    const to = (path: string, body: unknown): Promise<Response> =>
+      fetch(server.url + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    try {
+      expect(logs.some((l) => l.startsWith('warn') && l.includes('/send'))).toBe(true);
+      // The awakeable route wins for its shape: "k" is no awakeable id.
+      const shadowed = await to('/awakeables/k/resolve', 'x');
+      expect(shadowed.status).toBe(404);
+      expect(((await shadowed.json()) as { message: string }).message).toContain('awakeable');
+      // Every other path still reaches the object, and /send reaches its `resolve`.
+      expect(await (await to('/awakeables/k/other', null)).json()).toBe('k other');
+      const sent = await to('/awakeables/k/resolve/send', 'x');
+      expect(sent.status).toBe(202);
+      const { invocationId } = (await sent.json()) as { invocationId: string };
+      expect(await other.attach(invocationId)).toBe('k resolved x');
+    } finally {
+      await server.close();
+      await other.stop();
+    }
+  });
+
+  it('a service named awakeables cannot clash: its paths have another shape', async () => {
+    const Named = service({
+      name: 'awakeables',
+      handlers: { resolve: async (_ctx, v: string) => `service resolved ${v}` },
+    });
+    const logs: string[] = [];
+    const other = new Engine({
+      services: [Named],
+      store: openSqliteStore({ path: join(dir, 'named.db'), durability: 'os' }),
+      logger: (level, message) => logs.push(`${level} ${message}`),
+    });
+    await other.start();
+    const server = await serve(other, { port: 0 });
+    try {
+      expect(logs.filter((l) => l.startsWith('warn'))).toEqual([]);
+      const res = await fetch(`${server.url}/awakeables/resolve`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '"y"',
+      });
+      expect(await res.json()).toBe('service resolved y');
+    } finally {
+      await server.close();
+      await other.stop();
+    }
   });
 });
 

@@ -1,5 +1,8 @@
-import { KeelError, NotFoundError } from '../core/errors.js';
+import { NotFoundError } from '../core/errors.js';
+import { parseAwakeableId } from '../core/journal.js';
 import type { Registry } from '../engine/registry.js';
+import { splitPath } from '../http/path.js';
+import { MethodNotAllowedError } from '../http/respond.js';
 
 /**
  * Request routing without a router: the URL shapes are few and fixed, so a path is split on
@@ -8,34 +11,37 @@ import type { Registry } from '../engine/registry.js';
  *
  *   POST /{Service}/{handler}[/send]
  *   POST /{Object|Workflow}/{key}/{handler}[/send]
+ *   POST /awakeables/{id}/resolve|reject
  *   GET  /invocations/{id}[/attach|/output]
  *   GET  /health
  *
  * GET routes and POST routes never overlap, so a service may be named `health` or
  * `invocations` and still be reached with POST.
+ *
+ * The awakeable routes are POSTs too, so they win over a definition named `awakeables` for
+ * exactly their shape: three segments ending in `resolve` or `reject`. A service is never
+ * affected (three segments only reach a service as `/S/h/send`); an object or workflow named
+ * `awakeables` keeps every other path, and its handlers named `resolve` or `reject` stay
+ * reachable with `/send`. `serve` warns at start when a definition is shadowed that way.
  */
 export type Route =
   | { kind: 'health' }
   | { kind: 'invocation'; action: 'get' | 'attach' | 'output'; id: string }
+  | { kind: 'awakeable'; action: 'resolve' | 'reject'; id: string }
   | { kind: 'invoke'; send: boolean; service: string; handler: string; key: string | undefined };
 
-/** A 405; `allow` becomes the `Allow` header. */
-export class MethodNotAllowedError extends KeelError {
-  constructor(
-    method: string,
-    readonly allow: string,
-  ) {
-    super(`${method} is not allowed here; use ${allow}`, {
-      code: 'method_not_allowed',
-      status: 405,
-    });
-  }
-}
-
 const SEND = 'send';
+/** The first path segment of the awakeable routes. */
+export const AWAKEABLES = 'awakeables';
 const ROUTES_HINT =
   'the routes are POST /{Service}/{handler}, POST /{Object}/{key}/{handler} (append /send to start without waiting), ' +
+  'POST /awakeables/{id}/resolve, POST /awakeables/{id}/reject, ' +
   'GET /invocations/{id}, GET /invocations/{id}/attach, GET /invocations/{id}/output and GET /health';
+
+/** The last segment of an awakeable route (see the note on shadowing above). */
+export function isAwakeableAction(segment: string | undefined): segment is 'resolve' | 'reject' {
+  return segment === 'resolve' || segment === 'reject';
+}
 
 /**
  * Maps a method and a path (without the query string) to a route, or throws the 400/404/405
@@ -46,6 +52,10 @@ export function route(method: string | undefined, path: string, registry: Regist
   const segs = splitPath(path);
   const first = segs[0];
   if (first === undefined) throw unknownPath(path);
+  if (first === AWAKEABLES && segs.length === 3 && isAwakeableAction(segs[2])) {
+    if (method !== 'POST') throw new MethodNotAllowedError(method ?? '?', 'POST');
+    return awakeableRoute(segs[1]!, segs[2]);
+  }
   const registered = registry.get(first) !== undefined;
   if (method === 'POST' && registered) return resolveInvoke(segs, registry);
   const reserved = reservedRoute(segs);
@@ -54,10 +64,24 @@ export function route(method: string | undefined, path: string, registry: Regist
     throw new MethodNotAllowedError(method ?? '?', 'GET');
   }
   if (registered) throw new MethodNotAllowedError(method ?? '?', 'POST');
-  if (first === 'health' || first === 'invocations' || segs.length > 4) throw unknownPath(path);
+  if (first === 'health' || first === 'invocations' || first === AWAKEABLES || segs.length > 4)
+    throw unknownPath(path);
   // An unknown first segment: let the registry's 404 say which services exist.
   registry.resolve(first, segs[1] ?? '', undefined);
   throw unknownPath(path); // not reached: resolve throws for an unregistered name
+}
+
+/**
+ * A malformed id names no awakeable: answered 404 here, before the body is read, like any
+ * unknown id (a well-formed one the engine does not know is its 404).
+ */
+function awakeableRoute(id: string, action: 'resolve' | 'reject'): Route {
+  if (parseAwakeableId(id) === undefined) {
+    throw new NotFoundError(
+      `no awakeable "${id}": awakeable ids look like awk_<26 characters>_<number>; pass the id exactly as the handler that created the awakeable got it`,
+    );
+  }
+  return { kind: 'awakeable', action, id };
 }
 
 function reservedRoute(segs: readonly string[]): Route | undefined {
@@ -117,36 +141,6 @@ function resolveInvoke(segs: readonly string[], registry: Registry): Route {
   }
   const { spec } = registry.resolve(service, segs[2]!, segs[1]);
   return { kind: 'invoke', send, service, handler: spec.name, key: segs[1] };
-}
-
-/**
- * Splits `/a/b%2Fc/` into `['a', 'b/c']`: one trailing slash is tolerated, segments are
- * URL-decoded (only when they contain `%`, the common case costs no decode), and an empty
- * segment is kept so `/Counter//add` reaches the missing-key answer rather than a 404.
- */
-export function splitPath(path: string): string[] {
-  let end = path.length;
-  if (end > 1 && path.charCodeAt(end - 1) === 47 /* / */) end--;
-  const raw = path.slice(1, end);
-  if (raw.length === 0) return [];
-  const segs = raw.split('/');
-  for (let i = 0; i < segs.length; i++) {
-    const s = segs[i]!;
-    if (s.includes('%')) {
-      try {
-        segs[i] = decodeURIComponent(s);
-      } catch {
-        throw new KeelError(
-          `the path segment "${s}" is not valid URL encoding; encode keys with encodeURIComponent`,
-          {
-            code: 'invalid_path',
-            status: 400,
-          },
-        );
-      }
-    }
-  }
-  return segs;
 }
 
 function unknownPath(path: string): NotFoundError {

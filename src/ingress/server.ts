@@ -7,15 +7,21 @@
  * request costs one path split, one body read and one JSON parse, with no regular expressions
  * and no per-request closures beyond the body reader's.
  */
-import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseDuration, type Duration } from '../core/duration.js';
 import { errorMessage, NotFoundError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
-import { BodyTooLargeError } from './body.js';
-import { answerInvocation, readInvokeRequest } from './handlers.js';
-import { errorAnswer, sendError, sendJson, sendText } from './respond.js';
-import { MethodNotAllowedError, route } from './router.js';
+import { BodyTooLargeError } from '../http/body.js';
+import { checkPort, listen, onClientError } from '../http/listen.js';
+import {
+  errorAnswer,
+  MethodNotAllowedError,
+  sendError,
+  sendJson,
+  sendText,
+} from '../http/respond.js';
+import { answerAwakeable, answerInvocation, readInvokeRequest } from './handlers.js';
+import { AWAKEABLES, isAwakeableAction, route } from './router.js';
 
 /** Options of {@link serve}. Every field has a documented default. */
 export interface IngressOptions {
@@ -68,6 +74,8 @@ const SHUTTING_DOWN =
  * | `POST /{Service}/{handler}`               | 200, the result as JSON (`null` when it returns nothing) |
  * | `POST /{Object or Workflow}/{key}/{handler}` | same; keys are URL-decoded path segments       |
  * | the same with `/send`, `?delay=10s` optional | 202 `{ invocationId, status, existing }`        |
+ * | `POST /awakeables/{id}/resolve`           | 200 `{ resolved: id }`; the body is the value (empty: `null`) |
+ * | `POST /awakeables/{id}/reject`            | 200 `{ rejected: id }`; body `{ message: string }` |
  * | `GET /invocations/{id}`                   | 200 the invocation's status, 404 if unknown        |
  * | `GET /invocations/{id}/attach`            | waits; 200 the result, or the terminal error       |
  * | `GET /invocations/{id}/output`            | 200 the result if finished, else 202 `{ code: "not_ready", status }` |
@@ -94,10 +102,11 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
   const host = options.host ?? DEFAULT_HOST;
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const closeGraceMs = parseDuration(options.closeGrace ?? '5s');
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    throw new TypeError(`port must be an integer from 0 to 65535, got ${port}`);
+  checkPort(port);
   if (!Number.isInteger(bodyLimit) || bodyLimit < 0)
     throw new TypeError(`bodyLimit must be a whole number of bytes, got ${bodyLimit}`);
+
+  warnIfShadowed(engine);
 
   /** Requests waiting for an answer, so close() can answer them if they outlive the grace. */
   const pending = new Set<ServerResponse>();
@@ -145,6 +154,8 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
         return;
       case 'invocation':
         return answerInvocation(engine, r, res, close);
+      case 'awakeable':
+        return answerAwakeable(engine, r, req, res, bodyLimit, expectContinue, close);
       case 'invoke': {
         const request = await readInvokeRequest(
           req,
@@ -204,18 +215,9 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
   );
   server.on('clientError', onClientError);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const { port: boundPort, url } = await listen(server, port, host);
   // An 'error' after listening (e.g. EMFILE on accept) must be logged, not crash the process.
   server.on('error', (err) => engine.log('error', `ingress: ${errorMessage(err)}`, {}));
-  const address = server.address();
-  const boundPort = typeof address === 'object' && address !== null ? address.port : port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -245,25 +247,16 @@ function withClose(extra: string[] | undefined, closing = true): string[] | unde
   return extra ? [...extra, ...CLOSE] : [...CLOSE];
 }
 
-/**
- * Malformed HTTP never reaches a request handler; Node reports it here. Answer it in JSON like
- * everything else and close, unless the peer is gone or a response is already on the wire.
- */
-function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
-    socket.destroy();
-    return;
-  }
-  const [status, code, message] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'headers_too_large', 'the request headers are too large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'request_timeout', 'the request was not received in time']
-        : [400, 'bad_request', 'the request is not valid HTTP/1.1'];
-  const body = JSON.stringify({ code, message });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+/** An object or workflow named `awakeables` loses `POST /awakeables/{key}/resolve|reject` (see router.ts). */
+function warnIfShadowed(engine: Engine): void {
+  const def = engine.registry.get(AWAKEABLES);
+  if (!def || def.kind === 'service') return;
+  const lost = Object.keys(def.handlers).filter((h) => isAwakeableAction(h.toLowerCase()));
+  if (lost.length === 0) return;
+  engine.log(
+    'warn',
+    `ingress: POST /${AWAKEABLES}/{id}/resolve and /reject are the awakeable routes, so ${def.kind} "${AWAKEABLES}" ` +
+      `cannot be called there: call ${lost.join(' and ')} with /${AWAKEABLES}/{key}/{handler}/send, or rename the ${def.kind}`,
+    {},
   );
 }

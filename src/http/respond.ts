@@ -2,8 +2,9 @@ import type { ServerResponse } from 'node:http';
 import { KeelError } from '../core/errors.js';
 
 /**
- * Writing JSON answers. Every answer carries an explicit `content-length`, so Node never falls
- * back to chunked encoding and the client can reuse the connection without parsing chunks.
+ * Writing JSON answers, shared by the ingress and the admin API. Every answer carries an
+ * explicit `content-length`, so Node never falls back to chunked encoding and the client can
+ * reuse the connection without parsing chunks.
  */
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -75,4 +76,17 @@ export function sendError(
   extra?: readonly string[],
 ): void {
   sendText(res, status, JSON.stringify({ code, message }), extra);
+}
+
+/** A 405; `allow` becomes the `Allow` header. */
+export class MethodNotAllowedError extends KeelError {
+  constructor(
+    method: string,
+    readonly allow: string,
+  ) {
+    super(`${method} is not allowed here; use ${allow}`, {
+      code: 'method_not_allowed',
+      status: 405,
+    });
+  }
 }

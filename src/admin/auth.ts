@@ -1,0 +1,78 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
+import { KeelError } from '../core/errors.js';
+import { isLoopback } from '../http/listen.js';
+
+/**
+ * Who may use the admin API. It can cancel, kill and purge any invocation, so it is closed by
+ * default: it binds to loopback, and anywhere else it demands a bearer token.
+ */
+
+/** A request without the right `Authorization: Bearer <token>` header. HTTP 401. */
+export class UnauthorizedError extends KeelError {
+  constructor(message: string) {
+    super(message, { code: 'unauthorized', status: 401 });
+  }
+}
+
+/**
+ * The admin API was asked to listen beyond loopback without a token. Thrown before anything
+ * is bound, except for hostnames, which are judged by the address they bound to.
+ */
+export class AdminTokenRequiredError extends KeelError {
+  constructor(host: string) {
+    super(
+      `refusing to serve the admin API on ${host} without a token: anyone who can reach that address could ` +
+        'cancel, kill and purge invocations. Set KEEL_ADMIN_TOKEN (the adminToken option of startApp, the token ' +
+        'option of serveAdmin) to a long random secret, e.g. the output of `openssl rand -hex 32`, or bind the ' +
+        'admin API to 127.0.0.1',
+      { code: 'admin_token_required' },
+    );
+  }
+}
+
+/**
+ * Checks a token's form (never its value in a message: it is a secret). A token must be usable
+ * in a header as is, so whitespace (e.g. a newline read from a file) is refused here rather
+ * than turning every request into a puzzling 401.
+ */
+export function checkToken(token: string | undefined): void {
+  if (token === undefined) return;
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new TypeError(
+      'the admin token (KEEL_ADMIN_TOKEN) must be non-empty printable ASCII without spaces or newlines, ' +
+        'e.g. the output of `openssl rand -hex 32`',
+    );
+  }
+}
+
+/** Throws {@link AdminTokenRequiredError} for an IP literal off loopback when there is no token. */
+export function checkExposure(host: string, token: string | undefined): void {
+  if (token === undefined && isIP(host) !== 0 && !isLoopback(host))
+    throw new AdminTokenRequiredError(host);
+}
+
+/**
+ * Builds the check of the `Authorization` header. Both sides are hashed first, so the
+ * comparison is constant-time over equal-length digests and the time taken says nothing about
+ * the token, not even its length.
+ */
+export function bearerCheck(token: string): (header: string | undefined) => void {
+  const expected = digest(token);
+  return (header) => {
+    const space = header === undefined ? -1 : header.indexOf(' ');
+    if (header === undefined || space === -1 || header.slice(0, space).toLowerCase() !== 'bearer') {
+      throw new UnauthorizedError(
+        'the admin API needs a token: send the header Authorization: Bearer <token>, with the token from KEEL_ADMIN_TOKEN',
+      );
+    }
+    if (!timingSafeEqual(digest(header.slice(space + 1).trim()), expected))
+      throw new UnauthorizedError(
+        'the bearer token is not valid: use the token from KEEL_ADMIN_TOKEN',
+      );
+  };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}

@@ -1,0 +1,312 @@
+/**
+ * The admin API: inspect and control invocations over HTTP/1.1 JSON, on its own port so it can
+ * stay on loopback (or behind a token) while the ingress faces clients.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { errorMessage, KeelError, NotFoundError } from '../core/errors.js';
+import type { Engine, InvocationInfo } from '../engine/engine.js';
+import { isInvocationId } from '../engine/ids.js';
+import { checkPort, isLoopback, listen, onClientError } from '../http/listen.js';
+import { splitPath } from '../http/path.js';
+import { errorAnswer, MethodNotAllowedError, sendError, sendJson } from '../http/respond.js';
+import {
+  AdminTokenRequiredError,
+  bearerCheck,
+  checkExposure,
+  checkToken,
+  UnauthorizedError,
+} from './auth.js';
+
+/** Options of {@link serveAdmin}. Every field has a documented default. */
+export interface AdminOptions {
+  /** TCP port; `0` picks a free one. Default `9070` (apps map `KEEL_ADMIN_PORT` onto it). */
+  port?: number;
+  /**
+   * Interface to bind. Default `'127.0.0.1'`. Any address off loopback requires `token`: the
+   * server refuses to start without one.
+   */
+  host?: string;
+  /**
+   * When set, every request must carry `Authorization: Bearer <token>` (else 401). Printable
+   * ASCII, no spaces; use a long random secret. Apps map `KEEL_ADMIN_TOKEN` onto it.
+   */
+  token?: string;
+}
+
+/** A running admin API. */
+export interface AdminServer {
+  /** The bound port (useful with `port: 0`). */
+  readonly port: number;
+  /** Base URL, e.g. `http://127.0.0.1:9070`. */
+  readonly url: string;
+  /** Stops accepting connections; requests in flight get a short grace to finish. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_PORT = 9070;
+const DEFAULT_HOST = '127.0.0.1';
+/** Admin requests are single store reads or writes: a second is plenty to let them finish. */
+const CLOSE_GRACE_MS = 1_000;
+const MAX_LIMIT = 1000;
+
+type Status = InvocationInfo['status'];
+const STATUSES = [
+  'pending',
+  'scheduled',
+  'running',
+  'suspended',
+  'backing-off',
+  'paused',
+  'completed',
+  'failed',
+] as const satisfies readonly Status[];
+// A status the engine gains but this list lacks fails to compile, so the 400 never lies.
+const _everyStatus: [Exclude<Status, (typeof STATUSES)[number]>] extends [never] ? true : never =
+  true;
+
+const LIST_PARAMS = ['status', 'service', 'key', 'limit', 'cursor'] as const;
+const ACTIONS = ['cancel', 'kill', 'purge', 'resume'] as const;
+type Action = (typeof ACTIONS)[number];
+
+const ROUTES_HINT =
+  'the routes are GET /invocations (?status=&service=&key=&limit=&cursor=), GET /invocations/{id}, ' +
+  'GET /invocations/{id}/journal, POST /invocations/{id}/cancel, /kill, /purge and /resume, and GET /health';
+
+/** The admin API refuses to start; thrown before anything is bound when it can be decided then. */
+export function checkAdminOptions(options: AdminOptions): void {
+  checkPort(options.port ?? DEFAULT_PORT, 'the admin port');
+  checkToken(options.token);
+  checkExposure(options.host ?? DEFAULT_HOST, options.token);
+}
+
+/**
+ * Serves the admin API of an engine. Secure by default: it binds to `127.0.0.1`; bound to any
+ * other address it refuses to start without a `token`, and with a token every request needs
+ * `Authorization: Bearer <token>`.
+ *
+ * | Request                                                 | Answer                                        |
+ * | ------------------------------------------------------- | --------------------------------------------- |
+ * | `GET /invocations?status=&service=&key=&limit=&cursor=` | 200 `{ invocations, nextCursor? }`, newest first; `limit` 1-1000 (default 50) |
+ * | `GET /invocations/{id}`                                 | 200 the invocation                            |
+ * | `GET /invocations/{id}/journal`                         | 200 `{ entries }`                             |
+ * | `POST /invocations/{id}/cancel`                         | 202 `{ invocation }`: the handler sees a `CancelledError` at its next await |
+ * | `POST /invocations/{id}/kill`                           | 200 `{ invocation }`: ended at once, code `killed` |
+ * | `POST /invocations/{id}/purge`                          | 200 `{ purged: id }`: a finished invocation and its journal are deleted |
+ * | `POST /invocations/{id}/resume`                         | 202 `{ invocation }`: a paused invocation is replayed |
+ * | `GET /health`                                           | 200 `{ status: "ok" }`                        |
+ *
+ * Errors are `{ code, message }` with the error's status, as on the ingress: 400 for a bad
+ * query, 401 `unauthorized`, 404 for an unknown id or path, 405 (with `Allow`) for a wrong
+ * method, 409 when the invocation's state forbids the action (e.g. `already_finished`).
+ *
+ * @example
+ * ```ts
+ * import { Engine, serve, serveAdmin } from 'keel';
+ *
+ * const engine = new Engine({ services: [Greeter], store: openSqliteStore({ path: '.keel/keel.db' }) });
+ * await engine.start();
+ * const ingress = await serve(engine);
+ * const admin = await serveAdmin(engine, { token: process.env.KEEL_ADMIN_TOKEN });
+ * // curl -H "Authorization: Bearer $KEEL_ADMIN_TOKEN" 'localhost:9070/invocations?status=failed'
+ * process.on('SIGTERM', async () => {
+ *   await Promise.all([admin.close(), ingress.close()]);
+ *   await engine.stop();
+ * });
+ * ```
+ */
+export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Promise<AdminServer> {
+  checkAdminOptions(options);
+  const port = options.port ?? DEFAULT_PORT;
+  const host = options.host ?? DEFAULT_HOST;
+  const authorize = options.token === undefined ? undefined : bearerCheck(options.token);
+  let closing = false;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Before routing: without the token, not even which paths exist is revealed.
+    authorize?.(req.headers.authorization);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (path.charCodeAt(0) !== 47 /* / */) throw unknownPath(url);
+    const segs = splitPath(path);
+    const [first, id, action] = segs;
+    const close = closing ? CLOSE : undefined;
+    if (first === 'health' && segs.length === 1) {
+      allow(req, 'GET');
+      sendJson(res, 200, { status: 'ok' }, close);
+      return;
+    }
+    if (first !== 'invocations' || segs.length > 3 || id === '') throw unknownPath(path);
+    if (id === undefined) {
+      allow(req, 'GET');
+      const filter = listFilter(q === -1 ? '' : url.slice(q + 1));
+      sendJson(res, 200, await engine.listInvocations(filter), close);
+      return;
+    }
+    if (action === undefined) {
+      allow(req, 'GET');
+      const info = isInvocationId(id) ? await engine.getInvocation(id) : undefined;
+      if (!info) throw unknownInvocation(id);
+      sendJson(res, 200, info, close);
+      return;
+    }
+    if (action === 'journal') {
+      allow(req, 'GET');
+      if (!isInvocationId(id)) throw unknownInvocation(id);
+      sendJson(res, 200, { entries: await engine.getJournal(id) }, close);
+      return;
+    }
+    if (!isAction(action)) throw unknownPath(path);
+    allow(req, 'POST');
+    if (!isInvocationId(id)) throw unknownInvocation(id);
+    switch (action) {
+      case 'cancel':
+        sendJson(res, 202, { invocation: await engine.cancel(id) }, close);
+        return;
+      case 'kill':
+        sendJson(res, 200, { invocation: await engine.kill(id) }, close);
+        return;
+      case 'purge':
+        await engine.purge(id);
+        sendJson(res, 200, { purged: id }, close);
+        return;
+      case 'resume':
+        sendJson(res, 202, { invocation: await engine.resumePaused(id) }, close);
+        return;
+    }
+  };
+
+  const respond = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      await handle(req, res);
+    } catch (err) {
+      try {
+        answerError(engine, req, res, err, closing);
+      } catch {
+        res.destroy();
+      }
+    }
+  };
+
+  const server = createServer(
+    { noDelay: true },
+    (req: IncomingMessage, res: ServerResponse) => void respond(req, res),
+  );
+  server.on('clientError', onClientError);
+  const bound = await listen(server, port, host);
+  // A hostname is judged by what it resolved to: `localhost` is fine, a public name is not.
+  const address = server.address();
+  if (
+    options.token === undefined &&
+    typeof address === 'object' &&
+    address !== null &&
+    !isLoopback(address.address)
+  ) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw new AdminTokenRequiredError(`${host} (${address.address})`);
+  }
+  server.on('error', (err) => engine.log('error', `admin: ${errorMessage(err)}`, {}));
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= new Promise<void>((resolve, reject) => {
+      closing = true;
+      const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+      grace.unref();
+      server.close((err) => {
+        clearTimeout(grace);
+        if (err) reject(err);
+        else resolve();
+      });
+      server.closeIdleConnections();
+    });
+    return closed;
+  };
+  return { port: bound.port, url: bound.url, close };
+}
+
+const CLOSE = ['connection', 'close'] as const;
+
+function answerError(
+  engine: Engine,
+  req: IncomingMessage,
+  res: ServerResponse,
+  err: unknown,
+  closing: boolean,
+): void {
+  if (res.headersSent || res.destroyed || req.socket.destroyed) {
+    res.destroy();
+    return;
+  }
+  const answer = errorAnswer(err);
+  if (!answer.known) {
+    // The URL and the error only: headers (the token) are never logged.
+    engine.log(
+      'error',
+      `admin: ${req.method ?? '?'} ${req.url ?? '?'} failed: ${errorMessage(err)}`,
+      { stack: err instanceof Error ? err.stack : undefined },
+    );
+  }
+  const extra: string[] = [];
+  if (err instanceof MethodNotAllowedError) extra.push('allow', err.allow);
+  else if (err instanceof UnauthorizedError) extra.push('www-authenticate', 'Bearer');
+  if (closing) extra.push(...CLOSE);
+  sendError(res, answer.status, answer.code, answer.message, extra);
+}
+
+function allow(req: IncomingMessage, method: 'GET' | 'POST'): void {
+  if (req.method !== method) throw new MethodNotAllowedError(req.method ?? '?', method);
+}
+
+function isAction(s: string): s is Action {
+  return (ACTIONS as readonly string[]).includes(s);
+}
+
+/** Reads the query of `GET /invocations`; anything it does not understand is a 400, not ignored. */
+function listFilter(query: string): Parameters<Engine['listInvocations']>[0] {
+  const params = new URLSearchParams(query);
+  const filter: Parameters<Engine['listInvocations']>[0] = {};
+  for (const name of new Set(params.keys())) {
+    if (!(LIST_PARAMS as readonly string[]).includes(name)) {
+      throw invalidQuery(
+        `unknown query parameter "${name}": GET /invocations takes ${LIST_PARAMS.join(', ')}`,
+      );
+    }
+    const values = params.getAll(name);
+    if (values.length > 1)
+      throw invalidQuery(`"${name}" is given ${values.length} times; give it once`);
+    if (values[0] === '') throw invalidQuery(`"${name}" is empty: give it a value or leave it out`);
+  }
+  const status = params.get('status');
+  if (status !== null) {
+    if (!(STATUSES as readonly string[]).includes(status))
+      throw invalidQuery(`unknown status "${status}": the statuses are ${STATUSES.join(', ')}`);
+    filter.status = status as Status;
+  }
+  const limit = params.get('limit');
+  if (limit !== null) {
+    const n = /^\d{1,7}$/.test(limit) ? Number(limit) : NaN;
+    if (!(n >= 1 && n <= MAX_LIMIT))
+      throw invalidQuery(`limit "${limit}" must be a whole number from 1 to ${MAX_LIMIT}`);
+    filter.limit = n;
+  }
+  const service = params.get('service');
+  if (service !== null) filter.service = service;
+  const key = params.get('key');
+  if (key !== null) filter.key = key;
+  const cursor = params.get('cursor');
+  if (cursor !== null) filter.cursor = cursor;
+  return filter;
+}
+
+function invalidQuery(message: string): KeelError {
+  return new KeelError(message, { code: 'invalid_query', status: 400 });
+}
+
+function unknownInvocation(id: string): NotFoundError {
+  return new NotFoundError(`no invocation "${id}": it never existed or its retention ended`);
+}
+
+function unknownPath(path: string): NotFoundError {
+  return new NotFoundError(`nothing at "${path}": ${ROUTES_HINT}`);
+}
