@@ -10,6 +10,7 @@ const app = await startApp({ services, ...appOptionsFromEnv() });
 console.log(
   `keel: ingress listening on ${app.ingress.url} (database ${process.env.KEEL_DB ?? './.keel/keel.db'})`,
 );
+console.log(`keel: admin API on ${app.admin.url}`);
 console.log(`keel: serving ${services.map((s) => s.name).join(', ')}`);
 
 let closing = false;
