@@ -12,7 +12,14 @@ export type StoreErrorCode =
   /** One `write()` call failed (a constraint, an unserializable value); none of its ops applied. */
   | 'write_failed'
   /** The database or the disk failed (I/O error, failed fsync); the store refuses further writes. */
-  | 'store_failed';
+  | 'store_failed'
+  /**
+   * The database could not be reached, or the connection was lost while the write was in flight
+   * (a server restart, a terminated connection, a deadlock). Retryable: the store reconnects by
+   * itself. A write rejected this way may or may not have been applied, when the connection
+   * broke after the database received its commit.
+   */
+  | 'store_unavailable';
 
 /**
  * An error raised by a Store adapter.
@@ -31,6 +38,10 @@ export class StoreError extends KeelError {
   declare readonly code: StoreErrorCode;
 
   constructor(code: StoreErrorCode, message: string, cause?: unknown) {
-    super(message, { code, status: code === 'store_closed' ? 503 : 500, cause });
+    super(message, {
+      code,
+      status: code === 'store_closed' || code === 'store_unavailable' ? 503 : 500,
+      cause,
+    });
   }
 }

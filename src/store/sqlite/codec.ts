@@ -1,35 +1,12 @@
 import type { ErrorInfo } from '../../core/errors.js';
 import type { EntryKind, JournalEntry } from '../../core/journal.js';
-import { StoreError } from '../errors.js';
+import { fromJson, toJson } from '../json.js';
 import type { InvocationRow, InvocationStatus, PromiseRow, TimerRow } from '../types.js';
+
+export { fromJson, toJson };
 
 /** What better-sqlite3 binds: no booleans, no undefined. */
 export type SqlValue = string | number | bigint | null;
-
-/**
- * Encodes a value as JSON text, `undefined` as SQL NULL. Runs when `write()` is called, not at
- * flush time, so later mutation of the caller's objects cannot change what gets stored, and an
- * unserializable value fails that one call before it joins a batch.
- */
-export function toJson(value: unknown, what: () => string): string | null {
-  if (value === undefined) return null;
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new StoreError(
-      'write_failed',
-      `cannot store ${what()}: ${(err as Error).message}. Stored values must be JSON-serializable.`,
-      err,
-    );
-  }
-  // JSON.stringify returns undefined for functions and symbols: they have no JSON form.
-  return text ?? null;
-}
-
-export function fromJson(text: string | null): unknown {
-  return text === null ? undefined : JSON.parse(text);
-}
 
 function opt(v: SqlValue | undefined): SqlValue {
   return v === undefined ? null : v;

@@ -1,0 +1,271 @@
+import type pg from 'pg';
+import { StoreError } from '../errors.js';
+import type { OpResult } from '../types.js';
+import type { PreparedCall } from './codec.js';
+import { asStoreError, isTransientSqlState } from './errors.js';
+
+/**
+ * The most ops, and bytes of encoded ops, one batch carries. Far above what concurrent writers
+ * queue between two flushes; only a sudden backlog (thousands of calls, or huge values) is
+ * split, so that no single statement holds row locks, or memory for its parameter, for long.
+ */
+const MAX_BATCH_OPS = 8192;
+const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
+/** A pending `write()` call, already encoded. */
+interface Waiter {
+  call: PreparedCall;
+  resolve: (results: OpResult[]) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Counters for benchmarks and diagnostics. */
+export interface GroupCommitStats {
+  /** Batches sent, each one statement and one transaction. */
+  batches: number;
+  /** `write()` calls committed. */
+  writes: number;
+  /** `write()` calls rejected: by the database (`write_failed`) or with their batch. */
+  failed: number;
+  ops: number;
+  /** Batches that had a failing call, so ran again call by call, a subtransaction each. */
+  isolated: number;
+  /** Time from sending a batch to its answer, in nanoseconds. */
+  roundTripNs: number;
+}
+
+/**
+ * What `apply` answers: `[op index, result]` for each op with a result, and
+ * `[call index, message, detail, sqlstate]` for each call that failed and was rolled back alone.
+ */
+type ApplyResult = [
+  results: Array<[number, unknown]>,
+  failures: Array<[number, string, string | null, string]>,
+];
+
+/** The arguments of `apply` for a batch: see migration 2. */
+interface Batch {
+  ops: string;
+  calls: number[];
+  plan: number[];
+  total: number;
+}
+
+/**
+ * Flattens the calls' ops into one array and cuts it into the runs `apply` executes: an op
+ * that reads before it writes is a run of its own; blind writes join the current run unless
+ * they touch a row (or read a dedupe key) the run already touches, which starts the next run.
+ */
+export function planBatch(calls: readonly PreparedCall[]): Batch {
+  let ops = '[';
+  const counts: number[] = [];
+  const plan: number[] = [];
+  const seen = new Set<string>();
+  let runStart = -1;
+  let runKinds = 0;
+  let i = 0;
+  const closeRun = () => {
+    if (runStart < 0) return;
+    plan.push(runStart, i, runKinds);
+    runStart = -1;
+    runKinds = 0;
+    seen.clear();
+  };
+  for (const call of calls) {
+    counts.push(call.json.length);
+    for (let j = 0; j < call.json.length; j++, i++) {
+      ops += (i === 0 ? '' : ',') + call.json[j]!;
+      const kind = call.kinds[j]!;
+      if (kind === 0) {
+        closeRun();
+        plan.push(i, i + 1, 0);
+        continue;
+      }
+      const keys = call.keys[j]!;
+      if (runStart >= 0 && keys.some((k) => seen.has(k))) closeRun();
+      if (runStart < 0) runStart = i;
+      for (const k of keys) seen.add(k);
+      runKinds |= kind;
+    }
+  }
+  closeRun();
+  return { ops: ops + ']', calls: counts, plan, total: i };
+}
+
+/**
+ * Group commit for PostgreSQL: every queued `write()` call goes into the next batch, and a
+ * batch is ONE statement, `SELECT <schema>.apply(ops, calls, plan)` (see migration 2), so one
+ * round trip, one transaction and one WAL flush commit all of them. One batch is in flight at a time: calls arriving meanwhile queue
+ * up and form the next batch, so the busier the store the larger the batches.
+ *
+ * Why only one: the engine relies on `write()` calls committing in the order they were made,
+ * and on later calls seeing what earlier ones wrote (a completion that checks its entry exists,
+ * a dedupe check). Two batches on two connections could commit out of order, and the second
+ * would not see the first's uncommitted rows. One backend applying batches in queue order keeps
+ * exactly the SQLite store's semantics.
+ *
+ * When a batch fails as a whole, typically because PostgreSQL is unavailable (a lost connection,
+ * a restart: `store_unavailable`), its calls and every call queued behind it are rejected: none
+ * of them may commit after an earlier call that failed. Later calls go to a new connection.
+ */
+export class GroupCommit {
+  readonly stats: GroupCommitStats = {
+    batches: 0,
+    writes: 0,
+    failed: 0,
+    ops: 0,
+    isolated: 0,
+    roundTripNs: 0,
+  };
+
+  private queue: Waiter[] = [];
+  private flushScheduled = false;
+  private inFlight = false;
+  private idleWaiters: Array<() => void> = [];
+  private readonly statement: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    quotedSchema: string,
+    private readonly statementName: string,
+  ) {
+    this.statement = `SELECT ${quotedSchema}.apply($1::jsonb, $2::int[], $3::int[]) AS r`;
+  }
+
+  add(call: PreparedCall): Promise<OpResult[]> {
+    return new Promise<OpResult[]>((resolve, reject) => {
+      this.queue.push({ call, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves once every queued call is committed (or rejected) and nothing is in flight. */
+  drain(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.notifyIfIdle();
+    });
+  }
+
+  private schedule(): void {
+    if (this.flushScheduled || this.inFlight) return;
+    this.flushScheduled = true;
+    // setImmediate, not a microtask: every caller that runs in this turn of the event loop
+    // (including continuations of the writes just acknowledged) joins the batch.
+    setImmediate(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.inFlight) return;
+    const batch = this.takeBatch();
+    if (batch.length === 0) {
+      this.notifyIfIdle();
+      return;
+    }
+    this.inFlight = true;
+    void this.run(batch).finally(() => {
+      this.inFlight = false;
+      if (this.queue.length > 0) this.schedule();
+      else this.notifyIfIdle();
+    });
+  };
+
+  /** Queued calls up to the limits (at least one call), in order. */
+  private takeBatch(): Waiter[] {
+    let ops = 0;
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length && ops < MAX_BATCH_OPS && bytes < MAX_BATCH_BYTES) {
+      const json = this.queue[n++]!.call.json;
+      ops += json.length;
+      for (const op of json) bytes += op.length;
+    }
+    if (n === this.queue.length) {
+      const all = this.queue;
+      this.queue = [];
+      return all;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  /** Never rejects: every waiter of the batch is settled. */
+  private async run(batch: Waiter[]): Promise<void> {
+    const b = planBatch(batch.map((w) => w.call));
+    const t0 = process.hrtime.bigint();
+    let raw: ApplyResult;
+    try {
+      const res = await this.pool.query<{ r: ApplyResult }>({
+        name: this.statementName,
+        text: this.statement,
+        values: [b.ops, b.calls, b.plan],
+      });
+      raw = res.rows[0]!.r;
+    } catch (err) {
+      const error = asStoreError(err, 'the write');
+      this.stats.failed += batch.length;
+      for (const w of batch) w.reject(error);
+      // Nothing queued behind a failed call may commit before its caller hears of the failure.
+      const queued = this.queue;
+      this.queue = [];
+      this.stats.failed += queued.length;
+      for (const w of queued) w.reject(error);
+      return;
+    }
+    this.stats.roundTripNs += Number(process.hrtime.bigint() - t0);
+    this.stats.batches++;
+    const [pairs, failures] = raw;
+    const byOp: unknown[] = new Array(b.total);
+    for (const [index, result] of pairs) byOp[index] = result;
+    const failed = new Map<number, StoreError>();
+    for (const f of failures) failed.set(f[0], callError(f[1], f[2], f[3]));
+    if (failures.length > 0) this.stats.isolated++;
+    let offset = 0;
+    for (let c = 0; c < batch.length; c++) {
+      const w = batch[c]!;
+      const n = w.call.json.length;
+      const error = failed.get(c);
+      if (error !== undefined) {
+        this.stats.failed++;
+        w.reject(error);
+      } else {
+        let results: OpResult[];
+        try {
+          results = w.call.decoders.map((decode, j) => decode(byOp[offset + j]));
+        } catch (err) {
+          // Committed, but the answer is unreadable: a bug, not something to retry.
+          w.reject(
+            new StoreError('store_failed', `cannot decode the result of a write: ${String(err)}`),
+          );
+          offset += n;
+          continue;
+        }
+        this.stats.writes++;
+        this.stats.ops += n;
+        w.resolve(results);
+      }
+      offset += n;
+    }
+  }
+
+  private notifyIfIdle(): void {
+    if (this.queue.length > 0 || this.inFlight || this.flushScheduled) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+function callError(message: string, detail: string | null, state: string): StoreError {
+  if (isTransientSqlState(state)) {
+    return new StoreError(
+      'store_unavailable',
+      `the write was rolled back by PostgreSQL (${message}, SQLSTATE ${state}); none of its operations were applied. Retry it.`,
+    );
+  }
+  const more = detail ? ` (${detail})` : '';
+  return new StoreError(
+    'write_failed',
+    `the write failed and none of its operations were applied: ${message}${more} (SQLSTATE ${state})`,
+  );
+}

@@ -1,0 +1,170 @@
+import type pg from 'pg';
+import type { JournalEntry } from '../../core/journal.js';
+import { fromJson } from '../json.js';
+import type { InvocationFilter, InvocationRow, PromiseRow, TimerRow } from '../types.js';
+import {
+  type EncodedEntry,
+  type InvocationRecord,
+  type PromiseRecord,
+  type TimerRecord,
+  decodeEntry,
+  decodeInvocation,
+  decodePromise,
+  decodeTimer,
+} from './codec.js';
+
+/** Must match the WHERE clause of the partial index `invocations_active` for the planner to use it. */
+const ACTIVE = "status NOT IN ('completed', 'failed')";
+
+const DEFAULT_LIST_LIMIT = 100;
+
+type KeyHolder = Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>;
+
+/**
+ * Reads, as named prepared statements on the pool: each connection parses and plans a statement
+ * once. Reads see every committed write; a write whose `write()` has not resolved yet may or may
+ * not be visible.
+ */
+export class Queries {
+  private readonly sql: Record<
+    | 'invocation'
+    | 'byDedupe'
+    | 'journal'
+    | 'state'
+    | 'stateKeys'
+    | 'runnable'
+    | 'keyHolders'
+    | 'promise'
+    | 'timers'
+    | 'expired',
+    pg.QueryConfig
+  >;
+  private readonly lists = new Map<string, string>();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly s: string,
+    /** Prefix of prepared statement names: unique per schema, since pools may share a server. */
+    private readonly prefix: string,
+  ) {
+    const q = (name: string, text: string): pg.QueryConfig => ({ name: `${prefix}${name}`, text });
+    this.sql = {
+      invocation: q('inv', `SELECT * FROM ${s}.invocations WHERE id = $1`),
+      byDedupe: q('dedupe', `SELECT * FROM ${s}.invocations WHERE dedupe = $1`),
+      journal: q(
+        'journal',
+        `SELECT idx, kind, name, done, data FROM ${s}.journal WHERE invocation_id = $1 ORDER BY idx`,
+      ),
+      state: q(
+        'state',
+        `SELECT value FROM ${s}.state WHERE service = $1 AND key = $2 AND name = $3`,
+      ),
+      stateKeys: q(
+        'state_keys',
+        `SELECT name FROM ${s}.state WHERE service = $1 AND key = $2 ORDER BY name`,
+      ),
+      runnable: q(
+        'runnable',
+        `SELECT * FROM ${s}.invocations WHERE ${ACTIVE} AND status IN ('running', 'pending') ORDER BY seq`,
+      ),
+      keyHolders: q(
+        'key_holders',
+        `SELECT id, service, key, status, seq FROM ${s}.invocations WHERE ${ACTIVE} ` +
+          // 'paused' too: the engine keeps a paused invocation's key held, like a suspended one.
+          "AND status IN ('running', 'suspended', 'backing-off', 'paused', 'pending') AND exclusive AND key <> '' ORDER BY seq",
+      ),
+      promise: q(
+        'promise',
+        `SELECT done, value, error FROM ${s}.promises WHERE service = $1 AND key = $2 AND name = $3`,
+      ),
+      timers: q(
+        'timers',
+        `SELECT invocation_id, idx, fire_at FROM ${s}.timers WHERE fire_at <= $1 ORDER BY fire_at, invocation_id, idx LIMIT $2`,
+      ),
+      expired: q(
+        'expired',
+        `SELECT id FROM ${s}.invocations WHERE expires_at <= $1 AND status IN ('completed', 'failed') ORDER BY expires_at LIMIT $2`,
+      ),
+    };
+  }
+
+  private async rows<R extends pg.QueryResultRow>(
+    config: pg.QueryConfig,
+    values: unknown[],
+  ): Promise<R[]> {
+    const res = await this.pool.query<R>({ ...config, values });
+    return res.rows;
+  }
+
+  async getInvocation(id: string): Promise<InvocationRow | undefined> {
+    const [r] = await this.rows<InvocationRecord>(this.sql.invocation, [id]);
+    return r && decodeInvocation(r);
+  }
+
+  async findByDedupe(dedupe: string): Promise<InvocationRow | undefined> {
+    const [r] = await this.rows<InvocationRecord>(this.sql.byDedupe, [dedupe]);
+    return r && decodeInvocation(r);
+  }
+
+  async getJournal(id: string): Promise<Array<[number, JournalEntry]>> {
+    const rows = await this.rows<EncodedEntry & { idx: number }>(this.sql.journal, [id]);
+    return rows.map((r) => [r.idx, decodeEntry(r)]);
+  }
+
+  async getState(service: string, key: string, name: string): Promise<unknown> {
+    const [r] = await this.rows<{ value: string | null }>(this.sql.state, [service, key, name]);
+    return r && fromJson(r.value);
+  }
+
+  async getStateKeys(service: string, key: string): Promise<string[]> {
+    const rows = await this.rows<{ name: string }>(this.sql.stateKeys, [service, key]);
+    return rows.map((r) => r.name);
+  }
+
+  async listRunnable(): Promise<InvocationRow[]> {
+    return (await this.rows<InvocationRecord>(this.sql.runnable, [])).map(decodeInvocation);
+  }
+
+  async listKeyHolders(): Promise<KeyHolder[]> {
+    const rows = await this.rows<KeyHolder>(this.sql.keyHolders, []);
+    return rows.map((r) => ({
+      id: r.id,
+      service: r.service,
+      key: r.key,
+      status: r.status,
+      seq: Number(r.seq),
+    }));
+  }
+
+  async dueTimers(before: number, limit: number): Promise<TimerRow[]> {
+    return (await this.rows<TimerRecord>(this.sql.timers, [before, limit])).map(decodeTimer);
+  }
+
+  async expired(now: number, limit: number): Promise<string[]> {
+    return (await this.rows<{ id: string }>(this.sql.expired, [now, limit])).map((r) => r.id);
+  }
+
+  async getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined> {
+    const [r] = await this.rows<PromiseRecord>(this.sql.promise, [service, key, name]);
+    return r && decodePromise(r);
+  }
+
+  async listInvocations(filter: InvocationFilter): Promise<InvocationRow[]> {
+    const where: string[] = [];
+    const values: Array<string | number> = [];
+    const param = (v: string | number) => `$${values.push(v)}`;
+    if (filter.status !== undefined) where.push(`status = ${param(filter.status)}`);
+    if (filter.service !== undefined) where.push(`service = ${param(filter.service)}`);
+    if (filter.key !== undefined) where.push(`key = ${param(filter.key)}`);
+    if (filter.beforeSeq !== undefined) where.push(`seq < ${param(filter.beforeSeq)}`);
+    const limit = param(filter.limit ?? DEFAULT_LIST_LIMIT);
+    const text = `SELECT * FROM ${this.s}.invocations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit}`;
+    // One prepared statement per combination of filters (at most 16).
+    let name = this.lists.get(text);
+    if (name === undefined) {
+      name = `${this.prefix}list${this.lists.size}`;
+      this.lists.set(text, name);
+    }
+    return (await this.rows<InvocationRecord>({ name, text }, values)).map(decodeInvocation);
+  }
+}

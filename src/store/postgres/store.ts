@@ -1,0 +1,243 @@
+import pg from 'pg';
+import type { JournalEntry } from '../../core/journal.js';
+import { StoreError } from '../errors.js';
+import type {
+  InvocationFilter,
+  InvocationRow,
+  OpResult,
+  PromiseRow,
+  Store,
+  TimerRow,
+  WriteOp,
+} from '../types.js';
+import { type PreparedCall, encodeCall } from './codec.js';
+import { asStoreError, isBrokenConnection, msg } from './errors.js';
+import { type GroupCommitStats, GroupCommit } from './group-commit.js';
+import { migrate, quoteSchema } from './migrations.js';
+import { Queries } from './queries.js';
+
+/** Options of {@link openPostgresStore}. */
+export interface PostgresStoreOptions {
+  /** A connection string, e.g. `postgres://user:password@host:5432/db`. */
+  url: string;
+  /**
+   * The schema holding Keel's tables, created if missing. Default `keel`. Lower-case letters,
+   * digits and underscores. Several Keel applications can share a database with one schema each.
+   */
+  schema?: string;
+  /**
+   * Connections in the pool. Default 10. Writes use one at a time (see {@link GroupCommit});
+   * the others serve reads.
+   */
+  poolSize?: number;
+  /** How long to wait for a new connection before failing with `store_unavailable`. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Shown in `pg_stat_activity.application_name`. Default `keel`. */
+  applicationName?: string;
+}
+
+const DEFAULT_POOL_SIZE = 10;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const INT8_OID = 20;
+
+/**
+ * bigint columns (times, seq) as JS numbers. Epoch milliseconds and sequence numbers stay far
+ * below 2^53. Set on this store's pool only, not globally in node-postgres.
+ */
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === INT8_OID && format !== 'binary'
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/**
+ * The scale-out Store: tables in one schema of a PostgreSQL database, written through group
+ * commit (see {@link GroupCommit}): every `write()` call queued while a batch is in flight goes
+ * into the next batch, and a batch is one statement, one transaction and one WAL flush.
+ *
+ * A `write()` resolves once PostgreSQL has committed it, which, with the server's default
+ * `synchronous_commit = on`, means flushed to its WAL on disk (see docs/postgres.md).
+ *
+ * Reads are prepared queries on a connection pool and see every committed write.
+ *
+ * @example
+ * ```ts
+ * const store = await openPostgresStore({ url: 'postgres://postgres@127.0.0.1:5432/app' });
+ * await store.write([{ op: 'state.set', service: 'cart', key: 'ann', name: 'items', value: [] }]);
+ * await store.close();
+ * ```
+ */
+export class PostgresStore implements Store {
+  private readonly queries: Queries;
+  private readonly commits: GroupCommit;
+  private closing?: Promise<void>;
+
+  /** Use {@link openPostgresStore}, which also migrates the schema. */
+  constructor(
+    private readonly pool: pg.Pool,
+    /** The schema holding the tables. */
+    readonly schema: string,
+  ) {
+    const s = quoteSchema(schema);
+    this.queries = new Queries(pool, s, 'keel_');
+    this.commits = new GroupCommit(pool, s, 'keel_apply');
+  }
+
+  /** Counters for benchmarks and diagnostics. */
+  get stats(): Readonly<GroupCommitStats> {
+    return this.commits.stats;
+  }
+
+  write(ops: WriteOp[]): Promise<OpResult[]> {
+    if (this.closing) return Promise.reject(this.closedError('write'));
+    let call: PreparedCall;
+    try {
+      call = encodeCall(ops);
+    } catch (err) {
+      return Promise.reject(
+        err instanceof StoreError
+          ? err
+          : new StoreError(
+              'write_failed',
+              `the write failed and none of its operations were applied: ${msg(err)}`,
+              err,
+            ),
+      );
+    }
+    if (ops.length === 0) return Promise.resolve([]);
+    return this.commits.add(call);
+  }
+
+  getInvocation(id: string): Promise<InvocationRow | undefined> {
+    return this.read('getInvocation', () => this.queries.getInvocation(id));
+  }
+
+  findByDedupe(dedupe: string): Promise<InvocationRow | undefined> {
+    return this.read('findByDedupe', () => this.queries.findByDedupe(dedupe));
+  }
+
+  getJournal(id: string): Promise<Array<[number, JournalEntry]>> {
+    return this.read('getJournal', () => this.queries.getJournal(id));
+  }
+
+  getState(service: string, key: string, name: string): Promise<unknown> {
+    return this.read('getState', () => this.queries.getState(service, key, name));
+  }
+
+  getStateKeys(service: string, key: string): Promise<string[]> {
+    return this.read('getStateKeys', () => this.queries.getStateKeys(service, key));
+  }
+
+  listRunnable(): Promise<InvocationRow[]> {
+    return this.read('listRunnable', () => this.queries.listRunnable());
+  }
+
+  listKeyHolders(): Promise<
+    Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>>
+  > {
+    return this.read('listKeyHolders', () => this.queries.listKeyHolders());
+  }
+
+  dueTimers(before: number, limit: number): Promise<TimerRow[]> {
+    return this.read('dueTimers', () => this.queries.dueTimers(before, limit));
+  }
+
+  expired(now: number, limit: number): Promise<string[]> {
+    return this.read('expired', () => this.queries.expired(now, limit));
+  }
+
+  listInvocations(filter: InvocationFilter): Promise<InvocationRow[]> {
+    return this.read('listInvocations', () => this.queries.listInvocations(filter));
+  }
+
+  getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined> {
+    return this.read('getPromise', () => this.queries.getPromise(service, key, name));
+  }
+
+  /**
+   * Refuses new writes and reads, waits until every accepted write is committed (or rejected),
+   * and closes the pool. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    try {
+      await this.commits.drain();
+    } finally {
+      await this.pool.end();
+    }
+  }
+
+  /**
+   * Runs a read, again on another connection when its connection turned out to be broken: a
+   * pooled connection whose backend was terminated (a server restart, a failover) only notices
+   * when it is next used, and a read is safe to repeat.
+   */
+  private async read<T>(what: string, run: () => Promise<T>): Promise<T> {
+    if (this.closing) throw this.closedError(what);
+    // Each failed attempt discards its connection, so after a restart of the server every
+    // pooled connection may fail once: one more attempt than the pool has connections.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        if (!isBrokenConnection(err) || attempt >= this.pool.options.max || this.closing)
+          throw asStoreError(err, `${what} on PostgreSQL schema "${this.schema}"`);
+      }
+    }
+  }
+
+  private closedError(what: string): StoreError {
+    return new StoreError(
+      'store_closed',
+      `the PostgreSQL store (schema "${this.schema}") is closed; the ${what} was not performed.`,
+    );
+  }
+}
+
+/**
+ * Connects to PostgreSQL, creates the schema if missing and brings it to the current version
+ * (safe when several processes start at once), and returns the store.
+ *
+ * Rejects with a StoreError: `schema_too_new` when a newer Keel migrated the schema,
+ * `store_unavailable` when the server cannot be reached; and with a UsageError for an invalid
+ * schema name.
+ *
+ * @example
+ * ```ts
+ * const store = await openPostgresStore({
+ *   url: process.env.KEEL_DATABASE_URL!,
+ *   schema: 'orders',
+ *   poolSize: 20,
+ * });
+ * ```
+ */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
+  const schema = options.schema ?? 'keel';
+  quoteSchema(schema);
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? DEFAULT_POOL_SIZE,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    application_name: options.applicationName ?? 'keel',
+    keepAlive: true,
+    types,
+  });
+  // A connection that breaks while idle in the pool (a server restart, pg_terminate_backend)
+  // emits 'error' on the pool; the pool drops it and connects anew when needed. Without a
+  // listener the error would crash the process.
+  pool.on('error', () => {});
+  // The same for a connection that breaks while checked out: the query in flight rejects.
+  pool.on('connect', (client) => client.on('error', () => {}));
+  try {
+    await migrate(pool, schema);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw asStoreError(err, `opening the PostgreSQL schema "${schema}"`);
+  }
+  return new PostgresStore(pool, schema);
+}
