@@ -1,0 +1,104 @@
+/**
+ * The errors of declared integrations. Each one says which integration (and, for a file, which
+ * line and column) is wrong, what was found and what is accepted, so the fix is obvious from the
+ * message alone. None of them ever repeats a secret value.
+ */
+import { KeelError, TerminalError } from '../core/errors.js';
+
+/**
+ * An integration declaration (TypeScript or file) that Keel refuses. `path` is the field in
+ * TypeScript terms (`circuitBreaker.failures`, `operations.get_user.path`), `detail` the
+ * complaint without the field, so a file loader can restate it with a line and column.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   integration({ name: 'GitHub', baseUrl: 'https://api.github.com', circuitBreaker: { failures: 0, window: '1m', reset: '30s' } });
+ * } catch (err) {
+ *   if (err instanceof IntegrationConfigError) console.error(err.path, err.detail);
+ * }
+ * ```
+ */
+export class IntegrationConfigError extends TerminalError {
+  constructor(
+    readonly integration: string,
+    readonly path: string,
+    readonly detail: string,
+  ) {
+    super(`integration ${integration}: ${path === '' ? '' : `${path} `}${detail}`, {
+      code: 'invalid_integration',
+      status: 500,
+    });
+  }
+}
+
+/** Where a declaration error is in its source: 1-based line and column, and the file if known. */
+export interface SourcePosition {
+  line: number;
+  column: number;
+  file?: string;
+}
+
+/**
+ * A declarative integrations file (the `integration X { ... }` syntax or its JSON form) that
+ * does not parse or does not describe a valid integration. The message starts with the
+ * position: `integrations.keel, line 4, column 12: expected a duration like 30s after 'reset after'`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   parseIntegrations(text, { file: 'integrations.keel' });
+ * } catch (err) {
+ *   if (err instanceof IntegrationDeclarationError) console.error(`${err.line}:${err.column}`, err.message);
+ * }
+ * ```
+ */
+export class IntegrationDeclarationError extends TerminalError {
+  readonly line: number;
+  readonly column: number;
+  readonly file: string | undefined;
+
+  constructor(at: SourcePosition, detail: string, cause?: unknown) {
+    super(`${formatPosition(at)}: ${detail}`, {
+      code: 'invalid_declaration',
+      status: 500,
+      cause,
+    });
+    this.line = at.line;
+    this.column = at.column;
+    this.file = at.file;
+  }
+}
+
+/**
+ * A secret (or other `env(NAME)` reference) was needed for a call and the environment does not
+ * have it. Raised at use time, not at load time, so a process that never calls the integration
+ * does not need its credentials.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   resolveSecret(env('GITHUB_TOKEN'), { integration: 'GitHubAPI', field: 'auth.token' });
+ * } catch (err) {
+ *   if (err instanceof MissingSecretError) console.error(err.variable); // 'GITHUB_TOKEN'
+ * }
+ * ```
+ */
+export class MissingSecretError extends KeelError {
+  constructor(
+    readonly integration: string,
+    readonly field: string,
+    readonly variable: string,
+    empty: boolean,
+  ) {
+    super(
+      `integration ${integration}: ${field} reads the environment variable ${variable}, which is ${empty ? 'empty' : 'not set'}. ` +
+        `Set ${variable} in the environment of the process that runs Keel.`,
+      { code: 'missing_secret', status: 500 },
+    );
+  }
+}
+
+function formatPosition(at: SourcePosition): string {
+  return `${at.file === undefined ? '' : `${at.file}, `}line ${at.line}, column ${at.column}`;
+}
