@@ -4,11 +4,19 @@ import { parseDuration, type Duration } from './core/duration.js';
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { serve, type IngressServer } from './ingress/index.js';
 import { openSqliteStore } from './store/sqlite/index.js';
+import { openPostgresStore } from './store/postgres/index.js';
 
 /** Options of a whole Keel application: engine, store, ingress and admin API. Env vars override none of these; see {@link appOptionsFromEnv}. */
 export interface AppOptions extends Omit<EngineOptions, 'store'> {
-  /** SQLite database file. Default `./.keel/keel.db` (`KEEL_DB`). */
+  /** SQLite database file. Default `./.keel/keel.db` (`KEEL_DB`). Ignored when `databaseUrl` is set. */
   db?: string;
+  /**
+   * A PostgreSQL URL (`KEEL_DATABASE_URL`): the app then runs on PostgreSQL and can share it
+   * with other processes of the same app (scale-out, failover).
+   */
+  databaseUrl?: string;
+  /** The PostgreSQL schema Keel's tables live in. Default `keel` (`KEEL_DATABASE_SCHEMA`). */
+  databaseSchema?: string;
   /** `fsync` (default): acknowledged results survive power loss. `os`: they survive a process crash only. (`KEEL_DURABILITY`) */
   durability?: 'fsync' | 'os';
   /** Ingress port. Default 9080 (`KEEL_PORT`). */
@@ -58,6 +66,9 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
     }
     o.durability = env.KEEL_DURABILITY;
   }
+  if (env.KEEL_DATABASE_URL) o.databaseUrl = env.KEEL_DATABASE_URL;
+  if (env.KEEL_DATABASE_SCHEMA) o.databaseSchema = env.KEEL_DATABASE_SCHEMA;
+  if (env.KEEL_LEASE) o.lease = checked(env.KEEL_LEASE, 'KEEL_LEASE');
   if (env.KEEL_RETENTION) o.retention = checked(env.KEEL_RETENTION, 'KEEL_RETENTION');
   if (env.KEEL_SUSPEND_AFTER)
     o.suspendAfter = checked(env.KEEL_SUSPEND_AFTER, 'KEEL_SUSPEND_AFTER');
@@ -99,12 +110,19 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     adminPort = 9070,
     adminHost = '127.0.0.1',
     adminToken,
+    databaseUrl,
+    databaseSchema,
     ...engineOptions
   } = options;
   const adminOptions = { port: adminPort, host: adminHost, token: adminToken };
   // A misconfigured admin API fails the start before recovery runs anything.
   checkAdminOptions(adminOptions);
-  const store = openSqliteStore({ path: db, durability });
+  const store = databaseUrl
+    ? await openPostgresStore({
+        url: databaseUrl,
+        ...(databaseSchema ? { schema: databaseSchema } : {}),
+      })
+    : openSqliteStore({ path: db, durability });
   const engine = new Engine({ ...engineOptions, store });
   await engine.start();
   let ingress: IngressServer | undefined;

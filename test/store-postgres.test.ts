@@ -49,7 +49,7 @@ function harnessFor(schema = schemaName(), options: Partial<PostgresStoreOptions
 
 storeConformance('postgres', async () => {
   const h = harnessFor();
-  return { store: await h.open(), reopen: h.open, cleanup: h.cleanup };
+  return { store: await h.open(), reopen: h.open, another: h.open, cleanup: h.cleanup };
 });
 
 describe('PostgresStore', () => {
@@ -361,6 +361,217 @@ describe('PostgresStore', () => {
     });
   });
 
+  describe('messages (LISTEN/NOTIFY)', () => {
+    /** Waits for `check`, polling. */
+    const until = async (check: () => boolean | Promise<boolean>, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error('timed out');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const listeners = async (appName: string) =>
+      (
+        await admin.query<{ pid: number }>(
+          'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+          [`${appName}/listen`],
+        )
+      ).rows.map((r) => r.pid);
+
+    it('sends a message when its batch commits, not while the batch waits', async () => {
+      const h = fresh();
+      const store = await h.open();
+      const got: string[] = [];
+      const stop = await store.listen('p1', (m) => got.push(m.invocationId));
+      const blocker = await admin.connect();
+      try {
+        await blocker.query('BEGIN');
+        await blocker.query(
+          `INSERT INTO "${h.schema}".state (service, key, name, value) VALUES ('S', 'k', 'n', '0')`,
+        );
+        // pg_notify runs first, then the batch waits for the row lock held above.
+        const write = store.write([
+          { op: 'notify', to: 'p1', message: { type: 'wake', invocationId: 'a' } },
+          { op: 'state.set', service: 'S', key: 'k', name: 'n', value: 1 },
+        ]);
+        await until(
+          async () =>
+            (
+              await admin.query(
+                `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%.apply(%'`,
+              )
+            ).rows[0].n > 0,
+        );
+        await new Promise((r) => setTimeout(r, 200));
+        expect(got).toEqual([]);
+        await blocker.query('COMMIT');
+        expect(await write).toEqual([undefined, undefined]);
+        await until(() => got.length > 0);
+        expect(got).toEqual(['a']);
+      } finally {
+        blocker.release();
+        await stop();
+      }
+    });
+
+    it('names channels within 63 bytes, readable when they fit, for any process id', async () => {
+      const h = fresh();
+      const store = await h.open();
+      const channel = async (p: string | null) =>
+        (await admin.query(`SELECT "${h.schema}".channel($1) AS c`, [p])).rows[0].c as string;
+      expect(await channel(null)).toBe(`keel.${h.schema}`);
+      expect(await channel('web-1')).toBe(`keel.${h.schema}.web-1`);
+      const ids = ['x'.repeat(300), 'é"; DROP SCHEMA x; --\\'.repeat(5), 'a b"c', 'web-1'];
+      for (const id of ids) expect(Buffer.byteLength(await channel(id))).toBeLessThanOrEqual(63);
+      const got = new Map<string, string[]>();
+      const stops = await Promise.all(
+        ids.map((id) =>
+          store.listen(id, (m) => got.set(id, [...(got.get(id) ?? []), m.invocationId])),
+        ),
+      );
+      try {
+        await store.write(
+          ids.map((id, i) => ({
+            op: 'notify' as const,
+            to: id,
+            message: { type: 'wake' as const, invocationId: `for-${i}` },
+          })),
+        );
+        await until(() => ids.every((id) => got.has(id)));
+        expect(ids.map((id) => got.get(id))).toEqual(ids.map((_, i) => [`for-${i}`]));
+      } finally {
+        await Promise.all(stops.map((stop) => stop()));
+      }
+      // A long schema name gets a hashed broadcast channel too.
+      const long = `k${randomBytes(31).toString('hex')}`.slice(0, 63);
+      const hl = harnessFor(long);
+      cleanups.push(hl.cleanup);
+      const longStore = await hl.open();
+      const c = (await admin.query(`SELECT "${long}".channel(NULL) AS c`)).rows[0].c as string;
+      expect(c).toMatch(/^keel#[0-9a-f]{32}$/);
+      const heard: string[] = [];
+      const stop = await longStore.listen('p', (m) => heard.push(m.invocationId));
+      await longStore.write([{ op: 'notify', message: { type: 'done', invocationId: 'all' } }]);
+      await until(() => heard.length > 0);
+      await stop();
+    });
+
+    it('listens again after its connection is terminated', async () => {
+      const appName = `keel-listen-${randomBytes(4).toString('hex')}`;
+      const store = await fresh({ applicationName: appName }).open();
+      const got = new Set<string>();
+      const stop = await store.listen('p1', (m) => got.add(m.invocationId));
+      try {
+        for (let round = 0; round < 3; round++) {
+          const [pid] = await listeners(appName);
+          expect(pid).toBeDefined();
+          await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+          // Messages sent while it is away are lost: keep sending until one arrives.
+          let n = 0;
+          await until(async () => {
+            await store.write([
+              {
+                op: 'notify',
+                to: 'p1',
+                message: { type: 'wake', invocationId: `r${round}-${n++}` },
+              },
+            ]);
+            await new Promise((r) => setTimeout(r, 20));
+            return [...got].some((id) => id.startsWith(`r${round}-`));
+          });
+          expect(await listeners(appName)).toHaveLength(1);
+          expect(await listeners(appName)).not.toContain(pid);
+        }
+      } finally {
+        await stop();
+      }
+    });
+
+    it('ends its connection when unsubscribed, and every one when the store closes', async () => {
+      const appName = `keel-unsub-${randomBytes(4).toString('hex')}`;
+      const store = await fresh({ applicationName: appName }).open();
+      const stops = await Promise.all([
+        store.listen('p1', () => {}),
+        store.listen('p2', () => {}),
+        store.listen('p3', () => {}),
+      ]);
+      expect(await listeners(appName)).toHaveLength(3);
+      await stops[0]();
+      await stops[0](); // twice is harmless
+      await until(async () => (await listeners(appName)).length === 2);
+      await store.close();
+      await until(async () => (await listeners(appName)).length === 0);
+      await expect(store.listen('p4', () => {})).rejects.toMatchObject({ code: 'store_closed' });
+      await stops[1](); // after close: harmless
+    });
+  });
+
+  it('upgrades a version 2 schema in place, keeping its data', async () => {
+    const h = fresh();
+    const s = `"${h.schema}"`;
+    await admin.query(`CREATE SCHEMA ${s}`);
+    await admin.query(
+      `CREATE TABLE ${s}.migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    for (const m of MIGRATIONS.slice(0, 2)) {
+      await admin.query(m.sql(s));
+      await admin.query(`INSERT INTO ${s}.migrations (version, name) VALUES ($1, $2)`, [
+        m.version,
+        m.name,
+      ]);
+    }
+    const insert = (id: string, status: string) =>
+      admin.query(
+        `INSERT INTO ${s}.invocations (id, service, handler, key, exclusive, status, input, attempt, retry_index, created_at, modified_at) ` +
+          `VALUES ($1, 'Obj', 'run', 'k', true, $2, '1', 0, -1, 5, 6)`,
+        [id, status],
+      );
+    await insert('old-running', 'running');
+    await insert('old-pending', 'pending');
+    await admin.query(
+      `INSERT INTO ${s}.journal (invocation_id, idx, kind, name, done) VALUES ('old-running', 0, 'sleep', '', false)`,
+    );
+    const store = await h.open();
+    const { rows } = await admin.query(`SELECT max(version)::int AS v FROM ${s}.migrations`);
+    expect(rows[0].v).toBe(SCHEMA_VERSION);
+    expect(await store.getInvocation('old-running')).toEqual({
+      id: 'old-running',
+      service: 'Obj',
+      handler: 'run',
+      key: 'k',
+      exclusive: true,
+      status: 'running',
+      input: 1,
+      attempt: 0,
+      retryIndex: -1,
+      createdAt: 5,
+      modifiedAt: 6,
+      seq: expect.any(Number),
+    });
+    expect(
+      await store.write([
+        { op: 'key.acquire', service: 'Obj', key: 'k', invocationId: 'old-running' },
+        {
+          op: 'journal.complete',
+          invocationId: 'old-running',
+          index: 0,
+          entry: { kind: 'sleep', name: '', done: true },
+          notifyFrom: 'p1',
+        },
+        { op: 'invocation.update', id: 'old-running', set: { status: 'completed' } },
+        { op: 'key.release', service: 'Obj', key: 'k', invocationId: 'old-running', owner: 'p1' },
+        { op: 'invocation.insert', row: inv('new', { owner: 'p1' }) },
+      ]),
+    ).toEqual([
+      { acquired: true, holder: 'old-running' },
+      { completed: true, resumed: false },
+      undefined,
+      { next: expect.objectContaining({ id: 'old-pending', owner: 'p1' }) },
+      { inserted: true },
+    ]);
+    expect((await store.listRunnable('p1')).map((r) => r.id)).toEqual(['old-pending', 'new']);
+  });
+
   it('rejects in-flight writes with store_unavailable when its connections are terminated, then works again', async () => {
     const h = fresh({ applicationName: `keel-kill-${randomBytes(4).toString('hex')}` });
     const store = await h.open();
@@ -523,11 +734,13 @@ function randomCalls(rand: () => number) {
     ...(done && rand() < 0.7 ? { value: value() } : {}),
     ...(rand() < 0.3 ? { wakeAt: Math.floor(rand() * 1000) } : {}),
   });
+  const owner = () => pick(['p1', 'p2', 'p3']);
+  const maybeOwner = () => (rand() < 0.5 ? { owner: owner() } : {});
   const op = (): WriteOp => {
     const index = Math.floor(rand() * 2);
     const state = { service: 'S', key: pick(['k1', 'k2']), name: pick(['n1', 'n2']) };
     const promise = { service: 'Wf', key: 'wf', name: pick(['p1', 'p2']) };
-    switch (Math.floor(rand() * 16)) {
+    switch (Math.floor(rand() * 20)) {
       case 0:
       case 1: {
         let id: string;
@@ -547,6 +760,7 @@ function randomCalls(rand: () => number) {
             exclusive: rand() < 0.5,
             input: value(),
             ...(rand() < 0.5 ? { dedupe: pick(['d1', 'd2', 'd3', 'd4']) } : {}),
+            ...maybeOwner(),
           }),
         };
       }
@@ -560,6 +774,7 @@ function randomCalls(rand: () => number) {
             ...(rand() < 0.5 ? { output: value() } : {}),
             ...(rand() < 0.3 ? { runAt: undefined, modifiedAt: 5 } : {}),
             ...(rand() < 0.2 ? { dedupe: pick(['d1', 'd5']) } : {}),
+            ...(rand() < 0.3 ? { owner: rand() < 0.2 ? undefined : owner() } : {}),
           },
         };
       case 4:
@@ -568,7 +783,13 @@ function randomCalls(rand: () => number) {
       case 6:
         return { op: 'journal.put', invocationId: someId(), index, entry: entry(rand() < 0.5) };
       case 7:
-        return { op: 'journal.complete', invocationId: someId(), index, entry: entry(true) };
+        return {
+          op: 'journal.complete',
+          invocationId: someId(),
+          index,
+          entry: entry(true),
+          ...(rand() < 0.5 ? { notifyFrom: owner() } : {}),
+        };
       case 8:
       case 9:
         return { op: 'state.set', ...state, value: value() };
@@ -584,8 +805,38 @@ function randomCalls(rand: () => number) {
         return { op: 'timer.delete', invocationId: someId(), index };
       case 14:
         return rand() < 0.5
-          ? { op: 'promise.complete', ...promise, value: value() }
+          ? {
+              op: 'promise.complete',
+              ...promise,
+              value: value(),
+              ...(rand() < 0.5 ? { notifyFrom: owner() } : {}),
+            }
           : { op: 'promise.complete', ...promise, error: { code: 'no', message: 'denied' } };
+      case 15:
+        return { op: 'key.acquire', service: 'Svc', key: 'k1', invocationId: someId() };
+      case 16:
+        return {
+          op: 'key.release',
+          service: 'Svc',
+          key: 'k1',
+          invocationId: someId(),
+          owner: owner(),
+        };
+      case 17: {
+        const leaseUntil = Math.floor(rand() * 100);
+        const r = rand();
+        return r < 0.4
+          ? { op: 'process.register', id: owner(), leaseUntil }
+          : r < 0.7
+            ? { op: 'process.heartbeat', id: owner(), leaseUntil }
+            : { op: 'process.reap', now: leaseUntil, by: owner() };
+      }
+      case 18:
+        return {
+          op: 'notify',
+          message: { type: pick(['wake', 'done'] as const), invocationId: someId() },
+          ...(rand() < 0.5 ? { to: owner() } : {}),
+        };
       default:
         return {
           op: 'promise.await',
@@ -634,6 +885,14 @@ async function contents(store: Store, ids: Iterable<string>): Promise<unknown> {
     out[`promise ${name}`] = await store.getPromise('Wf', 'wf', name);
   out.timers = await store.dueTimers(1_000_000, 1000);
   out.runnable = (await store.listRunnable()).map((r) => r.id);
+  for (const owner of ['p1', 'p2', 'p3']) {
+    out[`runnable ${owner}`] = (await store.listRunnable(owner)).map((r) => r.id);
+    out[`timers ${owner}`] = await store.dueTimers(1_000_000, 1000, owner);
+  }
+  // Who holds the key: a probe acquire (last, it takes the key when free).
+  out.holder = (
+    await store.write([{ op: 'key.acquire', service: 'Svc', key: 'k1', invocationId: 'probe' }])
+  )[0];
   out.holders = (await store.listKeyHolders()).map((r) => r.id);
   out.listed = (await store.listInvocations({ limit: 1000 })).map((r) => r.id);
   return out;

@@ -98,9 +98,9 @@ describe('SqliteStore', () => {
     expect(await second.getInvocation('a')).toBeDefined();
   });
 
-  it('numbers its migrations 1, 2, ... and is at version 2', () => {
+  it('numbers its migrations 1, 2, ... and is at version 3', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-    expect(SCHEMA_VERSION).toBe(2);
+    expect(SCHEMA_VERSION).toBe(3);
   });
 
   it('upgrades a version 1 database in place, keeping its data', async () => {
@@ -167,10 +167,85 @@ describe('SqliteStore', () => {
     try {
       expect(
         db.prepare("SELECT value FROM keel_meta WHERE key = 'schema_version'").pluck().get(),
-      ).toBe('2');
+      ).toBe(String(SCHEMA_VERSION));
     } finally {
       db.close();
     }
+  });
+
+  it('upgrades a version 2 database in place, keeping its data', async () => {
+    const h = fresh();
+    const v2 = new Database(h.file);
+    v2.pragma('journal_mode = WAL');
+    v2.exec(
+      'CREATE TABLE keel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;' +
+        MIGRATIONS[0]!.sql +
+        MIGRATIONS[1]!.sql +
+        "INSERT INTO keel_meta VALUES ('schema_version', '2');",
+    );
+    const insert = v2.prepare(
+      'INSERT INTO invocations (id, service, handler, key, exclusive, status, input, attempt, retry_index, created_at, modified_at) ' +
+        "VALUES (?, 'Obj', 'run', 'k', 1, ?, '1', 0, -1, 5, 6)",
+    );
+    insert.run('old-running', 'running');
+    insert.run('old-pending', 'pending');
+    v2.close();
+
+    const store = h.open();
+    const old = await store.getInvocation('old-running');
+    expect(old).toMatchObject({ id: 'old-running', status: 'running', input: 1 });
+    expect(old !== undefined && 'owner' in old).toBe(false);
+    expect(
+      await store.write([
+        { op: 'key.acquire', service: 'Obj', key: 'k', invocationId: 'old-running' },
+        { op: 'invocation.update', id: 'old-running', set: { status: 'completed' } },
+        { op: 'key.release', service: 'Obj', key: 'k', invocationId: 'old-running', owner: 'p1' },
+        { op: 'process.register', id: 'p1', leaseUntil: 10 },
+      ]),
+    ).toEqual([
+      { acquired: true, holder: 'old-running' },
+      undefined,
+      { next: expect.objectContaining({ id: 'old-pending', owner: 'p1' }) },
+      undefined,
+    ]);
+    expect((await store.listRunnable('p1')).map((r) => r.id)).toEqual(['old-pending']);
+    await store.close();
+    const db = new Database(h.file, { readonly: true });
+    try {
+      expect(
+        db.prepare("SELECT value FROM keel_meta WHERE key = 'schema_version'").pluck().get(),
+      ).toBe('3');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('is not shared, and delivers messages only to listeners of the same instance', async () => {
+    const h = fresh();
+    const a = h.open();
+    const b = h.open();
+    expect(a.shared).toBe(false);
+    const gotA: string[] = [];
+    const gotB: string[] = [];
+    const stopA = await a.listen('p1', (m) => gotA.push(m.invocationId));
+    const stopB = await b.listen('p1', (m) => gotB.push(m.invocationId));
+    const write = a.write([
+      { op: 'notify', to: 'p1', message: { type: 'wake', invocationId: 'x' } },
+    ]);
+    // Not before the write resolved (after its fdatasync).
+    expect(gotA).toEqual([]);
+    await write;
+    await new Promise((r) => setImmediate(r));
+    expect(gotA).toEqual(['x']);
+    expect(gotB).toEqual([]);
+    await stopA();
+    await stopB();
+    // Closing drops the listeners; listening on a closed store fails.
+    const late: string[] = [];
+    await a.listen('p2', (m) => late.push(m.invocationId));
+    await a.close();
+    await expect(a.listen('p3', () => {})).rejects.toMatchObject({ code: 'store_closed' });
+    expect(late).toEqual([]);
   });
 
   it('lets several processes open and migrate the same new files at the same time (migration race)', async () => {

@@ -24,13 +24,21 @@ import {
 } from '../core/retry.js';
 import { normalize, type Outcome as EntryOutcome } from '../core/replay.js';
 import { validate } from '../core/schema.js';
-import type { InvocationRow, OpResult, Store, TimerRow, WriteOp } from '../store/types.js';
+import type {
+  ClusterMessage,
+  InvocationRow,
+  OpResult,
+  Store,
+  TimerRow,
+  WriteOp,
+} from '../store/types.js';
 import { systemClock, type Clock } from './clock.js';
 import { newInvocationId } from './ids.js';
 import { KeyLocks } from './locks.js';
 import { Registry } from './registry.js';
 import { Runner, type RunnerOwner } from './runner.js';
 import { TimerService } from './timers.js';
+import { Cluster } from './cluster.js';
 
 /** Engine options. Every field has a documented default. */
 export interface EngineOptions {
@@ -48,6 +56,11 @@ export interface EngineOptions {
   suspendAfter?: Duration;
   /** Where engine and handler logs go. Default: console, `info` and above. */
   logger?: EngineLogger;
+  /**
+   * Shared stores (PostgreSQL): how long a process's invocations stay its own after its last
+   * heartbeat; after that another process takes them over. Default `10s`.
+   */
+  lease?: Duration;
 }
 
 /** A sink for log lines; `fields` carry the invocation id and target. */
@@ -142,11 +155,17 @@ export class Engine implements RunnerOwner {
   /** Invocations executing in this process. */
   private readonly active = new Map<string, Runner>();
   /** Deduplication keys of invocations whose insert is not yet durable. */
-  private readonly inflightDedupe = new Map<string, InvocationRow>();
+  /**
+   * Deduplication keys whose insert is not durable yet, with the invocation that will hold
+   * each (on a shared store, the winner is known only once the insert answers).
+   */
+  private readonly inflightDedupe = new Map<string, Promise<InvocationRow>>();
   /** Callers waiting for an invocation's result (ingress attach, or calls that attached). */
   private readonly resultWaiters = new Map<string, Array<Deferred<Outcome>>>();
   private readonly suspendTimers = new Map<string, () => void>();
   private cancelCleanup: (() => void) | undefined;
+  /** Membership in a cluster of processes sharing the store (shared stores only). */
+  private readonly cluster: Cluster | undefined;
   private started = false;
   private stopping = false;
 
@@ -158,7 +177,26 @@ export class Engine implements RunnerOwner {
     this.retentionMs = parseDuration(options.retention ?? '24h');
     this.suspendAfterMs = parseDuration(options.suspendAfter ?? '1s');
     this.logger = options.logger ?? consoleLogger;
-    this.timers = new TimerService(this.clock, this.store, (t) => this.fireTimer(t));
+    this.timers = new TimerService(
+      this.clock,
+      this.store,
+      (t) => this.fireTimer(t),
+      () => this.cluster?.processId,
+    );
+    if (this.store.shared) {
+      this.cluster = new Cluster(
+        this.store,
+        this.clock,
+        {
+          log: (level, message) => this.log(level, message, {}),
+          onMessage: (m) => this.onClusterMessage(m),
+          onTakeover: (ids) => void this.takeOver(ids),
+          onFenced: () => this.fence(),
+          onSweep: () => void this.sweep(),
+        },
+        parseDuration(options.lease ?? '10s'),
+      );
+    }
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -167,6 +205,13 @@ export class Engine implements RunnerOwner {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    if (this.cluster) {
+      // A new process owns nothing yet: it takes over what dead processes left behind.
+      await this.cluster.start();
+      await this.timers.start();
+      this.scheduleCleanup(0);
+      return;
+    }
     for (const h of await this.store.listKeyHolders()) {
       if (h.status !== 'pending')
         this.locks.acquire(lockKey(h.service, h.key), h.id, h as InvocationRow);
@@ -190,6 +235,7 @@ export class Engine implements RunnerOwner {
   /** Stops timers and drops in-memory work; everything durable resumes at the next start. */
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.cluster?.stop();
     this.timers.stop();
     this.cancelCleanup?.();
     for (const cancel of this.suspendTimers.values()) cancel();
@@ -204,6 +250,24 @@ export class Engine implements RunnerOwner {
       },
     );
     for (const ws of this.resultWaiters.values()) for (const w of ws) w.reject(stopped);
+    this.resultWaiters.clear();
+    await this.store.close();
+  }
+
+  /**
+   * @internal For `crash()` in `keel/testing`: stops as a crash would. Nothing in memory
+   * survives, the cluster lease is not given up (other processes take over only when it
+   * expires), and only what was already durable remains.
+   */
+  async crashForTests(): Promise<void> {
+    this.stopping = true;
+    this.cluster?.abandon();
+    this.timers.stop();
+    this.cancelCleanup?.();
+    for (const cancel of this.suspendTimers.values()) cancel();
+    this.suspendTimers.clear();
+    for (const r of this.active.values()) r.kill();
+    this.active.clear();
     this.resultWaiters.clear();
     await this.store.close();
   }
@@ -416,10 +480,11 @@ export class Engine implements RunnerOwner {
         ? `wf:${def.name}/${key}`
         : undefined;
     if (dedupe) {
+      const inflight = this.inflightDedupe.get(dedupe);
       const found =
-        this.inflightDedupe.get(dedupe) ??
+        (inflight && (await inflight)) ??
         (await this.store.findByDedupe(dedupe)) ??
-        this.inflightDedupe.get(dedupe);
+        (await this.inflightDedupe.get(dedupe));
       if (found) return { row: found, existing: true, durable: Promise.resolve() };
     }
     const now = this.clock.now();
@@ -443,11 +508,17 @@ export class Engine implements RunnerOwner {
       createdAt: now,
       modifiedAt: now,
     };
+    const cluster = this.cluster;
+    if (cluster) row.owner = cluster.processId;
     // Decide now whether it starts at once, so the insert already says 'running' (one write less).
     if (delay > 0) row.status = 'scheduled';
+    else if (cluster) row.status = exclusive ? 'pending' : 'running';
     else if (!exclusive || this.locks.acquire(lockKey(def.name, key), id, row))
       row.status = 'running';
     const ops: WriteOp[] = [{ op: 'invocation.insert', row: { ...row } }];
+    // Shared store: the key is taken through the store, in the same write as the insert.
+    const takesKey = cluster !== undefined && exclusive && delay === 0;
+    if (takesKey) ops.push({ op: 'key.acquire', service: def.name, key, invocationId: id });
     if (delay > 0)
       ops.push({
         op: 'timer.put',
@@ -456,8 +527,16 @@ export class Engine implements RunnerOwner {
     // The caller's journal entry rides in the same write, so a call or send is recorded
     // atomically with the invocation it starts.
     if (extra) ops.push(...extra(row));
-    if (dedupe) this.inflightDedupe.set(dedupe, row);
-    const durable = this.store.write(ops).then(
+    const written = this.store.write(ops);
+    if (dedupe) {
+      // The invocation holding the key: this one, unless another process inserted first.
+      const winner = cluster
+        ? written.then((r) => (r[0] as { existing?: InvocationRow }).existing ?? row)
+        : Promise.resolve(row);
+      winner.catch(() => undefined);
+      this.inflightDedupe.set(dedupe, winner);
+    }
+    const durable = written.then(
       () => {
         if (dedupe) this.inflightDedupe.delete(dedupe);
         if (delay > 0) this.timers.add({ invocationId: row.id, index: -1, fireAt: now + delay });
@@ -469,12 +548,56 @@ export class Engine implements RunnerOwner {
         throw err;
       },
     );
+    if (cluster && (takesKey || dedupe)) {
+      // Another process may hold the dedupe key or the object key: wait for the store's answer.
+      const results = await written;
+      const inserted = results[0] as { inserted: boolean; existing?: InvocationRow };
+      if (!inserted.inserted) {
+        // A key taken for the row that was not inserted is handed on at once.
+        if (takesKey) void this.releaseKeyIn(row);
+        return { row: inserted.existing!, existing: true, durable };
+      }
+      if (delay > 0) return { row, existing: false, durable };
+      if (!takesKey || (results[1] as { acquired: boolean }).acquired) this.launch(row, new Map());
+      return { row, existing: false, durable };
+    }
     if (row.status === 'running') this.launch(row, new Map());
     return { row, existing: false, durable };
   }
 
+  /** Shared store: releases an object key through the store and starts whoever it passes to. */
+  private async releaseKeyIn(row: InvocationRow, extra: WriteOp[] = []): Promise<OpResult[]> {
+    const release: WriteOp = {
+      op: 'key.release',
+      service: row.service,
+      key: row.key,
+      invocationId: row.id,
+      owner: this.cluster!.processId,
+    };
+    const results = await this.store.write([...extra, release]);
+    const next = (results[results.length - 1] as { next?: InvocationRow }).next;
+    if (next) this.launch(next, new Map());
+    return results;
+  }
+
   /** Starts an invocation now, or queues it behind the current holder of its object key. */
   private enqueue(row: InvocationRow): void {
+    if (this.cluster && row.exclusive) {
+      const acquire: WriteOp = {
+        op: 'key.acquire',
+        service: row.service,
+        key: row.key,
+        invocationId: row.id,
+      };
+      void this.store.write([acquire]).then(
+        ([r]) => {
+          if ((r as { acquired: boolean }).acquired) this.launch(row, new Map());
+        },
+        (err: unknown) =>
+          this.log('error', `could not take the key of ${row.id}: ${errorMessage(err)}`, {}),
+      );
+      return;
+    }
     if (row.exclusive && !this.locks.acquire(lockKey(row.service, row.key), row.id, row)) return;
     this.launch(row, new Map());
   }
@@ -563,6 +686,8 @@ export class Engine implements RunnerOwner {
   private async resumeById(id: string): Promise<void> {
     if (this.active.has(id) || this.loading.has(id)) return;
     const row = await this.store.getInvocation(id);
+    const me = this.cluster?.processId;
+    if (me && row?.owner && row.owner !== me) return; // its owner was woken instead
     if (
       row &&
       (row.status === 'running' || row.status === 'suspended' || row.status === 'backing-off')
@@ -640,6 +765,39 @@ export class Engine implements RunnerOwner {
       await this.finishRow(row, { error: toErrorInfo(new CancelledError()) });
       return toInfo({ ...row, status: 'failed', error: toErrorInfo(new CancelledError()) });
     }
+    const me = this.cluster?.processId;
+    if (me && row.owner && row.owner !== me) {
+      // Another process runs it: record the request and tell that process.
+      await this.store.write([
+        { op: 'invocation.update', id, set: { cancel: 'requested', modifiedAt: now } },
+        { op: 'notify', to: row.owner, message: { type: 'cancel', invocationId: id } },
+      ]);
+      return toInfo({ ...row, cancel: 'requested' });
+    }
+    return this.applyCancel(row, runner);
+  }
+
+  /** A cancel request recorded by another process for an invocation this process owns. */
+  private async cancelOwned(id: string): Promise<void> {
+    const runner = this.active.get(id);
+    if (runner) {
+      runner.row.cancel = 'requested';
+      runner.requestCancel();
+      return;
+    }
+    const row = await this.store.getInvocation(id);
+    if (!row || row.status === 'completed' || row.status === 'failed' || row.status === 'paused')
+      return;
+    await this.applyCancel({ ...row, cancel: undefined }, undefined);
+  }
+
+  /** Delivers a cancellation to an invocation of this process, waking it if it waits. */
+  private async applyCancel(
+    row: InvocationRow,
+    runner: Runner | undefined,
+  ): Promise<InvocationInfo> {
+    const id = row.id;
+    const now = this.clock.now();
     row.cancel = 'requested';
     if (runner) {
       await this.store.write([
@@ -684,6 +842,13 @@ export class Engine implements RunnerOwner {
       status: 500,
     };
     await this.finishRow(row, { error });
+    const me = this.cluster?.processId;
+    if (me && row.owner && row.owner !== me) {
+      // Its process stops running it when it hears this.
+      await this.store.write([
+        { op: 'notify', to: row.owner, message: { type: 'kill', invocationId: id } },
+      ]);
+    }
     return toInfo({ ...row, status: 'failed', error });
   }
 
@@ -847,21 +1012,30 @@ export class Engine implements RunnerOwner {
   ): Promise<boolean> {
     const before = this.active.get(id);
     if (before) before.expecting++;
-    return this.store
-      .write([{ op: 'journal.complete', invocationId: id, index, entry }, ...extraOps])
-      .then(
-        (results) => {
-          if (before) before.expecting--;
-          const r = results[0] as { completed: boolean; resumed: boolean } | undefined;
-          if (r?.completed) this.deliver(id, index, entry, r.resumed || before !== undefined);
-          return r?.completed === true;
-        },
-        (err: unknown) => {
-          if (before) before.expecting--;
-          this.log('error', `could not complete entry ${index} of ${id}: ${errorMessage(err)}`, {});
-          throw err;
-        },
-      );
+    const me = this.cluster?.processId;
+    const complete: WriteOp = {
+      op: 'journal.complete',
+      invocationId: id,
+      index,
+      entry,
+      ...(me ? { notifyFrom: me } : {}),
+    };
+    return this.store.write([complete, ...extraOps]).then(
+      (results) => {
+        if (before) before.expecting--;
+        const r = results[0] as
+          { completed: boolean; resumed: boolean; owner?: string } | undefined;
+        // An invocation owned by another process was woken by the store.
+        const mine = !me || !r?.owner || r.owner === me;
+        if (r?.completed && mine) this.deliver(id, index, entry, r.resumed || before !== undefined);
+        return r?.completed === true;
+      },
+      (err: unknown) => {
+        if (before) before.expecting--;
+        this.log('error', `could not complete entry ${index} of ${id}: ${errorMessage(err)}`, {});
+        throw err;
+      },
+    );
   }
 
   private deliver(id: string, index: number, entry: JournalEntry, mayNeedResume: boolean): void {
@@ -1015,15 +1189,27 @@ export class Engine implements RunnerOwner {
     this.completingPromises.add(lock);
     try {
       const results = await this.store.write([
-        { op: 'promise.complete', service, key, name, ...result },
+        {
+          op: 'promise.complete',
+          service,
+          key,
+          name,
+          ...result,
+          ...(this.cluster ? { notifyFrom: this.cluster.processId } : {}),
+        },
         { op: 'journal.put', invocationId: id, index, entry: own },
       ]);
       const r = results[0] as {
         completed: boolean;
-        waiters: Array<{ invocationId: string; index: number; resumed: boolean }>;
+        waiters: Array<{ invocationId: string; index: number; resumed: boolean; owner?: string }>;
       };
       const completion: JournalEntry = { kind: 'promise', name, done: true, ...result };
-      for (const w of r.waiters) this.deliver(w.invocationId, w.index, completion, w.resumed);
+      const me = this.cluster?.processId;
+      for (const w of r.waiters) {
+        // Waiters owned by other processes were woken by the store.
+        if (!me || !w.owner || w.owner === me)
+          this.deliver(w.invocationId, w.index, completion, w.resumed);
+      }
       return own;
     } finally {
       this.completingPromises.delete(lock);
@@ -1065,17 +1251,23 @@ export class Engine implements RunnerOwner {
   /** Drops a waiting invocation from memory; a completion or timer resumes it by replay. */
   private suspend(runner: Runner): void {
     this.abandon(runner);
+    const id = runner.row.id;
     this.write(runner, [
-      {
-        op: 'invocation.update',
-        id: runner.row.id,
-        set: { status: 'suspended', modifiedAt: this.clock.now() },
-      },
-    ]).catch(() => undefined);
+      { op: 'invocation.update', id, set: { status: 'suspended', modifiedAt: this.clock.now() } },
+    ])
+      .catch(() => undefined)
+      .finally(() => this.settling.delete(id));
   }
+
+  /**
+   * Invocations dropped from memory whose status write (finished, suspended, backing off,
+   * paused) is still in flight: the sweep must not take their 'running' row for a lost wake-up.
+   */
+  private readonly settling = new Set<string>();
 
   /** Kills a runner and forgets it, keeping its object key held. */
   private abandon(runner: Runner): void {
+    this.settling.add(runner.row.id);
     runner.kill();
     if (this.active.get(runner.row.id) === runner) this.active.delete(runner.row.id);
     const cancel = this.suspendTimers.get(runner.row.id);
@@ -1129,7 +1321,8 @@ export class Engine implements RunnerOwner {
         () => this.timers.add(timer),
         (err: unknown) =>
           this.log('error', `could not schedule a retry of ${row.id}: ${errorMessage(err)}`, {}),
-      );
+      )
+      .finally(() => this.settling.delete(row.id));
   }
 
   fatal(runner: Runner, error: NonDeterminismError): void {
@@ -1143,7 +1336,8 @@ export class Engine implements RunnerOwner {
           set: { status: 'paused', error: toErrorInfo(error), modifiedAt: this.clock.now() },
         },
       ])
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => this.settling.delete(runner.row.id));
   }
 
   finish(runner: Runner, outcome: { output: unknown } | { error: unknown }): void {
@@ -1218,48 +1412,149 @@ export class Engine implements RunnerOwner {
           }
         : undefined;
     const caller = row.callerId === undefined ? undefined : this.active.get(row.callerId);
+    const me = this.cluster?.processId;
     if (callerEntry)
       ops.push({
         op: 'journal.complete',
         invocationId: row.callerId!,
         index: row.callerEntry!,
         entry: callerEntry,
+        ...(me ? { notifyFrom: me } : {}),
       });
+    if (me) {
+      // Whoever waits for this result in another process hears it on commit.
+      ops.push({ op: 'notify', message: { type: 'done', invocationId: row.id } });
+      if (row.exclusive)
+        ops.push({
+          op: 'key.release',
+          service: row.service,
+          key: row.key,
+          invocationId: row.id,
+          owner: me,
+        });
+    }
     if (caller) caller.expecting++;
-    return this.store.write(ops).then(
-      (results) => {
-        if (failed)
-          this.log('warn', `failed: ${outcome.error.message}`, {
-            invocationId: row.id,
-            target: targetOf(row),
-          });
-        this.releaseKey(row);
-        this.settleWaiters(row.id, outcome);
-        if (caller) caller.expecting--;
-        if (callerEntry) {
-          const resumed = (results[1] as { resumed: boolean } | undefined)?.resumed === true;
-          this.deliver(
-            row.callerId!,
-            row.callerEntry!,
-            callerEntry,
-            resumed || caller !== undefined,
+    return this.store
+      .write(ops)
+      .then(
+        (results) => {
+          if (failed)
+            this.log('warn', `failed: ${outcome.error.message}`, {
+              invocationId: row.id,
+              target: targetOf(row),
+            });
+          if (me) {
+            const next = row.exclusive
+              ? (results[results.length - 1] as { next?: InvocationRow }).next
+              : undefined;
+            if (next) this.launch(next, new Map());
+          } else {
+            this.releaseKey(row);
+          }
+          this.settleWaiters(row.id, outcome);
+          if (caller) caller.expecting--;
+          if (callerEntry) {
+            const r = results[1] as { resumed: boolean; owner?: string } | undefined;
+            // A caller owned by another process was woken by the store.
+            if (!me || !r?.owner || r.owner === me) {
+              this.deliver(
+                row.callerId!,
+                row.callerEntry!,
+                callerEntry,
+                r?.resumed === true || caller !== undefined,
+              );
+            }
+          }
+        },
+        (err: unknown) => {
+          this.log(
+            'error',
+            `could not record the outcome of ${row.id}: ${errorMessage(err)}; it runs again at the next start`,
+            {},
           );
-        }
-      },
-      (err: unknown) => {
-        this.log(
-          'error',
-          `could not record the outcome of ${row.id}: ${errorMessage(err)}; it runs again at the next start`,
-          {},
-        );
-      },
-    );
+        },
+      )
+      .finally(() => this.settling.delete(row.id));
   }
 
   private releaseKey(row: InvocationRow): void {
     if (!row.exclusive) return;
     const next = this.locks.release(lockKey(row.service, row.key), row.id, (r) => r.id);
     if (next) this.launch(next, new Map());
+  }
+
+  // ---- cluster (shared stores) -------------------------------------------------------------
+
+  private onClusterMessage(m: ClusterMessage): void {
+    if (this.stopping) return;
+    switch (m.type) {
+      case 'wake':
+        void this.wake(m.invocationId);
+        break;
+      case 'done':
+        if (this.resultWaiters.has(m.invocationId)) void this.settleFromStore(m.invocationId);
+        break;
+      case 'cancel':
+        void this.cancelOwned(m.invocationId);
+        break;
+      case 'kill': {
+        const runner = this.active.get(m.invocationId);
+        if (runner) this.abandon(runner);
+        break;
+      }
+    }
+  }
+
+  /** Another process completed an entry of an invocation this process owns. */
+  private async wake(id: string): Promise<void> {
+    const runner = this.active.get(id);
+    if (!runner) return this.resumeById(id);
+    const waiting = runner.waitingIndexes();
+    if (waiting.length === 0) return;
+    for (const [index, entry] of await this.store.getJournal(id)) {
+      if (entry.done && waiting.includes(index)) runner.deliver(index, entry);
+    }
+  }
+
+  private async settleFromStore(id: string): Promise<void> {
+    const row = await this.store.getInvocation(id);
+    if (row?.status === 'completed') this.settleWaiters(id, { output: row.output });
+    else if (row?.status === 'failed') this.settleWaiters(id, { error: row.error! });
+  }
+
+  /** Invocations of a process whose lease ended are now this process's: run what was running. */
+  private async takeOver(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      const row = await this.store.getInvocation(id);
+      if (!row || this.active.has(id)) continue;
+      if (row.status === 'running') this.resume(row);
+      else if (row.status === 'pending') this.enqueue(row);
+    }
+    // Their timers (sleeps, retries, delayed starts) fire here from now on.
+    this.timers.reload();
+  }
+
+  /** This process lost its lease: its invocations run elsewhere now. */
+  private fence(): void {
+    for (const runner of [...this.active.values()]) this.abandon(runner);
+  }
+
+  /**
+   * The fallback for a lost message: results waited for here, and invocations of this process
+   * made runnable while nobody told it.
+   */
+  private async sweep(): Promise<void> {
+    for (const id of [...this.resultWaiters.keys()]) {
+      // Results of invocations running here arrive without the store's help.
+      if (!this.active.has(id) && !this.loading.has(id)) await this.settleFromStore(id);
+    }
+    const me = this.cluster?.processId;
+    if (!me) return;
+    for (const row of await this.store.listRunnable(me)) {
+      if (this.active.has(row.id) || this.loading.has(row.id) || this.settling.has(row.id))
+        continue;
+      if (row.status === 'running') this.resume(row);
+    }
   }
 
   // ---- timers ----------------------------------------------------------------------------

@@ -136,6 +136,11 @@ export class Runner implements InvocationHost {
     this.waitingEntries.clear();
   }
 
+  /** The journal indexes the handler waits for right now. */
+  waitingIndexes(): number[] {
+    return [...this.waiting.keys()];
+  }
+
   /** True when the handler waits only for completions (timers, calls) and does nothing else. */
   get isIdle(): boolean {
     return this.busy === 0 && this.expecting === 0 && this.waiting.size > 0;

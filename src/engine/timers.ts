@@ -20,13 +20,15 @@ export class TimerService {
     private readonly clock: Clock,
     private readonly store: Store,
     private readonly onFire: (t: TimerRow) => void,
+    /** Shared stores: only timers of invocations this process owns. */
+    private readonly owner: () => string | undefined = () => undefined,
     private readonly windowMs = 60_000,
     private readonly batch = 10_000,
   ) {}
 
   async start(): Promise<void> {
     this.stopped = false;
-    await this.reload();
+    await this.reload_();
   }
 
   stop(): void {
@@ -47,6 +49,14 @@ export class TimerService {
     }
     this.push(t);
     this.arm();
+  }
+
+  /** Loads the current window again now (after taking over another process's invocations). */
+  reload(): void {
+    if (this.stopped) return;
+    this.reloadAt = Infinity;
+    this.cancelReload?.();
+    void this.reload_().catch(() => undefined);
   }
 
   /** Forgets a fired timer once its deletion is durable. */
@@ -108,12 +118,12 @@ export class TimerService {
     this.arm();
   }
 
-  private async reload(): Promise<void> {
+  private async reload_(): Promise<void> {
     this.cancelReload = undefined;
     this.reloadAt = Infinity;
     if (this.stopped) return;
     const until = this.clock.now() + this.windowMs;
-    const rows = await this.store.dueTimers(until, this.batch);
+    const rows = await this.store.dueTimers(until, this.batch, this.owner());
     // A full batch means more timers are due in this window than we hold: stop the window at
     // the last one loaded, and load the rest when we get there.
     const full = rows.length === this.batch;
@@ -124,7 +134,11 @@ export class TimerService {
     if (!full) {
       // Nothing else is due in this window: sleep until the window before the next timer
       // (a fake clock jumping 30 days then costs one reload, not one per window).
-      const ahead = await this.store.dueTimers(Number.MAX_SAFE_INTEGER, rows.length + 1);
+      const ahead = await this.store.dueTimers(
+        Number.MAX_SAFE_INTEGER,
+        rows.length + 1,
+        this.owner(),
+      );
       const first = ahead[rows.length];
       next = first ? Math.max(next, first.fireAt - this.windowMs) : Number.MAX_SAFE_INTEGER;
     }
@@ -143,7 +157,7 @@ export class TimerService {
     }
     this.cancelReload = this.clock.setTimer(
       Math.max(0, at - this.clock.now()),
-      () => void this.reload().catch(() => undefined),
+      () => void this.reload_().catch(() => undefined),
     );
   }
 }

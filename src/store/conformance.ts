@@ -1,7 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ErrorInfo } from '../core/errors.js';
 import type { JournalEntry } from '../core/journal.js';
-import type { InvocationRow, OpResult, PromiseWaiter, Store, WriteOp } from './types.js';
+import type {
+  ClusterMessage,
+  InvocationRow,
+  OpResult,
+  PromiseWaiter,
+  Store,
+  WriteOp,
+} from './types.js';
 
 /** What a conformance run needs from an adapter: a fresh, empty store per test. */
 export interface ConformanceHarness {
@@ -11,6 +18,11 @@ export interface ConformanceHarness {
    * Omit it for adapters without persistence across instances (the durability tests are skipped).
    */
   reopen?: () => Promise<Store>;
+  /**
+   * Opens a second store on the same database while `store` stays open, as another process
+   * would. Only for shared stores; the tests of several processes are skipped without it.
+   */
+  another?: () => Promise<Store>;
   /** Closes every store the harness opened (tolerating closed ones) and deletes the data. */
   cleanup: () => Promise<void>;
 }
@@ -43,6 +55,24 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
 
     const insert = (row: InvocationRow) => store.write([{ op: 'invocation.insert', row }]);
 
+    const acquire = (key: string, invocationId: string, service = 'Obj'): WriteOp => ({
+      op: 'key.acquire',
+      service,
+      key,
+      invocationId,
+    });
+    const release = (
+      key: string,
+      invocationId: string,
+      owner: string,
+      service = 'Obj',
+    ): WriteOp => ({ op: 'key.release', service, key, invocationId, owner });
+    /** An exclusive invocation of object Obj/k, pending: waiting for its key. */
+    const queued = (id: string, over: Partial<InvocationRow> = {}): WriteOp => ({
+      op: 'invocation.insert',
+      row: inv(id, { service: 'Obj', key: 'k', exclusive: true, status: 'pending', ...over }),
+    });
+
     describe('invocations', () => {
       it('round-trips every field of an inserted invocation and assigns seq', async () => {
         const full = inv('full', {
@@ -62,6 +92,7 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           expiresAt: 1_700_000_000_700,
           cancel: 'requested',
           outcome: 'compensated',
+          owner: 'process-1',
         });
         expect(await insert(full)).toEqual([{ inserted: true }]);
         const got = await store.getInvocation('full');
@@ -91,6 +122,7 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           'expiresAt',
           'cancel',
           'outcome',
+          'owner',
         ] as const) {
           expect(min?.[f], f).toBeUndefined();
           expect(min !== undefined && f in min, f).toBe(false);
@@ -1233,6 +1265,707 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
       });
     });
 
+    describe('owners', () => {
+      it('round-trips an owner on insert and update, and clears it', async () => {
+        await store.write([
+          { op: 'invocation.insert', row: inv('o1', { owner: 'p1' }) },
+          { op: 'invocation.insert', row: inv('o2') },
+        ]);
+        expect((await store.getInvocation('o1'))?.owner).toBe('p1');
+        const none = await store.getInvocation('o2');
+        expect(none !== undefined && 'owner' in none).toBe(false);
+        await store.write([
+          { op: 'invocation.update', id: 'o1', set: { owner: 'p2' } },
+          { op: 'invocation.update', id: 'o2', set: { owner: 'p1', status: 'pending' } },
+        ]);
+        expect((await store.getInvocation('o1'))?.owner).toBe('p2');
+        expect(await store.getInvocation('o2')).toMatchObject({ owner: 'p1', status: 'pending' });
+        await store.write([{ op: 'invocation.update', id: 'o1', set: { owner: undefined } }]);
+        const cleared = await store.getInvocation('o1');
+        expect(cleared !== undefined && 'owner' in cleared).toBe(false);
+        // The existing row a dedupe conflict answers with carries it too.
+        await insert(inv('o3', { owner: 'p3', dedupe: 'o-d' }));
+        expect(await insert(inv('o4', { dedupe: 'o-d' }))).toEqual([
+          { inserted: false, existing: expect.objectContaining({ id: 'o3', owner: 'p3' }) },
+        ]);
+        expect((await store.listInvocations({}))[0]).toMatchObject({ id: 'o3', owner: 'p3' });
+      });
+
+      it('lists the runnable invocations of one owner, oldest first, or of everyone', async () => {
+        const rows: Array<[string, string | undefined, InvocationRow['status']]> = [
+          ['a1', 'p1', 'running'],
+          ['b1', 'p2', 'running'],
+          ['a2', 'p1', 'suspended'],
+          ['n1', undefined, 'pending'],
+          ['a3', 'p1', 'pending'],
+          ['a4', 'p1', 'completed'],
+          ['b2', 'p2', 'pending'],
+          ['a5', 'p1', 'running'],
+        ];
+        await store.write(
+          rows.map(([id, owner, status]) => ({
+            op: 'invocation.insert' as const,
+            row: inv(id, { status, ...(owner === undefined ? {} : { owner }) }),
+          })),
+        );
+        const ids = async (owner?: string) => (await store.listRunnable(owner)).map((r) => r.id);
+        expect(await ids('p1')).toEqual(['a1', 'a3', 'a5']);
+        expect(await ids('p2')).toEqual(['b1', 'b2']);
+        expect(await ids('p3')).toEqual([]);
+        expect(await ids()).toEqual(['a1', 'b1', 'n1', 'a3', 'b2', 'a5']);
+        expect((await store.listRunnable('p1'))[0]).toEqual({
+          ...inv('a1', { owner: 'p1' }),
+          seq: expect.any(Number),
+        });
+        // A change of owner moves it from one list to the other.
+        await store.write([{ op: 'invocation.update', id: 'a3', set: { owner: 'p2' } }]);
+        expect(await ids('p1')).toEqual(['a1', 'a5']);
+        expect(await ids('p2')).toEqual(['b1', 'a3', 'b2']);
+      });
+
+      it('lists the due timers of one owner, earliest first, at most `limit`', async () => {
+        await store.write([
+          { op: 'invocation.insert', row: inv('t1', { owner: 'p1', status: 'suspended' }) },
+          { op: 'invocation.insert', row: inv('t2', { owner: 'p2', status: 'suspended' }) },
+          { op: 'invocation.insert', row: inv('t3', { status: 'scheduled' }) },
+          { op: 'invocation.insert', row: inv('t4', { owner: 'p1', status: 'scheduled' }) },
+          { op: 'timer.put', timer: { invocationId: 't1', index: 0, fireAt: 300 } },
+          { op: 'timer.put', timer: { invocationId: 't1', index: 2, fireAt: 100 } },
+          { op: 'timer.put', timer: { invocationId: 't2', index: 0, fireAt: 50 } },
+          { op: 'timer.put', timer: { invocationId: 't3', index: -1, fireAt: 60 } },
+          { op: 'timer.put', timer: { invocationId: 't4', index: -1, fireAt: 200 } },
+          { op: 'timer.put', timer: { invocationId: 't4', index: 3, fireAt: 900 } },
+        ]);
+        expect(await store.dueTimers(500, 10, 'p1')).toEqual([
+          { invocationId: 't1', index: 2, fireAt: 100 },
+          { invocationId: 't4', index: -1, fireAt: 200 },
+          { invocationId: 't1', index: 0, fireAt: 300 },
+        ]);
+        expect(await store.dueTimers(200, 1, 'p1')).toEqual([
+          { invocationId: 't1', index: 2, fireAt: 100 },
+        ]);
+        expect(await store.dueTimers(500, 10, 'p2')).toEqual([
+          { invocationId: 't2', index: 0, fireAt: 50 },
+        ]);
+        expect(await store.dueTimers(500, 10, 'p3')).toEqual([]);
+        // Without an owner: every due timer, as before.
+        expect((await store.dueTimers(500, 10)).map((t) => t.invocationId)).toEqual([
+          't2',
+          't3',
+          't1',
+          't4',
+          't1',
+        ]);
+      });
+    });
+
+    describe('messages', () => {
+      it('delivers a notify to the process it names, and a broadcast to every process', async () => {
+        const p1 = await listen(store, 'p1');
+        const p2 = await listen(store, 'p2');
+        try {
+          expect(
+            await store.write([
+              { op: 'notify', to: 'p1', message: { type: 'wake', invocationId: 'a' } },
+              { op: 'notify', message: { type: 'done', invocationId: 'b' } },
+              { op: 'notify', to: 'p3', message: { type: 'kill', invocationId: 'c' } },
+              { op: 'notify', to: 'p2', message: { type: 'cancel', invocationId: 'd' } },
+            ]),
+          ).toEqual([undefined, undefined, undefined, undefined]);
+          await sync(store, p1, p2);
+          expect(byId(p1.got)).toEqual([
+            { type: 'wake', invocationId: 'a' },
+            { type: 'done', invocationId: 'b' },
+          ]);
+          expect(byId(p2.got)).toEqual([
+            { type: 'done', invocationId: 'b' },
+            { type: 'cancel', invocationId: 'd' },
+          ]);
+        } finally {
+          await p1.stop();
+          await p2.stop();
+        }
+      });
+
+      it('sends the messages of calls that commit only, not of a call that fails', async () => {
+        const p1 = await listen(store, 'p1');
+        try {
+          await insert(inv('taken'));
+          // Issued together: the failing call is rolled back alone, the others commit.
+          const settled = await Promise.allSettled([
+            store.write([
+              { op: 'notify', to: 'p1', message: { type: 'wake', invocationId: 'ok1' } },
+            ]),
+            store.write([
+              { op: 'notify', to: 'p1', message: { type: 'wake', invocationId: 'lost' } },
+              { op: 'notify', message: { type: 'done', invocationId: 'lost-too' } },
+              { op: 'invocation.insert', row: inv('taken') },
+            ]),
+            store.write([{ op: 'notify', message: { type: 'done', invocationId: 'ok2' } }]),
+          ]);
+          expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+          // Alone, too.
+          await expect(
+            store.write([
+              { op: 'notify', to: 'p1', message: { type: 'wake', invocationId: 'lost-alone' } },
+              { op: 'invocation.insert', row: inv('taken') },
+            ]),
+          ).rejects.toMatchObject({ code: 'write_failed' });
+          await sync(store, p1);
+          expect(byId(p1.got)).toEqual([
+            { type: 'wake', invocationId: 'ok1' },
+            { type: 'done', invocationId: 'ok2' },
+          ]);
+        } finally {
+          await p1.stop();
+        }
+      });
+
+      it('delivers nothing after unsubscribing', async () => {
+        const p1 = await listen(store, 'p1');
+        const other = await listen(store, 'p2');
+        try {
+          await p1.stop();
+          await store.write([
+            { op: 'notify', to: 'p1', message: { type: 'wake', invocationId: 'late' } },
+            { op: 'notify', message: { type: 'done', invocationId: 'late-all' } },
+          ]);
+          await sync(store, other);
+          expect(p1.got).toEqual([]);
+          expect(other.got).toEqual([{ type: 'done', invocationId: 'late-all' }]);
+        } finally {
+          await other.stop();
+        }
+      });
+
+      it('refuses a message longer than 7999 bytes of JSON, and applies none of the write', async () => {
+        await expect(
+          store.write([
+            { op: 'invocation.insert', row: inv('with-long') },
+            { op: 'notify', message: { type: 'wake', invocationId: 'x'.repeat(8000) } },
+          ]),
+        ).rejects.toMatchObject({ code: 'write_failed' });
+        expect(await store.getInvocation('with-long')).toBeUndefined();
+      });
+
+      it('wakes the owner of an entry completed by another process, and says who owns it', async () => {
+        const p1 = await listen(store, 'p1');
+        const p2 = await listen(store, 'p2');
+        try {
+          const sleeping = { kind: 'sleep', name: '', done: false } as const;
+          const fired = { kind: 'sleep', name: '', done: true } as const;
+          await store.write([
+            { op: 'invocation.insert', row: inv('a', { owner: 'p1', status: 'suspended' }) },
+            { op: 'invocation.insert', row: inv('b', { owner: 'p1', status: 'running' }) },
+            { op: 'invocation.insert', row: inv('c', { status: 'suspended' }) },
+            { op: 'journal.put', invocationId: 'a', index: 0, entry: sleeping },
+            { op: 'journal.put', invocationId: 'a', index: 1, entry: sleeping },
+            { op: 'journal.put', invocationId: 'b', index: 0, entry: sleeping },
+            { op: 'journal.put', invocationId: 'b', index: 1, entry: sleeping },
+            { op: 'journal.put', invocationId: 'c', index: 0, entry: sleeping },
+          ]);
+          const complete = (invocationId: string, index: number, notifyFrom?: string): WriteOp => ({
+            op: 'journal.complete',
+            invocationId,
+            index,
+            entry: fired,
+            ...(notifyFrom === undefined ? {} : { notifyFrom }),
+          });
+          expect(
+            await store.write([
+              complete('a', 0, 'p2'), // woken
+              complete('b', 0, 'p2'), // woken, not resumed (running)
+              complete('a', 1, 'p1'), // its own process: no message
+              complete('c', 0, 'p2'), // no owner: no message
+              complete('a', 0, 'p2'), // already done: nothing
+              complete('b', 1), // no notifyFrom: no message
+              complete('gone', 0, 'p2'), // no such invocation
+            ]),
+          ).toEqual([
+            { completed: true, resumed: true, owner: 'p1' },
+            { completed: true, resumed: false, owner: 'p1' },
+            { completed: true, resumed: false, owner: 'p1' },
+            { completed: true, resumed: true },
+            { completed: false, resumed: false },
+            { completed: true, resumed: false, owner: 'p1' },
+            { completed: false, resumed: false },
+          ]);
+          await sync(store, p1, p2);
+          expect(byId(p1.got)).toEqual([
+            { type: 'wake', invocationId: 'a' },
+            { type: 'wake', invocationId: 'b' },
+          ]);
+          expect(p2.got).toEqual([]);
+          // A completion recorded before its entry exists wakes the owner too.
+          await insert(inv('early', { owner: 'p1', status: 'running' }));
+          expect(await store.write([complete('early', 0, 'p2')])).toEqual([
+            { completed: true, resumed: false, owner: 'p1' },
+          ]);
+          await sync(store, p1);
+          expect(byId(p1.got).map((m) => m.invocationId)).toEqual(['a', 'b', 'early']);
+        } finally {
+          await p1.stop();
+          await p2.stop();
+        }
+      });
+
+      it('wakes the owners of promise waiters completed by another process, once per invocation', async () => {
+        const p1 = await listen(store, 'p1');
+        const p2 = await listen(store, 'p2');
+        try {
+          const wait = (invocationId: string, index: number): WriteOp => ({
+            op: 'promise.await',
+            service: 'Wf',
+            key: 'k',
+            name: 'p',
+            invocationId,
+            index,
+            entry: { kind: 'promise', name: 'p', done: false },
+          });
+          await store.write([
+            { op: 'invocation.insert', row: inv('w1', { owner: 'p1', status: 'suspended' }) },
+            { op: 'invocation.insert', row: inv('w2', { owner: 'p2', status: 'suspended' }) },
+            { op: 'invocation.insert', row: inv('w3', { status: 'running' }) },
+            { op: 'invocation.insert', row: inv('w4', { owner: 'p1', status: 'running' }) },
+            wait('w1', 0),
+            wait('w1', 1),
+            wait('w2', 0),
+            wait('w3', 0),
+            wait('w4', 2),
+          ]);
+          const [res] = await store.write([
+            {
+              op: 'promise.complete',
+              service: 'Wf',
+              key: 'k',
+              name: 'p',
+              value: 1,
+              notifyFrom: 'p2',
+            },
+          ]);
+          const r = res as { completed: boolean; waiters: PromiseWaiter[] };
+          expect(r.completed).toBe(true);
+          expect(sortWaiters(r.waiters)).toEqual([
+            { invocationId: 'w1', index: 0, owner: 'p1', resumed: true },
+            { invocationId: 'w1', index: 1, owner: 'p1', resumed: false },
+            { invocationId: 'w2', index: 0, owner: 'p2', resumed: true },
+            { invocationId: 'w3', index: 0, resumed: false },
+            { invocationId: 'w4', index: 2, owner: 'p1', resumed: false },
+          ]);
+          await sync(store, p1, p2);
+          expect(byId(p1.got)).toEqual([
+            { type: 'wake', invocationId: 'w1' },
+            { type: 'wake', invocationId: 'w4' },
+          ]);
+          expect(p2.got).toEqual([]);
+          // Without notifyFrom: owners in the result, no messages.
+          await store.write([{ ...wait('w4', 3), name: 'q' } as WriteOp]);
+          expect(
+            await store.write([
+              { op: 'promise.complete', service: 'Wf', key: 'k', name: 'q', value: 2 },
+            ]),
+          ).toEqual([
+            {
+              completed: true,
+              waiters: [{ invocationId: 'w4', index: 3, owner: 'p1', resumed: false }],
+            },
+          ]);
+          await sync(store, p1);
+          expect(byId(p1.got).map((m) => m.invocationId)).toEqual(['w1', 'w4']);
+        } finally {
+          await p1.stop();
+          await p2.stop();
+        }
+      });
+    });
+
+    describe('processes', () => {
+      it('registers processes, extends leases, and reaps expired ones with their unfinished invocations', async () => {
+        await store.write([
+          { op: 'process.register', id: 'p1', leaseUntil: 100 },
+          { op: 'process.register', id: 'p2', leaseUntil: 200 },
+          { op: 'process.register', id: 'p3', leaseUntil: 50 },
+          { op: 'process.register', id: 'p4', leaseUntil: 10 },
+        ]);
+        const statuses: Array<InvocationRow['status']> = [
+          'running',
+          'suspended',
+          'pending',
+          'scheduled',
+          'backing-off',
+          'paused',
+          'completed',
+          'failed',
+        ];
+        await store.write([
+          ...statuses.map((status, i) => ({
+            op: 'invocation.insert' as const,
+            row: inv(`d${i}`, { owner: 'p3', status }),
+          })),
+          { op: 'invocation.insert', row: inv('live', { owner: 'p2', status: 'running' }) },
+          { op: 'invocation.insert', row: inv('mine', { owner: 'p1', status: 'running' }) },
+          { op: 'invocation.insert', row: inv('nobody', { status: 'running' }) },
+          { op: 'invocation.insert', row: inv('p4-done', { owner: 'p4', status: 'completed' }) },
+        ]);
+        expect(
+          await store.write([
+            { op: 'process.heartbeat', id: 'p2', leaseUntil: 300 },
+            { op: 'process.heartbeat', id: 'p2', leaseUntil: 250 },
+          ]),
+        ).toEqual([{ alive: true }, { alive: true }]);
+        // p1's own lease ended too, but a process never reaps itself; p2's is at 250.
+        const [reap] = await store.write([{ op: 'process.reap', now: 150, by: 'p1' }]);
+        expect(reap).toEqual({
+          reaped: ['p3', 'p4'],
+          invocations: ['d0', 'd1', 'd2', 'd3', 'd4', 'd5'],
+        });
+        for (let i = 0; i < statuses.length; i++)
+          expect((await store.getInvocation(`d${i}`))?.owner, statuses[i]).toBe(
+            i < 6 ? 'p1' : 'p3',
+          );
+        expect((await store.getInvocation('live'))?.owner).toBe('p2');
+        expect((await store.getInvocation('mine'))?.owner).toBe('p1');
+        expect((await store.getInvocation('p4-done'))?.owner).toBe('p4');
+        const nobody = await store.getInvocation('nobody');
+        expect(nobody !== undefined && 'owner' in nobody).toBe(false);
+        expect((await store.listRunnable('p1')).map((r) => r.id)).toEqual(['d0', 'd2', 'mine']);
+        // Nothing left to reap, at the same time or later, until p2's lease ends.
+        expect(await store.write([{ op: 'process.reap', now: 150, by: 'p1' }])).toEqual([
+          { reaped: [], invocations: [] },
+        ]);
+        expect(await store.write([{ op: 'process.reap', now: 250, by: 'p1' }])).toEqual([
+          { reaped: [], invocations: [] },
+        ]);
+        expect(await store.write([{ op: 'process.reap', now: 251, by: 'p1' }])).toEqual([
+          { reaped: ['p2'], invocations: ['live'] },
+        ]);
+      });
+
+      it('does not bring a reaped process back on heartbeat; registering again does', async () => {
+        await store.write([
+          { op: 'process.register', id: 'old', leaseUntil: 10 },
+          { op: 'process.register', id: 'me', leaseUntil: 1000 },
+        ]);
+        expect(await store.write([{ op: 'process.reap', now: 20, by: 'me' }])).toEqual([
+          { reaped: ['old'], invocations: [] },
+        ]);
+        expect(
+          await store.write([
+            { op: 'process.heartbeat', id: 'old', leaseUntil: 100 },
+            { op: 'process.heartbeat', id: 'never', leaseUntil: 100 },
+          ]),
+        ).toEqual([{ alive: false }, { alive: false }]);
+        // Still gone: a heartbeat does not re-create it.
+        expect(
+          await store.write([{ op: 'process.heartbeat', id: 'old', leaseUntil: 100 }]),
+        ).toEqual([{ alive: false }]);
+        await store.write([{ op: 'process.register', id: 'old', leaseUntil: 30 }]);
+        expect(
+          await store.write([
+            { op: 'process.heartbeat', id: 'old', leaseUntil: 40 },
+            { op: 'process.reap', now: 35, by: 'me' },
+            { op: 'process.register', id: 'old', leaseUntil: 20 },
+            { op: 'process.reap', now: 35, by: 'me' },
+          ]),
+        ).toEqual([
+          { alive: true },
+          { reaped: [], invocations: [] },
+          undefined,
+          { reaped: ['old'], invocations: [] },
+        ]);
+      });
+    });
+
+    describe('object keys', () => {
+      it('takes a free key, again for its holder, and not for another invocation', async () => {
+        expect(
+          await store.write([acquire('k', 'a'), acquire('k', 'a'), acquire('k', 'b')]),
+        ).toEqual([
+          { acquired: true, holder: 'a' },
+          { acquired: true, holder: 'a' },
+          { acquired: false, holder: 'a' },
+        ]);
+        // Keys of other objects and other services are apart.
+        expect(
+          await store.write([acquire('k2', 'b'), acquire('k', 'c', 'Other'), acquire('k', 'd')]),
+        ).toEqual([
+          { acquired: true, holder: 'b' },
+          { acquired: true, holder: 'c' },
+          { acquired: false, holder: 'a' },
+        ]);
+      });
+
+      it('hands a released key to the oldest pending exclusive invocation of that key, which the releaser then owns', async () => {
+        await store.write([
+          queued('h', { status: 'running', owner: 'p1' }),
+          acquire('k', 'h'),
+          queued('s', { status: 'suspended' }), // not pending
+          queued('x1', { owner: 'p2' }),
+          queued('shared', { exclusive: false }), // not exclusive
+          queued('other', { key: 'k2' }), // another key
+          queued('svc', { service: 'Svc2' }), // another service
+          queued('x2', { owner: 'p1' }),
+          queued('x3'),
+        ]);
+        // Only the holder releases.
+        expect(await store.write([release('k', 'x1', 'p3'), acquire('k', 'x1')])).toEqual([
+          {},
+          { acquired: false, holder: 'h' },
+        ]);
+        await store.write([{ op: 'invocation.update', id: 'h', set: { status: 'completed' } }]);
+        const [first] = await store.write([release('k', 'h', 'p3')]);
+        const x1 = (first as { next: InvocationRow }).next;
+        expect(x1).toEqual({
+          ...inv('x1', { service: 'Obj', key: 'k', exclusive: true, status: 'pending' }),
+          owner: 'p3',
+          seq: expect.any(Number),
+        });
+        expect(await store.getInvocation('x1')).toEqual(x1);
+        expect(await store.write([acquire('k', 'x2'), acquire('k', 'x1')])).toEqual([
+          { acquired: false, holder: 'x1' },
+          { acquired: true, holder: 'x1' },
+        ]);
+        // In seq order; each handoff sets the new holder's owner.
+        await store.write([{ op: 'invocation.update', id: 'x1', set: { status: 'completed' } }]);
+        const [second] = await store.write([release('k', 'x1', 'p4')]);
+        expect((second as { next: InvocationRow }).next).toMatchObject({ id: 'x2', owner: 'p4' });
+        await store.write([{ op: 'invocation.update', id: 'x2', set: { status: 'running' } }]);
+        const [third] = await store.write([release('k', 'x2', 'p1')]);
+        expect((third as { next: InvocationRow }).next).toMatchObject({ id: 'x3', owner: 'p1' });
+        // Nobody pending: the key is free.
+        await store.write([{ op: 'invocation.update', id: 'x3', set: { status: 'failed' } }]);
+        expect(await store.write([release('k', 'x3', 'p1'), acquire('k', 'new')])).toEqual([
+          {},
+          { acquired: true, holder: 'new' },
+        ]);
+        // The others were left alone.
+        expect((await store.getInvocation('s'))?.status).toBe('suspended');
+        expect(await store.getInvocation('shared')).not.toHaveProperty('owner');
+        expect(await store.getInvocation('other')).not.toHaveProperty('owner');
+        expect(await store.getInvocation('svc')).not.toHaveProperty('owner');
+      });
+
+      it('hands on a key after a release and an acquire in the same write, in order', async () => {
+        expect(
+          await store.write([
+            acquire('k', 'a'),
+            queued('b'),
+            acquire('k', 'b'),
+            release('k', 'a', 'p1'),
+            acquire('k', 'b'),
+          ]),
+        ).toEqual([
+          { acquired: true, holder: 'a' },
+          { inserted: true },
+          { acquired: false, holder: 'a' },
+          { next: expect.objectContaining({ id: 'b', owner: 'p1' }) },
+          { acquired: true, holder: 'b' },
+        ]);
+      });
+
+      it('drops the key of a deleted holder, and only of a holder', async () => {
+        await store.write([
+          queued('a', { status: 'running' }),
+          queued('b'),
+          acquire('k', 'a'),
+          { op: 'invocation.delete', id: 'b' },
+        ]);
+        expect(await store.write([acquire('k', 'c')])).toEqual([{ acquired: false, holder: 'a' }]);
+        await store.write([{ op: 'invocation.delete', id: 'a' }]);
+        expect(await store.write([acquire('k', 'c')])).toEqual([{ acquired: true, holder: 'c' }]);
+        // A release by the deleted holder changes nothing.
+        expect(await store.write([release('k', 'a', 'p1'), acquire('k', 'd')])).toEqual([
+          {},
+          { acquired: false, holder: 'c' },
+        ]);
+      });
+    });
+
+    describe('several processes (shared stores only)', () => {
+      const reason = 'not a shared store: one process owns it, nobody else to race or to tell';
+
+      it('delivers a message another store sends, once its write committed', async (t) => {
+        t.skip(!store.shared || !h.another, reason);
+        const other = await h.another!();
+        const p1 = await listen(store, 'p1');
+        const seen: Array<Promise<InvocationRow | undefined>> = [];
+        const unsubscribe = await store.listen('p1', (m) => {
+          // Read at once: the write that sent it must be visible already.
+          seen.push(store.getInvocation(m.invocationId));
+        });
+        try {
+          await other.write([
+            { op: 'invocation.insert', row: inv('x', { owner: 'p1', status: 'suspended' }) },
+            {
+              op: 'journal.put',
+              invocationId: 'x',
+              index: 0,
+              entry: { kind: 'sleep', name: '', done: false },
+            },
+            { op: 'notify', to: 'p1', message: { type: 'wake', invocationId: 'x' } },
+          ]);
+          expect(
+            await other.write([
+              {
+                op: 'journal.complete',
+                invocationId: 'x',
+                index: 0,
+                entry: { kind: 'sleep', name: '', done: true },
+                notifyFrom: 'p2',
+              },
+            ]),
+          ).toEqual([{ completed: true, resumed: true, owner: 'p1' }]);
+          await sync(other, p1);
+          expect(p1.got).toEqual([
+            { type: 'wake', invocationId: 'x' },
+            { type: 'wake', invocationId: 'x' },
+          ]);
+          await until(() => seen.length >= 2);
+          expect((await Promise.all(seen)).slice(0, 2).map((r) => r?.id)).toEqual(['x', 'x']);
+        } finally {
+          await unsubscribe();
+          await p1.stop();
+        }
+      });
+
+      it('reaps each expired process exactly once when two stores reap at once', async (t) => {
+        t.skip(!store.shared || !h.another, reason);
+        const other = await h.another!();
+        for (let round = 0; round < 10; round++) {
+          const dead = Array.from({ length: 20 }, (_, i) => `r${round}-p${i}`);
+          await store.write([
+            ...dead.map((id) => ({ op: 'process.register' as const, id, leaseUntil: 10 })),
+            { op: 'process.register', id: `r${round}-a`, leaseUntil: 1000 },
+            { op: 'process.register', id: `r${round}-b`, leaseUntil: 1000 },
+            ...dead.flatMap((owner) =>
+              [0, 1].map((j) => ({
+                op: 'invocation.insert' as const,
+                row: inv(`${owner}-i${j}`, { owner, status: 'suspended' }),
+              })),
+            ),
+          ]);
+          type Reaped = { reaped: string[]; invocations: string[] };
+          const [[ra], [rb]] = await Promise.all([
+            store.write([{ op: 'process.reap', now: 20, by: `r${round}-a` }]),
+            other.write([{ op: 'process.reap', now: 20, by: `r${round}-b` }]),
+          ]);
+          const a = ra as Reaped;
+          const b = rb as Reaped;
+          expect([...a.reaped, ...b.reaped].sort()).toEqual([...dead].sort());
+          expect(a.reaped.filter((id) => b.reaped.includes(id))).toEqual([]);
+          for (const [mine, by] of [
+            [a, `r${round}-a`],
+            [b, `r${round}-b`],
+          ] as const) {
+            expect([...mine.invocations].sort()).toEqual(
+              mine.reaped.flatMap((p) => [`${p}-i0`, `${p}-i1`]).sort(),
+            );
+            for (const id of mine.invocations)
+              expect((await store.getInvocation(id))?.owner).toBe(by);
+          }
+        }
+      });
+
+      it('never leaves a pending invocation without a holder when acquires race releases', async (t) => {
+        t.skip(!store.shared || !h.another, reason);
+        const other = await h.another!();
+        // Each round, store 1 queues an invocation on the key (insert + acquire in one write,
+        // as the engine does) while store 2 finishes the holder and releases the key, at once,
+        // with nobody else waiting. Whatever the interleaving, the new invocation must come out
+        // holding the key: acquired, or handed the key by the release. Otherwise it was left
+        // pending with nobody to hand it on (the release missed it, its acquire saw the key held).
+        await store.write([queued('h', { status: 'running' }), acquire('k', 'h')]);
+        let holder = 'h';
+        let handedOn = 0;
+        for (let round = 0; round < 300; round++) {
+          const id = `r${round}`;
+          const [[, acquired], [, released]] = await Promise.all([
+            store.write([queued(id, { owner: 'p1' }), acquire('k', id)]),
+            other.write([
+              { op: 'invocation.update', id: holder, set: { status: 'completed' } },
+              release('k', holder, 'p2'),
+            ]),
+          ]);
+          const next = (released as { next?: InvocationRow }).next;
+          const took = (acquired as { acquired: boolean }).acquired;
+          expect({ took, next: next?.id }, `round ${round}`).toEqual(
+            took ? { took: true, next: undefined } : { took: false, next: id },
+          );
+          if (next) handedOn++;
+          holder = id;
+          await store.write([{ op: 'invocation.update', id, set: { status: 'running' } }]);
+        }
+        // Both orders happened (else the test raced nothing).
+        expect(handedOn).toBeGreaterThan(0);
+        expect(handedOn).toBeLessThan(300);
+        const [, last] = await other.write([
+          { op: 'invocation.update', id: holder, set: { status: 'completed' } },
+          release('k', holder, 'p2'),
+        ]);
+        expect(last).toEqual({});
+        expect(await store.listRunnable()).toEqual([]);
+        expect(await store.write([acquire('k', 'probe')])).toEqual([
+          { acquired: true, holder: 'probe' },
+        ]);
+      });
+
+      it('lets a completion racing a takeover wake the new owner, or be seen by it', async (t) => {
+        t.skip(!store.shared || !h.another, reason);
+        const other = await h.another!();
+        // Store 2 is the reaper "r": once it took an invocation over, it reads its journal. A
+        // completion committed concurrently by store 1 must then be in what it read, or wake it.
+        const inbox = await listen(other, 'r');
+        try {
+          await store.write([{ op: 'process.register', id: 'r', leaseUntil: 1e15 }]);
+          let woken = 0;
+          const rounds = 250;
+          for (let round = 0; round < rounds; round++) {
+            const dead = `dead${round}`;
+            const id = `c${round}`;
+            await store.write([
+              { op: 'process.register', id: dead, leaseUntil: 10 },
+              { op: 'invocation.insert', row: inv(id, { owner: dead, status: 'running' }) },
+              {
+                op: 'journal.put',
+                invocationId: id,
+                index: 0,
+                entry: { kind: 'call', name: 'x', done: false },
+              },
+            ]);
+            const [[completed], seen] = await Promise.all([
+              store.write([
+                {
+                  op: 'journal.complete',
+                  invocationId: id,
+                  index: 0,
+                  entry: { kind: 'call', name: 'x', done: true, value: round },
+                  notifyFrom: 'c',
+                },
+              ]),
+              other.write([{ op: 'process.reap', now: 20, by: 'r' }]).then(async ([reaped]) => {
+                expect(reaped).toEqual({ reaped: [dead], invocations: [id] });
+                return (await other.getJournal(id))[0]![1].done;
+              }),
+            ]);
+            await sync(store, inbox);
+            const woke = inbox.got.some((m) => m.invocationId === id);
+            const owner = (completed as { owner?: string }).owner;
+            expect({ seen, woke, owner }, `round ${round}`).toEqual(
+              owner === 'r'
+                ? { seen, woke: true, owner }
+                : { seen: true, woke: false, owner: dead },
+            );
+            if (woke) woken++;
+          }
+          // Both orders happened (else the test raced nothing).
+          expect(woken).toBeGreaterThan(0);
+          expect(woken).toBeLessThan(rounds);
+        } finally {
+          await inbox.stop();
+        }
+      });
+    });
+
     describe('lifecycle', () => {
       it('rejects writes after close with code store_closed, and close is idempotent', async () => {
         await store.close();
@@ -1326,6 +2059,57 @@ export function inv(id: string, over: Partial<InvocationRow> = {}): InvocationRo
     modifiedAt: 1_700_000_000_000,
     ...over,
   };
+}
+
+/** What one listener received, but the markers of {@link sync}. */
+interface Inbox {
+  processId: string;
+  got: ClusterMessage[];
+  marks: Set<string>;
+  stop: () => Promise<void>;
+}
+
+const MARK = 'sync-mark:';
+let marks = 0;
+
+async function listen(store: Store, processId: string): Promise<Inbox> {
+  const inbox: Inbox = { processId, got: [], marks: new Set(), stop: async () => {} };
+  inbox.stop = await store.listen(processId, (m) => {
+    if (m.invocationId.startsWith(MARK)) inbox.marks.add(m.invocationId);
+    else inbox.got.push(m);
+  });
+  return inbox;
+}
+
+/**
+ * Sends each inbox a marker through `writer` and waits for them: every message sent by a write
+ * that resolved earlier has arrived then (messages arrive in commit order), so what did not
+ * arrive will not.
+ */
+async function sync(writer: Store, ...inboxes: Inbox[]): Promise<void> {
+  const ids = inboxes.map(() => `${MARK}${++marks}`);
+  await writer.write(
+    inboxes.map((inbox, i) => ({
+      op: 'notify' as const,
+      to: inbox.processId,
+      message: { type: 'done' as const, invocationId: ids[i]! },
+    })),
+  );
+  await until(() => inboxes.every((inbox, i) => inbox.marks.has(ids[i]!)));
+}
+
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Messages in a comparable order: by invocation id, then type. */
+function byId(messages: ClusterMessage[]): ClusterMessage[] {
+  const key = (m: ClusterMessage) => `${m.invocationId}\0${m.type}`;
+  return [...messages].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 function sortWaiters(waiters: PromiseWaiter[]): PromiseWaiter[] {

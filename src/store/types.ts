@@ -11,8 +11,25 @@ import type { JournalEntry } from '../core/journal.js';
  * resolved earlier are never lost when a later one is.
  */
 export interface Store {
+  /**
+   * True when several processes may share this store at once (PostgreSQL): the engine then
+   * claims invocations, takes object keys through the store and wakes other processes through
+   * {@link Store.listen}. False for an embedded store owned by one process (SQLite).
+   */
+  readonly shared: boolean;
+
   /** Applies the operations atomically and durably; resolves with one result per operation. */
   write(ops: WriteOp[]): Promise<OpResult[]>;
+
+  /**
+   * Delivers the messages sent with `notify` ops to process `processId` (and broadcasts) until
+   * the returned function is called. Messages are sent when their write commits. Embedded
+   * stores deliver nothing (one process: nobody else to tell).
+   */
+  listen(
+    processId: string,
+    onMessage: (message: ClusterMessage) => void,
+  ): Promise<() => Promise<void>>;
 
   getInvocation(id: string): Promise<InvocationRow | undefined>;
   /** The invocation holding a deduplication key (idempotency key or workflow run), if any. */
@@ -22,13 +39,13 @@ export interface Store {
   getState(service: string, key: string, name: string): Promise<unknown>;
   getStateKeys(service: string, key: string): Promise<string[]>;
   /** Invocations to pick up after a restart: every one that is running or pending, oldest first. */
-  listRunnable(): Promise<InvocationRow[]>;
+  listRunnable(owner?: string): Promise<InvocationRow[]>;
   /** Exclusive invocations holding or waiting for an object key: running, suspended, backing-off, paused or pending. */
   listKeyHolders(): Promise<
     Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>>
   >;
   /** Timers that fire at or before `before`, earliest first, at most `limit`. */
-  dueTimers(before: number, limit: number): Promise<TimerRow[]>;
+  dueTimers(before: number, limit: number, owner?: string): Promise<TimerRow[]>;
   /** Finished invocations whose retention ended at or before `now`, at most `limit`. */
   expired(now: number, limit: number): Promise<string[]>;
   listInvocations(filter: InvocationFilter): Promise<InvocationRow[]>;
@@ -81,6 +98,8 @@ export interface InvocationRow {
   cancel?: 'requested' | 'delivered';
   /** A short outcome the handler reports beyond its status, e.g. a saga's `compensated`. */
   outcome?: string;
+  /** The process that executes it (shared stores only). */
+  owner?: string;
   /** Arrival order, for FIFO per object key. Assigned by the store. */
   seq?: number;
 }
@@ -114,7 +133,17 @@ export type WriteOp =
    * Completes a waiting entry (sleep, call) if it is not done yet, and makes a suspended owner
    * runnable again. Result: `{ completed: boolean; resumed: boolean }`.
    */
-  | { op: 'journal.complete'; invocationId: string; index: number; entry: JournalEntry }
+  | {
+      op: 'journal.complete';
+      invocationId: string;
+      index: number;
+      entry: JournalEntry;
+      /**
+       * Shared stores: when the entry was completed and its invocation is owned by a process
+       * other than this one, send that owner `{ type: 'wake', invocationId }` on commit.
+       */
+      notifyFrom?: string;
+    }
   | { op: 'state.set'; service: string; key: string; name: string; value: unknown }
   | { op: 'state.delete'; service: string; key: string; name: string }
   | { op: 'state.clear'; service: string; key: string }
@@ -131,6 +160,8 @@ export type WriteOp =
       name: string;
       value?: unknown;
       error?: ErrorInfo;
+      /** Shared stores: wake the owners of completed waiters other than this process. */
+      notifyFrom?: string;
     }
   /**
    * Records that journal entry `index` of `invocationId` waits for a durable promise. If the
@@ -147,6 +178,28 @@ export type WriteOp =
       index: number;
       entry: JournalEntry;
     }
+  /** Sends a message when this write commits: to process `to`, or to every process. */
+  | { op: 'notify'; message: ClusterMessage; to?: string }
+  /** Registers (or re-registers) a process with a lease. */
+  | { op: 'process.register'; id: string; leaseUntil: number }
+  /** Extends a process's lease. Result: `{ alive: false }` if it was reaped meanwhile (and is not re-created). */
+  | { op: 'process.heartbeat'; id: string; leaseUntil: number }
+  /**
+   * Removes processes whose lease ended before `now` (other than `by`) and makes `by` the owner
+   * of their unfinished invocations. Result: `{ reaped: string[]; invocations: string[] }`.
+   */
+  | { op: 'process.reap'; now: number; by: string }
+  /**
+   * Takes an object key for an exclusive invocation unless another holds it. Result:
+   * `{ acquired: boolean; holder: string }`. Must serialize with `key.release` of the same key,
+   * so that an invocation queued concurrently with a release is never left without a holder.
+   */
+  | { op: 'key.acquire'; service: string; key: string; invocationId: string }
+  /**
+   * Releases a key held by `invocationId` and hands it to the next pending exclusive invocation
+   * of that key (lowest seq), which becomes owned by `owner`. Result: `{ next?: InvocationRow }`.
+   */
+  | { op: 'key.release'; service: string; key: string; invocationId: string; owner: string }
   | { op: 'timer.put'; timer: TimerRow }
   | { op: 'timer.delete'; invocationId: string; index: number };
 
@@ -161,14 +214,29 @@ export interface PromiseRow {
 export interface PromiseWaiter {
   invocationId: string;
   index: number;
+  /** The waiter's owner (shared stores). */
+  owner?: string;
   /** The waiter was suspended and is now runnable. */
   resumed: boolean;
 }
 
+/** What processes sharing a store tell each other. */
+export type ClusterMessage =
+  /** An invocation you own got a completion (or was made runnable): deliver it or resume it. */
+  | { type: 'wake'; invocationId: string }
+  /** An invocation finished: wake whoever waits for its result. */
+  | { type: 'done'; invocationId: string }
+  /** Cancel or kill an invocation you own. */
+  | { type: 'cancel' | 'kill'; invocationId: string };
+
 export type OpResult =
   | undefined
+  | { alive: boolean }
+  | { reaped: string[]; invocations: string[] }
+  | { acquired: boolean; holder: string }
+  | { next?: InvocationRow }
   | { completed: boolean; waiters: PromiseWaiter[] }
   | { done: boolean; value?: unknown; error?: ErrorInfo }
   | { inserted: true }
   | { inserted: false; existing: InvocationRow }
-  | { completed: boolean; resumed: boolean };
+  | { completed: boolean; resumed: boolean; owner?: string };

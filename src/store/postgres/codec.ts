@@ -1,7 +1,7 @@
 import type { ErrorInfo } from '../../core/errors.js';
 import type { EntryKind, JournalEntry } from '../../core/journal.js';
 import { StoreError } from '../errors.js';
-import { fromJson, toJson } from '../json.js';
+import { encodeMessage, fromJson, toJson } from '../json.js';
 import type {
   InvocationRow,
   InvocationStatus,
@@ -49,6 +49,7 @@ const COLUMNS: {
   expiresAt: ['expires_at', opt],
   cancel: ['cancel', opt],
   outcome: ['outcome', opt],
+  owner: ['owner', opt],
 };
 
 type Field = keyof typeof COLUMNS;
@@ -90,6 +91,7 @@ export interface InvocationRecord {
   expires_at: number | null;
   cancel: string | null;
   outcome: string | null;
+  owner: string | null;
 }
 
 export function decodeInvocation(r: InvocationRecord): InvocationRow {
@@ -118,6 +120,7 @@ export function decodeInvocation(r: InvocationRecord): InvocationRow {
   if (r.expires_at !== null) row.expiresAt = Number(r.expires_at);
   if (r.cancel !== null) row.cancel = r.cancel as 'requested' | 'delivered';
   if (r.outcome !== null) row.outcome = r.outcome;
+  if (r.owner !== null) row.owner = r.owner;
   return row;
 }
 
@@ -188,19 +191,36 @@ const insertResult: ResultDecoder = (raw) =>
     : { inserted: false, existing: decodeInvocation(raw as InvocationRecord) };
 
 const completeResult: ResultDecoder = (raw) => {
-  const [completed, resumed] = raw as [boolean, boolean];
-  return { completed, resumed };
+  const [completed, resumed, owner] = raw as [boolean, boolean, string | null | undefined];
+  return owner == null ? { completed, resumed } : { completed, resumed, owner };
 };
 
 const promiseCompleteResult: ResultDecoder = (raw) => {
-  const r = raw as { c: boolean; w: Array<[string, number, boolean]> };
-  const waiters: PromiseWaiter[] = r.w.map(([invocationId, index, resumed]) => ({
-    invocationId,
-    index,
-    resumed,
-  }));
+  const r = raw as { c: boolean; w: Array<[string, number, boolean, string | null]> };
+  const waiters: PromiseWaiter[] = r.w.map(([invocationId, index, resumed, owner]) => {
+    const w: PromiseWaiter = { invocationId, index, resumed };
+    if (owner !== null) w.owner = owner;
+    return w;
+  });
   return { completed: r.c, waiters };
 };
+
+const heartbeatResult: ResultDecoder = (raw) => ({ alive: raw === true });
+
+const reapResult: ResultDecoder = (raw) => {
+  const r = raw as { r: string[]; i: string[] };
+  return { reaped: r.r, invocations: r.i };
+};
+
+const acquireResult: ResultDecoder = (raw) => {
+  const [acquired, holder] = raw as [boolean, string];
+  return { acquired, holder };
+};
+
+const releaseResult: ResultDecoder = (raw) =>
+  raw === undefined || raw === null || Object.keys(raw).length === 0
+    ? {}
+    : { next: decodeInvocation(raw as InvocationRecord) };
 
 const promiseAwaitResult: ResultDecoder = (raw) => {
   if (raw === false) return { done: false };
@@ -297,7 +317,7 @@ export function encodeOp(op: WriteOp): EncodedOp {
     case 'journal.complete': {
       const e = encodeEntry(op.entry, op.invocationId, op.index);
       return {
-        tuple: ['c', op.invocationId, op.index, e.kind, e.name, e.done, e.data],
+        tuple: ['c', op.invocationId, op.index, e.kind, e.name, e.done, e.data, opt(op.notifyFrom)],
         decode: completeResult,
         kind: KIND.ALONE,
         keys: [],
@@ -333,7 +353,7 @@ export function encodeOp(op: WriteOp): EncodedOp {
       const value = toJson(op.value, () => `the value of promise "${name}" of ${service}/${key}`);
       const error = toJson(op.error, () => `the error of promise "${name}" of ${service}/${key}`);
       return {
-        tuple: ['pc', service, key, name, value, error],
+        tuple: ['pc', service, key, name, value, error, opt(op.notifyFrom)],
         decode: promiseCompleteResult,
         kind: KIND.ALONE,
         keys: [],
@@ -380,6 +400,38 @@ export function encodeOp(op: WriteOp): EncodedOp {
         decode: none,
         kind: KIND.TIMER_DELETE,
         keys: [timerKey(op.invocationId, op.index)],
+      };
+    case 'notify':
+      return {
+        tuple: ['n', encodeMessage(op.message), opt(op.to)],
+        decode: none,
+        kind: KIND.ALONE,
+        keys: [],
+      };
+    case 'process.register':
+      return { tuple: ['pr', op.id, op.leaseUntil], decode: none, kind: KIND.ALONE, keys: [] };
+    case 'process.heartbeat':
+      return {
+        tuple: ['ph', op.id, op.leaseUntil],
+        decode: heartbeatResult,
+        kind: KIND.ALONE,
+        keys: [],
+      };
+    case 'process.reap':
+      return { tuple: ['px', op.now, op.by], decode: reapResult, kind: KIND.ALONE, keys: [] };
+    case 'key.acquire':
+      return {
+        tuple: ['ka', op.service, op.key, op.invocationId],
+        decode: acquireResult,
+        kind: KIND.ALONE,
+        keys: [],
+      };
+    case 'key.release':
+      return {
+        tuple: ['kr', op.service, op.key, op.invocationId, op.owner],
+        decode: releaseResult,
+        kind: KIND.ALONE,
+        keys: [],
       };
     default: {
       const unknown: never = op;

@@ -4,6 +4,7 @@ import { StoreError } from '../errors.js';
 import { msg } from './errors.js';
 import { sql as m0001 } from './migrations/0001_init.js';
 import { sql as m0002 } from './migrations/0002_promises_cancel.js';
+import { sql as m0003 } from './migrations/0003_cluster.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -17,6 +18,7 @@ export const MIGRATIONS: ReadonlyArray<{
 }> = [
   { version: 1, name: 'init', sql: m0001 },
   { version: 2, name: 'promises_cancel', sql: m0002 },
+  { version: 3, name: 'cluster', sql: m0003 },
 ];
 
 /** The schema version this code writes and understands. */

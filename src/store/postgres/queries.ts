@@ -33,9 +33,11 @@ export class Queries {
     | 'state'
     | 'stateKeys'
     | 'runnable'
+    | 'runnableOf'
     | 'keyHolders'
     | 'promise'
     | 'timers'
+    | 'timersOf'
     | 'expired',
     pg.QueryConfig
   >;
@@ -67,6 +69,11 @@ export class Queries {
         'runnable',
         `SELECT * FROM ${s}.invocations WHERE ${ACTIVE} AND status IN ('running', 'pending') ORDER BY seq`,
       ),
+      // Through invocations_owner (owner, seq), whose condition these terms imply.
+      runnableOf: q(
+        'runnable_of',
+        `SELECT * FROM ${s}.invocations WHERE ${ACTIVE} AND owner = $1 AND status IN ('running', 'pending') ORDER BY seq`,
+      ),
       keyHolders: q(
         'key_holders',
         `SELECT id, service, key, status, seq FROM ${s}.invocations WHERE ${ACTIVE} ` +
@@ -80,6 +87,12 @@ export class Queries {
       timers: q(
         'timers',
         `SELECT invocation_id, idx, fire_at FROM ${s}.timers WHERE fire_at <= $1 ORDER BY fire_at, invocation_id, idx LIMIT $2`,
+      ),
+      // Due timers in fire_at order, each checked against its invocation's owner.
+      timersOf: q(
+        'timers_of',
+        `SELECT t.invocation_id, t.idx, t.fire_at FROM ${s}.timers AS t JOIN ${s}.invocations AS i ON i.id = t.invocation_id ` +
+          'WHERE t.fire_at <= $1 AND i.owner = $2 ORDER BY t.fire_at, t.invocation_id, t.idx LIMIT $3',
       ),
       expired: q(
         'expired',
@@ -121,8 +134,12 @@ export class Queries {
     return rows.map((r) => r.name);
   }
 
-  async listRunnable(): Promise<InvocationRow[]> {
-    return (await this.rows<InvocationRecord>(this.sql.runnable, [])).map(decodeInvocation);
+  async listRunnable(owner?: string): Promise<InvocationRow[]> {
+    const rows =
+      owner === undefined
+        ? await this.rows<InvocationRecord>(this.sql.runnable, [])
+        : await this.rows<InvocationRecord>(this.sql.runnableOf, [owner]);
+    return rows.map(decodeInvocation);
   }
 
   async listKeyHolders(): Promise<KeyHolder[]> {
@@ -136,8 +153,12 @@ export class Queries {
     }));
   }
 
-  async dueTimers(before: number, limit: number): Promise<TimerRow[]> {
-    return (await this.rows<TimerRecord>(this.sql.timers, [before, limit])).map(decodeTimer);
+  async dueTimers(before: number, limit: number, owner?: string): Promise<TimerRow[]> {
+    const rows =
+      owner === undefined
+        ? await this.rows<TimerRecord>(this.sql.timers, [before, limit])
+        : await this.rows<TimerRecord>(this.sql.timersOf, [before, owner, limit]);
+    return rows.map(decodeTimer);
   }
 
   async expired(now: number, limit: number): Promise<string[]> {

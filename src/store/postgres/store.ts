@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { JournalEntry } from '../../core/journal.js';
 import { StoreError } from '../errors.js';
 import type {
+  ClusterMessage,
   InvocationFilter,
   InvocationRow,
   OpResult,
@@ -13,6 +14,7 @@ import type {
 import { type PreparedCall, encodeCall } from './codec.js';
 import { asStoreError, isBrokenConnection, msg } from './errors.js';
 import { type GroupCommitStats, GroupCommit } from './group-commit.js';
+import { Listener } from './listener.js';
 import { migrate, quoteSchema } from './migrations.js';
 import { Queries } from './queries.js';
 
@@ -61,6 +63,10 @@ const types: pg.CustomTypesConfig = {
  *
  * Reads are prepared queries on a connection pool and see every committed write.
  *
+ * Several processes can share a schema (`shared` is true). They send each other messages with
+ * `notify` ops, delivered through PostgreSQL's LISTEN/NOTIFY when the write commits (see
+ * {@link PostgresStore.listen}).
+ *
  * @example
  * ```ts
  * const store = await openPostgresStore({ url: 'postgres://postgres@127.0.0.1:5432/app' });
@@ -69,8 +75,11 @@ const types: pg.CustomTypesConfig = {
  * ```
  */
 export class PostgresStore implements Store {
+  readonly shared = true;
   private readonly queries: Queries;
   private readonly commits: GroupCommit;
+  private readonly listeners = new Set<Listener>();
+  private readonly quoted: string;
   private closing?: Promise<void>;
 
   /** Use {@link openPostgresStore}, which also migrates the schema. */
@@ -80,6 +89,7 @@ export class PostgresStore implements Store {
     readonly schema: string,
   ) {
     const s = quoteSchema(schema);
+    this.quoted = s;
     this.queries = new Queries(pool, s, 'keel_');
     this.commits = new GroupCommit(pool, s, 'keel_apply');
   }
@@ -109,6 +119,44 @@ export class PostgresStore implements Store {
     return this.commits.add(call);
   }
 
+  /**
+   * Subscribes to the messages for process `processId` and to broadcasts, on a connection of its
+   * own (not from the pool) that LISTENs on the schema's two channels. Resolves once listening
+   * (rejects with `store_unavailable` if PostgreSQL cannot be reached); a message sent by a
+   * write that commits after that is delivered.
+   *
+   * If the connection drops, it reconnects with backoff and listens again; messages sent
+   * meanwhile are lost (NOTIFY only reaches sessions listening when it commits), so a receiver
+   * must also find its work by reading the store. Identical messages sent in one transaction
+   * (one batch of the group commit) arrive once. The returned function ends the subscription.
+   */
+  async listen(
+    processId: string,
+    onMessage: (message: ClusterMessage) => void,
+  ): Promise<() => Promise<void>> {
+    if (this.closing) throw this.closedError('listen');
+    const config = {
+      ...this.pool.options,
+      // Tells the LISTEN connections apart in pg_stat_activity.
+      application_name: `${this.pool.options.application_name ?? 'keel'}/listen`,
+    };
+    const listener = new Listener(config, this.quoted, processId, onMessage);
+    try {
+      await listener.start();
+    } catch (err) {
+      throw asStoreError(err, `listening on PostgreSQL schema "${this.schema}"`);
+    }
+    if (this.closing) {
+      await listener.stop();
+      throw this.closedError('listen');
+    }
+    this.listeners.add(listener);
+    return async () => {
+      this.listeners.delete(listener);
+      await listener.stop();
+    };
+  }
+
   getInvocation(id: string): Promise<InvocationRow | undefined> {
     return this.read('getInvocation', () => this.queries.getInvocation(id));
   }
@@ -129,8 +177,8 @@ export class PostgresStore implements Store {
     return this.read('getStateKeys', () => this.queries.getStateKeys(service, key));
   }
 
-  listRunnable(): Promise<InvocationRow[]> {
-    return this.read('listRunnable', () => this.queries.listRunnable());
+  listRunnable(owner?: string): Promise<InvocationRow[]> {
+    return this.read('listRunnable', () => this.queries.listRunnable(owner));
   }
 
   listKeyHolders(): Promise<
@@ -139,8 +187,8 @@ export class PostgresStore implements Store {
     return this.read('listKeyHolders', () => this.queries.listKeyHolders());
   }
 
-  dueTimers(before: number, limit: number): Promise<TimerRow[]> {
-    return this.read('dueTimers', () => this.queries.dueTimers(before, limit));
+  dueTimers(before: number, limit: number, owner?: string): Promise<TimerRow[]> {
+    return this.read('dueTimers', () => this.queries.dueTimers(before, limit, owner));
   }
 
   expired(now: number, limit: number): Promise<string[]> {
@@ -165,7 +213,10 @@ export class PostgresStore implements Store {
   }
 
   private async shutdown(): Promise<void> {
+    const listeners = [...this.listeners];
+    this.listeners.clear();
     try {
+      await Promise.all(listeners.map((l) => l.stop()));
       await this.commits.drain();
     } finally {
       await this.pool.end();

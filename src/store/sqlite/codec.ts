@@ -36,6 +36,7 @@ export interface InvocationRecord {
   expires_at: number | null;
   cancel: string | null;
   outcome: string | null;
+  owner: string | null;
 }
 
 /**
@@ -69,6 +70,7 @@ export const INVOCATION_COLUMNS: {
   expiresAt: ['expires_at', opt],
   cancel: ['cancel', opt],
   outcome: ['outcome', opt],
+  owner: ['owner', opt],
 };
 
 export type InvocationField = keyof typeof INVOCATION_COLUMNS;
@@ -107,6 +109,7 @@ export function decodeInvocation(r: InvocationRecord): InvocationRow {
   if (r.expires_at !== null) row.expiresAt = r.expires_at;
   if (r.cancel !== null) row.cancel = r.cancel as 'requested' | 'delivered';
   if (r.outcome !== null) row.outcome = r.outcome;
+  if (r.owner !== null) row.owner = r.owner;
   return row;
 }
 

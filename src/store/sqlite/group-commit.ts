@@ -4,7 +4,7 @@ import { StoreError } from '../errors.js';
 import type { OpResult } from '../types.js';
 import { isBusy } from './busy.js';
 import { type CheckpointMode, type CheckpointResult, Checkpointer } from './checkpointer.js';
-import type { PreparedOp, WriteStatements } from './ops.js';
+import type { Notice, PreparedOp, WriteStatements } from './ops.js';
 
 /** About 5 ms of work: larger transactions gain no throughput and would stall the event loop. */
 const MAX_BATCH_OPS = 1024;
@@ -16,6 +16,8 @@ const INLINE_SYNC_MAX_CALLS = 2;
 interface Waiter {
   ops: PreparedOp[];
   results: OpResult[];
+  /** The messages its ops sent, delivered once it resolves. */
+  notices: Notice[];
   resolve: (results: OpResult[]) => void;
   reject: (err: unknown) => void;
 }
@@ -29,6 +31,8 @@ export interface GroupCommitOptions {
   /** WAL size, in frames, that triggers a checkpoint. */
   checkpointFrames: number;
   busyTimeoutMs: number;
+  /** Delivers the messages of a call that resolved (see {@link Notice}). */
+  deliver: (notices: Notice[]) => void;
 }
 
 /** Counters for benchmarks and diagnostics. Times are in nanoseconds. */
@@ -125,7 +129,7 @@ export class GroupCommit {
   add(ops: PreparedOp[]): Promise<OpResult[]> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<OpResult[]>((resolve, reject) => {
-      this.queue.push({ ops, results: [], resolve, reject });
+      this.queue.push({ ops, results: [], notices: [], resolve, reject });
       this.schedule();
     });
   }
@@ -166,7 +170,7 @@ export class GroupCommit {
     const t1 = process.hrtime.bigint();
     this.stats.commitNs += Number(t1 - t0);
     if (committed.length === 0 || !this.o.durable) {
-      for (const w of committed) w.resolve(w.results);
+      this.resolveAll(committed);
       this.afterFlush();
       return;
     }
@@ -190,7 +194,7 @@ export class GroupCommit {
         return;
       }
       this.stats.syncNs += Number(process.hrtime.bigint() - t1);
-      for (const w of committed) w.resolve(w.results);
+      this.resolveAll(committed);
       this.afterFlush();
       return;
     }
@@ -210,7 +214,7 @@ export class GroupCommit {
           committed,
         );
       } else {
-        for (const w of committed) w.resolve(w.results);
+        this.resolveAll(committed);
       }
       this.afterFlush();
     });
@@ -264,6 +268,8 @@ export class GroupCommit {
     const committed: Waiter[] = [];
     for (const w of batch) {
       w.results = [];
+      w.notices = [];
+      this.stmts.outbox = w.notices;
       if (isolate) this.savepoint.run();
       try {
         for (const op of w.ops) w.results.push(op(this.stmts));
@@ -410,6 +416,13 @@ export class GroupCommit {
     const queued = this.queue;
     this.queue = [];
     this.rejectAll(queued, err);
+  }
+
+  private resolveAll(committed: Waiter[]): void {
+    for (const w of committed) {
+      w.resolve(w.results);
+      if (w.notices.length > 0) this.o.deliver(w.notices);
+    }
   }
 
   private rejectAll(waiters: Waiter[], err: StoreError): void {

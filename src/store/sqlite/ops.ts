@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import type { ErrorInfo } from '../../core/errors.js';
 import { StoreError } from '../errors.js';
-import type { OpResult, PromiseWaiter, WriteOp } from '../types.js';
+import { encodeMessage } from '../json.js';
+import type { ClusterMessage, OpResult, PromiseWaiter, WriteOp } from '../types.js';
 import {
   type EncodedEntry,
   type InvocationField,
@@ -25,6 +26,22 @@ import {
  */
 export type PreparedOp = (s: WriteStatements) => OpResult;
 
+/** A message a write sends when it commits: to process `to`, or to every process. */
+export interface Notice {
+  to?: string;
+  message: ClusterMessage;
+}
+
+/** The invocation columns a completion needs. */
+interface OwnerRecord {
+  seq: number;
+  status: string;
+  owner: string | null;
+}
+
+/** Must match the partial indexes `invocations_active` and `invocations_owner` term for term. */
+const ACTIVE = "status NOT IN ('completed', 'failed')";
+
 const INSERT_FIELDS = INVOCATION_FIELDS;
 const INSERT_SQL =
   `INSERT INTO invocations (${INSERT_FIELDS.map((f) => INVOCATION_COLUMNS[f][0]).join(', ')}) ` +
@@ -37,13 +54,11 @@ const INSERT_SQL =
 export class WriteStatements {
   readonly insertInvocation: Database.Statement;
   readonly invocationByDedupe: Database.Statement;
-  readonly invocationExists: Database.Statement;
   readonly deleteInvocation: Database.Statement;
   readonly deleteJournal: Database.Statement;
   readonly deleteTimers: Database.Statement;
   readonly putEntry: Database.Statement;
   readonly entryDone: Database.Statement;
-  readonly resume: Database.Statement;
   readonly setState: Database.Statement;
   readonly deleteState: Database.Statement;
   readonly clearState: Database.Statement;
@@ -57,12 +72,30 @@ export class WriteStatements {
   readonly deleteWaitersOf: Database.Statement;
   readonly deleteInvocationWaiters: Database.Statement;
   readonly entry: Database.Statement;
+  readonly invocationOwner: Database.Statement;
+  readonly resumeSeq: Database.Statement;
+  readonly deleteInvocationLock: Database.Statement;
+  readonly registerProcess: Database.Statement;
+  readonly heartbeat: Database.Statement;
+  readonly expiredProcesses: Database.Statement;
+  readonly deleteProcess: Database.Statement;
+  readonly ownedBy: Database.Statement;
+  readonly takeOver: Database.Statement;
+  readonly insertLock: Database.Statement;
+  readonly lockHolder: Database.Statement;
+  readonly deleteLock: Database.Statement;
+  readonly nextPending: Database.Statement;
+  readonly setOwner: Database.Statement;
+  /**
+   * Where the ops of the call being run put the messages they send; set by the group commit
+   * before each call, so the messages of a call rolled back are dropped with it.
+   */
+  outbox: Notice[] = [];
   private readonly updates = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Database.Database) {
     this.insertInvocation = db.prepare(INSERT_SQL);
     this.invocationByDedupe = db.prepare('SELECT * FROM invocations WHERE dedupe = ?');
-    this.invocationExists = db.prepare('SELECT 1 FROM invocations WHERE id = ?').pluck();
     this.deleteInvocation = db.prepare('DELETE FROM invocations WHERE id = ?');
     this.deleteJournal = db.prepare('DELETE FROM journal WHERE invocation_id = ?');
     this.deleteTimers = db.prepare('DELETE FROM timers WHERE invocation_id = ?');
@@ -72,9 +105,6 @@ export class WriteStatements {
     this.entryDone = db
       .prepare('SELECT done FROM journal WHERE invocation_id = ? AND idx = ?')
       .pluck();
-    this.resume = db.prepare(
-      "UPDATE invocations SET status = 'running' WHERE id = ? AND status = 'suspended'",
-    );
     this.setState = db.prepare(
       'INSERT OR REPLACE INTO state (service, key, name, value) VALUES (?, ?, ?, ?)',
     );
@@ -113,6 +143,38 @@ export class WriteStatements {
     this.entry = db.prepare(
       'SELECT kind, name, done, data FROM journal WHERE invocation_id = ? AND idx = ?',
     );
+    this.invocationOwner = db.prepare('SELECT seq, status, owner FROM invocations WHERE id = ?');
+    this.resumeSeq = db.prepare("UPDATE invocations SET status = 'running' WHERE seq = ?");
+    this.deleteInvocationLock = db.prepare('DELETE FROM key_locks WHERE invocation_id = ?');
+    this.registerProcess = db.prepare(
+      'INSERT INTO processes (id, lease_until) VALUES (?, ?) ' +
+        'ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until',
+    );
+    this.heartbeat = db.prepare('UPDATE processes SET lease_until = ? WHERE id = ?');
+    this.expiredProcesses = db
+      .prepare('SELECT id FROM processes WHERE lease_until < ? AND id <> ? ORDER BY id')
+      .pluck();
+    this.deleteProcess = db.prepare('DELETE FROM processes WHERE id = ?');
+    // ACTIVE as in the partial index invocations_owner, term for term.
+    this.ownedBy = db.prepare(
+      `SELECT id, seq FROM invocations WHERE owner = ? AND ${ACTIVE} ORDER BY seq`,
+    );
+    this.takeOver = db.prepare(`UPDATE invocations SET owner = ? WHERE owner = ? AND ${ACTIVE}`);
+    this.insertLock = db.prepare(
+      'INSERT INTO key_locks (service, key, invocation_id) VALUES (?, ?, ?) ON CONFLICT (service, key) DO NOTHING',
+    );
+    this.lockHolder = db
+      .prepare('SELECT invocation_id FROM key_locks WHERE service = ? AND key = ?')
+      .pluck();
+    this.deleteLock = db.prepare(
+      'DELETE FROM key_locks WHERE service = ? AND key = ? AND invocation_id = ?',
+    );
+    // Through invocations_active (status, seq): the key's pending invocations in seq order.
+    this.nextPending = db.prepare(
+      `SELECT * FROM invocations WHERE ${ACTIVE} AND status = 'pending' AND exclusive = 1 ` +
+        'AND service = ? AND key = ? ORDER BY seq LIMIT 1',
+    );
+    this.setOwner = db.prepare('UPDATE invocations SET owner = ? WHERE seq = ?');
   }
 
   /** One statement per distinct set of updated fields; engines use a handful of shapes. */
@@ -142,6 +204,25 @@ function withoutOutcome(stored: EncodedEntry, invocationId: string, index: numbe
   if (stored.data === null) return stored;
   const { value: _v, error: _e, ...rest } = decodeEntry(stored);
   return encodeEntry(rest, invocationId, index);
+}
+
+/**
+ * The rest of a completion recorded for `invocationId` (`inv`: its row before, if it exists):
+ * resumes it if suspended, and wakes its owner when that is not `notifyFrom`.
+ */
+function completion(
+  s: WriteStatements,
+  invocationId: string,
+  inv: OwnerRecord | undefined,
+  notifyFrom: string | undefined,
+): { completed: true; resumed: boolean; owner?: string } {
+  if (inv === undefined) return { completed: true, resumed: false };
+  const resumed = inv.status === 'suspended';
+  if (resumed) s.resumeSeq.run(inv.seq);
+  if (inv.owner === null) return { completed: true, resumed };
+  if (notifyFrom !== undefined && inv.owner !== notifyFrom)
+    s.outbox.push({ to: inv.owner, message: { type: 'wake', invocationId } });
+  return { completed: true, resumed, owner: inv.owner };
 }
 
 /**
@@ -192,6 +273,7 @@ export function prepareOp(op: WriteOp): PreparedOp {
         s.deleteJournal.run(id);
         s.deleteTimers.run(id);
         s.deleteInvocationWaiters.run(id);
+        s.deleteInvocationLock.run(id);
         return undefined;
       };
     }
@@ -204,21 +286,18 @@ export function prepareOp(op: WriteOp): PreparedOp {
       };
     }
     case 'journal.complete': {
-      const { invocationId, index } = op;
+      const { invocationId, index, notifyFrom } = op;
       const e = encodeEntry(op.entry, invocationId, index);
       const params = [invocationId, index, e.kind, e.name, e.done, e.data];
       return (s) => {
         const done = s.entryDone.get(invocationId, index) as number | undefined;
-        if (done === undefined) {
-          // The completion won the race against the entry's start (or the start is in this
-          // same batch further back): record it, unless the invocation itself is gone.
-          if (s.invocationExists.get(invocationId) === undefined)
-            return { completed: false, resumed: false };
-        } else if (done !== 0) {
-          return { completed: false, resumed: false };
-        }
+        if (done !== undefined && done !== 0) return { completed: false, resumed: false };
+        const inv = s.invocationOwner.get(invocationId) as OwnerRecord | undefined;
+        // The completion won the race against the entry's start (or the start is in this
+        // same batch further back): record it, unless the invocation itself is gone.
+        if (done === undefined && inv === undefined) return { completed: false, resumed: false };
         s.putEntry.run(params);
-        return { completed: true, resumed: s.resume.run(invocationId).changes > 0 };
+        return completion(s, invocationId, inv, notifyFrom);
       };
     }
     case 'state.set': {
@@ -260,29 +339,28 @@ export function prepareOp(op: WriteOp): PreparedOp {
       const error = toJson(op.error, () => `the error of promise "${name}" of ${service}/${key}`);
       const params = [service, key, name, value, error];
       const promise = [service, key, name];
+      const notifyFrom = op.notifyFrom;
       return (s) => {
         if (s.completePromise.run(params).changes === 0) return { completed: false, waiters: [] };
         const waiters: PromiseWaiter[] = [];
         for (const w of s.waitersOf.all(promise) as WaiterRecord[]) {
           const invocationId = w.invocation_id;
           const stored = s.entry.get(invocationId, w.idx) as EncodedEntry | undefined;
-          let base: EncodedEntry;
-          if (stored !== undefined) {
-            // Completed by something else meanwhile (or replaced by a done entry): keep it.
-            if (stored.done !== 0) continue;
-            base = withoutOutcome(stored, invocationId, w.idx);
-          } else {
-            // As journal.complete: record the completion unless the invocation itself is gone.
-            if (s.invocationExists.get(invocationId) === undefined) continue;
-            base = { kind: w.kind, name: w.entry_name, done: 0, data: null };
-          }
+          // Completed by something else meanwhile (or replaced by a done entry): keep it.
+          if (stored !== undefined && stored.done !== 0) continue;
+          const inv = s.invocationOwner.get(invocationId) as OwnerRecord | undefined;
+          // As journal.complete: record the completion unless the invocation itself is gone.
+          if (stored === undefined && inv === undefined) continue;
+          const base: EncodedEntry =
+            stored !== undefined
+              ? withoutOutcome(stored, invocationId, w.idx)
+              : { kind: w.kind, name: w.entry_name, done: 0, data: null };
           const e = completeEncoded(base, value, error);
           s.putEntry.run(invocationId, w.idx, e.kind, e.name, e.done, e.data);
-          waiters.push({
-            invocationId,
-            index: w.idx,
-            resumed: s.resume.run(invocationId).changes > 0,
-          });
+          const { resumed, owner } = completion(s, invocationId, inv, notifyFrom);
+          const waiter: PromiseWaiter = { invocationId, index: w.idx, resumed };
+          if (owner !== undefined) waiter.owner = owner;
+          waiters.push(waiter);
         }
         s.deleteWaitersOf.run(promise);
         return { completed: true, waiters };
@@ -327,6 +405,60 @@ export function prepareOp(op: WriteOp): PreparedOp {
       return (s) => {
         s.deleteTimer.run(params);
         return undefined;
+      };
+    }
+    case 'notify': {
+      const notice: Notice = { message: JSON.parse(encodeMessage(op.message)) as ClusterMessage };
+      if (op.to !== undefined) notice.to = op.to;
+      return (s) => {
+        s.outbox.push(notice);
+        return undefined;
+      };
+    }
+    case 'process.register': {
+      const params = [op.id, op.leaseUntil];
+      return (s) => {
+        s.registerProcess.run(params);
+        return undefined;
+      };
+    }
+    case 'process.heartbeat': {
+      const params = [op.leaseUntil, op.id];
+      return (s) => ({ alive: s.heartbeat.run(params).changes > 0 });
+    }
+    case 'process.reap': {
+      const { now, by } = op;
+      return (s) => {
+        const reaped = s.expiredProcesses.all(now, by) as string[];
+        const taken: Array<{ id: string; seq: number }> = [];
+        for (const dead of reaped) {
+          taken.push(...(s.ownedBy.all(dead) as Array<{ id: string; seq: number }>));
+          s.takeOver.run(by, dead);
+          s.deleteProcess.run(dead);
+        }
+        taken.sort((a, b) => a.seq - b.seq);
+        return { reaped, invocations: taken.map((t) => t.id) };
+      };
+    }
+    case 'key.acquire': {
+      const { service, key, invocationId } = op;
+      const params = [service, key, invocationId];
+      return (s) => {
+        if (s.insertLock.run(params).changes > 0) return { acquired: true, holder: invocationId };
+        const holder = s.lockHolder.get(service, key) as string;
+        return { acquired: holder === invocationId, holder };
+      };
+    }
+    case 'key.release': {
+      const { service, key, invocationId, owner } = op;
+      const params = [service, key, invocationId];
+      return (s) => {
+        if (s.deleteLock.run(params).changes === 0) return {};
+        const next = s.nextPending.get(service, key) as InvocationRecord | undefined;
+        if (next === undefined) return {};
+        s.insertLock.run(service, key, next.id);
+        s.setOwner.run(owner, next.seq);
+        return { next: decodeInvocation({ ...next, owner }) };
       };
     }
     default: {

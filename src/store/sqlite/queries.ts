@@ -29,9 +29,11 @@ export class Queries {
   private readonly state: Database.Statement;
   private readonly stateKeys: Database.Statement;
   private readonly runnable: Database.Statement;
+  private readonly runnableOf: Database.Statement;
   private readonly keyHolders: Database.Statement;
   private readonly promise: Database.Statement;
   private readonly timers: Database.Statement;
+  private readonly timersOf: Database.Statement;
   private readonly expiredIds: Database.Statement;
   private readonly lists = new Map<string, Database.Statement>();
 
@@ -48,6 +50,10 @@ export class Queries {
     this.runnable = db.prepare(
       `SELECT * FROM invocations WHERE ${ACTIVE} AND status IN ('running', 'pending') ORDER BY seq`,
     );
+    // Through invocations_owner (owner, seq): its condition is implied by these terms.
+    this.runnableOf = db.prepare(
+      `SELECT * FROM invocations WHERE ${ACTIVE} AND owner = ? AND status IN ('running', 'pending') ORDER BY seq`,
+    );
     this.keyHolders = db.prepare(
       `SELECT id, service, key, status, seq FROM invocations WHERE ${ACTIVE} ` +
         // 'paused' too: the engine keeps a paused invocation's key held, like a suspended one.
@@ -58,6 +64,12 @@ export class Queries {
     );
     this.timers = db.prepare(
       'SELECT invocation_id, idx, fire_at FROM timers WHERE fire_at <= ? ORDER BY fire_at, invocation_id, idx LIMIT ?',
+    );
+    // The owner's timers: due ones in fire_at order, each checked against its invocation. Due
+    // timers are few (they are deleted as they fire), so the scan stays short.
+    this.timersOf = db.prepare(
+      'SELECT t.invocation_id, t.idx, t.fire_at FROM timers AS t JOIN invocations AS i ON i.id = t.invocation_id ' +
+        'WHERE t.fire_at <= ? AND i.owner = ? ORDER BY t.fire_at, t.invocation_id, t.idx LIMIT ?',
     );
     this.expiredIds = db
       .prepare(
@@ -90,8 +102,9 @@ export class Queries {
     return this.stateKeys.all(service, key) as string[];
   }
 
-  listRunnable(): InvocationRow[] {
-    return (this.runnable.all() as InvocationRecord[]).map(decodeInvocation);
+  listRunnable(owner?: string): InvocationRow[] {
+    const rows = owner === undefined ? this.runnable.all() : this.runnableOf.all(owner);
+    return (rows as InvocationRecord[]).map(decodeInvocation);
   }
 
   listKeyHolders(): Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>> {
@@ -100,8 +113,12 @@ export class Queries {
     >;
   }
 
-  dueTimers(before: number, limit: number): TimerRow[] {
-    return (this.timers.all(before, limit) as TimerRecord[]).map(decodeTimer);
+  dueTimers(before: number, limit: number, owner?: string): TimerRow[] {
+    const rows =
+      owner === undefined
+        ? this.timers.all(before, limit)
+        : this.timersOf.all(before, owner, limit);
+    return (rows as TimerRecord[]).map(decodeTimer);
   }
 
   expired(now: number, limit: number): string[] {

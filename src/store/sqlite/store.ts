@@ -5,6 +5,7 @@ import { UsageError } from '../../core/errors.js';
 import type { JournalEntry } from '../../core/journal.js';
 import { StoreError } from '../errors.js';
 import type {
+  ClusterMessage,
   InvocationFilter,
   InvocationRow,
   OpResult,
@@ -16,7 +17,7 @@ import type {
 import { retryWhileBusy } from './busy.js';
 import { type GroupCommitStats, GroupCommit, asWriteError } from './group-commit.js';
 import { migrate } from './migrations.js';
-import { type PreparedOp, WriteStatements, prepareOp } from './ops.js';
+import { type Notice, type PreparedOp, WriteStatements, prepareOp } from './ops.js';
 import { Queries } from './queries.js';
 
 /** Options of {@link openSqliteStore}. */
@@ -55,6 +56,11 @@ const BUSY_TIMEOUT_MS = 5000;
  * Reads run synchronously on the same connection and see committed data, including commits
  * whose fdatasync has not finished yet.
  *
+ * The store is not shared (`shared` is false): one process owns it. Messages sent with `notify`
+ * ops (and the wakes of `journal.complete` / `promise.complete` with `notifyFrom`) are delivered
+ * only to the listeners of this instance ({@link SqliteStore.listen}), in a microtask after the
+ * write resolves; never to other instances or processes on the same file.
+ *
  * @example
  * ```ts
  * const store = openSqliteStore({ path: '.keel/keel.db' });
@@ -63,7 +69,12 @@ const BUSY_TIMEOUT_MS = 5000;
  * ```
  */
 export class SqliteStore implements Store {
+  readonly shared = false;
   private readonly db: Database.Database;
+  private readonly listeners = new Set<{
+    processId: string;
+    onMessage: (message: ClusterMessage) => void;
+  }>();
   private readonly queries: Queries;
   private readonly commits: GroupCommit;
   private closing?: Promise<void>;
@@ -115,6 +126,7 @@ export class SqliteStore implements Store {
           Math.floor((options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) / (pageSize + 24)),
         ),
         busyTimeoutMs: BUSY_TIMEOUT_MS,
+        deliver: (notices) => this.deliver(notices),
       });
       if (durable) syncDirectory(nodePath.dirname(path));
     } catch (err) {
@@ -148,6 +160,50 @@ export class SqliteStore implements Store {
     return this.commits.add(prepared);
   }
 
+  /**
+   * Delivers the messages of this instance's writes addressed to `processId` (or to every
+   * process) to `onMessage`, until the returned function is called. In-process only: a SQLite
+   * store is owned by one process, so this is what lets the engine's messaging run (and be
+   * tested) on SQLite too.
+   */
+  async listen(
+    processId: string,
+    onMessage: (message: ClusterMessage) => void,
+  ): Promise<() => Promise<void>> {
+    this.assertReadable();
+    const listener = { processId, onMessage };
+    this.listeners.add(listener);
+    return async () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Delivers the messages of one resolved call, each identical message once. */
+  private deliver(notices: Notice[]): void {
+    if (this.listeners.size === 0) return;
+    const seen = new Set<string>();
+    const unique = notices.filter((n) => {
+      const k = `${n.to ?? ''}\0${JSON.stringify(n.message)}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+    // After the writer's continuation, as a message from another process arrives later too;
+    // the listeners then are the ones subscribed at delivery time.
+    queueMicrotask(() => {
+      for (const n of unique) {
+        for (const l of [...this.listeners]) {
+          if (n.to !== undefined && n.to !== l.processId) continue;
+          try {
+            l.onMessage(n.message);
+          } catch {
+            // A listener's failure is its own; the others still get the message.
+          }
+        }
+      }
+    });
+  }
+
   async getInvocation(id: string): Promise<InvocationRow | undefined> {
     this.assertReadable();
     return this.queries.getInvocation(id);
@@ -173,9 +229,9 @@ export class SqliteStore implements Store {
     return this.queries.getStateKeys(service, key);
   }
 
-  async listRunnable(): Promise<InvocationRow[]> {
+  async listRunnable(owner?: string): Promise<InvocationRow[]> {
     this.assertReadable();
-    return this.queries.listRunnable();
+    return this.queries.listRunnable(owner);
   }
 
   async listKeyHolders(): Promise<
@@ -185,9 +241,9 @@ export class SqliteStore implements Store {
     return this.queries.listKeyHolders();
   }
 
-  async dueTimers(before: number, limit: number): Promise<TimerRow[]> {
+  async dueTimers(before: number, limit: number, owner?: string): Promise<TimerRow[]> {
     this.assertReadable();
-    return this.queries.dueTimers(before, limit);
+    return this.queries.dueTimers(before, limit, owner);
   }
 
   async expired(now: number, limit: number): Promise<string[]> {
@@ -215,6 +271,7 @@ export class SqliteStore implements Store {
   }
 
   private async shutdown(): Promise<void> {
+    this.listeners.clear();
     try {
       await this.commits.drain();
     } finally {
