@@ -480,11 +480,12 @@ export class Engine implements RunnerOwner {
         ? `wf:${def.name}/${key}`
         : undefined;
     if (dedupe) {
-      const inflight = this.inflightDedupe.get(dedupe);
-      const found =
-        (inflight && (await inflight)) ??
-        (await this.store.findByDedupe(dedupe)) ??
-        (await this.inflightDedupe.get(dedupe));
+      // Checked again right after each await, before anything else can run: a concurrent
+      // request for the same key that got there first is found, not duplicated.
+      let inflight = this.inflightDedupe.get(dedupe);
+      let found = inflight ? await inflight : await this.store.findByDedupe(dedupe);
+      inflight = found ? undefined : this.inflightDedupe.get(dedupe);
+      if (inflight) found = await inflight;
       if (found) return { row: found, existing: true, durable: Promise.resolve() };
     }
     const now = this.clock.now();
@@ -536,7 +537,7 @@ export class Engine implements RunnerOwner {
       winner.catch(() => undefined);
       this.inflightDedupe.set(dedupe, winner);
     }
-    const durable = written.then(
+    const durable: Promise<unknown> = written.then(
       () => {
         if (dedupe) this.inflightDedupe.delete(dedupe);
         if (delay > 0) this.timers.add({ invocationId: row.id, index: -1, fireAt: now + delay });
@@ -548,6 +549,9 @@ export class Engine implements RunnerOwner {
         throw err;
       },
     );
+    // Callers that do not wait for durability (invoke waits for the result instead) must not
+    // leave its failure unhandled; those that await it still see the rejection.
+    durable.catch(() => undefined);
     if (cluster && (takesKey || dedupe)) {
       // Another process may hold the dedupe key or the object key: wait for the store's answer.
       const results = await written;
@@ -582,20 +586,27 @@ export class Engine implements RunnerOwner {
 
   /** Starts an invocation now, or queues it behind the current holder of its object key. */
   private enqueue(row: InvocationRow): void {
-    if (this.cluster && row.exclusive) {
+    const me = this.cluster?.processId;
+    if (me && row.exclusive) {
       const acquire: WriteOp = {
         op: 'key.acquire',
         service: row.service,
         key: row.key,
         invocationId: row.id,
       };
-      void this.store.write([acquire]).then(
-        ([r]) => {
-          if ((r as { acquired: boolean }).acquired) this.launch(row, new Map());
-        },
-        (err: unknown) =>
+      this.store
+        .write([acquire])
+        .then(async ([r]) => {
+          if (!(r as { acquired: boolean }).acquired) return;
+          // It may hold the key because another process handed it over (and owns it now):
+          // run it only if it is still this process's and has not started.
+          const fresh = await this.store.getInvocation(row.id);
+          const waiting = fresh?.status === 'pending' || fresh?.status === 'scheduled';
+          if (fresh?.owner === me && waiting) this.launch(fresh, new Map());
+        })
+        .catch((err: unknown) =>
           this.log('error', `could not take the key of ${row.id}: ${errorMessage(err)}`, {}),
-      );
+        );
       return;
     }
     if (row.exclusive && !this.locks.acquire(lockKey(row.service, row.key), row.id, row)) return;
@@ -979,7 +990,9 @@ export class Engine implements RunnerOwner {
       (err: unknown) => {
         runner.expecting--;
         // The call could not start (unknown target, invalid input): the call fails terminally.
-        void this.completeEntry(me, index, { ...pending, done: true, error: toErrorInfo(err) });
+        this.completeEntry(me, index, { ...pending, done: true, error: toErrorInfo(err) }).catch(
+          () => undefined,
+        );
       },
     );
   }
@@ -989,11 +1002,11 @@ export class Engine implements RunnerOwner {
     runner.expecting++;
     const settle = (outcome: Outcome): void => {
       runner.expecting--;
-      void this.completeEntry(runner.row.id, index, {
+      this.completeEntry(runner.row.id, index, {
         ...entry,
         done: true,
         ...entryResult(outcome),
-      });
+      }).catch(() => undefined);
     };
     this.awaitOutcome(entry.calleeId!, true).then(settle, (err: unknown) =>
       settle({ error: toErrorInfo(err) }),
@@ -1225,7 +1238,7 @@ export class Engine implements RunnerOwner {
     };
     const extra: WriteOp[] =
       entry.kind === 'sleep' ? [{ op: 'timer.delete', invocationId: runner.row.id, index }] : [];
-    void this.completeEntry(runner.row.id, index, cancelled, extra);
+    this.completeEntry(runner.row.id, index, cancelled, extra).catch(() => undefined);
     // Cancellation propagates to the invocation this one waits on.
     const callee = entry.calleeId ?? runner.callees.get(index);
     if (entry.kind === 'call' && callee) void this.cancelInvocation(callee).catch(() => undefined);
@@ -1554,14 +1567,28 @@ export class Engine implements RunnerOwner {
       if (this.active.has(row.id) || this.loading.has(row.id) || this.settling.has(row.id))
         continue;
       if (row.status === 'running') this.resume(row);
+      // Pending for a while: its start may have failed to reach the store (a dropped
+      // connection). Try again; one queued behind its key's holder just stays queued.
+      else if (row.status === 'pending' && row.modifiedAt < this.clock.now() - 2000)
+        this.enqueue(row);
     }
   }
 
   // ---- timers ----------------------------------------------------------------------------
 
   private fireTimer(t: TimerRow): void {
+    // A timer whose firing could not be recorded (the store is unreachable) fires again soon.
+    const again = (err: unknown): void => {
+      this.log(
+        'warn',
+        `could not fire a timer of ${t.invocationId}: ${errorMessage(err)}; trying again`,
+        {},
+      );
+      this.timers.done(t.invocationId, t.index);
+      this.clock.setTimer(1000, () => this.timers.add(t));
+    };
     if (t.index === -1) {
-      void this.store
+      this.store
         .write([{ op: 'timer.delete', invocationId: t.invocationId, index: -1 }])
         .then(async () => {
           this.timers.done(t.invocationId, -1);
@@ -1569,14 +1596,15 @@ export class Engine implements RunnerOwner {
           if (!row) return;
           if (row.status === 'scheduled') this.enqueue(row);
           else if (row.status === 'backing-off') this.resume(row);
-        });
+        })
+        .catch(again);
       return;
     }
     const entry: JournalEntry = { kind: 'sleep', name: '', done: true, wakeAt: t.fireAt };
     // The deletion rides with the completion; forget the timer once both are durable.
-    void this.completeEntry(t.invocationId, t.index, entry, [
+    this.completeEntry(t.invocationId, t.index, entry, [
       { op: 'timer.delete', invocationId: t.invocationId, index: t.index },
-    ]).then(() => this.timers.done(t.invocationId, t.index));
+    ]).then(() => this.timers.done(t.invocationId, t.index), again);
   }
 
   // ---- results ---------------------------------------------------------------------------

@@ -56,7 +56,15 @@ export class TimerService {
     if (this.stopped) return;
     this.reloadAt = Infinity;
     this.cancelReload?.();
-    void this.reload_().catch(() => undefined);
+    this.reloadSafely();
+  }
+
+  /** A failed reload (the store is unreachable) is tried again soon, or timers would stop. */
+  private reloadSafely(): void {
+    this.reload_().catch(() => {
+      this.reloadAt = Infinity;
+      this.scheduleReload(this.clock.now() + 1000);
+    });
   }
 
   /** Forgets a fired timer once its deletion is durable. */
@@ -155,9 +163,8 @@ export class TimerService {
       this.cancelReload = undefined;
       return;
     }
-    this.cancelReload = this.clock.setTimer(
-      Math.max(0, at - this.clock.now()),
-      () => void this.reload_().catch(() => undefined),
+    this.cancelReload = this.clock.setTimer(Math.max(0, at - this.clock.now()), () =>
+      this.reloadSafely(),
     );
   }
 }
