@@ -103,7 +103,7 @@ describe('failover across processes (PostgreSQL)', () => {
     const results = await Promise.all(
       ids.map(async (id, i) => {
         const res = await fetch(`${survivors[i % 2]!.url}/invocations/${id}/attach`);
-        return { status: res.status, body: (await res.json()) };
+        return { status: res.status, body: await res.json() };
       }),
     );
     for (const r of results) expect(r.status).toBe(200);
