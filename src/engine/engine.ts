@@ -614,6 +614,8 @@ export class Engine implements RunnerOwner {
   }
 
   private launch(row: InvocationRow, recorded: ReadonlyMap<number, JournalEntry>): void {
+    // One attempt per invocation at a time, whichever path (hand-off, sweep, resume) got here.
+    if (this.active.has(row.id)) return;
     const def = this.registry.get(row.service);
     const spec = def && this.specOf(def, row.handler);
     if (!def || !spec) {
