@@ -15,6 +15,11 @@ import net from 'node:net';
 export interface LoadOptions {
   host: string;
   port: number;
+  /**
+   * Several servers (e.g. processes of one cluster): client `c` connects to `targets[c % n]`,
+   * so the clients are split evenly; the requests stay one shared closed loop. Default: host/port.
+   */
+  targets?: Array<{ host: string; port: number }>;
   /** Concurrent connections (= clients, each with one request in flight). */
   clients: number;
   /** Total requests, shared among the clients. */
@@ -27,10 +32,21 @@ export interface LoadOptions {
   expect: string;
   /** Give up after this long; requests not answered by then count as errors. */
   timeoutMs?: number;
+  /**
+   * Stop sending new requests this long after the start; those in flight still complete. The
+   * run then covers fewer requests than `total` (`total` in the result is how many were sent),
+   * and `stoppedAfterMs` says so. Keeps a very slow server from stretching the whole bench.
+   */
+  sendForMs?: number;
 }
 
 export interface LoadResult {
+  /** Requests sent (all of `total` unless the run was stopped by `sendForMs`). */
   total: number;
+  /** Requests the run was asked for. */
+  planned: number;
+  /** Set when `sendForMs` stopped the run before it sent every request. */
+  stoppedAfterMs?: number;
   /** 200 with the expected body. */
   ok: number;
   /** Answers by status, for everything that was not 200. */
@@ -44,6 +60,8 @@ export interface LoadResult {
   elapsedMs: number;
   /** Latency of each successful request, in milliseconds. */
   latenciesMs: Float64Array;
+  /** Successful requests per target (one entry without `targets`). */
+  okByTarget: number[];
 }
 
 const CRLF2 = Buffer.from('\r\n\r\n');
@@ -52,6 +70,7 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
   const latencies = new Float64Array(o.total);
   const result: LoadResult = {
     total: o.total,
+    planned: o.total,
     ok: 0,
     statuses: {},
     wrongBody: 0,
@@ -59,11 +78,19 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
     samples: [],
     elapsedMs: 0,
     latenciesMs: latencies,
+    okByTarget: [],
   };
+  const targets = o.targets?.length ? o.targets : [{ host: o.host, port: o.port }];
+  result.okByTarget = targets.map(() => 0);
   const bodyLength = Buffer.byteLength(o.body);
-  const head = `Host: ${o.host}:${o.port}\r\ncontent-type: application/json\r\ncontent-length: ${bodyLength}\r\n\r\n${o.body}`;
+  const heads = targets.map(
+    (t) =>
+      `Host: ${t.host}:${t.port}\r\ncontent-type: application/json\r\ncontent-length: ${bodyLength}\r\n\r\n${o.body}`,
+  );
   let next = 0;
   let done = 0;
+  /** How many requests the run sends: o.total, or fewer once sendForMs has passed. */
+  let end = o.total;
   const sample = (s: string): void => {
     if (result.samples.length < 5) result.samples.push(s);
   };
@@ -76,17 +103,19 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
+      clearTimeout(stopTimer);
       result.elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6;
       for (const c of conns) c.close();
       result.latenciesMs = latencies.subarray(0, result.ok);
       resolve(result);
     };
     const timer = setTimeout(() => {
-      const unanswered = o.total - done;
+      const unanswered = end - done;
       result.errors += unanswered;
       sample(`timeout after ${o.timeoutMs ?? 120_000} ms with ${unanswered} requests unanswered`);
       finish();
     }, o.timeoutMs ?? 120_000);
+    let stopTimer: NodeJS.Timeout | undefined;
 
     class Client {
       private socket!: net.Socket;
@@ -94,13 +123,16 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
       private started = 0n;
       private busy = false;
       private closed = false;
+      private readonly head: string;
 
-      constructor() {
+      constructor(private readonly target: number) {
+        this.head = heads[target]!;
         this.connect();
       }
 
       private connect(): void {
-        const s = net.connect({ host: o.host, port: o.port, noDelay: true });
+        const t = targets[this.target]!;
+        const s = net.connect({ host: t.host, port: t.port, noDelay: true });
         this.socket = s;
         this.buf = undefined;
         s.on('data', (d: Buffer) => this.onData(d));
@@ -126,11 +158,11 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
       /** Sends the next request if any is left. */
       send(): void {
         if (this.closed) return;
-        if (next >= o.total) return;
+        if (next >= end) return;
         const i = next++;
         this.busy = true;
         this.started = process.hrtime.bigint();
-        this.socket.write(`POST ${o.path(i)} HTTP/1.1\r\n${head}`);
+        this.socket.write(`POST ${o.path(i)} HTTP/1.1\r\n${this.head}`);
       }
 
       private onBroken(why: string): void {
@@ -143,7 +175,7 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
         }
         // Reconnect and go on: the run measures how many requests failed, it does not stop.
         drop(this.socket);
-        if (next < o.total) {
+        if (next < end) {
           this.connect();
           this.send();
         }
@@ -196,11 +228,12 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
           sample(`200 with body ${body.slice(0, 200)} (expected ${o.expect})`);
         } else {
           latencies[result.ok++] = Number(elapsed) / 1e6;
+          result.okByTarget[this.target]!++;
         }
         if (closeAfter) {
           drop(this.socket);
           this.complete();
-          if (next < o.total && !this.closed) {
+          if (next < end && !this.closed) {
             this.connect();
             this.send();
           }
@@ -212,14 +245,22 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
 
       private complete(): void {
         done++;
-        if (done >= o.total) finish();
+        if (done >= end) finish();
       }
     }
 
     const n = Math.max(1, Math.min(o.clients, o.total));
-    for (let c = 0; c < n; c++) conns.push(new Client());
+    for (let c = 0; c < n; c++) conns.push(new Client(c % targets.length));
     void Promise.all(conns.map((c) => c.ready())).then(() => {
       t0 = process.hrtime.bigint();
+      if (o.sendForMs !== undefined)
+        stopTimer = setTimeout(() => {
+          if (next >= end) return;
+          end = next;
+          result.total = next;
+          result.stoppedAfterMs = o.sendForMs;
+          if (done >= end) finish();
+        }, o.sendForMs);
       for (const c of conns) c.send();
     });
   });

@@ -32,7 +32,7 @@ export interface ProfileSummary {
   idleMs: number;
   functions: HotSpot[];
   files: HotSpot[];
-  /** Coarse areas: GC, SQLite (native calls from the store), socket I/O, each src/ folder, Node internals. */
+  /** Coarse areas: GC, SQLite (native calls from the store), node-postgres, socket I/O, each src/ folder, Node internals. */
   areas: HotSpot[];
 }
 
@@ -44,7 +44,7 @@ function area(cf: Frame, caller: Frame | undefined, root: string): string {
     return cf.functionName.startsWith('(') ? `V8 ${cf.functionName}` : 'native, no JS caller';
   const url = shortUrl((caller ?? cf).url, root);
   const native = caller !== undefined;
-  if (native && url.startsWith('src/store/'))
+  if (native && url.startsWith('src/store/') && !url.startsWith('src/store/postgres/'))
     return 'SQLite (native statement calls from src/store)';
   if (native && url.startsWith('node_modules/better-sqlite3'))
     return 'SQLite (native statement calls from src/store)';
@@ -56,9 +56,11 @@ function area(cf: Frame, caller: Frame | undefined, root: string): string {
     ? m[0]
     : url.startsWith('node:')
       ? 'Node internals (http, streams, events, fs)'
-      : url.startsWith('node_modules/')
-        ? 'node_modules'
-        : url;
+      : /^node_modules\/pg(-[a-z]+)?\//.test(url)
+        ? 'node-postgres (pg, pg-protocol, pg-pool)'
+        : url.startsWith('node_modules/')
+          ? 'node_modules'
+          : url;
   return native ? `${where} (native calls)` : where;
 }
 

@@ -5,17 +5,25 @@
  * runs in its own child process pinned to CPU 0; this process, the load generator, pins
  * itself to CPU 1. For each server: start, warm up, run every scenario, stop.
  *
+ * Keel on PostgreSQL (`BENCH_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test)
+ * runs as 1 process, then as 2 processes on one schema (a cluster), each time on a fresh
+ * random schema dropped afterwards; the clients are split evenly across the processes.
+ *
  *   npm run bench                      # the full table
  *   npm run bench -- --only=keel-fsync,plain
+ *   npm run bench -- --only=keel-pg,keel-pg-2 --scenarios=wf-conc
  *   npm run bench -- --profile         # CPU profile of the Keel server under the 32-client workflow load
  *   npm run bench -- --profile=wf-conc,noop-conc,wf-seq
+ *   npm run bench -- --profile --server=keel-pg   # the same for Keel on PostgreSQL
  *   BENCH_SEQ=5000 BENCH_N=20000 BENCH_CLIENTS=64 npm run bench
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { percentiles, runLoad, type LoadResult } from './client.js';
 import { formatSummary, summarizeProfile } from './profile.js';
 
@@ -46,17 +54,47 @@ const N = envInt('BENCH_N', 5_000);
 const CLIENTS = envInt('BENCH_CLIENTS', 32);
 const WARMUP = envInt('BENCH_WARMUP', 500);
 const REPEAT = envInt('BENCH_REPEAT', 3);
+/** Runs per PostgreSQL row: fewer, to keep the whole bench near 2 minutes. */
+const PG_REPEAT = envInt('BENCH_PG_REPEAT', Math.min(REPEAT, 2));
 const PROFILE_N = envInt('BENCH_PROFILE_N', 20_000);
+/** Sequential invocations on PostgreSQL, where each step waits for a WAL flush. */
+const PG_SEQ = envInt('BENCH_PG_SEQ', 300);
+const PG_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+/**
+ * A PostgreSQL run stops sending after this long (the requests in flight complete) and is not
+ * repeated: the row then covers fewer invocations and says so. Keeps a slow PostgreSQL path
+ * from stretching the whole bench; at the target rate a run takes 2 s.
+ */
+const PG_CAP_MS = envInt('BENCH_PG_CAP_S', 15) * 1000;
+/** Rows are re-run when noisy only while the whole bench is younger than this. */
+const RETRY_BUDGET_MS = envInt('BENCH_RETRY_BUDGET_S', 120) * 1000;
+const cpuList = (name: string, dflt: string): number[] => {
+  const v = process.env[name] ?? dflt;
+  if (v.trim() === '') return [];
+  const cpus = v.split(',').map(Number);
+  if (cpus.some((c) => !Number.isInteger(c) || c < 0))
+    throw new RangeError(`${name}="${v}" must be a comma-separated list of CPU numbers`);
+  return cpus;
+};
+/** Keel-on-PostgreSQL process i runs on CPU PG_SERVER_CPUS[i % n]. */
+const PG_SERVER_CPUS = cpuList('BENCH_PG_SERVER_CPUS', '0');
+/** The PostgreSQL backends serving the bench's Keel processes are pinned to these CPUs (empty: not pinned). */
+const PG_BACKEND_CPUS = cpuList('BENCH_PG_BACKEND_CPUS', '1');
 
 // ---------------------------------------------------------------------------------------------
 // Servers and scenarios
 
-type ServerId = 'keel-fsync' | 'keel-os' | 'plain';
+type ServerId = 'keel-fsync' | 'keel-os' | 'plain' | 'keel-pg' | 'keel-pg-2';
 interface ServerKind {
   id: ServerId;
   label: string;
   entry: string;
   env: Record<string, string>;
+  /**
+   * Keel on PostgreSQL: this many processes on one fresh schema (a cluster), the clients split
+   * evenly across their ingress ports.
+   */
+  pgProcesses?: number;
 }
 
 const SERVERS: ServerKind[] = [
@@ -68,6 +106,20 @@ const SERVERS: ServerKind[] = [
   },
   { id: 'keel-os', label: 'Keel, `os`', entry: 'bench/server.ts', env: { KEEL_DURABILITY: 'os' } },
   { id: 'plain', label: 'plain node:http', entry: 'bench/plain-server.ts', env: {} },
+  {
+    id: 'keel-pg',
+    label: 'Keel, PostgreSQL, 1 process',
+    entry: 'bench/server.ts',
+    env: {},
+    pgProcesses: 1,
+  },
+  {
+    id: 'keel-pg-2',
+    label: 'Keel, PostgreSQL, 2 processes',
+    entry: 'bench/server.ts',
+    env: {},
+    pgProcesses: 2,
+  },
 ];
 
 type Handler = 'Bench3' | 'Bench3Svc' | 'Noop';
@@ -136,6 +188,29 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
+/** The issue's PostgreSQL target: 3-step workflow, 32 clients, one process, synchronous_commit=on. */
+const PG_TARGET = 2_500;
+
+/**
+ * What each PostgreSQL deployment runs: the 3-step workflow at 32 clients (the issue's row) on
+ * 1 and 2 processes; the zero-step handler and the sequential workflow on 1 process only, the
+ * latter with fewer invocations (each step waits for a WAL flush). The SQLite targets do not
+ * apply; the one PostgreSQL target is the issue's ≥2,500 inv/s on 1 process.
+ */
+function scenariosFor(kind: ServerKind): Scenario[] {
+  if (!kind.pgProcesses) return SCENARIOS;
+  // In this order: the issue's row first, so that 1 and 2 processes measure it after the same
+  // warm-up on equally fresh tables.
+  const pick: Record<string, Partial<Scenario>> = kind.pgProcesses === 1
+    ? {
+        'wf-conc': { target: { minRate: PG_TARGET } },
+        'wf-seq': { total: PG_SEQ, target: undefined },
+        'noop-conc': { target: undefined },
+      }
+    : { 'wf-conc': { target: undefined } };
+  return Object.entries(pick).map(([id, o]) => ({ ...SCENARIOS.find((s) => s.id === id)!, ...o }));
+}
+
 const BODY = '1';
 const EXPECT: Record<Handler, string> = { Bench3: '4', Bench3Svc: '4', Noop: '1' };
 /** Workflow keys never repeat across runs, warm-ups and servers: a workflow runs once per key. */
@@ -187,27 +262,41 @@ function pinSelf(): void {
   }
 }
 
-async function startServer(kind: ServerKind): Promise<Running> {
-  const db = path.join(TMP, `${kind.id}.db`);
+async function startServer(
+  kind: ServerKind,
+  opts: { name?: string; cpu?: number; env?: Record<string, string> } = {},
+  /** Extra `node` flags. */
+  nodeFlags: string[] = [],
+): Promise<Running> {
+  const name = opts.name ?? kind.id;
+  const cpu = opts.cpu ?? 0;
+  const db = path.join(TMP, `${name}.db`);
   // Run compiled JavaScript when the bench itself was compiled (npm run bench): tsx wraps every
   // closure in a keepNames helper, a few percent of CPU that real deployments do not pay.
   const compiled = import.meta.url.includes('/dist/');
   const nodeArgs = compiled
-    ? [path.join(ROOT, 'dist', kind.entry.replace(/\.ts$/, '.js'))]
-    : ['--import', 'tsx', kind.entry];
+    ? [...nodeFlags, path.join(ROOT, 'dist', kind.entry.replace(/\.ts$/, '.js'))]
+    : [...nodeFlags, '--import', 'tsx', kind.entry];
   const [cmd, argv] = pinned
-    ? ['taskset', ['-c', '0', process.execPath, ...nodeArgs]]
+    ? ['taskset', ['-c', String(cpu), process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];
   const child = spawn(cmd, argv, {
     cwd: ROOT,
-    env: { ...process.env, ...kind.env, KEEL_DB: db, KEEL_PORT: '0', KEEL_HOST: '127.0.0.1' },
+    env: {
+      ...process.env,
+      ...kind.env,
+      ...opts.env,
+      KEEL_DB: db,
+      KEEL_PORT: '0',
+      KEEL_HOST: '127.0.0.1',
+    },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
     let ready = false;
-    const timer = setTimeout(() => reject(new Error(`${kind.id}: not ready after 30 s`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${name}: not ready after 30 s`)), 30_000);
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (d: string) => {
       buf += d;
@@ -220,12 +309,12 @@ async function startServer(kind: ServerKind): Promise<Running> {
           ready = true;
           clearTimeout(timer);
           resolve(m[1]!);
-        } else if (line.trim() !== '') log(`[${kind.id}] ${line}`);
+        } else if (line.trim() !== '') log(`[${name}] ${line}`);
       }
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`${kind.id}: server exited with code ${code} before it was ready`));
+      reject(new Error(`${name}: server exited with code ${code} before it was ready`));
     });
   });
   const u = new URL(url);
@@ -244,49 +333,221 @@ async function startServer(kind: ServerKind): Promise<Running> {
   };
 }
 
+/**
+ * One or more server processes measured together: one for SQLite and the ceiling, one or two
+ * Keel processes sharing a PostgreSQL schema.
+ */
+interface Deployment {
+  kind: ServerKind;
+  servers: Running[];
+  /** The fresh PostgreSQL schema, dropped by stop(). */
+  schema?: string;
+  stop(): Promise<void>;
+}
+
+/** Schemas created by this run and not dropped yet (dropped on the way out, even on Ctrl-C). */
+const liveSchemas = new Set<string>();
+
+/**
+ * Rows read by sequential scans of the schema's tables so far (pg_stat_user_tables; backends
+ * report their counters within about a second, so per-row deltas are approximate). Where the
+ * plans use indexes this stays near zero whatever the table sizes.
+ */
+async function seqScannedRows(schema: string): Promise<number | undefined> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  try {
+    await c.connect();
+    const r = await c.query<{ n: string }>(
+      'SELECT coalesce(sum(seq_tup_read), 0) AS n FROM pg_stat_user_tables WHERE schemaname = $1',
+      [schema],
+    );
+    return Number(r.rows[0]?.n ?? 0);
+  } catch {
+    return undefined;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    liveSchemas.delete(schema);
+  } finally {
+    await c.end();
+  }
+}
+
+async function startDeployment(kind: ServerKind, nodeFlags: string[] = []): Promise<Deployment> {
+  if (!kind.pgProcesses) {
+    const srv = await startServer(kind, {}, nodeFlags);
+    return { kind, servers: [srv], stop: () => srv.stop() };
+  }
+  const schema = `keel_bench_${randomBytes(4).toString('hex')}`;
+  liveSchemas.add(schema);
+  // Started together: the processes of a cluster may start at once (migrations take a lock).
+  const started = await Promise.allSettled(
+    Array.from({ length: kind.pgProcesses }, (_, i) =>
+      startServer(
+        kind,
+        {
+          name: kind.pgProcesses === 1 ? kind.id : `${kind.id}#${i + 1}`,
+          cpu: PG_SERVER_CPUS.length ? PG_SERVER_CPUS[i % PG_SERVER_CPUS.length] : 0,
+          env: { KEEL_DATABASE_URL: PG_URL, KEEL_DATABASE_SCHEMA: schema },
+        },
+        nodeFlags,
+      ),
+    ),
+  );
+  const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const stop = async (): Promise<void> => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await dropSchema(schema);
+  };
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  return { kind, servers, schema, stop };
+}
+
 async function load(
-  srv: Running,
+  dep: Deployment,
   handler: Handler,
   clients: number,
   total: number,
 ): Promise<LoadResult> {
   return runLoad({
-    host: srv.host,
-    port: srv.port,
+    host: dep.servers[0]!.host,
+    port: dep.servers[0]!.port,
+    targets: dep.servers.map((s) => ({ host: s.host, port: s.port })),
     clients,
     total,
     path: pathFor(handler),
     body: BODY,
     expect: EXPECT[handler],
     timeoutMs: 120_000,
+    ...(dep.kind.pgProcesses ? { sendForMs: PG_CAP_MS } : {}),
   });
 }
 
-async function warmUp(srv: Running): Promise<void> {
-  for (const h of ['Bench3', 'Bench3Svc', 'Noop'] as const) {
-    await load(srv, h, 1, WARMUP);
-    await load(srv, h, CLIENTS, WARMUP * 2);
+/**
+ * Warms up the given handlers: WARMUP sequential requests (at most 200 per process on
+ * PostgreSQL, where each step waits for a WAL flush), then WARMUP × 2 concurrent ones.
+ */
+async function warmUp(dep: Deployment, handlers: Handler[]): Promise<void> {
+  const seq = dep.kind.pgProcesses ? Math.min(WARMUP, 200) : WARMUP;
+  for (const h of handlers) {
+    for (const srv of dep.servers) await load({ ...dep, servers: [srv] }, h, 1, seq);
+    await load(dep, h, CLIENTS, WARMUP * 2);
+  }
+}
+
+/** Every handler, first, on SQLite and plain; on PostgreSQL each just before its first row. */
+async function warmUpFor(dep: Deployment, sc: Scenario, warmed: Set<Handler>): Promise<void> {
+  const hs = dep.kind.pgProcesses ? [sc.handler] : (['Bench3', 'Bench3Svc', 'Noop'] as const);
+  const todo = hs.filter((h) => !warmed.has(h));
+  await warmUp(dep, todo);
+  for (const h of todo) warmed.add(h);
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: which backends serve the bench's servers (to measure their CPU and pin them)
+
+/** Port of the PostgreSQL server, when it runs on this machine (else its CPU is not measured). */
+function localPgPort(): number | undefined {
+  const u = new URL(PG_URL);
+  if (!['127.0.0.1', 'localhost', '::1', '[::1]', ''].includes(u.hostname)) return undefined;
+  return Number(u.port || 5432);
+}
+
+/**
+ * The PIDs of the PostgreSQL backends connected to the given client processes: from `ss`, the
+ * client side of each connection (local port, owning PID) and the server side (peer port,
+ * backend PID). Empty when ss is missing or PostgreSQL is not local.
+ */
+function pgBackends(clientPids: number[]): number[] {
+  const port = localPgPort();
+  if (port === undefined) return [];
+  let out: string;
+  try {
+    out = execFileSync(
+      'ss',
+      ['-tnpH', 'state', 'established', `( dport = :${port} or sport = :${port} )`],
+      { encoding: 'utf8' },
+    );
+  } catch {
+    return [];
+  }
+  const ours = new Set(clientPids);
+  const clientPorts = new Set<string>();
+  const backends: Array<{ peerPort: string; pid: number }> = [];
+  for (const line of out.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    // Recv-Q Send-Q Local:Port Peer:Port users:(("name",pid=N,fd=M))
+    if (f.length < 5) continue;
+    const local = f[2]!;
+    const peer = f[3]!;
+    const pid = Number(/pid=(\d+)/.exec(f.slice(4).join(' '))?.[1]);
+    const lport = local.slice(local.lastIndexOf(':') + 1);
+    const pport = peer.slice(peer.lastIndexOf(':') + 1);
+    if (pport === String(port) && ours.has(pid)) clientPorts.add(lport);
+    else if (lport === String(port) && pid) backends.push({ peerPort: pport, pid });
+  }
+  return backends.filter((b) => clientPorts.has(b.peerPort)).map((b) => b.pid);
+}
+
+/** Pins backends to PG_BACKEND_CPUS (new ones appear when the pool grows: called before each run). */
+const pinnedBackends = new Set<number>();
+function pinBackends(pids: number[]): void {
+  if (!pinned || PG_BACKEND_CPUS.length === 0) return;
+  for (const pid of pids) {
+    if (pinnedBackends.has(pid)) continue;
+    try {
+      execFileSync('taskset', ['-cp', PG_BACKEND_CPUS.join(','), String(pid)], {
+        stdio: 'ignore',
+      });
+      pinnedBackends.add(pid);
+    } catch {
+      /* the backend ended meanwhile, or no permission: it stays unpinned */
+    }
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
-/** CPU time, in ms, of the server, of this process, and of the whole machine (busy, all cores). */
+/** CPU time, in ms, of the given processes, of this process, and of the whole machine (busy, all cores). */
 interface CpuSnap {
-  server: number;
+  procs: Map<number, number>;
   self: number;
   machine: number;
 }
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
-function cpuSnap(serverPid: number | undefined): CpuSnap | undefined {
+/** CPU time of a process (all its threads), in ms; undefined when it is gone or not Linux. */
+function procCpu(pid: number): number | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${serverPid}/stat`, 'utf8');
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the ")" that ends the command name: utime is the 14th field, stime the 15th.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const server = (Number(f[11]) + Number(f[12])) * TICK_MS;
+    return (Number(f[11]) + Number(f[12])) * TICK_MS;
+  } catch {
+    return undefined;
+  }
+}
+
+function cpuSnap(pids: number[]): CpuSnap | undefined {
+  try {
+    const procs = new Map<number, number>();
+    for (const pid of pids) {
+      const ms = procCpu(pid);
+      if (ms !== undefined) procs.set(pid, ms);
+    }
     const cpu = fs
       .readFileSync('/proc/stat', 'utf8')
       .split('\n')[0]!
@@ -297,14 +558,17 @@ function cpuSnap(serverPid: number | undefined): CpuSnap | undefined {
     // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
     const machine = (cpu[0]! + cpu[1]! + cpu[2]! + cpu[5]! + cpu[6]! + cpu[7]!) * TICK_MS;
     const u = process.cpuUsage();
-    return { server, self: (u.user + u.system) / 1000, machine };
+    return { procs, self: (u.user + u.system) / 1000, machine };
   } catch {
     return undefined; // not Linux
   }
 }
 
-const STORE_COUNTERS = ['writes', 'syncs', 'syncNs', 'commitNs'] as const;
-type StoreDelta = Record<(typeof STORE_COUNTERS)[number], number>;
+/**
+ * Deltas of the store's counters over a row, summed over the processes: SQLite's writes, syncs,
+ * syncNs, commitNs; PostgreSQL's batches, writes, ops, failed, isolated, roundTripNs.
+ */
+type StoreDelta = Record<string, number>;
 
 interface Row {
   scenario: Scenario;
@@ -313,12 +577,17 @@ interface Row {
   rate: number;
   p50: number;
   p99: number;
-  /** Deltas of the store's counters (`SqliteStore.stats`) over the row; missing ones are 0. */
+  /** Deltas of the store's counters (`SqliteStore.stats`, `PostgresStore.stats`) over the row. */
   store?: StoreDelta;
-  /** Percent of one core: server, load generator, everything else on the machine. */
-  cpu?: { server: number; client: number; other: number };
-  /** CPU time the server used during the row (all its threads), in ms. */
+  /**
+   * Percent of one core: each server process, the PostgreSQL backends serving them (when on
+   * PostgreSQL), the load generator, everything else on the machine.
+   */
+  cpu?: { servers: number[]; pg?: number; client: number; other: number };
+  /** CPU time the server processes used during the row (all their threads), in ms. */
   serverCpuMs?: number;
+  /** CPU time of the PostgreSQL backends serving them, in ms. */
+  pgCpuMs?: number;
   /** inv/s of each repetition, when the row combines several. */
   rates?: number[];
   /** Runs left out because other processes competed for the CPUs. */
@@ -350,6 +619,13 @@ function combine(runs: Row[]): Row {
   const sum = (f: (r: Row) => number): number => runs.reduce((n, r) => n + f(r), 0);
   const result: LoadResult = {
     total: sum((r) => r.result.total),
+    planned: sum((r) => r.result.planned),
+    ...(runs.some((r) => r.result.stoppedAfterMs !== undefined)
+      ? {
+          stoppedAfterMs: runs.find((r) => r.result.stoppedAfterMs !== undefined)!.result
+            .stoppedAfterMs,
+        }
+      : {}),
     ok: okTotal,
     statuses,
     wrongBody: sum((r) => r.result.wrongBody),
@@ -357,12 +633,14 @@ function combine(runs: Row[]): Row {
     samples: runs.flatMap((r) => r.result.samples).slice(0, 5),
     elapsedMs: sum((r) => r.result.elapsedMs),
     latenciesMs: latencies,
+    okByTarget: runs[0]!.result.okByTarget.map((_, i) => sum((r) => r.result.okByTarget[i] ?? 0)),
   };
   const [p50, p99] = percentiles(latencies, [50, 99]) as [number, number];
   const stores = runs.map((r) => r.store).filter((x) => x !== undefined);
   const cpus = runs.map((r) => r.cpu).filter((x) => x !== undefined);
   const avg = (f: (c: NonNullable<Row['cpu']>) => number): number =>
     cpus.reduce((n, c) => n + f(c), 0) / cpus.length;
+  const storeKeys = [...new Set(stores.flatMap((x) => Object.keys(x)))];
   return {
     scenario: runs[0]!.scenario,
     server: runs[0]!.server,
@@ -371,16 +649,20 @@ function combine(runs: Row[]): Row {
     p50,
     p99,
     store: stores.length
-      ? (Object.fromEntries(
-          STORE_COUNTERS.map((k) => [k, stores.reduce((n, x) => n + x[k], 0)]),
-        ) as StoreDelta)
+      ? Object.fromEntries(storeKeys.map((k) => [k, stores.reduce((n, x) => n + (x[k] ?? 0), 0)]))
       : undefined,
     cpu: cpus.length
-      ? { server: avg((c) => c.server), client: avg((c) => c.client), other: avg((c) => c.other) }
+      ? {
+          servers: cpus[0]!.servers.map((_, i) => avg((c) => c.servers[i] ?? 0)),
+          pg: cpus[0]!.pg === undefined ? undefined : avg((c) => c.pg ?? 0),
+          client: avg((c) => c.client),
+          other: avg((c) => c.other),
+        }
       : undefined,
     serverCpuMs: runs.every((r) => r.serverCpuMs !== undefined)
       ? sum((r) => r.serverCpuMs!)
       : undefined,
+    pgCpuMs: runs.every((r) => r.pgCpuMs !== undefined) ? sum((r) => r.pgCpuMs!) : undefined,
     rates,
   };
 }
@@ -389,16 +671,19 @@ const isClean = (r: Row): boolean => r.cpu === undefined || r.cpu.other <= NOISY
 
 /**
  * Runs a scenario REPEAT times. A run during which other processes competed for the CPUs is
- * run again (up to REPEAT more times, while the whole bench is under ~100 s); the row then
- * combines the clean runs, or every run if none was clean (and shows ⚠️).
+ * run again (up to REPEAT more times, while the whole bench is under RETRY_BUDGET_MS); the
+ * row then combines the clean runs, or every run if none was clean (and shows ⚠️).
  */
-async function repeated(srv: Running, kind: ServerKind, sc: Scenario, t0: number): Promise<Row> {
+async function repeated(dep: Deployment, sc: Scenario, t0: number): Promise<Row> {
+  const repeat = dep.kind.pgProcesses ? PG_REPEAT : REPEAT;
   const runs: Row[] = [];
   const clean = (): Row[] => runs.filter(isClean);
-  while (clean().length < REPEAT) {
-    const retriesLeft = runs.length < REPEAT * 2 && Date.now() - t0 < 100_000;
-    if (runs.length >= REPEAT && !retriesLeft) break;
-    runs.push(await measure(srv, kind, sc));
+  while (clean().length < repeat) {
+    const retriesLeft = runs.length < repeat * 2 && Date.now() - t0 < RETRY_BUDGET_MS;
+    if (runs.length >= repeat && !retriesLeft) break;
+    runs.push(await measure(dep, sc));
+    // A run stopped at PG_CAP_MS is not repeated: the row already took long enough.
+    if (runs.at(-1)!.result.stoppedAfterMs !== undefined) break;
   }
   const good = clean();
   const row = combine(good.length ? good : runs);
@@ -408,39 +693,63 @@ async function repeated(srv: Running, kind: ServerKind, sc: Scenario, t0: number
   return row;
 }
 
-async function measure(srv: Running, kind: ServerKind, sc: Scenario): Promise<Row> {
-  const before = await srv.stats();
-  const c0 = cpuSnap(srv.child.pid);
-  const result = await load(srv, sc.handler, sc.clients, sc.total);
-  const c1 = cpuSnap(srv.child.pid);
-  const after = await srv.stats();
+async function measure(dep: Deployment, sc: Scenario): Promise<Row> {
+  const kind = dep.kind;
+  const serverPids = dep.servers.map((s) => s.child.pid!);
+  const before = await Promise.all(dep.servers.map((s) => s.stats()));
+  const seq0 = dep.schema ? await seqScannedRows(dep.schema) : undefined;
+  // The pool may have opened connections since the last run: find (and pin) every backend now.
+  const pg0 = kind.pgProcesses ? pgBackends(serverPids) : [];
+  pinBackends(pg0);
+  const c0 = cpuSnap([...serverPids, ...pg0]);
+  const result = await load(dep, sc.handler, sc.clients, sc.total);
+  // Backends opened during the run count from 0 (their whole life is in the run).
+  const pg1 = kind.pgProcesses ? [...new Set([...pg0, ...pgBackends(serverPids)])] : [];
+  const c1 = cpuSnap([...serverPids, ...pg1]);
+  const after = await Promise.all(dep.servers.map((s) => s.stats()));
+  const seq1 = dep.schema ? await seqScannedRows(dep.schema) : undefined;
   let cpu: Row['cpu'];
   let serverCpuMs: number | undefined;
+  let pgCpuMs: number | undefined;
   if (c0 && c1) {
     const pct = (ms: number): number => (100 * ms) / result.elapsedMs;
-    const server = c1.server - c0.server;
+    const used = (pid: number): number => {
+      const end = c1.procs.get(pid);
+      // A backend that ended during the run: its CPU is lost (and shows under "other").
+      if (end === undefined) return 0;
+      return end - (c0.procs.get(pid) ?? 0);
+    };
+    const servers = serverPids.map(used);
+    serverCpuMs = servers.reduce((a, b) => a + b, 0);
+    pgCpuMs = kind.pgProcesses ? pg1.reduce((n, pid) => n + used(pid), 0) : undefined;
     const client = c1.self - c0.self;
-    serverCpuMs = server;
     cpu = {
-      server: pct(server),
+      servers: servers.map(pct),
+      pg: pgCpuMs === undefined ? undefined : pct(pgCpuMs),
       client: pct(client),
-      other: Math.max(0, pct(c1.machine - c0.machine - server - client)),
+      other: Math.max(0, pct(c1.machine - c0.machine - serverCpuMs - (pgCpuMs ?? 0) - client)),
     };
   }
   const [p50, p99] = percentiles(result.latenciesMs, [50, 99]) as [number, number];
   const rate = result.ok / (result.elapsedMs / 1000);
-  const delta = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
-  const store =
-    'writes' in after
-      ? (Object.fromEntries(STORE_COUNTERS.map((k) => [k, delta(k)])) as StoreDelta)
+  const keys = [...new Set(after.flatMap((a) => Object.keys(a)))];
+  const store: StoreDelta | undefined =
+    'writes' in (after[0] ?? {})
+      ? Object.fromEntries(
+          keys.map((k) => [
+            k,
+            after.reduce((n, a, i) => n + (a[k] ?? 0) - (before[i]![k] ?? 0), 0),
+          ]),
+        )
       : undefined;
+  if (store && seq0 !== undefined && seq1 !== undefined) store.seqRows = seq1 - seq0;
   const bad = result.total - result.ok;
   log(
-    `${kind.id} ${sc.id}: ${result.ok}/${result.total} ok, ${fmtInt(rate)}/s, p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms` +
+    `${kind.id} ${sc.id}: ${result.ok}/${result.total} ok${result.stoppedAfterMs !== undefined ? ` (stopped after ${result.stoppedAfterMs / 1000} s, ${result.planned} planned)` : ''}${result.okByTarget.length > 1 ? ` (${result.okByTarget.join(' + ')})` : ''}, ${fmtInt(rate)}/s, p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms` +
       (cpu ? `, CPU ${cpuCell(cpu)}` : '') +
       (bad ? `, ${bad} FAILED: ${result.samples.join(' | ')}` : ''),
   );
-  return { scenario: sc, server: kind, result, rate, p50, p99, store, cpu, serverCpuMs };
+  return { scenario: sc, server: kind, result, rate, p50, p99, store, cpu, serverCpuMs, pgCpuMs };
 }
 
 function fdatasyncProbe(dir: string, n = 200): { p50: number; p99: number } {
@@ -479,9 +788,14 @@ function failures(r: LoadResult, discardedFailures = 0): string {
   return parts.length ? `**${parts.join(', ')}**` : '0';
 }
 
-function targetCell(row: Row): string {
+function targetCell(row: Row, rows: Row[]): string {
   if (row.server.id === 'plain') return 'ceiling';
   const t = row.scenario.target;
+  if (!t && (row.server.pgProcesses ?? 1) > 1) {
+    // No target of its own: compare with the 1-process row (see the pinning note).
+    const one = rows.find((r) => r.server.pgProcesses === 1 && r.scenario.id === row.scenario.id);
+    return one ? `×${(row.rate / one.rate).toFixed(2)} vs 1 process` : '—';
+  }
   if (!t) return '—';
   const bad = row.result.ok !== row.result.total || (row.discardedFailures ?? 0) > 0;
   const checks: string[] = [];
@@ -500,13 +814,19 @@ function targetCell(row: Row): string {
 
 function invocationsCell(row: Row): string {
   const runs = row.rates?.length ?? 1;
-  const n = runs > 1 ? `${runs} × ${fmtInt(row.scenario.total)}` : fmtInt(row.scenario.total);
+  const r = row.result;
+  let n = runs > 1 ? `${runs} × ${fmtInt(row.scenario.total)}` : fmtInt(row.scenario.total);
+  // A run stopped by the PostgreSQL time cap covers fewer invocations than planned.
+  if (r.stoppedAfterMs !== undefined)
+    n = `**${fmtInt(r.total)} of ${fmtInt(r.planned)}** (stopped after ${r.stoppedAfterMs / 1000} s)`;
   return row.discarded ? `${n} (+${row.discarded} noisy)` : n;
 }
 
 function cpuPerInvCell(row: Row): string {
   if (row.serverCpuMs === undefined || row.result.total === 0) return '—';
-  return fmtInt((1000 * row.serverCpuMs) / row.result.total);
+  const srv = fmtInt((1000 * row.serverCpuMs) / row.result.total);
+  if (row.pgCpuMs === undefined) return srv;
+  return `${srv} + PG ${fmtInt((1000 * row.pgCpuMs) / row.result.total)}`;
 }
 
 function rateCell(row: Row): string {
@@ -518,11 +838,28 @@ function storeCell(row: Row): string {
   const st = row.store;
   if (!st) return '—';
   const n = row.result.total;
-  const parts = [`${(st.writes / n).toFixed(1)} writes`];
-  if (st.syncs > 0) parts.push(`${(st.syncs / n).toFixed(2)} fsyncs`);
+  if ('batches' in st) {
+    // PostgreSQL: each batch is one statement, one transaction, one WAL flush.
+    const batches = st.batches ?? 0;
+    let out = `${((st.writes ?? 0) / n).toFixed(1)} writes in ${(batches / n).toFixed(2)} commits /inv`;
+    if (batches > 0) {
+      out += `; ${((st.writes ?? 0) / batches).toFixed(1)} writes/commit`;
+      out += `; commit round trip ${fmtInt((st.roundTripNs ?? 0) / 1000 / batches)} µs avg`;
+    }
+    if (st.seqRows !== undefined && st.seqRows / n >= 1)
+      out += `; ≈${fmtInt(st.seqRows / n)} rows seq-scanned /inv`;
+    if (st.failed) out += `; **${st.failed} writes failed**`;
+    return out;
+  }
+  const writes = st.writes ?? 0;
+  const syncs = st.syncs ?? 0;
+  const syncNs = st.syncNs ?? 0;
+  const commitNs = st.commitNs ?? 0;
+  const parts = [`${(writes / n).toFixed(1)} writes`];
+  if (syncs > 0) parts.push(`${(syncs / n).toFixed(2)} fsyncs`);
   let out = `${parts.join(' + ')} /inv`;
-  if (st.commitNs > 0) out += `; commit ${fmtInt(st.commitNs / 1000 / n)} µs/inv`;
-  if (st.syncs > 0 && st.syncNs > 0) out += `; fsync ${fmtInt(st.syncNs / 1000 / st.syncs)} µs avg`;
+  if (commitNs > 0) out += `; commit ${fmtInt(commitNs / 1000 / n)} µs/inv`;
+  if (syncs > 0 && syncNs > 0) out += `; fsync ${fmtInt(syncNs / 1000 / syncs)} µs avg`;
   return out;
 }
 
@@ -530,19 +867,29 @@ function storeCell(row: Row): string {
 const NOISY_PCT = 15;
 
 function cpuCell(c: NonNullable<Row['cpu']>): string {
-  return `${c.server.toFixed(0)} / ${c.client.toFixed(0)} / ${c.other.toFixed(0)}${c.other > NOISY_PCT ? ' ⚠️' : ''}`;
+  const srv = c.servers.map((x) => x.toFixed(0)).join(' + ');
+  const pgCpu = c.pg === undefined ? '—' : c.pg.toFixed(0);
+  return `${srv} / ${pgCpu} / ${c.client.toFixed(0)} / ${c.other.toFixed(0)}${c.other > NOISY_PCT ? ' ⚠️' : ''}`;
+}
+
+function clientsCell(row: Row): string {
+  const n = row.scenario.clients;
+  const procs = row.server.pgProcesses ?? 1;
+  if (procs < 2 || n < procs) return String(n);
+  // Client c goes to process c % procs (client.ts).
+  return Array.from({ length: procs }, (_, i) => Math.ceil((n - i) / procs)).join(' + ');
 }
 
 function table(rows: Row[]): string {
   const out = [
-    '| Scenario | Server | Clients | Invocations | Failed | inv/s | steps/s | p50 ms | p99 ms | srv CPU µs/inv | CPU % srv / gen / other | Store | Target |',
+    '| Scenario | Server | Clients | Invocations | Failed | inv/s | steps/s | p50 ms | p99 ms | srv CPU µs/inv | CPU % srv / PG / gen / other | Store | Target |',
     '| --- | --- | -: | -: | -: | -: | -: | -: | -: | -: | -: | --- | --- |',
   ];
   for (const sc of SCENARIOS) {
     for (const row of rows.filter((r) => r.scenario.id === sc.id)) {
       out.push(
-        `| ${row.scenario.title} | ${row.server.label} | ${sc.clients} | ${invocationsCell(row)} | ${failures(row.result, row.discardedFailures)} | ${rateCell(row)} | ` +
-          `${sc.steps ? fmtInt(row.rate * sc.steps) : '—'} | ${fmtMs(row.p50)} | ${fmtMs(row.p99)} | ${cpuPerInvCell(row)} | ${row.cpu ? cpuCell(row.cpu) : '—'} | ${storeCell(row)} | ${targetCell(row)} |`,
+        `| ${row.scenario.title} | ${row.server.label} | ${clientsCell(row)} | ${invocationsCell(row)} | ${failures(row.result, row.discardedFailures)} | ${rateCell(row)} | ` +
+          `${sc.steps ? fmtInt(row.rate * sc.steps) : '—'} | ${fmtMs(row.p50)} | ${fmtMs(row.p99)} | ${cpuPerInvCell(row)} | ${row.cpu ? cpuCell(row.cpu) : '—'} | ${storeCell(row)} | ${targetCell(row, rows)} |`,
       );
     }
   }
@@ -551,14 +898,16 @@ function table(rows: Row[]): string {
 
 function machine(): string[] {
   const cpus = os.cpus();
-  let fsType = '?';
-  try {
-    fsType = execFileSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', TMP], {
-      encoding: 'utf8',
-    }).trim();
-  } catch {
-    /* not Linux */
-  }
+  const fsOf = (dir: string): string => {
+    try {
+      return execFileSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', dir], {
+        encoding: 'utf8',
+      }).trim();
+    } catch {
+      return '?'; // not Linux, or not visible from here
+    }
+  };
+  const fsType = fsOf(TMP);
   let sqlite = '?';
   try {
     sqlite = execFileSync(
@@ -575,60 +924,177 @@ function machine(): string[] {
   } catch {
     /* reported as ? */
   }
-  return [
+  const lines = [
     `- CPU: ${cpus[0]?.model.trim() ?? '?'}, ${cpus.length} cores; ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM; ${os.type()} ${os.release()}`,
     `- Node ${process.version}, SQLite ${sqlite} (better-sqlite3), server run ${import.meta.url.includes('/dist/') ? 'as compiled JavaScript (tsc)' : 'with `node --import tsx`'}`,
     pinned
-      ? '- Pinning: each server runs alone on CPU 0 (`taskset -c 0`, its libuv threadpool included); the load generator on CPU 1.'
-      : '- Pinning: **not pinned** (taskset missing or fewer than 2 cores): server and load generator share the CPUs.',
+      ? '- Pinning, SQLite and plain rows: each server runs alone on CPU 0 (`taskset -c 0`, its libuv threadpool included); the load generator on CPU 1.'
+      : '- Pinning: **not pinned** (taskset missing or fewer than 2 cores): servers, PostgreSQL and load generator share the CPUs.',
+  ];
+  if (pgRan && pinned) lines.push(pgPinningLine());
+  lines.push(
     `- Machine load average at the start: ${loadAvg.map((l) => l.toFixed(2)).join(', ')} (1, 5, 15 min); anything else running skews the numbers: see the CPU column.`,
     `- Database: a fresh SQLite file per server under \`.tmp/\` (${fsType}); a 4 KiB append + fdatasync there takes p50 ${fmtMs(probe.p50)} ms, p99 ${fmtMs(probe.p99)} ms.`,
-  ];
+  );
+  if (pgInfo) {
+    const st = pgInfo.settings;
+    const dataFs = st.data_directory ? fsOf(st.data_directory) : '?';
+    lines.push(
+      `- PostgreSQL ${st.server_version ?? '?'} at ${redact(PG_URL)} (data directory on ${dataFs}): **\`SHOW synchronous_commit\` = ${pgInfo.synchronousCommit}**, ` +
+        `fsync=${st.fsync ?? '?'}, wal_sync_method=${st.wal_sync_method ?? '?'}, commit_delay=${st.commit_delay ?? '?'}; ` +
+        `a one-row INSERT in its own transaction (round trip + commit + WAL flush) takes p50 ${fmtMs(pgInfo.probe.p50)} ms, p99 ${fmtMs(pgInfo.probe.p99)} ms. ` +
+        'Each PostgreSQL row runs on a fresh random schema (`keel_bench_…`), dropped afterwards; the processes of the 2-process row share one schema and start together.',
+    );
+  } else if (pgError) {
+    lines.push(`- PostgreSQL: **not measured**: ${pgError}`);
+  }
+  return lines;
+}
+
+function pgPinningLine(): string {
+  const srvCpus = PG_SERVER_CPUS.length ? PG_SERVER_CPUS : [0];
+  const one = `CPU ${srvCpus[0]}`;
+  const two =
+    srvCpus.length > 1
+      ? `the 2 processes on CPU ${srvCpus[0]} and CPU ${srvCpus[1 % srvCpus.length]}`
+      : `both processes of the 2-process row share CPU ${srvCpus[0]}`;
+  const backends = PG_BACKEND_CPUS.length
+    ? `the PostgreSQL backends serving them are pinned to CPU ${PG_BACKEND_CPUS.join(',')} (\`taskset -p\` on their PIDs, found with \`ss\`)`
+    : 'the PostgreSQL backends serving them are not pinned (they run wherever the scheduler puts them)';
+  const sameBudget =
+    srvCpus.length === 1 && PG_BACKEND_CPUS.length > 0 && !PG_BACKEND_CPUS.includes(srvCpus[0]!);
+  return (
+    `- Pinning, PostgreSQL rows: the Keel process on ${one}; ${two}; ${backends}, with the load generator on CPU 1; ` +
+    'PostgreSQL\'s shared background processes (WAL writer, checkpointer, autovacuum) are left alone and count under "other". ' +
+    (sameBudget
+      ? `So the 2-process row gets exactly the CPU of the 1-process row: it shows what running as a cluster costs (claims, coordination, two connection pools), **not scale-out**. `
+      : '') +
+    '**This 2-core machine cannot show linear scale-out**: with PostgreSQL and the load generator on the same two cores, a second Keel process has no core of its own. ' +
+    'Judge with the CPU columns: srv (each process), PG (its backends), gen, other.'
+  );
+}
+
+/** The URL without its password. */
+function redact(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
 }
 
 let probe = { p50: NaN, p99: NaN };
 let loadAvg = os.loadavg();
 
+interface PgInfo {
+  synchronousCommit: string;
+  settings: Record<string, string>;
+  probe: { p50: number; p99: number };
+}
+let pgInfo: PgInfo | undefined;
+let pgError: string | undefined;
+let pgRan = false;
+
+/** Settings of the PostgreSQL server and the latency of one small durable commit there. */
+async function pgProbe(n = 200): Promise<PgInfo> {
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 5_000 });
+  await c.connect();
+  const schema = `keel_bench_probe_${randomBytes(4).toString('hex')}`;
+  try {
+    const sync = await c.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+    const r = await c.query<{ name: string; setting: string }>(
+      `SELECT name, setting FROM pg_settings WHERE name IN
+         ('server_version', 'fsync', 'wal_sync_method', 'commit_delay', 'data_directory')`,
+    );
+    liveSchemas.add(schema);
+    await c.query(`CREATE SCHEMA "${schema}"`);
+    await c.query(`CREATE TABLE "${schema}".t (id int PRIMARY KEY, v text)`);
+    const lat = new Float64Array(n);
+    for (let i = -20; i < n; i++) {
+      const t = process.hrtime.bigint();
+      await c.query(`INSERT INTO "${schema}".t VALUES ($1, 'x')`, [i]);
+      if (i >= 0) lat[i] = Number(process.hrtime.bigint() - t) / 1e6;
+    }
+    const [p50, p99] = percentiles(lat, [50, 99]) as [number, number];
+    return {
+      synchronousCommit: sync.rows[0]!.synchronous_commit,
+      settings: Object.fromEntries(r.rows.map((x) => [x.name, x.setting])),
+      probe: { p50, p99 },
+    };
+  } finally {
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
+    liveSchemas.delete(schema);
+    await c.end();
+  }
+}
+
+/** Ctrl-C or a kill must not leave bench schemas behind (the servers exit with their parent). */
+function dropSchemasOnSignal(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log(`${sig}: dropping ${liveSchemas.size} bench schema(s)`);
+      const wait = new Promise((r) => setTimeout(r, 1_000)); // servers close their pools
+      void wait
+        .then(() => Promise.allSettled([...liveSchemas].map(dropSchema)))
+        .finally(() => {
+          fs.rmSync(TMP, { recursive: true, force: true });
+          process.exit(130);
+        });
+    });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Main
 
-async function runProfile(which: string[]): Promise<void> {
-  const kind = SERVERS[0]!;
+async function runProfile(which: string[], serverId: string): Promise<void> {
+  const kind = SERVERS.find((s) => s.id === serverId);
+  if (!kind || kind.id === 'plain' || (kind.pgProcesses ?? 1) > 1)
+    throw new Error(
+      `--server: "${serverId}" is not a single Keel server; one of keel-fsync, keel-os, keel-pg`,
+    );
+  if (kind.pgProcesses) {
+    pgInfo = await pgProbe();
+    pgRan = true;
+  }
   const dir = path.join(ROOT, '.tmp', 'bench-profile');
   fs.mkdirSync(dir, { recursive: true });
-  const srv = await startServer(kind);
+  // Source maps let the profile name TypeScript positions when the server runs compiled.
+  const dep = await startDeployment(kind, ['--enable-source-maps']);
+  const srv = dep.servers[0]!;
   const out: string[] = [];
   const rows: Row[] = [];
   try {
-    await warmUp(srv);
+    await warmUp(dep, [...new Set(scenariosFor(kind).map((s) => s.handler))]);
     for (const id of which) {
       const base = SCENARIOS.find((s) => s.id === id);
       if (!base)
         throw new Error(
           `--profile: no scenario "${id}"; one of ${SCENARIOS.map((s) => s.id).join(', ')}`,
         );
+      const own = scenariosFor(kind).find((s) => s.id === id) ?? base;
+      const seq = kind.pgProcesses ? PG_SEQ : SEQ;
       const sc: Scenario = {
-        ...base,
-        total: base.clients === 1 ? Math.min(PROFILE_N, SEQ * 2) : PROFILE_N,
+        ...own,
+        total: own.clients === 1 ? Math.min(PROFILE_N, seq * 2) : PROFILE_N,
       };
       log(`profiling ${kind.id} under "${sc.title}" x ${sc.total}`);
       const file = path.join(dir, `${kind.id}-${sc.id}.cpuprofile`);
       await srv.ask('profile-start', 'profiling');
-      rows.push(await measure(srv, kind, sc));
+      rows.push(await measure(dep, sc));
       await srv.ask({ profileStop: file }, 'profiled');
-      out.push(`## Server profile: ${sc.title}, ${fmtInt(sc.total)} invocations\n`);
+      out.push(`## Server profile: ${kind.label}, ${sc.title}, ${fmtInt(sc.total)} invocations\n`);
       out.push(formatSummary(summarizeProfile(file, ROOT), 15));
       out.push(
         `\nProfile file: ${path.relative(ROOT, file)} (open in Chrome DevTools > Performance, or VS Code).\n`,
       );
     }
   } finally {
-    await srv.stop();
+    await dep.stop();
   }
   console.log('# Keel server CPU profile\n');
   console.log(machine().join('\n'));
   console.log(
-    '- Profiled in-process through the inspector, during the measured load only (not startup or warm-up); positions mapped to the TypeScript sources.\n',
+    '- Profiled in-process through the inspector, during the measured load only (not startup or warm-up); positions mapped to the TypeScript sources. ' +
+      'The profile is of the Keel process only: PostgreSQL backends show in the CPU column (PG), not in the profile.\n',
   );
   console.log(table(rows) + '\n');
   console.log(out.join('\n'));
@@ -638,23 +1104,47 @@ async function main(): Promise<void> {
   fs.mkdirSync(TMP, { recursive: true });
   loadAvg = os.loadavg();
   pinSelf();
+  dropSchemasOnSignal();
   probe = fdatasyncProbe(TMP);
   const t0 = Date.now();
   try {
     const prof = flag('profile');
-    if (prof) return await runProfile(prof === true ? ['wf-conc'] : prof.split(','));
+    if (prof) {
+      const server = flag('server');
+      return await runProfile(
+        prof === true ? ['wf-conc'] : prof.split(','),
+        typeof server === 'string' ? server : 'keel-fsync',
+      );
+    }
     const only = flag('only');
+    const picked = flag('scenarios');
+    const pickedScenarios = typeof picked === 'string' ? picked.split(',') : undefined;
     const servers =
       typeof only === 'string' ? SERVERS.filter((s) => only.split(',').includes(s.id)) : SERVERS;
+    if (servers.some((s) => s.pgProcesses)) {
+      try {
+        pgInfo = await pgProbe();
+        log(`PostgreSQL: SHOW synchronous_commit = ${pgInfo.synchronousCommit}`);
+      } catch (err) {
+        pgError = `PostgreSQL at ${redact(PG_URL)} unreachable (${(err as Error).message}); set BENCH_DATABASE_URL`;
+        log(pgError);
+      }
+    }
     const rows: Row[] = [];
     for (const kind of servers) {
+      if (kind.pgProcesses && !pgInfo) continue;
       log(`starting ${kind.id}`);
-      const srv = await startServer(kind);
+      const dep = await startDeployment(kind);
+      if (kind.pgProcesses) pgRan = true;
       try {
-        await warmUp(srv);
-        for (const sc of SCENARIOS) rows.push(await repeated(srv, kind, sc, t0));
+        const warmed = new Set<Handler>();
+        for (const sc of scenariosFor(kind)) {
+          if (pickedScenarios && !pickedScenarios.includes(sc.id)) continue;
+          await warmUpFor(dep, sc, warmed);
+          rows.push(await repeated(dep, sc, t0));
+        }
       } finally {
-        await srv.stop();
+        await dep.stop();
       }
     }
     const secs = ((Date.now() - t0) / 1000).toFixed(0);
@@ -662,27 +1152,33 @@ async function main(): Promise<void> {
     console.log(machine().join('\n'));
     console.log(
       `- Load: closed loop over HTTP/1.1 keep-alive on 127.0.0.1, one connection per client, one request in flight each; ` +
-        `after a warm-up of ${WARMUP} sequential + ${fmtInt(WARMUP * 2)} concurrent requests per handler. Each workflow request uses a new key. ` +
+        `after a warm-up of ${WARMUP} sequential (${Math.min(WARMUP, 200)} per process on PostgreSQL) + ${fmtInt(WARMUP * 2)} concurrent requests per handler. Each workflow request uses a new key. ` +
+        `With 2 processes the clients are split evenly between their two ingress ports and share one closed loop (one pool of requests). ` +
         `Latency is from the request's write to its answer's last byte. ` +
         (REPEAT > 1
-          ? `Each row is ${REPEAT} back-to-back runs on the same server: inv/s is the median run's (min–max in brackets), p50/p99 are over every request of every run, failures are summed, CPU is averaged. `
+          ? `Each row is ${REPEAT} back-to-back runs on the same server (${PG_REPEAT} on PostgreSQL): inv/s is the median run's (the lower of two; min–max in brackets), p50/p99 are over every request of every run, failures are summed, CPU is averaged. `
           : '') +
         `Whole run: ${secs} s.`,
     );
     console.log(
       "- Durability: `fsync` (default) = every step result is in the fdatasync'ed WAL before the handler sees it (group commit: one fdatasync covers every write of an event-loop turn); " +
-        '`os` = committed to the OS page cache only (survives a crash of the process, not of the machine).\n',
+        '`os` = committed to the OS page cache only (survives a crash of the process, not of the machine). ' +
+        'PostgreSQL: a write is acknowledged once committed, with `synchronous_commit` as shown above (on = flushed to the WAL on disk); ' +
+        'group commit: the writes queued while one batch is in flight form the next batch, one statement and one transaction.\n',
     );
     console.log(table(rows));
     console.log(
       '\nFailed = answers other than 200 with the expected body, and requests with no answer; they are excluded from the latencies and from inv/s. ' +
-        'CPU = CPU time during the row as % of one core: the server process (all its threads), the load generator, and everything else on the machine ' +
+        'CPU = CPU time during the row as % of one core: the server process(es) (all threads; "a + b" = each of the 2 processes), the PostgreSQL backends serving them (PG), the load generator (gen), and everything else on the machine ' +
         `(⚠️ = other processes used more than ${NOISY_PCT}% of a core: that row is skewed, run again on a quiet machine; a server near 100% is CPU-bound, well below it waits on something else). ` +
-        `A run with such competition is run again, up to ${REPEAT} more times per row; "+N noisy" counts the runs left out (their failures still count). ` +
-        `srv CPU µs/inv = the server's CPU time per invocation (all its threads): the cost that bounds throughput on one core (10,000 inv/s needs ≤100). ` +
-        "Store = from the SQLite store's counters: store writes and fdatasyncs per invocation (fewer fsyncs than writes = group commit), " +
+        `A run with such competition is run again, up to as many more times per row while the bench is under ${RETRY_BUDGET_MS / 1000} s; "+N noisy" counts the runs left out (their failures still count). ` +
+        `srv CPU µs/inv = the server's CPU time per invocation (all its threads; summed over processes; "+ PG" = its PostgreSQL backends'): the cost that bounds throughput on one core (10,000 inv/s needs ≤100). ` +
+        "Store = from the store's counters. SQLite: store writes and fdatasyncs per invocation (fewer fsyncs than writes = group commit), " +
         'the time spent committing SQLite transactions per invocation, and the average time from starting an fdatasync to its callback. ' +
-        'Targets apply to Keel rows; the plain node:http rows are the ceiling (same JSON parsing and handlers, no engine, no durability).',
+        'PostgreSQL: store writes and commits (batches: one statement, one transaction, one WAL flush each) per invocation, writes per commit, the average round trip of a commit, ' +
+        "and, when there are any, the rows PostgreSQL read by sequential scans of the schema's tables per invocation (pg_stat_user_tables, approximate: a plan that scans a growing table instead of using an index). " +
+        `A PostgreSQL run that has not sent all its requests after ${PG_CAP_MS / 1000} s stops sending (those in flight complete) and is not repeated: its Invocations cell says so in bold. ` +
+        `Targets apply to Keel rows; the plain node:http rows are the ceiling (same JSON parsing and handlers, no engine, no durability). The PostgreSQL target is issue 4's: ≥${fmtInt(PG_TARGET)} inv/s for the 3-step workflow at 32 clients on 1 process; the 2-process row shows its throughput relative to the 1-process row.`,
     );
   } finally {
     fs.rmSync(TMP, { recursive: true, force: true });
