@@ -16,6 +16,7 @@
  * verdict for the listed status codes.
  */
 import { getHeader, type HeadersLike } from './headers.js';
+import { parseRetryAfter as parseHttpRetryAfter } from '../http/retry-after.js';
 
 /** What happened to one attempt. */
 export type CallOutcome =
@@ -142,13 +143,11 @@ export function outcomeFromError(err: unknown): CallOutcome {
  * ```
  */
 export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  if (!HTTP_DATE.test(text)) return undefined;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
+  // Some APIs send fractional seconds (`1.5`), which RFC 9110 does not allow but which mean
+  // exactly what they say; everything else goes through the shared strict parser.
+  const text = value?.trim();
+  if (text !== undefined && /^\d+\.\d+$/.test(text)) return Math.round(Number(text) * 1000);
+  return parseHttpRetryAfter(value, now);
 }
 
 /** What rate-limit headers said; fields are absent when the header was. */
@@ -203,8 +202,6 @@ export function parseRateLimitHeaders(
   }
   return out;
 }
-
-const HTTP_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s/i;
 
 const TLS_CODES = new Set([
   'CERT_HAS_EXPIRED',

@@ -52,8 +52,7 @@ export {
   DEFAULT_JITTER,
   DEFAULT_MAX_RETRY_AFTER,
   applyJitter,
-  parseHttpDate,
-  parseRetryAfter,
   parseSchedule,
 } from './schedule.js';
+export { parseHttpDate, parseRetryAfter } from '../http/retry-after.js';
 export type { AttemptResponse, RetryDecision, RetryScheduleOptions } from './schedule.js';

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  applyJitter,
-  DEFAULT_RETRY_SCHEDULE,
-  parseHttpDate,
-  parseRetryAfter,
-  parseSchedule,
-  RetrySchedule,
-} from './schedule.js';
+import { applyJitter, DEFAULT_RETRY_SCHEDULE, parseSchedule, RetrySchedule } from './schedule.js';
+import { parseHttpDate, parseRetryAfter } from '../http/retry-after.js';
 
 const NOW = Date.parse('2015-10-21T07:00:00Z');
 
