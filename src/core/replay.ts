@@ -102,6 +102,20 @@ export interface InvocationHost {
   /** True once, if a cancellation is waiting to be delivered to the handler. */
   takeCancel(): boolean;
   log(level: keyof Logger, message: string, args: unknown[]): void;
+  /**
+   * A service an extension (integrations, webhooks) registered with the engine under `key`,
+   * or undefined. Keeps the core ignorant of what extensions exist.
+   */
+  resource(key: symbol): unknown;
+}
+
+/**
+ * The engine-scoped service registered under `key` (see `Engine.provide`), seen from a
+ * handler's context; undefined outside an invocation or when nothing was registered.
+ * For extension modules, not handlers.
+ */
+export function contextResource<T>(ctx: unknown, key: symbol): T | undefined {
+  return ctx instanceof ContextImpl ? (ctx.hostOf().resource(key) as T | undefined) : undefined;
 }
 
 /** A value or a failure, as journal entries carry them. */
@@ -165,6 +179,11 @@ export class ContextImpl implements ObjectContext {
 
   get invocationId(): string {
     return this.host.invocationId;
+  }
+
+  /** @internal For {@link contextResource}. */
+  hostOf(): InvocationHost {
+    return this.host;
   }
 
   get key(): string {

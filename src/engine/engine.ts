@@ -168,6 +168,8 @@ export class Engine implements RunnerOwner {
   private readonly cluster: Cluster | undefined;
   private started = false;
   private stopping = false;
+  /** Services extensions registered with {@link Engine.provide}. */
+  private readonly resources = new Map<symbol, unknown>();
 
   constructor(options: EngineOptions) {
     this.registry = new Registry(options.services);
@@ -197,6 +199,32 @@ export class Engine implements RunnerOwner {
         parseDuration(options.lease ?? '10s'),
       );
     }
+  }
+
+  // ---- extensions ------------------------------------------------------------------------
+
+  /**
+   * Registers an engine-scoped service for extension modules (integrations, webhooks) to
+   * reach from handlers' contexts with `contextResource(ctx, key)`.
+   *
+   * @example
+   * ```ts
+   * const RUNTIME = Symbol('my-extension');
+   * engine.provide(RUNTIME, new MyRuntime(engine.store));
+   * ```
+   */
+  provide(key: symbol, value: unknown): void {
+    this.resources.set(key, value);
+  }
+
+  /** The service registered under `key`, if any. */
+  resource(key: symbol): unknown {
+    return this.resources.get(key);
+  }
+
+  /** This process's id in a cluster sharing the store; undefined on an embedded store. */
+  get processId(): string | undefined {
+    return this.cluster?.processId;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -1675,9 +1703,12 @@ export class Engine implements RunnerOwner {
   }
 
   private async cleanup(): Promise<void> {
-    const ids = await this.store.expired(this.clock.now(), 1000);
-    if (ids.length === 0) return;
-    await this.store.write(ids.map((id) => ({ op: 'invocation.delete' as const, id })));
+    const now = this.clock.now();
+    const ids = await this.store.expired(now, 1000);
+    // Extensions' expired key-value records (delivery logs, caches) go with the same sweep.
+    const ops: WriteOp[] = [{ op: 'kv.purge', before: now }];
+    for (const id of ids) ops.push({ op: 'invocation.delete', id });
+    await this.store.write(ops);
   }
 
   // ---- logging ---------------------------------------------------------------------------

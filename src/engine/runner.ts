@@ -60,6 +60,7 @@ export interface RunnerOwner {
   fatal(runner: Runner, error: NonDeterminismError): void;
   finish(runner: Runner, outcome: { output: unknown } | { error: unknown }): void;
   log(runner: Runner, level: keyof Logger, message: string, args: unknown[]): void;
+  resource(key: symbol): unknown;
 }
 
 interface Waiter {
@@ -304,5 +305,8 @@ export class Runner implements InvocationHost {
 
   log(level: keyof Logger, message: string, args: unknown[]): void {
     this.owner.log(this, level, message, args);
+  }
+  resource(key: symbol): unknown {
+    return this.owner.resource(key);
   }
 }

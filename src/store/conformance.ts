@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ErrorInfo } from '../core/errors.js';
 import type { JournalEntry } from '../core/journal.js';
+import { kvConformance } from './conformance-kv.js';
 import type {
   ClusterMessage,
   InvocationRow,
@@ -1965,6 +1966,8 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         }
       });
     });
+
+    kvConformance(() => ({ store, h }));
 
     describe('lifecycle', () => {
       it('rejects writes after close with code store_closed, and close is idempotent', async () => {

@@ -51,7 +51,17 @@ export interface Store {
   listInvocations(filter: InvocationFilter): Promise<InvocationRow[]>;
   /** A durable promise of a workflow key, or undefined if nothing resolved or awaited it yet. */
   getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined>;
-
+  /**
+   * A value of the shared key-value space (extensions' state: circuit breakers, rate limits,
+   * webhook endpoints), or undefined when absent. Expiry is the caller's to judge (the store
+   * knows no clock): an expired value is returned, with its `expiresAt`, until `kv.purge`.
+   */
+  getKv(scope: string, key: string): Promise<KvRow | undefined>;
+  /** The values of a scope in key order: keys after `after`, starting with `prefix`; default limit 100. */
+  listKv(
+    scope: string,
+    options?: { prefix?: string; after?: string; limit?: number },
+  ): Promise<Array<KvRow & { key: string }>>;
   close(): Promise<void>;
 }
 
@@ -200,8 +210,34 @@ export type WriteOp =
    * of that key (lowest seq), which becomes owned by `owner`. Result: `{ next?: InvocationRow }`.
    */
   | { op: 'key.release'; service: string; key: string; invocationId: string; owner: string }
+  /**
+   * Stores a value of the key-value space. With `expectVersion`, only if the stored version is
+   * that (0: absent) — compare-and-set for read-modify-write across processes.
+   * Result: `{ ok: boolean; version: number }`: the new version when written, else the
+   * version found (0 if none).
+   */
+  | {
+      op: 'kv.put';
+      scope: string;
+      key: string;
+      value: unknown;
+      expectVersion?: number;
+      /** Epoch ms after which the value is stale and `kv.purge` deletes it. */
+      expiresAt?: number;
+    }
+  /** Deletes a value (with `expectVersion`, only at that version). Result: `{ ok: boolean; version: number }`. */
+  | { op: 'kv.delete'; scope: string; key: string; expectVersion?: number }
+  /** Deletes values whose `expiresAt` is at or before `before`, at most `limit` (default 1000). Result: `{ deleted: number }`. */
+  | { op: 'kv.purge'; before: number; limit?: number }
   | { op: 'timer.put'; timer: TimerRow }
   | { op: 'timer.delete'; invocationId: string; index: number };
+
+/** A value of the key-value space with its version (1 on first write, +1 on each write). */
+export interface KvRow {
+  value: unknown;
+  version: number;
+  expiresAt?: number;
+}
 
 /** A durable promise's stored state. */
 export interface PromiseRow {
@@ -237,6 +273,8 @@ export type OpResult =
   | { next?: InvocationRow }
   | { completed: boolean; waiters: PromiseWaiter[] }
   | { done: boolean; value?: unknown; error?: ErrorInfo }
+  | { ok: boolean; version: number }
+  | { deleted: number }
   | { inserted: true }
   | { inserted: false; existing: InvocationRow }
   | { completed: boolean; resumed: boolean; owner?: string };

@@ -222,6 +222,11 @@ const releaseResult: ResultDecoder = (raw) =>
     ? {}
     : { next: decodeInvocation(raw as InvocationRecord) };
 
+const versionResult: ResultDecoder = (raw) => {
+  const [ok, version] = raw as [boolean, number];
+  return { ok, version };
+};
+
 const promiseAwaitResult: ResultDecoder = (raw) => {
   if (raw === false) return { done: false };
   const r = raw as { v: string | null; e: string | null };
@@ -430,6 +435,34 @@ export function encodeOp(op: WriteOp): EncodedOp {
       return {
         tuple: ['kr', op.service, op.key, op.invocationId, op.owner],
         decode: releaseResult,
+        kind: KIND.ALONE,
+        keys: [],
+      };
+    case 'kv.put':
+      return {
+        tuple: [
+          'kp',
+          op.scope,
+          op.key,
+          toJson(op.value, () => `value "${op.key}" of key-value scope "${op.scope}"`) ?? 'null',
+          opt(op.expectVersion),
+          opt(op.expiresAt),
+        ],
+        decode: versionResult,
+        kind: KIND.ALONE,
+        keys: [],
+      };
+    case 'kv.delete':
+      return {
+        tuple: ['kd', op.scope, op.key, opt(op.expectVersion)],
+        decode: versionResult,
+        kind: KIND.ALONE,
+        keys: [],
+      };
+    case 'kv.purge':
+      return {
+        tuple: ['kx', op.before, op.limit ?? 1000],
+        decode: (raw) => ({ deleted: raw as number }),
         kind: KIND.ALONE,
         keys: [],
       };

@@ -5,6 +5,7 @@ import { msg } from './errors.js';
 import { sql as m0001 } from './migrations/0001_init.js';
 import { sql as m0002 } from './migrations/0002_promises_cancel.js';
 import { sql as m0003 } from './migrations/0003_cluster.js';
+import { sql as m0004 } from './migrations/0004_kv.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -19,6 +20,7 @@ export const MIGRATIONS: ReadonlyArray<{
   { version: 1, name: 'init', sql: m0001 },
   { version: 2, name: 'promises_cancel', sql: m0002 },
   { version: 3, name: 'cluster', sql: m0003 },
+  { version: 4, name: 'kv', sql: m0004 },
 ];
 
 /** The schema version this code writes and understands. */

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { JournalEntry } from '../../core/journal.js';
 import { fromJson } from '../json.js';
-import type { InvocationFilter, InvocationRow, PromiseRow, TimerRow } from '../types.js';
+import type { InvocationFilter, InvocationRow, KvRow, PromiseRow, TimerRow } from '../types.js';
 import {
   type EncodedEntry,
   type InvocationRecord,
@@ -17,6 +17,18 @@ import {
 const ACTIVE = "status NOT IN ('completed', 'failed')";
 
 const DEFAULT_LIST_LIMIT = 100;
+
+interface KvRecord {
+  value: string;
+  version: number;
+  expires_at: string | number | null;
+}
+
+function decodeKv(r: KvRecord): KvRow {
+  const row: KvRow = { value: fromJson(r.value), version: r.version };
+  if (r.expires_at !== null) row.expiresAt = Number(r.expires_at);
+  return row;
+}
 
 type KeyHolder = Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>;
 
@@ -38,7 +50,9 @@ export class Queries {
     | 'promise'
     | 'timers'
     | 'timersOf'
-    | 'expired',
+    | 'expired'
+    | 'kv'
+    | 'kvList',
     pg.QueryConfig
   >;
   private readonly lists = new Map<string, string>();
@@ -52,6 +66,13 @@ export class Queries {
     const q = (name: string, text: string): pg.QueryConfig => ({ name: `${prefix}${name}`, text });
     this.sql = {
       invocation: q('inv', `SELECT * FROM ${s}.invocations WHERE id = $1`),
+      kv: q('kv', `SELECT value, version, expires_at FROM ${s}.kv WHERE scope = $1 AND key = $2`),
+      // The prefix range is [prefix, prefix || U+FFFF): index-friendly, unlike LIKE with escapes.
+      kvList: q(
+        'kvlist',
+        `SELECT key, value, version, expires_at FROM ${s}.kv ` +
+          'WHERE scope = $1 AND key > $2 AND key >= $3 AND key < $4 ORDER BY key LIMIT $5',
+      ),
       byDedupe: q('dedupe', `SELECT * FROM ${s}.invocations WHERE dedupe = $1`),
       journal: q(
         'journal',
@@ -168,6 +189,26 @@ export class Queries {
   async getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined> {
     const [r] = await this.rows<PromiseRecord>(this.sql.promise, [service, key, name]);
     return r && decodePromise(r);
+  }
+
+  async getKv(scope: string, key: string): Promise<KvRow | undefined> {
+    const [r] = await this.rows<KvRecord>(this.sql.kv, [scope, key]);
+    return r && decodeKv(r);
+  }
+
+  async listKv(
+    scope: string,
+    options: { prefix?: string; after?: string; limit?: number } = {},
+  ): Promise<Array<KvRow & { key: string }>> {
+    const prefix = options.prefix ?? '';
+    const rows = await this.rows<KvRecord & { key: string }>(this.sql.kvList, [
+      scope,
+      options.after ?? '',
+      prefix,
+      prefix + '\uffff',
+      options.limit ?? DEFAULT_LIST_LIMIT,
+    ]);
+    return rows.map((r) => ({ key: r.key, ...decodeKv(r) }));
   }
 
   async listInvocations(filter: InvocationFilter): Promise<InvocationRow[]> {

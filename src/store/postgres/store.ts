@@ -5,6 +5,7 @@ import type {
   ClusterMessage,
   InvocationFilter,
   InvocationRow,
+  KvRow,
   OpResult,
   PromiseRow,
   Store,
@@ -201,6 +202,17 @@ export class PostgresStore implements Store {
 
   getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined> {
     return this.read('getPromise', () => this.queries.getPromise(service, key, name));
+  }
+
+  getKv(scope: string, key: string): Promise<KvRow | undefined> {
+    return this.read('getKv', () => this.queries.getKv(scope, key));
+  }
+
+  listKv(
+    scope: string,
+    options?: { prefix?: string; after?: string; limit?: number },
+  ): Promise<Array<KvRow & { key: string }>> {
+    return this.read('listKv', () => this.queries.listKv(scope, options));
   }
 
   /**

@@ -86,6 +86,10 @@ export class WriteStatements {
   readonly deleteLock: Database.Statement;
   readonly nextPending: Database.Statement;
   readonly setOwner: Database.Statement;
+  readonly kvVersion: Database.Statement;
+  readonly kvPut: Database.Statement;
+  readonly kvDelete: Database.Statement;
+  readonly kvPurge: Database.Statement;
   /**
    * Where the ops of the call being run put the messages they send; set by the group commit
    * before each call, so the messages of a call rolled back are dropped with it.
@@ -175,6 +179,14 @@ export class WriteStatements {
         'AND service = ? AND key = ? ORDER BY seq LIMIT 1',
     );
     this.setOwner = db.prepare('UPDATE invocations SET owner = ? WHERE seq = ?');
+    this.kvVersion = db.prepare('SELECT version FROM kv WHERE scope = ? AND key = ?').pluck();
+    this.kvPut = db.prepare(
+      'INSERT OR REPLACE INTO kv (scope, key, value, version, expires_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.kvDelete = db.prepare('DELETE FROM kv WHERE scope = ? AND key = ?');
+    this.kvPurge = db.prepare(
+      'DELETE FROM kv WHERE (scope, key) IN (SELECT scope, key FROM kv WHERE expires_at <= ? LIMIT ?)',
+    );
   }
 
   /** One statement per distinct set of updated fields; engines use a handful of shapes. */
@@ -460,6 +472,33 @@ export function prepareOp(op: WriteOp): PreparedOp {
         s.setOwner.run(owner, next.seq);
         return { next: decodeInvocation({ ...next, owner }) };
       };
+    }
+    case 'kv.put': {
+      const { scope, key, expectVersion } = op;
+      const value =
+        toJson(op.value, () => `value "${key}" of key-value scope "${scope}"`) ?? 'null';
+      const expiresAt = op.expiresAt ?? null;
+      return (s) => {
+        const found = (s.kvVersion.get(scope, key) as number | undefined) ?? 0;
+        if (expectVersion !== undefined && found !== expectVersion)
+          return { ok: false, version: found };
+        s.kvPut.run(scope, key, value, found + 1, expiresAt);
+        return { ok: true, version: found + 1 };
+      };
+    }
+    case 'kv.delete': {
+      const { scope, key, expectVersion } = op;
+      return (s) => {
+        const found = (s.kvVersion.get(scope, key) as number | undefined) ?? 0;
+        if (found === 0 || (expectVersion !== undefined && found !== expectVersion))
+          return { ok: false, version: found };
+        s.kvDelete.run(scope, key);
+        return { ok: true, version: found };
+      };
+    }
+    case 'kv.purge': {
+      const params = [op.before, op.limit ?? 1000];
+      return (s) => ({ deleted: s.kvPurge.run(params).changes });
     }
     default: {
       const unknown: never = op;

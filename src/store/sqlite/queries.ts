@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { JournalEntry } from '../../core/journal.js';
-import type { InvocationFilter, InvocationRow, PromiseRow, TimerRow } from '../types.js';
+import type { InvocationFilter, InvocationRow, KvRow, PromiseRow, TimerRow } from '../types.js';
 import {
   type EncodedEntry,
   type InvocationRecord,
@@ -21,6 +21,18 @@ const ACTIVE = "status NOT IN ('completed', 'failed')";
 
 const DEFAULT_LIST_LIMIT = 100;
 
+interface KvRecord {
+  value: string;
+  version: number;
+  expires_at: number | null;
+}
+
+function decodeKv(r: KvRecord): KvRow {
+  const row: KvRow = { value: fromJson(r.value), version: r.version };
+  if (r.expires_at !== null) row.expiresAt = r.expires_at;
+  return row;
+}
+
 /** Prepared read statements. Reads run synchronously on the writer's connection. */
 export class Queries {
   private readonly invocation: Database.Statement;
@@ -36,9 +48,17 @@ export class Queries {
   private readonly timersOf: Database.Statement;
   private readonly expiredIds: Database.Statement;
   private readonly lists = new Map<string, Database.Statement>();
+  private readonly kv: Database.Statement;
+  private readonly kvList: Database.Statement;
 
   constructor(private readonly db: Database.Database) {
     this.invocation = db.prepare('SELECT * FROM invocations WHERE id = ?');
+    this.kv = db.prepare('SELECT value, version, expires_at FROM kv WHERE scope = ? AND key = ?');
+    // The prefix range is [prefix, prefix || U+FFFF): index-friendly, unlike LIKE with escapes.
+    this.kvList = db.prepare(
+      'SELECT key, value, version, expires_at FROM kv WHERE scope = ? AND key > ? AND key >= ? AND key < ? ' +
+        'ORDER BY key LIMIT ?',
+    );
     this.byDedupe = db.prepare('SELECT * FROM invocations WHERE dedupe = ?');
     this.journal = db.prepare(
       'SELECT idx, kind, name, done, data FROM journal WHERE invocation_id = ? ORDER BY idx',
@@ -128,6 +148,26 @@ export class Queries {
   getPromise(service: string, key: string, name: string): PromiseRow | undefined {
     const r = this.promise.get(service, key, name) as PromiseRecord | undefined;
     return r && decodePromise(r);
+  }
+
+  getKv(scope: string, key: string): KvRow | undefined {
+    const r = this.kv.get(scope, key) as KvRecord | undefined;
+    return r && decodeKv(r);
+  }
+
+  listKv(
+    scope: string,
+    options: { prefix?: string; after?: string; limit?: number } = {},
+  ): Array<KvRow & { key: string }> {
+    const prefix = options.prefix ?? '';
+    const rows = this.kvList.all(
+      scope,
+      options.after ?? '',
+      prefix,
+      prefix + '\uffff',
+      options.limit ?? DEFAULT_LIST_LIMIT,
+    ) as Array<KvRecord & { key: string }>;
+    return rows.map((r) => ({ key: r.key, ...decodeKv(r) }));
   }
 
   listInvocations(filter: InvocationFilter): InvocationRow[] {

@@ -8,6 +8,7 @@ import type {
   ClusterMessage,
   InvocationFilter,
   InvocationRow,
+  KvRow,
   OpResult,
   PromiseRow,
   Store,
@@ -259,6 +260,19 @@ export class SqliteStore implements Store {
   async getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined> {
     this.assertReadable();
     return this.queries.getPromise(service, key, name);
+  }
+
+  async getKv(scope: string, key: string): Promise<KvRow | undefined> {
+    this.assertReadable();
+    return this.queries.getKv(scope, key);
+  }
+
+  async listKv(
+    scope: string,
+    options?: { prefix?: string; after?: string; limit?: number },
+  ): Promise<Array<KvRow & { key: string }>> {
+    this.assertReadable();
+    return this.queries.listKv(scope, options);
   }
 
   /**

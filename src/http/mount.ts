@@ -1,0 +1,23 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * A request handler an extension mounts on the ingress or the admin API under a first path
+ * segment (`/webhooks/...`, `/integrations/...`). It answers every request under its prefix;
+ * errors it throws are answered like the server's own (a `KeelError`'s status and code, else 500).
+ */
+export type Mount = (request: MountRequest) => Promise<void>;
+
+/** One request, as a {@link Mount} sees it. */
+export interface MountRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The path's decoded segments after the mount's prefix. */
+  segments: string[];
+  /** The raw query string without `?` (empty when none). */
+  query: string;
+  /** The server is closing: answer with `connection: close`. */
+  closing: boolean;
+}
+
+/** Mounts by first path segment. */
+export type Mounts = Readonly<Record<string, Mount>>;

@@ -1,0 +1,101 @@
+/**
+ * Migration 4: the key-value space extensions keep shared state in (circuit breakers, rate
+ * limits, webhook endpoints and delivery records), as SQLite's migration 4.
+ *
+ * - `version` makes read-modify-write safe across processes: `kv.put` with `expectVersion`
+ *   writes only over the version it read (compare-and-set).
+ * - `expires_at` (epoch ms, NULL = never): the partial index serves `kv.purge`.
+ *
+ * The kv ops read before they write, so they run through `apply_op`. Rather than redefine
+ * `apply_op` whole (it is long, and a copy would drift), the one from migration 3 is renamed
+ * `apply_op_v3` and a new `apply_op` handles the kv codes and hands every other code to it.
+ * `apply` finds `apply_op` by name when it runs, so it picks up the new one unchanged.
+ *
+ * @param s the quoted schema name.
+ */
+export const sql = (s: string): string => /* sql */ `
+CREATE TABLE ${s}.kv (
+  scope      text COLLATE "C" NOT NULL,
+  key        text COLLATE "C" NOT NULL,
+  value      text NOT NULL,
+  version    integer NOT NULL,
+  expires_at bigint,
+  PRIMARY KEY (scope, key)
+);
+
+CREATE INDEX kv_expiry ON ${s}.kv (expires_at) WHERE expires_at IS NOT NULL;
+
+ALTER FUNCTION ${s}.apply_op(jsonb) RENAME TO apply_op_v3;
+
+CREATE FUNCTION ${s}.apply_op(v_op jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_scope   text := v_op ->> 1;
+  v_key     text := v_op ->> 2;
+  v_expect  int;
+  v_version int;
+  v_count   int;
+BEGIN
+  CASE v_op ->> 0
+  -- kv.put: [kp, scope, key, value, expectVersion (null: any), expiresAt]. Result: [ok, version].
+  WHEN 'kp' THEN
+    v_expect := (v_op ->> 4)::int;
+    IF v_expect IS NULL THEN
+      INSERT INTO ${s}.kv AS k (scope, key, value, version, expires_at)
+      VALUES (v_scope, v_key, v_op ->> 3, 1, (v_op ->> 5)::bigint)
+      ON CONFLICT (scope, key) DO UPDATE
+        SET value = excluded.value, version = k.version + 1, expires_at = excluded.expires_at
+      RETURNING k.version INTO v_version;
+      RETURN jsonb_build_array(true, v_version);
+    ELSIF v_expect = 0 THEN
+      -- A concurrent insert of the same key makes this wait, then conflict: the SELECT below
+      -- (a new snapshot) sees the version it committed.
+      INSERT INTO ${s}.kv (scope, key, value, version, expires_at)
+      VALUES (v_scope, v_key, v_op ->> 3, 1, (v_op ->> 5)::bigint)
+      ON CONFLICT (scope, key) DO NOTHING;
+      IF FOUND THEN
+        RETURN '[true, 1]';
+      END IF;
+    ELSE
+      -- Rechecked on the latest row version if another write updated it meanwhile.
+      UPDATE ${s}.kv AS k
+      SET value = v_op ->> 3, version = k.version + 1, expires_at = (v_op ->> 5)::bigint
+      WHERE k.scope = v_scope AND k.key = v_key AND k.version = v_expect
+      RETURNING k.version INTO v_version;
+      IF FOUND THEN
+        RETURN jsonb_build_array(true, v_version);
+      END IF;
+    END IF;
+    SELECT k.version INTO v_version FROM ${s}.kv AS k WHERE k.scope = v_scope AND k.key = v_key;
+    RETURN jsonb_build_array(false, coalesce(v_version, 0));
+
+  -- kv.delete: [kd, scope, key, expectVersion (null: any)]. Result: [ok, version].
+  WHEN 'kd' THEN
+    v_expect := (v_op ->> 3)::int;
+    DELETE FROM ${s}.kv AS k
+    WHERE k.scope = v_scope AND k.key = v_key AND (v_expect IS NULL OR k.version = v_expect)
+    RETURNING k.version INTO v_version;
+    IF FOUND THEN
+      RETURN jsonb_build_array(true, v_version);
+    END IF;
+    SELECT k.version INTO v_version FROM ${s}.kv AS k WHERE k.scope = v_scope AND k.key = v_key;
+    RETURN jsonb_build_array(false, coalesce(v_version, 0));
+
+  -- kv.purge: [kx, before, limit]. Result: how many were deleted. Rows another process is
+  -- purging (or writing) are skipped, not waited for.
+  WHEN 'kx' THEN
+    DELETE FROM ${s}.kv AS k
+    WHERE (k.scope, k.key) IN (
+      SELECT e.scope, e.key FROM ${s}.kv AS e
+      WHERE e.expires_at <= (v_op ->> 1)::bigint
+      LIMIT (v_op ->> 2)::int
+      FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN to_jsonb(v_count);
+
+  ELSE
+    RETURN ${s}.apply_op_v3(v_op);
+  END CASE;
+END
+$fn$;
+`;
