@@ -11,6 +11,19 @@
  * `apply_op_v3` and a new `apply_op` handles the kv codes and hands every other code to it.
  * `apply` finds `apply_op` by name when it runs, so it picks up the new one unchanged.
  *
+ * ## Plans that stay right as tables grow
+ *
+ * `apply` plans each statement once per connection (a generic plan, see migration 2). A plan
+ * made while the tables were small — the first batch after start, or a database whose tables
+ * were never analyzed (autovacuum off) — may scan `invocations` sequentially to update a
+ * handful of rows by id, and keeps doing so as the table grows: throughput decayed from ~850
+ * to ~80 invocations/s in a long benchmark. Every statement of `apply` finds its rows by key,
+ * so `enable_seqscan = off` makes the planner take the index whenever one serves, whatever the
+ * table size it believes. It still scans where no index serves (the reaper's scan of the
+ * small `processes` table), at a cost inflated by the setting — which made PostgreSQL JIT-
+ * compile that statement on every run (90 ms each); `jit = off` because nothing `apply` runs
+ * touches enough rows for JIT to pay.
+ *
  * @param s the quoted schema name.
  */
 export const sql = (s: string): string => /* sql */ `
@@ -98,4 +111,7 @@ BEGIN
   END CASE;
 END
 $fn$;
+
+ALTER FUNCTION ${s}.apply(jsonb, int[], int[]) SET enable_seqscan = off;
+ALTER FUNCTION ${s}.apply(jsonb, int[], int[]) SET jit = off;
 `;
