@@ -544,10 +544,14 @@ export class Engine implements RunnerOwner {
     else if (cluster) row.status = exclusive ? 'pending' : 'running';
     else if (!exclusive || this.locks.acquire(lockKey(def.name, key), id, row))
       row.status = 'running';
-    const ops: WriteOp[] = [{ op: 'invocation.insert', row: { ...row } }];
-    // Shared store: the key is taken through the store, in the same write as the insert.
+    // Shared store: the key is taken through the store by the insert itself, which stores the
+    // row 'running' when it gets the key (no second write to start it).
     const takesKey = cluster !== undefined && exclusive && delay === 0;
-    if (takesKey) ops.push({ op: 'key.acquire', service: def.name, key, invocationId: id });
+    const ops: WriteOp[] = [
+      takesKey
+        ? { op: 'invocation.insert', row: { ...row }, acquireKey: true }
+        : { op: 'invocation.insert', row: { ...row } },
+    ];
     if (delay > 0)
       ops.push({
         op: 'timer.put',
@@ -583,14 +587,18 @@ export class Engine implements RunnerOwner {
     if (cluster && (takesKey || dedupe)) {
       // Another process may hold the dedupe key or the object key: wait for the store's answer.
       const results = await written;
-      const inserted = results[0] as { inserted: boolean; existing?: InvocationRow };
-      if (!inserted.inserted) {
-        // A key taken for the row that was not inserted is handed on at once.
-        if (takesKey) void this.releaseKeyIn(row);
-        return { row: inserted.existing!, existing: true, durable };
-      }
+      const inserted = results[0] as {
+        inserted: boolean;
+        acquired?: boolean;
+        existing?: InvocationRow;
+      };
+      if (!inserted.inserted) return { row: inserted.existing!, existing: true, durable };
       if (delay > 0) return { row, existing: false, durable };
-      if (!takesKey || (results[1] as { acquired: boolean }).acquired) this.launch(row, new Map());
+      if (takesKey) {
+        if (!inserted.acquired) return { row, existing: false, durable };
+        row.status = 'running';
+      }
+      this.launch(row, new Map());
       return { row, existing: false, durable };
     }
     if (row.status === 'running') this.launch(row, new Map());

@@ -1696,6 +1696,30 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         ]);
       });
 
+      it('inserts with the key: running when it was free, pending behind a holder, and a dedupe loser takes nothing', async () => {
+        const insertTaking = (id: string, over: Partial<InvocationRow> = {}): WriteOp => ({
+          ...(queued(id, over) as Extract<WriteOp, { op: 'invocation.insert' }>),
+          acquireKey: true,
+        });
+        expect(
+          await store.write([insertTaking('a', { dedupe: 'run-a' }), insertTaking('b')]),
+        ).toEqual([
+          { inserted: true, acquired: true },
+          { inserted: true, acquired: false },
+        ]);
+        expect((await store.getInvocation('a'))?.status).toBe('running');
+        expect((await store.getInvocation('b'))?.status).toBe('pending');
+        expect(await store.write([acquire('k', 'zz')])).toEqual([{ acquired: false, holder: 'a' }]);
+        // A duplicate of a's dedupe key on a free key: answered with a, and the key stays free.
+        const [dup] = await store.write([insertTaking('c', { key: 'k3', dedupe: 'run-a' })]);
+        expect(dup).toMatchObject({ inserted: false, existing: { id: 'a' } });
+        expect(await store.getInvocation('c')).toBeUndefined();
+        expect(await store.write([acquire('k3', 'd')])).toEqual([{ acquired: true, holder: 'd' }]);
+        // The release hands the key on to b, queued by the insert.
+        const [released] = await store.write([release('k', 'a', 'p9')]);
+        expect((released as { next?: InvocationRow }).next).toMatchObject({ id: 'b', owner: 'p9' });
+      });
+
       it('hands a released key to the oldest pending exclusive invocation of that key, which the releaser then owns', async () => {
         await store.write([
           queued('h', { status: 'running', owner: 'p1' }),

@@ -132,8 +132,14 @@ export interface InvocationFilter {
 
 /** A write operation. Results are `undefined` unless stated. */
 export type WriteOp =
-  /** Result: `{ inserted: true }`, or `{ inserted: false, existing }` when the dedupe key is taken. */
-  | { op: 'invocation.insert'; row: InvocationRow }
+  /**
+   * Result: `{ inserted: true }`, or `{ inserted: false, existing }` when the dedupe key is taken.
+   * With `acquireKey` (shared stores; an exclusive, pending row), the insert also takes the
+   * row's object key like `key.acquire`, in the same op: when the key was free the row is
+   * stored `running` and holds it, else it is stored as given (queued behind the holder).
+   * Result then `{ inserted: true, acquired }`; on a dedupe conflict no key is taken.
+   */
+  | { op: 'invocation.insert'; row: InvocationRow; acquireKey?: boolean }
   | { op: 'invocation.update'; id: string; set: Partial<Omit<InvocationRow, 'id' | 'seq'>> }
   /** Deletes an invocation with its journal, timers and promise waiters (not its object state or promises). */
   | { op: 'invocation.delete'; id: string }
@@ -275,6 +281,6 @@ export type OpResult =
   | { done: boolean; value?: unknown; error?: ErrorInfo }
   | { ok: boolean; version: number }
   | { deleted: number }
-  | { inserted: true }
+  | { inserted: true; acquired?: boolean }
   | { inserted: false; existing: InvocationRow }
   | { completed: boolean; resumed: boolean; owner?: string };

@@ -190,6 +190,12 @@ const insertResult: ResultDecoder = (raw) =>
     ? { inserted: true }
     : { inserted: false, existing: decodeInvocation(raw as InvocationRecord) };
 
+/** `[true, acquired]`, or the invocation holding the dedupe key. */
+const insertAcquireResult: ResultDecoder = (raw) =>
+  Array.isArray(raw)
+    ? { inserted: true, acquired: raw[1] === true }
+    : { inserted: false, existing: decodeInvocation(raw as InvocationRecord) };
+
 const completeResult: ResultDecoder = (raw) => {
   const [completed, resumed, owner] = raw as [boolean, boolean, string | null | undefined];
   return owner == null ? { completed, resumed } : { completed, resumed, owner };
@@ -282,6 +288,10 @@ export function encodeOp(op: WriteOp): EncodedOp {
         const v = encodeField(f, row[f], row.id);
         // Absent keys are NULL for jsonb_populate_record: smaller batches.
         if (v !== null) record[COLUMNS[f][0]] = v;
+      }
+      if (op.acquireKey) {
+        // Reads the key's lock before it writes: runs on its own.
+        return { tuple: ['ia', record], decode: insertAcquireResult, kind: KIND.ALONE, keys: [] };
       }
       const keys = [invocationKey(row.id)];
       if (typeof row.dedupe === 'string') keys.push(`d\0${row.dedupe}`);

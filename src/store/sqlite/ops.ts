@@ -204,6 +204,13 @@ export class WriteStatements {
 
 const UPDATABLE = new Set<string>(INVOCATION_FIELDS.filter((f) => f !== 'id'));
 
+function existingByDedupe(s: WriteStatements, id: string, dedupe: string | undefined) {
+  const existing = s.invocationByDedupe.get(dedupe) as InvocationRecord | undefined;
+  if (existing === undefined)
+    throw new Error(`insert of invocation ${id} was ignored without a dedupe conflict`);
+  return decodeInvocation(existing);
+}
+
 interface WaiterRecord {
   invocation_id: string;
   idx: number;
@@ -247,6 +254,19 @@ export function prepareOp(op: WriteOp): PreparedOp {
       const row = op.row;
       const params = INSERT_FIELDS.map((f) => encodeField(f, row[f], row.id));
       const dedupe = row.dedupe;
+      if (op.acquireKey) {
+        const running = INSERT_FIELDS.map((f) =>
+          f === 'status' ? 'running' : encodeField(f, row[f], row.id),
+        );
+        const lock = [row.service, row.key, row.id];
+        return (s) => {
+          const acquired = s.insertLock.run(lock).changes > 0;
+          if (s.insertInvocation.run(acquired ? running : params).changes > 0)
+            return { inserted: true, acquired };
+          if (acquired) s.deleteLock.run(lock);
+          return { inserted: false, existing: existingByDedupe(s, row.id, dedupe) };
+        };
+      }
       return (s) => {
         if (s.insertInvocation.run(params).changes > 0) return { inserted: true };
         const existing = s.invocationByDedupe.get(dedupe) as InvocationRecord | undefined;

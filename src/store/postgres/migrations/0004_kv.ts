@@ -43,6 +43,10 @@ ALTER FUNCTION ${s}.apply_op(jsonb) RENAME TO apply_op_v3;
 CREATE FUNCTION ${s}.apply_op(v_op jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE
+  v_row     jsonb;
+  v_id      text;
+  v_holder  text;
+  v_res     jsonb;
   v_scope   text := v_op ->> 1;
   v_key     text := v_op ->> 2;
   v_expect  int;
@@ -50,6 +54,31 @@ DECLARE
   v_count   int;
 BEGIN
   CASE v_op ->> 0
+  -- invocation.insert with acquireKey: [ia, row]. Result: [true, acquired], or the invocation
+  -- holding the dedupe key. The key is taken first, as 'ka' does (a conflict locks the lock
+  -- row, ordering this with a release in flight), so the row is inserted with its final
+  -- status: 'running' when it got the key, else as given ('pending', queued).
+  WHEN 'ia' THEN
+    v_row := v_op -> 1;
+    v_id := v_row ->> 'id';
+    INSERT INTO ${s}.key_locks AS l (service, key, invocation_id)
+    VALUES (v_row ->> 'service', v_row ->> 'key', v_id)
+    ON CONFLICT (service, key) DO UPDATE SET invocation_id = l.invocation_id
+    RETURNING l.invocation_id INTO v_holder;
+    IF v_holder = v_id THEN
+      v_row := jsonb_set(v_row, '{status}', '"running"');
+    END IF;
+    v_res := ${s}.apply_op_v3(jsonb_build_array('i', v_row));
+    IF v_res = 'true'::jsonb THEN
+      RETURN jsonb_build_array(true, v_holder = v_id);
+    END IF;
+    -- A dedupe conflict: the row was not inserted, so it takes no key.
+    IF v_holder = v_id THEN
+      DELETE FROM ${s}.key_locks AS l
+      WHERE l.service = v_row ->> 'service' AND l.key = v_row ->> 'key' AND l.invocation_id = v_id;
+    END IF;
+    RETURN v_res;
+
   -- kv.put: [kp, scope, key, value, expectVersion (null: any), expiresAt]. Result: [ok, version].
   WHEN 'kp' THEN
     v_expect := (v_op ->> 4)::int;
