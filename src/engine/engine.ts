@@ -511,7 +511,13 @@ export class Engine implements RunnerOwner {
       // Checked again right after each await, before anything else can run: a concurrent
       // request for the same key that got there first is found, not duplicated.
       let inflight = this.inflightDedupe.get(dedupe);
-      let found = inflight ? await inflight : await this.store.findByDedupe(dedupe);
+      // A shared store's insert answers a taken key with its holder (and nothing starts before
+      // that answer): no read first, which would cost a round trip per invocation.
+      let found = inflight
+        ? await inflight
+        : this.cluster
+          ? undefined
+          : await this.store.findByDedupe(dedupe);
       inflight = found ? undefined : this.inflightDedupe.get(dedupe);
       if (inflight) found = await inflight;
       if (found) return { row: found, existing: true, durable: Promise.resolve() };
@@ -1474,7 +1480,7 @@ export class Engine implements RunnerOwner {
       });
     if (me) {
       // Whoever waits for this result in another process hears it on commit.
-      ops.push({ op: 'notify', message: { type: 'done', invocationId: row.id } });
+      ops.push({ op: 'notify', message: { type: 'done', invocationId: row.id, from: me } });
       if (row.exclusive)
         ops.push({
           op: 'key.release',
@@ -1543,7 +1549,10 @@ export class Engine implements RunnerOwner {
         void this.wake(m.invocationId);
         break;
       case 'done':
-        if (this.resultWaiters.has(m.invocationId)) void this.settleFromStore(m.invocationId);
+        // Its own 'done' can arrive before the write's answer that settles the waiters here:
+        // reading the row then would be a wasted round trip per invocation.
+        if (m.from !== this.cluster?.processId && this.resultWaiters.has(m.invocationId))
+          void this.settleFromStore(m.invocationId);
         break;
       case 'cancel':
         void this.cancelOwned(m.invocationId);

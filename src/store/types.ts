@@ -266,8 +266,11 @@ export interface PromiseWaiter {
 export type ClusterMessage =
   /** An invocation you own got a completion (or was made runnable): deliver it or resume it. */
   | { type: 'wake'; invocationId: string }
-  /** An invocation finished: wake whoever waits for its result. */
-  | { type: 'done'; invocationId: string }
+  /**
+   * An invocation finished: wake whoever waits for its result. `from`: the process that
+   * finished it, which settles its own waiters without the message.
+   */
+  | { type: 'done'; invocationId: string; from?: string }
   /** Cancel or kill an invocation you own. */
   | { type: 'cancel' | 'kill'; invocationId: string };
 
