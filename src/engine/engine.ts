@@ -41,6 +41,9 @@ import { TimerService } from './timers.js';
 import { Cluster } from './cluster.js';
 
 /** Engine options. Every field has a documented default. */
+/** Invocations (and key-value records) deleted per write of the retention sweep. */
+const CLEANUP_BATCH = 1000;
+
 export interface EngineOptions {
   /** The services, objects and workflows this engine runs. */
   services: Definition[];
@@ -1719,13 +1722,22 @@ export class Engine implements RunnerOwner {
     });
   }
 
+  /**
+   * Deletes what outlived its retention, 1,000 invocations and 1,000 key-value records per
+   * write (small transactions that never hold the store for long), batch after batch until
+   * none is full: at thousands of invocations a second, one batch per sweep would fall behind.
+   */
   private async cleanup(): Promise<void> {
     const now = this.clock.now();
-    const ids = await this.store.expired(now, 1000);
-    // Extensions' expired key-value records (delivery logs, caches) go with the same sweep.
-    const ops: WriteOp[] = [{ op: 'kv.purge', before: now }];
-    for (const id of ids) ops.push({ op: 'invocation.delete', id });
-    await this.store.write(ops);
+    for (;;) {
+      if (this.stopping) return;
+      const ids = await this.store.expired(now, CLEANUP_BATCH);
+      // Extensions' expired key-value records (delivery logs, caches) go with the same sweep.
+      const ops: WriteOp[] = [{ op: 'kv.purge', before: now, limit: CLEANUP_BATCH }];
+      for (const id of ids) ops.push({ op: 'invocation.delete', id });
+      const [purged] = (await this.store.write(ops)) as [{ deleted: number }];
+      if (ids.length < CLEANUP_BATCH && purged.deleted < CLEANUP_BATCH) return;
+    }
   }
 
   // ---- logging ---------------------------------------------------------------------------
