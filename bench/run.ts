@@ -25,7 +25,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { percentiles, runLoad, type LoadResult } from './client.js';
+import { integrationsBench } from './integrations.js';
 import { formatSummary, summarizeProfile } from './profile.js';
+import { runWebhookBench, webhookTable, type WebhookRow } from './webhooks.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 // bench/ when run with tsx, dist/bench/ when compiled.
@@ -1147,6 +1149,17 @@ async function main(): Promise<void> {
         await dep.stop();
       }
     }
+    // `--only=...,webhooks` (or no --only): the webhook delivery rows, `fsync` and `os`.
+    const webhookRows: WebhookRow[] = [];
+    if (typeof only !== 'string' || only.split(',').includes('webhooks')) {
+      for (const durability of ['fsync', 'os'] as const)
+        webhookRows.push(await runWebhookBench({ root: ROOT, tmp: TMP, durability, pinned, log }));
+    }
+    // `--only=...,integrations` (or no --only): integration client vs raw undici.
+    const integrationsSection =
+      typeof only !== 'string' || only.split(',').includes('integrations')
+        ? await integrationsBench(log, { tmp: TMP, pinned })
+        : undefined;
     const secs = ((Date.now() - t0) / 1000).toFixed(0);
     console.log('# Keel benchmark\n');
     console.log(machine().join('\n'));
@@ -1180,6 +1193,15 @@ async function main(): Promise<void> {
         `A PostgreSQL run that has not sent all its requests after ${PG_CAP_MS / 1000} s stops sending (those in flight complete) and is not repeated: its Invocations cell says so in bold. ` +
         `Targets apply to Keel rows; the plain node:http rows are the ceiling (same JSON parsing and handlers, no engine, no durability). The PostgreSQL target is issue 4's: ≥${fmtInt(PG_TARGET)} inv/s for the 3-step workflow at 32 clients on 1 process; the 2-process row shows its throughput relative to the 1-process row.`,
     );
+    if (webhookRows.length > 0) {
+      console.log(`\n## Webhook deliveries\n\n${webhookTable(webhookRows)}`);
+      console.log(
+        '\nOne Keel process (pinned to CPU 0) with one endpoint; the load generator (CPU 1) publishes the events and is the receiver, which verifies every signature independently (node:crypto). ' +
+          'Each event is published by `publish(ctx, ...)` in a handler (a journaled step and a journaled send) and delivered by its own `keel.webhooks/deliver` invocation: SSRF check, Standard Webhooks signature, POST over a keep-alive pool, delivery-log record. ' +
+          'delivered/s = events / (last distinct delivery − first publish); latency = arrival − the event timestamp (when its publish step ran). Repeats = requests beyond one per event (at least once); Missing must be 0. See bench/README.md.',
+      );
+    }
+    if (integrationsSection !== undefined) console.log(`\n${integrationsSection}`);
   } finally {
     fs.rmSync(TMP, { recursive: true, force: true });
   }

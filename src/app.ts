@@ -3,8 +3,12 @@ import type { Definition } from './core/definitions.js';
 import { parseDuration, type Duration } from './core/duration.js';
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { serve, type IngressServer } from './ingress/index.js';
+import type { Integration } from './integrations/config.js';
+import { installIntegrations, type InstallIntegrationsOptions } from './integrations/install.js';
+import type { IntegrationRuntime } from './integrations/runtime.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import { openPostgresStore } from './store/postgres/index.js';
+import { createWebhooks, type Webhooks, type WebhooksOptions } from './webhooks/setup.js';
 
 /** Options of a whole Keel application: engine, store, ingress and admin API. Env vars override none of these; see {@link appOptionsFromEnv}. */
 export interface AppOptions extends Omit<EngineOptions, 'store'> {
@@ -29,12 +33,26 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
   adminHost?: string;
   /** Bearer token every admin request must carry (`KEEL_ADMIN_TOKEN`). Default: none. */
   adminToken?: string;
+  /**
+   * Enables webhooks: outbound delivery with its management API at `/webhooks` on the admin API,
+   * and inbound `receivers` at `POST /webhooks/{name}` on the ingress (see docs/webhooks.md).
+   */
+  webhooks?: WebhooksOptions;
+  /**
+   * Declared integrations (or the runtime's options, with `integrations` inside): handlers call
+   * them with `use(ctx, integration)`, and the admin API serves `/integrations/...`.
+   */
+  integrations?: readonly Integration[] | InstallIntegrationsOptions;
 }
 
 export interface App {
   engine: Engine;
   ingress: IngressServer;
   admin: AdminServer;
+  /** Webhooks, when enabled with the `webhooks` option (endpoints, publish from outside handlers). */
+  webhooks?: Webhooks;
+  /** The integrations runtime (plain clients: `app.integrations.client(github)`), if any were declared. */
+  integrations?: IntegrationRuntime;
   /** Stops the ingress and the admin API, then the engine; everything in flight resumes at the next start. */
   close(): Promise<void>;
 }
@@ -112,9 +130,17 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     adminToken,
     databaseUrl,
     databaseSchema,
+    webhooks: webhooksOptions,
+    integrations,
     ...engineOptions
   } = options;
-  const adminOptions = { port: adminPort, host: adminHost, token: adminToken };
+  const webhooks = webhooksOptions ? createWebhooks(webhooksOptions) : undefined;
+  const adminOptions = {
+    port: adminPort,
+    host: adminHost,
+    token: adminToken,
+    ...(webhooks ? { mounts: { webhooks: webhooks.admin } } : {}),
+  };
   // A misconfigured admin API fails the start before recovery runs anything.
   checkAdminOptions(adminOptions);
   const store = databaseUrl
@@ -123,25 +149,58 @@ export async function startApp(options: AppOptions & { services: Definition[] })
         ...(databaseSchema ? { schema: databaseSchema } : {}),
       })
     : openSqliteStore({ path: db, durability });
-  const engine = new Engine({ ...engineOptions, store });
+  const services = webhooks
+    ? [...engineOptions.services, ...webhooks.services]
+    : engineOptions.services;
+  const engine = new Engine({ ...engineOptions, services, store });
+  await webhooks?.attach(engine);
+  const installed =
+    integrations === undefined
+      ? undefined
+      : installIntegrations(
+          engine,
+          isIntegrationList(integrations) ? { integrations } : integrations,
+        );
   await engine.start();
   let ingress: IngressServer | undefined;
   let admin: AdminServer;
   try {
-    ingress = await serve(engine, { port, host });
-    admin = await serveAdmin(engine, adminOptions);
+    ingress = await serve(engine, {
+      port,
+      host,
+      ...(webhooks ? { mounts: { webhooks: webhooks.receivers } } : {}),
+    });
+    admin = await serveAdmin(engine, {
+      ...adminOptions,
+      mounts: {
+        ...adminOptions.mounts,
+        ...(installed ? { integrations: installed.mount } : {}),
+      },
+    });
   } catch (err) {
     await ingress?.close();
     await engine.stop();
+    await webhooks?.close();
+    await installed?.runtime.close();
     throw err;
   }
   return {
     engine,
     ingress,
     admin,
+    ...(webhooks ? { webhooks } : {}),
+    ...(installed ? { integrations: installed.runtime } : {}),
     async close() {
       await Promise.all([ingress.close(), admin.close()]);
       await engine.stop();
+      await webhooks?.close();
+      await installed?.runtime.close();
     },
   };
+}
+
+function isIntegrationList(
+  value: readonly Integration[] | InstallIntegrationsOptions,
+): value is readonly Integration[] {
+  return Array.isArray(value);
 }

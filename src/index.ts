@@ -73,4 +73,6 @@ export type { Store, InvocationRow, InvocationStatus, WriteOp } from './store/ty
 export { serve } from './ingress/index.js';
 export type { IngressOptions, IngressServer } from './ingress/index.js';
 export { serveAdmin } from './admin/index.js';
+export { startApp, appOptionsFromEnv } from './app.js';
+export type { App, AppOptions } from './app.js';
 export type { AdminOptions, AdminServer } from './admin/index.js';

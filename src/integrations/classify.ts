@@ -77,9 +77,12 @@ export function classify(
       : { retryable: true, breakerFailure: true, reason: 'network' };
   }
   const { status, headers } = outcome;
-  const retryAfterMs = serverWait(headers, options.now);
-  const withWait = (c: Classification): Classification =>
-    retryAfterMs === undefined || !c.retryable ? c : { ...c, retryAfterMs };
+  // The server's wait is only looked for when the verdict is "retry" (not on the hot path).
+  const withWait = (c: Classification): Classification => {
+    if (!c.retryable) return c;
+    const retryAfterMs = serverWait(headers, options.now);
+    return retryAfterMs === undefined ? c : { ...c, retryAfterMs };
+  };
 
   if (options.overrides?.terminal?.includes(status)) {
     return { retryable: false, breakerFailure: false, reason: 'overridden' };

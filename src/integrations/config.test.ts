@@ -404,3 +404,17 @@ describe('integration(): refusals name the integration, the field and what is ac
     expect(err.message).not.toContain('hunter2');
   });
 });
+
+describe('integration(): mock mode', () => {
+  it('keeps the mock and mockMode, and refuses a mock that is not a function', () => {
+    const mock = (): { body: unknown } => ({ body: { ok: true } });
+    const i = integration({ ...BASE, mock, mockMode: true });
+    expect(i.mock).toBe(mock);
+    expect(i.mockMode).toBe(true);
+    expect(integration(BASE).mockMode).toBe(false);
+    expect(refusal({ ...BASE, mock: 'yes' as never }).message).toMatch(/mock must be a function/);
+    expect(refusal({ ...BASE, mockMode: true }).message).toMatch(
+      /mockMode is true but there is no mock/,
+    );
+  });
+});

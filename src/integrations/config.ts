@@ -11,6 +11,7 @@ import type { AuthConfig } from './auth/config.js';
 import type { BreakerOptions } from './breaker.js';
 import type { ErrorOverrides } from './classify.js';
 import { IntegrationConfigError } from './errors.js';
+import type { MockHandler } from './mock.js';
 import type { RateLimitOptions } from './rate-limit.js';
 import type { ResolvedRetry } from './retry.js';
 import { checkConfigurable, isEnvRef, type Configurable, type Secret } from './secrets.js';
@@ -182,6 +183,13 @@ export interface IntegrationConfig {
   /** Webhook integrations only. */
   deadLetter?: DeadLetterConfig;
   operations?: Readonly<Record<string, OperationConfig>>;
+  /**
+   * An in-process stand-in for the API (see `MockHandler`), used instead of the network when
+   * mock mode is on: `KEEL_MOCK=1` in the environment, or `mockMode: true` here.
+   */
+  mock?: MockHandler;
+  /** Always answer from `mock`, whatever `KEEL_MOCK` says (default false). */
+  mockMode?: boolean;
 }
 
 /** A fallback, resolved. */
@@ -252,6 +260,10 @@ export interface Integration<Ops extends string = string> {
   readonly signature: WebhookSignatureConfig | undefined;
   readonly deadLetter: { enabled: boolean; retentionMs: number | undefined } | undefined;
   readonly operations: Readonly<Record<Ops, ResolvedOperation>>;
+  /** The in-process stand-in for the API, if declared. */
+  readonly mock: MockHandler | undefined;
+  /** Answer from `mock` regardless of `KEEL_MOCK`. */
+  readonly mockMode: boolean;
   /** The declaration this was made from. */
   readonly config: IntegrationConfig;
 }
@@ -362,6 +374,16 @@ export function integration<const C extends IntegrationConfig>(
   const idempotency = c.idempotency(config.idempotency);
   const batching = config.batching === undefined ? undefined : c.batching(config.batching);
   const errors = c.errors(config.errors, 'errors');
+  if (config.mock !== undefined && typeof config.mock !== 'function') {
+    c.fail(
+      'mock',
+      `must be a function (req) => ({ status, headers, body }), got ${show(config.mock)}`,
+    );
+  }
+  const mockMode = config.mockMode === undefined ? false : c.bool(config.mockMode, 'mockMode');
+  if (mockMode && config.mock === undefined) {
+    c.fail('mockMode', 'is true but there is no mock: give mock: (req) => ({ body })');
+  }
 
   let signature: WebhookSignatureConfig | undefined;
   let deadLetter: Integration['deadLetter'];
@@ -433,6 +455,8 @@ export function integration<const C extends IntegrationConfig>(
     signature,
     deadLetter,
     operations: Object.freeze(operations) as Record<OperationNames<C>, ResolvedOperation>,
+    mock: config.mock,
+    mockMode,
     config,
   });
 }
@@ -573,7 +597,11 @@ class Checker {
         secret('key', 'the API key');
         this.oneOf(a.in, 'auth.in', ['header', 'query']);
         if (a.in === 'header') this.headerName(a.name, 'auth.name');
-        else this.string(a.name, 'auth.name', 'the query parameter name');
+        if (a.prefix !== undefined) {
+          if (a.in !== 'header') this.fail('auth.prefix', 'is for an API key in a header');
+          if (typeof a.prefix !== 'string' || /[\r\n\0]/.test(a.prefix))
+            this.fail('auth.prefix', `must be a string without line breaks, got ${show(a.prefix)}`);
+        } else this.string(a.name, 'auth.name', 'the query parameter name');
         break;
       case 'oauth2':
         if (isEnvRef(a.tokenUrl))
@@ -917,7 +945,8 @@ class Checker {
         `is a GraphQL document, but ${this.name} is a ${type} integration; set type: 'graphql', or give REST query parameters as an object`,
       );
     }
-    if (typeof o.path !== 'string' || !o.path.startsWith('/')) {
+    // '' is the base URL itself: a Slack incoming webhook's URL is the whole endpoint.
+    if (typeof o.path !== 'string' || (o.path !== '' && !o.path.startsWith('/'))) {
       this.fail(
         `${path}.path`,
         `must be a path starting with / (placeholders look like {name}), got ${show(o.path)}`,

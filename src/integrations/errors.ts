@@ -102,3 +102,77 @@ export class MissingSecretError extends KeelError {
 function formatPosition(at: SourcePosition): string {
   return `${at.file === undefined ? '' : `${at.file}, `}line ${at.line}, column ${at.column}`;
 }
+
+/** Why a call failed, as {@link IntegrationCallError} reports it. */
+export type CallFailureReason =
+  /** The server answered with a status the classifier calls terminal (most 4xx). */
+  | 'rejected'
+  /** Every attempt the retry policy allowed failed. */
+  | 'retries-exhausted'
+  /** The circuit breaker is open and no fallback is declared. */
+  | 'circuit-open'
+  /** The request could not be built (missing parameter, missing secret, bad body). */
+  | 'invalid-request'
+  /** A GraphQL response carried `errors` and no `data`. */
+  | 'graphql-errors';
+
+/** What is kept of a failed call: plain JSON, so it is journaled and replayed identically. */
+export interface CallFailure {
+  integration: string;
+  operation: string;
+  reason: CallFailureReason;
+  message: string;
+  /** The last HTTP status the server answered, if it answered. */
+  status?: number;
+  /** The classifier's verdict on the last attempt (`server-error`, `timeout`, ...). */
+  classification?: string;
+  /** Attempts made (0 when refused before sending). */
+  attempts: number;
+  /** The last response's body (parsed JSON, or text cut to 2 KiB). */
+  body?: unknown;
+  /** Circuit open: how long until the breaker lets a probe through. */
+  retryAfterMs?: number;
+}
+
+const REASON_CODE: Record<CallFailureReason, string> = {
+  rejected: 'integration_rejected',
+  'retries-exhausted': 'integration_unavailable',
+  'circuit-open': 'circuit_open',
+  'invalid-request': 'integration_invalid_request',
+  'graphql-errors': 'integration_graphql_errors',
+};
+
+/**
+ * An integration call that did not produce a result. It is terminal (the call's own retry policy
+ * already ran), so a handler can catch it and compensate; `code` says why:
+ * `integration_rejected` (a terminal HTTP status, see `status`), `integration_unavailable`
+ * (retries exhausted), `circuit_open`, `integration_invalid_request`,
+ * `integration_graphql_errors`. Its HTTP status is 502 (a dependency failed), except an invalid
+ * request (500: a bug in the caller) and an open circuit (503).
+ *
+ * Live and on replay the same error is thrown: its fields come from the journaled outcome.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await use(ctx, stripe).create_charge({ amount: 500 });
+ * } catch (err) {
+ *   if (err instanceof IntegrationCallError && err.failure.status === 402) return 'card declined';
+ *   throw err;
+ * }
+ * ```
+ */
+export class IntegrationCallError extends TerminalError {
+  constructor(readonly failure: CallFailure) {
+    super(`${failure.integration}.${failure.operation}: ${failure.message}`, {
+      code: REASON_CODE[failure.reason],
+      status:
+        failure.reason === 'invalid-request' ? 500 : failure.reason === 'circuit-open' ? 503 : 502,
+    });
+  }
+
+  /** The server's HTTP status on the last attempt, if it answered. */
+  get httpStatus(): number | undefined {
+    return this.failure.status;
+  }
+}

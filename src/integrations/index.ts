@@ -1,11 +1,12 @@
 /**
- * Resilient integrations: declared REST/GraphQL clients, their auth, and the pure policy state
- * machines (circuit breaker, rate limiter, retry delays, error classification) that the engine
- * runs inside journaled steps with their state in the Store.
+ * Resilient integrations: declared REST/GraphQL clients, their auth, the pure policy state
+ * machines (circuit breaker, rate limiter, retry delays, error classification), and the runtime
+ * that runs calls through them: journaled steps from handlers (`use(ctx, integration)`), plain
+ * clients elsewhere, with breaker and rate-limit state shared through the Store.
  *
  * @example
  * ```ts
- * import { integration, bearer, env } from 'keel/integrations';
+ * import { integration, bearer, env, use } from 'keel/integrations';
  *
  * export const github = integration({
  *   name: 'GitHubAPI',
@@ -15,6 +16,9 @@
  *   rateLimit: { requests: 5000, per: '1h' },
  *   operations: { get_user: { method: 'GET', path: '/users/{username}', cache: '5m' } },
  * });
+ *
+ * // in a handler (the app started with startApp({ integrations: [github], ... })):
+ * const user = await use(ctx, github).get_user<{ login: string }>({ username: 'octocat' });
  * ```
  */
 
@@ -48,6 +52,8 @@ export type {
   ResolvedRateLimit,
   Fallback,
 } from './config.js';
+export { mockModeOn } from './mock.js';
+export type { MockHandler, MockRequest, MockResponse } from './mock.js';
 export { parseIntegrations, readIntegrationsFile } from './declarative.js';
 export { env, isEnvRef, resolveSecret } from './secrets.js';
 export type { EnvRef, Secret, Configurable, Env } from './secrets.js';
@@ -86,6 +92,7 @@ export type {
 export {
   initialRateLimitState,
   tryAcquire,
+  availablePermits,
   applyServerHints,
   rateLimitUsage,
   parseRateLimitState,
@@ -109,3 +116,25 @@ export type {
 } from './classify.js';
 export { getHeader } from './headers.js';
 export type { HeadersLike } from './headers.js';
+
+// Runtime: calls with their policies, journaled from handlers or plain
+export { use, INTEGRATIONS_RUNTIME, CALLS_SCOPE } from './durable.js';
+export { IntegrationRuntime } from './runtime.js';
+export type { IntegrationRuntimeOptions, CallProgress } from './runtime.js';
+export { installIntegrations } from './install.js';
+export type { InstallIntegrationsOptions } from './install.js';
+export { integrationsMount, integrationHealth } from './admin.js';
+export type { IntegrationHealth, IntegrationStatusRow } from './admin.js';
+export type { IntegrationClient, IntegrationResponse, OperationMethod } from './client.js';
+export type { CallResult, ResultSource } from './call.js';
+export type { IntegrationCallOptions, CallParams } from './request.js';
+export { buildRequest, formEncode } from './request.js';
+export type { IntegrationEvent, EventSubscriber } from './events.js';
+export { IntegrationCallError } from './errors.js';
+export type { CallFailure, CallFailureReason } from './errors.js';
+export { BREAKER_SCOPE } from './shared-breaker.js';
+export { RATE_LIMIT_SCOPE } from './shared-limiter.js';
+export { CACHE_SCOPE } from './cache.js';
+
+// Typed connectors (Stripe, Twilio, Slack, SendGrid, GitHub, Shippo, OpenWeather, S3)
+export * from './connectors/index.js';

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Prng } from '../core/prng.js';
 import {
   applyServerHints,
+  availablePermits,
   initialRateLimitState,
   parseRateLimitState,
   rateLimitUsage,
@@ -258,5 +259,56 @@ describe('rate limiter: reporting and storage', () => {
       /server must be/,
     );
     expect(() => parseRateLimitState({ slots: [], blockedUntil: 'soon' })).toThrow(/blockedUntil/);
+  });
+});
+
+describe('rate limiter: pacing (burst)', () => {
+  const PACED: RateLimitOptions = { requests: 100, windowMs: 1000, burst: 10 };
+
+  it('starts empty: the first permit comes one interval after the state is created', () => {
+    const first = tryAcquire(initialRateLimitState(), 0, PACED);
+    expect(first).toMatchObject({ allowed: false, reason: 'pace', waitMs: 10 });
+    // The refusal recorded when the bucket started, so it refills from then.
+    expect(first.state.bucket).toEqual({ tokens: 0, at: 0 });
+    expect(tryAcquire(first.state, 10, PACED).allowed).toBe(true);
+  });
+
+  it('300 calls at 100/s from two instances take at least 3 s and never exceed 100 per second', () => {
+    let shared = JSON.stringify(initialRateLimitState());
+    const arrivals: number[] = [];
+    const queue = Array.from({ length: 300 }, (_, i) => (i % 2) * 3);
+    queue.sort((a, b) => a - b);
+    while (queue.length > 0) {
+      const at = queue.shift()!;
+      const d = tryAcquire(parseRateLimitState(JSON.parse(shared)), at, PACED);
+      shared = JSON.stringify(d.state);
+      if (d.allowed) arrivals.push(at);
+      else enqueue(queue, at + d.waitMs);
+    }
+    expect(arrivals).toHaveLength(300);
+    expect(maxInWindow(arrivals, 1000)).toBeLessThanOrEqual(100);
+    expect(Math.max(...arrivals)).toBeGreaterThanOrEqual(3000);
+  });
+
+  it('refills up to the burst only: after a long idle, at most `burst` go at once', () => {
+    let s = tryAcquire(initialRateLimitState(), 0, PACED).state;
+    expect(availablePermits(s, 60_000, PACED)).toBe(10);
+    s = tryAcquire(s, 60_000, PACED, 10).state;
+    expect(tryAcquire(s, 60_000, PACED)).toMatchObject({ allowed: false, reason: 'pace' });
+  });
+
+  it('a block of permits held for later counts in the window until the hold ends', () => {
+    const opts: RateLimitOptions = { requests: 10, windowMs: 1000 };
+    const s = tryAcquire(initialRateLimitState(), 0, opts, 10, 500).state;
+    // Without the hold the block would leave the window at 1000; held, it stays until 1500.
+    expect(tryAcquire(s, 1200, opts)).toMatchObject({ allowed: false, waitMs: 300 });
+    expect(tryAcquire(s, 1500, opts).allowed).toBe(true);
+  });
+
+  it('available permits never exceed the window, the server budget or the bucket', () => {
+    let s = applyServerHints(initialRateLimitState(), { remaining: 3, resetAt: 5000 }, 0, PACED);
+    s = tryAcquire(s, 0, PACED).state; // starts the bucket
+    expect(availablePermits(s, 1000, PACED)).toBe(3);
+    expect(() => tryAcquire(s, 1000, PACED, 11)).toThrow(RangeError);
   });
 });

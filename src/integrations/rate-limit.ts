@@ -11,6 +11,12 @@
  * 2N across a refill) while the state stays at most `slots + 2` entries, whatever N is. The price
  * is a little caution: a slot straddling the window edge is counted whole until it leaves, which
  * delays admissions by at most `W / slots`.
+ *
+ * Optionally (`burst`), admissions are also paced by a token bucket holding at most `burst`
+ * permits and refilled at N per W, which starts empty. The window alone lets a burst of N go at
+ * once and then N more exactly W later; pacing spreads them out (N calls take W, not 0), so a
+ * provider that counts its window differently (fixed windows, a different start) never sees
+ * more than its limit. The window still guarantees the hard limit.
  */
 
 /** The limiter's policy. */
@@ -21,6 +27,11 @@ export interface RateLimitOptions {
   windowMs: number;
   /** How finely the window is tracked (default 10): the state holds at most `slots + 2` entries. */
   slots?: number;
+  /**
+   * Pace admissions with a token bucket of this many permits, refilled at `requests` per
+   * `windowMs` and empty when the state is created. Off when undefined.
+   */
+  burst?: number;
 }
 
 /** One slot: `[first admission, last admission, permits admitted]`, timestamps in epoch ms. */
@@ -34,6 +45,8 @@ export interface RateLimitState {
   blockedUntil?: number;
   /** The server's own budget, from rate-limit headers: `remaining` more until `resetAt`. */
   server?: { remaining: number; resetAt: number };
+  /** Pacing only: the bucket's permits at time `at` (fractional; it refills continuously). */
+  bucket?: { tokens: number; at: number };
 }
 
 /** The answer to "may a request go out now?". */
@@ -41,8 +54,8 @@ export interface RateLimitDecision {
   allowed: boolean;
   /** 0 when allowed; otherwise how long to wait before asking again. */
   waitMs: number;
-  /** Why a request was refused: our own window, the server's budget, or a `Retry-After`. */
-  reason?: 'window' | 'server-budget' | 'retry-after';
+  /** Why a request was refused: our own window, the pacing bucket, the server's budget, or a `Retry-After`. */
+  reason?: 'window' | 'pace' | 'server-budget' | 'retry-after';
   state: RateLimitState;
 }
 
@@ -88,10 +101,12 @@ export function tryAcquire(
   now: number,
   options: RateLimitOptions,
   permits = 1,
+  holdMs = 0,
 ): RateLimitDecision {
-  if (!Number.isInteger(permits) || permits < 1 || permits > options.requests) {
+  const most = Math.min(options.requests, options.burst ?? Infinity);
+  if (!Number.isInteger(permits) || permits < 1 || permits > most) {
     throw new RangeError(
-      `tryAcquire: permits must be a whole number from 1 to the limit (${options.requests}), got ${permits}`,
+      `tryAcquire: permits must be a whole number from 1 to the limit (${most}), got ${permits}`,
     );
   }
   let next = prune(state, now, options);
@@ -118,14 +133,33 @@ export function tryAcquire(
     };
   }
 
+  let bucket: RateLimitState['bucket'];
+  if (options.burst !== undefined) {
+    bucket = refill(next.bucket, now, options);
+    if (bucket.tokens + EPSILON < permits) {
+      const waitMs = Math.max(
+        1,
+        Math.ceil(((permits - bucket.tokens) * options.windowMs) / options.requests),
+      );
+      // The bucket's start is recorded even when refusing, so that it refills from now on.
+      const kept = next.bucket === undefined ? { ...next, bucket } : next;
+      return { allowed: false, waitMs, reason: 'pace', state: kept };
+    }
+    bucket = { tokens: Math.max(0, bucket.tokens - permits), at: now };
+  }
+
+  // A permit handed out for later use (`holdMs`) counts in the window until it has surely been
+  // used and then left the window.
+  const until = now + Math.max(0, holdMs);
   const slots = next.slots.slice();
   const newest = slots[slots.length - 1];
   if (newest !== undefined && now - newest[0] < slotWidth(options)) {
-    slots[slots.length - 1] = [newest[0], Math.max(newest[1], now), newest[2] + permits];
+    slots[slots.length - 1] = [newest[0], Math.max(newest[1], until), newest[2] + permits];
   } else {
-    slots.push([now, now, permits]);
+    slots.push([now, until, permits]);
   }
   next = { ...next, slots };
+  if (bucket !== undefined) next = { ...next, bucket };
   if (next.server !== undefined) {
     next = { ...next, server: { ...next.server, remaining: next.server.remaining - permits } };
   }
@@ -170,6 +204,31 @@ export function applyServerHints(
     }
   }
   return next;
+}
+
+/**
+ * How many permits {@link tryAcquire} would grant at once right now (0 when it would refuse),
+ * so a caller can take a block of permits in one go without asking for more than is there.
+ *
+ * @example
+ * ```ts
+ * const n = Math.min(wanted, availablePermits(state, now, opts));
+ * if (n > 0) state = tryAcquire(state, now, opts, n).state;
+ * ```
+ */
+export function availablePermits(
+  state: RateLimitState,
+  now: number,
+  options: RateLimitOptions,
+): number {
+  const p = prune(state, now, options);
+  if (p.blockedUntil !== undefined) return 0;
+  let n = options.requests - p.slots.reduce((k, s) => k + s[2], 0);
+  if (p.server !== undefined) n = Math.min(n, p.server.remaining);
+  if (options.burst !== undefined) {
+    n = Math.min(n, options.burst, Math.floor(refill(p.bucket, now, options).tokens + EPSILON));
+  }
+  return Math.max(0, n);
 }
 
 /**
@@ -225,6 +284,13 @@ export function parseRateLimitState(value: unknown): RateLimitState {
     }
     out.server = { remaining: s.remaining as number, resetAt: s.resetAt as number };
   }
+  if (v.bucket !== undefined) {
+    const b = v.bucket as Record<string, unknown> | null;
+    if (b === null || !Number.isFinite(b.tokens) || !Number.isFinite(b.at)) {
+      return bad('bucket must be { tokens, at }');
+    }
+    out.bucket = { tokens: b.tokens as number, at: b.at as number };
+  }
   return out;
 }
 
@@ -241,7 +307,26 @@ function prune(state: RateLimitState, now: number, options: RateLimitOptions): R
   };
   if (state.blockedUntil !== undefined && !dropBlock) next.blockedUntil = state.blockedUntil;
   if (state.server !== undefined && !dropServer) next.server = state.server;
+  if (state.bucket !== undefined) next.bucket = state.bucket;
   return next;
+}
+
+/** Floating-point slack when comparing fractional tokens with whole permits. */
+const EPSILON = 1e-9;
+
+/** The pacing bucket at `now`: refilled since it was last touched; a new bucket starts empty. */
+function refill(
+  bucket: RateLimitState['bucket'],
+  now: number,
+  options: RateLimitOptions,
+): { tokens: number; at: number } {
+  if (bucket === undefined) return { tokens: 0, at: now };
+  const elapsed = Math.max(0, now - bucket.at);
+  const tokens = Math.min(
+    options.burst ?? Infinity,
+    bucket.tokens + (elapsed * options.requests) / options.windowMs,
+  );
+  return { tokens, at: Math.max(now, bucket.at) };
 }
 
 /** The wait until enough of the oldest slots leave the window to make room for `permits`. */

@@ -5,7 +5,7 @@
 
 /** The names of the placeholders of a path template, as a type: `PathParams<'/repos/{owner}/{repo}'>` is `'owner' | 'repo'`. */
 export type PathParams<P extends string> = P extends `${string}{${infer Name}}${infer Rest}`
-  ? Name | PathParams<Rest>
+  ? (Name extends `${infer Bare}+` ? Bare : Name) | PathParams<Rest>
   : never;
 
 const PLACEHOLDER = /\{([^{}]*)\}/g;
@@ -13,7 +13,8 @@ const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * The placeholder names of `template`, in order. Throws a `RangeError` saying what is wrong for
- * an unbalanced brace, an empty or invalid name, or a name used twice.
+ * an unbalanced brace, an empty or invalid name, or a name used twice. `{name+}` is a greedy
+ * placeholder whose value may hold `/` (an S3 object key); its name is `name`.
  *
  * @example
  * ```ts
@@ -22,7 +23,8 @@ const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export function templateParams(template: string): string[] {
   const names: string[] = [];
-  const stripped = template.replace(PLACEHOLDER, (_, name: string) => {
+  const stripped = template.replace(PLACEHOLDER, (_, raw: string) => {
+    const name = raw.endsWith('+') ? raw.slice(0, -1) : raw;
     if (!PARAM_NAME.test(name)) {
       throw new RangeError(
         `{${name}} is not a valid placeholder: use letters, digits and _ (e.g. {username})`,
@@ -40,12 +42,14 @@ export function templateParams(template: string): string[] {
 
 /**
  * Fills the placeholders of `template` from `params`, percent-encoding each value as one path
- * segment (so a `/` in a value cannot change the route). A missing parameter throws a
- * `RangeError` naming it.
+ * segment (so a `/` in a value cannot change the route), except a greedy `{name+}`, whose `/`s
+ * are kept and whose segments are encoded one by one. A missing parameter throws a `RangeError`
+ * naming it.
  *
  * @example
  * ```ts
  * expandTemplate('/users/{username}', { username: 'octo cat' }); // '/users/octo%20cat'
+ * expandTemplate('/{bucket}/{key+}', { bucket: 'b', key: 'a/b c.txt' }); // '/b/a/b%20c.txt'
  * ```
  */
 export function expandTemplate(
@@ -53,11 +57,14 @@ export function expandTemplate(
   params: Readonly<Record<string, unknown>>,
   encode: (value: string) => string = encodeURIComponent,
 ): string {
-  return template.replace(PLACEHOLDER, (_, name: string) => {
+  return template.replace(PLACEHOLDER, (_, raw: string) => {
+    const greedy = raw.endsWith('+');
+    const name = greedy ? raw.slice(0, -1) : raw;
     const value = params[name];
-    if (typeof value === 'string') return encode(value);
+    const enc = greedy ? (s: string) => s.split('/').map(encode).join('/') : encode;
+    if (typeof value === 'string') return enc(value);
     if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
-      return encode(String(value));
+      return enc(String(value));
     }
     if (value === undefined || value === null) {
       throw new RangeError(`missing parameter "${name}" for ${template}`);

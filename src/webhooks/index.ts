@@ -1,16 +1,46 @@
 /**
- * Webhooks: the engine-independent building blocks. Standard Webhooks signing for outbound
- * deliveries, one verifier per inbound provider, the outbound URL safety check, and the retry
- * schedule. See docs/webhooks.md for exactly what each verifier checks.
+ * Webhooks, out and in. Outbound: endpoints with a management API, `publish(ctx, type, payload)`
+ * from handlers, durable signed deliveries (Standard Webhooks) retried on a schedule, a circuit
+ * breaker per endpoint, a dead-letter queue. Inbound: one receiver per provider on the ingress,
+ * verifying signatures, deduplicating and routing events to handlers or awakeables. And the
+ * building blocks underneath: signing, the verifiers, the URL safety check, the retry schedule.
+ * See docs/webhooks.md.
  *
  * @example
  * ```ts
- * import { standardWebhooks, verifyStripe, checkUrl, pinnedLookup, RetrySchedule } from 'keel/webhooks';
+ * import { publish } from 'keel/webhooks';
  *
- * const secret = standardWebhooks.generateSecret();
- * const headers = standardWebhooks.signedHeaders({ id: 'msg_1', timestamp: new Date(), body, secret });
+ * const app = await startApp({ services: [Orders], webhooks: { receivers: { stripe: { provider: 'stripe', secret, route } } } });
+ * // in a handler:
+ * await publish(ctx, 'order.shipped', { orderId: ctx.key });
  * ```
  */
+export { createWebhooks } from './setup.js';
+export type { Webhooks, WebhooksOptions } from './setup.js';
+export { publish } from './outbound/publish.js';
+export type { PublishOptions, Published } from './outbound/publish.js';
+export type {
+  AttemptRecord,
+  DeliveryRecord,
+  DeliveryStatus,
+  EndpointBreakerOptions,
+  EndpointRecord,
+  EndpointView,
+  EventSubscriber,
+  FailureReason,
+  OutboundOptions,
+  WebhookDeliveryFailed,
+} from './outbound/types.js';
+export type { EndpointInput } from './outbound/endpoint-input.js';
+export { StatusOrder, applyStatus } from './inbound/order.js';
+export type { StatusUpdate } from './inbound/order.js';
+export type {
+  InboundEvent,
+  InboundOptions,
+  InboundRoute,
+  ReceiverOptions,
+} from './inbound/types.js';
+export type { ReceivedEvent } from './inbound/receivers.js';
 export * as standardWebhooks from './standard.js';
 export type { SignInput } from './standard.js';
 export {
@@ -37,7 +67,7 @@ export type {
   WebhookProvider,
 } from './verify/index.js';
 export { WebhookVerificationError, WebhookConfigError, assertVerified } from './errors.js';
-export { checkUrl, classifyAddress, pinnedLookup } from './ssrf.js';
+export { checkAllowList, checkUrl, classifyAddress, pinnedLookup } from './ssrf.js';
 export type {
   AddressCategory,
   CheckUrlOptions,

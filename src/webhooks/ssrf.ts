@@ -248,6 +248,21 @@ function parseAllow(entries: readonly string[]): AllowList {
   return list;
 }
 
+/**
+ * Checks an allow-list up front (at configuration time) instead of at the first delivery:
+ * throws `WebhookConfigError` naming the first entry that is neither a host, an address nor a
+ * CIDR block.
+ *
+ * @example
+ * ```ts
+ * checkAllowList(['127.0.0.1', '*.test', '10.0.0.0/8']); // fine
+ * checkAllowList(['10.0.0.0/33']); // throws WebhookConfigError
+ * ```
+ */
+export function checkAllowList(entries: readonly string[]): void {
+  parseAllow(entries);
+}
+
 function hostAllowed(list: AllowList, hostname: string): boolean {
   return list.hosts.includes(hostname) || list.wildcards.some((w) => hostname.endsWith(w));
 }

@@ -6,6 +6,8 @@ export interface ApiKeyPlacement {
   in: 'header' | 'query';
   /** The header or query parameter name. */
   name: string;
+  /** Header only: text before the key (`'ShippoToken '`). */
+  prefix?: string;
 }
 
 /**
@@ -26,7 +28,8 @@ export function signApiKey(
   const headers = lowerCaseHeaders(req.headers);
   if (placement.in === 'header') {
     assertHeaderSafe(key, 'the API key');
-    return { url: req.url, headers: { ...headers, [placement.name.toLowerCase()]: key } };
+    const value = `${placement.prefix ?? ''}${key}`;
+    return { url: req.url, headers: { ...headers, [placement.name.toLowerCase()]: value } };
   }
   return { url: setQueryParam(req.url, placement.name, key), headers };
 }

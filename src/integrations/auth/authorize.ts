@@ -48,7 +48,11 @@ export function authorize(
     case 'basic':
       return signBasic(req, secret(auth.username, 'username'), secret(auth.password, 'password'));
     case 'apiKey':
-      return signApiKey(req, secret(auth.key, 'key'), { in: auth.in, name: auth.name });
+      return signApiKey(req, secret(auth.key, 'key'), {
+        in: auth.in,
+        name: auth.name,
+        ...(auth.prefix === undefined ? {} : { prefix: auth.prefix }),
+      });
     case 'oauth2':
       if (ctx.accessToken === undefined) {
         throw new UsageError(

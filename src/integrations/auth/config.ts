@@ -25,6 +25,8 @@ export interface ApiKeyAuth {
   in: 'header' | 'query';
   /** The header or query parameter name. */
   name: string;
+  /** Header only: text before the key, e.g. `'ShippoToken '` for `Authorization: ShippoToken <key>`. */
+  prefix?: string;
 }
 
 /** OAuth2 client credentials: a token from `tokenUrl`, cached until shortly before it expires. */
@@ -95,12 +97,17 @@ export function basic(username: Configurable, password: Secret): BasicAuth {
  * ```ts
  * auth: apiKey(env('OPENWEATHER_API_KEY'), { query: 'appid' })
  * auth: apiKey(env('SENDGRID_KEY'), { header: 'X-Api-Key' })
+ * auth: apiKey(env('SHIPPO_API_TOKEN'), { header: 'Authorization', prefix: 'ShippoToken ' })
  * ```
  */
-export function apiKey(key: Secret, where: { query: string } | { header: string }): ApiKeyAuth {
-  return 'header' in where
-    ? { type: 'apiKey', key, in: 'header', name: where.header }
-    : { type: 'apiKey', key, in: 'query', name: where.query };
+export function apiKey(
+  key: Secret,
+  where: { query: string } | { header: string; prefix?: string },
+): ApiKeyAuth {
+  if (!('header' in where)) return { type: 'apiKey', key, in: 'query', name: where.query };
+  const auth: ApiKeyAuth = { type: 'apiKey', key, in: 'header', name: where.header };
+  if (where.prefix !== undefined) auth.prefix = where.prefix;
+  return auth;
 }
 
 /**

@@ -1,0 +1,79 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine, service } from '../../src/index.js';
+import {
+  installIntegrations,
+  integration,
+  RATE_LIMIT_SCOPE,
+  type IntegrationRuntime,
+} from '../../src/integrations/index.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import type { Store, WriteOp } from '../../src/store/types.js';
+import { ProviderServer } from '../fakes/provider-server.js';
+import { tempDir } from '../helpers.js';
+
+/**
+ * A rate limit shared through the store: two engine instances on one SQLite file issue 300
+ * calls against "100 per second". The limiter paces from an empty bucket, so the 300th call
+ * cannot leave before 3 s have passed, whichever instance sends it; permits are leased in blocks,
+ * so the store sees a few dozen writes, not 300.
+ */
+let api: ProviderServer;
+const tmp = tempDir('keel-ratelimit-');
+beforeAll(async () => {
+  api = await ProviderServer.start();
+});
+afterAll(async () => {
+  await api.close();
+  tmp.cleanup();
+});
+
+const Noop = service({ name: 'Noop', handlers: { noop: async () => null } });
+
+describe('rate limit shared through the store', () => {
+  it('two instances, 300 calls, 100/s: spread over at least 3 s of arrivals', async () => {
+    const file = join(tmp.dir, 'keel.db');
+    const limited = integration({
+      name: 'Limited',
+      baseUrl: api.url,
+      rateLimit: { requests: 100, per: '1s' },
+      operations: { ping: { path: '/ping' } },
+    });
+    let limiterWrites = 0;
+    const engines: Engine[] = [];
+    const runtimes: IntegrationRuntime[] = [];
+    for (let i = 0; i < 2; i++) {
+      const store = openSqliteStore({ path: file });
+      const write = store.write.bind(store);
+      // Counts the limiter's compare-and-sets, to show that permits are leased in blocks.
+      (store as Store).write = (ops: WriteOp[]) => {
+        limiterWrites += ops.filter(
+          (o) => o.op === 'kv.put' && o.scope === RATE_LIMIT_SCOPE,
+        ).length;
+        return write(ops);
+      };
+      const engine = new Engine({ services: [Noop], store, logger: () => undefined });
+      runtimes.push(installIntegrations(engine, { log: () => undefined }).runtime);
+      await engine.start();
+      engines.push(engine);
+    }
+    try {
+      const [a, b] = runtimes.map((r) => r.client(limited));
+      const before = api.requests.length;
+      const start = performance.timeOrigin + performance.now();
+      const results = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => (i % 2 === 0 ? a! : b!).ping()),
+      );
+      const arrivals = api.requests.slice(before).map((r) => r.at);
+      expect(results.every((r) => (r as { ok?: boolean }).ok === true)).toBe(true);
+      expect(arrivals).toHaveLength(300);
+      expect(Math.max(...arrivals) - start).toBeGreaterThanOrEqual(3000);
+      // Leased in blocks of up to 10: well under one write per call.
+      expect(limiterWrites).toBeLessThan(100);
+      expect(limiterWrites).toBeGreaterThanOrEqual(30);
+    } finally {
+      for (const r of runtimes) await r.close();
+      for (const e of engines) await e.stop();
+    }
+  });
+});
