@@ -80,8 +80,12 @@ const cpuList = (name: string, dflt: string): number[] => {
 };
 /** Keel-on-PostgreSQL process i runs on CPU PG_SERVER_CPUS[i % n]. */
 const PG_SERVER_CPUS = cpuList('BENCH_PG_SERVER_CPUS', '0');
-/** The PostgreSQL backends serving the bench's Keel processes are pinned to these CPUs (empty: not pinned). */
-const PG_BACKEND_CPUS = cpuList('BENCH_PG_BACKEND_CPUS', '1');
+/**
+ * The PostgreSQL backends serving the bench's Keel processes are pinned to these CPUs (empty,
+ * the default: not pinned, as a local PostgreSQL runs). `1` gives the 1- and 2-process rows
+ * exactly the same CPU budget (PostgreSQL then shares CPU 1 with the load generator).
+ */
+const PG_BACKEND_CPUS = cpuList('BENCH_PG_BACKEND_CPUS', '');
 
 // ---------------------------------------------------------------------------------------------
 // Servers and scenarios
