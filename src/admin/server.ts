@@ -7,7 +7,7 @@ import { errorMessage, KeelError, NotFoundError } from '../core/errors.js';
 import type { Engine, InvocationInfo } from '../engine/engine.js';
 import { isInvocationId } from '../engine/ids.js';
 import { checkPort, isLoopback, listen, onClientError } from '../http/listen.js';
-import type { Mounts } from '../http/mount.js';
+import { dispatchMount, type Mounts } from '../http/mount.js';
 import { splitPath } from '../http/path.js';
 import { errorAnswer, MethodNotAllowedError, sendError, sendJson } from '../http/respond.js';
 import {
@@ -137,17 +137,8 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
     const segs = splitPath(path);
     const [first, id, action] = segs;
     const close = closing ? CLOSE : undefined;
-    const mount = first === undefined ? undefined : options.mounts?.[first];
-    if (mount) {
-      await mount({
-        req,
-        res,
-        segments: segs.slice(1),
-        query: q === -1 ? '' : url.slice(q + 1),
-        closing,
-      });
-      return;
-    }
+    const query = q === -1 ? '' : url.slice(q + 1);
+    if (await dispatchMount(options.mounts, req, res, segs, query, closing)) return;
     if (first === 'health' && segs.length === 1) {
       allow(req, 'GET');
       sendJson(res, 200, { status: 'ok' }, close);

@@ -21,3 +21,22 @@ export interface MountRequest {
 
 /** Mounts by first path segment. */
 export type Mounts = Readonly<Record<string, Mount>>;
+
+/**
+ * Hands a request to the mount of its first path segment, if there is one. Resolves with
+ * whether a mount answered it.
+ */
+export async function dispatchMount(
+  mounts: Mounts | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+  segments: string[],
+  query: string,
+  closing: boolean,
+): Promise<boolean> {
+  const first = segments[0];
+  const mount = mounts === undefined || first === undefined ? undefined : mounts[first];
+  if (!mount) return false;
+  await mount({ req, res, segments: segments.slice(1), query, closing });
+  return true;
+}

@@ -13,7 +13,7 @@ import { errorMessage, NotFoundError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
 import { BodyTooLargeError } from '../http/body.js';
 import { checkPort, listen, onClientError } from '../http/listen.js';
-import type { Mounts } from '../http/mount.js';
+import { dispatchMount, type Mounts } from '../http/mount.js';
 import { splitPath } from '../http/path.js';
 import {
   errorAnswer,
@@ -153,20 +153,18 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
       throw new NotFoundError(
         `"${url}" is not a path; send origin-form request targets such as /Greeter/greet`,
       );
-    if (options.mounts) {
-      const segs = splitPath(path);
-      const mount = segs[0] === undefined ? undefined : options.mounts[segs[0]];
-      if (mount) {
-        await mount({
-          req,
-          res,
-          segments: segs.slice(1),
-          query: q === -1 ? '' : url.slice(q + 1),
-          closing,
-        });
-        return;
-      }
-    }
+    if (
+      options.mounts &&
+      (await dispatchMount(
+        options.mounts,
+        req,
+        res,
+        splitPath(path),
+        q === -1 ? '' : url.slice(q + 1),
+        closing,
+      ))
+    )
+      return;
     const r = route(req.method, path, engine.registry);
     const close = closing ? CLOSE : undefined;
     switch (r.kind) {
