@@ -8,6 +8,7 @@ import {
   TerminalError,
   workflow,
   type ObjectContext,
+  type WriteOp,
 } from '../src/index.js';
 import { gate, harness, until, type Harness } from './helpers.js';
 
@@ -495,6 +496,40 @@ describe('retention', () => {
     const again = await h.engine.send({ service: 'S', handler: 'go', idempotencyKey: 'once' });
     expect(again.invocationId).not.toBe(first.invocationId);
     expect(await h.engine.attach(again.invocationId)).toBe(2);
+  });
+});
+
+describe('retention of key-value records', () => {
+  it('purges every expired record in one sweep, beyond one batch, and keeps the live ones', async () => {
+    const S = service({ name: 'S', handlers: { go: async () => 1 } });
+    h = await harness({ services: [S], retention: '1h' });
+    const now = h.clock.now();
+    const ops: WriteOp[] = [];
+    // Sweeps run every 15 minutes (retention / 4): only the one at 2 h sees them expired.
+    for (let i = 0; i < 2_500; i++)
+      ops.push({
+        op: 'kv.put',
+        scope: 'log',
+        key: `old-${i}`,
+        value: i,
+        expiresAt: now + 110 * 60_000,
+      });
+    ops.push({
+      op: 'kv.put',
+      scope: 'log',
+      key: 'live',
+      value: 'kept',
+      expiresAt: now + 86_400_000,
+    });
+    await h.engine.store.write(ops);
+    await h.clock.advance('2h');
+    await until(
+      async () => (await h!.engine.store.listKv('log', { limit: 10 })).length === 1,
+      'expired records purged',
+    );
+    expect(await h.engine.store.listKv('log')).toEqual([
+      { key: 'live', value: 'kept', version: 1, expiresAt: now + 86_400_000 },
+    ]);
   });
 });
 
