@@ -170,14 +170,21 @@ export function recordBreakerSuccess(
   now: number,
   _options: BreakerOptions,
 ): BreakerUpdate {
-  if (ticket.generation !== state.generation) return { state, events: [] };
-  if (state.status === 'half-open' && ticket.probe) {
+  if (successCloses(state, ticket)) {
     return {
       state: { status: 'closed', generation: state.generation + 1, failures: [] },
       events: [{ type: 'closed', at: now, reason: 'probe-succeeded' }],
     };
   }
   return { state, events: [] };
+}
+
+/**
+ * Whether a success changes the state: only the half-open probe's does (it closes the circuit);
+ * {@link recordBreakerSuccess} returns every other state as it is.
+ */
+export function successCloses(state: BreakerState, ticket: BreakerTicket): boolean {
+  return ticket.generation === state.generation && state.status === 'half-open' && ticket.probe;
 }
 
 /**

@@ -15,10 +15,11 @@
  * The result is plain JSON ({@link CallResult}): journaled as it is, it replays identically.
  */
 import { errorMessage, KeelError } from '../core/errors.js';
-import { authorize } from './auth/authorize.js';
+import { authorizeOwned } from './auth/authorize.js';
 import { ResponseCache, type CacheEntry } from './cache.js';
 import {
   classify,
+  classifyResponse,
   outcomeFromError,
   parseRateLimitHeaders,
   type Classification,
@@ -37,7 +38,15 @@ import {
 } from './request.js';
 import { retryDelay } from './retry.js';
 import { resolveSecret } from './secrets.js';
-import type { RawResponse } from './transport.js';
+import {
+  COARSE_TIMEOUT_FROM_MS,
+  readBody,
+  responseHeaders,
+  responseOf,
+  type HttpTransport,
+  type RawResponse,
+} from './transport.js';
+import type { BreakerTicket } from './breaker.js';
 import { parseDuration } from '../core/duration.js';
 
 /** Where a successful result came from. */
@@ -58,7 +67,10 @@ export type CallResult =
 
 /** How one call is run: its idempotency key and, for durable calls, where its retries stand. */
 export interface CallControl {
-  /** The key for the idempotency header (when the operation sends one). */
+  /**
+   * The key for the idempotency header (when the operation sends one) and for a batch's key; a
+   * plain client leaves it empty for a call that uses neither.
+   */
   idempotencyKey: string;
   /** Retries already made by earlier executions of this call (durable calls). */
   retriesDone: number;
@@ -86,19 +98,13 @@ export class RetryLater extends KeelError {
 
 /** What the pipeline needs from the runtime. */
 export interface CallServices {
-  now(): number;
+  /** The clock (a function, passed around as it is). */
+  now: () => number;
   wait(ms: number): Promise<void>;
   random(): number;
   cache: ResponseCache;
-  sendHttp(
-    req: {
-      method: string;
-      url: string;
-      headers: Record<string, string>;
-      body: string | Uint8Array | undefined;
-    },
-    timeoutMs: number,
-  ): Promise<RawResponse>;
+  /** The HTTP connection pool (`open` for the call path, `send` for short timeouts). */
+  http: Pick<HttpTransport, 'open' | 'send' | 'target'>;
   sendMock(h: IntegrationHandle, req: MockRequest, timeoutMs: number): Promise<RawResponse>;
   /** Runs a batched operation's call through its batcher. */
   batch(
@@ -117,14 +123,36 @@ export interface CallServices {
  * const result = await runCall(services, handle, op, { username: 'octocat' }, {}, { idempotencyKey: randomUUID(), retriesDone: 0, maxInlineWaitMs: Infinity });
  * ```
  */
-export async function runCall(
+export function runCall(
   s: CallServices,
   h: IntegrationHandle,
   op: ResolvedOperation,
   params: CallParams,
   options: IntegrationCallOptions,
   ctl: CallControl,
-): Promise<CallResult> {
+): Promise<CallResult>;
+/**
+ * The same, resolving with `finish(result)` instead: a plain client passes its unpacking (the
+ * data, or the call's error thrown), which then costs no promise of its own.
+ */
+export function runCall<T>(
+  s: CallServices,
+  h: IntegrationHandle,
+  op: ResolvedOperation,
+  params: CallParams,
+  options: IntegrationCallOptions,
+  ctl: CallControl,
+  finish: (result: CallResult) => T,
+): Promise<T>;
+export function runCall(
+  s: CallServices,
+  h: IntegrationHandle,
+  op: ResolvedOperation,
+  params: CallParams,
+  options: IntegrationCallOptions,
+  ctl: CallControl,
+  finish: (result: CallResult) => unknown = asIs,
+): Promise<unknown> {
   let req: BuiltRequest;
   try {
     req = buildRequest(h.integration, op, params, options, h.env);
@@ -132,8 +160,33 @@ export async function runCall(
       throw new RequestBuildError('the integration has no baseUrl');
     }
   } catch (err) {
-    return failed(h, op, 'invalid-request', errorMessage(err), 0);
+    const result = failed(h, op, 'invalid-request', errorMessage(err), 0);
+    return new Promise((resolve) => resolve(finish(result)));
   }
+  if (op.sendIdempotencyKey || options.idempotencyKey !== undefined) {
+    req.headers[h.integration.idempotency.header.toLowerCase()] =
+      options.idempotencyKey ?? ctl.idempotencyKey;
+  }
+  // Without a cache, a fallback or batching, the call is its attempts (no promise in between).
+  if (op.cacheTtlMs === undefined && op.fallback === undefined && op.batch === undefined) {
+    return attemptLoop(s, h, op, req, ctl, options, finish);
+  }
+  return aroundAttempts(s, h, op, req, options, ctl).then(finish);
+}
+
+function asIs(result: CallResult): CallResult {
+  return result;
+}
+
+/** Steps 2, 3 and 6 of the module comment: the cache, batching, and the fallback. */
+async function aroundAttempts(
+  s: CallServices,
+  h: IntegrationHandle,
+  op: ResolvedOperation,
+  req: BuiltRequest,
+  options: IntegrationCallOptions,
+  ctl: CallControl,
+): Promise<CallResult> {
   const cacheKey =
     op.cacheTtlMs !== undefined || op.fallback?.kind === 'cache'
       ? ResponseCache.key(
@@ -151,10 +204,6 @@ export async function runCall(
       h.stats.cacheHits++;
       return fromCache(hit, 'cache');
     }
-  }
-  if (op.sendIdempotencyKey || options.idempotencyKey !== undefined) {
-    req.headers[h.integration.idempotency.header.toLowerCase()] =
-      options.idempotencyKey ?? ctl.idempotencyKey;
   }
   if (op.batch !== undefined) return s.batch(h, op, req, ctl);
   const result = await attempts(s, h, op, req, ctl, options);
@@ -178,7 +227,7 @@ export async function runCall(
  * The attempt loop: breaker, rate limit, auth, send, classify, retry. Also used by the batcher
  * for a whole batch.
  */
-export async function attempts(
+export function attempts(
   s: CallServices,
   h: IntegrationHandle,
   op: ResolvedOperation,
@@ -186,106 +235,140 @@ export async function attempts(
   ctl: CallControl,
   options: IntegrationCallOptions = {},
 ): Promise<CallResult> {
+  return attemptLoop(s, h, op, req, ctl, options, asIs);
+}
+
+/** {@link attempts}, resolving with `finish(result)`. */
+async function attemptLoop<T>(
+  s: CallServices,
+  h: IntegrationHandle,
+  op: ResolvedOperation,
+  req: BuiltRequest,
+  ctl: CallControl,
+  options: IntegrationCallOptions,
+  finish: (result: CallResult) => T,
+): Promise<T> {
   const timeoutMs = options.timeout === undefined ? op.timeoutMs : parseDuration(options.timeout);
   let retries = ctl.retriesDone;
   let sent = 0;
   let authRetried = false;
   for (;;) {
-    let ticket;
+    // One clock reading for the breaker, the limiter and the start of the attempt, unless one of
+    // them had to wait; another after the answer only if something needs its time (see below).
+    let now = s.now();
+    let ticket: BreakerTicket | undefined;
     if (h.breaker !== undefined) {
-      const pending = h.breaker.acquire();
-      const d = pending instanceof Promise ? await pending : pending;
+      let d = h.breaker.acquire(now);
+      if (d instanceof Promise) {
+        d = await d;
+        now = s.now();
+      }
       if (!d.allowed) {
         h.stats.circuitRejections++;
-        return failed(
-          h,
-          op,
-          'circuit-open',
-          `the circuit is open; the next probe is allowed in ${d.retryInMs} ms`,
-          sent,
-          {
-            retryAfterMs: d.retryInMs,
-          },
+        return finish(
+          failed(
+            h,
+            op,
+            'circuit-open',
+            `the circuit is open; the next probe is allowed in ${d.retryInMs} ms`,
+            sent,
+            { retryAfterMs: d.retryInMs },
+          ),
         );
       }
       ticket = d.ticket;
     }
-    if (h.limiter !== undefined) {
+    if (h.limiter !== undefined && !h.limiter.tryTake(now)) {
       const wait = h.limiter.estimateWaitMs();
       if (wait > ctl.maxInlineWaitMs) {
         throw new RetryLater(
           retries,
-          s.now() + wait,
+          now + wait,
           undefined,
           `${h.integration.name}.${op.name}: rate limited; next permit in ${wait} ms`,
         );
       }
       const permit = h.limiter.acquire();
-      if (permit !== undefined) await permit;
+      if (permit !== undefined) {
+        await permit;
+        now = s.now();
+      }
     }
 
-    const started = s.now();
+    const started = now;
     const t0 = performance.now();
     let response: RawResponse | undefined;
     let verdict: Classification;
-    let message: string;
+    let message: string | undefined;
     let token: string | undefined;
+    let hints = false;
     try {
       if (h.mockOn) {
         response = await s.sendMock(h, mockRequest(h, op, req), timeoutMs);
       } else {
-        token = h.tokens === undefined ? undefined : await h.tokens.get();
-        const signed = authorize(
-          h.integration.auth,
-          {
-            method: req.method,
-            url: requestUrl(baseUrl(h), req),
-            headers: req.headers,
-            ...(req.body === undefined ? {} : { body: req.body }),
-            now: s.now(),
-          },
-          {
-            integration: h.integration.name,
-            ...(h.env ? { env: h.env } : {}),
-            ...(token === undefined ? {} : { accessToken: token }),
-          },
-        );
-        response = await s.sendHttp(
-          { method: req.method, url: signed.url, headers: signed.headers, body: req.body },
-          timeoutMs,
-        );
+        if (h.tokens !== undefined) token = await h.tokens.get();
+        const base = baseUrl(h);
+        const url = requestUrl(base, req);
+        // The built request's headers are this call's own, so bearer auth is set on them in
+        // place, and the request to sign doubles as the one to send.
+        const toSign = {
+          method: req.method,
+          url,
+          headers: req.headers,
+          body: req.body,
+          now: token === undefined ? started : s.now(),
+        };
+        const signed = authorizeOwned(h.integration.auth, toSign, {
+          integration: h.integration.name,
+          env: h.env,
+          accessToken: token,
+        });
+        const wire =
+          signed === toSign
+            ? toSign
+            : { method: req.method, url: signed.url, headers: signed.headers, body: req.body };
+        if (timeoutMs >= COARSE_TIMEOUT_FROM_MS) {
+          // undici's promises awaited right here, as a direct caller of undici would.
+          const head = await s.http.open(
+            wire,
+            timeoutMs,
+            signed.url === url ? s.http.target(base, req) : undefined,
+          );
+          const headers = responseHeaders(head);
+          response = responseOf(head, headers, await readBody(head, headers));
+        } else {
+          response = await s.http.send(wire, timeoutMs);
+        }
       }
-      verdict = classify(
-        { kind: 'response', status: response.status, headers: headerView(response.headers) },
-        { now: s.now(), overrides: op.errors },
-      );
-      message = `${req.method} answered ${response.status}`;
+      verdict = classifyResponse(response.status, response.headers, s.now, op.errors);
+      // The time of the answer, for what uses it: a failure (the breaker's window, stats), the
+      // probe's success, the server's rate-limit headers. A plain success needs no clock.
+      hints =
+        h.limiter !== undefined &&
+        (verdict.reason === 'rate-limited' || hasRateLimitHeaders(h, response.headers));
+      now = verdict.reason !== 'success' || ticket?.probe === true || hints ? s.now() : started;
     } catch (err) {
       if (isBuildOrSecretError(err))
-        return failed(h, op, 'invalid-request', errorMessage(err), sent);
-      verdict = classify(outcomeFromError(err), { now: s.now(), overrides: op.errors });
+        return finish(failed(h, op, 'invalid-request', errorMessage(err), sent));
+      now = s.now();
+      verdict = classify(outcomeFromError(err), { now, overrides: op.errors });
       message = `${verdict.reason}: ${errorMessage(err)}`;
     }
     sent++;
     const latencyMs = performance.now() - t0;
     const ok = response !== undefined && verdict.reason === 'success';
-    h.stats.attempt({
-      at: started,
-      ok: ok || (!verdict.retryable && !verdict.breakerFailure),
-      latencyMs,
-    });
-    if (!ok) h.stats.error(s.now(), message, response?.status);
+    h.stats.record(started, ok || (!verdict.retryable && !verdict.breakerFailure), latencyMs);
+    if (!ok) {
+      message ??= `${req.method} answered ${response!.status}`;
+      h.stats.error(now, message, response?.status);
+    }
 
     if (ticket !== undefined) {
-      const recorded = h.breaker!.record(ticket, verdict.breakerFailure);
+      const recorded = h.breaker!.record(ticket, verdict.breakerFailure, now);
       if (recorded !== undefined) await recorded;
     }
-    if (
-      h.limiter !== undefined &&
-      response !== undefined &&
-      (verdict.reason === 'rate-limited' || hasRateLimitHeaders(h, response.headers))
-    ) {
-      const rl = parseRateLimitHeaders(headerView(response.headers), s.now(), {
+    if (hints) {
+      const rl = parseRateLimitHeaders(new HeaderView(response!.headers), now, {
         ...(h.integration.rateLimit?.remainingHeader
           ? { remaining: h.integration.rateLimit.remainingHeader }
           : {}),
@@ -293,7 +376,7 @@ export async function attempts(
           ? { reset: h.integration.rateLimit.resetHeader }
           : {}),
       });
-      const observed = h.limiter.observe({
+      const observed = h.limiter!.observe({
         ...(rl.remaining === undefined ? {} : { remaining: rl.remaining }),
         ...(rl.resetAt === undefined ? {} : { resetAt: rl.resetAt }),
         ...(verdict.reason === 'rate-limited' && verdict.retryAfterMs !== undefined
@@ -312,21 +395,24 @@ export async function attempts(
     }
 
     if (response !== undefined && verdict.reason === 'success') {
-      if (op.kind === 'graphql') return graphqlResult(h, op, response, sent);
-      return {
+      if (op.kind === 'graphql') return finish(graphqlResult(h, op, response, sent));
+      return finish({
         ok: true,
         status: response.status,
         headers: response.headers,
         data: response.body,
         source: h.mockOn ? 'mock' : 'network',
         attempts: sent,
-      };
-    }
-    if (!verdict.retryable) {
-      return failed(h, op, 'rejected', message, sent, {
-        ...(response === undefined ? {} : { status: response.status, body: clip(response.body) }),
-        classification: verdict.reason,
       });
+    }
+    message ??= `${req.method} answered ${response!.status}`;
+    if (!verdict.retryable) {
+      return finish(
+        failed(h, op, 'rejected', message, sent, {
+          ...(response === undefined ? {} : { status: response.status, body: clip(response.body) }),
+          classification: verdict.reason,
+        }),
+      );
     }
     const delay = retryDelay(op.retry, retries + 1, s.random(), verdict.retryAfterMs);
     const last: CallFailure = {
@@ -338,7 +424,7 @@ export async function attempts(
       attempts: retries + 1,
       ...(response === undefined ? {} : { status: response.status, body: clip(response.body) }),
     };
-    if (delay === undefined) return { ok: false, failure: last };
+    if (delay === undefined) return finish({ ok: false, failure: last });
     retries++;
     if (delay > ctl.maxInlineWaitMs) {
       throw new RetryLater(
@@ -457,11 +543,9 @@ function mockRequest(h: IntegrationHandle, op: ResolvedOperation, req: BuiltRequ
 }
 
 function baseUrl(h: IntegrationHandle): string {
-  return resolveSecret(
-    h.integration.baseUrl!,
-    { integration: h.integration.name, field: 'baseUrl' },
-    h.env,
-  );
+  const base = h.integration.baseUrl!;
+  if (typeof base === 'string') return base;
+  return resolveSecret(base, { integration: h.integration.name, field: 'baseUrl' }, h.env);
 }
 
 function isBuildOrSecretError(err: unknown): boolean {
@@ -482,11 +566,14 @@ function hasRateLimitHeaders(h: IntegrationHandle, headers: Record<string, strin
 }
 
 /** Case-insensitive lookups on lower-case headers without scanning them (see `getHeader`). */
-function headerView(headers: Record<string, string>): { get(name: string): string | null } {
-  return {
-    get: (name) =>
-      headers[name] ?? (/[A-Z]/.test(name) ? headers[name.toLowerCase()] : null) ?? null,
-  };
+class HeaderView {
+  constructor(private readonly headers: Record<string, string>) {}
+
+  get(name: string): string | null {
+    return (
+      this.headers[name] ?? (/[A-Z]/.test(name) ? this.headers[name.toLowerCase()] : null) ?? null
+    );
+  }
 }
 
 /** Keeps a failure's body small: it is journaled. */

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { classify, outcomeFromError, parseRateLimitHeaders, parseRetryAfter } from './classify.js';
+import {
+  classify,
+  classifyResponse,
+  outcomeFromError,
+  parseRateLimitHeaders,
+  parseRetryAfter,
+} from './classify.js';
 
 const NOW = Date.UTC(2015, 9, 21, 7, 27, 0);
 const res = (status: number, headers?: Record<string, string>) => ({
@@ -195,5 +201,32 @@ describe('parseRateLimitHeaders', () => {
       parseRateLimitHeaders({ 'x-ratelimit-remaining': 'lots', 'x-ratelimit-limit': '' }, NOW),
     ).toEqual({});
     expect(parseRateLimitHeaders(undefined, NOW)).toEqual({});
+  });
+});
+
+describe('classifyResponse', () => {
+  it('gives the verdict classify gives, reading the clock only when the verdict needs it', () => {
+    const headerSets: Array<Record<string, string>> = [
+      {},
+      { 'retry-after': '30' },
+      { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(NOW / 1000 + 60) },
+    ];
+    const overrideSets = [undefined, {}, { retryable: [409, 200] }, { terminal: [503, 204] }];
+    for (const status of [200, 204, 304, 400, 401, 403, 404, 408, 409, 429, 500, 503]) {
+      for (const headers of headerSets) {
+        for (const overrides of overrideSets) {
+          let reads = 0;
+          const got = classifyResponse(status, headers, () => (reads++, NOW), overrides);
+          const want = classify(res(status, headers), { now: NOW, overrides });
+          expect({ status, headers, overrides, got }).toEqual({
+            status,
+            headers,
+            overrides,
+            got: want,
+          });
+          if (got.reason === 'success') expect(reads).toBe(0);
+        }
+      }
+    }
   });
 });

@@ -77,27 +77,99 @@ export function classify(
       : { retryable: true, breakerFailure: true, reason: 'network' };
   }
   const { status, headers } = outcome;
-  // The server's wait is only looked for when the verdict is "retry" (not on the hot path).
-  const withWait = (c: Classification): Classification => {
-    if (!c.retryable) return c;
-    const retryAfterMs = serverWait(headers, options.now);
-    return retryAfterMs === undefined ? c : { ...c, retryAfterMs };
-  };
-
-  if (options.overrides?.terminal?.includes(status)) {
-    return { retryable: false, breakerFailure: false, reason: 'overridden' };
-  }
-  if (options.overrides?.retryable?.includes(status)) {
-    return withWait({ retryable: true, breakerFailure: status !== 429, reason: 'overridden' });
+  const overrides = options.overrides;
+  if (overrides !== undefined) {
+    if (overrides.terminal?.includes(status)) {
+      return { retryable: false, breakerFailure: false, reason: 'overridden' };
+    }
+    if (overrides.retryable?.includes(status)) {
+      return withWait(
+        { retryable: true, breakerFailure: status !== 429, reason: 'overridden' },
+        headers,
+        options.now,
+      );
+    }
   }
   if (status < 400) return { retryable: false, breakerFailure: false, reason: 'success' };
   if (status === 429 || (status === 403 && isRateLimited403(headers))) {
-    return withWait({ retryable: true, breakerFailure: false, reason: 'rate-limited' });
+    return withWait(
+      { retryable: true, breakerFailure: false, reason: 'rate-limited' },
+      headers,
+      options.now,
+    );
   }
-  if (status === 408)
-    return withWait({ retryable: true, breakerFailure: true, reason: 'request-timeout' });
+  if (status === 408) {
+    return withWait(
+      { retryable: true, breakerFailure: true, reason: 'request-timeout' },
+      headers,
+      options.now,
+    );
+  }
   if (status < 500) return { retryable: false, breakerFailure: false, reason: 'client-error' };
-  return withWait({ retryable: true, breakerFailure: true, reason: 'server-error' });
+  return withWait(
+    { retryable: true, breakerFailure: true, reason: 'server-error' },
+    headers,
+    options.now,
+  );
+}
+
+/** The verdict on every 2xx/3xx answer without overrides (frozen: shared by all of them). */
+const SUCCESS: Classification = Object.freeze({
+  retryable: false,
+  breakerFailure: false,
+  reason: 'success',
+});
+
+/**
+ * {@link classify} for a response whose header names are all lower case (as undici gives them):
+ * the same verdict, without building an outcome, and looking headers up directly (only when the
+ * verdict needs them). A success (not overridden) is one shared, frozen verdict, and `now` (a
+ * clock) is read only when a verdict needs the time.
+ *
+ * @example
+ * ```ts
+ * classifyResponse(res.status, res.headers, () => clock.now(), op.errors); // { retryable: false, breakerFailure: false, reason: 'success' }
+ * ```
+ */
+export function classifyResponse(
+  status: number,
+  headers: Readonly<Record<string, string>>,
+  now: () => number,
+  overrides?: ErrorOverrides,
+): Classification {
+  if (
+    status < 400 &&
+    overrides?.terminal?.includes(status) !== true &&
+    overrides?.retryable?.includes(status) !== true
+  ) {
+    return SUCCESS;
+  }
+  return classify(
+    { kind: 'response', status, headers: new LowerCaseHeaders(headers) },
+    { now: now(), overrides },
+  );
+}
+
+/** Lookups on lower-case header names without scanning them (see `getHeader`). */
+class LowerCaseHeaders {
+  constructor(private readonly headers: Readonly<Record<string, string>>) {}
+
+  get(name: string): string | null {
+    return (
+      this.headers[name] ?? (/[A-Z]/.test(name) ? this.headers[name.toLowerCase()] : null) ?? null
+    );
+  }
+}
+
+/** The server's wait, looked for only when the verdict is "retry" (never on the hot path). */
+function withWait(
+  c: Classification,
+  headers: HeadersLike | undefined,
+  now: number,
+): Classification {
+  if (!c.retryable) return c;
+  const retryAfterMs = serverWait(headers, now);
+  return retryAfterMs === undefined ? c : { ...c, retryAfterMs };
 }
 
 /**

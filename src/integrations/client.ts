@@ -45,8 +45,19 @@ export type Invoke = (
   options: IntegrationCallOptions,
 ) => Promise<CallResult>;
 
+/** Runs one call and resolves with its data, or rejects with its `IntegrationCallError`. */
+export type InvokeData = (
+  op: ResolvedOperation,
+  params: CallParams,
+  options: IntegrationCallOptions,
+) => Promise<unknown>;
+
+const NO_PARAMS: CallParams = Object.freeze({});
+const NO_OPTIONS: IntegrationCallOptions = Object.freeze({});
+
 /**
- * Builds a client from an invoke function.
+ * Builds a client from an invoke function, and optionally one that unpacks the data itself
+ * (else the methods unpack `invoke`'s result, with {@link toData}).
  *
  * @example
  * ```ts
@@ -56,22 +67,25 @@ export type Invoke = (
 export function makeClient<I extends Integration>(
   integration: I,
   invoke: Invoke,
+  invokeData: InvokeData = (op, params, options) => invoke(op, params, options).then(toData),
 ): IntegrationClient<I> {
   const out: Record<string, OperationMethod> = {};
   for (const [name, op] of Object.entries<ResolvedOperation>(integration.operations)) {
     const full = (
       params?: CallParams,
       options?: IntegrationCallOptions,
-    ): Promise<IntegrationResponse> => invoke(op, params ?? {}, options ?? {}).then(toResponse);
+    ): Promise<IntegrationResponse> =>
+      invoke(op, params ?? NO_PARAMS, options ?? NO_OPTIONS).then(toResponse);
     const method = ((params?: CallParams, options?: IntegrationCallOptions) =>
-      invoke(op, params ?? {}, options ?? {}).then(toData)) as OperationMethod;
+      invokeData(op, params ?? NO_PARAMS, options ?? NO_OPTIONS)) as OperationMethod;
     method.withResponse = full as OperationMethod['withResponse'];
     out[name] = method;
   }
   return Object.freeze(out) as IntegrationClient<I>;
 }
 
-function toData(result: CallResult): unknown {
+/** A call's data, or its failure thrown as an `IntegrationCallError`. */
+export function toData(result: CallResult): unknown {
   if (!result.ok) throw new IntegrationCallError(result.failure);
   return result.data;
 }

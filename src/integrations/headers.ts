@@ -45,6 +45,7 @@ export function lowerCaseHeaders(
 ): Record<string, string> {
   const out: Record<string, string> = {};
   if (headers === undefined) return out;
-  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = v;
+  const keys = Object.keys(headers);
+  for (let i = 0; i < keys.length; i++) out[keys[i]!.toLowerCase()] = headers[keys[i]!]!;
   return out;
 }

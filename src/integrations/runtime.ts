@@ -16,7 +16,7 @@ import type { BreakerEvent } from './breaker.js';
 import { ResponseCache } from './cache.js';
 import { attempts, runCall, type CallControl, type CallResult, type CallServices } from './call.js';
 import type { Integration, ResolvedOperation } from './config.js';
-import { makeClient, type IntegrationClient } from './client.js';
+import { makeClient, toData, type IntegrationClient } from './client.js';
 import type { IntegrationHandle } from './handle.js';
 import { mockModeOn } from './mock.js';
 import type { CallParams, IntegrationCallOptions } from './request.js';
@@ -112,8 +112,7 @@ export class IntegrationRuntime {
       wait: (ms) => this.wait(ms),
       random: Math.random,
       cache: this.cache,
-      sendHttp: (req, timeoutMs) =>
-        this.http.send(req as Parameters<HttpTransport['send']>[0], timeoutMs),
+      http: this.http,
       sendMock: (h, req, timeoutMs) => sendToMock(h.integration.mock!, req, timeoutMs),
       batch: (h, op, req, ctl) => this.batcherFor(h, op, req).add(req, ctl),
     };
@@ -168,7 +167,12 @@ export class IntegrationRuntime {
    */
   client<I extends Integration>(integration: I): IntegrationClient<I> {
     const h = this.register(integration);
-    return makeClient(integration, (op, params, options) => this.call(h, op, params, options));
+    return makeClient(
+      integration,
+      (op, params, options) => this.call(h, op, params, options),
+      (op, params, options) =>
+        runCall(this.services, h, op, params, options, plainControl(op, options), toData),
+    );
   }
 
   /** One plain call. */
@@ -178,11 +182,7 @@ export class IntegrationRuntime {
     params: CallParams,
     options: IntegrationCallOptions,
   ): Promise<CallResult> {
-    return runCall(this.services, h, op, params, options, {
-      idempotencyKey: randomUUID(),
-      retriesDone: 0,
-      maxInlineWaitMs: Infinity,
-    });
+    return runCall(this.services, h, op, params, options, plainControl(op, options));
   }
 
   /**
@@ -353,4 +353,23 @@ export class IntegrationRuntime {
       }
     }
   }
+}
+
+/** A plain call's control when it needs no key: the same object for every such call. */
+const KEYLESS: CallControl = Object.freeze({
+  idempotencyKey: '',
+  retriesDone: 0,
+  maxInlineWaitMs: Infinity,
+});
+
+/**
+ * How a plain call runs: one random key per call (the same across its retries), made only when
+ * something uses it (the idempotency header of a non-idempotent operation, or a batch's key);
+ * retries wait in memory.
+ */
+function plainControl(op: ResolvedOperation, options: IntegrationCallOptions): CallControl {
+  const needsKey =
+    op.batch !== undefined || (op.sendIdempotencyKey && options.idempotencyKey === undefined);
+  if (!needsKey) return KEYLESS;
+  return { idempotencyKey: randomUUID(), retriesDone: 0, maxInlineWaitMs: Infinity };
 }

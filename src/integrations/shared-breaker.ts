@@ -13,6 +13,7 @@ import {
   recordBreakerFailure,
   recordBreakerSuccess,
   resetBreaker,
+  successCloses,
   type BreakerDecision,
   type BreakerEvent,
   type BreakerOptions,
@@ -37,6 +38,8 @@ export const BREAKER_SCOPE = 'keel.integrations.breaker';
  */
 export class SharedBreaker {
   private readonly cell: SharedCell<BreakerState>;
+  /** The decision for the last closed state seen: the same for every call admitted under it. */
+  private closed: { state: BreakerState; decision: BreakerDecision } | undefined;
 
   constructor(
     store: KvStore | undefined,
@@ -62,9 +65,20 @@ export class SharedBreaker {
   /**
    * May a call go out now? Admits the half-open probe in exactly one process. Answers
    * synchronously when nothing needs reading or writing (a closed circuit, a young cache).
+   * `now` defaults to the clock's.
    */
-  acquire(): BreakerDecision | Promise<BreakerDecision> {
-    const now = this.env.now();
+  acquire(now: number = this.env.now()): BreakerDecision | Promise<BreakerDecision> {
+    const s = this.cell.current(now);
+    if (s !== undefined) {
+      // The hot path: a closed circuit admits every call with the same (immutable) decision.
+      if (s === this.closed?.state) return this.closed.decision;
+      const d = acquireBreaker(s, now, this.options);
+      if (d.state === s) {
+        if (s.status === 'closed') this.closed = { state: s, decision: freezeDecision(d) };
+        this.publish(d.events);
+        return d;
+      }
+    }
     const d = this.cell.updateSoon((s) => {
       const decision = acquireBreaker(s, now, this.options);
       return { value: decision.state, result: decision };
@@ -83,8 +97,24 @@ export class SharedBreaker {
    * Reports a call's outcome: `failure` when the classifier counts it against the dependency.
    * Synchronous (undefined) when it changes nothing, as a success in a closed circuit.
    */
-  record(ticket: BreakerTicket, failure: boolean): Promise<void> | undefined {
-    const now = this.env.now();
+  record(
+    ticket: BreakerTicket,
+    failure: boolean,
+    now: number = this.env.now(),
+  ): Promise<void> | undefined {
+    // Only the probe's success changes anything, whatever the state is now: no read needed.
+    if (!failure && !ticket.probe) return undefined;
+    const s = this.cell.current(now);
+    if (s !== undefined) {
+      if (!failure && !successCloses(s, ticket)) return undefined;
+      const u = failure
+        ? recordBreakerFailure(s, ticket, now, this.options)
+        : recordBreakerSuccess(s, ticket, now, this.options);
+      if (u.state === s) {
+        this.publish(u.events);
+        return undefined;
+      }
+    }
     const events = this.cell.updateSoon((s) => {
       const u = failure
         ? recordBreakerFailure(s, ticket, now, this.options)
@@ -133,4 +163,11 @@ export class SharedBreaker {
   private publish(events: BreakerEvent[]): void {
     if (events.length > 0) this.env.onEvents(events);
   }
+}
+
+/** A decision shared by many calls: frozen, so that none can change it for the others. */
+function freezeDecision(d: BreakerDecision): BreakerDecision {
+  if (d.allowed) Object.freeze(d.ticket);
+  Object.freeze(d.events);
+  return Object.freeze(d);
 }

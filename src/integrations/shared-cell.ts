@@ -67,6 +67,18 @@ export class SharedCell<T> {
   }
 
   /**
+   * The cached value when a transition may be decided on it right now without any I/O (young
+   * enough, no write in flight), else `undefined`. A caller whose transition changes nothing on
+   * this value is done; otherwise it goes through {@link updateSoon}. `now` is the clock's.
+   */
+  current(now: number): T | undefined {
+    const c = this.cached;
+    if (c === undefined || this.writing) return undefined;
+    const age = now - c.readAt;
+    return age >= 0 && age < this.maxAgeMs ? c.value : undefined;
+  }
+
+  /**
    * Applies `fn` to the current value and stores the result if it changed; resolves with `fn`'s
    * result from the application that was stored (or that changed nothing).
    */

@@ -9,6 +9,12 @@
  * process cannot hoard a burst), and the window counts every leased permit until `leaseMs` after
  * the lease, so a permit used late is still inside the window that counted it. The block is what
  * the limit allows in one lease period, so leasing never lets more through than the limit.
+ *
+ * A lease is sized to the demand: the first is a whole block, each next one twice what the last
+ * one served (twice its size when it ran out early), never more than a block and never less than
+ * the callers waiting. Leased-but-unused permits count in the window all the same, so whole
+ * blocks for a process that uses a few permits each period would fill the window with permits
+ * nobody uses and make its callers wait for nothing, far below the limit.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -47,7 +53,8 @@ export function limiterOptions(requests: number, windowMs: number): RateLimitOpt
  */
 export class SharedLimiter {
   private readonly cell: SharedCell<RateLimitState>;
-  private lease = { permits: 0, expiresAt: 0 };
+  /** The current lease: permits left of `granted`, usable until `expiresAt`. */
+  private lease = { permits: 0, granted: 0, expiresAt: 0 };
   private readonly waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private pumping = false;
   readonly leaseMs: number;
@@ -90,6 +97,19 @@ export class SharedLimiter {
     });
   }
 
+  /**
+   * The hot path of {@link acquire}: takes a leased permit synchronously when this process holds
+   * one and no caller is queued before this one; false otherwise (then `acquire()`).
+   */
+  tryTake(now: number): boolean {
+    const lease = this.lease;
+    if (this.waiters.length === 0 && lease.permits > 0 && now < lease.expiresAt) {
+      lease.permits--;
+      return true;
+    }
+    return false;
+  }
+
   /** How long a request would wait right now, judged from the cached state (0 if a lease is held). */
   estimateWaitMs(): number {
     const now = this.env.now();
@@ -113,7 +133,7 @@ export class SharedLimiter {
     if (!matters) return undefined;
     if (hints.retryAfterMs !== undefined && hints.retryAfterMs > 0) {
       // Our own lease must not outlive the server's "wait".
-      this.lease = { permits: 0, expiresAt: 0 };
+      this.lease = { permits: 0, granted: 0, expiresAt: 0 };
     }
     const now = this.env.now();
     return this.cell.update((s) => ({
@@ -136,6 +156,15 @@ export class SharedLimiter {
     return false;
   }
 
+  /** How many permits the next lease takes (see the module comment), at most a block. */
+  private leaseSize(now: number): number {
+    const { permits, granted, expiresAt } = this.lease;
+    if (granted === 0) return this.block;
+    // Ran out before it expired: the demand outgrew it.
+    if (permits === 0 && now < expiresAt) return Math.min(this.block, 2 * granted);
+    return Math.min(this.block, Math.max(1, 2 * (granted - permits)));
+  }
+
   private async pump(): Promise<void> {
     this.pumping = true;
     try {
@@ -146,10 +175,11 @@ export class SharedLimiter {
         // With many callers queued, wait for a whole block rather than lease permits one at a
         // time (a write each).
         const want = Math.min(this.block, this.waiters.length);
+        const size = Math.max(want, this.leaseSize(now));
         const got = await this.cell.update((s) => {
-          // Take what is there, up to a block (the rest of it serves the next callers
+          // Take what is there, up to the lease's size (the rest of it serves the next callers
           // without a round trip); wait only when there is not enough for those waiting.
-          const n = Math.min(this.block, availablePermits(s, now, this.options));
+          const n = Math.min(size, availablePermits(s, now, this.options));
           if (n >= want) {
             const d = tryAcquire(s, now, this.options, n, this.leaseMs);
             return { value: d.state, result: { granted: n, waitMs: 0 } };
@@ -162,7 +192,11 @@ export class SharedLimiter {
           };
         });
         if (got.granted > 0) {
-          this.lease = { permits: got.granted, expiresAt: now + this.leaseMs };
+          this.lease = {
+            permits: got.granted,
+            granted: got.granted,
+            expiresAt: now + this.leaseMs,
+          };
         } else {
           await (this.env.wait ?? sleep)(Math.max(1, got.waitMs));
         }

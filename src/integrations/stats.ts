@@ -1,7 +1,8 @@
 /**
  * Health figures of one integration in this process: latency percentiles, success and error
- * rates over the recent attempts, the last error. Kept in a fixed-size ring, so recording costs
- * no allocation beyond the sample and memory stays bounded however many calls are made.
+ * rates over the recent attempts, the last error. Kept in a fixed-size ring of typed arrays, so
+ * recording costs no allocation at all (no sample object that would outlive a few garbage
+ * collections on the hot path) and memory stays bounded however many calls are made.
  *
  * These are per process (each process measures what it sees); the circuit state, by contrast, is
  * shared through the Store.
@@ -44,7 +45,10 @@ const RING = 1024;
  * ```
  */
 export class IntegrationStats {
-  private readonly ring: AttemptSample[] = [];
+  private readonly at = new Float64Array(RING);
+  private readonly latency = new Float64Array(RING);
+  private readonly ok = new Uint8Array(RING);
+  private size = 0;
   private next = 0;
   private lastError: StatsSnapshot['lastError'] = null;
   cacheHits = 0;
@@ -54,9 +58,17 @@ export class IntegrationStats {
   constructor(private readonly windowMs = 300_000) {}
 
   attempt(sample: AttemptSample): void {
-    if (this.ring.length < RING) this.ring.push(sample);
-    else this.ring[this.next] = sample;
-    this.next = (this.next + 1) % RING;
+    this.record(sample.at, sample.ok, sample.latencyMs);
+  }
+
+  /** {@link attempt} without a sample object (the call path's). */
+  record(at: number, ok: boolean, latencyMs: number): void {
+    const i = this.next;
+    this.at[i] = at;
+    this.ok[i] = ok ? 1 : 0;
+    this.latency[i] = latencyMs;
+    this.next = (i + 1) % RING;
+    if (this.size < RING) this.size++;
   }
 
   error(at: number, message: string, status?: number): void {
@@ -68,14 +80,19 @@ export class IntegrationStats {
   }
 
   snapshot(now: number): StatsSnapshot {
-    const recent = this.ring.filter((s) => now - s.at < this.windowMs);
-    const failures = recent.filter((s) => !s.ok).length;
-    const latencies = recent.map((s) => s.latencyMs).sort((a, b) => a - b);
+    const latencies: number[] = [];
+    let failures = 0;
+    for (let i = 0; i < this.size; i++) {
+      if (now - this.at[i]! >= this.windowMs) continue;
+      latencies.push(this.latency[i]!);
+      if (this.ok[i] === 0) failures++;
+    }
+    latencies.sort((a, b) => a - b);
     const pct = (p: number): number | null =>
       latencies.length === 0
         ? null
         : latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!;
-    const n = recent.length;
+    const n = latencies.length;
     return {
       attempts: n,
       failures,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MissingSecretError } from '../errors.js';
 import { env } from '../secrets.js';
 import { signApiKey } from './api-key.js';
-import { authorize, resolveClientCredentials } from './authorize.js';
+import { authorize, authorizeOwned, resolveClientCredentials } from './authorize.js';
 import { signBasic } from './basic.js';
 import { signBearer } from './bearer.js';
 import { apiKey, awsSigV4, basic, bearer, oauth2 } from './config.js';
@@ -124,6 +124,49 @@ describe('authorize: declared auth, secrets read at use time', () => {
       clientSecret: 'p',
       scope: 'read',
     });
+  });
+
+  it('authorizeOwned signs as authorize does; bearer in place, with no copy', () => {
+    const owned = () => ({
+      method: 'GET',
+      url: REQ.url,
+      headers: { accept: 'application/json' } as Record<string, string>,
+      now: Date.UTC(2015, 7, 30, 12, 36, 0),
+    });
+    const schemes = [
+      { type: 'none' as const },
+      bearer(env('TOKEN')),
+      bearer('literal-token'),
+      basic(env('USER'), env('PASS')),
+      apiKey(env('KEY'), { query: 'appid' }),
+      apiKey(env('KEY'), { header: 'X-Api-Key' }),
+      awsSigV4({
+        accessKeyId: env('AK'),
+        secretAccessKey: env('SK'),
+        region: 'us-east-1',
+        service: 'iam',
+      }),
+    ];
+    for (const auth of schemes) {
+      const signed = authorizeOwned(auth, owned(), ctx);
+      const wanted = authorize(auth, owned(), ctx);
+      expect({ url: signed.url, headers: { ...signed.headers } }).toEqual({
+        url: wanted.url,
+        headers: wanted.headers,
+      });
+    }
+    const req = owned();
+    expect(authorizeOwned(bearer(env('TOKEN')), req, ctx)).toBe(req);
+    expect(req.headers).toEqual({ accept: 'application/json', authorization: 'Bearer t0k' });
+    const auth = oauth2({ tokenUrl: 'https://a.example.com/t', clientId: 'i', clientSecret: 's' });
+    expect(authorizeOwned(auth, owned(), { ...ctx, accessToken: 'at' }).headers.authorization).toBe(
+      'Bearer at',
+    );
+    expect(() => authorizeOwned(auth, owned(), ctx)).toThrow(/needs an access token/);
+    // An unsafe token is refused every time, not only the first.
+    for (let i = 0; i < 2; i++) {
+      expect(() => authorizeOwned(bearer('t\r\nX-Evil: 1'), owned(), ctx)).toThrow(/line break/);
+    }
   });
 
   it('a missing variable names itself, the integration and the field', () => {
