@@ -7,7 +7,8 @@
  * (16) clients call `POST /Publisher/burst` with `BENCH_WEBHOOK_BURST` (50), each call publishing
  * that many events one after the other, until `BENCH_WEBHOOK_N` (20,000) events are published.
  * Every delivery is a `keel.webhooks/deliver` invocation: a journaled attempt step (SSRF check,
- * Standard Webhooks signature, POST over a keep-alive pool) and a delivery-log record.
+ * Standard Webhooks signature, POST over a keep-alive pool) whose delivery-log record is committed
+ * with the step's journal entry.
  *
  * The receiver answers 200 and checks each request with an independent Standard Webhooks
  * verification (node:crypto). The rate is events / (last distinct delivery received − first
@@ -34,6 +35,8 @@ export interface WebhookRow {
   badSignatures: number;
   missing: number;
   serverCpuUsPerDelivery?: number;
+  /** The part of it spent in the kernel (system calls: socket and WAL writes, fdatasync). */
+  serverSysCpuUsPerDelivery?: number;
   storeWritesPerDelivery?: number;
   fsyncsPerDelivery?: number;
 }
@@ -107,11 +110,12 @@ async function startReceiver(): Promise<Receiver> {
   return r;
 }
 
-function procCpuMs(pid: number): number | undefined {
+/** User and system CPU time of a process so far, in ms (Linux; undefined elsewhere). */
+function procCpu(pid: number): { user: number; sys: number } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
+    return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
   } catch {
     return undefined;
   }
@@ -203,7 +207,7 @@ export async function runWebhookBench(opts: {
     r.bad = 0;
 
     const stats0 = await stats();
-    const cpu0 = procCpuMs(child.pid!);
+    const cpu0 = procCpu(child.pid!);
     const bursts = Math.ceil(N / BURST);
     const events = bursts * BURST;
     opts.log(`webhooks (${opts.durability}): publishing ${events} events`);
@@ -221,7 +225,7 @@ export async function runWebhookBench(opts: {
     const deadline = Date.now() + TIMEOUT_MS;
     while (r.seen.size < events && Date.now() < deadline)
       await new Promise((res) => setTimeout(res, 5));
-    const cpu1 = procCpuMs(child.pid!);
+    const cpu1 = procCpu(child.pid!);
     const stats1 = await stats();
     const elapsed = (r.lastAt || Date.now()) - t0;
     const delivered = r.seen.size;
@@ -238,8 +242,11 @@ export async function runWebhookBench(opts: {
       badSignatures: r.bad,
       missing: events - delivered,
     };
-    if (cpu0 !== undefined && cpu1 !== undefined)
-      row.serverCpuUsPerDelivery = ((cpu1 - cpu0) * 1000) / Math.max(1, delivered);
+    if (cpu0 !== undefined && cpu1 !== undefined) {
+      const per = (ms: number): number => (ms * 1000) / Math.max(1, delivered);
+      row.serverCpuUsPerDelivery = per(cpu1.user - cpu0.user + cpu1.sys - cpu0.sys);
+      row.serverSysCpuUsPerDelivery = per(cpu1.sys - cpu0.sys);
+    }
     if (delta('writes') > 0) row.storeWritesPerDelivery = delta('writes') / Math.max(1, delivered);
     if (delta('syncs') > 0) row.fsyncsPerDelivery = delta('syncs') / Math.max(1, delivered);
     return row;
@@ -266,7 +273,7 @@ export function webhookTable(rows: WebhookRow[]): string {
         ? '—'
         : `${r.storeWritesPerDelivery.toFixed(1)} writes${r.fsyncsPerDelivery ? ` + ${r.fsyncsPerDelivery.toFixed(2)} fsyncs` : ''}`;
     out.push(
-      `| signed, journaled, ${fmt(r.events)} events in bursts of ${BURST} from ${CLIENTS} clients | \`${r.durability}\` | ${fmt(r.deliveredPerSec)} | ${fmt(r.publishedPerSec)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.serverCpuUsPerDelivery === undefined ? '—' : fmt(r.serverCpuUsPerDelivery)} | ${store} | ${r.repeats} | ${r.badSignatures} | ${r.missing} | ${r.durability === 'fsync' ? (r.deliveredPerSec >= 5_000 ? '≥ 5,000/s ✅' : '≥ 5,000/s ❌') : ''} |`,
+      `| signed, journaled, ${fmt(r.events)} events in bursts of ${BURST} from ${CLIENTS} clients | \`${r.durability}\` | ${fmt(r.deliveredPerSec)} | ${fmt(r.publishedPerSec)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.serverCpuUsPerDelivery === undefined ? '—' : `${fmt(r.serverCpuUsPerDelivery)}${r.serverSysCpuUsPerDelivery === undefined ? '' : ` (${fmt(r.serverSysCpuUsPerDelivery)} sys)`}`} | ${store} | ${r.repeats} | ${r.badSignatures} | ${r.missing} | ${r.durability === 'fsync' ? (r.deliveredPerSec >= 5_000 ? '≥ 5,000/s ✅' : '≥ 5,000/s ❌') : ''} |`,
     );
   }
   return out.join('\n');

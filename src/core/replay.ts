@@ -51,15 +51,21 @@ export interface InvocationHost {
   readonly retryPolicy: ResolvedRetryPolicy;
 
   now(): number;
-  /** Records an entry; resolves once it is durable. */
-  commit(index: number, entry: JournalEntry): Promise<unknown>;
+  /**
+   * Records an entry; resolves once it is durable. `writes` (from {@link runWithWrites}) are
+   * committed in the same store write, atomically with the entry.
+   */
+  commit(index: number, entry: JournalEntry, writes?: readonly StepWrite[]): Promise<unknown>;
   /** Records an entry that nothing waits on: it becomes durable with the next commit. */
   append(index: number, entry: JournalEntry): void;
   readState(name: string): Promise<unknown>;
   readStateKeys(): Promise<string[]>;
   /** Starts a durable timer for a recorded sleep entry. */
   startSleep(index: number, entry: JournalEntry): void;
-  /** Starts a call: creates (or attaches to) the target invocation and records the entry. */
+  /**
+   * Starts a call: creates (or attaches to) the target invocation and records the entry. The
+   * input of calls and sends is already in its JSON form (normalized).
+   */
   startCall(index: number, target: Target, input: unknown, options: CallOptions | undefined): void;
   /** Starts a one-way send; resolves with the started (or deduplicated) invocation's id. */
   startSend(
@@ -116,6 +122,51 @@ export interface InvocationHost {
  */
 export function contextResource<T>(ctx: unknown, key: symbol): T | undefined {
   return ctx instanceof ContextImpl ? (ctx.hostOf().resource(key) as T | undefined) : undefined;
+}
+
+/**
+ * A key-value write (see `Store`'s `kv.put` and `kv.delete`) that rides in the commit of a step's
+ * journal entry, through {@link runWithWrites}. Unconditional: no compare-and-set, since the
+ * step's result is decided before the write is applied.
+ */
+export type StepWrite =
+  | { op: 'kv.put'; scope: string; key: string; value: unknown; expiresAt?: number }
+  | { op: 'kv.delete'; scope: string; key: string };
+
+/** What the body of a {@link runWithWrites} step returns. */
+export interface StepWithWrites<T> {
+  /** The step's result, journaled and returned as `ctx.run` does. */
+  value: T;
+  /** Key-value writes applied in the same commit as the step's journal entry. */
+  writes: readonly StepWrite[];
+}
+
+/**
+ * `ctx.run` for extension modules whose step records something in the key-value space (a
+ * delivery log, a status record): the body returns its result and the key-value writes, and
+ * both are committed in **one** store write with the step's journal entry. So the writes are
+ * applied exactly when the step's result is durable: never without it (a crash before the
+ * commit runs the step again, writes and all), never twice (a replay takes the journaled result
+ * and does not run the body). A body that throws writes nothing. For extension modules, not
+ * handlers.
+ *
+ * @example
+ * ```ts
+ * const r = await runWithWrites(ctx, 'attempt 1', async () => {
+ *   const outcome = await post();
+ *   return { value: outcome, writes: [{ op: 'kv.put', scope: 'my.log', key: id, value: outcome }] };
+ * });
+ * ```
+ */
+export function runWithWrites<T>(
+  ctx: unknown,
+  name: string,
+  fn: () => StepWithWrites<T> | Promise<StepWithWrites<T>>,
+  options?: RunOptions,
+): DurablePromise<T> {
+  if (!(ctx instanceof ContextImpl))
+    throw new UsageError('runWithWrites needs the context of a running handler');
+  return ctx.runStep(name, fn, options, true) as DurablePromise<T>;
 }
 
 /** A value or a failure, as journal entries carry them. */
@@ -203,36 +254,56 @@ export class ContextImpl implements ObjectContext {
   // ---- steps, timers, time, randomness ------------------------------------------------
 
   run<T>(name: string, fn: () => T | Promise<T>, options?: RunOptions): DurablePromise<T> {
+    return this.runStep(name, fn, options, false) as DurablePromise<T>;
+  }
+
+  /**
+   * @internal `run`, and {@link runWithWrites} when `withWrites` (the body then returns
+   * `{ value, writes }`).
+   */
+  runStep(
+    name: string,
+    fn: () => unknown,
+    options: RunOptions | undefined,
+    withWrites: boolean,
+  ): DurablePromise<unknown> {
     const index = this.nextIndex++;
     const rec = this.replay(index, 'run', name);
     if (rec === 'dead') return this.future(NEVER);
-    if (rec?.done) return this.future(settle<T>(rec));
+    if (rec?.done) return this.future(settle(rec));
     const cancelled = this.deliverCancel(index);
     if (cancelled) return this.future(cancelled);
     // Resolve the step's policy before running it, so a bad policy fails loudly and early.
     const policy = resolveRetry(options?.retry, this.host.retryPolicy);
-    const p = this.execute(index, name, fn, policy);
+    const p = this.execute(index, name, fn, policy, withWrites);
     this.host.trackBody(p);
     return this.future(p);
   }
 
-  private async execute<T>(
+  private async execute(
     index: number,
     name: string,
-    fn: () => T | Promise<T>,
+    fn: () => unknown,
     policy: ResolvedRetryPolicy,
-  ): Promise<T> {
-    let value: T;
+    withWrites: boolean,
+  ): Promise<unknown> {
+    let value: unknown;
+    let writes: readonly StepWrite[] | undefined;
     try {
       value = await fn();
+      if (withWrites) {
+        const r = value as StepWithWrites<unknown>;
+        value = r.value;
+        writes = r.writes.length > 0 ? r.writes : undefined;
+      }
     } catch (err) {
       if (this.dead) return NEVER;
       if (isTerminal(err))
-        return this.fail<T>(index, { kind: 'run', name, done: true, error: toErrorInfo(err) });
+        return this.fail(index, { kind: 'run', name, done: true, error: toErrorInfo(err) });
       const attempt = (this.host.retryIndex === index ? this.host.attempt : 0) + 1;
       if (attempt >= policy.maxAttempts) {
         const exhausted = new RetriesExhaustedError(`step "${name}"`, attempt, err);
-        return this.fail<T>(index, {
+        return this.fail(index, {
           kind: 'run',
           name,
           done: true,
@@ -247,13 +318,13 @@ export class ContextImpl implements ObjectContext {
     try {
       stored = normalize(value, `the result of step "${name}"`);
     } catch (err) {
-      return this.fail<T>(index, { kind: 'run', name, done: true, error: toErrorInfo(err) });
+      return this.fail(index, { kind: 'run', name, done: true, error: toErrorInfo(err) });
     }
-    await this.host.commit(index, { kind: 'run', name, done: true, value: stored });
-    return stored as T;
+    await this.host.commit(index, { kind: 'run', name, done: true, value: stored }, writes);
+    return stored;
   }
 
-  private async fail<T>(index: number, entry: JournalEntry): Promise<T> {
+  private async fail(index: number, entry: JournalEntry): Promise<never> {
     await this.host.commit(index, entry);
     throw fromErrorInfo(entry.error!);
   }
@@ -781,6 +852,17 @@ export function normalize(value: unknown, what = 'a value'): unknown {
   const t = typeof value;
   if (t === 'string' || t === 'boolean') return value;
   if (t === 'number') return Number.isFinite(value) ? value : null; // as JSON.stringify does
+  if (t === 'object') {
+    // Plain data (the common case) is copied directly: the same result as the JSON round trip
+    // below, without printing and parsing every string. A getter that throws is left to the
+    // round trip too, which reports it as JSON.stringify would.
+    try {
+      const copy = plainCopy(value, 0);
+      if (copy !== NOT_PLAIN) return copy;
+    } catch {
+      // the JSON round trip below decides
+    }
+  }
   let json: string | undefined;
   try {
     json = t === 'object' ? JSON.stringify(value) : undefined;
@@ -795,4 +877,62 @@ export function normalize(value: unknown, what = 'a value'): unknown {
       code: 'not_json',
     });
   return JSON.parse(json);
+}
+
+/** Returned by {@link plainCopy} for anything it leaves to the JSON round trip. */
+const NOT_PLAIN: unique symbol = Symbol('not plain');
+/** Deeper than this, {@link plainCopy} gives up (cycles end here and get JSON's error). */
+const MAX_PLAIN_DEPTH = 32;
+
+/**
+ * `JSON.parse(JSON.stringify(value))` for plain data: arrays, and objects whose prototype is
+ * `Object.prototype` or null, holding strings, numbers, booleans, null and such values. A fresh
+ * copy (strings are shared, being immutable), with JSON's rules: non-finite numbers and -0
+ * become null and 0, `undefined` properties are dropped and `undefined` array items become
+ * null. Anything else (a `toJSON`, a Date, a class instance, a Map, a function, a bigint, a
+ * `__proto__` key, nesting beyond {@link MAX_PLAIN_DEPTH}) returns {@link NOT_PLAIN}, and the
+ * caller takes the JSON round trip, whose result or error is then the answer.
+ */
+function plainCopy(value: object, depth: number): unknown {
+  if (depth > MAX_PLAIN_DEPTH) return NOT_PLAIN;
+  if (Array.isArray(value)) {
+    if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return NOT_PLAIN;
+    const n = value.length;
+    const out: unknown[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = plainItem(value[i], depth);
+      if (v === NOT_PLAIN) return NOT_PLAIN;
+      out.push(v === undefined ? null : v);
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return NOT_PLAIN;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value)) {
+    // Assigning "__proto__" would set the prototype, not a property (JSON.parse makes one).
+    if (k === '__proto__') return NOT_PLAIN;
+    const v = plainItem((value as Record<string, unknown>)[k], depth);
+    if (v === NOT_PLAIN) return NOT_PLAIN;
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/** One value inside plain data, or {@link NOT_PLAIN}; `undefined` stays undefined. */
+function plainItem(v: unknown, depth: number): unknown {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return v;
+    case 'number':
+      return Number.isFinite(v) ? (v === 0 ? 0 : v) : null;
+    case 'object':
+      return v === null ? null : plainCopy(v, depth + 1);
+    default:
+      // Functions and symbols (dropped or null in JSON), bigints (an error): the slow path.
+      return NOT_PLAIN;
+  }
 }

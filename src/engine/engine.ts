@@ -12,6 +12,7 @@ import {
   ValidationError,
   ConflictError,
   CancelledError,
+  UsageError,
   type ErrorInfo,
   type NonDeterminismError,
 } from '../core/errors.js';
@@ -22,7 +23,7 @@ import {
   type ResolvedRetryPolicy,
   type RetryPolicy,
 } from '../core/retry.js';
-import { normalize, type Outcome as EntryOutcome } from '../core/replay.js';
+import { normalize, type Outcome as EntryOutcome, type StepWrite } from '../core/replay.js';
 import { validate } from '../core/schema.js';
 import type {
   ClusterMessage,
@@ -492,18 +493,23 @@ export class Engine implements RunnerOwner {
     req: InvokeRequest,
     caller: { id: string; index: number } | undefined,
     extra?: (row: InvocationRow) => WriteOp[],
+    /** The input is already in its JSON form (a handler's call or send normalized it). */
+    normalized = false,
   ): Promise<{ row: InvocationRow; existing: boolean; durable: Promise<unknown> }> {
     if (this.stopping)
       throw new KeelError('the engine is stopping', { code: 'engine_stopped', status: 503 });
     const key = req.key ?? '';
     const { def, spec } = this.registry.resolve(req.service, req.handler, key);
-    let input = spec.options.input
-      ? await validate(spec.options.input, req.input, `input of ${def.name}.${spec.name}`)
-      : req.input;
-    try {
-      input = normalize(input, `the input of ${def.name}.${spec.name}`);
-    } catch (err) {
-      throw new ValidationError((err as Error).message);
+    let input = req.input;
+    // A schema may transform the input (defaults, coercions): its output is normalized again.
+    if (spec.options.input || !normalized) {
+      if (spec.options.input)
+        input = await validate(spec.options.input, input, `input of ${def.name}.${spec.name}`);
+      try {
+        input = normalize(input, `the input of ${def.name}.${spec.name}`);
+      } catch (err) {
+        throw new ValidationError((err as Error).message);
+      }
     }
     const dedupe = req.idempotencyKey
       ? `idem:${def.name}/${key}/${spec.name}/${req.idempotencyKey}`
@@ -607,10 +613,10 @@ export class Engine implements RunnerOwner {
         if (!inserted.acquired) return { row, existing: false, durable };
         row.status = 'running';
       }
-      this.launch(row, new Map());
+      this.launch(row, NO_ENTRIES, def, spec);
       return { row, existing: false, durable };
     }
-    if (row.status === 'running') this.launch(row, new Map());
+    if (row.status === 'running') this.launch(row, NO_ENTRIES, def, spec);
     return { row, existing: false, durable };
   }
 
@@ -625,7 +631,7 @@ export class Engine implements RunnerOwner {
     };
     const results = await this.store.write([...extra, release]);
     const next = (results[results.length - 1] as { next?: InvocationRow }).next;
-    if (next) this.launch(next, new Map());
+    if (next) this.launch(next, NO_ENTRIES);
     return results;
   }
 
@@ -647,7 +653,7 @@ export class Engine implements RunnerOwner {
           // run it only if it is still this process's and has not started.
           const fresh = await this.store.getInvocation(row.id);
           const waiting = fresh?.status === 'pending' || fresh?.status === 'scheduled';
-          if (fresh?.owner === me && waiting) this.launch(fresh, new Map());
+          if (fresh?.owner === me && waiting) this.launch(fresh, NO_ENTRIES);
         })
         .catch((err: unknown) =>
           this.log('error', `could not take the key of ${row.id}: ${errorMessage(err)}`, {}),
@@ -655,14 +661,20 @@ export class Engine implements RunnerOwner {
       return;
     }
     if (row.exclusive && !this.locks.acquire(lockKey(row.service, row.key), row.id, row)) return;
-    this.launch(row, new Map());
+    this.launch(row, NO_ENTRIES);
   }
 
-  private launch(row: InvocationRow, recorded: ReadonlyMap<number, JournalEntry>): void {
+  private launch(
+    row: InvocationRow,
+    recorded: ReadonlyMap<number, JournalEntry>,
+    /** The handler, when the caller resolved it already (a new invocation). */
+    resolvedDef?: Definition,
+    resolvedSpec?: HandlerSpec,
+  ): void {
     // One attempt per invocation at a time, whichever path (hand-off, sweep, resume) got here.
     if (this.active.has(row.id)) return;
-    const def = this.registry.get(row.service);
-    const spec = def && this.specOf(def, row.handler);
+    const def = resolvedDef ?? this.registry.get(row.service);
+    const spec = resolvedSpec ?? (def && this.specOf(def, row.handler));
     if (!def || !spec) {
       void this.finishRow(row, {
         error: toErrorInfo(
@@ -671,10 +683,7 @@ export class Engine implements RunnerOwner {
       });
       return;
     }
-    const policy = resolveRetry(
-      spec.options.retry,
-      resolveRetry(def.options.retry, this.defaultRetry),
-    );
+    const policy = this.retryPolicyOf(def, spec);
     if (this.cancelRequests.delete(row.id)) row.cancel ??= 'requested';
     const runner = new Runner(this, row, spec, recorded, policy, def.kind === 'workflow');
     this.active.set(row.id, runner);
@@ -690,6 +699,18 @@ export class Engine implements RunnerOwner {
       ]).catch(() => undefined);
     }
     void runner.start();
+  }
+
+  /** Resolved retry policies by handler: definitions do not change while the engine runs. */
+  private readonly policies = new WeakMap<HandlerSpec, ResolvedRetryPolicy>();
+
+  private retryPolicyOf(def: Definition, spec: HandlerSpec): ResolvedRetryPolicy {
+    let policy = this.policies.get(spec);
+    if (!policy) {
+      policy = resolveRetry(spec.options.retry, resolveRetry(def.options.retry, this.defaultRetry));
+      this.policies.set(spec, policy);
+    }
+    return policy;
   }
 
   private specOf(def: Definition, handler: string): HandlerSpec | undefined {
@@ -961,10 +982,29 @@ export class Engine implements RunnerOwner {
     return p;
   }
 
-  commit(runner: Runner, index: number, entry: JournalEntry): Promise<unknown> {
+  commit(
+    runner: Runner,
+    index: number,
+    entry: JournalEntry,
+    writes: readonly StepWrite[] | undefined,
+  ): Promise<unknown> {
     // The step awaits this write: a failure reaches the handler as a retryable error, so no
     // separate catch is needed on this (hottest) path.
-    return this.store.write([{ op: 'journal.put', invocationId: runner.row.id, index, entry }]);
+    const ops: WriteOp[] = [{ op: 'journal.put', invocationId: runner.row.id, index, entry }];
+    // A step's key-value writes (runWithWrites) ride in the same write: atomic with the entry.
+    if (writes) {
+      for (const w of writes) {
+        const op = stepWriteOp(w);
+        if (!op)
+          return Promise.reject(
+            new UsageError(
+              `a step can only add kv.put and kv.delete writes to its commit, not ${String((w as { op?: unknown }).op)}`,
+            ),
+          );
+        ops.push(op);
+      }
+    }
+    return this.store.write(ops);
   }
 
   append(runner: Runner, index: number, entry: JournalEntry): void {
@@ -1021,6 +1061,7 @@ export class Engine implements RunnerOwner {
           { op: 'journal.put', invocationId: me, index, entry: { ...pending, calleeId: row.id } },
         ];
       },
+      true, // ctx.call normalized the input
     ).then(
       ({ row, existing }) => {
         runner.expecting--;
@@ -1127,6 +1168,7 @@ export class Engine implements RunnerOwner {
         { ...target, input, idempotencyKey: options?.idempotencyKey, delayMs },
         undefined,
         (r) => [{ op: 'journal.put', invocationId: me, index, entry: entryFor(r.id) }],
+        true, // ctx.send normalized the input
       );
       if (existing && !runner.dead) {
         void this.write(runner, [
@@ -1438,14 +1480,27 @@ export class Engine implements RunnerOwner {
     );
   }
 
+  /** Retention by service name, parsed once. */
+  private readonly retentions = new Map<string, number>();
+
+  private retentionOf(service: string): number {
+    let ms = this.retentions.get(service);
+    if (ms === undefined) {
+      const def = this.registry.get(service);
+      ms =
+        def?.options.retention !== undefined
+          ? parseDuration(def.options.retention)
+          : this.retentionMs;
+      // Only registered services: names from stored rows of removed services are not kept.
+      if (def) this.retentions.set(service, ms);
+    }
+    return ms;
+  }
+
   /** Records the outcome, completes the caller's entry, then releases the key and wakes waiters. */
   private finishRow(row: InvocationRow, outcome: Outcome): Promise<void> {
     const now = this.clock.now();
-    const def = this.registry.get(row.service);
-    const retention =
-      def?.options.retention !== undefined
-        ? parseDuration(def.options.retention)
-        : this.retentionMs;
+    const retention = this.retentionOf(row.service);
     const failed = 'error' in outcome;
     const ops: WriteOp[] = [
       {
@@ -1507,7 +1562,7 @@ export class Engine implements RunnerOwner {
             const next = row.exclusive
               ? (results[results.length - 1] as { next?: InvocationRow }).next
               : undefined;
-            if (next) this.launch(next, new Map());
+            if (next) this.launch(next, NO_ENTRIES);
           } else {
             this.releaseKey(row);
           }
@@ -1540,7 +1595,7 @@ export class Engine implements RunnerOwner {
   private releaseKey(row: InvocationRow): void {
     if (!row.exclusive) return;
     const next = this.locks.release(lockKey(row.service, row.key), row.id, (r) => r.id);
-    if (next) this.launch(next, new Map());
+    if (next) this.launch(next, NO_ENTRIES);
   }
 
   // ---- cluster (shared stores) -------------------------------------------------------------
@@ -1756,6 +1811,23 @@ export class Engine implements RunnerOwner {
     return { invocationId: runner.row.id, target: targetOf(runner.row) };
   }
 }
+
+/**
+ * The store op of a step's key-value write, rebuilt field by field so that nothing else (a
+ * compare-and-set version, an engine op) can ride along; undefined for any other op.
+ */
+function stepWriteOp(w: StepWrite): WriteOp | undefined {
+  if (w.op === 'kv.put') {
+    const op: WriteOp = { op: 'kv.put', scope: w.scope, key: w.key, value: w.value };
+    if (w.expiresAt !== undefined) op.expiresAt = w.expiresAt;
+    return op;
+  }
+  if (w.op === 'kv.delete') return { op: 'kv.delete', scope: w.scope, key: w.key };
+  return undefined;
+}
+
+/** The recorded entries of an invocation that has none yet (shared: runners only read it). */
+const NO_ENTRIES: ReadonlyMap<number, JournalEntry> = new Map();
 
 /** An outcome in the shape of a journal entry's result fields. */
 function entryResult(outcome: Outcome): Pick<JournalEntry, 'value' | 'error'> {

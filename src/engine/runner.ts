@@ -2,14 +2,19 @@ import type { CallOptions, Logger, SendOptions } from '../core/context.js';
 import type { HandlerSpec } from '../core/definitions.js';
 import type { ErrorInfo, NonDeterminismError } from '../core/errors.js';
 import type { JournalEntry, Target } from '../core/journal.js';
-import { ContextImpl, type InvocationHost, type Outcome } from '../core/replay.js';
+import { ContextImpl, type InvocationHost, type Outcome, type StepWrite } from '../core/replay.js';
 import type { ResolvedRetryPolicy } from '../core/retry.js';
 import type { InvocationRow } from '../store/types.js';
 
 /** What a runner needs from the engine that owns it. */
 export interface RunnerOwner {
   now(): number;
-  commit(runner: Runner, index: number, entry: JournalEntry): Promise<unknown>;
+  commit(
+    runner: Runner,
+    index: number,
+    entry: JournalEntry,
+    writes: readonly StepWrite[] | undefined,
+  ): Promise<unknown>;
   append(runner: Runner, index: number, entry: JournalEntry): void;
   readState(runner: Runner, name: string): Promise<unknown>;
   readStateKeys(runner: Runner): Promise<string[]>;
@@ -65,6 +70,8 @@ export interface RunnerOwner {
 
 interface Waiter {
   resolve(e: JournalEntry): void;
+  /** The entry waited for. */
+  entry: JournalEntry;
 }
 
 /**
@@ -74,8 +81,9 @@ interface Waiter {
  */
 export class Runner implements InvocationHost {
   readonly ctx: ContextImpl;
-  /** Completions delivered before the handler asked for them. */
-  private readonly delivered = new Map<number, JournalEntry>();
+  /** Completions delivered before the handler asked for them (created on first use). */
+  private delivered: Map<number, JournalEntry> | undefined;
+  /** The entries the handler waits for right now. */
   private readonly waiting = new Map<number, Waiter>();
   private busy = 0;
   /** Completions the engine is committing for this runner; it is not idle until they land. */
@@ -83,12 +91,18 @@ export class Runner implements InvocationHost {
   dead = false;
   /** A cancellation requested and not yet delivered to the handler. */
   private cancelPending: boolean;
+  private awakeableSet: Set<number> | undefined;
+  private calleeMap: Map<number, string> | undefined;
+
   /** Awakeables created by this attempt (their entries may not be committed yet). */
-  readonly awakeables = new Set<number>();
+  get awakeables(): Set<number> {
+    return (this.awakeableSet ??= new Set());
+  }
+
   /** Invocations started by calls of this attempt, by entry index. */
-  readonly callees = new Map<number, string>();
-  /** The entries the handler waits for right now. */
-  private readonly waitingEntries = new Map<number, JournalEntry>();
+  get callees(): Map<number, string> {
+    return (this.calleeMap ??= new Map());
+  }
 
   constructor(
     private readonly owner: RunnerOwner,
@@ -134,7 +148,6 @@ export class Runner implements InvocationHost {
     this.dead = true;
     this.ctx.kill();
     this.waiting.clear();
-    this.waitingEntries.clear();
   }
 
   /** The journal indexes the handler waits for right now. */
@@ -154,10 +167,10 @@ export class Runner implements InvocationHost {
   requestCancel(): void {
     if (this.dead) return;
     this.cancelPending = true;
-    if (this.waitingEntries.size === 0) return;
+    if (this.waiting.size === 0) return;
     this.cancelPending = false;
     this.owner.cancelDelivered(this);
-    for (const [index, entry] of this.waitingEntries) this.owner.cancelEntry(this, index, entry);
+    for (const [index, w] of this.waiting) this.owner.cancelEntry(this, index, w.entry);
   }
 
   /** A completion for entry `index` arrived (and is durable). */
@@ -166,10 +179,9 @@ export class Runner implements InvocationHost {
     const w = this.waiting.get(index);
     if (w) {
       this.waiting.delete(index);
-      this.waitingEntries.delete(index);
       w.resolve(entry);
     } else {
-      this.delivered.set(index, entry);
+      (this.delivered ??= new Map()).set(index, entry);
     }
   }
 
@@ -179,12 +191,12 @@ export class Runner implements InvocationHost {
     return this.owner.now();
   }
 
-  commit(index: number, entry: JournalEntry): Promise<unknown> {
+  commit(index: number, entry: JournalEntry, writes?: readonly StepWrite[]): Promise<unknown> {
     this.busy++;
     const done = (): void => {
       this.busy--;
     };
-    const p = this.owner.commit(this, index, entry);
+    const p = this.owner.commit(this, index, entry, writes);
     p.then(done, done);
     return p;
   }
@@ -220,9 +232,9 @@ export class Runner implements InvocationHost {
   }
 
   awaitCompletion(index: number, entry: JournalEntry): Promise<JournalEntry> {
-    const early = this.delivered.get(index);
+    const early = this.delivered?.get(index);
     if (early) {
-      this.delivered.delete(index);
+      this.delivered!.delete(index);
       return Promise.resolve(early);
     }
     if (entry.done) return Promise.resolve(entry);
@@ -232,8 +244,7 @@ export class Runner implements InvocationHost {
       this.owner.cancelEntry(this, index, entry);
     }
     return new Promise<JournalEntry>((resolve) => {
-      this.waiting.set(index, { resolve });
-      this.waitingEntries.set(index, entry);
+      this.waiting.set(index, { resolve, entry });
       // Let the handler reach all of its concurrent awaits before deciding it is idle.
       queueMicrotask(() => {
         if (this.isIdle && !this.dead) this.owner.idle(this);

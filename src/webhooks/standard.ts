@@ -11,7 +11,7 @@
  * Svix's `svix-id`/`svix-timestamp`/`svix-signature` headers are accepted too. Asymmetric
  * (`v1a`, ed25519) signatures are not implemented: such entries are skipped.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { WebhookConfigError } from './errors.js';
 import {
   accept,
@@ -88,6 +88,11 @@ function digest(key: Buffer, id: string, seconds: number, body: Buffer): Buffer 
   return hmac('sha256', key, Buffer.from(`${id}.${seconds}.`, 'utf8'), body);
 }
 
+/** {@link digest} of a body given as text: hashed as UTF-8 directly, with no Buffer copies. */
+function digestText(key: Buffer, id: string, seconds: number, body: string): Buffer {
+  return createHmac('sha256', key).update(`${id}.${seconds}.${body}`, 'utf8').digest();
+}
+
 /**
  * The `webhook-signature` value for one delivery attempt: `v1,<base64>`, or several such entries
  * separated by spaces when `secret` lists more than one (receivers accept any).
@@ -154,17 +159,19 @@ export function signer(
   const secrets = typeof secret === 'string' ? [secret] : secret;
   if (secrets.length === 0) throw new WebhookConfigError('signer needs at least one secret');
   const keys = secrets.map(decodeSecret);
+  const sig = (k: Buffer, id: string, seconds: number, body: RawBody): string =>
+    `v1,${(typeof body === 'string' ? digestText(k, id, seconds, body) : digest(k, id, seconds, toBuffer(body))).toString('base64')}`;
   return (id, timestamp, body) => {
     if (id.length === 0 || /[\s.]/.test(id))
       throw new RangeError('a webhook id must be non-empty, without dots or whitespace');
     const seconds = timestampSeconds(timestamp);
-    const bytes = toBuffer(body);
     return {
       'webhook-id': id,
       'webhook-timestamp': String(seconds),
-      'webhook-signature': keys
-        .map((k) => `v1,${digest(k, id, seconds, bytes).toString('base64')}`)
-        .join(' '),
+      'webhook-signature':
+        keys.length === 1
+          ? sig(keys[0]!, id, seconds, body)
+          : keys.map((k) => sig(k, id, seconds, body)).join(' '),
     };
   };
 }

@@ -4,10 +4,12 @@
  * the delivery record. Everything non-deterministic (the clock, the jitter, the HTTP answer)
  * happens here, inside the step, so its journaled result replays identically.
  *
- * A crash after the POST and before the step's result is durable repeats the attempt on
- * recovery (at least once), with the same `webhook-id`; the record is rewritten in place, since
- * the attempt number is the same.
+ * The delivery record is not written here: it is returned with the result and committed with
+ * the step's journal entry (`runWithWrites`), one store write for both. A crash after the POST
+ * and before that commit repeats the attempt on recovery (at least once), with the same
+ * `webhook-id`, and then writes its record.
  */
+import type { StepWithWrites } from '../../core/replay.js';
 import type { Clock } from '../../engine/clock.js';
 import type { BreakerTicket } from '../../integrations/breaker.js';
 import { RetrySchedule, type AttemptResponse } from '../schedule.js';
@@ -66,16 +68,18 @@ export interface AttemptDeps {
   schedule: (now: number) => RetrySchedule;
 }
 
-/** Runs one attempt and records it. Throws only when the store does (the step is then retried). */
-export async function runAttempt(deps: AttemptDeps, t: AttemptTarget): Promise<AttemptResult> {
+/**
+ * Runs one attempt; returns its result and the write of its delivery record, for the step's
+ * commit. Throws only when the store does (the step is then retried).
+ */
+export async function runAttempt(
+  deps: AttemptDeps,
+  t: AttemptTarget,
+): Promise<StepWithWrites<AttemptResult>> {
   const n = t.prior.length + 1;
   const startedAt = deps.clock.now();
-  const base: AttemptRecord = {
-    attempt: n,
-    at: new Date(startedAt).toISOString(),
-    duration_ms: 0,
-    ...(t.mode !== 'auto' ? { manual: true } : {}),
-  };
+  const base: AttemptRecord = { attempt: n, at: new Date(startedAt).toISOString(), duration_ms: 0 };
+  if (t.mode !== 'auto') base.manual = true;
   const endpoint = await deps.endpoints.get(t.endpointId);
   let a: AttemptRecord;
   let next: NextStep;
@@ -106,8 +110,8 @@ export async function runAttempt(deps: AttemptDeps, t: AttemptTarget): Promise<A
       retryIn = { retryAfter: String(Math.ceil(refusedFor / 1000)) };
     } else {
       const outcome = await post(deps, endpoint, t);
-      a = { ...base, ...attemptFields(outcome) };
-      retryIn = { ...(outcome.status !== undefined ? { status: outcome.status } : {}) };
+      a = withOutcome(base, outcome);
+      retryIn = outcome.status !== undefined ? { status: outcome.status } : {};
       if (outcome.retryAfter !== undefined) retryIn.retryAfter = outcome.retryAfter;
       if (ticket) await deps.breakers.record(endpoint.id, ticket, !breakerFailure(outcome));
       else if (t.mode === 'manual' && isSuccess(outcome.status))
@@ -118,25 +122,36 @@ export async function runAttempt(deps: AttemptDeps, t: AttemptTarget): Promise<A
   }
 
   const record = recordOf(t, a, next);
-  await deps.log.put(record);
+  const write = deps.log.putOp(record);
   const result: AttemptResult = { a, next };
   if (next.action === 'dead' && t.mode === 'auto' && notifies(next.reason))
     result.failed = failureEvent(record, endpoint?.url ?? '', next.reason);
-  return result;
+  return { value: result, writes: [write] };
 }
 
 /** Signers by secret: the secret is decoded once, not on every attempt. */
 const signers = new Map<string, ReturnType<typeof signer>>();
 
-async function post(deps: AttemptDeps, endpoint: EndpointRecord, t: AttemptTarget) {
+function post(deps: AttemptDeps, endpoint: EndpointRecord, t: AttemptTarget): Promise<HttpOutcome> {
   let sign = signers.get(endpoint.secret);
   if (!sign) {
     if (signers.size >= 10_000) signers.clear();
     sign = signer(endpoint.secret);
     signers.set(endpoint.secret, sign);
   }
-  const headers = sign(t.messageId, Math.floor(deps.clock.now() / 1000), t.body);
-  return deps.sender.post(endpoint.url, headers, t.body);
+  const h = sign(t.messageId, Math.floor(deps.clock.now() / 1000), t.body);
+  return deps.sender.post(
+    endpoint.url,
+    [
+      'webhook-id',
+      h['webhook-id'],
+      'webhook-timestamp',
+      h['webhook-timestamp'],
+      'webhook-signature',
+      h['webhook-signature'],
+    ],
+    t.body,
+  );
 }
 
 function decide(deps: AttemptDeps, t: AttemptTarget, n: number, last: AttemptResponse): NextStep {
@@ -171,18 +186,19 @@ function notifies(reason: FailureReason): boolean {
   return reason === 'exhausted' || reason === 'gone';
 }
 
-function attemptFields(o: HttpOutcome): Partial<AttemptRecord> {
-  const f: Partial<AttemptRecord> = { duration_ms: o.durationMs };
-  if (o.status !== undefined) f.response_status_code = o.status;
-  if (o.body !== undefined) f.response_body = o.body;
+/** The attempt record `a` completed with what the POST got (`a` is changed and returned). */
+function withOutcome(a: AttemptRecord, o: HttpOutcome): AttemptRecord {
+  a.duration_ms = o.durationMs;
+  if (o.status !== undefined) a.response_status_code = o.status;
+  if (o.body !== undefined) a.response_body = o.body;
   if (o.error !== undefined) {
-    f.error = o.error;
-    f.error_code = o.errorCode ?? 'connection_failed';
+    a.error = o.error;
+    a.error_code = o.errorCode ?? 'connection_failed';
   } else if (!isSuccess(o.status)) {
-    f.error = `the endpoint answered ${o.status}`;
-    f.error_code = 'http_status';
+    a.error = `the endpoint answered ${o.status}`;
+    a.error_code = 'http_status';
   }
-  return f;
+  return a;
 }
 
 function recordOf(t: AttemptTarget, a: AttemptRecord, next: NextStep): DeliveryRecord {

@@ -6,9 +6,11 @@
  *
  * A record is written by the invocation that runs the delivery, once per attempt and never
  * concurrently: automatic attempts run in one invocation, and a manual retry is refused while
- * the delivery is pending.
+ * the delivery is pending. The write rides in the commit of the attempt's journal entry, so the
+ * log never shows an attempt whose result is not durable, and costs no store write of its own.
  */
 import { ValidationError } from '../../core/errors.js';
+import type { StepWrite } from '../../core/replay.js';
 import type { Clock } from '../../engine/clock.js';
 import type { Store } from '../../store/types.js';
 import { parseDeliveryId, sortKeyBound } from './ids.js';
@@ -37,17 +39,19 @@ export class DeliveryLog {
     private readonly retentionMs: number,
   ) {}
 
-  /** Writes a record; its retention runs from now, or from its next attempt when later. */
-  async put(record: DeliveryRecord): Promise<void> {
+  /**
+   * The write of a record, for the commit of the attempt step that made it (`runWithWrites`):
+   * the record is durable exactly when the attempt's journaled result is. Its retention runs
+   * from now, or from its next attempt when later.
+   */
+  putOp(record: DeliveryRecord): StepWrite {
     const ids = parseDeliveryId(record.id)!;
     const now = this.clock.now();
     const next = record.next_attempt_at ? Date.parse(record.next_attempt_at) : now;
     const expiresAt = Math.max(now, next) + this.retentionMs;
     record.updated_at = new Date(now).toISOString();
     record.expires_at = new Date(expiresAt).toISOString();
-    await this.store.write([
-      { op: 'kv.put', scope: SCOPES.deliveries, key: ids.logKey, value: record, expiresAt },
-    ]);
+    return { op: 'kv.put', scope: SCOPES.deliveries, key: ids.logKey, value: record, expiresAt };
   }
 
   async get(deliveryId: string): Promise<StoredDelivery | undefined> {

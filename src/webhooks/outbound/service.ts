@@ -8,7 +8,7 @@
 import type { Context } from '../../core/context.js';
 import { service } from '../../core/definitions.js';
 import { TerminalError } from '../../core/errors.js';
-import { contextResource } from '../../core/replay.js';
+import { contextResource, runWithWrites } from '../../core/replay.js';
 import type { AttemptResult } from './attempt.js';
 import { SERVICE_NAME, WEBHOOKS_RUNTIME, type Plan, type WebhooksRuntime } from './runtime.js';
 import type {
@@ -88,7 +88,10 @@ export const WebhooksService = service({
       rt.checkDeliver(input);
       const attempts: AttemptRecord[] = [];
       for (let n = 1; ; n++) {
-        const r: AttemptResult = await ctx.run(`attempt ${n}`, () => rt.attempt(input, attempts));
+        // The delivery record rides in the commit of the attempt's journal entry.
+        const r: AttemptResult = await runWithWrites(ctx, `attempt ${n}`, () =>
+          rt.attempt(input, attempts),
+        );
         attempts.push(r.a);
         if (r.next.action === 'retry') {
           await ctx.sleep(r.next.delayMs);
@@ -114,7 +117,7 @@ export const WebhooksService = service({
     retry: async (ctx: Context, input: RetryInput) => {
       const rt = runtimeOf(ctx);
       rt.checkRetry(input);
-      const r = await ctx.run('attempt', () => rt.manualAttempt(input.d));
+      const r = await runWithWrites(ctx, 'attempt', () => rt.manualAttempt(input.d));
       return { status: r.next.action === 'delivered' ? 'delivered' : 'failed' };
     },
   },
