@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
-import type { WriteOp } from '../src/store/types.js';
+import { invocationWrites, newId } from './store-workload.js';
 
 const total = Number(process.argv[2] ?? 5000);
 const concurrency = Number(process.argv[3] ?? 32);
@@ -17,64 +17,6 @@ const durability = (process.argv[4] ?? 'fsync') as 'fsync' | 'os';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
 const store = openSqliteStore({ path: path.join(dir, 'bench.db'), durability });
-
-function invocationWrites(id: string, now: number): WriteOp[][] {
-  const step = (index: number): WriteOp[] => [
-    {
-      op: 'journal.put',
-      invocationId: id,
-      index,
-      entry: {
-        kind: 'run',
-        name: `step-${index}`,
-        done: true,
-        value: { ok: true, index, at: now },
-      },
-    },
-  ];
-  return [
-    [
-      {
-        op: 'invocation.insert',
-        row: {
-          id,
-          service: 'Orders',
-          handler: 'process',
-          key: id,
-          exclusive: true,
-          status: 'running',
-          input: { orderId: id, items: [{ sku: 'a-1', qty: 2 }], total: 42.5 },
-          dedupe: `idem-${id}`,
-          attempt: 0,
-          retryIndex: -1,
-          createdAt: now,
-          modifiedAt: now,
-        },
-      },
-    ],
-    step(0),
-    step(1),
-    step(2),
-    [
-      {
-        op: 'invocation.update',
-        id,
-        set: {
-          status: 'completed',
-          output: { shipped: true },
-          modifiedAt: now,
-          completedAt: now,
-          expiresAt: now + 86_400_000,
-        },
-      },
-    ],
-  ];
-}
-
-/** Time-ordered ids like the engine's: a millisecond prefix, then random characters. */
-function newId(): string {
-  return `inv_${Date.now().toString(32).padStart(10, '0')}${Math.random().toString(32).slice(2, 18).padEnd(16, '0')}`;
-}
 
 let next = 0;
 async function worker(): Promise<void> {
