@@ -49,11 +49,13 @@ export class SharedBreaker {
       maxAgeMs: number;
       now: () => number;
       onEvents: (events: BreakerEvent[]) => void;
+      /** The Store scope of the state (key: `integration`). Default {@link BREAKER_SCOPE}. */
+      scope?: string;
     },
   ) {
     this.cell = new SharedCell(
       store,
-      BREAKER_SCOPE,
+      env.scope ?? BREAKER_SCOPE,
       integration,
       parseBreakerState,
       initialBreakerState,

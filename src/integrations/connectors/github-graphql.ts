@@ -2,12 +2,10 @@
  * GitHub's GraphQL API: the seed's `get_user_repos` and `get_viewer`, plus any documents the
  * caller adds.
  */
-import { bearer } from '../auth/config.js';
 import { integration, type GraphQLOperationConfig } from '../config.js';
-import { env } from '../secrets.js';
 import { withOverrides, type Connector, type OperationTypes } from './common.js';
 import { githubGraphQLMock } from './github-graphql.mock.js';
-import { GITHUB_HEADERS, GITHUB_RATE_LIMIT, type GitHubOptions } from './github.js';
+import { githubDefaults, type GitHubOptions } from './github.js';
 import type {
   GitHubUserReposData,
   GitHubUserReposVariables,
@@ -67,13 +65,7 @@ export function githubGraphQL(
         name: 'GitHubGraphQL',
         type: 'graphql',
         baseUrl: 'https://api.github.com/graphql',
-        auth: bearer(options.token ?? env('GITHUB_TOKEN')),
-        headers: GITHUB_HEADERS,
-        timeout: '30s',
-        retry: { retries: 3, backoff: 'exponential' },
-        circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
-        rateLimit: GITHUB_RATE_LIMIT,
-        cache: { defaultTtl: '1m' },
+        ...githubDefaults(options),
         mock: githubGraphQLMock(),
         operations: {
           get_user_repos: {

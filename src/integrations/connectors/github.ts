@@ -74,6 +74,19 @@ export const GITHUB_RATE_LIMIT = {
   resetHeader: 'X-RateLimit-Reset',
 } as const;
 
+/** Auth and policies both GitHub APIs (REST and GraphQL) share. */
+export function githubDefaults(options: Pick<GitHubOptions, 'token'>) {
+  return {
+    auth: bearer(options.token ?? env('GITHUB_TOKEN')),
+    headers: GITHUB_HEADERS,
+    timeout: '30s',
+    retry: { retries: 3, backoff: 'exponential' },
+    circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
+    rateLimit: GITHUB_RATE_LIMIT,
+    cache: { defaultTtl: '1m' },
+  } as const;
+}
+
 /**
  * GitHub's REST API, ready to call.
  *
@@ -110,13 +123,7 @@ export function github(options: GitHubOptions = {}): Connector<GitHubOperations>
       {
         name: 'GitHub',
         baseUrl: 'https://api.github.com',
-        auth: bearer(options.token ?? env('GITHUB_TOKEN')),
-        headers: GITHUB_HEADERS,
-        timeout: '30s',
-        retry: { retries: 3, backoff: 'exponential' },
-        circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
-        rateLimit: GITHUB_RATE_LIMIT,
-        cache: { defaultTtl: '1m' },
+        ...githubDefaults(options),
         mock: githubMock(),
         operations: {
           get_user: { method: 'GET', path: '/users/{username}', cache: '5m' },

@@ -1,42 +1,22 @@
 /**
- * One circuit breaker per endpoint, on the pure state machine of `src/integrations/breaker.ts`.
- *
- * The state lives in the key-value space (scope `keel.webhooks.breakers`) so it survives
- * restarts and is shared by processes; it is written only when it changes (a failure, a
- * transition), never on the common path of a closed circuit and a successful delivery, and
- * with compare-and-set, so two processes cannot both let the half-open probe through. Updates
- * of one endpoint are serialized in this process, so its own writes never conflict.
+ * One circuit breaker per endpoint: the integrations' store-backed breaker
+ * (`src/integrations/shared-breaker.ts`), keyed by endpoint id in the scope
+ * `keel.webhooks.breakers`. So the state survives restarts and is shared by processes; it is
+ * written only when it changes (a failure, a transition), never on the common path of a closed
+ * circuit and a successful delivery, and with compare-and-set, so two processes cannot both
+ * let the half-open probe through.
  */
 import { parseDuration } from '../../core/duration.js';
 import type { Clock } from '../../engine/clock.js';
-import {
-  acquireBreaker,
-  breakerStatus,
-  initialBreakerState,
-  parseBreakerState,
-  recordBreakerFailure,
-  recordBreakerSuccess,
-  resetBreaker,
-  type BreakerDecision,
-  type BreakerOptions,
-  type BreakerState,
-  type BreakerStatus,
-  type BreakerTicket,
+import type {
+  BreakerDecision,
+  BreakerOptions,
+  BreakerStatus,
+  BreakerTicket,
 } from '../../integrations/breaker.js';
+import { SharedBreaker } from '../../integrations/shared-breaker.js';
 import type { Store } from '../../store/types.js';
 import { SCOPES, type EndpointBreakerOptions } from './types.js';
-
-interface Entry {
-  id: string;
-  state: BreakerState;
-  version: number;
-  readAt: number;
-  /** The tail of this endpoint's queue of updates, and how many are in it. */
-  queue: Promise<unknown>;
-  busy: number;
-}
-
-const CAS_TRIES = 5;
 
 export function breakerOptions(o: EndpointBreakerOptions = {}): BreakerOptions {
   const failures = o.failures ?? 5;
@@ -50,7 +30,7 @@ export function breakerOptions(o: EndpointBreakerOptions = {}): BreakerOptions {
 }
 
 export class EndpointBreakers {
-  private readonly entries = new Map<string, Entry>();
+  private readonly breakers = new Map<string, SharedBreaker>();
 
   constructor(
     private readonly store: Store,
@@ -61,121 +41,47 @@ export class EndpointBreakers {
   ) {}
 
   /** May a delivery to this endpoint go out now? */
-  acquire(endpointId: string): Promise<BreakerDecision> {
-    return this.update(endpointId, (state, now) => acquireBreaker(state, now, this.options));
+  async acquire(endpointId: string): Promise<BreakerDecision> {
+    return this.of(endpointId).acquire();
   }
 
   /** Records how an admitted delivery went. */
   async record(endpointId: string, ticket: BreakerTicket, ok: boolean): Promise<void> {
-    await this.update(endpointId, (state, now) =>
-      ok
-        ? recordBreakerSuccess(state, ticket, now, this.options)
-        : recordBreakerFailure(state, ticket, now, this.options),
-    );
+    await this.of(endpointId).record(ticket, !ok);
   }
 
   /** Closes the circuit (a manual retry succeeded: the endpoint is up). */
   async reset(endpointId: string): Promise<void> {
-    await this.update(endpointId, (state, now) => resetBreaker(state, now));
+    await this.of(endpointId).reset();
   }
 
   /** The status as the API reports it, from what this process knows. */
   status(endpointId: string): BreakerStatus {
-    const e = this.entries.get(endpointId);
-    return e ? breakerStatus(e.state, this.clock.now(), this.options) : 'closed';
+    return this.breakers.get(endpointId)?.cachedStatus() ?? 'closed';
   }
 
   /** Reads the state of endpoints this process has not seen yet (for the API's health). */
   async load(endpointIds: readonly string[]): Promise<void> {
     await Promise.all(
-      endpointIds.filter((id) => !this.entries.has(id)).map((id) => this.update(id, noChange)),
+      endpointIds.filter((id) => !this.breakers.has(id)).map((id) => this.of(id).status()),
     );
   }
 
   forget(endpointId: string): void {
-    this.entries.delete(endpointId);
+    this.breakers.delete(endpointId);
   }
 
-  private update<R extends { state: BreakerState }>(
-    id: string,
-    step: (state: BreakerState, now: number) => R,
-  ): Promise<R> {
-    const known = this.entries.get(id);
-    // The common path: a fresh closed breaker admitting a call changes nothing and needs no I/O.
-    if (known && known.busy === 0 && this.clock.now() - known.readAt < this.ttlMs) {
-      const result = step(known.state, this.clock.now());
-      if (result.state === known.state) return Promise.resolve(result);
+  private of(endpointId: string): SharedBreaker {
+    let b = this.breakers.get(endpointId);
+    if (!b) {
+      b = new SharedBreaker(this.store, endpointId, this.options, {
+        maxAgeMs: this.ttlMs,
+        now: () => this.clock.now(),
+        onEvents: () => undefined, // endpoint health is read from the state, not from events
+        scope: SCOPES.breakers,
+      });
+      this.breakers.set(endpointId, b);
     }
-    const e = known ?? this.fresh(id);
-    e.busy++;
-    const run = e.queue.then(() => this.apply(e, step));
-    const done = (): void => {
-      e.busy--;
-    };
-    e.queue = run.then(done, done);
-    return run;
+    return b;
   }
-
-  private fresh(id: string): Entry {
-    const e: Entry = {
-      id,
-      state: initialBreakerState(),
-      version: 0,
-      readAt: -Infinity,
-      queue: Promise.resolve(),
-      busy: 0,
-    };
-    this.entries.set(id, e);
-    return e;
-  }
-
-  private async apply<R extends { state: BreakerState }>(
-    e: Entry,
-    step: (state: BreakerState, now: number) => R,
-  ): Promise<R> {
-    const id = e.id;
-    for (let i = 0; i < CAS_TRIES; i++) {
-      if (this.clock.now() - e.readAt >= this.ttlMs) await this.read(id, e);
-      const result = step(e.state, this.clock.now());
-      if (result.state === e.state) return result;
-      const [r] = await this.store.write([
-        {
-          op: 'kv.put',
-          scope: SCOPES.breakers,
-          key: id,
-          value: result.state,
-          expectVersion: e.version,
-        },
-      ]);
-      const written = r as { ok: boolean; version: number };
-      if (written.ok) {
-        e.state = result.state;
-        e.version = written.version;
-        return result;
-      }
-      e.readAt = -Infinity; // another process changed it: read it again and re-decide
-    }
-    // Contended beyond reason: decide on what was read last, without persisting.
-    return step(e.state, this.clock.now());
-  }
-
-  private async read(id: string, e: Entry): Promise<void> {
-    const row = await this.store.getKv(SCOPES.breakers, id);
-    e.readAt = this.clock.now();
-    if (!row) {
-      e.state = initialBreakerState();
-      e.version = 0;
-      return;
-    }
-    try {
-      e.state = parseBreakerState(row.value);
-    } catch {
-      e.state = initialBreakerState(); // a corrupted row must not stop deliveries
-    }
-    e.version = row.version;
-  }
-}
-
-function noChange(state: BreakerState): { state: BreakerState } {
-  return { state };
 }
