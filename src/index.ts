@@ -47,9 +47,10 @@ export {
   ConflictError,
   CancelledError,
   TimeoutError,
+  InvalidDelayError,
 } from './core/errors.js';
 export type { ErrorInfo, KeelErrorOptions } from './core/errors.js';
-export { parseDuration } from './core/duration.js';
+export { parseDuration, MAX_DELAY_MS } from './core/duration.js';
 export type { Duration } from './core/duration.js';
 export { DEFAULT_RETRY } from './core/retry.js';
 export { DurablePromise } from './core/futures.js';

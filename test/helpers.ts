@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine, type EngineOptions } from '../src/index.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
+import type { OpResult, Store, WriteOp } from '../src/store/types.js';
 import { FakeClock, settle } from '../src/testing/index.js';
 
 /** A temporary directory removed by `cleanup`. */
@@ -106,4 +107,71 @@ export async function killHard(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
   await exited;
+}
+
+/** A real store whose writes a test can hold back, to crash between an answer and a commit. */
+export interface HoldingStore extends Store {
+  /**
+   * Holds back the next write for which `which(ops)` is true (default: any) and every write
+   * after it, as a store commits writes in order.
+   */
+  hold(which?: (ops: WriteOp[]) => boolean): void;
+  /** Sends the held writes to the store, in order, and stops holding. */
+  release(): void;
+  /** Fails the held writes with `error` and stops holding. */
+  fail(error: Error): void;
+  /** Fails the first held write with `error` alone (as a store fails one call), sends the rest. */
+  failFirst(error: Error): void;
+  /** Writes held back right now. */
+  readonly held: number;
+}
+
+/**
+ * Wraps a real store so that a test can hold its writes back: held writes have not reached the
+ * database, so `crash(engine)` loses them exactly as `kill -9` loses a write still queued for
+ * its group commit. Everything else goes straight to the wrapped store.
+ */
+export function holdingStore(store: Store): HoldingStore {
+  let which: ((ops: WriteOp[]) => boolean) | undefined;
+  let queue: Array<{
+    ops: WriteOp[];
+    resolve: (r: OpResult[]) => void;
+    reject: (e: unknown) => void;
+  }> = [];
+  const drain = (): typeof queue => {
+    which = undefined;
+    const q = queue;
+    queue = [];
+    return q;
+  };
+  const extra = {
+    write(ops: WriteOp[]): Promise<OpResult[]> {
+      if (queue.length === 0 && !which?.(ops)) return store.write(ops);
+      return new Promise((resolve, reject) => queue.push({ ops, resolve, reject }));
+    },
+    hold(w: (ops: WriteOp[]) => boolean = () => true) {
+      which = w;
+    },
+    release() {
+      for (const q of drain()) store.write(q.ops).then(q.resolve, q.reject);
+    },
+    fail(error: Error) {
+      for (const q of drain()) q.reject(error);
+    },
+    failFirst(error: Error) {
+      const [first, ...rest] = drain();
+      first?.reject(error);
+      for (const q of rest) store.write(q.ops).then(q.resolve, q.reject);
+    },
+    get held() {
+      return queue.length;
+    },
+  };
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop in extra) return Reflect.get(extra, prop) as unknown;
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as HoldingStore;
 }

@@ -699,6 +699,88 @@ describe('PostgresStore', () => {
       expect(await store.listInvocations({})).toHaveLength(1);
     }
   });
+
+  describe('conflicts between processes', () => {
+    /** Until the store's backend (by application name) waits for a lock. */
+    async function waitingForLock(appName: string): Promise<void> {
+      for (let i = 0; i < 500; i++) {
+        const { rows } = await admin.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+          [appName],
+        );
+        if (rows[0].n > 0) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error('the store never waited for the lock');
+    }
+
+    it('runs a batch PostgreSQL rolled back for a deadlock again, and its caller never sees it', async () => {
+      const appName = `keel-deadlock-${randomBytes(4).toString('hex')}`;
+      const h = fresh({ applicationName: appName });
+      const store = await h.open();
+      await store.write([
+        { op: 'invocation.insert', row: inv('a') },
+        { op: 'invocation.insert', row: inv('b') },
+      ]);
+      const other = await admin.connect();
+      try {
+        // The other transaction waits longer before it looks for a deadlock: the store's
+        // batch is the one PostgreSQL rolls back.
+        await other.query("SET deadlock_timeout = '20s'");
+        await other.query('BEGIN');
+        await other.query(`UPDATE "${h.schema}".invocations SET attempt = 7 WHERE id = 'b'`);
+        // Locks a (a blind update), then waits for b (a suspension reads before it writes).
+        const write = store.write([
+          { op: 'invocation.update', id: 'a', set: { attempt: 1 } },
+          { op: 'invocation.suspend', id: 'b', waitingFor: [], modifiedAt: 5 },
+        ]);
+        await waitingForLock(appName);
+        // Now a cycle: the other transaction waits for a, the batch for b.
+        await other.query(`UPDATE "${h.schema}".invocations SET attempt = 8 WHERE id = 'a'`);
+        await other.query('COMMIT');
+        expect(await write).toEqual([undefined, { suspended: true }]);
+      } finally {
+        await other.query('ROLLBACK').catch(() => undefined);
+        other.release();
+      }
+      expect(store.stats.conflicts).toBeGreaterThan(0);
+      // Applied after the other transaction, as a whole.
+      expect(await store.getInvocation('a')).toMatchObject({ attempt: 1 });
+      expect(await store.getInvocation('b')).toMatchObject({ attempt: 7, status: 'suspended' });
+    });
+
+    it('reaps without waiting for an invocation another transaction holds, and adopts it later', async () => {
+      const h = fresh();
+      const store = await h.open();
+      await store.write([
+        { op: 'process.register', id: 'me', leaseUntil: 1e15 },
+        { op: 'process.register', id: 'dead', leaseUntil: 10 },
+        { op: 'invocation.insert', row: inv('x', { owner: 'dead' }) },
+        { op: 'invocation.insert', row: inv('y', { owner: 'dead' }) },
+      ]);
+      const other = await admin.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query(`SELECT 1 FROM "${h.schema}".invocations WHERE id = 'x' FOR UPDATE`);
+        const reap = store.write([{ op: 'process.reap', now: 20, by: 'me' }]);
+        const waited = await Promise.race([
+          reap.then(() => false),
+          new Promise<boolean>((r) => setTimeout(() => r(true), 3000)),
+        ]);
+        expect(waited, 'the reaper waited for a locked invocation').toBe(false);
+        expect(await reap).toEqual([{ reaped: ['dead'], invocations: ['y'] }]);
+        await other.query('COMMIT');
+      } finally {
+        await other.query('ROLLBACK').catch(() => undefined);
+        other.release();
+      }
+      // Its owner is unregistered now: the next reap adopts it.
+      expect(await store.write([{ op: 'process.reap', now: 20, by: 'me' }])).toEqual([
+        { reaped: ['dead'], invocations: ['x'] },
+      ]);
+      expect((await store.getInvocation('x'))?.owner).toBe('me');
+    });
+  });
 });
 
 /** A small deterministic PRNG (mulberry32), so a failing sequence can be replayed. */

@@ -1,9 +1,15 @@
-import { workflow } from '../../src/index.js';
+import { z } from 'zod';
+import { handler, workflow, type WorkflowContext } from '../../src/index.js';
 
-export interface OrderInput {
-  item: string;
-  quantity?: number;
-}
+/** The body of `POST /OrderWorkflow/{orderId}/run`, e.g. `{"item":"book","quantity":2}`. */
+export const OrderInput = z.object(
+  {
+    item: z.string().min(1),
+    quantity: z.number().int().positive().optional(),
+  },
+  { error: 'the request body must be a JSON object, e.g. {"item":"book","quantity":2}' },
+);
+export type OrderInput = z.infer<typeof OrderInput>;
 
 /**
  * A small multi-step workflow: reserve, wait (durably), charge, confirm. `status` can be
@@ -11,7 +17,7 @@ export interface OrderInput {
  */
 export const OrderWorkflow = workflow({
   name: 'OrderWorkflow',
-  run: async (ctx, order: OrderInput) => {
+  run: handler({ input: OrderInput }, async (ctx: WorkflowContext, order) => {
     ctx.set('stage', 'reserving');
     // Ids come from ctx.uuid() outside the steps: deterministic on replay, so they can serve
     // as idempotency keys for the systems the steps call.
@@ -27,7 +33,7 @@ export const OrderWorkflow = workflow({
     }));
     ctx.set('stage', 'done');
     return { status: 'confirmed', item: order.item, reservation, ...payment };
-  },
+  }),
   handlers: {
     status: async (ctx) => ({ stage: (await ctx.get<string>('stage')) ?? 'not started' }),
   },

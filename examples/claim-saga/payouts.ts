@@ -1,4 +1,5 @@
-import { object, shared, TerminalError } from '../../src/index.js';
+import { z } from 'zod';
+import { handler, object, shared, TerminalError, type ObjectContext } from '../../src/index.js';
 import { fromCents, toCents } from '../saga-kit/money.js';
 
 /** The customer whose bank account is closed: the approved claim goes to manual review. */
@@ -19,23 +20,26 @@ export const ClaimPayouts = object({
   name: 'ClaimPayouts',
   handlers: {
     /** Pays the claim. Paying twice pays once. */
-    pay: async (ctx, req: { customerId: string; amount: number }) => {
-      const existing = await ctx.get<Payout>('payout');
-      if (existing) return { paymentId: existing.paymentId };
-      if (req.customerId === CLOSED_ACCOUNT_CUSTOMER) {
-        throw new TerminalError(`the bank account of ${req.customerId} is closed`, {
-          code: 'payout_failed',
-          status: 502,
-        });
-      }
-      const payout: Payout = {
-        paymentId: `clm_pay_${ctx.key}`,
-        customerId: req.customerId,
-        amountCents: toCents(req.amount),
-      };
-      ctx.set('payout', payout);
-      return { paymentId: payout.paymentId };
-    },
+    pay: handler(
+      { input: z.object({ customerId: z.string().min(1), amount: z.number() }) },
+      async (ctx: ObjectContext, req) => {
+        const existing = await ctx.get<Payout>('payout');
+        if (existing) return { paymentId: existing.paymentId };
+        if (req.customerId === CLOSED_ACCOUNT_CUSTOMER) {
+          throw new TerminalError(`the bank account of ${req.customerId} is closed`, {
+            code: 'payout_failed',
+            status: 502,
+          });
+        }
+        const payout: Payout = {
+          paymentId: `clm_pay_${ctx.key}`,
+          customerId: req.customerId,
+          amountCents: toCents(req.amount),
+        };
+        ctx.set('payout', payout);
+        return { paymentId: payout.paymentId };
+      },
+    ),
 
     /** The payout of this claim, or null. */
     payout: shared(async (ctx) => {

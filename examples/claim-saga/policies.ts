@@ -1,4 +1,12 @@
-import { object, shared, TerminalError, type ObjectSharedContext } from '../../src/index.js';
+import { z } from 'zod';
+import {
+  handler,
+  object,
+  shared,
+  TerminalError,
+  type ObjectContext,
+  type ObjectSharedContext,
+} from '../../src/index.js';
 import { fromCents, toCents } from '../saga-kit/money.js';
 
 /**
@@ -69,64 +77,82 @@ export const ClaimPolicies = object({
   name: 'ClaimPolicies',
   handlers: {
     /** Validates a claim and reserves its amount. */
-    openClaim: async (ctx, req: { claimId: string; customerId: string; amount: number }) => {
-      const policy = await load(ctx);
-      if (!policy) invalidClaim(`there is no policy ${ctx.key}`);
-      const existing = policy.claims[req.claimId];
-      if (existing) return { claimId: req.claimId, status: existing.status };
-      if (!policy.active) invalidClaim(`policy ${ctx.key} has lapsed`);
-      if (policy.holder !== req.customerId)
-        invalidClaim(`${req.customerId} does not hold policy ${ctx.key}`);
-      const amountCents = toCents(req.amount);
-      if (amountCents > remainingCents(policy)) {
-        invalidClaim(
-          `the claim exceeds the ${fromCents(remainingCents(policy))} coverage left on ${ctx.key}`,
-        );
-      }
-      policy.claims[req.claimId] = { amountCents, status: 'open' };
-      ctx.set('policy', policy);
-      return { claimId: req.claimId, status: 'open' as ClaimStatus };
-    },
+    openClaim: handler(
+      {
+        input: z.object({
+          claimId: z.string().min(1),
+          customerId: z.string().min(1),
+          amount: z.number(),
+        }),
+      },
+      async (ctx: ObjectContext, req) => {
+        const policy = await load(ctx);
+        if (!policy) invalidClaim(`there is no policy ${ctx.key}`);
+        const existing = policy.claims[req.claimId];
+        if (existing) return { claimId: req.claimId, status: existing.status };
+        if (!policy.active) invalidClaim(`policy ${ctx.key} has lapsed`);
+        if (policy.holder !== req.customerId)
+          invalidClaim(`${req.customerId} does not hold policy ${ctx.key}`);
+        const amountCents = toCents(req.amount);
+        if (amountCents > remainingCents(policy)) {
+          invalidClaim(
+            `the claim exceeds the ${fromCents(remainingCents(policy))} coverage left on ${ctx.key}`,
+          );
+        }
+        policy.claims[req.claimId] = { amountCents, status: 'open' };
+        ctx.set('policy', policy);
+        return { claimId: req.claimId, status: 'open' as ClaimStatus };
+      },
+    ),
 
     /** Withdraws an open claim and frees its reserved coverage (compensation; idempotent). */
-    withdrawClaim: async (ctx, req: { claimId: string; reason: string }) => {
-      const policy = await load(ctx);
-      const claim = policy?.claims[req.claimId];
-      if (!policy || !claim) return { claimId: req.claimId, status: 'unknown' };
-      if (claim.status === 'open') {
-        claim.status = 'withdrawn';
-        claim.note = req.reason;
-        ctx.set('policy', policy);
-      }
-      return { claimId: req.claimId, status: claim.status };
-    },
+    withdrawClaim: handler(
+      { input: z.object({ claimId: z.string().min(1), reason: z.string() }) },
+      async (ctx: ObjectContext, req) => {
+        const policy = await load(ctx);
+        const claim = policy?.claims[req.claimId];
+        if (!policy || !claim) return { claimId: req.claimId, status: 'unknown' };
+        if (claim.status === 'open') {
+          claim.status = 'withdrawn';
+          claim.note = req.reason;
+          ctx.set('policy', policy);
+        }
+        return { claimId: req.claimId, status: claim.status };
+      },
+    ),
 
     /** Parks an approved claim whose payment failed for a person to look at. */
-    markForReview: async (ctx, req: { claimId: string; reason: string }) => {
-      const policy = await load(ctx);
-      const claim = policy?.claims[req.claimId];
-      if (!policy || !claim) return { claimId: req.claimId, status: 'unknown' };
-      claim.status = 'manual_review';
-      claim.note = req.reason;
-      ctx.set('policy', policy);
-      return { claimId: req.claimId, status: claim.status };
-    },
+    markForReview: handler(
+      { input: z.object({ claimId: z.string().min(1), reason: z.string() }) },
+      async (ctx: ObjectContext, req) => {
+        const policy = await load(ctx);
+        const claim = policy?.claims[req.claimId];
+        if (!policy || !claim) return { claimId: req.claimId, status: 'unknown' };
+        claim.status = 'manual_review';
+        claim.note = req.reason;
+        ctx.set('policy', policy);
+        return { claimId: req.claimId, status: claim.status };
+      },
+    ),
 
     /** Closes a paid claim. */
-    closeClaim: async (ctx, req: { claimId: string; paymentId: string }) => {
-      const policy = await load(ctx);
-      const claim = policy?.claims[req.claimId];
-      if (!policy || !claim) {
-        throw new TerminalError(`policy ${ctx.key} has no claim ${req.claimId}`, {
-          code: 'claim_not_found',
-          status: 404,
-        });
-      }
-      claim.status = 'paid';
-      claim.paymentId = req.paymentId;
-      ctx.set('policy', policy);
-      return { claimId: req.claimId, status: claim.status };
-    },
+    closeClaim: handler(
+      { input: z.object({ claimId: z.string().min(1), paymentId: z.string().min(1) }) },
+      async (ctx: ObjectContext, req) => {
+        const policy = await load(ctx);
+        const claim = policy?.claims[req.claimId];
+        if (!policy || !claim) {
+          throw new TerminalError(`policy ${ctx.key} has no claim ${req.claimId}`, {
+            code: 'claim_not_found',
+            status: 404,
+          });
+        }
+        claim.status = 'paid';
+        claim.paymentId = req.paymentId;
+        ctx.set('policy', policy);
+        return { claimId: req.claimId, status: claim.status };
+      },
+    ),
 
     /** The policy, its coverage left and its claims. */
     policy: shared(async (ctx) => {

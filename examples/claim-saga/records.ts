@@ -1,4 +1,5 @@
-import { object, shared, TerminalError } from '../../src/index.js';
+import { z } from 'zod';
+import { handler, object, shared, TerminalError, type ObjectContext } from '../../src/index.js';
 
 /** The customer the hospital has no records for: the claim fails before any approval. */
 export const NO_RECORDS_CUSTOMER = 'cust-no-records';
@@ -19,23 +20,26 @@ export const ClaimMedicalRecords = object({
   name: 'ClaimMedicalRecords',
   handlers: {
     /** Requests the records from the claimant's hospital. Requesting twice requests once. */
-    request: async (ctx, req: { customerId: string }) => {
-      const existing = await ctx.get<RecordsRequest>('records');
-      if (existing?.status === 'received') return { recordsId: existing.recordsId };
-      if (req.customerId === NO_RECORDS_CUSTOMER) {
-        throw new TerminalError(`the hospital has no records for ${req.customerId}`, {
-          code: 'records_unavailable',
-          status: 404,
-        });
-      }
-      const records: RecordsRequest = {
-        recordsId: `rec_${ctx.key}`,
-        customerId: req.customerId,
-        status: 'received',
-      };
-      ctx.set('records', records);
-      return { recordsId: records.recordsId };
-    },
+    request: handler(
+      { input: z.object({ customerId: z.string().min(1) }) },
+      async (ctx: ObjectContext, req) => {
+        const existing = await ctx.get<RecordsRequest>('records');
+        if (existing?.status === 'received') return { recordsId: existing.recordsId };
+        if (req.customerId === NO_RECORDS_CUSTOMER) {
+          throw new TerminalError(`the hospital has no records for ${req.customerId}`, {
+            code: 'records_unavailable',
+            status: 404,
+          });
+        }
+        const records: RecordsRequest = {
+          recordsId: `rec_${ctx.key}`,
+          customerId: req.customerId,
+          status: 'received',
+        };
+        ctx.set('records', records);
+        return { recordsId: records.recordsId };
+      },
+    ),
 
     /** Deletes the copy (privacy: a rejected claim keeps no medical data). Idempotent. */
     purge: async (ctx) => {

@@ -1,5 +1,14 @@
-import { CancelledError, saga, TerminalError, workflow } from '../../src/index.js';
-import { fields, idMatchingKey, invalid, positive, text } from '../saga-kit/input.js';
+import { z } from 'zod';
+import {
+  CancelledError,
+  handler,
+  saga,
+  TerminalError,
+  workflow,
+  type WorkflowContext,
+  type WorkflowSharedContext,
+} from '../../src/index.js';
+import { body, idMatchingKey, keyId, positive, text } from '../saga-kit/input.js';
 import { ClaimPayouts } from './payouts.js';
 import { ClaimPolicies } from './policies.js';
 import { ClaimMedicalRecords } from './records.js';
@@ -7,7 +16,37 @@ import { ClaimMedicalRecords } from './records.js';
 /** How long a claim waits for a reviewer's decision. */
 export const APPROVAL_TIMEOUT = '30d';
 
-/** A claim, as filed. */
+/** The body of `POST /ClaimSaga/{claimId}/run`. */
+export const ClaimInput = body(
+  {
+    /** May repeat the URL key; defaults to it. */
+    claimId: keyId(),
+    policyId: text(),
+    customerId: text(),
+    amount: positive(),
+    description: z.string().optional(),
+  },
+  '{"policyId":"pol-123","customerId":"cust-123","amount":1200}',
+);
+export type ClaimInput = z.infer<typeof ClaimInput>;
+
+/** The body of `approve`. */
+export const ApprovalInput = body(
+  {
+    approved: z.boolean({ error: 'must be true or false' }),
+    reviewer: text(),
+    reason: z.string().optional(),
+  },
+  '{"approved":true,"reviewer":"ann"}',
+);
+
+/** The body of `reject`. */
+export const RejectionInput = body(
+  { reviewer: text(), reason: z.string().optional() },
+  '{"reviewer":"ann","reason":"not covered"}',
+);
+
+/** A claim, as the saga runs it (the id resolved from the URL key). */
 export interface Claim {
   claimId: string;
   policyId: string;
@@ -67,8 +106,11 @@ type Stage = 'validation' | 'records' | 'approval' | 'payment' | 'closing' | 'cl
  */
 export const ClaimSaga = workflow({
   name: 'ClaimSaga',
-  run: async (ctx, input: Claim): Promise<ClaimResult> => {
-    const claim = parseClaim(input, ctx.key);
+  run: handler({ input: ClaimInput }, async (ctx: WorkflowContext, input): Promise<ClaimResult> => {
+    // Before the first step: a contradicting id fails the run with nothing done (key released).
+    const { description, ...fields } = input;
+    const claim: Claim = { ...fields, claimId: idMatchingKey(input.claimId, 'claimId', ctx.key) };
+    if (description !== undefined) claim.description = description;
     const policy = ctx.objectClient(ClaimPolicies, claim.policyId);
     const records = ctx.objectClient(ClaimMedicalRecords, claim.claimId);
 
@@ -164,30 +206,33 @@ export const ClaimSaga = workflow({
     enter('closed');
     ctx.set('outcome', 'paid');
     return { status: 'paid', paymentId, reviewer };
-  },
+  }),
 
   handlers: {
     /** A reviewer's decision. Reachable as `/ClaimSaga/{claimId}/Approve`; a second decision answers 409. */
-    approve: async (ctx, approval: Approval) => {
-      const body = fields(approval, '{"approved":true,"reviewer":"ann"}');
-      if (typeof body.approved !== 'boolean') invalid('"approved" must be true or false');
-      const decision: Approval = { approved: body.approved, reviewer: text(body, 'reviewer') };
-      if (typeof body.reason === 'string') decision.reason = body.reason;
-      await ctx.promise<Approval>('approval').resolve(decision);
-      return decision;
-    },
+    approve: handler(
+      { input: ApprovalInput },
+      async (ctx: WorkflowSharedContext, approval): Promise<Approval> => {
+        const decision: Approval = { approved: approval.approved, reviewer: approval.reviewer };
+        if (approval.reason !== undefined) decision.reason = approval.reason;
+        await ctx.promise<Approval>('approval').resolve(decision);
+        return decision;
+      },
+    ),
 
     /** Shorthand for `approve` with `"approved": false`. */
-    reject: async (ctx, req: { reviewer: string; reason?: string }) => {
-      const body = fields(req, '{"reviewer":"ann","reason":"not covered"}');
-      const decision: Approval = { approved: false, reviewer: text(body, 'reviewer') };
-      if (typeof body.reason === 'string') decision.reason = body.reason;
-      await ctx.promise<Approval>('approval').resolve(decision);
-      return decision;
-    },
+    reject: handler(
+      { input: RejectionInput },
+      async (ctx: WorkflowSharedContext, req): Promise<Approval> => {
+        const decision: Approval = { approved: false, reviewer: req.reviewer };
+        if (req.reason !== undefined) decision.reason = req.reason;
+        await ctx.promise<Approval>('approval').resolve(decision);
+        return decision;
+      },
+    ),
 
     /** Where the claim is, and the decision if one was made. */
-    status: async (ctx) => ({
+    status: async (ctx: WorkflowSharedContext) => ({
       claimId: ctx.key,
       stage: (await ctx.get<Stage>('stage')) ?? 'not started',
       outcome: (await ctx.get<string>('outcome')) ?? null,
@@ -208,16 +253,4 @@ function failureStatus(code: string): ClaimResult['status'] {
     default:
       return 'failed';
   }
-}
-
-function parseClaim(input: unknown, key: string): Claim {
-  const body = fields(input, '{"policyId":"pol-123","customerId":"cust-123","amount":1200}');
-  const claim: Claim = {
-    claimId: idMatchingKey(body, 'claimId', key),
-    policyId: text(body, 'policyId'),
-    customerId: text(body, 'customerId'),
-    amount: positive(body, 'amount'),
-  };
-  if (typeof body.description === 'string') claim.description = body.description;
-  return claim;
 }

@@ -49,17 +49,17 @@ const unavailable = (driverId: string, why: string) =>
 export const DeliveryDispatch = object({
   name: 'DeliveryDispatch',
   handlers: {
-    join: async (ctx: ObjectContext, driverId: string) => {
+    join: handler({ input: z.string().min(1) }, async (ctx: ObjectContext, driverId) => {
       const roster = (await ctx.get<string[]>('roster')) ?? [];
       if (!roster.includes(driverId)) ctx.set('roster', [...roster, driverId]);
-    },
-    leave: async (ctx: ObjectContext, driverId: string) => {
+    }),
+    leave: handler({ input: z.string().min(1) }, async (ctx: ObjectContext, driverId) => {
       const roster = (await ctx.get<string[]>('roster')) ?? [];
       ctx.set(
         'roster',
         roster.filter((d) => d !== driverId),
       );
-    },
+    }),
     /** Drivers on shift here, in the order they joined. */
     drivers: shared(async (ctx) => (await ctx.get<string[]>('roster')) ?? []),
   },
@@ -93,15 +93,18 @@ export const DeliveryDriver = object({
     },
 
     /** Takes an order if on shift and free; assigning the same order again is a no-op. */
-    assign: async (ctx: ObjectContext, orderId: string): Promise<Driver> => {
-      const driver = await driverOf(ctx);
-      if (driver.job?.orderId === orderId && driver.onShift) return driver;
-      if (!driver.onShift) throw unavailable(ctx.key, 'off shift');
-      if (driver.job) throw unavailable(ctx.key, `busy with ${driver.job.orderId}`);
-      const next: Driver = { ...driver, job: { orderId, stage: 'assigned' } };
-      ctx.set('driver', next);
-      return next;
-    },
+    assign: handler(
+      { input: z.string().min(1) },
+      async (ctx: ObjectContext, orderId): Promise<Driver> => {
+        const driver = await driverOf(ctx);
+        if (driver.job?.orderId === orderId && driver.onShift) return driver;
+        if (!driver.onShift) throw unavailable(ctx.key, 'off shift');
+        if (driver.job) throw unavailable(ctx.key, `busy with ${driver.job.orderId}`);
+        const next: Driver = { ...driver, job: { orderId, stage: 'assigned' } };
+        ctx.set('driver', next);
+        return next;
+      },
+    ),
 
     /** Sends the driver to the restaurant; fails if the driver went off shift meanwhile. */
     notifyPickup: async (
@@ -134,34 +137,40 @@ export const DeliveryDriver = object({
     ),
 
     /** The driver handed the food over: wakes the orchestrator, and the driver is free. */
-    confirmDelivery: async (ctx: ObjectContext, orderId: string): Promise<Driver> => {
-      const driver = await driverOf(ctx);
-      const job = driver.job;
-      if (job?.orderId !== orderId || job.stage !== 'delivering' || !job.deliveredCallback) {
-        throw new TerminalError(`driver ${ctx.key} is not delivering ${orderId}`, {
-          code: 'not_delivering',
-          status: 409,
-        });
-      }
-      const delivered: Delivered = {
-        driverId: ctx.key,
-        deliveredAt: new Date(await ctx.now()).toISOString(),
-      };
-      await ctx.resolveAwakeable(job.deliveredCallback, delivered);
-      const { job: _done, ...rest } = driver;
-      const next: Driver = { ...rest, deliveries: [...driver.deliveries, orderId] };
-      ctx.set('driver', next);
-      return next;
-    },
+    confirmDelivery: handler(
+      { input: z.string().min(1) },
+      async (ctx: ObjectContext, orderId): Promise<Driver> => {
+        const driver = await driverOf(ctx);
+        const job = driver.job;
+        if (job?.orderId !== orderId || job.stage !== 'delivering' || !job.deliveredCallback) {
+          throw new TerminalError(`driver ${ctx.key} is not delivering ${orderId}`, {
+            code: 'not_delivering',
+            status: 409,
+          });
+        }
+        const delivered: Delivered = {
+          driverId: ctx.key,
+          deliveredAt: new Date(await ctx.now()).toISOString(),
+        };
+        await ctx.resolveAwakeable(job.deliveredCallback, delivered);
+        const { job: _done, ...rest } = driver;
+        const next: Driver = { ...rest, deliveries: [...driver.deliveries, orderId] };
+        ctx.set('driver', next);
+        return next;
+      },
+    ),
 
     /** Compensation (or reassignment): frees the driver from this order, if still on it. */
-    release: async (ctx: ObjectContext, orderId: string): Promise<Driver> => {
-      const driver = await driverOf(ctx);
-      if (driver.job?.orderId !== orderId) return driver;
-      const { job: _released, ...rest } = driver;
-      ctx.set('driver', rest);
-      return rest;
-    },
+    release: handler(
+      { input: z.string().min(1) },
+      async (ctx: ObjectContext, orderId): Promise<Driver> => {
+        const driver = await driverOf(ctx);
+        if (driver.job?.orderId !== orderId) return driver;
+        const { job: _released, ...rest } = driver;
+        ctx.set('driver', rest);
+        return rest;
+      },
+    ),
 
     /** Shift, job and last known location. */
     whereabouts: shared(async (ctx) => driverOf(ctx)),

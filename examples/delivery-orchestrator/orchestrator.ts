@@ -13,6 +13,7 @@ import {
   TimeoutError,
   workflow,
   type WorkflowContext,
+  type WorkflowSharedContext,
 } from '../../src/index.js';
 import { Flow, readStatus } from '../orchestration-kit/flow.js';
 import { simulations } from '../orchestration-kit/simulate.js';
@@ -269,10 +270,10 @@ export const DeliveryOrchestrator = workflow({
   }),
   handlers: {
     /** The current step and the history of this order. */
-    status: async (ctx) => readStatus(ctx),
+    status: async (ctx: WorkflowSharedContext) => readStatus(ctx),
 
     /** The status plus the assigned driver's shift, job and last position. */
-    track: async (ctx) => {
+    track: async (ctx: WorkflowSharedContext) => {
       const driverId = await ctx.get<string>('driver');
       const driver = driverId
         ? await ctx.objectClient(DeliveryDriver, driverId).whereabouts()
@@ -281,22 +282,25 @@ export const DeliveryOrchestrator = workflow({
     },
 
     /** The customer cancels: honoured until the driver is sent to the restaurant. */
-    cancel: async (ctx, req?: { reason?: string }) => {
-      if (FINAL.has((await readStatus(ctx)).state)) {
-        throw new TerminalError(`order ${ctx.key} has already finished`, {
-          code: 'already_finished',
-          status: 409,
-        });
-      }
-      if (await ctx.get<boolean>('pickedUp')) {
-        throw new TerminalError(`order ${ctx.key} is on its way and can no longer be cancelled`, {
-          code: 'too_late',
-          status: 409,
-        });
-      }
-      const reason = req?.reason ?? 'no reason given';
-      await ctx.promise<CancelRequest>('cancel').resolve({ reason });
-      return { orderId: ctx.key, cancellation: 'requested', reason };
-    },
+    cancel: handler(
+      { input: z.object({ reason: z.string().optional() }).optional() },
+      async (ctx: WorkflowSharedContext, req) => {
+        if (FINAL.has((await readStatus(ctx)).state)) {
+          throw new TerminalError(`order ${ctx.key} has already finished`, {
+            code: 'already_finished',
+            status: 409,
+          });
+        }
+        if (await ctx.get<boolean>('pickedUp')) {
+          throw new TerminalError(`order ${ctx.key} is on its way and can no longer be cancelled`, {
+            code: 'too_late',
+            status: 409,
+          });
+        }
+        const reason = req?.reason ?? 'no reason given';
+        await ctx.promise<CancelRequest>('cancel').resolve({ reason });
+        return { orderId: ctx.key, cancellation: 'requested', reason };
+      },
+    ),
   },
 });

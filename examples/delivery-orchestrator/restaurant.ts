@@ -1,3 +1,4 @@
+import { z } from 'zod';
 /**
  * RestaurantService of the food delivery exercise: one object per restaurant, holding the
  * orders its kitchen has received. An order carries the awakeable id of the orchestrator
@@ -5,6 +6,7 @@
  * restaurant's tablet app would call a webhook.
  */
 import {
+  handler,
   object,
   shared,
   TerminalError,
@@ -114,26 +116,29 @@ export const DeliveryRestaurant = object({
     },
 
     /** The kitchen says the food is ready: wakes the orchestrator waiting for it. */
-    markReady: async (ctx: ObjectContext, orderId: string) => {
+    markReady: handler({ input: z.string().min(1) }, async (ctx: ObjectContext, orderId) => {
       const order = await orderIn(ctx, orderId, ['received'], 'ready');
       const ready: Ready = { readyAt: new Date(await ctx.now()).toISOString() };
       // Wake the orchestrator first: if that fails, the kitchen's record stays unchanged.
       await ctx.resolveAwakeable(order.readyCallback, ready);
       return save(ctx, { ...order, status: 'ready' });
-    },
+    }),
 
     /** The kitchen cannot make it: the orchestrator's wait fails, and it compensates. */
-    rejectOrder: async (ctx: ObjectContext, req: { orderId: string; reason: string }) => {
-      const order = await orderIn(ctx, req.orderId, ['received'], 'rejected');
-      await ctx.rejectAwakeable(order.readyCallback, req.reason);
-      return save(ctx, { ...order, status: 'rejected' });
-    },
+    rejectOrder: handler(
+      { input: z.object({ orderId: z.string().min(1), reason: z.string() }) },
+      async (ctx: ObjectContext, req) => {
+        const order = await orderIn(ctx, req.orderId, ['received'], 'rejected');
+        await ctx.rejectAwakeable(order.readyCallback, req.reason);
+        return save(ctx, { ...order, status: 'rejected' });
+      },
+    ),
 
     /**
      * Compensation: the order is off. Idempotent; an order never received is recorded as
      * cancelled, so a submission arriving late is refused.
      */
-    cancelOrder: async (ctx: ObjectContext, orderId: string) => {
+    cancelOrder: handler({ input: z.string().min(1) }, async (ctx: ObjectContext, orderId) => {
       const state = await stateOf(ctx);
       const order = state.orders[orderId];
       if (order && order.status !== 'received' && order.status !== 'ready') return order;
@@ -148,16 +153,16 @@ export const DeliveryRestaurant = object({
           };
       ctx.set('restaurant', { ...state, orders: { ...state.orders, [orderId]: cancelled } });
       return cancelled;
-    },
+    }),
 
     /**
      * The order was delivered: the kitchen closes its ticket. From `received` too: a kitchen
      * that confirmed straight over the awakeable API never marked it ready here.
      */
-    complete: async (ctx: ObjectContext, orderId: string) => {
+    complete: handler({ input: z.string().min(1) }, async (ctx: ObjectContext, orderId) => {
       const order = await orderIn(ctx, orderId, ['received', 'ready', 'completed'], 'completed');
       return save(ctx, { ...order, status: 'completed' });
-    },
+    }),
 
     /** Closes the restaurant: new orders fail with `restaurant_closed`. */
     close: async (ctx: ObjectContext) => {

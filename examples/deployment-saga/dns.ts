@@ -1,4 +1,5 @@
-import { object, shared, TerminalError } from '../../src/index.js';
+import { z } from 'zod';
+import { handler, object, shared, TerminalError, type ObjectContext } from '../../src/index.js';
 import { wants } from './faults.js';
 
 /** The public hostname the deployment saga points at production (the object key). */
@@ -19,24 +20,42 @@ export const DeployDns = object({
   name: 'DeployDns',
   handlers: {
     /** Points the hostname at a version; answers the record it replaced. */
-    update: async (ctx, req: { deploymentId: string; version: string; imageTag: string }) => {
-      if (wants(req.imageTag, 'dnsUpdate')) {
-        throw new TerminalError(`the DNS provider rejected the change to ${ctx.key}`, {
-          code: 'dns_update_failed',
-          status: 503,
-        });
-      }
-      const previous = (await ctx.get<DnsRecord>('record')) ?? null;
-      ctx.set('record', { version: req.version, deploymentId: req.deploymentId });
-      return { hostname: ctx.key, version: req.version, previous };
-    },
+    update: handler(
+      {
+        input: z.object({
+          deploymentId: z.string().min(1),
+          version: z.string().min(1),
+          imageTag: z.string().min(1),
+        }),
+      },
+      async (ctx: ObjectContext, req) => {
+        if (wants(req.imageTag, 'dnsUpdate')) {
+          throw new TerminalError(`the DNS provider rejected the change to ${ctx.key}`, {
+            code: 'dns_update_failed',
+            status: 503,
+          });
+        }
+        const previous = (await ctx.get<DnsRecord>('record')) ?? null;
+        ctx.set('record', { version: req.version, deploymentId: req.deploymentId });
+        return { hostname: ctx.key, version: req.version, previous };
+      },
+    ),
 
     /** Restores a previous record (only a cancelled deployment needs it). */
-    restore: async (ctx, req: { previous: DnsRecord | null }) => {
-      if (req.previous) ctx.set('record', req.previous);
-      else ctx.clear('record');
-      return { hostname: ctx.key, restored: req.previous };
-    },
+    restore: handler(
+      {
+        input: z.object({
+          previous: z
+            .object({ version: z.string().min(1), deploymentId: z.string().min(1) })
+            .nullable(),
+        }),
+      },
+      async (ctx: ObjectContext, req) => {
+        if (req.previous) ctx.set('record', req.previous);
+        else ctx.clear('record');
+        return { hostname: ctx.key, restored: req.previous };
+      },
+    ),
 
     /** What the hostname serves. */
     record: shared(async (ctx) => (await ctx.get<DnsRecord>('record')) ?? null),

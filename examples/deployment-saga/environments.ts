@@ -1,4 +1,12 @@
-import { object, shared, TerminalError, type ObjectSharedContext } from '../../src/index.js';
+import { z } from 'zod';
+import {
+  handler,
+  object,
+  shared,
+  TerminalError,
+  type ObjectContext,
+  type ObjectSharedContext,
+} from '../../src/index.js';
 import { wants } from './faults.js';
 
 /** The version every environment runs before the first deployment. */
@@ -51,68 +59,80 @@ export const DeployEnvironments = object({
   name: 'DeployEnvironments',
   handlers: {
     /** Rolls a version out to this environment. */
-    deploy: async (ctx, req: { deploymentId: string; version: string; imageTag: string }) => {
-      const state = await load(ctx);
-      const releaseId = `rel_${ctx.key}_${req.deploymentId}`;
-      if (state.live.releaseId === releaseId) return state.live;
-      const at = await ctx.now();
-      const broken =
-        (ctx.key === 'staging' && wants(req.imageTag, 'stagingDeploy')) ||
-        (ctx.key === 'production' && wants(req.imageTag, 'productionDeploy'));
-      if (broken) {
-        // The failed attempt stays in the history (each ctx.set is journaled as it happens,
-        // so it is kept although the handler then fails): it is what someone debugging needs.
+    deploy: handler(
+      {
+        input: z.object({
+          deploymentId: z.string().min(1),
+          version: z.string().min(1),
+          imageTag: z.string().min(1),
+        }),
+      },
+      async (ctx: ObjectContext, req) => {
+        const state = await load(ctx);
+        const releaseId = `rel_${ctx.key}_${req.deploymentId}`;
+        if (state.live.releaseId === releaseId) return state.live;
+        const at = await ctx.now();
+        const broken =
+          (ctx.key === 'staging' && wants(req.imageTag, 'stagingDeploy')) ||
+          (ctx.key === 'production' && wants(req.imageTag, 'productionDeploy'));
+        if (broken) {
+          // The failed attempt stays in the history (each ctx.set is journaled as it happens,
+          // so it is kept although the handler then fails): it is what someone debugging needs.
+          state.history.push({
+            at,
+            action: 'deploy_failed',
+            deploymentId: req.deploymentId,
+            version: req.version,
+          });
+          ctx.set('state', state);
+          throw new TerminalError(
+            `${req.imageTag} crashed on start in ${ctx.key} (CrashLoopBackOff)`,
+            {
+              code: 'deploy_failed',
+              status: 502,
+            },
+          );
+        }
+        state.previous.push(state.live);
+        state.live = {
+          releaseId,
+          deploymentId: req.deploymentId,
+          version: req.version,
+          imageTag: req.imageTag,
+        };
         state.history.push({
           at,
-          action: 'deploy_failed',
+          action: 'deployed',
           deploymentId: req.deploymentId,
           version: req.version,
         });
         ctx.set('state', state);
-        throw new TerminalError(
-          `${req.imageTag} crashed on start in ${ctx.key} (CrashLoopBackOff)`,
-          {
-            code: 'deploy_failed',
-            status: 502,
-          },
-        );
-      }
-      state.previous.push(state.live);
-      state.live = {
-        releaseId,
-        deploymentId: req.deploymentId,
-        version: req.version,
-        imageTag: req.imageTag,
-      };
-      state.history.push({
-        at,
-        action: 'deployed',
-        deploymentId: req.deploymentId,
-        version: req.version,
-      });
-      ctx.set('state', state);
-      return state.live;
-    },
+        return state.live;
+      },
+    ),
 
     /** Goes back to the release this deployment replaced (only if it is still live). */
-    rollback: async (ctx, req: { releaseId: string }) => {
-      const state = await load(ctx);
-      const restored = state.previous.at(-1);
-      if (state.live.releaseId !== req.releaseId || !restored) {
-        return { environment: ctx.key, live: state.live, rolledBack: false };
-      }
-      const undone = state.live;
-      state.previous.pop();
-      state.live = restored;
-      state.history.push({
-        at: await ctx.now(),
-        action: 'rolled_back',
-        deploymentId: undone.deploymentId,
-        version: undone.version,
-      });
-      ctx.set('state', state);
-      return { environment: ctx.key, live: state.live, rolledBack: true };
-    },
+    rollback: handler(
+      { input: z.object({ releaseId: z.string().min(1) }) },
+      async (ctx: ObjectContext, req) => {
+        const state = await load(ctx);
+        const restored = state.previous.at(-1);
+        if (state.live.releaseId !== req.releaseId || !restored) {
+          return { environment: ctx.key, live: state.live, rolledBack: false };
+        }
+        const undone = state.live;
+        state.previous.pop();
+        state.live = restored;
+        state.history.push({
+          at: await ctx.now(),
+          action: 'rolled_back',
+          deploymentId: undone.deploymentId,
+          version: undone.version,
+        });
+        ctx.set('state', state);
+        return { environment: ctx.key, live: state.live, rolledBack: true };
+      },
+    ),
 
     /** The live release and the whole history. */
     status: shared(async (ctx) => {

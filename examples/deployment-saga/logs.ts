@@ -1,4 +1,5 @@
-import { object, shared } from '../../src/index.js';
+import { z } from 'zod';
+import { handler, object, shared, type ObjectContext } from '../../src/index.js';
 
 /** One line of a deployment's log. */
 export interface LogLine {
@@ -18,12 +19,22 @@ export const DeployLogs = object({
   name: 'DeployLogs',
   handlers: {
     /** Appends a line. */
-    append: async (ctx, line: Omit<LogLine, 'at'>) => {
-      const lines = (await ctx.get<LogLine[]>('lines')) ?? [];
-      lines.push({ at: await ctx.now(), ...line });
-      ctx.set('lines', lines);
-      return lines.length;
-    },
+    append: handler(
+      {
+        input: z.object({
+          stage: z.string().min(1),
+          level: z.enum(['info', 'error']),
+          message: z.string(),
+          data: z.unknown().optional(),
+        }),
+      },
+      async (ctx: ObjectContext, line) => {
+        const lines = (await ctx.get<LogLine[]>('lines')) ?? [];
+        lines.push({ at: await ctx.now(), ...line });
+        ctx.set('lines', lines);
+        return lines.length;
+      },
+    ),
 
     /** Every line, oldest first. */
     read: shared(async (ctx) => (await ctx.get<LogLine[]>('lines')) ?? []),

@@ -1,12 +1,15 @@
+import { z } from 'zod';
 import {
   CancelledError,
-  parseDuration,
+  handler,
   saga,
   TerminalError,
   workflow,
   type Duration,
+  type WorkflowContext,
+  type WorkflowSharedContext,
 } from '../../src/index.js';
-import { fields, idMatchingKey, invalid, positive, text } from '../saga-kit/input.js';
+import { body, count, duration, idMatchingKey, keyId, text } from '../saga-kit/input.js';
 import { MigrationRouter } from './router.js';
 import { MigrationTarget, type VerificationReport } from './target.js';
 
@@ -17,7 +20,21 @@ export const DEFAULT_BATCH_PAUSE = '1m';
 /** After the point of no return, a failed step is retried this often (unless the request gives `retryInterval`), forever. */
 export const FORWARD_RETRY_INTERVAL = '5m';
 
-/** A migration request. */
+/** The body of `POST /MigrationSaga/{migrationId}/run`. */
+export const MigrationInput = body(
+  {
+    /** May repeat the URL key; defaults to it. */
+    migrationId: keyId(),
+    serviceId: text(),
+    totalRecords: count(),
+    batchPause: duration().optional(),
+    retryInterval: duration().optional(),
+  },
+  '{"serviceId":"svc-orders","totalRecords":10000}',
+);
+export type MigrationInput = z.infer<typeof MigrationInput>;
+
+/** A migration request, as the saga runs it (the id resolved from the URL key). */
 export interface Migration {
   migrationId: string;
   serviceId: string;
@@ -82,109 +99,119 @@ const FAILED_IN: Record<Phase, MigrationResult['status']> = {
  */
 export const MigrationSaga = workflow({
   name: 'MigrationSaga',
-  run: async (ctx, input: Migration): Promise<MigrationResult> => {
-    const m = parseMigration(input, ctx.key);
-    const router = ctx.objectClient(MigrationRouter, m.serviceId);
-    const target = ctx.objectClient(MigrationTarget, m.serviceId);
-    const batchSize = Math.ceil(m.totalRecords / BATCHES);
+  run: handler(
+    { input: MigrationInput },
+    async (ctx: WorkflowContext, input): Promise<MigrationResult> => {
+      // Before the first step: a contradicting id fails the run with nothing done (key released).
+      const { batchPause, retryInterval, ...fields } = input;
+      const m: Migration = {
+        ...fields,
+        migrationId: idMatchingKey(input.migrationId, 'migrationId', ctx.key),
+      };
+      if (batchPause !== undefined) m.batchPause = batchPause;
+      if (retryInterval !== undefined) m.retryInterval = retryInterval;
+      const router = ctx.objectClient(MigrationRouter, m.serviceId);
+      const target = ctx.objectClient(MigrationTarget, m.serviceId);
+      const batchSize = Math.ceil(m.totalRecords / BATCHES);
 
-    const at: { phase: Phase; batches: number } = { phase: 'dual_write', batches: 0 };
-    const enter = (next: Phase): void => {
-      at.phase = next;
-      ctx.set('phase', next);
-    };
+      const at: { phase: Phase; batches: number } = { phase: 'dual_write', batches: 0 };
+      const enter = (next: Phase): void => {
+        at.phase = next;
+        ctx.set('phase', next);
+      };
 
-    const outcome = await saga(ctx, async (s) => {
-      enter('dual_write');
-      await s.invoke('enable dual-write', () => router.enableDualWrite(), {
-        undo: () => router.disableDualWrite(),
+      const outcome = await saga(ctx, async (s) => {
+        enter('dual_write');
+        await s.invoke('enable dual-write', () => router.enableDualWrite(), {
+          undo: () => router.disableDualWrite(),
+        });
+
+        enter('migrating');
+        // A failed migration must not leave half a copy behind: the next attempt starts clean.
+        await s.invoke(
+          'prepare target',
+          () => target.begin({ totalRecords: m.totalRecords, batchSize }),
+          {
+            undo: () => target.purge(),
+          },
+        );
+        for (let batch = 0; batch < BATCHES; batch++) {
+          const first = batch * batchSize;
+          const count = Math.max(0, Math.min(batchSize, m.totalRecords - first));
+          await target.copyBatch({ batch, first, count });
+          at.batches = batch + 1;
+          ctx.set('batchesMigrated', at.batches);
+          // Let the old system breathe between batches (a durable timer: nothing held meanwhile).
+          if (batch < BATCHES - 1) await ctx.sleep(m.batchPause ?? DEFAULT_BATCH_PAUSE);
+        }
+
+        enter('verifying');
+        const report = await target.verify({ batches: BATCHES });
+        if (!report.consistent) {
+          throw new TerminalError(
+            `the new system differs from the old one: batches ${[...report.missingBatches, ...report.mismatchedBatches].join(', ')}`,
+            { code: 'verification_failed', status: 409 },
+          );
+        }
+        return report;
       });
 
-      enter('migrating');
-      // A failed migration must not leave half a copy behind: the next attempt starts clean.
-      await s.invoke(
-        'prepare target',
-        () => target.begin({ totalRecords: m.totalRecords, batchSize }),
-        {
-          undo: () => target.purge(),
-        },
-      );
-      for (let batch = 0; batch < BATCHES; batch++) {
-        const first = batch * batchSize;
-        const count = Math.max(0, Math.min(batchSize, m.totalRecords - first));
-        await target.copyBatch({ batch, first, count });
-        at.batches = batch + 1;
-        ctx.set('batchesMigrated', at.batches);
-        // Let the old system breathe between batches (a durable timer: nothing held meanwhile).
-        if (batch < BATCHES - 1) await ctx.sleep(m.batchPause ?? DEFAULT_BATCH_PAUSE);
+      if (outcome.status !== 'completed') {
+        ctx.set('outcome', outcome.status);
+        return {
+          status: outcome.status === 'compensated' ? FAILED_IN[at.phase] : 'compensation_failed',
+          batchesMigrated: at.batches,
+          reason: outcome.error.code,
+          message: outcome.error.message,
+          compensated: outcome.compensated,
+        };
       }
+      const verification = outcome.value;
 
-      enter('verifying');
-      const report = await target.verify({ batches: BATCHES });
-      if (!report.consistent) {
-        throw new TerminalError(
-          `the new system differs from the old one: batches ${[...report.missingBatches, ...report.mismatchedBatches].join(', ')}`,
-          { code: 'verification_failed', status: 409 },
-        );
-      }
-      return report;
-    });
-
-    if (outcome.status !== 'completed') {
-      ctx.set('outcome', outcome.status);
-      return {
-        status: outcome.status === 'compensated' ? FAILED_IN[at.phase] : 'compensation_failed',
-        batchesMigrated: at.batches,
-        reason: outcome.error.code,
-        message: outcome.error.message,
-        compensated: outcome.compensated,
-      };
-    }
-    const verification = outcome.value;
-
-    // ---- the point of no return -----------------------------------------------------------
-    enter('switching');
-    try {
-      await router.switchTraffic();
-    } catch (err) {
-      if (!(err instanceof TerminalError) || err instanceof CancelledError) throw err;
-      // The switch may have half happened: rolling back blind could lose writes. Dual-write
-      // stays on, so both systems stay consistent while a person looks.
-      ctx.log.error(`Traffic switch failed - manual intervention needed: ${err.message}`);
-      ctx.set('outcome', 'manual_intervention_required');
-      return {
-        status: 'manual_intervention_required',
-        batchesMigrated: at.batches,
-        verification,
-        reason: err.code,
-        message: err.message,
-      };
-    }
-
-    // Forward recovery: the new system serves the traffic, so the only way is on.
-    enter('decommissioning');
-    let shutdownRetries = 0;
-    for (;;) {
+      // ---- the point of no return -----------------------------------------------------------
+      enter('switching');
       try {
-        await router.disableOldSystem();
-        break;
+        await router.switchTraffic();
       } catch (err) {
         if (!(err instanceof TerminalError) || err instanceof CancelledError) throw err;
-        shutdownRetries++;
-        const pause = m.retryInterval ?? FORWARD_RETRY_INTERVAL;
-        ctx.log.warn(`old system not shut down yet (${err.message}); retrying in ${pause}`);
-        await ctx.sleep(pause);
+        // The switch may have half happened: rolling back blind could lose writes. Dual-write
+        // stays on, so both systems stay consistent while a person looks.
+        ctx.log.error(`Traffic switch failed - manual intervention needed: ${err.message}`);
+        ctx.set('outcome', 'manual_intervention_required');
+        return {
+          status: 'manual_intervention_required',
+          batchesMigrated: at.batches,
+          verification,
+          reason: err.code,
+          message: err.message,
+        };
       }
-    }
 
-    enter('done');
-    ctx.set('outcome', 'completed');
-    return { status: 'completed', batchesMigrated: at.batches, verification, shutdownRetries };
-  },
+      // Forward recovery: the new system serves the traffic, so the only way is on.
+      enter('decommissioning');
+      let shutdownRetries = 0;
+      for (;;) {
+        try {
+          await router.disableOldSystem();
+          break;
+        } catch (err) {
+          if (!(err instanceof TerminalError) || err instanceof CancelledError) throw err;
+          shutdownRetries++;
+          const pause = m.retryInterval ?? FORWARD_RETRY_INTERVAL;
+          ctx.log.warn(`old system not shut down yet (${err.message}); retrying in ${pause}`);
+          await ctx.sleep(pause);
+        }
+      }
+
+      enter('done');
+      ctx.set('outcome', 'completed');
+      return { status: 'completed', batchesMigrated: at.batches, verification, shutdownRetries };
+    },
+  ),
 
   handlers: {
     /** The phase and how many batches are copied. */
-    progress: async (ctx) => ({
+    progress: async (ctx: WorkflowSharedContext) => ({
       migrationId: ctx.key,
       phase: (await ctx.get<Phase>('phase')) ?? 'not started',
       batchesMigrated: (await ctx.get<number>('batchesMigrated')) ?? 0,
@@ -192,31 +219,3 @@ export const MigrationSaga = workflow({
     }),
   },
 });
-
-function parseMigration(input: unknown, key: string): Migration {
-  const body = fields(input, '{"serviceId":"svc-orders","totalRecords":10000}');
-  const totalRecords = positive(body, 'totalRecords');
-  if (!Number.isInteger(totalRecords)) invalid('"totalRecords" must be a whole number');
-  const m: Migration = {
-    migrationId: idMatchingKey(body, 'migrationId', key),
-    serviceId: text(body, 'serviceId'),
-    totalRecords,
-  };
-  const batchPause = duration(body, 'batchPause');
-  if (batchPause !== undefined) m.batchPause = batchPause;
-  const retryInterval = duration(body, 'retryInterval');
-  if (retryInterval !== undefined) m.retryInterval = retryInterval;
-  return m;
-}
-
-/** An optional duration field (`"100ms"`, `"5m"`, a number of ms). */
-function duration(body: Record<string, unknown>, field: string): Duration | undefined {
-  const value = body[field];
-  if (value === undefined) return undefined;
-  try {
-    parseDuration(value as Duration);
-  } catch (err) {
-    invalid(`"${field}": ${(err as Error).message}`);
-  }
-  return value as Duration;
-}

@@ -1,4 +1,12 @@
-import { object, shared, TerminalError, type ObjectSharedContext } from '../../src/index.js';
+import { z } from 'zod';
+import {
+  handler,
+  object,
+  shared,
+  TerminalError,
+  type ObjectContext,
+  type ObjectSharedContext,
+} from '../../src/index.js';
 import { CORRUPTED_BATCH, FAILING_BATCH, FAULTY_SERVICES } from './faults.js';
 import { batchChecksum } from './records.js';
 
@@ -51,57 +59,72 @@ export const MigrationTarget = object({
   name: 'MigrationTarget',
   handlers: {
     /** Prepares an empty copy (throwing away any earlier attempt's partial data). */
-    begin: async (ctx, req: { totalRecords: number; batchSize: number }) => {
-      ctx.set('state', { ...req, batches: {}, replays: 0 } satisfies TargetState);
-      return { serviceId: ctx.key, ...req };
-    },
+    begin: handler(
+      { input: z.object({ totalRecords: z.number().int(), batchSize: z.number().int() }) },
+      async (ctx: ObjectContext, req) => {
+        ctx.set('state', { ...req, batches: {}, replays: 0 } satisfies TargetState);
+        return { serviceId: ctx.key, ...req };
+      },
+    ),
 
     /** Copies one batch of records from the old system. */
-    copyBatch: async (ctx, req: { batch: number; first: number; count: number }) => {
-      const state = await mustLoad(ctx);
-      if (state.batches[req.batch]) {
-        state.replays++;
+    copyBatch: handler(
+      {
+        input: z.object({
+          batch: z.number().int(),
+          first: z.number().int(),
+          count: z.number().int(),
+        }),
+      },
+      async (ctx: ObjectContext, req) => {
+        const state = await mustLoad(ctx);
+        if (state.batches[req.batch]) {
+          state.replays++;
+          ctx.set('state', state);
+          return { batch: req.batch, copied: state.batches[req.batch]!.count };
+        }
+        if (ctx.key === FAULTY_SERVICES.batch && req.batch === FAILING_BATCH) {
+          throw new TerminalError(`record ${req.first} of ${ctx.key} violates the new schema`, {
+            code: 'batch_failed',
+            status: 422,
+          });
+        }
+        let checksum = batchChecksum(ctx.key, req.first, req.count);
+        if (ctx.key === FAULTY_SERVICES.corrupt && req.batch === CORRUPTED_BATCH) checksum ^= 1;
+        state.batches[req.batch] = { first: req.first, count: req.count, checksum };
         ctx.set('state', state);
-        return { batch: req.batch, copied: state.batches[req.batch]!.count };
-      }
-      if (ctx.key === FAULTY_SERVICES.batch && req.batch === FAILING_BATCH) {
-        throw new TerminalError(`record ${req.first} of ${ctx.key} violates the new schema`, {
-          code: 'batch_failed',
-          status: 422,
-        });
-      }
-      let checksum = batchChecksum(ctx.key, req.first, req.count);
-      if (ctx.key === FAULTY_SERVICES.corrupt && req.batch === CORRUPTED_BATCH) checksum ^= 1;
-      state.batches[req.batch] = { first: req.first, count: req.count, checksum };
-      ctx.set('state', state);
-      return { batch: req.batch, copied: req.count };
-    },
+        return { batch: req.batch, copied: req.count };
+      },
+    ),
 
     /** Compares every batch with what the old system holds. */
-    verify: async (ctx, req: { batches: number }): Promise<VerificationReport> => {
-      const state = await mustLoad(ctx);
-      const missingBatches: number[] = [];
-      const mismatchedBatches: number[] = [];
-      let recordsMigrated = 0;
-      for (let b = 0; b < req.batches; b++) {
-        const first = b * state.batchSize;
-        const count = Math.max(0, Math.min(state.batchSize, state.totalRecords - first));
-        const copy = state.batches[b];
-        if (!copy) {
-          missingBatches.push(b);
-          continue;
+    verify: handler(
+      { input: z.object({ batches: z.number().int() }) },
+      async (ctx: ObjectContext, req): Promise<VerificationReport> => {
+        const state = await mustLoad(ctx);
+        const missingBatches: number[] = [];
+        const mismatchedBatches: number[] = [];
+        let recordsMigrated = 0;
+        for (let b = 0; b < req.batches; b++) {
+          const first = b * state.batchSize;
+          const count = Math.max(0, Math.min(state.batchSize, state.totalRecords - first));
+          const copy = state.batches[b];
+          if (!copy) {
+            missingBatches.push(b);
+            continue;
+          }
+          recordsMigrated += copy.count;
+          if (copy.count !== count || copy.checksum !== batchChecksum(ctx.key, first, count)) {
+            mismatchedBatches.push(b);
+          }
         }
-        recordsMigrated += copy.count;
-        if (copy.count !== count || copy.checksum !== batchChecksum(ctx.key, first, count)) {
-          mismatchedBatches.push(b);
-        }
-      }
-      const consistent =
-        missingBatches.length === 0 &&
-        mismatchedBatches.length === 0 &&
-        recordsMigrated === state.totalRecords;
-      return { consistent, recordsMigrated, missingBatches, mismatchedBatches };
-    },
+        const consistent =
+          missingBatches.length === 0 &&
+          mismatchedBatches.length === 0 &&
+          recordsMigrated === state.totalRecords;
+        return { consistent, recordsMigrated, missingBatches, mismatchedBatches };
+      },
+    ),
 
     /** Drops everything copied so far (the compensation of a failed migration). */
     purge: async (ctx) => {

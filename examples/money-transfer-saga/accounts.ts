@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import {
+  handler,
   object,
   shared,
   TerminalError,
@@ -42,11 +44,12 @@ interface Account {
   replays: number;
 }
 
-interface Movement {
-  txId: string;
-  transferId: string;
-  amount: number;
-}
+/** A debit or credit: `txId` makes it apply at most once. */
+const Movement = z.object({
+  txId: z.string().min(1),
+  transferId: z.string().min(1),
+  amount: z.number(),
+});
 
 const load = async (ctx: ObjectSharedContext): Promise<Account | undefined> => {
   const stored = await ctx.get<Account>('account');
@@ -109,25 +112,28 @@ export const TransferAccounts = object({
   name: 'TransferAccounts',
   handlers: {
     /** Admin: opens an account with an initial balance. */
-    open: async (ctx, req: { initialBalance?: number } | undefined) => {
-      if (await ctx.get<Account>('account')) {
-        throw new TerminalError(`account ${ctx.key} is already open`, {
-          code: 'account_exists',
-          status: 409,
-        });
-      }
-      const account: Account = {
-        balanceCents: toCents(req?.initialBalance ?? 0),
-        frozen: false,
-        transactions: [],
-        replays: 0,
-      };
-      ctx.set('account', account);
-      return { accountId: ctx.key, balance: fromCents(account.balanceCents) };
-    },
+    open: handler(
+      { input: z.object({ initialBalance: z.number().optional() }).optional() },
+      async (ctx: ObjectContext, req) => {
+        if (await ctx.get<Account>('account')) {
+          throw new TerminalError(`account ${ctx.key} is already open`, {
+            code: 'account_exists',
+            status: 409,
+          });
+        }
+        const account: Account = {
+          balanceCents: toCents(req?.initialBalance ?? 0),
+          frozen: false,
+          transactions: [],
+          replays: 0,
+        };
+        ctx.set('account', account);
+        return { accountId: ctx.key, balance: fromCents(account.balanceCents) };
+      },
+    ),
 
     /** Takes money out; refuses to overdraw. */
-    debit: async (ctx, req: Movement) => {
+    debit: handler({ input: Movement }, async (ctx: ObjectContext, req) => {
       const account = await mustLoad(ctx);
       const done = replayOf(ctx, account, req.txId);
       if (done) return receipt(ctx, account, done);
@@ -149,10 +155,10 @@ export const TransferAccounts = object({
       account.transactions.push(tx);
       ctx.set('account', account);
       return receipt(ctx, account, tx);
-    },
+    }),
 
     /** Puts money in. */
-    credit: async (ctx, req: Movement) => {
+    credit: handler({ input: Movement }, async (ctx: ObjectContext, req) => {
       const account = await mustLoad(ctx);
       const done = replayOf(ctx, account, req.txId);
       if (done) return receipt(ctx, account, done);
@@ -169,34 +175,37 @@ export const TransferAccounts = object({
       account.transactions.push(tx);
       ctx.set('account', account);
       return receipt(ctx, account, tx);
-    },
+    }),
 
     /** Undoes a debit or credit of this account. Reversing twice reverses once. */
-    reverse: async (ctx, req: { txId: string }) => {
-      const account = await mustLoad(ctx);
-      const reversalId = `${req.txId}:reversal`;
-      const done = replayOf(ctx, account, reversalId);
-      if (done) return receipt(ctx, account, done);
-      const original = account.transactions.find((t) => t.txId === req.txId);
-      if (!original) {
-        throw new TerminalError(`account ${ctx.key} has no transaction ${req.txId}`, {
-          code: 'transaction_not_found',
-          status: 404,
-        });
-      }
-      const tx: Transaction = {
-        txId: reversalId,
-        kind: 'reversal',
-        transferId: original.transferId,
-        amountCents: original.amountCents,
-        reverses: original.txId,
-      };
-      account.balanceCents +=
-        original.kind === 'debit' ? original.amountCents : -original.amountCents;
-      account.transactions.push(tx);
-      ctx.set('account', account);
-      return receipt(ctx, account, tx);
-    },
+    reverse: handler(
+      { input: z.object({ txId: z.string().min(1) }) },
+      async (ctx: ObjectContext, req) => {
+        const account = await mustLoad(ctx);
+        const reversalId = `${req.txId}:reversal`;
+        const done = replayOf(ctx, account, reversalId);
+        if (done) return receipt(ctx, account, done);
+        const original = account.transactions.find((t) => t.txId === req.txId);
+        if (!original) {
+          throw new TerminalError(`account ${ctx.key} has no transaction ${req.txId}`, {
+            code: 'transaction_not_found',
+            status: 404,
+          });
+        }
+        const tx: Transaction = {
+          txId: reversalId,
+          kind: 'reversal',
+          transferId: original.transferId,
+          amountCents: original.amountCents,
+          reverses: original.txId,
+        };
+        account.balanceCents +=
+          original.kind === 'debit' ? original.amountCents : -original.amountCents;
+        account.transactions.push(tx);
+        ctx.set('account', account);
+        return receipt(ctx, account, tx);
+      },
+    ),
 
     /** Admin: freezes the account (debits and credits fail until `unfreeze`). */
     freeze: async (ctx) => {

@@ -1,9 +1,26 @@
-import { saga, workflow } from '../../src/index.js';
-import { fields, idMatchingKey, invalid, positive, text } from '../saga-kit/input.js';
+import { z } from 'zod';
+import { handler, saga, workflow, type WorkflowContext } from '../../src/index.js';
+import { body, idMatchingKey, keyId, money, text } from '../saga-kit/input.js';
 import { TransferAccounts } from './accounts.js';
 import { LEDGER, TransferLedger } from './ledger.js';
 
-/** The seed's `TransferRequest`. */
+/** The body of `POST /MoneyTransferSaga/{transferId}/run`: the seed's `TransferRequest`. */
+export const TransferInput = body(
+  {
+    /** May repeat the URL key; defaults to it. */
+    transferId: keyId(),
+    fromAccount: text(),
+    toAccount: text(),
+    amount: money(),
+  },
+  '{"fromAccount":"acct-alice","toAccount":"acct-bob","amount":100}',
+).refine((t) => t.fromAccount !== t.toAccount, {
+  message: '"fromAccount" and "toAccount" must differ',
+  path: ['toAccount'],
+});
+export type TransferInput = z.infer<typeof TransferInput>;
+
+/** The seed's `TransferRequest`, as the saga runs it (the id resolved from the URL key). */
 export interface TransferRequest {
   transferId: string;
   fromAccount: string;
@@ -44,46 +61,55 @@ type Stage = 'debit' | 'credit' | 'record';
  */
 export const MoneyTransferSaga = workflow({
   name: 'MoneyTransferSaga',
-  run: async (ctx, input: TransferRequest): Promise<TransferResult> => {
-    const req = parseTransfer(input, ctx.key);
-    const from = ctx.objectClient(TransferAccounts, req.fromAccount);
-    const to = ctx.objectClient(TransferAccounts, req.toAccount);
-    const ledger = ctx.objectClient(TransferLedger, LEDGER);
-    const debitTxId = `${req.transferId}:debit`;
-    const creditTxId = `${req.transferId}:credit`;
-    const movement = { transferId: req.transferId, amount: req.amount };
+  run: handler(
+    { input: TransferInput },
+    async (ctx: WorkflowContext, input): Promise<TransferResult> => {
+      // Before the first step: a contradicting id fails the run with nothing done (key released).
+      const req: TransferRequest = {
+        ...input,
+        transferId: idMatchingKey(input.transferId, 'transferId', ctx.key),
+      };
+      const from = ctx.objectClient(TransferAccounts, req.fromAccount);
+      const to = ctx.objectClient(TransferAccounts, req.toAccount);
+      const ledger = ctx.objectClient(TransferLedger, LEDGER);
+      const debitTxId = `${req.transferId}:debit`;
+      const creditTxId = `${req.transferId}:credit`;
+      const movement = { transferId: req.transferId, amount: req.amount };
 
-    // Which step the saga is in (an object, so the step set inside the saga is seen after it):
-    // a failed saga is reported by the step that failed.
-    const at: { stage: Stage } = { stage: 'debit' };
-    const enter = (next: Stage): void => {
-      at.stage = next;
-      ctx.set('stage', next);
-    };
+      // Which step the saga is in (an object, so the step set inside the saga is seen after it):
+      // a failed saga is reported by the step that failed.
+      const at: { stage: Stage } = { stage: 'debit' };
+      const enter = (next: Stage): void => {
+        at.stage = next;
+        ctx.set('stage', next);
+      };
 
-    const outcome = await saga(ctx, async (s) => {
-      enter('debit');
-      await s.invoke('debit source', () => from.debit({ txId: debitTxId, ...movement }), {
-        undo: () => from.reverse({ txId: debitTxId }),
+      const outcome = await saga(ctx, async (s) => {
+        enter('debit');
+        await s.invoke('debit source', () => from.debit({ txId: debitTxId, ...movement }), {
+          undo: () => from.reverse({ txId: debitTxId }),
+        });
+        enter('credit');
+        await s.invoke('credit destination', () => to.credit({ txId: creditTxId, ...movement }), {
+          undo: () => to.reverse({ txId: creditTxId }),
+        });
+        enter('record');
+        await s.invoke('record transaction', () =>
+          ledger.record({ ...req, debitTxId, creditTxId }),
+        );
       });
-      enter('credit');
-      await s.invoke('credit destination', () => to.credit({ txId: creditTxId, ...movement }), {
-        undo: () => to.reverse({ txId: creditTxId }),
-      });
-      enter('record');
-      await s.invoke('record transaction', () => ledger.record({ ...req, debitTxId, creditTxId }));
-    });
 
-    ctx.set('outcome', outcome.status);
-    if (outcome.status === 'completed') return { status: 'completed', debitTxId, creditTxId };
-    return {
-      status: outcome.status === 'compensated' ? 'failed' : 'compensation_failed',
-      failedAt: at.stage,
-      reason: outcome.error.code,
-      message: outcome.error.message,
-      reversed: outcome.compensated,
-    };
-  },
+      ctx.set('outcome', outcome.status);
+      if (outcome.status === 'completed') return { status: 'completed', debitTxId, creditTxId };
+      return {
+        status: outcome.status === 'compensated' ? 'failed' : 'compensation_failed',
+        failedAt: at.stage,
+        reason: outcome.error.code,
+        message: outcome.error.message,
+        reversed: outcome.compensated,
+      };
+    },
+  ),
 
   handlers: {
     /** Where the transfer is: `debit`, `credit` or `record`, and how it ended. */
@@ -94,17 +120,3 @@ export const MoneyTransferSaga = workflow({
     }),
   },
 });
-
-function parseTransfer(input: unknown, key: string): TransferRequest {
-  const body = fields(input, '{"fromAccount":"acct-alice","toAccount":"acct-bob","amount":100}');
-  const transferId = idMatchingKey(body, 'transferId', key);
-  const fromAccount = text(body, 'fromAccount');
-  const toAccount = text(body, 'toAccount');
-  const amount = positive(body, 'amount');
-  if (fromAccount === toAccount) invalid('"fromAccount" and "toAccount" must differ');
-  // 0.29 * 100 is 28.999999999999996 in floating point: compare with a tolerance.
-  if (Math.abs(amount * 100 - Math.round(amount * 100)) > 1e-6) {
-    invalid('"amount" has at most 2 decimals');
-  }
-  return { transferId, fromAccount, toAccount, amount };
-}

@@ -1,11 +1,12 @@
+import { z } from 'zod';
 /**
  * A card processor as a keyed object, one key per payment (the order id), shared by the order
  * and the food-delivery examples under their own names. Keying by payment makes every
  * operation on one payment run one at a time, in arrival order: a refund sent while a charge
  * hangs waits for that charge and then undoes it.
  */
-import { object, shared, TerminalError, type ObjectContext } from '../../src/index.js';
-import { simulated, type Simulation } from './simulate.js';
+import { handler, object, shared, TerminalError, type ObjectContext } from '../../src/index.js';
+import { simulated, simulation, type Simulation } from './simulate.js';
 
 /** A payment's durable record. */
 export interface Payment {
@@ -41,36 +42,45 @@ export function paymentsObject<N extends string>(name: N) {
     name,
     handlers: {
       /** Charges once per payment id: a repeated charge returns the first one. */
-      charge: async (ctx: ObjectContext, req: ChargeRequest): Promise<Payment> => {
-        if (!(typeof req?.amount === 'number' && req.amount > 0)) {
-          throw new TerminalError('charge needs a positive amount', {
-            code: 'invalid_amount',
-            status: 400,
+      charge: handler(
+        {
+          input: z.object({
+            amount: z.number(),
+            customerId: z.string().min(1),
+            simulate: simulation.optional(),
+          }),
+        },
+        async (ctx: ObjectContext, req): Promise<Payment> => {
+          if (!(typeof req?.amount === 'number' && req.amount > 0)) {
+            throw new TerminalError('charge needs a positive amount', {
+              code: 'invalid_amount',
+              status: 400,
+            });
+          }
+          const existing = await ctx.get<Payment>('payment');
+          if (existing?.status === 'voided') {
+            throw new TerminalError(
+              `payment ${ctx.key} was voided before this charge arrived; nothing was charged`,
+              { code: 'payment_voided', status: 409 },
+            );
+          }
+          if (existing) return existing;
+          await simulated(ctx, req.simulate, {
+            code: 'card_declined',
+            message: 'the card was declined',
+            status: 402,
           });
-        }
-        const existing = await ctx.get<Payment>('payment');
-        if (existing?.status === 'voided') {
-          throw new TerminalError(
-            `payment ${ctx.key} was voided before this charge arrived; nothing was charged`,
-            { code: 'payment_voided', status: 409 },
-          );
-        }
-        if (existing) return existing;
-        await simulated(ctx, req.simulate, {
-          code: 'card_declined',
-          message: 'the card was declined',
-          status: 402,
-        });
-        const payment: Payment = {
-          paymentId: ctx.key,
-          status: 'charged',
-          amount: req.amount,
-          customerId: req.customerId,
-          chargedAt: new Date(await ctx.now()).toISOString(),
-        };
-        ctx.set('payment', payment);
-        return payment;
-      },
+          const payment: Payment = {
+            paymentId: ctx.key,
+            status: 'charged',
+            amount: req.amount,
+            customerId: req.customerId,
+            chargedAt: new Date(await ctx.now()).toISOString(),
+          };
+          ctx.set('payment', payment);
+          return payment;
+        },
+      ),
 
       /**
        * Refunds a charge; idempotent. A refund of a payment never charged voids it, so a

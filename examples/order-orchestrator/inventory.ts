@@ -56,10 +56,13 @@ export const FulfillmentInventory = object({
     ),
 
     /** Whether `quantity` units could be reserved now (step 1: check availability). */
-    check: shared(async (ctx, quantity: number) => {
-      const stock = await levelOf(ctx);
-      return { sku: ctx.key, onHand: stock.onHand, enough: stock.onHand >= quantity };
-    }),
+    check: shared(
+      async (ctx, quantity: number) => {
+        const stock = await levelOf(ctx);
+        return { sku: ctx.key, onHand: stock.onHand, enough: stock.onHand >= quantity };
+      },
+      { input: z.number().int().positive() },
+    ),
 
     /** Reserves units for an order; a repeated reservation for the same order returns the first. */
     reserve: async (
@@ -95,20 +98,23 @@ export const FulfillmentInventory = object({
      * Gives an order's units back; idempotent. Releasing a reservation that was never made
      * records it as released, so a reservation arriving late is refused.
      */
-    release: async (ctx: ObjectContext, orderId: string): Promise<Reservation> => {
-      const stock = await levelOf(ctx);
-      const existing = stock.reservations[orderId];
-      if (existing?.status === 'released') return existing;
-      const quantity = existing?.quantity ?? 0;
-      const released: Reservation = { quantity, status: 'released' };
-      ctx.set('stock', {
-        ...stock,
-        onHand: stock.onHand + quantity,
-        reserved: stock.reserved - quantity,
-        reservations: { ...stock.reservations, [orderId]: released },
-      });
-      return released;
-    },
+    release: handler(
+      { input: z.string().min(1) },
+      async (ctx: ObjectContext, orderId): Promise<Reservation> => {
+        const stock = await levelOf(ctx);
+        const existing = stock.reservations[orderId];
+        if (existing?.status === 'released') return existing;
+        const quantity = existing?.quantity ?? 0;
+        const released: Reservation = { quantity, status: 'released' };
+        ctx.set('stock', {
+          ...stock,
+          onHand: stock.onHand + quantity,
+          reserved: stock.reserved - quantity,
+          reservations: { ...stock.reservations, [orderId]: released },
+        });
+        return released;
+      },
+    ),
 
     /** Units on hand and reserved, with every reservation. */
     level: shared(async (ctx) => levelOf(ctx)),

@@ -1,8 +1,10 @@
+import { z } from 'zod';
 /**
  * WarehouseService of the order exercise: one object per warehouse, holding its pick tickets
  * (pick and pack orders for the floor) and whether it is open.
  */
 import {
+  handler,
   object,
   shared,
   TerminalError,
@@ -70,22 +72,25 @@ export const FulfillmentWarehouse = object({
     },
 
     /** Cancels an order's pick ticket; idempotent, and a ticket created later is refused. */
-    cancelPickTicket: async (ctx: ObjectContext, orderId: string): Promise<PickTicket> => {
-      const state = await stateOf(ctx);
-      const existing = state.tickets[orderId];
-      if (existing?.status === 'cancelled') return existing;
-      const cancelled: PickTicket = existing
-        ? { ...existing, status: 'cancelled' }
-        : {
-            ticketId: `pick-${ctx.key}-${orderId}`,
-            orderId,
-            items: [],
-            status: 'cancelled',
-            createdAt: new Date(await ctx.now()).toISOString(),
-          };
-      ctx.set('warehouse', { ...state, tickets: { ...state.tickets, [orderId]: cancelled } });
-      return cancelled;
-    },
+    cancelPickTicket: handler(
+      { input: z.string().min(1) },
+      async (ctx: ObjectContext, orderId): Promise<PickTicket> => {
+        const state = await stateOf(ctx);
+        const existing = state.tickets[orderId];
+        if (existing?.status === 'cancelled') return existing;
+        const cancelled: PickTicket = existing
+          ? { ...existing, status: 'cancelled' }
+          : {
+              ticketId: `pick-${ctx.key}-${orderId}`,
+              orderId,
+              items: [],
+              status: 'cancelled',
+              createdAt: new Date(await ctx.now()).toISOString(),
+            };
+        ctx.set('warehouse', { ...state, tickets: { ...state.tickets, [orderId]: cancelled } });
+        return cancelled;
+      },
+    ),
 
     /** Closes the warehouse: every new pick ticket fails with `warehouse_closed`. */
     close: async (ctx: ObjectContext) => {

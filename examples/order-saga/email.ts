@@ -1,4 +1,5 @@
-import { object, shared, TerminalError } from '../../src/index.js';
+import { z } from 'zod';
+import { handler, object, shared, TerminalError, type ObjectContext } from '../../src/index.js';
 
 /** The customer whose mailbox bounces: the order still completes, without an email. */
 export const BOUNCING_CUSTOMER = 'cust-fail-email';
@@ -18,23 +19,26 @@ export const OrderSagaEmail = object({
   name: 'OrderSagaEmail',
   handlers: {
     /** Sends the order confirmation. */
-    sendConfirmation: async (ctx, req: { orderId: string; shipmentId: string }) => {
-      if (ctx.key === BOUNCING_CUSTOMER) {
-        throw new TerminalError(`the mailbox of ${ctx.key} does not accept mail`, {
-          code: 'mailbox_unavailable',
-          status: 502,
-        });
-      }
-      const outbox = (await ctx.get<Message[]>('outbox')) ?? [];
-      if (!outbox.some((m) => m.orderId === req.orderId)) {
-        outbox.push({
-          orderId: req.orderId,
-          subject: `Order ${req.orderId} is on its way (shipment ${req.shipmentId})`,
-        });
-        ctx.set('outbox', outbox);
-      }
-      return { sent: true };
-    },
+    sendConfirmation: handler(
+      { input: z.object({ orderId: z.string().min(1), shipmentId: z.string().min(1) }) },
+      async (ctx: ObjectContext, req) => {
+        if (ctx.key === BOUNCING_CUSTOMER) {
+          throw new TerminalError(`the mailbox of ${ctx.key} does not accept mail`, {
+            code: 'mailbox_unavailable',
+            status: 502,
+          });
+        }
+        const outbox = (await ctx.get<Message[]>('outbox')) ?? [];
+        if (!outbox.some((m) => m.orderId === req.orderId)) {
+          outbox.push({
+            orderId: req.orderId,
+            subject: `Order ${req.orderId} is on its way (shipment ${req.shipmentId})`,
+          });
+          ctx.set('outbox', outbox);
+        }
+        return { sent: true };
+      },
+    ),
 
     /** Every message sent to this customer. */
     outbox: shared(async (ctx) => (await ctx.get<Message[]>('outbox')) ?? []),

@@ -1,4 +1,12 @@
-import { object, shared, TerminalError, type ObjectSharedContext } from '../../src/index.js';
+import { z } from 'zod';
+import {
+  handler,
+  object,
+  shared,
+  TerminalError,
+  type ObjectContext,
+  type ObjectSharedContext,
+} from '../../src/index.js';
 
 /** The warehouse the order saga reserves from (the object key). */
 export const WAREHOUSE = 'main';
@@ -54,65 +62,79 @@ export const OrderSagaInventory = object({
   name: 'OrderSagaInventory',
   handlers: {
     /** Reserves every item of an order, all or nothing. */
-    reserve: async (ctx, req: { orderId: string; items: OrderItem[] }) => {
-      const state = await load(ctx);
-      const reservationId = `res_${req.orderId}`;
-      if (state.reservations[reservationId]) {
-        state.replays++;
-        ctx.set('state', state);
-        return { reservationId };
-      }
-      // Check every line before taking anything, so a failure leaves the stock untouched.
-      const short: string[] = [];
-      for (const { sku, quantity } of req.items) {
-        const left = state.available[sku];
-        if (left === undefined) {
-          throw new TerminalError(`the catalogue has no SKU "${sku}"`, {
-            code: 'unknown_sku',
-            status: 404,
+    reserve: handler(
+      {
+        input: z.object({
+          orderId: z.string().min(1),
+          items: z.array(z.object({ sku: z.string().min(1), quantity: z.number().int() })),
+        }),
+      },
+      async (ctx: ObjectContext, req) => {
+        const state = await load(ctx);
+        const reservationId = `res_${req.orderId}`;
+        if (state.reservations[reservationId]) {
+          state.replays++;
+          ctx.set('state', state);
+          return { reservationId };
+        }
+        // Check every line before taking anything, so a failure leaves the stock untouched.
+        const short: string[] = [];
+        for (const { sku, quantity } of req.items) {
+          const left = state.available[sku];
+          if (left === undefined) {
+            throw new TerminalError(`the catalogue has no SKU "${sku}"`, {
+              code: 'unknown_sku',
+              status: 404,
+            });
+          }
+          if (left < quantity) short.push(`${sku} (wanted ${quantity}, ${left} left)`);
+        }
+        if (short.length > 0) {
+          throw new TerminalError(`out of stock: ${short.join(', ')}`, {
+            code: 'out_of_stock',
+            status: 409,
           });
         }
-        if (left < quantity) short.push(`${sku} (wanted ${quantity}, ${left} left)`);
-      }
-      if (short.length > 0) {
-        throw new TerminalError(`out of stock: ${short.join(', ')}`, {
-          code: 'out_of_stock',
-          status: 409,
-        });
-      }
-      for (const { sku, quantity } of req.items) state.available[sku]! -= quantity;
-      state.reservations[reservationId] = {
-        reservationId,
-        orderId: req.orderId,
-        items: req.items,
-        status: 'reserved',
-      };
-      ctx.set('state', state);
-      return { reservationId };
-    },
+        for (const { sku, quantity } of req.items) state.available[sku]! -= quantity;
+        state.reservations[reservationId] = {
+          reservationId,
+          orderId: req.orderId,
+          items: req.items,
+          status: 'reserved',
+        };
+        ctx.set('state', state);
+        return { reservationId };
+      },
+    ),
 
     /** Puts a reservation's items back on the shelf; releasing twice changes nothing. */
-    release: async (ctx, req: { reservationId: string }) => {
-      const state = await load(ctx);
-      const reservation = state.reservations[req.reservationId];
-      if (!reservation) return { reservationId: req.reservationId, status: 'unknown' };
-      if (reservation.status === 'released') {
-        state.replays++;
-      } else {
-        for (const { sku, quantity } of reservation.items) state.available[sku]! += quantity;
-        reservation.status = 'released';
-      }
-      ctx.set('state', state);
-      return { reservationId: req.reservationId, status: reservation.status };
-    },
+    release: handler(
+      { input: z.object({ reservationId: z.string().min(1) }) },
+      async (ctx: ObjectContext, req) => {
+        const state = await load(ctx);
+        const reservation = state.reservations[req.reservationId];
+        if (!reservation) return { reservationId: req.reservationId, status: 'unknown' };
+        if (reservation.status === 'released') {
+          state.replays++;
+        } else {
+          for (const { sku, quantity } of reservation.items) state.available[sku]! += quantity;
+          reservation.status = 'released';
+        }
+        ctx.set('state', state);
+        return { reservationId: req.reservationId, status: reservation.status };
+      },
+    ),
 
     /** Admin: adds units of a SKU (a new SKU joins the catalogue). */
-    restock: async (ctx, req: { sku: string; quantity: number }) => {
-      const state = await load(ctx);
-      state.available[req.sku] = (state.available[req.sku] ?? 0) + req.quantity;
-      ctx.set('state', state);
-      return { sku: req.sku, available: state.available[req.sku] };
-    },
+    restock: handler(
+      { input: z.object({ sku: z.string().min(1), quantity: z.number().int() }) },
+      async (ctx: ObjectContext, req) => {
+        const state = await load(ctx);
+        state.available[req.sku] = (state.available[req.sku] ?? 0) + req.quantity;
+        ctx.set('state', state);
+        return { sku: req.sku, available: state.available[req.sku] };
+      },
+    ),
 
     /** Units available per SKU, and the reservations. */
     stock: shared(async (ctx) => {

@@ -1,4 +1,12 @@
-import { object, shared, TerminalError, type ObjectSharedContext } from '../../src/index.js';
+import { z } from 'zod';
+import {
+  handler,
+  object,
+  shared,
+  TerminalError,
+  type ObjectContext,
+  type ObjectSharedContext,
+} from '../../src/index.js';
 import { fromCents, toCents } from '../saga-kit/money.js';
 
 /** The customer whose card is always declined: try the "payment fails" path with it. */
@@ -35,45 +43,51 @@ export const OrderSagaPayments = object({
   name: 'OrderSagaPayments',
   handlers: {
     /** Charges `amount` for an order; answers the existing payment if it was charged before. */
-    charge: async (ctx, req: { orderId: string; amount: number }) => {
-      const state = await load(ctx);
-      const paymentId = `pay_${req.orderId}`;
-      if (state.payments[paymentId]) {
-        state.replays++;
+    charge: handler(
+      { input: z.object({ orderId: z.string().min(1), amount: z.number() }) },
+      async (ctx: ObjectContext, req) => {
+        const state = await load(ctx);
+        const paymentId = `pay_${req.orderId}`;
+        if (state.payments[paymentId]) {
+          state.replays++;
+          ctx.set('state', state);
+          return { paymentId };
+        }
+        if (ctx.key === DECLINED_CUSTOMER) {
+          throw new TerminalError(`card of ${ctx.key} was declined by the issuer`, {
+            code: 'payment_declined',
+            status: 402,
+          });
+        }
+        state.payments[paymentId] = {
+          paymentId,
+          orderId: req.orderId,
+          amountCents: toCents(req.amount),
+          status: 'captured',
+        };
         ctx.set('state', state);
         return { paymentId };
-      }
-      if (ctx.key === DECLINED_CUSTOMER) {
-        throw new TerminalError(`card of ${ctx.key} was declined by the issuer`, {
-          code: 'payment_declined',
-          status: 402,
-        });
-      }
-      state.payments[paymentId] = {
-        paymentId,
-        orderId: req.orderId,
-        amountCents: toCents(req.amount),
-        status: 'captured',
-      };
-      ctx.set('state', state);
-      return { paymentId };
-    },
+      },
+    ),
 
     /** Refunds a payment in full. Refunding twice changes nothing (the compensation may be retried). */
-    refund: async (ctx, req: { paymentId: string }) => {
-      const state = await load(ctx);
-      const payment = state.payments[req.paymentId];
-      if (!payment) {
-        throw new TerminalError(`no payment ${req.paymentId} for ${ctx.key}`, {
-          code: 'payment_not_found',
-          status: 404,
-        });
-      }
-      if (payment.status === 'refunded') state.replays++;
-      payment.status = 'refunded';
-      ctx.set('state', state);
-      return { paymentId: payment.paymentId, status: payment.status };
-    },
+    refund: handler(
+      { input: z.object({ paymentId: z.string().min(1) }) },
+      async (ctx: ObjectContext, req) => {
+        const state = await load(ctx);
+        const payment = state.payments[req.paymentId];
+        if (!payment) {
+          throw new TerminalError(`no payment ${req.paymentId} for ${ctx.key}`, {
+            code: 'payment_not_found',
+            status: 404,
+          });
+        }
+        if (payment.status === 'refunded') state.replays++;
+        payment.status = 'refunded';
+        ctx.set('state', state);
+        return { paymentId: payment.paymentId, status: payment.status };
+      },
+    ),
 
     /** The customer's ledger: totals charged and refunded, and every payment. */
     ledger: shared(async (ctx) => {

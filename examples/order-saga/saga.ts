@@ -1,11 +1,29 @@
-import { saga, workflow } from '../../src/index.js';
-import { fields, idMatchingKey, invalid, positive, text } from '../saga-kit/input.js';
+import { z } from 'zod';
+import { handler, saga, workflow, type WorkflowContext } from '../../src/index.js';
+import { body, count, idMatchingKey, keyId, positive, text } from '../saga-kit/input.js';
 import { OrderSagaEmail } from './email.js';
 import { OrderSagaInventory, WAREHOUSE, type OrderItem } from './inventory.js';
 import { OrderSagaPayments } from './payments.js';
 import { OrderSagaShipping } from './shipping.js';
 
-/** The seed's `OrderRequest`. */
+/** The body of `POST /OrderSaga/{orderId}/run`: the seed's `OrderRequest`, `orderId` optional. */
+export const OrderInput = body(
+  {
+    /** May repeat the URL key; defaults to it. */
+    orderId: keyId(),
+    customerId: text(),
+    items: z
+      .array(body({ sku: text(), quantity: count() }, '{"sku":"ITEM-001","quantity":2}'), {
+        error: 'must be a non-empty array of {"sku","quantity"}',
+      })
+      .min(1, 'must be a non-empty array of {"sku","quantity"}'),
+    amount: positive(),
+  },
+  '{"customerId":"cust-123","items":[{"sku":"ITEM-001","quantity":2}],"amount":99.99}',
+);
+export type OrderInput = z.infer<typeof OrderInput>;
+
+/** The seed's `OrderRequest`, as the saga runs it (the id resolved from the URL key). */
 export interface OrderRequest {
   orderId: string;
   customerId: string;
@@ -56,8 +74,12 @@ const FAILED_AT: Record<Stage, OrderResult['status']> = {
  */
 export const OrderSaga = workflow({
   name: 'OrderSaga',
-  run: async (ctx, input: OrderRequest): Promise<OrderResult> => {
-    const order = parseOrder(input, ctx.key);
+  run: handler({ input: OrderInput }, async (ctx: WorkflowContext, input): Promise<OrderResult> => {
+    // Before the first step: a contradicting id fails the run with nothing done (key released).
+    const order: OrderRequest = {
+      ...input,
+      orderId: idMatchingKey(input.orderId, 'orderId', ctx.key),
+    };
     const payments = ctx.objectClient(OrderSagaPayments, order.customerId);
     const inventory = ctx.objectClient(OrderSagaInventory, WAREHOUSE);
     const shipping = ctx.objectClient(OrderSagaShipping, order.orderId);
@@ -115,7 +137,7 @@ export const OrderSaga = workflow({
       message: outcome.error.message,
       compensated: outcome.compensated,
     };
-  },
+  }),
 
   handlers: {
     /** Where the order is: `payment`, `inventory`, `shipment`, `email` or `done`. */
@@ -126,22 +148,3 @@ export const OrderSaga = workflow({
     }),
   },
 });
-
-/** Checks the request before the first side effect (see saga-kit/input.ts). */
-function parseOrder(input: unknown, key: string): OrderRequest {
-  const body = fields(input, '{"customerId":"cust-123","items":[...],"amount":99.99}');
-  const orderId = idMatchingKey(body, 'orderId', key);
-  const customerId = text(body, 'customerId');
-  const amount = positive(body, 'amount');
-  const items = body.items;
-  if (!Array.isArray(items) || items.length === 0) {
-    invalid('"items" must be a non-empty array of {"sku","quantity"}');
-  }
-  const parsed = items.map((item: unknown, i) => {
-    const line = fields(item, '{"sku":"ITEM-001","quantity":2}');
-    const quantity = positive(line, 'quantity');
-    if (!Number.isInteger(quantity)) invalid(`items[${i}].quantity must be a whole number`);
-    return { sku: text(line, 'sku'), quantity };
-  });
-  return { orderId, customerId, items: parsed, amount };
-}

@@ -1,4 +1,5 @@
-import { object, shared, TerminalError } from '../../src/index.js';
+import { z } from 'zod';
+import { handler, object, shared, TerminalError, type ObjectContext } from '../../src/index.js';
 import type { OrderItem } from './inventory.js';
 
 /** The customer no carrier will ship to: try the "shipment fails" path with it. */
@@ -28,26 +29,35 @@ export const OrderSagaShipping = object({
   name: 'OrderSagaShipping',
   handlers: {
     /** Books a carrier and prints the label for an order's reserved items. */
-    create: async (ctx, req: { customerId: string; reservationId: string; items: OrderItem[] }) => {
-      const existing = await ctx.get<Shipment>('shipment');
-      if (existing) return { shipmentId: existing.shipmentId };
-      if (req.customerId === UNSHIPPABLE_CUSTOMER) {
-        throw new TerminalError(`no carrier ships to the address of ${req.customerId}`, {
-          code: 'no_carrier',
-          status: 502,
-        });
-      }
-      if (req.customerId === SLOW_SHIPPING_CUSTOMER) await ctx.sleep(SLOW_CARRIER_DELAY);
-      const shipment: Shipment = {
-        shipmentId: `shp_${ctx.key}`,
-        customerId: req.customerId,
-        reservationId: req.reservationId,
-        items: req.items,
-        status: 'label_created',
-      };
-      ctx.set('shipment', shipment);
-      return { shipmentId: shipment.shipmentId };
-    },
+    create: handler(
+      {
+        input: z.object({
+          customerId: z.string().min(1),
+          reservationId: z.string().min(1),
+          items: z.array(z.object({ sku: z.string().min(1), quantity: z.number().int() })),
+        }),
+      },
+      async (ctx: ObjectContext, req) => {
+        const existing = await ctx.get<Shipment>('shipment');
+        if (existing) return { shipmentId: existing.shipmentId };
+        if (req.customerId === UNSHIPPABLE_CUSTOMER) {
+          throw new TerminalError(`no carrier ships to the address of ${req.customerId}`, {
+            code: 'no_carrier',
+            status: 502,
+          });
+        }
+        if (req.customerId === SLOW_SHIPPING_CUSTOMER) await ctx.sleep(SLOW_CARRIER_DELAY);
+        const shipment: Shipment = {
+          shipmentId: `shp_${ctx.key}`,
+          customerId: req.customerId,
+          reservationId: req.reservationId,
+          items: req.items,
+          status: 'label_created',
+        };
+        ctx.set('shipment', shipment);
+        return { shipmentId: shipment.shipmentId };
+      },
+    ),
 
     /** Voids the label (only a cancelled order needs it: nothing critical follows shipping). */
     cancel: async (ctx) => {

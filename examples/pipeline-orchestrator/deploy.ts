@@ -1,9 +1,11 @@
+import { z } from 'zod';
 /**
  * DeployService of the CI/CD exercise: one object per environment (`staging`, `production`),
  * holding the version it runs and every deploy and rollback. Keying by environment makes
  * deploys to one environment take turns, like a deploy lock.
  */
 import {
+  handler,
   object,
   shared,
   TerminalError,
@@ -96,25 +98,28 @@ export const PipelineDeploy = object({
      * Rolls a pipeline's deployment back to what ran before it; idempotent. A newer version
      * deployed since stays. A deployment that never happened is cancelled, so it never will.
      */
-    rollback: async (ctx: ObjectContext, pipelineId: string): Promise<Deployment> => {
-      const env = await envOf(ctx);
-      const done = env.deployments[pipelineId];
-      if (done && done.status !== 'deployed') return done;
-      if (!done) {
-        const cancelled: Deployment = { version: '', previous: null, status: 'cancelled' };
-        ctx.set('env', { ...env, deployments: { ...env.deployments, [pipelineId]: cancelled } });
-        return cancelled;
-      }
-      const rolledBack: Deployment = { ...done, status: 'rolled_back' };
-      const at = new Date(await ctx.now()).toISOString();
-      ctx.set('env', {
-        ...env,
-        current: env.current === done.version ? done.previous : env.current,
-        deployments: { ...env.deployments, [pipelineId]: rolledBack },
-        history: [...env.history, { action: 'rollback', pipelineId, version: done.version, at }],
-      } satisfies Environment);
-      return rolledBack;
-    },
+    rollback: handler(
+      { input: z.string().min(1) },
+      async (ctx: ObjectContext, pipelineId): Promise<Deployment> => {
+        const env = await envOf(ctx);
+        const done = env.deployments[pipelineId];
+        if (done && done.status !== 'deployed') return done;
+        if (!done) {
+          const cancelled: Deployment = { version: '', previous: null, status: 'cancelled' };
+          ctx.set('env', { ...env, deployments: { ...env.deployments, [pipelineId]: cancelled } });
+          return cancelled;
+        }
+        const rolledBack: Deployment = { ...done, status: 'rolled_back' };
+        const at = new Date(await ctx.now()).toISOString();
+        ctx.set('env', {
+          ...env,
+          current: env.current === done.version ? done.previous : env.current,
+          deployments: { ...env.deployments, [pipelineId]: rolledBack },
+          history: [...env.history, { action: 'rollback', pipelineId, version: done.version, at }],
+        } satisfies Environment);
+        return rolledBack;
+      },
+    ),
 
     /** The version running and the history of this environment. */
     status: shared(async (ctx) => envOf(ctx)),

@@ -1,4 +1,13 @@
-import { object, service, shared, TerminalError } from '../../src/index.js';
+import { z } from 'zod';
+import {
+  handler,
+  object,
+  service,
+  shared,
+  TerminalError,
+  type Context,
+  type ObjectContext,
+} from '../../src/index.js';
 import { fromCents, toCents } from '../saga-kit/money.js';
 
 /** The customer whose card is declined: the seats are released. */
@@ -25,22 +34,25 @@ export const TicketPayments = object({
   name: 'TicketPayments',
   handlers: {
     /** Captures the amount; refused once the booking's payment was cancelled. */
-    capture: async (ctx, req: { customerId: string; amount: number }) => {
-      const payment = await ctx.get<Payment>('payment');
-      if (payment?.status === 'captured') return { paymentId: `pay_${ctx.key}` };
-      if (payment) {
-        throw new TerminalError(`the payment of booking ${ctx.key} was cancelled`, {
-          code: 'payment_voided',
-          status: 409,
+    capture: handler(
+      { input: z.object({ customerId: z.string().min(1), amount: z.number() }) },
+      async (ctx: ObjectContext, req) => {
+        const payment = await ctx.get<Payment>('payment');
+        if (payment?.status === 'captured') return { paymentId: `pay_${ctx.key}` };
+        if (payment) {
+          throw new TerminalError(`the payment of booking ${ctx.key} was cancelled`, {
+            code: 'payment_voided',
+            status: 409,
+          });
+        }
+        ctx.set('payment', {
+          customerId: req.customerId,
+          amountCents: toCents(req.amount),
+          status: 'captured',
         });
-      }
-      ctx.set('payment', {
-        customerId: req.customerId,
-        amountCents: toCents(req.amount),
-        status: 'captured',
-      });
-      return { paymentId: `pay_${ctx.key}` };
-    },
+        return { paymentId: `pay_${ctx.key}` };
+      },
+    ),
 
     /** Refunds a capture, or voids the payment so a capture still in flight is refused. Idempotent. */
     cancel: async (ctx) => {
@@ -72,19 +84,28 @@ export const TicketPaymentGateway = service({
   name: 'TicketPaymentGateway',
   handlers: {
     /** Charges a booking. */
-    charge: async (ctx, req: { bookingId: string; customerId: string; amount: number }) => {
-      if (req.customerId === DECLINED_CUSTOMER) {
-        throw new TerminalError(`card of ${req.customerId} was declined`, {
-          code: 'payment_declined',
-          status: 402,
-        });
-      }
-      // A 3-D Secure challenge the customer takes their time with.
-      if (req.customerId === SLOW_PAYMENT_CUSTOMER) await ctx.sleep(SLOW_PAYMENT_DELAY);
-      if (req.customerId === STUCK_PAYMENT_CUSTOMER) await ctx.sleep(STUCK_PAYMENT_DELAY);
-      return ctx
-        .objectClient(TicketPayments, req.bookingId)
-        .capture({ customerId: req.customerId, amount: req.amount });
-    },
+    charge: handler(
+      {
+        input: z.object({
+          bookingId: z.string().min(1),
+          customerId: z.string().min(1),
+          amount: z.number(),
+        }),
+      },
+      async (ctx: Context, req) => {
+        if (req.customerId === DECLINED_CUSTOMER) {
+          throw new TerminalError(`card of ${req.customerId} was declined`, {
+            code: 'payment_declined',
+            status: 402,
+          });
+        }
+        // A 3-D Secure challenge the customer takes their time with.
+        if (req.customerId === SLOW_PAYMENT_CUSTOMER) await ctx.sleep(SLOW_PAYMENT_DELAY);
+        if (req.customerId === STUCK_PAYMENT_CUSTOMER) await ctx.sleep(STUCK_PAYMENT_DELAY);
+        return ctx
+          .objectClient(TicketPayments, req.bookingId)
+          .capture({ customerId: req.customerId, amount: req.amount });
+      },
+    ),
   },
 });

@@ -1,10 +1,36 @@
-import { saga, TerminalError, TimeoutError, workflow } from '../../src/index.js';
-import { fields, idMatchingKey, invalid, positive, text } from '../saga-kit/input.js';
+import { z } from 'zod';
+import {
+  handler,
+  saga,
+  TerminalError,
+  TimeoutError,
+  workflow,
+  type WorkflowContext,
+  type WorkflowSharedContext,
+} from '../../src/index.js';
+import { body, idMatchingKey, keyId, positive, text } from '../saga-kit/input.js';
 import { TicketPaymentGateway, TicketPayments } from './payments.js';
 import { HOLD_DURATION, TicketSeats } from './seats.js';
 import { TicketIssuer, TicketMailer, type Ticket } from './tickets.js';
 
-/** The seed's `TicketRequest`. */
+/** The body of `POST /TicketingSaga/{bookingId}/run`: the seed's `TicketRequest`. */
+export const TicketInput = body(
+  {
+    /** May repeat the URL key; defaults to it. */
+    bookingId: keyId(),
+    eventId: text(),
+    seatIds: z
+      .array(text(), { error: 'must be a non-empty array of seat ids, e.g. ["A1","A2"]' })
+      .min(1, 'must be a non-empty array of seat ids, e.g. ["A1","A2"]')
+      .refine((ids) => new Set(ids).size === ids.length, 'lists a seat twice'),
+    customerId: text(),
+    totalAmount: positive(),
+  },
+  '{"eventId":"evt-rock","seatIds":["A1"],"customerId":"cust-123","totalAmount":60}',
+);
+export type TicketInput = z.infer<typeof TicketInput>;
+
+/** The seed's `TicketRequest`, as the saga runs it (the id resolved from the URL key). */
 export interface TicketRequest {
   bookingId: string;
   eventId: string;
@@ -70,131 +96,114 @@ function failureStatus(stage: Stage, code: string): TicketResult['status'] {
  */
 export const TicketingSaga = workflow({
   name: 'TicketingSaga',
-  run: async (ctx, input: TicketRequest): Promise<TicketResult> => {
-    const req = parseRequest(input, ctx.key);
-    const seats = ctx.objectClient(TicketSeats, req.eventId);
-    const payments = ctx.objectClient(TicketPayments, req.bookingId);
-    const issuer = ctx.objectClient(TicketIssuer, req.customerId);
+  run: handler(
+    { input: TicketInput },
+    async (ctx: WorkflowContext, input): Promise<TicketResult> => {
+      // Before the first step: a contradicting id fails the run with nothing done (key released).
+      const req: TicketRequest = {
+        ...input,
+        bookingId: idMatchingKey(input.bookingId, 'bookingId', ctx.key),
+      };
+      const seats = ctx.objectClient(TicketSeats, req.eventId);
+      const payments = ctx.objectClient(TicketPayments, req.bookingId);
+      const issuer = ctx.objectClient(TicketIssuer, req.customerId);
 
-    // Which step the saga is in (an object, so the step set inside the saga is seen after it):
-    // a failed saga is reported by the step that failed.
-    const at: { stage: Stage } = { stage: 'hold' };
-    const enter = (next: Stage): void => {
-      at.stage = next;
-      ctx.set('stage', next);
-    };
+      // Which step the saga is in (an object, so the step set inside the saga is seen after it):
+      // a failed saga is reported by the step that failed.
+      const at: { stage: Stage } = { stage: 'hold' };
+      const enter = (next: Stage): void => {
+        at.stage = next;
+        ctx.set('stage', next);
+      };
 
-    const outcome = await saga(ctx, async (s) => {
-      enter('hold');
-      // The undo frees the booking's seats whether they are still held or already sold, so
-      // it also undoes the `confirm` step below.
-      const hold = await s.invoke(
-        'hold seats',
-        () => seats.hold({ bookingId: req.bookingId, seatIds: req.seatIds }),
-        { undo: () => seats.release({ bookingId: req.bookingId }) },
-      );
+      const outcome = await saga(ctx, async (s) => {
+        enter('hold');
+        // The undo frees the booking's seats whether they are still held or already sold, so
+        // it also undoes the `confirm` step below.
+        const hold = await s.invoke(
+          'hold seats',
+          () => seats.hold({ bookingId: req.bookingId, seatIds: req.seatIds }),
+          { undo: () => seats.release({ bookingId: req.bookingId }) },
+        );
 
-      enter('payment');
-      // The card must be charged while the seats are held: race the charge against what is
-      // left of the hold.
-      const remaining = Math.max(0, hold.expiresAt - (await ctx.now()));
-      const { paymentId } = await s.invoke(
-        'charge card',
-        async () => {
-          try {
-            return await ctx
-              .serviceClient(TicketPaymentGateway)
-              .charge({
-                bookingId: req.bookingId,
-                customerId: req.customerId,
-                amount: req.totalAmount,
-              })
-              .orTimeout(remaining);
-          } catch (err) {
-            if (!(err instanceof TimeoutError)) throw err;
-            // The bank may still answer after we gave up: void the booking's payment so that
-            // a late capture is refused rather than charging for seats we released.
-            await payments.cancel();
-            throw new TerminalError(
-              `the payment did not complete within the ${HOLD_DURATION} hold`,
-              {
-                code: 'payment_timeout',
-                status: 408,
-              },
-            );
-          }
-        },
-        { undo: () => payments.cancel() },
-      );
+        enter('payment');
+        // The card must be charged while the seats are held: race the charge against what is
+        // left of the hold.
+        const remaining = Math.max(0, hold.expiresAt - (await ctx.now()));
+        const { paymentId } = await s.invoke(
+          'charge card',
+          async () => {
+            try {
+              return await ctx
+                .serviceClient(TicketPaymentGateway)
+                .charge({
+                  bookingId: req.bookingId,
+                  customerId: req.customerId,
+                  amount: req.totalAmount,
+                })
+                .orTimeout(remaining);
+            } catch (err) {
+              if (!(err instanceof TimeoutError)) throw err;
+              // The bank may still answer after we gave up: void the booking's payment so that
+              // a late capture is refused rather than charging for seats we released.
+              await payments.cancel();
+              throw new TerminalError(
+                `the payment did not complete within the ${HOLD_DURATION} hold`,
+                {
+                  code: 'payment_timeout',
+                  status: 408,
+                },
+              );
+            }
+          },
+          { undo: () => payments.cancel() },
+        );
 
-      enter('confirm');
-      await s.invoke('sell seats', () => seats.confirm({ bookingId: req.bookingId }));
+        enter('confirm');
+        await s.invoke('sell seats', () => seats.confirm({ bookingId: req.bookingId }));
 
-      enter('issue');
-      const tickets = await s.invoke(
-        'issue tickets',
-        () =>
-          issuer.issue({ bookingId: req.bookingId, eventId: req.eventId, seatIds: req.seatIds }),
-        { undo: () => issuer.revoke({ bookingId: req.bookingId }) },
-      );
+        enter('issue');
+        const tickets = await s.invoke(
+          'issue tickets',
+          () =>
+            issuer.issue({ bookingId: req.bookingId, eventId: req.eventId, seatIds: req.seatIds }),
+          { undo: () => issuer.revoke({ bookingId: req.bookingId }) },
+        );
 
-      enter('email');
-      // Not critical: the tickets are in the customer's wallet even if the email bounces.
-      const sent = await s.invoke(
-        'email tickets',
-        () =>
-          ctx
-            .objectClient(TicketMailer, req.customerId)
-            .sendTickets({ bookingId: req.bookingId, tickets }),
-        { critical: false },
-      );
+        enter('email');
+        // Not critical: the tickets are in the customer's wallet even if the email bounces.
+        const sent = await s.invoke(
+          'email tickets',
+          () =>
+            ctx
+              .objectClient(TicketMailer, req.customerId)
+              .sendTickets({ bookingId: req.bookingId, tickets }),
+          { critical: false },
+        );
 
-      enter('done');
-      return { paymentId, tickets, emailSent: sent !== undefined };
-    });
+        enter('done');
+        return { paymentId, tickets, emailSent: sent !== undefined };
+      });
 
-    ctx.set('outcome', outcome.status);
-    if (outcome.status === 'completed') return { status: 'confirmed', ...outcome.value };
-    const { code, message } = outcome.error;
-    return {
-      status:
-        outcome.status === 'compensated' ? failureStatus(at.stage, code) : 'compensation_failed',
-      reason: code,
-      message,
-      compensated: outcome.compensated,
-    };
-  },
+      ctx.set('outcome', outcome.status);
+      if (outcome.status === 'completed') return { status: 'confirmed', ...outcome.value };
+      const { code, message } = outcome.error;
+      return {
+        status:
+          outcome.status === 'compensated' ? failureStatus(at.stage, code) : 'compensation_failed',
+        reason: code,
+        message,
+        compensated: outcome.compensated,
+      };
+    },
+  ),
 
   handlers: {
     /** Where the booking is: `hold`, `payment`, `confirm`, `issue`, `email` or `done`. */
-    status: async (ctx) => ({
+    status: async (ctx: WorkflowSharedContext) => ({
       bookingId: ctx.key,
       stage: (await ctx.get<Stage>('stage')) ?? 'not started',
       outcome: (await ctx.get<string>('outcome')) ?? null,
     }),
   },
 });
-
-function parseRequest(input: unknown, key: string): TicketRequest {
-  const body = fields(
-    input,
-    '{"eventId":"evt-rock","seatIds":["A1"],"customerId":"cust-123","totalAmount":60}',
-  );
-  const bookingId = idMatchingKey(body, 'bookingId', key);
-  const seatIds = body.seatIds;
-  if (
-    !Array.isArray(seatIds) ||
-    seatIds.length === 0 ||
-    !seatIds.every((s) => typeof s === 'string')
-  ) {
-    invalid('"seatIds" must be a non-empty array of seat ids, e.g. ["A1","A2"]');
-  }
-  if (new Set(seatIds).size !== seatIds.length) invalid('"seatIds" lists a seat twice');
-  return {
-    bookingId,
-    eventId: text(body, 'eventId'),
-    seatIds,
-    customerId: text(body, 'customerId'),
-    totalAmount: positive(body, 'totalAmount'),
-  };
-}

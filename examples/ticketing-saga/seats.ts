@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import {
+  handler,
   object,
   parseDuration,
   shared,
@@ -81,65 +83,79 @@ export const TicketSeats = object({
   name: 'TicketSeats',
   handlers: {
     /** Holds seats for a booking. Holding the same booking again answers the same hold. */
-    hold: async (ctx, req: { bookingId: string; seatIds: string[] }) => {
-      const state = await load(ctx);
-      const existing = state.bookings[req.bookingId];
-      if (existing?.status === 'held') return { bookingId: req.bookingId, ...existing };
-      const unknown = req.seatIds.filter((id) => !state.seats[id]);
-      if (unknown.length > 0) {
-        throw new TerminalError(`event ${ctx.key} has no seat ${unknown.join(', ')}`, {
-          code: 'unknown_seat',
-          status: 400,
-        });
-      }
-      const taken = req.seatIds.filter((id) => state.seats[id]!.status !== 'available');
-      if (taken.length > 0) {
-        const left = Object.values(state.seats).filter((s) => s.status === 'available').length;
-        throw new TerminalError(
-          left === 0
-            ? `event ${ctx.key} is sold out`
-            : `seats ${taken.join(', ')} of event ${ctx.key} are taken (${left} seats left)`,
-          { code: 'sold_out', status: 409 },
-        );
-      }
-      const booking: Booking = {
-        seatIds: req.seatIds,
-        status: 'held',
-        expiresAt: (await ctx.now()) + parseDuration(HOLD_DURATION),
-      };
-      for (const id of req.seatIds) state.seats[id] = { status: 'held', bookingId: req.bookingId };
-      state.bookings[req.bookingId] = booking;
-      ctx.set('state', state);
-      // The inventory owns the deadline: the hold ends even if nobody comes back for it.
-      ctx
-        .objectSendClient(TicketSeats, ctx.key, { delay: HOLD_DURATION })
-        .expire({ bookingId: req.bookingId });
-      return { bookingId: req.bookingId, ...booking };
-    },
+    hold: handler(
+      { input: z.object({ bookingId: z.string().min(1), seatIds: z.array(z.string().min(1)) }) },
+      async (ctx: ObjectContext, req) => {
+        const state = await load(ctx);
+        const existing = state.bookings[req.bookingId];
+        if (existing?.status === 'held') return { bookingId: req.bookingId, ...existing };
+        const unknown = req.seatIds.filter((id) => !state.seats[id]);
+        if (unknown.length > 0) {
+          throw new TerminalError(`event ${ctx.key} has no seat ${unknown.join(', ')}`, {
+            code: 'unknown_seat',
+            status: 400,
+          });
+        }
+        const taken = req.seatIds.filter((id) => state.seats[id]!.status !== 'available');
+        if (taken.length > 0) {
+          const left = Object.values(state.seats).filter((s) => s.status === 'available').length;
+          throw new TerminalError(
+            left === 0
+              ? `event ${ctx.key} is sold out`
+              : `seats ${taken.join(', ')} of event ${ctx.key} are taken (${left} seats left)`,
+            { code: 'sold_out', status: 409 },
+          );
+        }
+        const booking: Booking = {
+          seatIds: req.seatIds,
+          status: 'held',
+          expiresAt: (await ctx.now()) + parseDuration(HOLD_DURATION),
+        };
+        for (const id of req.seatIds)
+          state.seats[id] = { status: 'held', bookingId: req.bookingId };
+        state.bookings[req.bookingId] = booking;
+        ctx.set('state', state);
+        // The inventory owns the deadline: the hold ends even if nobody comes back for it.
+        ctx
+          .objectSendClient(TicketSeats, ctx.key, { delay: HOLD_DURATION })
+          .expire({ bookingId: req.bookingId });
+        return { bookingId: req.bookingId, ...booking };
+      },
+    ),
 
     /** Sells the held seats. Confirming twice is fine; confirming an ended hold is not. */
-    confirm: async (ctx, req: { bookingId: string }) => {
-      const state = await load(ctx);
-      const booking = state.bookings[req.bookingId];
-      if (booking?.status === 'sold') return { bookingId: req.bookingId, seatIds: booking.seatIds };
-      if (booking?.status !== 'held') {
-        throw new TerminalError(
-          `the hold of booking ${req.bookingId} ended (${booking?.status ?? 'never held'})`,
-          { code: 'hold_expired', status: 409 },
-        );
-      }
-      for (const id of booking.seatIds)
-        state.seats[id] = { status: 'sold', bookingId: req.bookingId };
-      booking.status = 'sold';
-      ctx.set('state', state);
-      return { bookingId: req.bookingId, seatIds: booking.seatIds };
-    },
+    confirm: handler(
+      { input: z.object({ bookingId: z.string().min(1) }) },
+      async (ctx: ObjectContext, req) => {
+        const state = await load(ctx);
+        const booking = state.bookings[req.bookingId];
+        if (booking?.status === 'sold')
+          return { bookingId: req.bookingId, seatIds: booking.seatIds };
+        if (booking?.status !== 'held') {
+          throw new TerminalError(
+            `the hold of booking ${req.bookingId} ended (${booking?.status ?? 'never held'})`,
+            { code: 'hold_expired', status: 409 },
+          );
+        }
+        for (const id of booking.seatIds)
+          state.seats[id] = { status: 'sold', bookingId: req.bookingId };
+        booking.status = 'sold';
+        ctx.set('state', state);
+        return { bookingId: req.bookingId, seatIds: booking.seatIds };
+      },
+    ),
 
     /** Puts a booking's seats back on sale, held or sold (the saga's compensation). Idempotent. */
-    release: async (ctx, req: { bookingId: string }) => release(ctx, req.bookingId, 'released'),
+    release: handler(
+      { input: z.object({ bookingId: z.string().min(1) }) },
+      async (ctx: ObjectContext, req) => release(ctx, req.bookingId, 'released'),
+    ),
 
     /** Ends a hold that was not confirmed (sent by `hold` after 15 minutes; an admin may call it early). */
-    expire: async (ctx, req: { bookingId: string }) => release(ctx, req.bookingId, 'expired'),
+    expire: handler(
+      { input: z.object({ bookingId: z.string().min(1) }) },
+      async (ctx: ObjectContext, req) => release(ctx, req.bookingId, 'expired'),
+    ),
 
     /** Seats per status, and each booking. */
     seats: shared(async (ctx) => {

@@ -12,7 +12,7 @@ import {
   type ObjectContext,
   type ObjectSharedContext,
 } from '../../src/index.js';
-import { simulated, type Simulation } from '../orchestration-kit/simulate.js';
+import { simulated, simulation, type Simulation } from '../orchestration-kit/simulate.js';
 
 /** One line of an account's ledger. Amounts are whole cents. */
 export interface LedgerEntry {
@@ -39,6 +39,13 @@ export interface Movement {
   amount: number;
   simulate?: Simulation;
 }
+
+/** The input schema of `debit` and `credit`. */
+const MovementInput = z.object({
+  transferId: z.string().min(1),
+  amount: z.number(),
+  simulate: simulation.optional(),
+});
 
 async function opened(ctx: ObjectSharedContext): Promise<Account> {
   const account = await ctx.get<Account>('account');
@@ -119,49 +126,58 @@ export const BankAccounts = object({
     }),
 
     /** Takes money out for a transfer, once; refuses when frozen or short of funds. */
-    debit: async (ctx: ObjectContext, m: Movement): Promise<LedgerEntry> => {
-      const account = await opened(ctx);
-      const done = find(account, m.transferId, 'debit');
-      if (done) return done;
-      refuseFrozen(account);
-      if (account.balance < m.amount) {
-        throw new TerminalError(
-          `account ${ctx.key} has ${account.balance}, the transfer needs ${m.amount}`,
-          { code: 'insufficient_funds', status: 409 },
-        );
-      }
-      await simulated(ctx, m.simulate, {
-        code: 'debit_rejected',
-        message: `the core banking system refused to debit ${ctx.key}`,
-      });
-      return apply(ctx, account, m.transferId, 'debit', -m.amount);
-    },
+    debit: handler(
+      { input: MovementInput },
+      async (ctx: ObjectContext, m): Promise<LedgerEntry> => {
+        const account = await opened(ctx);
+        const done = find(account, m.transferId, 'debit');
+        if (done) return done;
+        refuseFrozen(account);
+        if (account.balance < m.amount) {
+          throw new TerminalError(
+            `account ${ctx.key} has ${account.balance}, the transfer needs ${m.amount}`,
+            { code: 'insufficient_funds', status: 409 },
+          );
+        }
+        await simulated(ctx, m.simulate, {
+          code: 'debit_rejected',
+          message: `the core banking system refused to debit ${ctx.key}`,
+        });
+        return apply(ctx, account, m.transferId, 'debit', -m.amount);
+      },
+    ),
 
     /** Puts money in for a transfer, once; refuses when frozen. */
-    credit: async (ctx: ObjectContext, m: Movement): Promise<LedgerEntry> => {
-      const account = await opened(ctx);
-      const done = find(account, m.transferId, 'credit');
-      if (done) return done;
-      refuseFrozen(account);
-      await simulated(ctx, m.simulate, {
-        code: 'credit_rejected',
-        message: `the core banking system refused to credit ${ctx.key}`,
-      });
-      return apply(ctx, account, m.transferId, 'credit', m.amount);
-    },
+    credit: handler(
+      { input: MovementInput },
+      async (ctx: ObjectContext, m): Promise<LedgerEntry> => {
+        const account = await opened(ctx);
+        const done = find(account, m.transferId, 'credit');
+        if (done) return done;
+        refuseFrozen(account);
+        await simulated(ctx, m.simulate, {
+          code: 'credit_rejected',
+          message: `the core banking system refused to credit ${ctx.key}`,
+        });
+        return apply(ctx, account, m.transferId, 'credit', m.amount);
+      },
+    ),
 
     /**
      * Gives back what a transfer debited, once. A transfer that debited nothing refunds
      * nothing (null). Lands even on a frozen account: it is the owner's own money.
      */
-    refund: async (ctx: ObjectContext, transferId: string): Promise<LedgerEntry | null> => {
-      const account = await opened(ctx);
-      const done = find(account, transferId, 'refund');
-      if (done) return done;
-      const debit = find(account, transferId, 'debit');
-      if (!debit) return null;
-      return apply(ctx, account, transferId, 'refund', debit.amount);
-    },
+    refund: handler(
+      { input: z.string().min(1) },
+      async (ctx: ObjectContext, transferId): Promise<LedgerEntry | null> => {
+        const account = await opened(ctx);
+        const done = find(account, transferId, 'refund');
+        if (done) return done;
+        const debit = find(account, transferId, 'debit');
+        if (!debit) return null;
+        return apply(ctx, account, transferId, 'refund', debit.amount);
+      },
+    ),
 
     /** Freezes the account: debits and credits fail (how to make a credit fail by hand). */
     freeze: async (ctx: ObjectContext) => {

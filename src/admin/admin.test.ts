@@ -83,7 +83,7 @@ function newEngine(path: string, services: Definition[]): Engine {
   });
 }
 
-const TOKEN = 'test-token-0123456789abcdef';
+const TOKEN = 'test-token-0123456789abcdef0123456789';
 let engine: Engine;
 let admin: AdminServer;
 let secured: AdminServer;
@@ -495,6 +495,27 @@ describe('auth', () => {
       await local.close();
     }
   });
+
+  it.each([
+    ['0.0.0.0', 'Z'],
+    ['0.0.0.0', 'a'.repeat(31)],
+    ['127.0.0.1', 'short-secret'],
+  ])(
+    'on %s, refuses a token shorter than 32 characters, without echoing it',
+    async (host, token) => {
+      let error: unknown;
+      try {
+        await serveAdmin(engine, { host, port: 0, token });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toContain('32 characters');
+      expect((error as Error).message).toContain('openssl rand -hex 32');
+      expect((error as Error).message).not.toContain(token);
+      expect(() => checkAdminOptions({ host, token: 'b'.repeat(32) })).not.toThrow();
+    },
+  );
 
   it('refuses a token that cannot travel in a header, without echoing it', async () => {
     for (const token of ['', 'with space', 'trailing-newline\n']) {

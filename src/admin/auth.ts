@@ -44,7 +44,17 @@ export function checkToken(token: string | undefined): void {
         'e.g. the output of `openssl rand -hex 32`',
     );
   }
+  // On any host: a token is set for an exposed API, and a short one falls to guessing.
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new TypeError(
+      `the admin token (KEEL_ADMIN_TOKEN) is ${token.length} characters long; it must be at least ` +
+        `${MIN_TOKEN_LENGTH} characters of random, e.g. the output of \`openssl rand -hex 32\``,
+    );
+  }
 }
+
+/** The shortest admin token accepted: 32 characters (128 bits as hex, more in base64). */
+export const MIN_TOKEN_LENGTH = 32;
 
 /** Throws {@link AdminTokenRequiredError} for an IP literal off loopback when there is no token. */
 export function checkExposure(host: string, token: string | undefined): void {

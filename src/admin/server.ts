@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { errorMessage, KeelError, NotFoundError } from '../core/errors.js';
 import type { Engine, InvocationInfo } from '../engine/engine.js';
 import { isInvocationId } from '../engine/ids.js';
+import { BodyTooLargeError, closeAfterAnswer } from '../http/body.js';
 import { checkPort, isLoopback, listen, onClientError } from '../http/listen.js';
 import { dispatchMount, type Mounts } from '../http/mount.js';
 import { splitPath } from '../http/path.js';
@@ -29,7 +30,8 @@ export interface AdminOptions {
   host?: string;
   /**
    * When set, every request must carry `Authorization: Bearer <token>` (else 401). Printable
-   * ASCII, no spaces; use a long random secret. Apps map `KEEL_ADMIN_TOKEN` onto it.
+   * ASCII, no spaces, at least 32 characters (else the server refuses to start): use a random
+   * secret such as `openssl rand -hex 32`. Apps map `KEEL_ADMIN_TOKEN` onto it.
    */
   token?: string;
   /**
@@ -258,7 +260,12 @@ function answerError(
   const extra: string[] = [];
   if (err instanceof MethodNotAllowedError) extra.push('allow', err.allow);
   else if (err instanceof UnauthorizedError) extra.push('www-authenticate', 'Bearer');
-  if (closing) extra.push(...CLOSE);
+  else if (err instanceof BodyTooLargeError) {
+    // A mount refused an upload: answer, then close once the client could read the answer.
+    extra.push(...CLOSE);
+    closeAfterAnswer(req);
+  }
+  if (closing && !extra.includes('connection')) extra.push(...CLOSE);
   sendError(res, answer.status, answer.code, answer.message, extra);
 }
 

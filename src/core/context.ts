@@ -82,7 +82,10 @@ export interface Context {
   /**
    * An awakeable: give its `id` to an outside system, which completes it with
    * `POST /awakeables/{id}/resolve` (JSON body) or `/reject` (`{ "message" }`), or from another
-   * handler with `ctx.resolveAwakeable`. The invocation suspends while it waits.
+   * handler with `ctx.resolveAwakeable`. The invocation suspends while it waits. Give the id
+   * away in a step (`ctx.run`): a step body starts only once the awakeable is durable, so the id
+   * resolves at once through any process, even after a crash; plain handler code can see it
+   * earlier.
    *
    * @example
    * ```ts

@@ -112,6 +112,16 @@ export class TimeoutError extends TerminalError {
   }
 }
 
+/**
+ * A delay that is negative, not a finite number, or longer than the bound (`MAX_DELAY_MS`, 365
+ * days). Terminal: sending it again cannot succeed. HTTP 400.
+ */
+export class InvalidDelayError extends TerminalError {
+  constructor(message: string) {
+    super(message, { code: 'invalid_delay', status: 400 });
+  }
+}
+
 /** A misuse of the API that is a bug in the calling code (e.g. `ctx.set` in a shared handler). */
 export class UsageError extends TerminalError {
   constructor(message: string) {
@@ -135,6 +145,9 @@ export function toErrorInfo(err: unknown): ErrorInfo {
 /** Rebuilds a terminal error from its stored shape, so a replayed failure throws the same error. */
 export function fromErrorInfo(info: ErrorInfo): TerminalError {
   if (info.code === 'cancelled') return new CancelledError(info.message);
+  // Kills stored by older versions carry status 500; a kill is a 409 like a cancellation.
+  if (info.code === 'killed')
+    return new TerminalError(info.message, { code: 'killed', status: 409 });
   if (info.code === 'timeout') return new TimeoutError(info.message);
   return new TerminalError(info.message, { code: info.code, status: info.status ?? 500 });
 }

@@ -32,13 +32,32 @@ export type EntryKind =
   /** The handler reported an outcome (e.g. a saga's `compensated`). */
   | 'outcome';
 
-/** Awakeable ids name the invocation and the journal entry that waits for them. */
-export function awakeableId(invocationId: string, index: number): string {
+/**
+ * Awakeable ids are capabilities: whoever holds one can complete that awakeable, so they must
+ * not be guessable from another one, nor reveal the invocation. An id is `awk_` followed by 26
+ * base32 characters (130 bits) the engine derives from the invocation id and the entry's index
+ * under a secret key of the store (so a retry after a crash hands out the same id), recorded
+ * as the awakeable entry's `name`, so a replay hands out the same id. Entries recorded by older versions have
+ * an empty name and the id {@link legacyAwakeableId} derives.
+ */
+export const AWAKEABLE_ID = /^awk_[0-9a-z]{26}$/;
+
+/**
+ * The id of an awakeable entry recorded before ids were random (its name is empty): still
+ * accepted for such entries, so callbacks handed out by older versions keep working.
+ */
+export function legacyAwakeableId(invocationId: string, index: number): string {
   return `awk_${invocationId.slice(4)}_${index}`;
 }
 
-/** The invocation and entry an awakeable id names, or undefined for a malformed id. */
-export function parseAwakeableId(id: string): { invocationId: string; index: number } | undefined {
+/**
+ * What an awakeable id names: a random id (looked up in the store), a legacy id (the invocation
+ * and entry it names), or undefined for a malformed id.
+ */
+export function parseAwakeableId(
+  id: string,
+): { random: string } | { invocationId: string; index: number } | undefined {
+  if (AWAKEABLE_ID.test(id)) return { random: id };
   const m = /^awk_([0-9a-z]{26})_(\d{1,9})$/.exec(id);
   return m ? { invocationId: `inv_${m[1]}`, index: Number(m[2]) } : undefined;
 }

@@ -13,6 +13,7 @@ import {
   errorMessage,
   fromErrorInfo,
   isTerminal,
+  type KeelError,
   NonDeterminismError,
   RetriesExhaustedError,
   TerminalError,
@@ -23,8 +24,8 @@ import {
 } from './errors.js';
 import { DurablePromise, type Settled, type Values } from './futures.js';
 import {
-  awakeableId,
   describeEntry,
+  legacyAwakeableId,
   targetName,
   type EntryKind,
   type JournalEntry,
@@ -79,6 +80,12 @@ export interface InvocationHost {
   awaitCompletion(index: number, entry: JournalEntry): Promise<JournalEntry>;
   /** Tracks a running step body, so the engine knows the invocation is busy, not waiting. */
   trackBody(p: Promise<unknown>): void;
+  /**
+   * Settles (never rejects) once the awakeables this attempt created so far are durable, so
+   * every process, and this one after a crash, can resolve their ids; undefined when none is
+   * pending. A step body waits for it before it starts (see `execute`).
+   */
+  awakeablesDurable(): Promise<void> | undefined;
   /** The attempt failed with a retryable error: abandon it and retry after a backoff. */
   retry(failure: {
     error: unknown;
@@ -86,11 +93,19 @@ export interface InvocationHost {
     attempt: number;
     policy: ResolvedRetryPolicy;
   }): void;
-  /** Replay found a mismatch: stop the invocation. */
-  fatal(error: NonDeterminismError): void;
+  /** Replay found a mismatch (or the journal cannot be replayed): stop and pause the invocation. */
+  fatal(error: KeelError): void;
   /** Whether this invocation belongs to a workflow (durable promises are workflow-only). */
   readonly isWorkflow: boolean;
-  /** Records an awakeable entry this invocation created. */
+  /**
+   * The id of the awakeable at journal entry `index` (see `AWAKEABLE_ID`): unguessable (at
+   * least 128 bits only the host's secret determines) and the same in every attempt, so an
+   * attempt that crashed before its awakeable was durable hands out again the id it may already
+   * have sent to someone. The context records it in the entry, and a replay hands out the
+   * recorded id: the core draws no randomness and holds no secret of its own.
+   */
+  newAwakeableId(index: number): string;
+  /** Records an awakeable entry this invocation created (its name is its id). */
   createAwakeable(index: number, entry: JournalEntry): void;
   /**
    * Completes someone's awakeable and records the attempt at `index` (with a 404/409 error if
@@ -194,6 +209,15 @@ export interface Awakeable<T> {
 /** A promise that never settles: what an abandoned attempt's handler awaits forever. */
 const NEVER = new Promise<never>(() => undefined);
 
+/** For {@link ContextImpl.replay}: the recorded entry's name is not the code's to decide. */
+const ANY_NAME: unique symbol = Symbol('any name');
+
+/**
+ * The id of an awakeable that was never created (a cancellation took its place, or the attempt
+ * was abandoned): well-formed, and no awakeable ever has it, so completing it answers 404.
+ */
+const NO_AWAKEABLE = 'awk_00000000000000000000000000';
+
 /** Deletion marker in the state overlay. */
 const DELETED = Symbol('deleted');
 
@@ -246,6 +270,14 @@ export class ContextImpl implements ObjectContext {
     return this.nextIndex < this.replayEnd;
   }
 
+  /**
+   * @internal True once the handler made a journaled context call (a step, even one whose body
+   * is still running, a timer, a call, ...) in this attempt or an earlier one.
+   */
+  get touchedJournal(): boolean {
+    return this.nextIndex > 0 || this.replayEnd > 0;
+  }
+
   /** Called by the engine when the attempt is abandoned: later context calls do nothing. */
   kill(): void {
     this.dead = true;
@@ -287,6 +319,15 @@ export class ContextImpl implements ObjectContext {
     policy: ResolvedRetryPolicy,
     withWrites: boolean,
   ): Promise<unknown> {
+    // A step body acts outside the journal, and the usual way to hand an awakeable's id to the
+    // world is a step: the id must resolve in every process (and after a crash) before the
+    // body can give it away. Later journal writes need no such wait: the store commits writes
+    // in order, so they are durable only after the awakeable is.
+    const pending = this.host.awakeablesDurable();
+    if (pending) {
+      await pending;
+      if (this.dead) return NEVER; // the awakeable's write failed: the attempt is retried
+    }
     let value: unknown;
     let writes: readonly StepWrite[] | undefined;
     try {
@@ -535,19 +576,29 @@ export class ContextImpl implements ObjectContext {
    */
   awakeable<T = unknown>(): Awakeable<T> {
     const index = this.nextIndex++;
-    const id = awakeableId(this.host.invocationId, index);
-    const rec = this.replay(index, 'awakeable', '');
-    if (rec === 'dead') return { id, promise: this.future(NEVER) };
-    if (rec?.done) return { id, promise: this.future(settle<T>(rec)) };
-    let entry = rec;
-    if (!entry) {
-      const cancelled = this.deliverCancel(index);
-      if (cancelled) return { id, promise: this.future(cancelled) };
-      entry = { kind: 'awakeable', name: '', done: false };
-      this.host.createAwakeable(index, entry);
+    // The id is random, so it is whatever the journal recorded; the code cannot mismatch it.
+    const rec = this.replay(index, 'awakeable', ANY_NAME);
+    if (rec === 'dead') return { id: NO_AWAKEABLE, promise: this.future(NEVER) };
+    if (rec?.kind === 'cancel') return { id: NO_AWAKEABLE, promise: this.future(settle<T>(rec)) };
+    if (rec) {
+      const id = rec.name || legacyAwakeableId(this.host.invocationId, index);
+      if (rec.done) return { id, promise: this.future(settle<T>(rec)) };
+      return {
+        id,
+        promise: this.future(this.host.awaitCompletion(index, rec).then((e) => settle<T>(e))),
+      };
     }
+    // A cancellation delivered here takes the awakeable's place: it is never created.
+    const cancelled = this.deliverCancel(index);
+    if (cancelled) return { id: NO_AWAKEABLE, promise: this.future(cancelled) };
+    const entry: JournalEntry = {
+      kind: 'awakeable',
+      name: this.host.newAwakeableId(index),
+      done: false,
+    };
+    this.host.createAwakeable(index, entry);
     return {
-      id,
+      id: entry.name,
       promise: this.future(this.host.awaitCompletion(index, entry).then((e) => settle<T>(e))),
     };
   }
@@ -568,11 +619,13 @@ export class ContextImpl implements ObjectContext {
     const index = this.nextIndex++;
     const rec = this.replay(index, 'completeAwakeable', id);
     if (rec === 'dead') return NEVER;
-    if (rec) return settle<void>(rec).then(() => undefined);
-    return this.host
-      .completeAwakeable(index, id, result)
-      .then((e) => settle<void>(e))
-      .then(() => undefined);
+    if (rec) return droppable(settle<void>(rec).then(() => undefined));
+    return droppable(
+      this.host
+        .completeAwakeable(index, id, result)
+        .then((e) => settle<void>(e))
+        .then(() => undefined),
+    );
   }
 
   /**
@@ -628,11 +681,13 @@ export class ContextImpl implements ObjectContext {
     const index = this.nextIndex++;
     const rec = this.replay(index, 'completePromise', name);
     if (rec === 'dead') return NEVER;
-    if (rec) return settle<void>(rec).then(() => undefined);
-    return this.host
-      .completePromise(index, name, result)
-      .then((e) => settle<void>(e))
-      .then(() => undefined);
+    if (rec) return droppable(settle<void>(rec).then(() => undefined));
+    return droppable(
+      this.host
+        .completePromise(index, name, result)
+        .then((e) => settle<void>(e))
+        .then(() => undefined),
+    );
   }
 
   // ---- combinators --------------------------------------------------------------------
@@ -719,9 +774,28 @@ export class ContextImpl implements ObjectContext {
   ): DurablePromise<unknown> {
     const index = this.nextIndex++;
     const ps = futures.map((f) => Promise.resolve(f));
+    // A replayed decision subscribes only to the inputs that decided it, and a live one stops
+    // caring once decided: an input that fails later (a losing awakeable rejected, a losing
+    // timer cancelled) must not be an unhandled rejection, which would end the process, and
+    // recovery, replaying the same journal, would end it again. Awaiting the combinator still
+    // sees every failure that decides it.
+    for (const p of ps) p.catch(() => undefined);
     const rec = this.replay(index, 'combinator', name);
     if (rec === 'dead') return this.future(NEVER);
-    if (rec) return this.future(replayed(rec.value as number, ps));
+    if (rec) {
+      // A decision naming an input the code no longer passes (fewer inputs now, or a damaged
+      // entry) cannot be replayed: pause the invocation rather than fail inside the handler.
+      const pos = rec.value;
+      if (!Number.isInteger(pos) || (pos as number) < -1 || (pos as number) >= ps.length) {
+        const recorded = `${describeEntry(rec)} decided by input ${JSON.stringify(pos)}`;
+        this.dead = true;
+        this.host.fatal(
+          new NonDeterminismError(index, recorded, `${name}() over ${ps.length} inputs`),
+        );
+        return this.future(NEVER);
+      }
+      return this.future(replayed(pos as number, ps));
+    }
     // Tag each input with its position so the deciding one is known.
     const decide = (pos: number): void => {
       if (!this.dead) this.host.append(index, { kind: 'combinator', name, done: true, value: pos });
@@ -810,12 +884,14 @@ export class ContextImpl implements ObjectContext {
     if (rec) return { invocationId: Promise.resolve(rec.calleeId!) };
     const delay = options.delay === undefined ? 0 : parseDuration(options.delay);
     return {
-      invocationId: this.host.startSend(
-        index,
-        target,
-        normalize(input, `the input of ${targetName(target)}`),
-        options,
-        delay,
+      invocationId: droppable(
+        this.host.startSend(
+          index,
+          target,
+          normalize(input, `the input of ${targetName(target)}`),
+          options,
+          delay,
+        ),
       ),
     };
   }
@@ -823,19 +899,36 @@ export class ContextImpl implements ObjectContext {
   // ---- replay ---------------------------------------------------------------------------
 
   /** The recorded entry at `index`, after checking it matches what the code attempts now. */
-  private replay(index: number, kind: EntryKind, name: string): JournalEntry | undefined | 'dead' {
+  private replay(
+    index: number,
+    kind: EntryKind,
+    name: string | typeof ANY_NAME,
+  ): JournalEntry | undefined | 'dead' {
     if (this.dead) return 'dead';
     const rec = this.host.recorded.get(index);
     // A delivered cancellation took the place of whatever waiting step the code attempted.
     if (rec?.kind === 'cancel') return rec;
-    if (rec && (rec.kind !== kind || rec.name !== name)) {
-      const err = new NonDeterminismError(index, describeEntry(rec), describeEntry({ kind, name }));
+    if (rec && (rec.kind !== kind || (name !== ANY_NAME && rec.name !== name))) {
+      const attempted = describeEntry({ kind, name: name === ANY_NAME ? '' : name });
+      const err = new NonDeterminismError(index, describeEntry(rec), attempted);
       this.dead = true;
       this.host.fatal(err);
       return 'dead';
     }
     return rec;
   }
+}
+
+/**
+ * A promise a handler may fire and forget (a send's invocation id, the completion of an
+ * awakeable or a durable promise), as the documented `ctx.objectSendClient(C, k).add(1)` does:
+ * its rejection must not end the process as an unhandled rejection; awaiting it still sees it.
+ * When the write behind it fails, the engine fails the attempt itself (it is retried), so
+ * nothing that depends on the write goes on as if it had been recorded.
+ */
+function droppable<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
 }
 
 function settle<T>(entry: JournalEntry): Promise<T> {

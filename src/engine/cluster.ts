@@ -8,12 +8,17 @@ export interface ClusterHost {
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Messages from other processes (wake-ups, finished invocations, cancel and kill). */
   onMessage(message: ClusterMessage): void;
-  /** This process took over invocations of dead processes. */
-  onTakeover(invocationIds: string[]): void;
-  /** This process lost its lease (it was presumed dead): stop everything it runs. */
+  /**
+   * This process took over invocations of dead processes. A rejection is logged; what it left
+   * undone the sweep finds (the invocations are this process's in the store already).
+   */
+  onTakeover(invocationIds: string[]): Promise<void>;
+  /** This process lost its lease (it was presumed dead): stop everything it runs, at once. */
   onFenced(): void;
+  /** It joined again under a new id after losing its lease. */
+  onRejoined(): void;
   /** Periodic sweep: re-check waiters and orphans that a lost message would leave behind. */
-  onSweep(): void;
+  onSweep(): Promise<void>;
 }
 
 /**
@@ -29,12 +34,19 @@ export interface ClusterHost {
  *
  * A process that finds its own lease gone (a long GC pause, a network partition) stops running
  * its invocations at once (they now belong to another process) and joins again under a new id.
+ * It finds out from its heartbeat, or sooner from the store: every write is fenced to the
+ * process's registration ({@link Store.fenceWrites}), so nothing it writes under its old id
+ * commits once another process reaped it.
+ *
+ * No failure of the store ends the process: every periodic task catches, logs and runs again
+ * at its next period, and a subscription or registration that failed is retried.
  */
 export class Cluster {
   private id = newProcessId();
   private unlisten: (() => Promise<void>) | undefined;
   private cancelTimers: Array<() => void> = [];
   private stopped = false;
+  private rejoining: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -52,7 +64,7 @@ export class Cluster {
     await this.join();
     this.every(this.leaseMs / 4, () => this.heartbeat());
     this.every(this.leaseMs / 2, () => this.reap());
-    this.every(Math.min(1000, this.leaseMs / 2), async () => this.host.onSweep());
+    this.every(Math.min(1000, this.leaseMs / 2), () => this.host.onSweep());
     // Processes that died while none was alive are taken over now, not a period later.
     await this.reap();
   }
@@ -79,26 +91,67 @@ export class Cluster {
   }
 
   private async join(): Promise<void> {
+    const id = this.id;
+    // Fenced before it registers: writes queued from now on commit only while it is registered.
+    this.store.fenceWrites?.(id, (fenced) => {
+      if (fenced !== this.id || this.stopped) return;
+      this.rejoin().catch((err: unknown) =>
+        this.host.log('warn', `joining again failed: ${errorMessage(err)}; retrying`),
+      );
+    });
     await this.store.write([
-      { op: 'process.register', id: this.id, leaseUntil: this.clock.now() + this.leaseMs },
+      { op: 'process.register', id, leaseUntil: this.clock.now() + this.leaseMs },
     ]);
-    this.unlisten = await this.store.listen(this.id, (m) => this.host.onMessage(m));
-    this.host.log('info', `joined the cluster as ${this.id}`);
+    await this.subscribe();
+    this.host.log('info', `joined the cluster as ${id}`);
+  }
+
+  /** Listens for this process's messages (again, after a failed attempt: see heartbeat). */
+  private async subscribe(): Promise<void> {
+    if (this.unlisten) return;
+    const id = this.id;
+    const unlisten = await this.store.listen(id, (m) => this.host.onMessage(m));
+    if (this.stopped || id !== this.id) await unlisten().catch(() => undefined);
+    else this.unlisten = unlisten;
   }
 
   private async heartbeat(): Promise<void> {
-    const [r] = await this.store.write([
-      { op: 'process.heartbeat', id: this.id, leaseUntil: this.clock.now() + this.leaseMs },
-    ]);
-    if ((r as { alive: boolean }).alive || this.stopped) return;
-    this.host.log(
-      'error',
-      `process ${this.id} lost its lease; its invocations belong to others now`,
-    );
-    this.host.onFenced();
-    await this.unlisten?.().catch(() => undefined);
-    this.id = newProcessId();
-    await this.join();
+    let alive: boolean;
+    try {
+      const [r] = await this.store.write([
+        { op: 'process.heartbeat', id: this.id, leaseUntil: this.clock.now() + this.leaseMs },
+      ]);
+      alive = (r as { alive: boolean }).alive;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'process_fenced') throw err;
+      alive = false;
+    }
+    if (this.stopped) return;
+    if (!alive) return this.rejoin();
+    // A subscription lost with a failed join (the database was unreachable) is made again.
+    await this.subscribe();
+  }
+
+  /**
+   * This process was presumed dead and reaped: it stops everything it runs (the invocations
+   * are another process's now) and registers again under a new id. One at a time; a failed
+   * attempt leaves an unregistered id, which the next heartbeat finds and tries again.
+   */
+  private rejoin(): Promise<void> {
+    this.rejoining ??= (async () => {
+      this.host.log(
+        'error',
+        `process ${this.id} lost its lease; its invocations belong to others now. Joining again.`,
+      );
+      this.host.onFenced();
+      const unlisten = this.unlisten;
+      this.unlisten = undefined;
+      await unlisten?.().catch(() => undefined);
+      this.id = newProcessId();
+      await this.join();
+      this.host.onRejoined();
+    })().finally(() => (this.rejoining = undefined));
+    return this.rejoining;
   }
 
   private async reap(): Promise<void> {
@@ -106,12 +159,12 @@ export class Cluster {
       { op: 'process.reap', now: this.clock.now(), by: this.id },
     ]);
     const { reaped, invocations } = r as { reaped: string[]; invocations: string[] };
-    if (reaped.length === 0) return;
+    if (invocations.length === 0 && reaped.length === 0) return;
     this.host.log(
       'warn',
-      `took over ${invocations.length} invocation(s) of ${reaped.join(', ')} (lease expired)`,
+      `took over ${invocations.length} invocation(s) of ${reaped.join(', ')} (lease expired or not registered)`,
     );
-    this.host.onTakeover(invocations);
+    await this.host.onTakeover(invocations);
   }
 
   /** Runs `fn` every `ms`, one run at a time; each task keeps one slot for its pending timer. */

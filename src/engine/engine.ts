@@ -1,6 +1,6 @@
 import type { CallOptions, Logger, SendOptions } from '../core/context.js';
 import type { Definition, ExternalClient, HandlerSpec, SendClient } from '../core/definitions.js';
-import { parseDuration, type Duration } from '../core/duration.js';
+import { checkDelay, parseDuration, type Duration } from '../core/duration.js';
 import {
   errorMessage,
   fromErrorInfo,
@@ -14,7 +14,6 @@ import {
   CancelledError,
   UsageError,
   type ErrorInfo,
-  type NonDeterminismError,
 } from '../core/errors.js';
 import { parseAwakeableId, targetName, type JournalEntry, type Target } from '../core/journal.js';
 import {
@@ -34,16 +33,22 @@ import type {
   WriteOp,
 } from '../store/types.js';
 import { systemClock, type Clock } from './clock.js';
-import { newInvocationId } from './ids.js';
+import { dedupeKey, idempotencyKeyOf } from './dedupe.js';
+import { abandoned, MAX_WAITERS, TooManyWaitersError, type WaitOptions } from './waiters.js';
+import { awakeableIdFor, newInvocationId } from './ids.js';
+import { loadAwakeableSecret } from './secrets.js';
 import { KeyLocks } from './locks.js';
 import { Registry } from './registry.js';
 import { Runner, type RunnerOwner } from './runner.js';
 import { TimerService } from './timers.js';
 import { Cluster } from './cluster.js';
+import { StoreError } from '../store/errors.js';
 
 /** Engine options. Every field has a documented default. */
 /** Invocations (and key-value records) deleted per write of the retention sweep. */
 const CLEANUP_BATCH = 1000;
+/** How long background work that failed (the store unreachable) waits before it runs again. */
+const RETRY_LATER_MS = 1000;
 
 export interface EngineOptions {
   /** The services, objects and workflows this engine runs. */
@@ -172,6 +177,8 @@ export class Engine implements RunnerOwner {
   private readonly cluster: Cluster | undefined;
   private started = false;
   private stopping = false;
+  /** The store's awakeable secret (see `loadAwakeableSecret`), read by `start()`. */
+  private awakeableSecret: Buffer | undefined;
   /** Services extensions registered with {@link Engine.provide}. */
   private readonly resources = new Map<symbol, unknown>();
 
@@ -196,9 +203,10 @@ export class Engine implements RunnerOwner {
         {
           log: (level, message) => this.log(level, message, {}),
           onMessage: (m) => this.onClusterMessage(m),
-          onTakeover: (ids) => void this.takeOver(ids),
+          onTakeover: (ids) => this.takeOver(ids),
           onFenced: () => this.fence(),
-          onSweep: () => void this.sweep(),
+          onRejoined: () => this.rejoined(),
+          onSweep: () => this.sweep(),
         },
         parseDuration(options.lease ?? '10s'),
       );
@@ -235,6 +243,10 @@ export class Engine implements RunnerOwner {
 
   /** Recovers everything that was in flight, then starts timers and retention cleanup. */
   async start(): Promise<void> {
+    if (this.started) return;
+    // Before anything runs: recovered invocations may create awakeables. Read before `started`
+    // is set, so a start that failed here (the store unreachable) can be retried.
+    this.awakeableSecret ??= await loadAwakeableSecret(this.store);
     if (this.started) return;
     this.started = true;
     if (this.cluster) {
@@ -319,26 +331,33 @@ export class Engine implements RunnerOwner {
    * Runs a handler and resolves with its result once the result is durable. Rejects with the
    * handler's terminal error (as a `TerminalError` with its code and status).
    */
-  async invoke(req: InvokeRequest): Promise<unknown> {
+  async invoke(req: InvokeRequest, wait: WaitOptions = {}): Promise<unknown> {
+    if (req.delayMs !== undefined) checkDelay(req.delayMs);
     const { row, existing } = await this.create(req, undefined);
     // A new invocation cannot have finished yet: skip the store lookup on the hot path.
     const outcome = await (existing
-      ? this.awaitOutcome(row.id, true)
-      : this.waitForOutcome(row.id));
+      ? this.awaitOutcome(row.id, true, wait)
+      : this.waitForOutcome(row.id, wait));
     if ('error' in outcome) throw fromErrorInfo(outcome.error);
     return outcome.output;
   }
 
   /** Starts a handler without waiting for it; resolves once the invocation is durably accepted. */
   async send(req: InvokeRequest): Promise<SendResult> {
+    if (req.delayMs !== undefined) checkDelay(req.delayMs);
     const { row, existing, durable } = await this.create(req, undefined);
     await durable;
     return { invocationId: row.id, status: row.status, existing };
   }
 
-  /** Waits for an invocation to finish and returns its result (or throws its terminal error). */
-  async attach(id: string): Promise<unknown> {
-    const outcome = await this.awaitOutcome(id);
+  /**
+   * Waits for an invocation to finish and returns its result (or throws its terminal error).
+   * At most {@link MAX_WAITERS} callers wait on one invocation at a time; beyond that this
+   * throws `TooManyWaitersError` (429 `too_many_waiters`): poll {@link Engine.output} instead.
+   * An aborted `signal` stops the wait (and frees its memory); the invocation goes on.
+   */
+  async attach(id: string, wait: WaitOptions = {}): Promise<unknown> {
+    const outcome = await this.awaitOutcome(id, false, wait);
     if ('error' in outcome) throw fromErrorInfo(outcome.error);
     return outcome.output;
   }
@@ -511,25 +530,25 @@ export class Engine implements RunnerOwner {
         throw new ValidationError((err as Error).message);
       }
     }
-    const dedupe = req.idempotencyKey
-      ? `idem:${def.name}/${key}/${spec.name}/${req.idempotencyKey}`
-      : def.kind === 'workflow' && spec.name === 'run'
-        ? `wf:${def.name}/${key}`
-        : undefined;
-    if (dedupe) {
-      // Checked again right after each await, before anything else can run: a concurrent
-      // request for the same key that got there first is found, not duplicated.
+    // A workflow's run is keyed by its workflow key alone (see dedupe.ts).
+    const dedupe = dedupeKey(def.kind, def.name, spec.name, key, req.idempotencyKey);
+    // Checked again right after each await, before anything else can run: a concurrent
+    // request for the same key that got there first is found, not duplicated.
+    while (dedupe) {
       let inflight = this.inflightDedupe.get(dedupe);
       // A shared store's insert answers a taken key with its holder (and nothing starts before
       // that answer): no read first, which would cost a round trip per invocation.
-      let found = inflight
-        ? await inflight
-        : this.cluster
-          ? undefined
-          : await this.store.findByDedupe(dedupe);
-      inflight = found ? undefined : this.inflightDedupe.get(dedupe);
-      if (inflight) found = await inflight;
+      let found = inflight || this.cluster ? undefined : await this.store.findByDedupe(dedupe);
+      if (!found) inflight ??= this.inflightDedupe.get(dedupe);
+      if (inflight) {
+        // A duplicate is answered with the original's id only once the original's insert is
+        // durable: a crash right after the answer must not lose the invocation it names.
+        found = await inflight.catch(() => undefined);
+        // Not stored: the key is free again, so look again (and insert, if still free).
+        if (!found) continue;
+      }
       if (found) return { row: found, existing: true, durable: Promise.resolve() };
+      break;
     }
     const now = this.clock.now();
     const delay = req.delayMs ?? 0;
@@ -577,10 +596,9 @@ export class Engine implements RunnerOwner {
     if (extra) ops.push(...extra(row));
     const written = this.store.write(ops);
     if (dedupe) {
-      // The invocation holding the key: this one, unless another process inserted first.
-      const winner = cluster
-        ? written.then((r) => (r[0] as { existing?: InvocationRow }).existing ?? row)
-        : Promise.resolve(row);
+      // The invocation holding the key once the insert is durable: this one, unless another
+      // process inserted first. Rejects when the insert failed (nobody holds the key then).
+      const winner = written.then((r) => (r[0] as { existing?: InvocationRow }).existing ?? row);
       winner.catch(() => undefined);
       this.inflightDedupe.set(dedupe, winner);
     }
@@ -593,6 +611,20 @@ export class Engine implements RunnerOwner {
         if (dedupe) this.inflightDedupe.delete(dedupe);
         this.log('error', `could not store invocation ${row.id}: ${errorMessage(err)}`, {});
         this.settleWaiters(row.id, { error: toErrorInfo(err) });
+        // An embedded store starts the invocation before its insert is durable: stop that
+        // attempt, which has no row, and give its object key to the next in line.
+        const ghost = this.active.get(row.id);
+        if (ghost) {
+          this.abandon(ghost);
+          this.settling.delete(row.id);
+          if (!cluster) this.releaseKey(row);
+        } else if (!cluster && row.status === 'pending') this.dequeue(row);
+        // The caller's journal entry of this call or send was lost with it: the caller's
+        // attempt must not go on as if it had been recorded (the send would never happen).
+        for (const op of ops) {
+          const runner = op.op === 'journal.put' ? this.active.get(op.invocationId) : undefined;
+          if (runner) this.failAttempt(runner, err);
+        }
         throw err;
       },
     );
@@ -655,9 +687,15 @@ export class Engine implements RunnerOwner {
           const waiting = fresh?.status === 'pending' || fresh?.status === 'scheduled';
           if (fresh?.owner === me && waiting) this.launch(fresh, NO_ENTRIES);
         })
-        .catch((err: unknown) =>
-          this.log('error', `could not take the key of ${row.id}: ${errorMessage(err)}`, {}),
-        );
+        .catch((err: unknown) => {
+          this.log('warn', `could not take the key of ${row.id}: ${errorMessage(err)}`, {});
+          // Nothing else would start it: its timer (if it had one) is gone.
+          this.retryLater(`starting ${row.id}`, async () => {
+            const fresh = await this.store.getInvocation(row.id);
+            const waiting = fresh?.status === 'pending' || fresh?.status === 'scheduled';
+            if (fresh?.owner === me && waiting) this.enqueue(fresh);
+          });
+        });
       return;
     }
     if (row.exclusive && !this.locks.acquire(lockKey(row.service, row.key), row.id, row)) return;
@@ -673,6 +711,9 @@ export class Engine implements RunnerOwner {
   ): void {
     // One attempt per invocation at a time, whichever path (hand-off, sweep, resume) got here.
     if (this.active.has(row.id)) return;
+    // Shared store: only its owner runs an invocation. A row read or handed over before this
+    // process lost its lease names the old id: it is another process's now.
+    if (this.cluster && row.owner !== this.cluster.processId) return;
     const def = resolvedDef ?? this.registry.get(row.service);
     const spec = resolvedSpec ?? (def && this.specOf(def, row.handler));
     if (!def || !spec) {
@@ -734,12 +775,29 @@ export class Engine implements RunnerOwner {
         if (this.stopping || this.active.has(row.id)) return;
         const recorded = new Map(entries);
         for (const [i, e] of pending) recorded.set(i, e);
-        this.launch({ ...row, status: 'running' }, recorded);
-        this.reattach(row.id, recorded);
+        try {
+          this.launch({ ...row, status: 'running' }, recorded);
+          if (!this.active.has(row.id)) return;
+          this.reattach(row.id, recorded);
+          this.rearmSleeps(row.id, recorded);
+        } catch (err) {
+          // A journal this engine cannot replay must not take the process down (and recovery
+          // with it, again at every start): isolate the one invocation.
+          const runner = this.active.get(row.id);
+          if (runner) this.abandon(runner);
+          this.pauseRow(row, unreplayable(row.id, err));
+        }
       },
       (err: unknown) => {
         this.loading.delete(row.id);
-        this.log('error', `could not load the journal of ${row.id}: ${errorMessage(err)}`, {});
+        if (!(err instanceof StoreError)) {
+          // Not the store failing but the journal's content (it cannot be decoded): retrying
+          // would fail the same way forever.
+          this.pauseRow(row, unreplayable(row.id, err));
+          return;
+        }
+        this.log('warn', `could not load the journal of ${row.id}: ${errorMessage(err)}`, {});
+        this.retryLater(`resuming ${row.id}`, () => this.resumeById(row.id));
       },
     );
   }
@@ -750,10 +808,25 @@ export class Engine implements RunnerOwner {
   private reattach(id: string, recorded: ReadonlyMap<number, JournalEntry>): void {
     for (const [index, entry] of recorded) {
       if (entry.kind !== 'call' || entry.done || !entry.calleeId) continue;
-      void this.store.getInvocation(entry.calleeId).then((callee) => {
-        const runner = this.active.get(id);
-        if (runner && callee?.callerId !== id) this.attachCall(runner, index, entry);
-      });
+      this.background(
+        `reattaching entry ${index} of ${id}`,
+        this.store.getInvocation(entry.calleeId).then((callee) => {
+          const runner = this.active.get(id);
+          if (runner && callee?.callerId !== id) this.attachCall(runner, index, entry);
+        }),
+      );
+    }
+  }
+
+  /**
+   * Sleeps the journal holds unfinished have a durable timer (written with the entry), which
+   * this process may not hold in memory: a write whose answer was lost (a dropped connection)
+   * may have committed both. Held again here, or the replay would wait for the next reload.
+   */
+  private rearmSleeps(id: string, recorded: ReadonlyMap<number, JournalEntry>): void {
+    for (const [index, entry] of recorded) {
+      if (entry.kind === 'sleep' && !entry.done && entry.wakeAt !== undefined)
+        this.timers.add({ invocationId: id, index, fireAt: entry.wakeAt });
     }
   }
 
@@ -778,19 +851,41 @@ export class Engine implements RunnerOwner {
   private readonly cancelRequests = new Set<string>();
 
   /**
-   * Checks that an awakeable can be completed: 404 for an unknown or malformed id, 409 when it
-   * was completed already or its invocation has finished.
+   * Awakeable ids whose entry and lookup record are not durable yet, so a completion that
+   * arrives at once (the id handed out from the same attempt) finds them.
    */
-  private async checkAwakeable(id: string): Promise<{ invocationId: string; index: number }> {
+  private readonly newAwakeables = new Map<string, AwakeableRef>();
+
+  /** Where an awakeable id leads: its lookup record (see {@link createAwakeable}). */
+  private async findAwakeable(id: string): Promise<AwakeableRef | undefined> {
+    const fresh = this.newAwakeables.get(id);
+    if (fresh) return fresh;
+    const value = (await this.store.getKv(AWAKEABLE_SCOPE, id))?.value as AwakeableRef | undefined;
+    return value && typeof value.invocationId === 'string' && Number.isInteger(value.index)
+      ? { invocationId: value.invocationId, index: value.index }
+      : undefined;
+  }
+
+  /**
+   * Checks that an awakeable can be completed: 404 for an unknown or malformed id, 409 when it
+   * was completed already or its invocation has finished. Returns the entry's name (the id, or
+   * empty for a legacy entry), which its completion must keep.
+   */
+  private async checkAwakeable(id: string): Promise<AwakeableRef & { name: string }> {
     const parsed = parseAwakeableId(id);
     if (!parsed)
       throw new NotFoundError(
-        `"${id}" is not an awakeable id (they look like awk_<26 characters>_<number>)`,
+        `"${id}" is not an awakeable id (they look like awk_<26 characters>)`,
       );
-    const row = await this.store.getInvocation(parsed.invocationId);
     const unknown = new NotFoundError(
       `no awakeable "${id}": it never existed or its invocation's retention ended`,
     );
+    const ref = 'random' in parsed ? await this.findAwakeable(id) : parsed;
+    if (!ref) throw unknown;
+    // A random id is the entry's name; a legacy id is accepted only for a legacy entry (no
+    // name), or an id made from an invocation id and an index would open random ones too.
+    const name = 'random' in parsed ? id : '';
+    const row = await this.store.getInvocation(ref.invocationId);
     if (!row) throw unknown;
     if (row.status === 'completed' || row.status === 'failed') {
       throw new ConflictError(
@@ -798,23 +893,25 @@ export class Engine implements RunnerOwner {
         'already_finished',
       );
     }
-    const entry = (await this.store.getJournal(parsed.invocationId)).find(
-      ([i]) => i === parsed.index,
+    const entry = (await this.store.getJournal(ref.invocationId)).find(
+      ([i]) => i === ref.index,
     )?.[1];
     if (!entry) {
       // Created by a runner whose journal write is not flushed yet.
-      if (this.active.get(parsed.invocationId)?.awakeables.has(parsed.index)) return parsed;
+      const fresh = this.newAwakeables.get(id);
+      if (fresh && this.active.get(ref.invocationId)?.awakeables.has(ref.index))
+        return { ...fresh, name };
       throw unknown;
     }
-    if (entry.kind !== 'awakeable') throw unknown;
+    if (entry.kind !== 'awakeable' || entry.name !== name) throw unknown;
     if (entry.done)
       throw new ConflictError(`awakeable "${id}" was already completed`, 'already_completed');
-    return parsed;
+    return { ...ref, name };
   }
 
   private async completeAwakeableById(id: string, result: EntryOutcome): Promise<void> {
-    const { invocationId, index } = await this.checkAwakeable(id);
-    const entry: JournalEntry = { kind: 'awakeable', name: '', done: true, ...result };
+    const { invocationId, index, name } = await this.checkAwakeable(id);
+    const entry: JournalEntry = { kind: 'awakeable', name, done: true, ...result };
     const completed = await this.completeEntry(invocationId, index, entry);
     if (!completed)
       throw new ConflictError(`awakeable "${id}" was already completed`, 'already_completed');
@@ -841,7 +938,8 @@ export class Engine implements RunnerOwner {
     if (row.status === 'pending' || row.status === 'scheduled') {
       // Not started: nothing to compensate, it ends here.
       this.dequeue(row);
-      await this.finishRow(row, { error: toErrorInfo(new CancelledError()) });
+      const unrecorded = await this.finishRow(row, { error: toErrorInfo(new CancelledError()) });
+      if (unrecorded) throw unrecorded;
       return toInfo({ ...row, status: 'failed', error: toErrorInfo(new CancelledError()) });
     }
     const me = this.cluster?.processId;
@@ -918,9 +1016,11 @@ export class Engine implements RunnerOwner {
     const error: ErrorInfo = {
       code: 'killed',
       message: `invocation ${id} was killed by an operator`,
-      status: 500,
+      // A 4xx like `cancelled`: the invocation ended on purpose, nothing failed on the server.
+      status: 409,
     };
-    await this.finishRow(row, { error });
+    const unrecorded = await this.finishRow(row, { error });
+    if (unrecorded) throw unrecorded;
     const me = this.cluster?.processId;
     if (me && row.owner && row.owner !== me) {
       // Its process stops running it when it hears this.
@@ -969,17 +1069,20 @@ export class Engine implements RunnerOwner {
   /** Every write of a runner goes through here; a failed write stops the invocation. */
   private write(runner: Runner, ops: WriteOp[]): Promise<OpResult[]> {
     const p = this.store.write(ops);
-    p.catch((err: unknown) => {
-      if (runner.dead) return;
-      this.log(
-        'error',
-        `a journal write failed: ${errorMessage(err)}; the attempt is retried`,
-        this.fields(runner),
-      );
-      this.abandon(runner);
-      this.scheduleRetry(runner.row, runner.row.attempt + 1, -1, 1000, err);
-    });
+    p.catch((err: unknown) => this.failAttempt(runner, err));
     return p;
+  }
+
+  /** A journal write of the attempt failed: the attempt stops and is retried from its journal. */
+  private failAttempt(runner: Runner, err: unknown): void {
+    if (runner.dead) return;
+    this.log(
+      'error',
+      `a journal write failed: ${errorMessage(err)}; the attempt is retried`,
+      this.fields(runner),
+    );
+    this.abandon(runner);
+    this.scheduleRetry(runner.row, runner.row.attempt + 1, -1, 1000, err);
   }
 
   commit(
@@ -1077,6 +1180,8 @@ export class Engine implements RunnerOwner {
       },
       (err: unknown) => {
         runner.expecting--;
+        // Its write failed: the attempt was stopped and is retried, the call with it.
+        if (runner.dead) return;
         // The call could not start (unknown target, invalid input): the call fails terminally.
         this.completeEntry(me, index, { ...pending, done: true, error: toErrorInfo(err) }).catch(
           () => undefined,
@@ -1096,9 +1201,15 @@ export class Engine implements RunnerOwner {
         ...entryResult(outcome),
       }).catch(() => undefined);
     };
-    this.awaitOutcome(entry.calleeId!, true).then(settle, (err: unknown) =>
-      settle({ error: toErrorInfo(err) }),
-    );
+    this.awaitOutcome(entry.calleeId!, true).then(settle, (err: unknown) => {
+      // The store could not be read (an outage): that is no outcome of the callee's. Wait
+      // again later (staying busy meanwhile) rather than fail the call with it.
+      this.log('warn', `could not wait for ${entry.calleeId}: ${errorMessage(err)}`, {});
+      this.clock.setTimer(RETRY_LATER_MS, () => {
+        runner.expecting--;
+        if (!runner.dead && !this.stopping) this.attachCall(runner, index, entry);
+      });
+    });
   }
 
   /**
@@ -1144,7 +1255,7 @@ export class Engine implements RunnerOwner {
     const loading = this.loading.get(id);
     if (runner) runner.deliver(index, entry);
     else if (loading) loading.pending.push([index, entry]);
-    else if (mayNeedResume) void this.resumeById(id);
+    else if (mayNeedResume) this.background(`resuming ${id}`, this.resumeById(id));
   }
 
   async startSend(
@@ -1164,7 +1275,8 @@ export class Engine implements RunnerOwner {
     });
     runner.expecting++;
     try {
-      const { row, existing } = await this.create(
+      checkDelay(delayMs);
+      const { row, existing, durable } = await this.create(
         { ...target, input, idempotencyKey: options?.idempotencyKey, delayMs },
         undefined,
         (r) => [{ op: 'journal.put', invocationId: me, index, entry: entryFor(r.id) }],
@@ -1175,16 +1287,52 @@ export class Engine implements RunnerOwner {
           { op: 'journal.put', invocationId: me, index, entry: entryFor(row.id) },
         ]).catch(() => undefined);
       }
+      // The id leaves the engine through the handler: only once the invocation it names is
+      // durable (if its write fails, the attempt is retried and sends again).
+      await durable;
       return row.id;
     } finally {
       runner.expecting--;
     }
   }
 
-  createAwakeable(runner: Runner, index: number, entry: JournalEntry): void {
-    void this.write(runner, [
-      { op: 'journal.put', invocationId: runner.row.id, index, entry },
-    ]).catch(() => undefined);
+  /** @internal The id of an invocation's awakeable at `index`: the same in every attempt. */
+  awakeableIdFor(invocationId: string, index: number): string {
+    if (!this.awakeableSecret)
+      throw new KeelError(
+        'cannot create an awakeable before the engine has started: await engine.start() first',
+        { code: 'engine_not_started', status: 503 },
+      );
+    return awakeableIdFor(this.awakeableSecret, invocationId, index);
+  }
+
+  /**
+   * Records an awakeable with the lookup record that leads its id to the entry, in one write;
+   * until that is durable the id is found in memory (by this process only). A retried attempt
+   * records the same id again (ids are derived from the entry), so a lookup lost with a crash
+   * is written anew. Resolves (never rejects) once the write has settled.
+   */
+  createAwakeable(runner: Runner, index: number, entry: JournalEntry): Promise<void> {
+    const ops: WriteOp[] = [{ op: 'journal.put', invocationId: runner.row.id, index, entry }];
+    const id = entry.name;
+    // Its own object: a retry re-creating the same id while an earlier write is still pending
+    // replaces it, and only the last write to finish lets the id go.
+    const ref: AwakeableRef | undefined =
+      id !== '' ? { invocationId: runner.row.id, index } : undefined;
+    if (ref) {
+      this.newAwakeables.set(id, ref);
+      ops.push({ op: 'kv.put', scope: AWAKEABLE_SCOPE, key: id, value: ref });
+    }
+    // Settles once the write did (a failure stops the attempt first, see `write`): step bodies
+    // wait for it (see `Runner.awakeablesDurable`).
+    return this.write(runner, ops)
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        if (ref && this.newAwakeables.get(id) === ref) this.newAwakeables.delete(id);
+      });
   }
 
   async completeAwakeable(
@@ -1194,7 +1342,7 @@ export class Engine implements RunnerOwner {
     result: EntryOutcome,
   ): Promise<JournalEntry> {
     const own: JournalEntry = { kind: 'completeAwakeable', name: id, done: true };
-    let target: { invocationId: string; index: number };
+    let target: AwakeableRef & { name: string };
     try {
       target = await this.checkAwakeable(id);
     } catch (err) {
@@ -1205,7 +1353,7 @@ export class Engine implements RunnerOwner {
       return failed;
     }
     // The attempt and the completion are one write: exactly once, even across a crash.
-    const entry: JournalEntry = { kind: 'awakeable', name: '', done: true, ...result };
+    const entry: JournalEntry = { kind: 'awakeable', name: target.name, done: true, ...result };
     const completed = await this.completeEntry(target.invocationId, target.index, entry, [
       { op: 'journal.put', invocationId: runner.row.id, index, entry: own },
     ]);
@@ -1352,11 +1500,17 @@ export class Engine implements RunnerOwner {
 
   /** Drops a waiting invocation from memory; a completion or timer resumes it by replay. */
   private suspend(runner: Runner): void {
+    const waitingFor = runner.waitingIndexes();
     this.abandon(runner);
     const id = runner.row.id;
-    this.write(runner, [
-      { op: 'invocation.update', id, set: { status: 'suspended', modifiedAt: this.clock.now() } },
-    ])
+    // Not if a completion of what it waits for is durable already: one that committed while
+    // it was going to sleep found it running, so did not resume it, and its wake-up may have
+    // reached the runner just dropped. Then it runs again instead.
+    this.write(runner, [{ op: 'invocation.suspend', id, waitingFor, modifiedAt: this.clock.now() }])
+      .then(([r]) => {
+        this.settling.delete(id);
+        if (!(r as { suspended: boolean }).suspended) return this.resumeById(id);
+      })
       .catch(() => undefined)
       .finally(() => this.settling.delete(id));
   }
@@ -1427,19 +1581,34 @@ export class Engine implements RunnerOwner {
       .finally(() => this.settling.delete(row.id));
   }
 
-  fatal(runner: Runner, error: NonDeterminismError): void {
+  fatal(runner: Runner, error: KeelError): void {
     this.abandon(runner);
-    this.log('error', `${error.message} The invocation is paused.`, this.fields(runner));
+    this.pauseRow(runner.row, error);
+  }
+
+  /**
+   * Pauses an invocation that cannot go on (non-determinism, a journal that cannot be read or
+   * replayed): it holds its object key and waits, with the error recorded, for an operator to
+   * fix the cause and resume it, or to kill it. Nothing else stops.
+   */
+  private pauseRow(row: InvocationRow, error: KeelError): void {
+    this.settling.add(row.id);
+    this.log('error', `${error.message} The invocation is paused.`, {
+      invocationId: row.id,
+      target: targetOf(row),
+    });
     this.store
       .write([
         {
           op: 'invocation.update',
-          id: runner.row.id,
+          id: row.id,
           set: { status: 'paused', error: toErrorInfo(error), modifiedAt: this.clock.now() },
         },
       ])
-      .catch(() => undefined)
-      .finally(() => this.settling.delete(runner.row.id));
+      .catch((err: unknown) =>
+        this.log('error', `could not pause ${row.id}: ${errorMessage(err)}`, {}),
+      )
+      .finally(() => this.settling.delete(row.id));
   }
 
   finish(runner: Runner, outcome: { output: unknown } | { error: unknown }): void {
@@ -1459,11 +1628,16 @@ export class Engine implements RunnerOwner {
       };
     }
     this.abandon(runner);
+    this.expireAwakeableLookups(runner);
+    // A workflow run that failed before its first journaled call did nothing durable (typically
+    // it refused its input): it gives its run-once key back, so a bad request cannot poison a
+    // predictable key such as an order id. The failed invocation stays readable by its id.
+    const freeKey = runner.isWorkflow && runner.spec.name === 'run' && !runner.ctx.touchedJournal;
     if ('output' in outcome && runner.spec.options.output) {
       const schema = runner.spec.options.output;
       void validate(schema, outcome.output, `output of ${targetOf(runner.row)}`).then(
         (output) => this.finishRow(runner.row, { output }),
-        (err: unknown) => this.finishRow(runner.row, { error: toErrorInfo(err) }),
+        (err: unknown) => this.finishRow(runner.row, { error: toErrorInfo(err) }, freeKey),
       );
       return;
     }
@@ -1477,7 +1651,29 @@ export class Engine implements RunnerOwner {
     void this.finishRow(
       runner.row,
       'output' in outcome ? { output: outcome.output } : { error: toErrorInfo(outcome.error) },
+      freeKey,
     );
+  }
+
+  /**
+   * The invocation is finishing: its awakeables' lookup records expire with it, so a late
+   * completion still answers 409 (finished) until retention, then 404, and nothing outlives it.
+   */
+  private expireAwakeableLookups(runner: Runner): void {
+    const { id: invocationId, service } = runner.row;
+    const expiresAt = this.clock.now() + this.retentionOf(service);
+    const ops: WriteOp[] = [];
+    const expire = (id: string, index: number): void => {
+      const value: AwakeableRef = { invocationId, index };
+      ops.push({ op: 'kv.put', scope: AWAKEABLE_SCOPE, key: id, value, expiresAt });
+    };
+    for (const [index, e] of runner.recorded)
+      if (e.kind === 'awakeable' && e.name) expire(e.name, index);
+    for (const [id, index] of runner.awakeableIds ?? []) expire(id, index);
+    if (ops.length === 0) return;
+    this.store.write(ops).catch((err: unknown) => {
+      this.log('warn', `could not set the expiry of awakeable lookups: ${errorMessage(err)}`, {});
+    });
   }
 
   /** Retention by service name, parsed once. */
@@ -1497,11 +1693,20 @@ export class Engine implements RunnerOwner {
     return ms;
   }
 
-  /** Records the outcome, completes the caller's entry, then releases the key and wakes waiters. */
-  private finishRow(row: InvocationRow, outcome: Outcome): Promise<void> {
+  /**
+   * Records the outcome, completes the caller's entry, then releases the key and wakes waiters.
+   * `freeDedupe`: a failure also clears the row's dedupe key in the same write (see `finish`).
+   * Resolves with the store's error when the outcome could not be recorded, else undefined.
+   */
+  private finishRow(
+    row: InvocationRow,
+    outcome: Outcome,
+    freeDedupe = false,
+  ): Promise<Error | undefined> {
     const now = this.clock.now();
     const retention = this.retentionOf(row.service);
     const failed = 'error' in outcome;
+    const clearDedupe = failed && freeDedupe && row.dedupe !== undefined;
     const ops: WriteOp[] = [
       {
         op: 'invocation.update',
@@ -1513,6 +1718,7 @@ export class Engine implements RunnerOwner {
           completedAt: now,
           modifiedAt: now,
           expiresAt: now + retention,
+          ...(clearDedupe ? { dedupe: undefined } : {}),
         },
       },
     ];
@@ -1552,7 +1758,8 @@ export class Engine implements RunnerOwner {
     return this.store
       .write(ops)
       .then(
-        (results) => {
+        (results): undefined => {
+          if (clearDedupe) row.dedupe = undefined;
           if (failed)
             this.log('warn', `failed: ${outcome.error.message}`, {
               invocationId: row.id,
@@ -1587,6 +1794,9 @@ export class Engine implements RunnerOwner {
             `could not record the outcome of ${row.id}: ${errorMessage(err)}; it runs again at the next start`,
             {},
           );
+          // Resolved, not rejected: most callers fire and forget. An operator's kill or cancel
+          // checks it, so that it never answers for an outcome that was not recorded.
+          return err instanceof Error ? err : new Error(errorMessage(err));
         },
       )
       .finally(() => this.settling.delete(row.id));
@@ -1603,18 +1813,25 @@ export class Engine implements RunnerOwner {
   private onClusterMessage(m: ClusterMessage): void {
     if (this.stopping) return;
     switch (m.type) {
+      // A failure to act on a message (the store unreachable) is left to the sweep, or retried.
       case 'wake':
-        void this.wake(m.invocationId);
+        this.background(`waking ${m.invocationId}`, this.wake(m.invocationId));
         break;
       case 'done':
         // Its own 'done' can arrive before the write's answer that settles the waiters here:
         // reading the row then would be a wasted round trip per invocation.
         if (m.from !== this.cluster?.processId && this.resultWaiters.has(m.invocationId))
-          void this.settleFromStore(m.invocationId);
+          this.background(`reading ${m.invocationId}`, this.settleFromStore(m.invocationId));
         break;
-      case 'cancel':
-        void this.cancelOwned(m.invocationId);
+      case 'cancel': {
+        const id = m.invocationId;
+        const cancel = (): Promise<void> => this.cancelOwned(id);
+        cancel().catch((err: unknown) => {
+          this.log('warn', `could not cancel ${id}: ${errorMessage(err)}; trying again`, {});
+          this.retryLater(`cancelling ${id}`, cancel);
+        });
         break;
+      }
       case 'kill': {
         const runner = this.active.get(m.invocationId);
         if (runner) this.abandon(runner);
@@ -1629,7 +1846,10 @@ export class Engine implements RunnerOwner {
     if (!runner) return this.resumeById(id);
     const waiting = runner.waitingIndexes();
     if (waiting.length === 0) return;
-    for (const [index, entry] of await this.store.getJournal(id)) {
+    const journal = await this.store.getJournal(id);
+    // It suspended while the journal loaded: the completion must not go to the dropped runner.
+    if (this.active.get(id) !== runner) return this.resumeById(id);
+    for (const [index, entry] of journal) {
       if (entry.done && waiting.includes(index)) runner.deliver(index, entry);
     }
   }
@@ -1640,21 +1860,56 @@ export class Engine implements RunnerOwner {
     else if (row?.status === 'failed') this.settleWaiters(id, { error: row.error! });
   }
 
-  /** Invocations of a process whose lease ended are now this process's: run what was running. */
+  /**
+   * Invocations of a process whose lease ended (or of an owner that is not registered) are now
+   * this process's: run what was running. They are this process's in the store already, so
+   * when a read fails (an outage) the sweep starts what is left.
+   */
   private async takeOver(ids: string[]): Promise<void> {
-    for (const id of ids) {
-      const row = await this.store.getInvocation(id);
-      if (!row || this.active.has(id)) continue;
-      if (row.status === 'running') this.resume(row);
-      else if (row.status === 'pending') this.enqueue(row);
+    try {
+      for (const id of ids) {
+        const row = await this.store.getInvocation(id);
+        if (!row || this.active.has(id)) continue;
+        if (row.status === 'running') this.resume(row);
+        else if (row.status === 'pending') this.enqueue(row);
+      }
+    } finally {
+      // Their timers (sleeps, retries, delayed starts) fire here from now on.
+      this.timers.reload();
     }
-    // Their timers (sleeps, retries, delayed starts) fire here from now on.
-    this.timers.reload();
   }
 
-  /** This process lost its lease: its invocations run elsewhere now. */
+  /**
+   * This process lost its lease: its invocations run elsewhere now. Its runners stop without
+   * another write (the store refuses the old id's writes anyway), and its timers, which are
+   * other processes' now, are dropped; the ones of its new id load when it has joined again.
+   */
   private fence(): void {
     for (const runner of [...this.active.values()]) this.abandon(runner);
+    this.timers.stop();
+  }
+
+  private rejoined(): void {
+    if (this.stopping) return;
+    this.timers.start().catch(() => this.timers.reload());
+  }
+
+  /** Runs a task in the background: a failure (the store unreachable) is logged, never thrown. */
+  private background(what: string, task: Promise<unknown>): void {
+    task.catch((err: unknown) =>
+      this.log('warn', `${what} failed: ${errorMessage(err)}; it is retried later`, {}),
+    );
+  }
+
+  /** Runs `task` after a pause, again and again while it fails, until the engine stops. */
+  private retryLater(what: string, task: () => Promise<unknown>): void {
+    this.clock.setTimer(RETRY_LATER_MS, () => {
+      if (this.stopping) return;
+      task().catch((err: unknown) => {
+        this.log('warn', `${what} failed: ${errorMessage(err)}; trying again`, {});
+        this.retryLater(what, task);
+      });
+    });
   }
 
   /**
@@ -1662,6 +1917,24 @@ export class Engine implements RunnerOwner {
    * made runnable while nobody told it.
    */
   private async sweep(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      await this.sweepOnce();
+    } catch (err) {
+      this.sweepFailed = true;
+      throw err;
+    }
+    if (this.sweepFailed) {
+      // The store is back after an outage: timers whose writes' answers were lost may be
+      // durable without being held here.
+      this.sweepFailed = false;
+      this.timers.reload();
+    }
+  }
+
+  private sweepFailed = false;
+
+  private async sweepOnce(): Promise<void> {
     for (const id of [...this.resultWaiters.keys()]) {
       // Results of invocations running here arrive without the store's help.
       if (!this.active.has(id) && !this.loading.has(id)) await this.settleFromStore(id);
@@ -1693,16 +1966,44 @@ export class Engine implements RunnerOwner {
       this.clock.setTimer(1000, () => this.timers.add(t));
     };
     if (t.index === -1) {
+      // A start (scheduled) or retry (backing-off) timer makes its invocation runnable in the
+      // write that deletes it: the timer is never gone while its row still waits for it, so
+      // recovery and the key hand-off (which take running and pending rows) find it after a
+      // crash or while its key is busy. The status checks keep a cancellation made meanwhile.
+      const id = t.invocationId;
+      const now = this.clock.now();
       this.store
-        .write([{ op: 'timer.delete', invocationId: t.invocationId, index: -1 }])
-        .then(async () => {
-          this.timers.done(t.invocationId, -1);
-          const row = await this.store.getInvocation(t.invocationId);
-          if (!row) return;
-          if (row.status === 'scheduled') this.enqueue(row);
-          else if (row.status === 'backing-off') this.resume(row);
-        })
-        .catch(again);
+        .write([
+          { op: 'timer.delete', invocationId: id, index: -1 },
+          {
+            op: 'invocation.update',
+            id,
+            set: { status: 'pending', modifiedAt: now },
+            ifStatus: 'scheduled',
+          },
+          {
+            op: 'invocation.update',
+            id,
+            set: { status: 'running', modifiedAt: now },
+            ifStatus: 'backing-off',
+          },
+        ])
+        .then(([, started, retried]) => {
+          this.timers.done(id, -1);
+          const starts = (started as { updated: boolean }).updated;
+          if (!starts && !(retried as { updated: boolean }).updated) return;
+          // Durably runnable now: if this read fails, recovery (or a cluster's sweep) starts it.
+          this.store.getInvocation(id).then(
+            (row) => {
+              const me = this.cluster?.processId;
+              if (!row || (me && row.owner && row.owner !== me)) return;
+              if (starts && row.status === 'pending') this.enqueue(row);
+              else if (!starts && row.status === 'running') this.resume(row);
+            },
+            (err: unknown) =>
+              this.log('error', `could not start ${id} after its timer: ${errorMessage(err)}`, {}),
+          );
+        }, again);
       return;
     }
     const entry: JournalEntry = { kind: 'sleep', name: '', done: true, wakeAt: t.fireAt };
@@ -1714,40 +2015,102 @@ export class Engine implements RunnerOwner {
 
   // ---- results ---------------------------------------------------------------------------
 
-  private awaitOutcome(id: string, known = false): Promise<Outcome> {
+  /**
+   * How many callers (attaches, calls that joined an invocation) wait here for its result.
+   * @internal For tests and diagnostics: a released wait must leave nothing behind.
+   */
+  waitersFor(id: string): number {
+    return this.resultWaiters.get(id)?.length ?? 0;
+  }
+
+  /**
+   * Waits for an invocation's outcome: registers a waiter first, then checks the store, so a
+   * result that lands in between is not missed. `wait` is given for callers outside the engine
+   * (attach, a call that joined an existing invocation): they are bounded per invocation and
+   * released when their signal aborts. The engine's own waits (a caller's call) are neither.
+   */
+  private awaitOutcome(id: string, known = false, wait?: WaitOptions): Promise<Outcome> {
     return new Promise<Outcome>((resolve, reject) => {
-      let list = this.resultWaiters.get(id);
-      if (!list) this.resultWaiters.set(id, (list = []));
-      const waiter = { resolve, reject };
-      list.push(waiter);
-      // Registered first, then checked: a result that lands in between is not missed.
+      const waiter = this.addWaiter(id, resolve, reject, wait);
+      if (!waiter) return;
       this.store.getInvocation(id).then(
         (row) => {
           if (!row) {
             // A just-created invocation may not be flushed yet; its result will come.
             if (known || this.active.has(id)) return;
             this.dropWaiter(id, waiter);
-            reject(notFound(id));
+            waiter.reject(notFound(id));
           } else if (row.status === 'completed' || row.status === 'failed') {
             this.dropWaiter(id, waiter);
-            resolve(row.status === 'completed' ? { output: row.output } : { error: row.error! });
+            waiter.resolve(
+              row.status === 'completed' ? { output: row.output } : { error: row.error! },
+            );
           }
         },
         (err: unknown) => {
           this.dropWaiter(id, waiter);
-          reject(err instanceof Error ? err : new Error(String(err)));
+          waiter.reject(err instanceof Error ? err : new Error(String(err)));
         },
       );
     });
   }
 
-  /** Registers a waiter without looking at the store. */
-  private waitForOutcome(id: string): Promise<Outcome> {
+  /** Registers a waiter without looking at the store (a new invocation has no result yet). */
+  private waitForOutcome(id: string, wait?: WaitOptions): Promise<Outcome> {
     return new Promise<Outcome>((resolve, reject) => {
-      let list = this.resultWaiters.get(id);
-      if (!list) this.resultWaiters.set(id, (list = []));
-      list.push({ resolve, reject });
+      this.addWaiter(id, resolve, reject, wait);
     });
+  }
+
+  /**
+   * Adds a waiter, or rejects at once (and answers undefined) when an outside caller's signal
+   * has already aborted or the invocation already has `MAX_WAITERS` waiters. The engine's own
+   * waits count towards the bound but are never refused: refusing one would fail a call.
+   */
+  private addWaiter(
+    id: string,
+    resolve: (v: Outcome) => void,
+    reject: (e: unknown) => void,
+    wait: WaitOptions | undefined,
+  ): Deferred<Outcome> | undefined {
+    let list = this.resultWaiters.get(id);
+    if (wait) {
+      const signal = wait.signal;
+      if (signal?.aborted) {
+        reject(abandoned(id));
+        return undefined;
+      }
+      if (list && list.length >= MAX_WAITERS) {
+        reject(new TooManyWaitersError(id));
+        return undefined;
+      }
+      if (signal) {
+        // The client went away: forget its waiter now, not when the invocation ends (which
+        // may be in 30 days). The invocation itself goes on.
+        const onAbort = (): void => {
+          this.dropWaiter(id, waiter);
+          reject(abandoned(id));
+        };
+        const waiter: Deferred<Outcome> = {
+          resolve: (v) => {
+            signal.removeEventListener('abort', onAbort);
+            resolve(v);
+          },
+          reject: (e) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(e);
+          },
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        if (!list) this.resultWaiters.set(id, (list = []));
+        list.push(waiter);
+        return waiter;
+      }
+    }
+    const waiter: Deferred<Outcome> = { resolve, reject };
+    if (!list) this.resultWaiters.set(id, (list = []));
+    list.push(waiter);
+    return waiter;
   }
 
   private dropWaiter(id: string, w: Deferred<Outcome>): void {
@@ -1769,11 +2132,15 @@ export class Engine implements RunnerOwner {
 
   private scheduleCleanup(delay: number): void {
     this.cancelCleanup = this.clock.setTimer(delay, () => {
-      void this.cleanup().finally(() => {
-        // Retention is coarse (hours): sweeping a few times per retention period is enough.
-        if (!this.stopping)
-          this.scheduleCleanup(Math.min(6 * 3_600_000, Math.max(60_000, this.retentionMs / 4)));
-      });
+      void this.cleanup()
+        .catch((err: unknown) =>
+          this.log('warn', `retention cleanup failed: ${errorMessage(err)}; retried later`, {}),
+        )
+        .finally(() => {
+          // Retention is coarse (hours): sweeping a few times per retention period is enough.
+          if (!this.stopping)
+            this.scheduleCleanup(Math.min(6 * 3_600_000, Math.max(60_000, this.retentionMs / 4)));
+        });
     });
   }
 
@@ -1826,8 +2193,29 @@ function stepWriteOp(w: StepWrite): WriteOp | undefined {
   return undefined;
 }
 
+/**
+ * The key-value scope of awakeable lookup records: an awakeable id (the key) leads to the
+ * invocation and journal entry that wait for it. Expires with the invocation's retention.
+ */
+const AWAKEABLE_SCOPE = 'keel.awakeable';
+
+/** Where an awakeable's completion goes. */
+interface AwakeableRef {
+  invocationId: string;
+  index: number;
+}
+
 /** The recorded entries of an invocation that has none yet (shared: runners only read it). */
 const NO_ENTRIES: ReadonlyMap<number, JournalEntry> = new Map();
+
+/** The error a paused invocation records when its journal cannot be read or replayed. */
+function unreplayable(id: string, cause: unknown): KeelError {
+  return new KeelError(
+    `the journal of invocation ${id} cannot be replayed: ${errorMessage(cause)}. ` +
+      'Repair the journal (or the code) and resume the invocation, or kill it.',
+    { code: 'journal_unreadable', status: 500, cause },
+  );
+}
 
 /** An outcome in the shape of a journal entry's result fields. */
 function entryResult(outcome: Outcome): Pick<JournalEntry, 'value' | 'error'> {
@@ -1846,9 +2234,22 @@ function notFound(id: string): NotFoundError {
   return new NotFoundError(`no invocation "${id}": it never existed or its retention ended`);
 }
 
+/** Date's range: ±8.64e15 ms (±100,000,000 days) around 1970. */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * A stored time as ISO-8601. A time beyond Date's range (a run-at an older version stored for
+ * an unbounded delay) would make `toISOString` throw and fail every listing page containing
+ * it: it shows as the farthest representable time instead.
+ */
+function isoTime(t: number): string {
+  if (Number.isNaN(t)) return new Date(0).toISOString();
+  return new Date(Math.min(Math.max(t, -MAX_DATE_MS), MAX_DATE_MS)).toISOString();
+}
+
 function toInfo(row: InvocationRow): InvocationInfo {
   const iso = (t: number | undefined): string | undefined =>
-    t === undefined ? undefined : new Date(t).toISOString();
+    t === undefined ? undefined : isoTime(t);
   const info: InvocationInfo = {
     id: row.id,
     target: targetOf(row),
@@ -1863,8 +2264,8 @@ function toInfo(row: InvocationRow): InvocationInfo {
   if (row.completedAt !== undefined) info.completedAt = iso(row.completedAt);
   if (row.status === 'backing-off' || row.status === 'scheduled')
     info.nextAttemptAt = iso(row.runAt);
-  if (row.dedupe?.startsWith('idem:'))
-    info.idempotencyKey = row.dedupe.slice(row.dedupe.lastIndexOf('/') + 1);
+  const idempotencyKey = idempotencyKeyOf(row.dedupe);
+  if (idempotencyKey !== undefined) info.idempotencyKey = idempotencyKey;
   if (row.error) info.error = row.error;
   if (row.cancel) info.cancel = row.cancel;
   if (row.outcome) info.outcome = row.outcome;

@@ -1,6 +1,6 @@
 import type { CallOptions, Logger, SendOptions } from '../core/context.js';
 import type { HandlerSpec } from '../core/definitions.js';
-import type { ErrorInfo, NonDeterminismError } from '../core/errors.js';
+import { errorMessage, KeelError, type ErrorInfo } from '../core/errors.js';
 import type { JournalEntry, Target } from '../core/journal.js';
 import { ContextImpl, type InvocationHost, type Outcome, type StepWrite } from '../core/replay.js';
 import type { ResolvedRetryPolicy } from '../core/retry.js';
@@ -36,7 +36,10 @@ export interface RunnerOwner {
   ): Promise<string>;
   /** The runner has nothing to do but wait for completions. */
   idle(runner: Runner): void;
-  createAwakeable(runner: Runner, index: number, entry: JournalEntry): void;
+  /** The id of an invocation's awakeable at `index` (see `InvocationHost.newAwakeableId`). */
+  awakeableIdFor(invocationId: string, index: number): string;
+  /** Settles (never rejects) once the awakeable's write has (see `Runner.awakeablesDurable`). */
+  createAwakeable(runner: Runner, index: number, entry: JournalEntry): Promise<void>;
   completeAwakeable(
     runner: Runner,
     index: number,
@@ -62,7 +65,8 @@ export interface RunnerOwner {
     runner: Runner,
     failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy },
   ): void;
-  fatal(runner: Runner, error: NonDeterminismError): void;
+  /** Stops the invocation and pauses it with `error` (non-determinism, an internal failure). */
+  fatal(runner: Runner, error: KeelError): void;
   finish(runner: Runner, outcome: { output: unknown } | { error: unknown }): void;
   log(runner: Runner, level: keyof Logger, message: string, args: unknown[]): void;
   resource(key: symbol): unknown;
@@ -91,8 +95,23 @@ export class Runner implements InvocationHost {
   dead = false;
   /** A cancellation requested and not yet delivered to the handler. */
   private cancelPending: boolean;
+  /**
+   * The cancellation was delivered while replaying the waits of a suspended attempt: every
+   * recorded wait the handler re-awaits gets it too, as all of them would have in memory
+   * ({@link requestCancel}). The first one re-awaited may be a decided race's losing timer,
+   * which the handler never looks at again; cancelling only that one left the handler
+   * waiting forever with its cancellation spent.
+   */
+  private cancelOnReplay = false;
   private awakeableSet: Set<number> | undefined;
+  /** Random ids (and indexes) of the awakeables this attempt created; earlier ones are in `recorded`. */
+  awakeableIds: Map<string, number> | undefined;
   private calleeMap: Map<number, string> | undefined;
+  /**
+   * The writes of this attempt's awakeables that have not settled yet: a step body waits for
+   * them, so an id it hands out resolves everywhere (see `ContextImpl.execute`).
+   */
+  private unwrittenAwakeables: Set<Promise<void>> | undefined;
 
   /** Awakeables created by this attempt (their entries may not be committed yet). */
   get awakeables(): Set<number> {
@@ -140,7 +159,21 @@ export class Runner implements InvocationHost {
     } catch (error) {
       outcome = { error };
     }
-    if (!this.dead) this.owner.finish(this, outcome);
+    if (this.dead) return;
+    try {
+      this.owner.finish(this, outcome);
+    } catch (err) {
+      // A fault of the engine, not of the handler: retrying would meet it again, and letting
+      // it escape would end the process. Isolate this invocation instead.
+      this.owner.fatal(
+        this,
+        new KeelError(
+          `the engine failed while finishing the invocation: ${errorMessage(err)}. ` +
+            'Resume it once the cause is fixed, or kill it.',
+          { code: 'internal', cause: err },
+        ),
+      );
+    }
   }
 
   /** Abandons this attempt: the handler's pending awaits never settle and it is garbage. */
@@ -240,7 +273,10 @@ export class Runner implements InvocationHost {
     if (entry.done) return Promise.resolve(entry);
     if (this.cancelPending) {
       this.cancelPending = false;
+      if (this.recorded.has(index)) this.cancelOnReplay = true;
       this.owner.cancelDelivered(this);
+      this.owner.cancelEntry(this, index, entry);
+    } else if (this.cancelOnReplay && this.recorded.has(index)) {
       this.owner.cancelEntry(this, index, entry);
     }
     return new Promise<JournalEntry>((resolve) => {
@@ -261,9 +297,23 @@ export class Runner implements InvocationHost {
     p.then(done, done);
   }
 
+  newAwakeableId(index: number): string {
+    return this.owner.awakeableIdFor(this.row.id, index);
+  }
+
   createAwakeable(index: number, entry: JournalEntry): void {
     this.awakeables.add(index);
-    this.owner.createAwakeable(this, index, entry);
+    if (entry.name) (this.awakeableIds ??= new Map()).set(entry.name, index);
+    const written = this.owner.createAwakeable(this, index, entry);
+    const pending = (this.unwrittenAwakeables ??= new Set());
+    pending.add(written);
+    void written.then(() => pending.delete(written));
+  }
+
+  awakeablesDurable(): Promise<void> | undefined {
+    const pending = this.unwrittenAwakeables;
+    if (pending === undefined || pending.size === 0) return undefined;
+    return Promise.all(pending).then(() => undefined);
   }
 
   completeAwakeable(index: number, id: string, result: Outcome): Promise<JournalEntry> {
@@ -310,7 +360,7 @@ export class Runner implements InvocationHost {
     if (!this.dead) this.owner.retry(this, failure);
   }
 
-  fatal(error: NonDeterminismError): void {
+  fatal(error: KeelError): void {
     if (!this.dead) this.owner.fatal(this, error);
   }
 

@@ -31,12 +31,20 @@ export class TimerService {
     await this.reload_();
   }
 
+  /**
+   * Stops firing and forgets every timer held: after a cluster process lost its lease they are
+   * other processes' timers, and a later `start()` loads only its own.
+   */
   stop(): void {
     this.stopped = true;
     this.cancelNext?.();
     this.cancelReload?.();
     this.cancelNext = this.cancelReload = undefined;
     this.nextAt = Infinity;
+    this.reloadAt = Infinity;
+    this.heap = [];
+    this.known.clear();
+    this.loadedUntil = 0;
   }
 
   /** Registers a timer that was just made durable. */

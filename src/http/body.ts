@@ -105,3 +105,33 @@ export function parseJson(body: Buffer): unknown {
     );
   }
 }
+
+/**
+ * How long the connection of a refused upload stays open after the refusal, discarding what
+ * the client still sends. Enough for a client on a fast link to finish its upload and read the
+ * answer; bounded, so a client that never stops costs at most this long.
+ */
+const LINGER_MS = 2_000;
+
+/**
+ * Closes the connection of a refused upload (413) without losing the answer. Node closes a
+ * `Connection: close` socket as soon as the answer is written; the client is still uploading
+ * then, so the kernel answers its next bytes with a reset, and the client (blocked writing)
+ * sees EPIPE or ECONNRESET instead of the 413. Here the answer is sent, our side is shut
+ * (FIN), and what the client still sends is read and discarded until it closes or
+ * {@link LINGER_MS} pass; only then is the socket destroyed (Go's net/http does the same).
+ * Call it before the answer is written.
+ */
+export function closeAfterAnswer(req: IncomingMessage): void {
+  const socket = req.socket;
+  // Node's server ends a Connection: close socket with destroySoon() once the answer is
+  // written; this socket's own replacement lingers instead.
+  socket.destroySoon = function lingerThenDestroy(this: typeof socket): void {
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+    this.end();
+    // Discard the rest of the body: the parser feeds it to the (paused) request.
+    req.resume();
+  };
+}

@@ -35,7 +35,12 @@ export async function dispatchMount(
   closing: boolean,
 ): Promise<boolean> {
   const first = segments[0];
-  const mount = mounts === undefined || first === undefined ? undefined : mounts[first];
+  // Own properties only: `/toString` or `/constructor` must not find Object.prototype's
+  // functions and call them as mounts (a 500, or a request never answered).
+  const mount =
+    mounts === undefined || first === undefined || !Object.hasOwn(mounts, first)
+      ? undefined
+      : mounts[first];
   if (!mount) return false;
   await mount({ req, res, segments: segments.slice(1), query, closing });
   return true;

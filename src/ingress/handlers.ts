@@ -1,6 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseDuration } from '../core/duration.js';
-import { errorMessage, KeelError, NotFoundError, ValidationError } from '../core/errors.js';
+import { checkDelay, MAX_DELAY_MS, parseDuration } from '../core/duration.js';
+import {
+  errorMessage,
+  fromErrorInfo,
+  InvalidDelayError,
+  KeelError,
+  NotFoundError,
+  ValidationError,
+} from '../core/errors.js';
 import type { Engine, InvokeRequest } from '../engine/engine.js';
 import { isJsonType, parseJson, readBody, unsupportedMediaType } from '../http/body.js';
 import { errorAnswer, sendJson } from '../http/respond.js';
@@ -24,28 +31,56 @@ export async function readInvokeRequest(
 ): Promise<InvokeRequest> {
   let delayMs: number | undefined;
   if (query !== undefined) {
-    const delay = new URLSearchParams(query).get('delay');
-    if (delay !== null) delayMs = parseDelay(delay, r.send);
-  }
-  const rawIdem = req.headers['idempotency-key'];
-  const idem = Array.isArray(rawIdem) ? rawIdem.join(', ') : rawIdem;
-  if (idem !== undefined && idem.trim() === '') {
-    throw new KeelError(
-      'the Idempotency-Key header is empty: send a non-empty key or omit the header',
-      {
-        code: 'invalid_idempotency_key',
-        status: 400,
-      },
-    );
+    const delays = new URLSearchParams(query).getAll('delay');
+    // Two delays would silently pick one: refused, as the admin API refuses repeated parameters.
+    if (delays.length > 1)
+      throw new InvalidDelayError('?delay= is given more than once: give it once, e.g. ?delay=10s');
+    if (delays[0] !== undefined) delayMs = parseDelay(delays[0], r.send);
   }
   return {
     service: r.service,
     handler: r.handler,
     key: r.key,
+    idempotencyKey: idempotencyKeyOf(req),
     input: await readJsonBody(req, res, bodyLimit, expectContinue),
-    idempotencyKey: idem,
     delayMs,
   };
+}
+
+/** The longest accepted `Idempotency-Key`, in characters (a UUID is 36, a SHA-256 in hex 64). */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
+
+/**
+ * The `Idempotency-Key` header, checked. Node joins repeated headers into `"a, b"`, which would
+ * silently be a third key: a repeated header is refused, as are an empty and an over-long key.
+ */
+function idempotencyKeyOf(req: IncomingMessage): string | undefined {
+  const idem = req.headers['idempotency-key'];
+  if (idem === undefined) return undefined;
+  // Only a joined value contains ", ": the distinct view costs an allocation, so only then.
+  if (
+    typeof idem !== 'string' ||
+    (idem.includes(',') && (req.headersDistinct['idempotency-key']?.length ?? 0) > 1)
+  ) {
+    throw invalidIdempotencyKey(
+      'the Idempotency-Key header is given more than once: send it once, with one key',
+    );
+  }
+  if (idem.trim() === '')
+    throw invalidIdempotencyKey(
+      'the Idempotency-Key header is empty: send a non-empty key or omit the header',
+    );
+  if (idem.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw invalidIdempotencyKey(
+      `the Idempotency-Key header is ${idem.length} characters long; the limit is ${MAX_IDEMPOTENCY_KEY_LENGTH}: ` +
+        'send a shorter key, e.g. a UUID or a hash of the longer one',
+    );
+  }
+  return idem;
+}
+
+function invalidIdempotencyKey(message: string): KeelError {
+  return new KeelError(message, { code: 'invalid_idempotency_key', status: 400 });
 }
 
 /**
@@ -110,14 +145,15 @@ function parseDelay(text: string, send: boolean): number {
       },
     );
   }
+  let ms: number;
   try {
-    return parseDuration(text);
+    ms = parseDuration(text);
   } catch (err) {
-    throw new KeelError(`invalid delay: ${errorMessage(err)}`, {
-      code: 'invalid_delay',
-      status: 400,
-    });
+    throw new InvalidDelayError(
+      `invalid delay: ${errorMessage(err)}; a delay is at most ${MAX_DELAY_MS / 86_400_000} days`,
+    );
   }
+  return checkDelay(ms); // the engine checks again; here it is refused before the body is read
 }
 
 export async function answerInvocation(
@@ -132,7 +168,7 @@ export async function answerInvocation(
       throw new NotFoundError(`no invocation "${r.id}": it never existed or its retention ended`);
     sendJson(res, 200, info, close);
   } else if (r.action === 'attach') {
-    sendJson(res, 200, await engine.attach(r.id), close);
+    sendJson(res, 200, await engine.attach(r.id, { signal: clientGone(res) }), close);
   } else {
     const out = await engine.output(r.id);
     if (!out.ready) {
@@ -141,15 +177,23 @@ export async function answerInvocation(
       const message = `invocation "${r.id}" has not finished (it is ${out.status}); poll again, or GET /invocations/${r.id}/attach to wait`;
       sendJson(res, 202, { code: 'not_ready', status: out.status, message }, close);
     } else if ('error' in out.outcome) {
-      const { code, message, status } = out.outcome.error;
-      sendJson(
-        res,
-        errorAnswer(new KeelError(message, { code, status })).status,
-        { code, message },
-        close,
-      );
+      // The same error, status included, that attach throws for this outcome.
+      const answer = errorAnswer(fromErrorInfo(out.outcome.error));
+      sendJson(res, answer.status, { code: answer.code, message: answer.message }, close);
     } else {
       sendJson(res, 200, out.outcome.output, close);
     }
   }
+}
+
+/**
+ * A signal that aborts when the client goes away before its answer was sent, so the engine
+ * can release the wait at once instead of holding it until the invocation ends.
+ */
+export function clientGone(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }

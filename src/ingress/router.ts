@@ -67,7 +67,7 @@ export function route(method: string | undefined, path: string, registry: Regist
   if (first === 'health' || first === 'invocations' || first === AWAKEABLES || segs.length > 4)
     throw unknownPath(path);
   // An unknown first segment: let the registry's 404 say which services exist.
-  registry.resolve(first, segs[1] ?? '', undefined);
+  resolveTarget(registry, first, segs[1] ?? '', undefined);
   throw unknownPath(path); // not reached: resolve throws for an unregistered name
 }
 
@@ -78,7 +78,7 @@ export function route(method: string | undefined, path: string, registry: Regist
 function awakeableRoute(id: string, action: 'resolve' | 'reject'): Route {
   if (parseAwakeableId(id) === undefined) {
     throw new NotFoundError(
-      `no awakeable "${id}": awakeable ids look like awk_<26 characters>_<number>; pass the id exactly as the handler that created the awakeable got it`,
+      `no awakeable "${id}": awakeable ids look like awk_<26 characters>; pass the id exactly as the handler that created the awakeable got it`,
     );
   }
   return { kind: 'awakeable', action, id };
@@ -115,12 +115,12 @@ function resolveInvoke(segs: readonly string[], registry: Registry): Route {
       n = 2;
     }
     if (n !== 2) {
-      if (n === 3) registry.resolve(service, segs[2]!, segs[1]); // "a service takes no key"
+      if (n === 3) resolveTarget(registry, service, segs[2]!, segs[1]); // "a service takes no key"
       throw new NotFoundError(
         `"${service}" is a service: call it as POST /${service}/{handler}, or /${service}/{handler}/send`,
       );
     }
-    const { spec } = registry.resolve(service, segs[1]!, undefined);
+    const { spec } = resolveTarget(registry, service, segs[1]!, undefined);
     return { kind: 'invoke', send, service, handler: spec.name, key: undefined };
   }
   if (n === 4 && segs[3] === SEND) {
@@ -131,18 +131,40 @@ function resolveInvoke(segs: readonly string[], registry: Registry): Route {
     segs[2] === SEND &&
     !Object.prototype.hasOwnProperty.call(def.handlers, SEND)
   ) {
-    registry.resolve(service, segs[1]!, undefined); // throws: missing key (400) or unknown handler (404)
+    resolveTarget(registry, service, segs[1]!, undefined); // throws: missing key (400) or unknown handler (404)
   }
-  if (n === 2) registry.resolve(service, segs[1]!, undefined); // throws the same way
+  if (n === 2) resolveTarget(registry, service, segs[1]!, undefined); // throws the same way
   if (n !== 3) {
     throw new NotFoundError(
       `"${service}" is a ${def.kind}: call it as POST /${service}/{key}/{handler}, or /${service}/{key}/{handler}/send`,
     );
   }
-  const { spec } = registry.resolve(service, segs[2]!, segs[1]);
+  const { spec } = resolveTarget(registry, service, segs[2]!, segs[1]);
   return { kind: 'invoke', send, service, handler: spec.name, key: segs[1] };
 }
 
-function unknownPath(path: string): NotFoundError {
+/**
+ * A 404 from the registry: its message names the services or handlers that exist. The ingress
+ * shows it only to clients allowed to see them (`revealTargets`); others get
+ * {@link unknownPath}.
+ */
+export class UnknownTargetError extends NotFoundError {}
+
+function resolveTarget(
+  registry: Registry,
+  service: string,
+  handler: string,
+  key: string | undefined,
+): ReturnType<Registry['resolve']> {
+  try {
+    return registry.resolve(service, handler, key);
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new UnknownTargetError(err.message);
+    throw err;
+  }
+}
+
+/** The 404 of a path that names nothing, without naming what exists. */
+export function unknownPath(path: string): NotFoundError {
   return new NotFoundError(`nothing at "${path}": ${ROUTES_HINT}`);
 }

@@ -11,8 +11,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { parseDuration, type Duration } from '../core/duration.js';
 import { errorMessage, NotFoundError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
-import { BodyTooLargeError } from '../http/body.js';
-import { checkPort, listen, onClientError } from '../http/listen.js';
+import { BodyTooLargeError, closeAfterAnswer } from '../http/body.js';
+import { checkPort, isLoopback, listen, onClientError } from '../http/listen.js';
 import { dispatchMount, type Mounts } from '../http/mount.js';
 import { splitPath } from '../http/path.js';
 import {
@@ -22,8 +22,9 @@ import {
   sendJson,
   sendText,
 } from '../http/respond.js';
-import { answerAwakeable, answerInvocation, readInvokeRequest } from './handlers.js';
-import { AWAKEABLES, isAwakeableAction, route } from './router.js';
+import { TooManyWaitersError } from '../engine/waiters.js';
+import { answerAwakeable, answerInvocation, clientGone, readInvokeRequest } from './handlers.js';
+import { AWAKEABLES, isAwakeableAction, route, UnknownTargetError, unknownPath } from './router.js';
 
 /** Options of {@link serve}. Every field has a documented default. */
 export interface IngressOptions {
@@ -38,6 +39,13 @@ export interface IngressOptions {
    * 503. Default `5s`: inside the 10-30 s that process managers give a stopping process.
    */
   closeGrace?: Duration;
+  /**
+   * Who sees, in the 404 for an unknown service or handler, the names of the services and
+   * handlers that exist (a help while developing, a map for an attacker): `'loopback'` clients
+   * only (the default), `'always'` or `'never'`. Others get a plain 404 naming the path. Behind
+   * a proxy on the same host every client looks like loopback: set `'never'` there.
+   */
+  revealTargets?: 'loopback' | 'always' | 'never';
   /**
    * Extension routes by first path segment, e.g. `{ webhooks: receivers }` for
    * `POST /webhooks/stripe`. They take precedence over a service of the same name.
@@ -88,9 +96,14 @@ const SHUTTING_DOWN =
  * | `GET /invocations/{id}/output`            | 200 the result if finished, else 202 `{ code: "not_ready", status }` |
  * | `GET /health`                             | 200 `{ status: "ok" }`                             |
  *
- * An `Idempotency-Key` header makes calls and sends idempotent: the same key (per target)
- * answers with the same invocation and result. Errors are always `{ code, message }` with the
- * error's HTTP status; a handler's `TerminalError` keeps its `code` and `status`.
+ * An `Idempotency-Key` header (once, 1-256 characters, else 400) makes calls and sends
+ * idempotent: the same key (per target) answers with the same invocation and result. A
+ * workflow's `run` is deduplicated by its workflow key alone, whatever the header says.
+ * `?delay=` is at most 365 days (else 400 `invalid_delay`). At most 1,000 clients wait on one
+ * invocation (attach, or a call that joined it): the next gets 429 `too_many_waiters`; a client
+ * that disconnects releases its wait. Killed invocations answer 409 `killed` on attach and
+ * output. Errors are always `{ code, message }` with the error's HTTP status; a handler's
+ * `TerminalError` keeps its `code` and `status`.
  *
  * @example
  * ```ts
@@ -115,6 +128,14 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
 
   warnIfShadowed(engine);
 
+  const reveal = options.revealTargets ?? 'loopback';
+  if (reveal !== 'loopback' && reveal !== 'always' && reveal !== 'never')
+    throw new TypeError(
+      `revealTargets must be 'loopback', 'always' or 'never', got ${String(reveal)}`,
+    );
+  const revealsTargets = (req: IncomingMessage): boolean =>
+    reveal === 'always' || (reveal === 'loopback' && isLoopback(req.socket.remoteAddress ?? ''));
+
   /** Requests waiting for an answer, so close() can answer them if they outlive the grace. */
   const pending = new Set<ServerResponse>();
   let closing = false;
@@ -124,6 +145,7 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
       res.destroy();
       return;
     }
+    if (err instanceof UnknownTargetError && !revealsTargets(req)) err = plainNotFound(req);
     const answer = errorAnswer(err);
     if (!answer.known) {
       engine.log(
@@ -136,8 +158,13 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
     }
     let extra: string[] | undefined;
     if (err instanceof MethodNotAllowedError) extra = ['allow', err.allow];
-    // The unread rest of an oversized body is not worth reading: answer, then close.
-    else if (err instanceof BodyTooLargeError) extra = ['connection', 'close'];
+    // The unread rest of an oversized body is not worth reading: answer, then close (after
+    // the client has had the time to read the answer).
+    else if (err instanceof BodyTooLargeError) {
+      extra = ['connection', 'close'];
+      closeAfterAnswer(req);
+    } else if (err instanceof TooManyWaitersError)
+      extra = ['retry-after', String(err.retryAfterSeconds)];
     sendError(res, answer.status, answer.code, answer.message, withClose(extra, closing));
   };
 
@@ -193,7 +220,8 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
           };
           sendJson(res, 202, body, withClose(['x-keel-invocation-id', sent.invocationId], closing));
         } else {
-          sendJson(res, 200, await engine.invoke(request), closing ? CLOSE : undefined);
+          const result = await engine.invoke(request, { signal: clientGone(res) });
+          sendJson(res, 200, result, closing ? CLOSE : undefined);
         }
       }
     }
@@ -260,6 +288,13 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
 }
 
 const CLOSE = ['connection', 'close'] as const;
+
+/** The 404 of an unknown target for a client that may not see which targets exist. */
+function plainNotFound(req: IncomingMessage): NotFoundError {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return unknownPath(q === -1 ? url : url.slice(0, q));
+}
 
 function withClose(extra: string[] | undefined, closing = true): string[] | undefined {
   if (!closing) return extra;

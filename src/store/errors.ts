@@ -19,7 +19,13 @@ export type StoreErrorCode =
    * itself. A write rejected this way may or may not have been applied, when the connection
    * broke after the database received its commit.
    */
-  | 'store_unavailable';
+  | 'store_unavailable'
+  /**
+   * Shared stores: the process that sent the write lost its registration (its lease ended and
+   * another process took over its invocations); nothing of the write was applied. The process
+   * joins the cluster again under a new id; a request that failed this way can be retried.
+   */
+  | 'process_fenced';
 
 /**
  * An error raised by a Store adapter.
@@ -40,7 +46,10 @@ export class StoreError extends KeelError {
   constructor(code: StoreErrorCode, message: string, cause?: unknown) {
     super(message, {
       code,
-      status: code === 'store_closed' || code === 'store_unavailable' ? 503 : 500,
+      status:
+        code === 'store_closed' || code === 'store_unavailable' || code === 'process_fenced'
+          ? 503
+          : 500,
       cause,
     });
   }

@@ -18,6 +18,14 @@ export interface Store {
    */
   readonly shared: boolean;
 
+  /**
+   * Shared stores: ties every later `write()` to the registration of process `processId`: a
+   * write commits only while that process is registered (not reaped), and is otherwise rejected
+   * as a whole with code `process_fenced`, calling `onFenced(processId)`. Writes that register
+   * a process (`process.register`) are not checked. Stores owned by one process omit it.
+   */
+  fenceWrites?(processId: string, onFenced: (processId: string) => void): void;
+
   /** Applies the operations atomically and durably; resolves with one result per operation. */
   write(ops: WriteOp[]): Promise<OpResult[]>;
 
@@ -140,7 +148,25 @@ export type WriteOp =
    * Result then `{ inserted: true, acquired }`; on a dedupe conflict no key is taken.
    */
   | { op: 'invocation.insert'; row: InvocationRow; acquireKey?: boolean }
-  | { op: 'invocation.update'; id: string; set: Partial<Omit<InvocationRow, 'id' | 'seq'>> }
+  | {
+      op: 'invocation.update';
+      id: string;
+      set: Partial<Omit<InvocationRow, 'id' | 'seq'>>;
+      /**
+       * Only when the invocation's status is this one at the time of the write: a transition
+       * (a fired start or retry timer making its invocation runnable) that must not overwrite a
+       * concurrent one (a cancellation). Result then `{ updated: boolean }`.
+       */
+      ifStatus?: InvocationStatus;
+    }
+  /**
+   * Suspends a running invocation (status `suspended`, `modifiedAt`) unless one of the journal
+   * entries it waits for (`waitingFor`, indexes) is already done: a completion that committed
+   * while the invocation was going to sleep found it running, so it did not resume it, and the
+   * suspension must not strand it. Result: `{ suspended: boolean }`; when false, the caller
+   * runs the invocation again.
+   */
+  | { op: 'invocation.suspend'; id: string; waitingFor: number[]; modifiedAt: number }
   /** Deletes an invocation with its journal, timers and promise waiters (not its object state or promises). */
   | { op: 'invocation.delete'; id: string }
   /** Inserts or replaces the entry at `index`. */
@@ -202,7 +228,11 @@ export type WriteOp =
   | { op: 'process.heartbeat'; id: string; leaseUntil: number }
   /**
    * Removes processes whose lease ended before `now` (other than `by`) and makes `by` the owner
-   * of their unfinished invocations. Result: `{ reaped: string[]; invocations: string[] }`.
+   * of their unfinished invocations, and of those of any other owner that is not registered
+   * (written by a process after it was reaped). Result: `{ reaped: string[]; invocations:
+   * string[] }`: the owners removed or found unregistered, and the invocations taken over
+   * (oldest first). A shared store may leave an invocation that another write holds locked to
+   * its next reap rather than wait for it.
    */
   | { op: 'process.reap'; now: number; by: string }
   /**
@@ -284,6 +314,8 @@ export type OpResult =
   | { done: boolean; value?: unknown; error?: ErrorInfo }
   | { ok: boolean; version: number }
   | { deleted: number }
+  | { updated: boolean }
   | { inserted: true; acquired?: boolean }
   | { inserted: false; existing: InvocationRow }
+  | { suspended: boolean }
   | { completed: boolean; resumed: boolean; owner?: string };

@@ -182,6 +182,7 @@ export function accept(
   if (extra.id !== undefined) result.id = extra.id;
   if (extra.timestamp !== undefined) result.timestamp = extra.timestamp;
   if (extra.eventType !== undefined) result.eventType = extra.eventType;
+  if (extra.replayKey !== undefined) result.replayKey = extra.replayKey;
   return result;
 }
 

@@ -437,3 +437,73 @@ describe('receivers, end to end', () => {
     expect(get.status).toBe(405);
   });
 });
+
+describe('replays of a captured delivery', () => {
+  const inboxRuns = async () =>
+    (await h.engine.listInvocations({ service: 'Inbox', limit: 1000 })).invocations.length;
+
+  // GitHub and Twilio sign no timestamp, and their delivery ids are headers the signature does
+  // not cover: the receiver also remembers what the signature covers.
+  it.each(['github', 'twilio'])(
+    '%s: a replay under a fresh delivery id is acknowledged and starts nothing',
+    async (provider) => {
+      const id = `cap${++n}`;
+      const captured = signers[provider]!({
+        body: bodies[provider]!(id),
+        ts: 0,
+        secret: SECRET,
+        id,
+      });
+      expect((await post(captured)).status).toBe(200);
+      await until(() => seen.some((s) => s.id === id), 'the original routed');
+      const runs = await inboxRuns();
+
+      const replays: Req[] = [];
+      for (const fresh of ['replay-1', 'replay-2'])
+        replays.push({
+          ...captured,
+          headers: {
+            ...captured.headers,
+            [provider === 'github' ? 'x-github-delivery' : 'i-twilio-idempotency-token']: fresh,
+          },
+        });
+      if (provider === 'twilio') {
+        // Twilio signs the form parameters sorted: a reordered body verifies as well.
+        const reordered = [...new URLSearchParams(captured.body)].reverse();
+        replays.push({
+          ...captured,
+          body: new URLSearchParams(reordered).toString(),
+          headers: { ...captured.headers, 'i-twilio-idempotency-token': 'replay-3' },
+        });
+      }
+      for (const replay of replays) {
+        const res = await post(replay);
+        expect(res.status).toBe(200);
+        if (provider === 'github') expect(res.json.events[0].status).toBe('duplicate');
+      }
+      await h.clock.advance('1s');
+      expect(await inboxRuns()).toBe(runs);
+      expect(seen.filter((s) => s.id.startsWith('replay-'))).toEqual([]);
+    },
+  );
+
+  it.each(WITH_TIMESTAMPS)(
+    '%s: a captured delivery replayed after the tolerance is refused with 401',
+    async (provider) => {
+      const id = `old${++n}`;
+      const captured = signers[provider]!({
+        body: bodies[provider]!(id),
+        ts: now(),
+        secret: SECRET,
+        id,
+      });
+      expect((await post(captured)).status).toBe(200);
+      const runs = await inboxRuns();
+      await h.clock.advance('301s');
+      const res = await post(captured);
+      expect(res.status).toBe(401);
+      expect(res.json.code).toBe('invalid_signature');
+      expect(await inboxRuns()).toBe(runs);
+    },
+  );
+});

@@ -311,6 +311,15 @@ export function encodeOp(op: WriteOp): EncodedOp {
         // A field present with value undefined clears the column (e.g. runAt after a retry starts).
         set[COLUMNS[field as Field][0]] = encodeField(field as Field, value, op.id);
       }
+      if (op.ifStatus !== undefined) {
+        // Reads the status before it writes (migration 5): runs on its own.
+        return {
+          tuple: ['uc', op.id, set, op.ifStatus],
+          decode: (raw) => ({ updated: raw === true }),
+          kind: KIND.ALONE,
+          keys: [],
+        };
+      }
       return {
         tuple: ['u', op.id, set],
         decode: none,
@@ -318,6 +327,14 @@ export function encodeOp(op: WriteOp): EncodedOp {
         keys: [invocationKey(op.id)],
       };
     }
+    case 'invocation.suspend':
+      // Reads the journal before it writes (migration 6): runs on its own.
+      return {
+        tuple: ['ss', op.id, op.waitingFor, op.modifiedAt],
+        decode: (raw) => ({ suspended: raw === true }),
+        kind: KIND.ALONE,
+        keys: [],
+      };
     case 'invocation.delete':
       return { tuple: ['d', op.id], decode: none, kind: KIND.ALONE, keys: [] };
     case 'journal.put': {

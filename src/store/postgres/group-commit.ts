@@ -12,9 +12,25 @@ import { asStoreError, isTransientSqlState } from './errors.js';
 const MAX_BATCH_OPS = 8192;
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
+/**
+ * How often a batch that PostgreSQL rolled back for a deadlock or a serialization failure is
+ * run again before its calls fail with `store_unavailable`, and the first pause between runs
+ * (doubling, with jitter): the transaction it conflicted with holds its locks until it ends.
+ */
+const CONFLICT_RETRIES = 8;
+const CONFLICT_PAUSE_MS = 5;
+
+/** SQLSTATEs of a transaction rolled back for a conflict with another: deadlock, serialization. */
+const CONFLICT_STATES = new Set(['40P01', '40001']);
+
+/** SQLSTATE `apply` raises when the process that sent a batch is not registered (migration 6). */
+const FENCED_STATE = 'KL002';
+
 /** A pending `write()` call, already encoded. */
 interface Waiter {
   call: PreparedCall;
+  /** The process whose registration the call depends on (see `PostgresStore.fenceWrites`). */
+  process: string | null;
   resolve: (results: OpResult[]) => void;
   reject: (err: unknown) => void;
 }
@@ -32,6 +48,8 @@ export interface GroupCommitStats {
   isolated: number;
   /** Time from sending a batch to its answer, in nanoseconds. */
   roundTripNs: number;
+  /** Batches run again after a deadlock or serialization failure. */
+  conflicts: number;
 }
 
 /**
@@ -116,6 +134,7 @@ export class GroupCommit {
     ops: 0,
     isolated: 0,
     roundTripNs: 0,
+    conflicts: 0,
   };
 
   private queue: Waiter[] = [];
@@ -128,13 +147,18 @@ export class GroupCommit {
     private readonly pool: pg.Pool,
     quotedSchema: string,
     private readonly statementName: string,
+    /** Told when a batch was refused because its process is no longer registered. */
+    private readonly onFenced: (processId: string) => void = () => {},
   ) {
-    this.statement = `SELECT ${quotedSchema}.apply($1::jsonb, $2::int[], $3::int[]) AS r`;
+    this.statement = `SELECT ${quotedSchema}.apply($1::jsonb, $2::int[], $3::int[], $4::text) AS r`;
   }
 
-  add(call: PreparedCall): Promise<OpResult[]> {
+  /**
+   * Queues a call. `process`: it commits only while that process is registered (null: always).
+   */
+  add(call: PreparedCall, process: string | null = null): Promise<OpResult[]> {
     return new Promise<OpResult[]>((resolve, reject) => {
-      this.queue.push({ call, resolve, reject });
+      this.queue.push({ call, process, resolve, reject });
       this.schedule();
     });
   }
@@ -171,12 +195,21 @@ export class GroupCommit {
     });
   };
 
-  /** Queued calls up to the limits (at least one call), in order. */
+  /**
+   * Queued calls up to the limits (at least one call), in order, all depending on the same
+   * process: a batch is checked against one registration.
+   */
   private takeBatch(): Waiter[] {
     let ops = 0;
     let bytes = 0;
     let n = 0;
-    while (n < this.queue.length && ops < MAX_BATCH_OPS && bytes < MAX_BATCH_BYTES) {
+    const stamp = this.queue[0]?.process;
+    while (
+      n < this.queue.length &&
+      ops < MAX_BATCH_OPS &&
+      bytes < MAX_BATCH_BYTES &&
+      this.queue[n]!.process === stamp
+    ) {
       const json = this.queue[n++]!.call.json;
       ops += json.length;
       for (const op of json) bytes += op.length;
@@ -192,24 +225,25 @@ export class GroupCommit {
   /** Never rejects: every waiter of the batch is settled. */
   private async run(batch: Waiter[]): Promise<void> {
     const b = planBatch(batch.map((w) => w.call));
+    const owner = batch[0]!.process;
     const t0 = process.hrtime.bigint();
     let raw: ApplyResult;
     try {
-      const res = await this.pool.query<{ r: ApplyResult }>({
-        name: this.statementName,
-        text: this.statement,
-        values: [b.ops, b.calls, b.plan],
-      });
-      raw = res.rows[0]!.r;
+      raw = await this.apply(b, owner);
     } catch (err) {
-      const error = asStoreError(err, 'the write');
+      const fenced = sqlState(err) === FENCED_STATE && owner !== null;
+      const error = fenced ? fencedError(owner) : asStoreError(err, 'the write');
       this.stats.failed += batch.length;
       for (const w of batch) w.reject(error);
-      // Nothing queued behind a failed call may commit before its caller hears of the failure.
-      const queued = this.queue;
-      this.queue = [];
+      // Nothing queued behind a failed call may commit before its caller hears of the failure;
+      // after a fenced batch, that holds for the calls of the same (former) process only: the
+      // calls of the process that replaces it (which registers first) go on.
+      const keep = fenced ? this.queue.filter((w) => w.process !== owner) : [];
+      const queued = fenced ? this.queue.filter((w) => w.process === owner) : this.queue;
+      this.queue = keep;
       this.stats.failed += queued.length;
       for (const w of queued) w.reject(error);
+      if (fenced) this.onFenced(owner);
       return;
     }
     this.stats.roundTripNs += Number(process.hrtime.bigint() - t0);
@@ -248,12 +282,49 @@ export class GroupCommit {
     }
   }
 
+  /**
+   * Sends one batch; runs it again when PostgreSQL rolled it back for a conflict with another
+   * transaction (apply re-raises those, see migration 6), before any later batch, so the
+   * order of writes holds and no caller sees the conflict.
+   */
+  private async apply(b: Batch, owner: string | null): Promise<ApplyResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await this.pool.query<{ r: ApplyResult }>({
+          name: this.statementName,
+          text: this.statement,
+          values: [b.ops, b.calls, b.plan, owner],
+        });
+        return res.rows[0]!.r;
+      } catch (err) {
+        if (!CONFLICT_STATES.has(sqlState(err) ?? '') || attempt >= CONFLICT_RETRIES) throw err;
+        this.stats.conflicts++;
+        const pause = CONFLICT_PAUSE_MS * 2 ** attempt;
+        await new Promise((r) => setTimeout(r, pause / 2 + (Math.random() * pause) / 2));
+      }
+    }
+  }
+
   private notifyIfIdle(): void {
     if (this.queue.length > 0 || this.inFlight || this.flushScheduled) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function fencedError(processId: string): StoreError {
+  return new StoreError(
+    'process_fenced',
+    `the write was refused: process ${processId} lost its registration (its lease ended and ` +
+      'another process took over its invocations); none of its operations were applied. ' +
+      'The process joins the cluster again under a new id; retry the request.',
+  );
 }
 
 function callError(message: string, detail: string | null, state: string): StoreError {

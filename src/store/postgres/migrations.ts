@@ -6,6 +6,8 @@ import { sql as m0001 } from './migrations/0001_init.js';
 import { sql as m0002 } from './migrations/0002_promises_cancel.js';
 import { sql as m0003 } from './migrations/0003_cluster.js';
 import { sql as m0004 } from './migrations/0004_kv.js';
+import { sql as m0005 } from './migrations/0005_conditional_update.js';
+import { sql as m0006 } from './migrations/0006_fencing.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -21,6 +23,8 @@ export const MIGRATIONS: ReadonlyArray<{
   { version: 2, name: 'promises_cancel', sql: m0002 },
   { version: 3, name: 'cluster', sql: m0003 },
   { version: 4, name: 'kv', sql: m0004 },
+  { version: 5, name: 'conditional_update', sql: m0005 },
+  { version: 6, name: 'fencing', sql: m0006 },
 ];
 
 /** The schema version this code writes and understands. */

@@ -82,6 +82,9 @@ export class PostgresStore implements Store {
   private readonly listeners = new Set<Listener>();
   private readonly quoted: string;
   private closing?: Promise<void>;
+  /** The process whose registration writes depend on (see {@link PostgresStore.fenceWrites}). */
+  private fencedTo: string | null = null;
+  private onFenced: (processId: string) => void = () => {};
 
   /** Use {@link openPostgresStore}, which also migrates the schema. */
   constructor(
@@ -92,7 +95,7 @@ export class PostgresStore implements Store {
     const s = quoteSchema(schema);
     this.quoted = s;
     this.queries = new Queries(pool, s, 'keel_');
-    this.commits = new GroupCommit(pool, s, 'keel_apply');
+    this.commits = new GroupCommit(pool, s, 'keel_apply4', (id) => this.onFenced(id));
   }
 
   /** Counters for benchmarks and diagnostics. */
@@ -117,7 +120,21 @@ export class PostgresStore implements Store {
       );
     }
     if (ops.length === 0) return Promise.resolve([]);
-    return this.commits.add(call);
+    // A registration is what later writes are checked against: it is not checked itself.
+    const registers = ops.some((op) => op.op === 'process.register');
+    return this.commits.add(call, registers ? null : this.fencedTo);
+  }
+
+  /**
+   * Ties every later write to process `processId`'s registration: `apply` checks, in the same
+   * statement, that the process is still registered and refuses the whole batch if not
+   * (`process_fenced`, and `onFenced` is called), so a process that was presumed dead and
+   * reaped cannot commit anything under its old id (see migration 6). Writes queued before the
+   * call keep the process they were queued for.
+   */
+  fenceWrites(processId: string, onFenced: (processId: string) => void): void {
+    this.fencedTo = processId;
+    this.onFenced = onFenced;
   }
 
   /**

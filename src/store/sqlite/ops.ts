@@ -81,6 +81,8 @@ export class WriteStatements {
   readonly deleteProcess: Database.Statement;
   readonly ownedBy: Database.Statement;
   readonly takeOver: Database.Statement;
+  readonly orphanOwners: Database.Statement;
+  readonly suspend: Database.Statement;
   readonly insertLock: Database.Statement;
   readonly lockHolder: Database.Statement;
   readonly deleteLock: Database.Statement;
@@ -164,6 +166,19 @@ export class WriteStatements {
       `SELECT id, seq FROM invocations WHERE owner = ? AND ${ACTIVE} ORDER BY seq`,
     );
     this.takeOver = db.prepare(`UPDATE invocations SET owner = ? WHERE owner = ? AND ${ACTIVE}`);
+    // Owners of unfinished invocations that are not registered (see process.reap).
+    this.orphanOwners = db
+      .prepare(
+        `SELECT DISTINCT owner FROM invocations WHERE owner IS NOT NULL AND ${ACTIVE} ` +
+          'AND owner <> ? AND owner NOT IN (SELECT id FROM processes) ORDER BY owner',
+      )
+      .pluck();
+    // Not when an entry it waits for (a JSON array of indexes) is done already.
+    this.suspend = db.prepare(
+      "UPDATE invocations SET status = 'suspended', modified_at = ? WHERE id = ? AND status = 'running' " +
+        'AND NOT EXISTS (SELECT 1 FROM journal WHERE invocation_id = invocations.id AND done = 1 ' +
+        'AND idx IN (SELECT value FROM json_each(?)))',
+    );
     this.insertLock = db.prepare(
       'INSERT INTO key_locks (service, key, invocation_id) VALUES (?, ?, ?) ON CONFLICT (service, key) DO NOTHING',
     );
@@ -190,12 +205,15 @@ export class WriteStatements {
   }
 
   /** One statement per distinct set of updated fields; engines use a handful of shapes. */
-  update(fields: readonly InvocationField[]): Database.Statement {
-    const cacheKey = fields.join(',');
+  update(fields: readonly InvocationField[], ifStatus = false): Database.Statement {
+    const cacheKey = `${fields.join(',')}${ifStatus ? '?' : ''}`;
     let stmt = this.updates.get(cacheKey);
     if (stmt === undefined) {
-      const assignments = fields.map((f) => `${INVOCATION_COLUMNS[f][0]} = ?`).join(', ');
-      stmt = this.db.prepare(`UPDATE invocations SET ${assignments} WHERE id = ?`);
+      // No field to set still checks the status (`status = status`), for the result.
+      const assignments =
+        fields.map((f) => `${INVOCATION_COLUMNS[f][0]} = ?`).join(', ') || 'status = status';
+      const where = ifStatus ? 'id = ? AND status = ?' : 'id = ?';
+      stmt = this.db.prepare(`UPDATE invocations SET ${assignments} WHERE ${where}`);
       this.updates.set(cacheKey, stmt);
     }
     return stmt;
@@ -291,12 +309,21 @@ export function prepareOp(op: WriteOp): PreparedOp {
         // A field present with value undefined clears the column (e.g. runAt after a retry starts).
         values.push(encodeField(field as InvocationField, value, op.id));
       }
+      const ifStatus = op.ifStatus;
+      if (ifStatus !== undefined) {
+        values.push(op.id, ifStatus);
+        return (s) => ({ updated: s.update(fields, true).run(values).changes > 0 });
+      }
       if (fields.length === 0) return () => undefined;
       values.push(op.id);
       return (s) => {
         s.update(fields).run(values);
         return undefined;
       };
+    }
+    case 'invocation.suspend': {
+      const params = [op.modifiedAt, op.id, JSON.stringify(op.waitingFor)];
+      return (s) => ({ suspended: s.suspend.run(params).changes > 0 });
     }
     case 'invocation.delete': {
       const id = op.id;
@@ -461,14 +488,17 @@ export function prepareOp(op: WriteOp): PreparedOp {
     case 'process.reap': {
       const { now, by } = op;
       return (s) => {
-        const reaped = s.expiredProcesses.all(now, by) as string[];
+        const expired = s.expiredProcesses.all(now, by) as string[];
+        for (const dead of expired) s.deleteProcess.run(dead);
+        // The expired ones, now unregistered, and any other owner nobody registered.
+        const orphaned = s.orphanOwners.all(by) as string[];
         const taken: Array<{ id: string; seq: number }> = [];
-        for (const dead of reaped) {
-          taken.push(...(s.ownedBy.all(dead) as Array<{ id: string; seq: number }>));
-          s.takeOver.run(by, dead);
-          s.deleteProcess.run(dead);
+        for (const owner of orphaned) {
+          taken.push(...(s.ownedBy.all(owner) as Array<{ id: string; seq: number }>));
+          s.takeOver.run(by, owner);
         }
         taken.sort((a, b) => a.seq - b.seq);
+        const reaped = [...new Set([...expired, ...orphaned])].sort();
         return { reaped, invocations: taken.map((t) => t.id) };
       };
     }

@@ -1,13 +1,15 @@
 /**
  * What differs between providers once a request has arrived: which verifier checks it, how its
- * body is parsed, how many events it carries, and which id each is deduplicated on.
+ * body is parsed, how many events it carries, and which id each is deduplicated on. GitHub and
+ * Twilio sign neither their delivery id nor a timestamp, so a captured request could be replayed
+ * under a fresh id: their events are also deduplicated on a hash of what the signature covers.
  *
  * | Provider            | Events per request | Deduplicated on                                       | `type`                                   |
  * | ------------------- | ------------------ | ----------------------------------------------------- | ---------------------------------------- |
  * | `stripe`            | 1                  | the event's `id` (`evt_...`)                          | `type` (`charge.succeeded`)              |
- * | `github`            | 1                  | `X-GitHub-Delivery`                                   | `X-GitHub-Event` (`deployment_status`)   |
+ * | `github`            | 1                  | `X-GitHub-Delivery`, and the body's SHA-256           | `X-GitHub-Event` (`deployment_status`)   |
  * | `slack`             | 1                  | Events API `event_id`; else the body's SHA-256        | `event.type`, `type`, or the command      |
- * | `twilio`            | 1                  | `I-Twilio-Idempotency-Token`; else the body's SHA-256 | `MessageStatus`/`SmsStatus`/`CallStatus` |
+ * | `twilio`            | 1                  | `I-Twilio-Idempotency-Token`, and the signed data's SHA-256 | `MessageStatus`/`SmsStatus`/`CallStatus` |
  * | `sendgrid`          | one per array item | each item's `sg_event_id`                             | each item's `event` (`delivered`)        |
  * | `shippo`            | 1                  | `event` + `data.tracking_status.object_id`; else SHA-256 | `event` (`track_updated`)             |
  * | `standard-webhooks` | 1                  | `webhook-id`                                          | `type`                                   |
@@ -41,6 +43,11 @@ export interface ParsedEvent {
   id: string;
   type: string;
   data: unknown;
+  /**
+   * When `id` is not covered by the signature and no timestamp is signed (GitHub, Twilio): the
+   * hash of what the signature covers, deduplicated on as well (see `VerifiedWebhook.replayKey`).
+   */
+  replayKey?: string;
 }
 
 /** The parsed request: its events, or an answer to give at once (Slack's URL check). */
@@ -86,7 +93,7 @@ export function parseRequest(o: ReceiverOptions, v: VerifiedWebhook, f: RequestF
       return one(str(data.id) ?? hash(), str(data.type) ?? 'stripe', data);
     }
     case 'github':
-      return one(v.id ?? hash(), v.eventType ?? 'github', json(v.body));
+      return one(v.id ?? hash(), v.eventType ?? 'github', json(v.body), v.replayKey);
     case 'slack': {
       const data = slackBody(v.body, f.headers);
       const d = data as {
@@ -107,7 +114,7 @@ export function parseRequest(o: ReceiverOptions, v: VerifiedWebhook, f: RequestF
       const data = isJson(f.headers) ? json(v.body) : form(v.body);
       const d = data as Record<string, unknown>;
       const type = str(d.MessageStatus) ?? str(d.SmsStatus) ?? str(d.CallStatus) ?? 'twilio';
-      return one(v.id ?? hash(), type, data);
+      return one(v.id ?? hash(), type, data, v.replayKey);
     }
     case 'sendgrid': {
       const data = json(v.body);
@@ -139,8 +146,8 @@ export function parseRequest(o: ReceiverOptions, v: VerifiedWebhook, f: RequestF
   }
 }
 
-function one(id: string, type: string, data: unknown): Parsed {
-  return { events: [{ id, type, data }] };
+function one(id: string, type: string, data: unknown, replayKey?: string): Parsed {
+  return { events: [replayKey === undefined ? { id, type, data } : { id, type, data, replayKey }] };
 }
 
 function str(v: unknown): string | undefined {

@@ -4,7 +4,10 @@
  * Each request is verified over its raw bytes before anything else; a failure answers 401
  * `invalid_signature` and changes nothing. A verified request is split into events; each event is
  * deduplicated on the provider's id (a redelivery answers 200 and does nothing), then routed:
- * to a handler, started once per event id (its idempotency key), or to an awakeable.
+ * to a handler, started once per event id (its idempotency key), or to an awakeable. GitHub and
+ * Twilio sign neither their id nor a timestamp: a captured request replayed under a fresh id
+ * would pass, so their events are deduplicated on the hash of the signed content as well (and
+ * that hash is their idempotency key), for the same window.
  *
  * Deduplication has two layers. The invocation's idempotency key holds while the invocation is
  * retained (the engine's retention); a marker in the key-value space (scope
@@ -73,7 +76,9 @@ export function receiversMount(engine: () => Engine, options: InboundOptions): M
   const windowMs = parseDuration(options.dedupeWindow ?? '7d');
   return async (r) => {
     const name = r.segments[0];
-    const receiver = name === undefined ? undefined : receivers[name];
+    // Own properties only: `/webhooks/toString` must not find Object.prototype's function.
+    const receiver =
+      name === undefined || !Object.hasOwn(receivers, name) ? undefined : receivers[name];
     if (!receiver || r.segments.length !== 1) {
       const names = Object.keys(receivers).map((n) => `/webhooks/${n}`);
       throw new NotFoundError(
@@ -132,12 +137,17 @@ async function receive(
   windowMs: number,
 ): Promise<ReceivedEvent> {
   const now = engine.clock.now();
-  const markerKey = `${name}/${parsed.id}`;
+  // A receiver name has no '#', so the replay marker and idempotency key of a signed content hash
+  // never collide with those of a provider id (which a sender chooses freely).
+  const markerKeys = [`${name}/${parsed.id}`];
+  if (parsed.replayKey !== undefined) markerKeys.push(`${name}#sha256/${parsed.replayKey}`);
   const base = { id: parsed.id, type: parsed.type };
-  const marker = await engine.store.getKv(SCOPES.inbound, markerKey);
-  if (marker && (marker.expiresAt === undefined || marker.expiresAt > now)) {
-    const invocationId = (marker.value as { invocationId?: string }).invocationId;
-    return { ...base, status: 'duplicate', ...(invocationId ? { invocationId } : {}) };
+  for (const markerKey of markerKeys) {
+    const marker = await engine.store.getKv(SCOPES.inbound, markerKey);
+    if (marker && (marker.expiresAt === undefined || marker.expiresAt > now)) {
+      const invocationId = (marker.value as { invocationId?: string }).invocationId;
+      return { ...base, status: 'duplicate', ...(invocationId ? { invocationId } : {}) };
+    }
   }
   const event: InboundEvent = {
     provider: receiver.provider,
@@ -159,7 +169,12 @@ async function receive(
       handler: route.handler,
       ...(route.key !== undefined ? { key: route.key } : {}),
       input: route.input === undefined ? event : route.input,
-      idempotencyKey: `webhook:${name}:${parsed.id}`,
+      // The signed content, when the id is not signed: concurrent replays under fresh ids
+      // still meet on one invocation.
+      idempotencyKey:
+        parsed.replayKey !== undefined
+          ? `webhook:${name}#sha256:${parsed.replayKey}`
+          : `webhook:${name}:${parsed.id}`,
     });
     result = {
       ...base,
@@ -167,15 +182,16 @@ async function receive(
       invocationId: sent.invocationId,
     };
   }
-  await engine.store.write([
-    {
-      op: 'kv.put',
+  const value = { at: now, ...(result.invocationId ? { invocationId: result.invocationId } : {}) };
+  await engine.store.write(
+    markerKeys.map((key) => ({
+      op: 'kv.put' as const,
       scope: SCOPES.inbound,
-      key: markerKey,
-      value: { at: now, ...(result.invocationId ? { invocationId: result.invocationId } : {}) },
+      key,
+      value,
       expiresAt: now + windowMs,
-    },
-  ]);
+    })),
+  );
   return result;
 }
 

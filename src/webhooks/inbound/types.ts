@@ -87,7 +87,9 @@ export interface InboundOptions {
   bodyLimit?: number;
   /**
    * How long an event id is remembered, so a redelivery is acknowledged and ignored. Default
-   * `7d` (Stripe retries for 3 days; manual redeliveries come later).
+   * `7d` (Stripe retries for 3 days; manual redeliveries come later). For GitHub and Twilio, which
+   * sign neither their delivery id nor a timestamp, the hash of the signed content is remembered
+   * as long: a captured request replayed under a fresh id within it starts nothing.
    */
   dedupeWindow?: Duration;
 }

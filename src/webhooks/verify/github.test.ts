@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { verifyGitHub } from './github.js';
 
@@ -24,6 +24,8 @@ describe('verifyGitHub', () => {
       body: BODY,
       id: '72d3162e-cc78-11e3-81ab-4c9367dc0958',
       eventType: 'ping',
+      // The signature covers only the body: a replay under a fresh delivery id has this key.
+      replayKey: createHash('sha256').update(BODY).digest('hex'),
     });
   });
 

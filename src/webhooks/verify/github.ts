@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   accept,
   anyMatch,
@@ -16,7 +17,8 @@ const HEADER = 'X-Hub-Signature-256';
 /**
  * Verifies a GitHub webhook: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`,
  * keyed by the webhook secret. GitHub signs no timestamp, so there is no replay window to check:
- * deduplicate on `id` (`X-GitHub-Delivery`, which the signature does not cover). The legacy SHA-1
+ * deduplicate on `replayKey` (the body's SHA-256), not only on `id` (`X-GitHub-Delivery`, which
+ * the signature does not cover, so a replay can carry a fresh one). The legacy SHA-1
  * `X-Hub-Signature` header is not accepted. `toleranceSeconds` and `now` are ignored.
  *
  * @example
@@ -52,7 +54,10 @@ export function verifyGitHub(input: VerifyInput): VerifyResult {
       `${HEADER} does not match the body: a wrong webhook secret, or the body was parsed or changed before verification`,
     );
   }
-  const extra: { id?: string; eventType?: string } = {};
+  // The signature covers exactly the body's bytes.
+  const extra: { id?: string; eventType?: string; replayKey: string } = {
+    replayKey: createHash('sha256').update(body).digest('hex'),
+  };
   const delivery = readHeader(input.headers, 'X-GitHub-Delivery').value;
   const event = readHeader(input.headers, 'X-GitHub-Event').value;
   if (delivery) extra.id = delivery.trim();

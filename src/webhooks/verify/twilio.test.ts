@@ -50,7 +50,26 @@ describe('verifyTwilio: form posts', () => {
       ok: true,
       provider: 'twilio',
       body: DOCS_BODY,
+      replayKey: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
+  });
+
+  it('gives the variants that verify alike one replayKey, and other signed data another', () => {
+    const key = (body: string, signature: string, url = URL_) => {
+      const r = verify(body, signature, url);
+      return r.ok ? r.replayKey : `rejected: ${r.reason}`;
+    };
+    const plain = key(LIB_BODY, 'RSOYDt4T1cUTdK1PDd93/VVr8B8=');
+    expect(plain).toMatch(/^[0-9a-f]{64}$/);
+    // The same signed data with the parameters reordered and repeated, or a port in the URL.
+    const reordered = [...new URLSearchParams(LIB_BODY)].reverse();
+    const shuffled = new URLSearchParams([...reordered, reordered[0]!]).toString();
+    expect(key(shuffled, 'RSOYDt4T1cUTdK1PDd93/VVr8B8=')).toBe(plain);
+    expect(key(LIB_BODY, 'kvajT1Ptam85bY51eRf/AJRuM3w=')).toBe(plain);
+    expect(key(LIB_BODY, 'RSOYDt4T1cUTdK1PDd93/VVr8B8=', URL_.replace('.com', '.com:443'))).toBe(
+      plain,
+    );
+    expect(key(DOCS_BODY, DOCS_SIGNATURE)).not.toBe(plain);
   });
 
   it("accepts the helper libraries' vectors, with and without ports", () => {
@@ -174,6 +193,7 @@ describe('verifyTwilio: JSON bodies (bodySHA256)', () => {
       ok: true,
       provider: 'twilio',
       body: JSON_BODY,
+      replayKey: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
     // twilio-csharp: a URL whose only parameter is bodySHA256.
     expect(

@@ -39,8 +39,9 @@ export interface TwilioVerifyInput extends VerifyInput {
  *
  * As Twilio's own libraries do, the URL is tried as given, without its port, and with its port
  * (the scheme's default when it has none), because Twilio has signed both forms. Twilio signs no
- * timestamp, so there is no replay window; deduplicate on `id` (`I-Twilio-Idempotency-Token`,
- * not covered by the signature) or on the message/call SID in the body.
+ * timestamp, so there is no replay window; deduplicate on `replayKey` (the SHA-256 of the signed
+ * data: the URL without its port, then the sorted parameters), not only on `id`
+ * (`I-Twilio-Idempotency-Token`, not covered by the signature, so a replay can carry a fresh one).
  *
  * @example
  * ```ts
@@ -106,7 +107,13 @@ export function verifyTwilio(input: TwilioVerifyInput): VerifyResult {
       `${HEADER} does not match: a wrong auth token, a url that differs from the one Twilio called (scheme, host, path or query, e.g. behind a proxy), or changed parameters`,
     );
   }
-  const extra: { id?: string } = {};
+  // Canonical, so the variants that verify alike (port or not, parameters in any order or
+  // repeated) are one key; a JSON body is covered by the bodySHA256 in the URL.
+  const extra: { id?: string; replayKey: string } = {
+    replayKey: createHash('sha256')
+      .update(urlWithoutPort(url) + params)
+      .digest('hex'),
+  };
   const idempotency = readHeader(input.headers, 'I-Twilio-Idempotency-Token').value;
   if (idempotency) extra.id = idempotency.trim();
   return accept('twilio', body, extra);
@@ -127,12 +134,21 @@ function sortedParams(form: string): string {
   return out;
 }
 
+function userinfoOf(url: URL): string {
+  return url.username || url.password
+    ? `${url.username}${url.password ? `:${url.password}` : ''}@`
+    : '';
+}
+
+function urlWithoutPort(url: URL): string {
+  return `${url.protocol}//${userinfoOf(url)}${url.hostname}${url.pathname}${url.search}${url.hash}`;
+}
+
 function urlVariants(raw: string, url: URL): string[] {
-  const userinfo =
-    url.username || url.password ? `${url.username}${url.password ? `:${url.password}` : ''}@` : '';
+  const userinfo = userinfoOf(url);
   const rest = url.pathname + url.search + url.hash;
   const defaultPort = url.protocol === 'https:' ? '443' : url.protocol === 'http:' ? '80' : '';
-  const withoutPort = `${url.protocol}//${userinfo}${url.hostname}${rest}`;
+  const withoutPort = urlWithoutPort(url);
   const port = url.port || defaultPort;
   const withPort = port
     ? `${url.protocol}//${userinfo}${url.hostname}:${port}${rest}`

@@ -37,10 +37,16 @@ export interface VerifiedWebhook {
   body: string;
   /**
    * The provider's delivery or message id, when a header carries one (`webhook-id`,
-   * `X-GitHub-Delivery`, `I-Twilio-Idempotency-Token`): the key to deduplicate on. Only
-   * `webhook-id` is covered by the signature.
+   * `X-GitHub-Delivery`, `I-Twilio-Idempotency-Token`): a key to deduplicate on. Only
+   * `webhook-id` is covered by the signature; see `replayKey` for the others.
    */
   id?: string;
+  /**
+   * For providers that sign neither a timestamp nor their delivery id (GitHub, Twilio): the hex
+   * SHA-256 of what the signature covers, in a canonical form. A captured request replayed under
+   * a fresh id has the same `replayKey`: deduplicate on it as well as on `id`.
+   */
+  replayKey?: string;
   /** The signed timestamp, in Unix seconds, for providers that sign one. */
   timestamp?: number;
   /** The event type, when a header carries it (`X-GitHub-Event`). */

@@ -311,4 +311,30 @@ describe('DeliveryOrchestrator', () => {
     expect((await h.engine.client(DeliveryPayments, 'f-14').get())?.status).toBe('refunded');
     expect((await driver(h, 'd-1').whereabouts()).job).toBeUndefined();
   });
+
+  it('cancels through the admin API a suspended order the kitchen confirmed (issue 11)', async () => {
+    // The kitchen race was decided by markReady; its losers (the customer's cancel promise and
+    // the 45-minute timer) still wait in the journal. The admin cancel must reach the wait for
+    // the driver, and the losers completing must not be unhandled rejections (a process exit).
+    const unhandled: unknown[] = [];
+    const probe = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', probe);
+    try {
+      const h = await start();
+      await onShift(h, 'd-1');
+      const { invocationId, status } = await order(h, 'f-15');
+      await waitingForKitchen(status);
+      await kitchen(h).markReady('f-15');
+      await untilStatus(status, (s) => s.currentStep === 'track delivery', 'out for delivery');
+      await h.clock.advance('2s');
+      expect((await h.engine.getInvocation(invocationId))?.status).toBe('suspended');
+      await h.engine.cancel(invocationId);
+      await expect(h.engine.attach(invocationId)).rejects.toMatchObject({ code: 'cancelled' });
+      expect((await h.engine.client(DeliveryPayments, 'f-15').get())?.status).toBe('refunded');
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', probe);
+    }
+  });
 });

@@ -9,6 +9,7 @@ import {
   type OrderRequest,
 } from '../../../examples/order-saga/index.js';
 import { CancelledError } from '../../../src/index.js';
+import { serve } from '../../../src/ingress/index.js';
 import { harness, until, type Harness } from '../../helpers.js';
 
 /**
@@ -180,10 +181,37 @@ describe('OrderSaga (seed 002, exercise 1)', () => {
     const { engine } = await start();
     await expect(
       engine.client(OrderSaga, 'o-bad').run(order('o-bad', 'cust-1', { amount: -5 })),
-    ).rejects.toMatchObject({ status: 400, code: 'invalid_request' });
+    ).rejects.toMatchObject({ status: 400, code: 'validation_failed' });
     await expect(engine.client(OrderSaga, 'o-key').run(order('another-id'))).rejects.toMatchObject({
       status: 400,
     });
     expect((await engine.client(OrderSagaPayments, 'cust-1').ledger()).payments).toEqual([]);
+  });
+
+  it('a refused request does not take the order id: the valid request that follows runs', async () => {
+    const { engine } = await start();
+    const ingress = await serve(engine, { port: 0 });
+    try {
+      const post = async (body: unknown) => {
+        const res = await fetch(`${ingress.url}/OrderSaga/order-001/run`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      expect((await post({})).status).toBe(400);
+      // Refused inside the handler (the body contradicts the URL key): nothing journaled either.
+      expect((await post(order('another-id'))).status).toBe(400);
+      expect(await post(order('order-001'))).toMatchObject({
+        status: 200,
+        body: { status: 'completed', paymentId: 'pay_order-001' },
+      });
+      expect((await engine.client(OrderSagaPayments, 'cust-123').ledger()).payments).toHaveLength(
+        1,
+      );
+    } finally {
+      await ingress.close();
+    }
   });
 });

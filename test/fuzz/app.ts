@@ -1,0 +1,25 @@
+/**
+ * The app the HTTP fuzzer attacks, run as a child process: the fuzz services on the SQLite file
+ * KEEL_DB, an ingress with the webhook receivers, and an admin API behind a token. Prints
+ * `READY <ingress url> <admin url>` once both serve. Its log goes to stderr, so a crash or an
+ * internal error is visible next to the fuzzer's report.
+ */
+import { startApp } from '../../src/app.js';
+import { ADMIN_TOKEN, fuzzServices, receivers } from './services.js';
+
+const app = await startApp({
+  services: fuzzServices,
+  db: process.env.KEEL_DB,
+  port: 0,
+  adminPort: 0,
+  adminToken: ADMIN_TOKEN,
+  // Waiting invocations leave memory quickly, so the store settles fast between batches.
+  suspendAfter: '200ms',
+  // `os`: a fuzz run measures the HTTP surfaces, not the disk's fsync rate.
+  durability: 'os',
+  webhooks: { receivers },
+  logger: (level, message) => {
+    if (level === 'error') process.stderr.write(`[app ${level}] ${message}\n`);
+  },
+});
+console.log(`READY ${app.ingress.url} ${app.admin.url}`);

@@ -1,0 +1,79 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { tempDir } from '../helpers.js';
+import type { FuzzCase } from './cases.js';
+import { Checker } from './checker.js';
+import { diff, StateReader } from './state.js';
+
+// The fuzzer's own checks must be able to fail: a checker that never flags makes every run green.
+
+const get = (gen = 'g', valid = false): FuzzCase => ({
+  transport: 'http',
+  surface: 'ingress',
+  gen,
+  valid,
+  method: 'GET',
+  path: '/x',
+  headers: [],
+});
+
+describe('Checker', () => {
+  it('flags an internal 500 and a killed 500, and allows the documented 503s and handler codes', () => {
+    const c = new Checker();
+    expect(c.record(get(), { status: 500, code: 'internal', ms: 1 })?.kind).toBe(
+      'undocumented_5xx',
+    );
+    expect(c.record(get(), { status: 500, code: 'killed', ms: 1 })?.kind).toBe('undocumented_5xx');
+    expect(c.record(get(), { status: 503, code: 'store_unavailable', ms: 1 })).toBeUndefined();
+    expect(c.record(get(), { status: 502, code: 'no_carrier', ms: 1 })).toBeUndefined();
+    expect(c.record(get(), { status: 503, code: 'made_up', ms: 1 })?.kind).toBe('undocumented_5xx');
+    expect(c.violations).toHaveLength(3);
+  });
+
+  it('flags an HTTP request left without an answer, but not one the fuzzer abandoned', () => {
+    const c = new Checker();
+    expect(c.record(get(), { error: 'EPIPE: write EPIPE', ms: 1 })?.kind).toBe('no_answer');
+    expect(c.record(get(), { abandoned: true, ms: 1 })).toBeUndefined();
+  });
+
+  it('lists invalid requests answered 2xx by generator, without calling them violations', () => {
+    const c = new Checker();
+    c.record(get('bad-delay'), { status: 202, body: '{}', ms: 1 });
+    c.record(get('bad-delay'), { status: 202, body: '{}', ms: 1 });
+    c.record(get('greet', true), { status: 200, body: '"hi"', ms: 1 });
+    expect(c.acceptedInvalid.get('bad-delay')?.count).toBe(2);
+    expect(c.acceptedInvalid.has('greet')).toBe(false);
+    expect(c.violations).toEqual([]);
+  });
+});
+
+describe('StateReader', () => {
+  it('sees a write of another connection in the data version and in the snapshot diff', async () => {
+    const { dir, cleanup } = tempDir('keel-fuzz-state-');
+    try {
+      const path = join(dir, 'keel.db');
+      // The store's own migrations create the tables the reader snapshots.
+      await openSqliteStore({ path }).close();
+      const reader = new StateReader(path);
+      const before = reader.snapshot();
+      const version = reader.dataVersion();
+      const writer = new Database(path);
+      writer
+        .prepare(
+          "INSERT INTO state (service, key, name, value) VALUES ('Counter', 'k', 'total', '1')",
+        )
+        .run();
+      expect(reader.dataVersion()).not.toBe(version);
+      const changes = diff(before, reader.snapshot());
+      expect(changes).toEqual([
+        { table: 'state', added: ['["Counter","k","total"]'], changed: [], removed: [] },
+      ]);
+      writer.close();
+      reader.close();
+    } finally {
+      cleanup();
+    }
+  });
+});

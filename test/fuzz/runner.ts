@@ -1,0 +1,282 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FuzzCase, Outcome } from './cases.js';
+import { Checker } from './checker.js';
+import { startAppProcess, type AppProcess } from './child.js';
+import { adminInvalid, adminValid } from './gen-admin.js';
+import { ingressInvalid, ingressValid } from './gen-ingress.js';
+import { rawInvalid } from './gen-raw.js';
+import { webhooksInvalid, webhooksValid } from './gen-webhooks.js';
+import { nextCase, type Generator } from './generator.js';
+import { Known } from './known.js';
+import { Rand } from './random.js';
+import { Sender } from './send.js';
+import { ADMIN_TOKEN } from './services.js';
+import { diff, StateReader, type Snapshot } from './state.js';
+
+/**
+ * The fuzz run: batches of mixed requests (valid ones reach deep code paths and hand out ids),
+ * each followed, once the store has settled, by a batch of invalid requests only, sent one at
+ * a time with the store's data version read after each: any write is attributed to the request
+ * just answered, and one answered 4xx (or not at all) that changed the stored state is a
+ * violation. Every answer is checked for undocumented 5xx, and the process must never exit.
+ */
+
+export interface FuzzOptions {
+  requests: number;
+  seed: string;
+  /** Stop after this long even if fewer requests were sent (the summary says how many). */
+  maxMs?: number;
+  /** Requests in flight in a mixed batch. Default 8. */
+  concurrency?: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export interface FuzzResult {
+  seed: string;
+  checker: Checker;
+  elapsedMs: number;
+  rssBeforeKiB: number | undefined;
+  rssAfterKiB: number | undefined;
+  /** Invalid requests whose effect on the store was checked one by one. */
+  invalidChecked: number;
+  /** Invalid batches run without the state check, because the store did not settle. */
+  unsettled: number;
+  /** Invocations killed to let the store settle (handlers retrying bad input for a long time). */
+  settleKills: number;
+  /** Timers and delayed invocations still waiting at the end though due over 10 s ago: stuck work. */
+  overdue: number;
+  /** Time spent waiting for the store to settle. */
+  settleMs: number;
+  exit: AppProcess['exit'];
+  appLog: string[];
+}
+
+const GENERATORS: Generator[] = [
+  ...ingressValid,
+  ...ingressInvalid,
+  ...adminValid,
+  ...adminInvalid,
+  ...webhooksValid,
+  ...webhooksInvalid,
+  ...rawInvalid,
+];
+/** Timers due within this are "soon": an invalid batch never runs while one could fire. */
+const HORIZON_MS = 5_000;
+/** An invalid batch stops after this long, well inside the horizon. */
+const INVALID_BATCH_MS = 3_000;
+
+export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
+  const log = o.log ?? (() => undefined);
+  const concurrency = o.concurrency ?? 8;
+  const dir = mkdtempSync(join(tmpdir(), 'keel-fuzz-'));
+  const app = await startAppProcess(join(dir, 'fuzz.db'));
+  const sender = new Sender({ ingress: app.ingress, admin: app.admin });
+  const reader = new StateReader(join(dir, 'fuzz.db'));
+  const r = new Rand(o.seed);
+  const known = new Known(new URL(app.ingress).host);
+  const checker = new Checker();
+  const inFlight = new Set<FuzzCase>();
+  const started = performance.now();
+  const stopAt = started + (o.maxMs ?? Infinity);
+  let unsettled = 0;
+  let settleKills = 0;
+  let invalidChecked = 0;
+  let sent = 0;
+  let settleMs = 0;
+
+  const exited = (): boolean => {
+    if (!app.exit) return false;
+    if (!checker.violations.some((v) => v.kind === 'exit')) {
+      checker.add({
+        kind: 'exit',
+        cases: [...inFlight],
+        detail: `the app exited (code ${app.exit.code}, signal ${app.exit.signal}) with these requests in flight`,
+      });
+    }
+    return true;
+  };
+
+  const exchange = async (c: FuzzCase): Promise<Outcome> => {
+    inFlight.add(c);
+    sent++;
+    const outcome = await sender.send(c);
+    inFlight.delete(c);
+    if (exited()) return outcome;
+    checker.record(c, outcome);
+    known.learn(c, outcome);
+    return outcome;
+  };
+
+  /** Waits until nothing runs and nothing is due; kills lingering invocations once. */
+  const settle = async (): Promise<boolean> => {
+    const t0 = performance.now();
+    try {
+      return await settleOnce();
+    } finally {
+      settleMs += performance.now() - t0;
+    }
+  };
+  const settleOnce = async (): Promise<boolean> => {
+    let deadline = Date.now() + 6_000;
+    let killed = false;
+    for (;;) {
+      if (app.exit) return false;
+      const a = reader.activity(HORIZON_MS);
+      if (a.active === 0 && a.dueSoon === 0) {
+        // Compared by content, not by data version: a write that changes nothing we compare
+        // (a lease heartbeat) must not keep the store from counting as settled.
+        const before = reader.snapshot();
+        await sleep(150);
+        if (diff(before, reader.snapshot()).length === 0) return true;
+      } else await sleep(100);
+      if (Date.now() > deadline) {
+        if (killed) return false;
+        killed = true;
+        deadline = Date.now() + 4_000;
+        for (const id of reader.activeIds()) {
+          settleKills++;
+          await sender.send({
+            transport: 'http',
+            surface: 'admin',
+            gen: 'settle',
+            valid: true,
+            method: 'POST',
+            path: `/invocations/${id}/kill`,
+            headers: [['authorization', `Bearer ${ADMIN_TOKEN}`]],
+          });
+        }
+      }
+    }
+  };
+
+  const mixedBatch = async (n: number): Promise<void> => {
+    const cases = Array.from({ length: n }, () =>
+      nextCase(r, known, GENERATORS, r.chance(0.5) ? 'valid' : 'invalid'),
+    );
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < cases.length && !app.exit && performance.now() < stopAt)
+        await exchange(cases[next++]!);
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  };
+
+  const invalidBatch = async (n: number): Promise<void> => {
+    let base: Snapshot = reader.snapshot();
+    let version = reader.dataVersion();
+    let previous: FuzzCase | undefined;
+    const check = (c: FuzzCase, outcome: Outcome | undefined): void => {
+      const v = reader.dataVersion();
+      if (v === version) return;
+      version = v;
+      const now = reader.snapshot();
+      const changes = diff(base, now);
+      base = now;
+      if (changes.length === 0) return;
+      // A 2xx means the generator made a valid request by chance: counted as accepted, not a violation.
+      if (outcome?.status !== undefined && outcome.status < 300) return;
+      const what = changes
+        .map((d) => {
+          const sample = d.added[0] ?? d.changed[0] ?? d.removed[0]!;
+          const row =
+            d.removed[0] === sample
+              ? '(removed)'
+              : JSON.stringify(reader.row(d.table, sample))?.slice(0, 400);
+          return `${d.table}: +${d.added.length} ~${d.changed.length} -${d.removed.length}, e.g. ${row}`;
+        })
+        .join('; ');
+      checker.add({
+        kind: 'state_change',
+        cases: previous ? [previous, c] : [c],
+        ...(outcome ? { outcome } : {}),
+        detail: `the stored state changed after an invalid request (the last one listed; a late write of the one before it is possible): ${what}`,
+      });
+    };
+    const until = performance.now() + INVALID_BATCH_MS;
+    for (let i = 0; i < n && !app.exit && performance.now() < Math.min(until, stopAt); i++) {
+      const c = nextCase(r, known, GENERATORS, 'invalid');
+      const outcome = await exchange(c);
+      invalidChecked++;
+      check(c, outcome);
+      previous = c;
+    }
+    if (previous && !app.exit) {
+      // A write that lands after its answer is still caught, attributed to the batch's tail.
+      await sleep(50);
+      check(previous, undefined);
+    }
+  };
+
+  try {
+    await settle();
+    const rssBeforeKiB = app.rssKiB();
+    log(
+      `fuzz: seed ${o.seed}, ${o.requests} requests, app pid ${app.pid}, RSS ${kib(rssBeforeKiB)}`,
+    );
+    let lastReport = performance.now();
+    while (sent < o.requests && !app.exit && performance.now() < stopAt) {
+      await mixedBatch(Math.min(r.int(200, 800), o.requests - sent));
+      if (sent >= o.requests || app.exit) break;
+      const settled = await settle();
+      const n = Math.min(r.int(50, 200), o.requests - sent);
+      if (settled) await invalidBatch(n);
+      else unsettled++;
+      if (performance.now() - lastReport > 10_000) {
+        lastReport = performance.now();
+        const kinds = new Map<string, number>();
+        for (const v of checker.violations) kinds.set(v.kind, (kinds.get(v.kind) ?? 0) + 1);
+        log(
+          `fuzz: ${sent} requests, ${checker.violations.length} violations ${JSON.stringify(Object.fromEntries(kinds))}, RSS ${kib(app.rssKiB())}`,
+        );
+      }
+    }
+    await settle();
+    const rssAfterKiB = app.rssKiB();
+    const overdue = app.exit ? 0 : reader.activity(HORIZON_MS).overdue;
+    if (!exited()) {
+      const health = await sender.send({
+        transport: 'http',
+        surface: 'ingress',
+        gen: 'final-health',
+        valid: true,
+        method: 'GET',
+        path: '/health',
+        headers: [],
+      });
+      if (health.status !== 200)
+        checker.add({
+          kind: 'no_answer',
+          cases: [],
+          outcome: health,
+          detail: 'GET /health after the run did not answer 200',
+        });
+    }
+    return {
+      seed: o.seed,
+      checker,
+      elapsedMs: performance.now() - started,
+      rssBeforeKiB,
+      rssAfterKiB,
+      invalidChecked,
+      unsettled,
+      settleKills,
+      settleMs,
+      overdue,
+      exit: app.exit,
+      appLog: app.log,
+    };
+  } finally {
+    await sender.close();
+    reader.close();
+    await app.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function kib(n: number | undefined): string {
+  return n === undefined ? '?' : `${(n / 1024).toFixed(1)} MiB`;
+}

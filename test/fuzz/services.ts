@@ -1,0 +1,93 @@
+/**
+ * What the fuzzed app serves, shared by the app (test/fuzz/app.ts, run as a child process) and
+ * the generators (which must know the handlers, valid inputs and webhook secrets to send valid
+ * requests that reach deep code paths).
+ */
+import type { Definition } from '../../src/index.js';
+import { service, shared, workflow } from '../../src/index.js';
+import type { InboundEvent, ReceiverOptions } from '../../src/webhooks/index.js';
+import { Counter } from '../../examples/basics/counter.js';
+import { Greeter } from '../../examples/basics/greeter.js';
+import { OrderWorkflow } from '../../examples/basics/order-workflow.js';
+import { orderSaga } from '../../examples/order-saga/index.js';
+
+/** Records webhook events; the receivers route verified events here. */
+export const Inbox = service({
+  name: 'Inbox',
+  handlers: { record: async (_ctx, e: InboundEvent) => ({ id: e.id, type: e.type }) },
+});
+
+/**
+ * A workflow that waits on an awakeable and a durable promise for an hour, so the fuzzer has
+ * live awakeable ids to resolve and reject, and long-waiting invocations to attach to, cancel
+ * and kill. `awakeable` (a shared handler) tells the awakeable's id.
+ */
+export const Waiter = workflow({
+  name: 'Waiter',
+  run: async (ctx) => {
+    const { id, promise } = ctx.awakeable<unknown>();
+    ctx.set('awakeable', id);
+    const first = await promise.orTimeout('1h');
+    const second = await ctx.promise<unknown>('done').get().orTimeout('1h');
+    return { first, second };
+  },
+  handlers: {
+    awakeable: shared(async (ctx) => (await ctx.get<string>('awakeable')) ?? null),
+    finish: async (ctx, value: unknown) => {
+      await ctx.promise('done').resolve(value ?? null);
+      return 'ok';
+    },
+  },
+});
+
+/** Everything the fuzzed app serves. */
+export const fuzzServices: Definition[] = [
+  Greeter,
+  Counter,
+  OrderWorkflow,
+  ...orderSaga,
+  Inbox,
+  Waiter,
+];
+
+/**
+ * The 5xx codes the served handlers themselves declare on a `TerminalError` (a handler's
+ * terminal error keeps its status, README "The HTTP ingress"): the order saga's downstream
+ * stand-ins for a failing carrier and mailbox (examples/order-saga/shipping.ts, email.ts).
+ */
+export const HANDLER_5XX_CODES: readonly string[] = ['no_carrier', 'mailbox_unavailable'];
+
+/** The admin token of the fuzzed app: the fuzzer sends it on some requests and not on others. */
+export const ADMIN_TOKEN = 'fuzz-admin-token-0123456789abcdef0123456789abcdef';
+
+/** Webhook signing secrets, per receiver. */
+export const SECRETS = {
+  stripe: 'whsec_fuzz_stripe_secret',
+  github: 'fuzz-github-secret',
+  slack: 'fuzz-slack-secret',
+  twilio: 'fuzz-twilio-auth-token',
+  peers: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+} as const;
+
+const toInbox = (): { target: typeof Inbox; handler: string } => ({
+  target: Inbox,
+  handler: 'record',
+});
+
+/** The receivers at `POST /webhooks/{name}`; a GitHub `deployment_status` completes an awakeable. */
+export const receivers: Record<string, ReceiverOptions> = {
+  stripe: { provider: 'stripe', secret: SECRETS.stripe, route: toInbox },
+  github: {
+    provider: 'github',
+    secret: SECRETS.github,
+    route: (e) => {
+      const awakeable = (e.data as { awakeable?: unknown } | null)?.awakeable;
+      return e.type === 'deployment_status' && typeof awakeable === 'string'
+        ? { awakeable, value: e.data }
+        : toInbox();
+    },
+  },
+  slack: { provider: 'slack', secret: SECRETS.slack, route: toInbox },
+  twilio: { provider: 'twilio', secret: SECRETS.twilio, route: toInbox },
+  peers: { provider: 'standard-webhooks', secret: SECRETS.peers, route: toInbox },
+};

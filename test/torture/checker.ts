@@ -1,0 +1,281 @@
+/**
+ * The invariants, checked once the run is quiet (no more faults, every process serving):
+ * - every acknowledged invocation exists (`lost` otherwise) and finishes (`stuck` otherwise),
+ *   with the outcome and output it must have;
+ * - nothing else is left waiting: no invocation pending, running, suspended... after quiescence;
+ * - counter totals are exact: acknowledged adds <= total <= acknowledged + unknown-fate adds;
+ * - no completed step ran twice (from the execution log, see `analyzeLog`);
+ * - no two executions of one object key overlapped;
+ * - (the runner adds: no process exited on its own).
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Cluster } from './cluster.js';
+import { request, sleep } from './http.js';
+import type { LogLine } from './program.js';
+import type { Ledger, Problem } from './workload.js';
+
+const FINISHED = new Set(['completed', 'failed']);
+const UNFINISHED = ['pending', 'scheduled', 'running', 'suspended', 'backing-off', 'paused'];
+
+export interface CheckResult {
+  checked: number;
+  lost: number;
+  stuck: number;
+  strays: number;
+  problems: Problem[];
+}
+
+/** Polls every acknowledged invocation until it finishes or `quietMs` passes, then judges. */
+export async function checkInvocations(
+  cluster: Cluster,
+  ledger: Ledger,
+  quietMs: number,
+): Promise<CheckResult> {
+  const problems: Problem[] = [];
+  const pick = (): number => Math.floor(Math.random() * 1000);
+  const deadline = Date.now() + quietMs;
+  const waiting = new Map([...ledger.acked.entries()]);
+  const lost = new Set<string>();
+  const statuses = new Map<string, { status: string; error?: { code: string; message: string } }>();
+  let strays: Array<{ id: string; target: string; status: string }> = [];
+  for (;;) {
+    for (const batch of chunks([...waiting.keys()], 16)) {
+      await Promise.all(
+        batch.map(async (id) => {
+          const r = await request(cluster, pick, 'GET', `/invocations/${id}`);
+          if (r.kind !== 'ok') return;
+          if (r.status === 404) {
+            lost.add(id);
+            waiting.delete(id);
+          } else if (r.status === 200) {
+            statuses.set(id, r.json);
+            if (FINISHED.has(r.json.status as string)) waiting.delete(id);
+          }
+        }),
+      );
+    }
+    strays = await unfinished(cluster, pick);
+    if ((waiting.size === 0 && strays.length === 0) || Date.now() > deadline) break;
+    await sleep(500);
+  }
+  for (const id of lost) {
+    problems.push({
+      invariant: 'acknowledged invocations exist',
+      detail: `${ledger.acked.get(id)!.op}: ${id} was acknowledged, now 404`,
+    });
+  }
+  for (const id of waiting.keys()) {
+    problems.push({
+      invariant: 'acknowledged invocations finish',
+      detail: `${ledger.acked.get(id)!.op}: ${id} is still ${statuses.get(id)?.status ?? 'unreadable'} after the quiet period${describeError(statuses.get(id)?.error)}`,
+    });
+  }
+  const ackedIds = new Set(ledger.acked.keys());
+  for (const s of strays.filter((s) => !ackedIds.has(s.id))) {
+    problems.push({
+      invariant: 'nothing stuck',
+      detail: `${s.target} ${s.id} is still ${s.status} after the quiet period`,
+    });
+  }
+  // Outcomes and outputs of what finished.
+  for (const [id, e] of ledger.acked) {
+    const s = statuses.get(id);
+    if (!s || !FINISHED.has(s.status)) continue;
+    if (e.must === 'complete' && s.status !== 'completed') {
+      problems.push({
+        invariant: 'acknowledged invocations complete',
+        detail: `${e.op}: ${id} ${s.status}${describeError(s.error)}`,
+      });
+      continue;
+    }
+    if (e.output === undefined || s.status !== 'completed') continue;
+    const r = await request(cluster, pick, 'GET', `/invocations/${id}/output`);
+    if (r.kind === 'ok' && r.status === 200 && !isDeepStrictEqual(r.json, e.output)) {
+      problems.push({
+        invariant: 'results are right',
+        detail: `${e.op}: ${id} output ${JSON.stringify(r.json)}, expected ${JSON.stringify(e.output)}`,
+      });
+    }
+  }
+  return {
+    checked: ledger.acked.size,
+    lost: lost.size,
+    stuck: waiting.size + strays.filter((s) => !ackedIds.has(s.id)).length,
+    strays: strays.length,
+    problems,
+  };
+}
+
+/** Counter totals against the ledger. */
+export async function checkCounters(cluster: Cluster, ledger: Ledger): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  for (const [key, { exact, maybe }] of ledger.counters) {
+    let total: unknown;
+    for (let i = 0; i < 20 && total === undefined; i++) {
+      const r = await request(cluster, () => i, 'POST', `/Counter/${encodeURIComponent(key)}/get`, {
+        body: null,
+      });
+      if (r.kind === 'ok' && r.status === 200) total = r.json;
+      else await sleep(250);
+    }
+    if (typeof total !== 'number' || total < exact || total > exact + maybe) {
+      problems.push({
+        invariant: 'object totals exact',
+        detail: `Counter ${key} = ${JSON.stringify(total)}, acknowledged adds sum to ${exact}${maybe ? ` (+ up to ${maybe} of unknown fate)` : ''}`,
+      });
+    }
+  }
+  return problems;
+}
+
+export interface LogAnalysis {
+  executions: number;
+  steps: number;
+  /** Executions beyond the first of a step (allowed only when a crash cut the previous one). */
+  reruns: number;
+  /** Re-runs of a step whose result had been observed (journaled) before. */
+  completedReruns: number;
+  /** Re-runs that no crash or database outage explains. */
+  unexplainedReruns: number;
+  overlaps: number;
+  problems: Problem[];
+}
+
+/**
+ * Reads the execution log (in file order = the global order of events):
+ * - a step executed again after the handler observed its result ran twice although completed;
+ * - a step executed again with no kill of the process that ran it before (nor a database
+ *   outage, nor that process being fenced off after losing its lease) in between ran twice
+ *   with nothing in flight to excuse it;
+ * - an `enter` on a key while another invocation holds it (its process not killed since) is
+ *   an exclusivity violation.
+ */
+export function analyzeLog(lines: LogLine[]): LogAnalysis {
+  const problems: Problem[] = [];
+  const crashes: Array<{ seq: number; pid: number; fenced?: boolean }> = [];
+  const outages: Array<{ from: number; to: number }> = [];
+  const starts = new Map<string, LogLine[]>();
+  const firstAck = new Map<string, number>();
+  const holders = new Map<string, { pid: number; tag: string; seq: number }>();
+  let overlaps = 0;
+  let openOutage: number | undefined;
+  for (const l of lines) {
+    switch (l.kind) {
+      case 'start': {
+        const id = l.args[0]!;
+        const list = starts.get(id) ?? [];
+        list.push(l);
+        starts.set(id, list);
+        break;
+      }
+      case 'ack':
+        if (!firstAck.has(l.args[0]!)) firstAck.set(l.args[0]!, l.seq);
+        break;
+      case 'fenced':
+        // Logged when the fenced process's next write is refused, which can be after the
+        // taker-over re-ran its step: it excuses re-runs on either side of it.
+        crashes.push({ seq: l.seq, pid: l.pid, fenced: true });
+        break;
+      case 'kill':
+      case 'died': {
+        const pid = Number(l.args[0]);
+        crashes.push({ seq: l.seq, pid });
+        for (const [key, h] of holders) if (h.pid === pid) holders.delete(key);
+        break;
+      }
+      case 'outage':
+        if (l.args[0] === 'begin') openOutage = l.seq;
+        else if (openOutage !== undefined) {
+          outages.push({ from: openOutage, to: l.seq });
+          openOutage = undefined;
+        }
+        break;
+      case 'enter': {
+        const [key, tag] = l.args as [string, string];
+        const h = holders.get(key);
+        if (h && !(h.pid === l.pid && h.tag === tag)) {
+          overlaps++;
+          problems.push({
+            invariant: 'per-key exclusivity',
+            detail: `Counter ${key}: ${tag} (pid ${l.pid}) entered while ${h.tag} (pid ${h.pid}) held it`,
+          });
+        }
+        holders.set(key, { pid: l.pid, tag, seq: l.seq });
+        break;
+      }
+      case 'exit': {
+        const [key, tag] = l.args as [string, string];
+        if (holders.get(key)?.tag === tag) holders.delete(key);
+        break;
+      }
+    }
+  }
+  if (openOutage !== undefined) outages.push({ from: openOutage, to: Infinity });
+  let executions = 0;
+  let reruns = 0;
+  let completedReruns = 0;
+  let unexplainedReruns = 0;
+  for (const [id, list] of starts) {
+    executions += list.length;
+    for (let i = 1; i < list.length; i++) {
+      reruns++;
+      const before = list[i - 1]!;
+      const again = list[i]!;
+      const ack = firstAck.get(id);
+      if (ack !== undefined && ack < again.seq) {
+        completedReruns++;
+        problems.push({
+          invariant: 'no completed step runs twice',
+          detail: `step ${id} ran again (pid ${again.pid}) after its result was journaled and observed (pid ${before.pid})`,
+        });
+        continue;
+      }
+      const crashed = crashes.some(
+        (c) => c.pid === before.pid && c.seq > before.seq && (c.fenced || c.seq < again.seq),
+      );
+      const outage = outages.some((o) => o.from < again.seq && o.to > before.seq);
+      if (!crashed && !outage) {
+        unexplainedReruns++;
+        problems.push({
+          invariant: 'a step re-runs only if a crash cut it',
+          detail: `step ${id} ran again (pid ${again.pid}) with no crash of pid ${before.pid} since its previous execution`,
+        });
+      }
+    }
+  }
+  return {
+    executions,
+    steps: starts.size,
+    reruns,
+    completedReruns,
+    unexplainedReruns,
+    overlaps,
+    problems,
+  };
+}
+
+async function unfinished(
+  cluster: Cluster,
+  pick: () => number,
+): Promise<Array<{ id: string; target: string; status: string }>> {
+  const out: Array<{ id: string; target: string; status: string }> = [];
+  for (const status of UNFINISHED) {
+    const r = await request(cluster, pick, 'GET', `/invocations?status=${status}&limit=1000`, {
+      api: 'admin',
+    });
+    if (r.kind !== 'ok' || r.status !== 200) continue;
+    for (const inv of r.json.invocations as Array<{ id: string; target: string; status: string }>)
+      out.push({ id: inv.id, target: inv.target, status: inv.status });
+  }
+  return out;
+}
+
+function describeError(error: { code: string; message: string } | undefined): string {
+  return error ? ` (${error.code}: ${error.message})` : '';
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

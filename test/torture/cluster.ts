@@ -1,0 +1,208 @@
+/**
+ * The app processes under torture: spawns them, kills them with SIGKILL, restarts them, and
+ * notices every exit the harness did not cause (a violation: Keel must never exit on its own).
+ * Each process's stderr goes to its own file in the run directory, for diagnosis.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { record } from './program.js';
+
+export interface AppProcess {
+  slot: number;
+  child: ChildProcess;
+  pid: number;
+  url: string;
+  admin: string;
+  stderrFile: string;
+}
+
+/** An exit the harness did not ask for. */
+export interface UnplannedExit {
+  slot: number;
+  pid: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Whether it happened before the process served (a crash loop on recovery shows as this). */
+  duringStartup: boolean;
+  stderrTail: string;
+  at: number;
+}
+
+export interface ClusterOptions {
+  fixture: string;
+  env: Record<string, string>;
+  size: number;
+  logFile: string;
+  runDir: string;
+  /** How long a start may take before it counts as failed. Default 60 s (2 busy cores). */
+  startTimeoutMs?: number;
+}
+
+/**
+ * Stop restarting a slot whose process died on its own this many times in a row, each before
+ * it had served for `STABLE_MS`: it crash-loops (typically replaying a journal that kills it).
+ */
+export const CRASH_LOOP_LIMIT = 4;
+const STABLE_MS = 5_000;
+
+export class Cluster {
+  readonly unplanned: UnplannedExit[] = [];
+  readonly crashLooping = new Set<number>();
+  private readonly slots: Array<AppProcess | undefined>;
+  private readonly starting = new Map<number, Promise<AppProcess | undefined>>();
+  private readonly killing = new Set<number>();
+  private readonly startFailures: number[];
+  private spawned = 0;
+  private stopping = false;
+  starts = 0;
+
+  constructor(private readonly options: ClusterOptions) {
+    this.slots = Array.from({ length: options.size }, () => undefined);
+    this.startFailures = Array.from({ length: options.size }, () => 0);
+  }
+
+  /** Starts every slot; resolves when all serve. */
+  async start(): Promise<void> {
+    const started = await Promise.all(this.slots.map((_, i) => this.startSlot(i)));
+    if (started.some((p) => p === undefined))
+      throw new Error(`an app process failed to start:\n${this.describeUnplanned()}`);
+  }
+
+  /** Processes currently serving. */
+  live(): AppProcess[] {
+    return this.slots.filter((p): p is AppProcess => p !== undefined);
+  }
+
+  isDown(slot: number): boolean {
+    return this.slots[slot] === undefined;
+  }
+
+  /** SIGKILLs the slot's process and waits until it is gone; the log gets `kill <pid>` after. */
+  async kill(slot: number): Promise<number | undefined> {
+    const p = this.slots[slot];
+    if (!p) return undefined;
+    this.slots[slot] = undefined;
+    this.killing.add(p.pid);
+    const gone = new Promise((r) => p.child.once('exit', r));
+    p.child.kill('SIGKILL');
+    await gone;
+    record(this.options.logFile, 'kill', String(p.pid));
+    return p.pid;
+  }
+
+  /** Starts the slot again (if it is down and not already starting). */
+  restart(slot: number): Promise<AppProcess | undefined> {
+    const p = this.slots[slot];
+    if (p) return Promise.resolve(p);
+    return this.startSlot(slot);
+  }
+
+  /** Brings every slot that is down back up (crash-looping ones get one more try). */
+  async restartAll(): Promise<void> {
+    this.crashLooping.clear();
+    await Promise.all(this.slots.map((_, i) => this.restart(i)));
+  }
+
+  /** Kills everything (planned) and stops restarting. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.starting.values()]);
+    await Promise.all(this.slots.map((_, i) => this.kill(i)));
+  }
+
+  describeUnplanned(): string {
+    return this.unplanned
+      .map(
+        (u) =>
+          `pid ${u.pid} (slot ${u.slot}) exited with ${u.signal ?? `code ${u.code}`}${u.duringStartup ? ' while starting' : ''}:\n${indent(u.stderrTail)}`,
+      )
+      .join('\n');
+  }
+
+  private startSlot(slot: number): Promise<AppProcess | undefined> {
+    const existing = this.starting.get(slot);
+    if (existing) return existing;
+    const started = this.spawnOne(slot).finally(() => this.starting.delete(slot));
+    this.starting.set(slot, started);
+    return started;
+  }
+
+  private spawnOne(slot: number): Promise<AppProcess | undefined> {
+    const stderrFile = join(this.options.runDir, `app-${slot}-${this.spawned++}.stderr`);
+    const fd = openSync(stderrFile, 'a');
+    const child = spawn(process.execPath, ['--import', 'tsx', this.options.fixture], {
+      env: { ...process.env, ...this.options.env, TORTURE_LOG: this.options.logFile },
+      stdio: ['ignore', 'pipe', fd],
+    });
+    closeSync(fd);
+    this.starts++;
+    const pid = child.pid ?? -1;
+    record(this.options.logFile, 'spawn', String(pid));
+    return new Promise((resolve) => {
+      let out = '';
+      let ready: AppProcess | undefined;
+      let readyAt = 0;
+      const timer = setTimeout(() => {
+        // A start that never serves is a failure too; kill it as part of the harness's work.
+        this.killing.add(pid);
+        child.kill('SIGKILL');
+      }, this.options.startTimeoutMs ?? 60_000);
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /READY (\S+) (\S+)/.exec(out);
+        if (m && !ready) {
+          clearTimeout(timer);
+          ready = { slot, child, pid, url: m[1]!, admin: m[2]!, stderrFile };
+          readyAt = Date.now();
+          this.slots[slot] = ready;
+          resolve(ready);
+        }
+      });
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (this.slots[slot] === ready && ready) this.slots[slot] = undefined;
+        const planned = this.killing.delete(pid);
+        if (planned || (ready && Date.now() - readyAt >= STABLE_MS)) this.startFailures[slot] = 0;
+        if (!planned) {
+          record(this.options.logFile, 'died', String(pid));
+          this.unplanned.push({
+            slot,
+            pid,
+            code,
+            signal,
+            duringStartup: !ready,
+            stderrTail: tail(stderrFile),
+            at: Date.now(),
+          });
+          if (!ready || Date.now() - readyAt < STABLE_MS) this.startFailures[slot]!++;
+          if (this.startFailures[slot]! >= CRASH_LOOP_LIMIT) this.crashLooping.add(slot);
+          else if (!this.stopping && ready) {
+            // Keep the run going: the exit is recorded; bring the slot back after a breath.
+            setTimeout(() => void this.restart(slot), 300);
+          }
+        }
+        if (!ready) {
+          if (!planned && !this.stopping && !this.crashLooping.has(slot)) {
+            setTimeout(() => void this.spawnOne(slot).then(resolve), 300);
+          } else resolve(undefined);
+        }
+      });
+    });
+  }
+}
+
+function tail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n').trim();
+  } catch {
+    return '';
+  }
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+}

@@ -1,0 +1,218 @@
+/**
+ * Random client operations, each drawn from its own seeded stream (`<seed>/op/<n>`): operation n
+ * is the same for a seed whatever the timing of the run, so a failing seed regenerates the same
+ * program (the interleaving with kills still varies, as with any Jepsen-style run).
+ */
+import { Prng } from '../../src/core/prng.js';
+import type { FlowInput, FlowOp } from './program.js';
+
+/** Counter keys whose total must be exact: only idempotent (retried until acknowledged) adds. */
+export const EXACT_KEYS = ['c0', 'c1', 'c2', 'c3'];
+/** Counter keys that also get adds whose fate is unknown (plain sends cut by a kill, cancels). */
+export const MAYBE_KEYS = ['m0', 'm1'];
+
+export class Rng {
+  private readonly prng: Prng;
+  constructor(seed: string) {
+    this.prng = new Prng(seed);
+  }
+  float(): number {
+    return this.prng.next();
+  }
+  int(min: number, max: number): number {
+    return min + Math.floor(this.prng.next() * (max - min + 1));
+  }
+  chance(p: number): boolean {
+    return this.prng.next() < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.prng.next() * items.length)]!;
+  }
+  weighted<T extends string>(weights: Record<T, number>): T {
+    const entries = Object.entries(weights) as Array<[T, number]>;
+    let r = this.prng.next() * entries.reduce((s, [, w]) => s + w, 0);
+    for (const [k, w] of entries) if ((r -= w) < 0) return k;
+    return entries[entries.length - 1]![0];
+  }
+}
+
+/** How a request is repeated: copies sent at once, copies sent later (ms after the first). */
+export interface Duplicates {
+  concurrent: number;
+  laterMs: number[];
+}
+
+export type ClientOp =
+  | {
+      kind: 'flow';
+      n: number;
+      key: string;
+      input: FlowInput;
+      /** `call` waits for the result (200); `send` gets the id (202). */
+      via: 'send' | 'call';
+      dupes: Duplicates;
+      /** Duplicates carry fresh Idempotency-Key headers: still one run per workflow key. */
+      idemHeaders: boolean;
+      /** Cancel through the admin API this long after the first acknowledgement. */
+      cancelAfterMs?: number;
+      /** Awakeables to complete: the flow op index, when (ms after acknowledgement), how. */
+      awakeables: Array<{ op: number; afterMs: number; action: 'resolve' | 'reject' }>;
+      /** Durable promises to resolve through `Flow.signal`, and when. */
+      signals: Array<{ name: string; afterMs: number }>;
+    }
+  | {
+      kind: 'work';
+      n: number;
+      tag: string;
+      steps: number;
+      sleepMs: number;
+      via: 'send' | 'call';
+      delayMs?: number;
+      idem?: { key: string; dupes: Duplicates };
+    }
+  | {
+      kind: 'add';
+      n: number;
+      tag: string;
+      key: string;
+      amount: number;
+      via: 'send' | 'call';
+      delayMs?: number;
+      idem?: { key: string; dupes: Duplicates };
+    };
+
+function dupes(r: Rng): Duplicates {
+  return {
+    concurrent: r.chance(0.3) ? r.int(1, 3) : 0,
+    laterMs: r.chance(0.3) ? [r.int(100, 4000)] : [],
+  };
+}
+
+function flowOps(r: Rng, cancellable: boolean): FlowOp[] {
+  const ops: FlowOp[] = [];
+  const n = r.int(1, 6);
+  // Adds of a flow that may be cancelled may or may not happen: they go to the inexact keys.
+  const addKey = (): string => r.pick(cancellable ? MAYBE_KEYS : EXACT_KEYS);
+  for (let i = 0; i < n; i++) {
+    const kind = r.weighted({
+      step: 25,
+      parallel: 6,
+      sleep: 12,
+      call: 10,
+      add: 12,
+      addCall: 6,
+      awakeable: 10,
+      promise: 8,
+      saga: 8,
+    });
+    switch (kind) {
+      case 'step':
+        ops.push({ op: 'step', ms: r.int(0, 30) });
+        break;
+      case 'parallel':
+        ops.push({ op: 'parallel', n: r.int(2, 4), ms: r.int(0, 20) });
+        break;
+      case 'sleep':
+        ops.push({ op: 'sleep', ms: r.int(10, 1500) });
+        break;
+      case 'call':
+        ops.push({ op: 'call', steps: r.int(1, 3), sleepMs: r.chance(0.4) ? r.int(10, 600) : 0 });
+        break;
+      case 'add':
+        ops.push({
+          op: 'add',
+          key: addKey(),
+          n: r.int(1, 9),
+          ...(r.chance(0.4) ? { delayMs: r.int(10, 2000) } : {}),
+        });
+        break;
+      case 'addCall':
+        ops.push({ op: 'addCall', key: addKey(), n: r.int(1, 9) });
+        break;
+      case 'awakeable':
+        ops.push({
+          op: 'awakeable',
+          style: r.chance(0.5) ? 'race' : 'orTimeout',
+          timerMs: r.int(20, 1200),
+          waitAfterMs: r.int(50, 800),
+        });
+        break;
+      case 'promise':
+        ops.push({
+          op: 'promise',
+          name: `p${i}`,
+          ...(r.chance(0.3) ? { timeoutMs: r.int(50, 1500) } : {}),
+        });
+        break;
+      case 'saga':
+        ops.push({
+          op: 'saga',
+          steps: r.int(1, 4),
+          ...(r.chance(0.5) ? { failAt: r.int(0, 3) } : {}),
+        });
+        break;
+    }
+  }
+  return ops;
+}
+
+/** Operation `n` of a run with this seed. */
+export function generateOp(seed: string, n: number): ClientOp {
+  const r = new Rng(`${seed}/op/${n}`);
+  const kind = r.weighted({ flow: 35, work: 20, add: 45 });
+  if (kind === 'flow') {
+    const cancellable = r.chance(0.1);
+    const ops = flowOps(r, cancellable);
+    const short = ops.every((o) => o.op !== 'promise' && o.op !== 'awakeable');
+    return {
+      kind: 'flow',
+      n,
+      key: `f${n}`,
+      input: { ops },
+      via: short && r.chance(0.25) ? 'call' : 'send',
+      dupes: dupes(r),
+      idemHeaders: r.chance(0.5),
+      ...(cancellable ? { cancelAfterMs: r.int(0, 2000) } : {}),
+      awakeables: ops.flatMap((o, i) =>
+        o.op === 'awakeable'
+          ? [
+              {
+                op: i,
+                afterMs: r.int(0, 3000),
+                action: r.chance(0.5) ? ('resolve' as const) : ('reject' as const),
+              },
+            ]
+          : [],
+      ),
+      signals: ops.flatMap((o) =>
+        o.op === 'promise' ? [{ name: o.name, afterMs: r.int(0, 2500) }] : [],
+      ),
+    };
+  }
+  const via = r.chance(0.3) ? 'call' : 'send';
+  const delayMs = via === 'send' && r.chance(0.3) ? r.int(10, 3000) : undefined;
+  if (kind === 'work') {
+    return {
+      kind: 'work',
+      n,
+      tag: `w${n}`,
+      steps: r.int(1, 3),
+      sleepMs: r.chance(0.3) ? r.int(10, 800) : 0,
+      via,
+      ...(delayMs !== undefined ? { delayMs } : {}),
+      ...(r.chance(0.6) ? { idem: { key: `iw${n}`, dupes: dupes(r) } } : {}),
+    };
+  }
+  // Adds with an idempotency key are retried until acknowledged, so their keys stay exact.
+  const idem = r.chance(0.6);
+  return {
+    kind: 'add',
+    n,
+    tag: `a${n}`,
+    key: r.pick(idem ? EXACT_KEYS : MAYBE_KEYS),
+    amount: r.int(1, 9),
+    via,
+    ...(delayMs !== undefined ? { delayMs } : {}),
+    ...(idem ? { idem: { key: `ia${n}`, dupes: dupes(r) } } : {}),
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * The nemesis (after Jepsen): faults injected at random moments from their own seeded stream.
+ * - `kill`: SIGKILL one serving process, restart it after a short random downtime;
+ * - `pg-outage`: the proxy in front of PostgreSQL resets every connection and refuses new ones
+ *   for a while (what the apps see of a database restart or failover);
+ * - `pg-terminate`: pg_terminate_backend on every connection the apps hold (through the proxy);
+ * - `pg-restart`: a real `pg_ctlcluster <version> main restart`, only with `--pg-restart real`
+ *   (it restarts the machine's shared server, so it is never the default).
+ * Every fault is written to the execution log, so the checker can tell a step re-run that a
+ * crash explains from one nothing explains.
+ */
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { Cluster } from './cluster.js';
+import type { Rng } from './generator.js';
+import { sleep } from './http.js';
+import { record } from './program.js';
+import type { TcpProxy } from './proxy.js';
+
+export interface NemesisOptions {
+  cluster: Cluster;
+  rng: Rng;
+  logFile: string;
+  /** Gap between faults, ms (uniform in the range). */
+  every: [number, number];
+  /** Downtime of a killed process before its restart, ms. */
+  downtime: [number, number];
+  /**
+   * Count the gap to the next fault from when the killed process serves again (one process:
+   * otherwise a slow start would leave it down most of the run).
+   */
+  gapAfterRestart: boolean;
+  /** PostgreSQL faults, when the store is PostgreSQL. */
+  pg?: {
+    proxy: TcpProxy;
+    adminUrl: string;
+    mode: 'proxy' | 'real' | 'none';
+    /** Share of faults that hit the database instead of a process. */
+    share: number;
+    outageMs: [number, number];
+  };
+}
+
+export interface FaultRecord {
+  kind: 'kill' | 'pg-outage' | 'pg-terminate' | 'pg-restart';
+  at: number;
+  pid?: number;
+  /** For a kill: when the process served again. */
+  backAt?: number;
+  ms?: number;
+}
+
+export class Nemesis {
+  readonly faults: FaultRecord[] = [];
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly pendingRestarts = new Set<Promise<unknown>>();
+
+  constructor(private readonly o: NemesisOptions) {}
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops injecting faults and heals everything: the database answers, every process serves. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    await Promise.all([...this.pendingRestarts]);
+    await this.o.pg?.proxy.up();
+  }
+
+  private async run(): Promise<void> {
+    const { rng, every } = this.o;
+    while (this.running) {
+      const gap = rng.int(every[0], every[1]);
+      const until = Date.now() + gap;
+      while (this.running && Date.now() < until) await sleep(Math.min(50, until - Date.now()));
+      if (!this.running) return;
+      // The third fault always hits the database, so even a short run sees one.
+      const pgFault =
+        this.o.pg !== undefined &&
+        this.o.pg.mode !== 'none' &&
+        (this.faults.length === 2 || rng.chance(this.o.pg.share));
+      if (pgFault) await this.databaseFault();
+      else {
+        const killed = await this.kill();
+        if (this.o.gapAfterRestart) await killed?.restart;
+      }
+    }
+  }
+
+  /** Kills a serving process; resolves once it is dead, with a promise of its restart. */
+  private async kill(): Promise<{ restart: Promise<unknown> } | undefined> {
+    const { cluster, rng } = this.o;
+    const live = cluster.live();
+    if (live.length === 0) return undefined;
+    const victim = rng.pick(live);
+    const downMs = rng.int(this.o.downtime[0], this.o.downtime[1]);
+    const at = Date.now();
+    const pid = await cluster.kill(victim.slot);
+    if (pid === undefined) return undefined;
+    const fault: FaultRecord = { kind: 'kill', at, pid };
+    this.faults.push(fault);
+    const restart = sleep(downMs)
+      .then(() => cluster.restart(victim.slot))
+      .then(() => {
+        fault.backAt = Date.now();
+      });
+    this.pendingRestarts.add(restart);
+    void restart.finally(() => this.pendingRestarts.delete(restart));
+    // Wrapped: an async function returning the promise itself would wait for it.
+    return { restart };
+  }
+
+  private async databaseFault(): Promise<void> {
+    const pgo = this.o.pg!;
+    const at = Date.now();
+    if (pgo.mode === 'real') {
+      record(this.o.logFile, 'outage', 'begin');
+      await restartRealServer();
+      record(this.o.logFile, 'outage', 'end');
+      this.faults.push({ kind: 'pg-restart', at, ms: Date.now() - at });
+      return;
+    }
+    if (this.o.rng.chance(0.5)) {
+      const ms = this.o.rng.int(pgo.outageMs[0], pgo.outageMs[1]);
+      record(this.o.logFile, 'outage', 'begin');
+      await pgo.proxy.down();
+      await sleep(ms);
+      await pgo.proxy.up();
+      record(this.o.logFile, 'outage', 'end');
+      this.faults.push({ kind: 'pg-outage', at, ms });
+    } else {
+      record(this.o.logFile, 'outage', 'begin');
+      await terminateBackends(pgo.adminUrl, pgo.proxy.upstreamPorts());
+      record(this.o.logFile, 'outage', 'end');
+      this.faults.push({ kind: 'pg-terminate', at });
+    }
+  }
+}
+
+/** Ends every server process serving the given client ports (the apps' connections). */
+async function terminateBackends(adminUrl: string, ports: number[]): Promise<void> {
+  if (ports.length === 0) return;
+  const client = new pg.Client({ connectionString: adminUrl });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE client_addr = '127.0.0.1' AND client_port = ANY($1::int[])`,
+      [ports],
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** `pg_ctlcluster <version> main restart` on this machine's server (opt-in only). */
+async function restartRealServer(): Promise<void> {
+  const version = readdirSync('/etc/postgresql')[0];
+  if (!version) throw new Error('no /etc/postgresql/<version>: cannot restart PostgreSQL');
+  await promisify(execFile)('pg_ctlcluster', [
+    '--skip-systemctl-redirect',
+    version,
+    'main',
+    'restart',
+  ]);
+}

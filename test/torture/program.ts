@@ -1,0 +1,155 @@
+/**
+ * What the torture harness and its app agree on: the shape of a generated workflow program, the
+ * step ids, and the lines of the execution log.
+ *
+ * The execution log is one file opened with O_APPEND by every app process and by the harness:
+ * each line is one small synchronous `appendFileSync`, so the order of lines in the file is the
+ * order in which they happened, across processes, and it survives `kill -9` (it is written
+ * outside the engine, before the engine could journal anything about it).
+ */
+import { appendFileSync, closeSync, openSync, readSync } from 'node:fs';
+
+/** One operation of a generated workflow program (interpreted by `Flow.run` in the app). */
+export type FlowOp =
+  /** One `ctx.run` step whose body pauses `ms`. */
+  | { op: 'step'; ms: number }
+  /** `ctx.all` over `n` steps. */
+  | { op: 'parallel'; n: number; ms: number }
+  /** A durable timer. */
+  | { op: 'sleep'; ms: number }
+  /** A request-response call to `Worker.work` (its own steps and sleep). */
+  | { op: 'call'; steps: number; sleepMs: number }
+  /** A one-way send of `Counter.add(n)` to `key`, optionally delayed. */
+  | { op: 'add'; key: string; n: number; delayMs?: number }
+  /** A request-response call of `Counter.add(n)` on `key`. */
+  | { op: 'addCall'; key: string; n: number }
+  /**
+   * An awakeable raced against a timer (`race`: `ctx.race`, `orTimeout`: `.orTimeout()`), then
+   * another sleep, so the invocation suspends with the race decided; the harness completes the
+   * awakeable at some moment, often after it lost.
+   */
+  | { op: 'awakeable'; style: 'race' | 'orTimeout'; timerMs: number; waitAfterMs: number }
+  /** Waits for durable promise `name` (resolved by the harness through `Flow.signal`). */
+  | { op: 'promise'; name: string; timeoutMs?: number }
+  /** A saga of `steps` steps with compensations; step `failAt` fails terminally. */
+  | { op: 'saga'; steps: number; failAt?: number };
+
+export interface FlowInput {
+  ops: FlowOp[];
+}
+
+/** What `Flow.run` returns: enough for the checker to see the whole program ran. */
+export interface FlowOutput {
+  key: string;
+  ops: number;
+}
+
+export interface WorkInput {
+  /** Unique per logical operation: a duplicate execution of the operation reuses its step ids. */
+  tag: string;
+  steps: number;
+  ms: number;
+  sleepMs: number;
+}
+
+export interface AddInput {
+  tag: string;
+  n: number;
+}
+
+/** Step ids: stable per logical step, so a second execution of the same step is visible. */
+export const stepId = {
+  flow: (key: string, op: number, sub?: string): string =>
+    sub === undefined ? `F/${key}/${op}` : `F/${key}/${op}.${sub}`,
+  work: (tag: string, step: number): string => `W/${tag}/${step}`,
+  add: (tag: string): string => `C/${tag}`,
+};
+
+/**
+ * A line of the execution log: `<epoch ms> <pid> <kind> <args...>`. Kinds written by the app:
+ * - `start <step>` / `end <step>`: a step body began / returned (one execution);
+ * - `ack <step>`: the handler observed the step's result, so it was durable (journaled);
+ * - `enter <key> <tag>` / `exit <key> <tag>`: an exclusive `Counter.add` began / ended;
+ * - `awk <flowKey> <op> <awakeableId>`: a flow created an awakeable;
+ * - `fenced`: the engine reported that this live process lost its lease (its writes refused).
+ * Kinds written by the harness: `spawn <pid>`, `kill <pid>` (after it is gone), `died <pid>`
+ * (an exit the harness did not cause), `outage begin|end`.
+ */
+export interface LogLine {
+  /** Position in the file: the global order of events. */
+  seq: number;
+  at: number;
+  pid: number;
+  kind: string;
+  args: string[];
+}
+
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Appends one line (synchronously: it is on disk, in order, before the caller goes on). */
+export function record(file: string, kind: string, ...args: string[]): void {
+  appendFileSync(file, `${now().toFixed(3)} ${process.pid} ${kind} ${args.join(' ')}\n`);
+}
+
+export function parseLog(text: string): LogLine[] {
+  const out: LogLine[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const [at, pid, kind, ...args] = line.split(' ');
+    // A process killed mid-write can leave a torn last line; it never ends with a newline
+    // before the next writer's line, so it parses with a bad number: skip it.
+    if (kind === undefined || !Number.isFinite(Number(at)) || !Number.isFinite(Number(pid)))
+      continue;
+    out.push({
+      seq: out.length,
+      at: Number(at),
+      pid: Number(pid),
+      kind,
+      args: args.filter((a) => a !== ''),
+    });
+  }
+  return out;
+}
+
+/** Reads the log as it grows (for awakeable ids the harness must learn while the run goes on). */
+export class LogTail {
+  private offset = 0;
+  private rest = '';
+  private readonly awakeables = new Map<string, string>();
+
+  constructor(private readonly file: string) {}
+
+  /** The id of the awakeable that flow `key` created at op `op`, once it has. */
+  awakeable(key: string, op: number): string | undefined {
+    this.poll();
+    return this.awakeables.get(`${key}/${op}`);
+  }
+
+  private poll(): void {
+    let fd: number;
+    try {
+      fd = openSync(this.file, 'r');
+    } catch {
+      return;
+    }
+    try {
+      const buf = Buffer.alloc(1 << 16);
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, this.offset);
+        if (n === 0) break;
+        this.offset += n;
+        const text = this.rest + buf.toString('utf8', 0, n);
+        const cut = text.lastIndexOf('\n');
+        this.rest = text.slice(cut + 1);
+        for (const line of parseLog(text.slice(0, cut + 1))) {
+          if (line.kind === 'awk')
+            this.awakeables.set(`${line.args[0]}/${line.args[1]}`, line.args[2]!);
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * Executes generated client operations against the cluster and keeps the history the checker
+ * needs: every acknowledged invocation with what it must come to, every id each dedupe scope
+ * (a workflow key, an idempotency key) answered, and the expected counter totals.
+ *
+ * Requests that carry a dedupe key are retried until acknowledged, as a careful client would
+ * (that is what the key is for); a plain request is sent once, and if its fate is unknown
+ * (connection reset, timeout) its effect is counted as "maybe".
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Cluster } from './cluster.js';
+import type { ClientOp, Duplicates } from './generator.js';
+import { NO_PROCESS, request, sleep, type Reply, type RequestOptions } from './http.js';
+import type { FlowOutput, LogTail } from './program.js';
+
+/** What an acknowledged invocation must come to. */
+export interface Expectation {
+  op: string;
+  /** `complete`: status completed; `finish`: completed or failed (e.g. it was cancelled). */
+  must: 'complete' | 'finish';
+  output?: unknown;
+}
+
+export interface Problem {
+  invariant: string;
+  detail: string;
+}
+
+export class Ledger {
+  /** Acknowledged invocation id → expectation. */
+  readonly acked = new Map<string, Expectation>();
+  /** Dedupe scope → every invocation id it answered (must be one). */
+  readonly scopes = new Map<string, Set<string>>();
+  /** Counter key → sum of acknowledged adds, and of adds whose fate is unknown. */
+  readonly counters = new Map<string, { exact: number; maybe: number }>();
+  readonly problems: Problem[] = [];
+  /** Times of acknowledgements, for throughput around kills. */
+  readonly ackTimes: number[] = [];
+  /** `<status> <what>` → count, for the report (5xx and unexpected 4xx). */
+  readonly odd = new Map<string, number>();
+  requests = 0;
+  acks = 0;
+  unknownFate = 0;
+  awakeablesCompleted = 0;
+  cancels = 0;
+
+  count(key: string, exact: number, maybe: number): void {
+    const c = this.counters.get(key) ?? { exact: 0, maybe: 0 };
+    c.exact += exact;
+    c.maybe += maybe;
+    this.counters.set(key, c);
+  }
+
+  ack(op: string, scope: string | undefined, id: string | undefined, e: Expectation): void {
+    this.acks++;
+    this.ackTimes.push(Date.now());
+    if (id === undefined) return;
+    if (!this.acked.has(id)) this.acked.set(id, e);
+    if (scope === undefined) return;
+    const ids = this.scopes.get(scope) ?? new Set<string>();
+    ids.add(id);
+    this.scopes.set(scope, ids);
+    if (ids.size === 2) {
+      this.problems.push({
+        invariant: 'one invocation per dedupe key',
+        detail: `${scope} (${op}) answered two invocation ids: ${[...ids].join(', ')}`,
+      });
+    }
+  }
+}
+
+export interface WorkloadOptions {
+  cluster: Cluster;
+  ledger: Ledger;
+  log: LogTail;
+  /** Picks a process (index into the live ones). */
+  pick: () => number;
+  /** Retries of keyed requests stop at this time (the run's end). */
+  deadline: () => number;
+}
+
+const EXPECTED_4XX = new Set([409]);
+
+export class Workload {
+  constructor(private readonly o: WorkloadOptions) {}
+
+  /** Runs one operation to its end (including its later duplicates, signals and cancels). */
+  async run(op: ClientOp): Promise<void> {
+    if (op.kind === 'flow') return this.flow(op);
+    if (op.kind === 'work') return this.work(op);
+    return this.add(op);
+  }
+
+  private async send(
+    what: string,
+    method: string,
+    path: string,
+    options: RequestOptions,
+    tolerated: number[] = [],
+  ): Promise<Reply> {
+    const reply = await request(this.o.cluster, this.o.pick, method, path, options);
+    if (reply.kind !== 'refused' || reply.error !== NO_PROCESS) this.o.ledger.requests++;
+    if (reply.kind === 'ok' && reply.status >= 400 && !EXPECTED_4XX.has(reply.status)) {
+      const key = `${reply.status} ${what}`;
+      this.o.ledger.odd.set(key, (this.o.ledger.odd.get(key) ?? 0) + 1);
+      if (reply.status < 500 && !tolerated.includes(reply.status)) {
+        this.o.ledger.problems.push({
+          invariant: 'valid requests are accepted',
+          detail: `${method} ${path} answered ${reply.status}: ${JSON.stringify(reply.json)}`,
+        });
+      }
+    }
+    return reply;
+  }
+
+  /**
+   * Sends until the answer is definite and successful (2xx, or one of `accept`), or the run's
+   * deadline passes; returns the last reply and whether any attempt's fate was unknown.
+   */
+  private async untilOk(
+    what: string,
+    method: string,
+    path: string,
+    options: RequestOptions,
+    accept: number[] = [],
+  ): Promise<{ reply: Reply; unknown: boolean }> {
+    let unknown = false;
+    for (;;) {
+      const reply = await this.send(what, method, path, options, accept);
+      if (reply.kind === 'ok' && (reply.status < 300 || accept.includes(reply.status)))
+        return { reply, unknown };
+      if (reply.kind === 'ok' && reply.status < 500 && !accept.includes(reply.status))
+        return { reply, unknown };
+      if (reply.kind === 'indeterminate' || reply.kind === 'ok') unknown = true;
+      if (Date.now() > this.o.deadline()) return { reply, unknown };
+      await sleep(150 + Math.floor(Math.random() * 250));
+    }
+  }
+
+  /** The first request and its duplicates (concurrent and later), each retried until it lands. */
+  private async withDuplicates(
+    dupes: Duplicates,
+    submit: (copy: number) => Promise<void>,
+  ): Promise<void> {
+    const copies = [submit(0)];
+    for (let i = 0; i < dupes.concurrent; i++) copies.push(submit(1 + i));
+    for (const [i, ms] of dupes.laterMs.entries())
+      copies.push(sleep(ms).then(() => submit(1 + dupes.concurrent + i)));
+    await Promise.all(copies);
+  }
+
+  private async flow(op: Extract<ClientOp, { kind: 'flow' }>): Promise<void> {
+    const { ledger } = this.o;
+    const name = `flow ${op.key}`;
+    const scope = `workflow Flow/${op.key}`;
+    const expected: FlowOutput = { key: op.key, ops: op.input.ops.length };
+    const e: Expectation =
+      op.cancelAfterMs === undefined
+        ? { op: name, must: 'complete', output: expected }
+        : { op: name, must: 'finish' };
+    const via = op.cancelAfterMs === undefined ? op.via : 'send';
+    let acked = false;
+    let unknown = false;
+    let resolveFirst!: (id: string | undefined) => void;
+    const firstAck = new Promise<string | undefined>((r) => (resolveFirst = r));
+    const submit = async (copy: number): Promise<void> => {
+      const headers: Record<string, string> = op.idemHeaders
+        ? { 'idempotency-key': `${op.key}-copy${copy}` }
+        : {};
+      const path = `/Flow/${op.key}/run${via === 'send' ? '/send' : ''}`;
+      const { reply, unknown: u } = await this.untilOk(`POST /Flow/{key}/run`, 'POST', path, {
+        body: op.input,
+        headers,
+        timeoutMs: via === 'call' ? 30_000 : 15_000,
+      });
+      unknown ||= u;
+      if (reply.kind !== 'ok' || reply.status >= 300) return;
+      acked = true;
+      if (via === 'send') {
+        const id = reply.json?.invocationId as string | undefined;
+        ledger.ack(name, scope, id, e);
+        resolveFirst(id);
+      } else {
+        ledger.ack(name, scope, undefined, e);
+        resolveFirst(undefined);
+        if (!isDeepStrictEqual(reply.json, expected)) {
+          ledger.problems.push({
+            invariant: 'results are right',
+            detail: `${name}: call answered ${JSON.stringify(reply.json)}, expected ${JSON.stringify(expected)}`,
+          });
+        }
+      }
+    };
+    const afterAck = async (): Promise<void> => {
+      // Everything below happens relative to the first acknowledgement (or never).
+      const ready = await Promise.race([firstAck, sleep(60_000).then(() => 'timeout' as const)]);
+      if (ready === 'timeout' || !acked) return;
+      const t0 = Date.now();
+      await Promise.all([
+        ...op.awakeables.map(async (a) => {
+          await sleep(a.afterMs);
+          let id: string | undefined;
+          while ((id = this.o.log.awakeable(op.key, a.op)) === undefined) {
+            if (Date.now() > this.o.deadline() || Date.now() - t0 > 60_000) return;
+            await sleep(100);
+          }
+          const body = a.action === 'resolve' ? `v-${op.key}` : { message: 'torture says no' };
+          // The app publishes the id from a step, so it is durable (and resolvable through
+          // every process) before the harness can read it: a 404 is a violation. 409: the
+          // awakeable was already completed or its invocation ended (a cancel, a lost race).
+          const { reply } = await this.untilOk(
+            `POST /awakeables/{id}/${a.action}`,
+            'POST',
+            `/awakeables/${id}/${a.action}`,
+            { body },
+            [409],
+          );
+          if (reply.kind === 'ok' && reply.status === 200) ledger.awakeablesCompleted++;
+        }),
+        ...op.signals.map(async (s) => {
+          await sleep(s.afterMs);
+          await this.untilOk(
+            'POST /Flow/{key}/signal',
+            'POST',
+            `/Flow/${op.key}/signal`,
+            { body: { name: s.name, value: `v-${s.name}` } },
+            [409],
+          );
+        }),
+        (async () => {
+          if (op.cancelAfterMs === undefined) return;
+          await sleep(op.cancelAfterMs);
+          const id = await firstAck;
+          if (!id) return;
+          const { reply } = await this.untilOk(
+            'POST /invocations/{id}/cancel',
+            'POST',
+            `/invocations/${id}/cancel`,
+            { api: 'admin' },
+            [409],
+          );
+          if (reply.kind === 'ok' && reply.status === 202) ledger.cancels++;
+        })(),
+      ]);
+    };
+    const follow = afterAck();
+    await this.withDuplicates(op.dupes, submit);
+    if (!acked) resolveFirst(undefined);
+    await follow;
+    if (!acked && unknown) ledger.unknownFate++;
+    // The flow's adds: exact once it is acknowledged (it must run to its end exactly once),
+    // maybe if it can be cancelled or its submission's fate is unknown.
+    for (const o of op.input.ops) {
+      if (o.op !== 'add' && o.op !== 'addCall') continue;
+      if (acked && op.cancelAfterMs === undefined) ledger.count(o.key, o.n, 0);
+      else if (acked || unknown) ledger.count(o.key, 0, o.n);
+    }
+  }
+
+  private async work(op: Extract<ClientOp, { kind: 'work' }>): Promise<void> {
+    const name = `work ${op.tag}`;
+    const output = `${op.tag}:${op.steps}`;
+    const input = { tag: op.tag, steps: op.steps, ms: 2, sleepMs: op.sleepMs };
+    const path =
+      op.via === 'send'
+        ? `/Worker/work/send${op.delayMs !== undefined ? `?delay=${op.delayMs}ms` : ''}`
+        : '/Worker/work';
+    const what = `POST /Worker/work${op.via === 'send' ? '/send' : ''}`;
+    const landed = (reply: Reply, scope: string | undefined): void => {
+      if (reply.kind !== 'ok' || reply.status >= 300) return;
+      const id = op.via === 'send' ? (reply.json?.invocationId as string) : undefined;
+      this.o.ledger.ack(name, scope, id, { op: name, must: 'complete', output });
+      if (op.via === 'call' && reply.json !== output) {
+        this.o.ledger.problems.push({
+          invariant: 'results are right',
+          detail: `${name}: call answered ${JSON.stringify(reply.json)}, expected "${output}"`,
+        });
+      }
+    };
+    if (!op.idem) {
+      landed(await this.send(what, 'POST', path, { body: input }), undefined);
+      return;
+    }
+    const idem = op.idem;
+    const scope = `idempotency-key Worker/work ${idem.key}`;
+    await this.withDuplicates(idem.dupes, async () => {
+      const { reply } = await this.untilOk(what, 'POST', path, {
+        body: input,
+        headers: { 'idempotency-key': idem.key },
+      });
+      landed(reply, scope);
+    });
+  }
+
+  private async add(op: Extract<ClientOp, { kind: 'add' }>): Promise<void> {
+    const { ledger } = this.o;
+    const name = `add ${op.tag}`;
+    const input = { tag: op.tag, n: op.amount };
+    const key = encodeURIComponent(op.key);
+    const path =
+      op.via === 'send'
+        ? `/Counter/${key}/add/send${op.delayMs !== undefined ? `?delay=${op.delayMs}ms` : ''}`
+        : `/Counter/${key}/add`;
+    const what = `POST /Counter/{key}/add${op.via === 'send' ? '/send' : ''}`;
+    const e: Expectation = { op: name, must: 'complete' };
+    if (!op.idem) {
+      const reply = await this.send(what, 'POST', path, { body: input });
+      if (reply.kind === 'ok' && reply.status < 300) {
+        ledger.ack(name, undefined, op.via === 'send' ? reply.json?.invocationId : undefined, e);
+        ledger.count(op.key, op.amount, 0);
+      } else if (reply.kind === 'indeterminate' || (reply.kind === 'ok' && reply.status >= 500)) {
+        ledger.unknownFate++;
+        ledger.count(op.key, 0, op.amount);
+      }
+      return;
+    }
+    const idem = op.idem;
+    const scope = `idempotency-key Counter/${op.key}/add ${idem.key}`;
+    let acked = false;
+    let unknown = false;
+    await this.withDuplicates(idem.dupes, async () => {
+      const r = await this.untilOk(what, 'POST', path, {
+        body: input,
+        headers: { 'idempotency-key': idem.key },
+      });
+      unknown ||= r.unknown;
+      if (r.reply.kind !== 'ok' || r.reply.status >= 300) return;
+      acked = true;
+      ledger.ack(name, scope, op.via === 'send' ? r.reply.json?.invocationId : undefined, e);
+    });
+    if (acked) ledger.count(op.key, op.amount, 0);
+    else if (unknown) {
+      ledger.unknownFate++;
+      ledger.count(op.key, 0, op.amount);
+    }
+  }
+}
