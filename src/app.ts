@@ -9,6 +9,7 @@ import type { IntegrationRuntime } from './integrations/runtime.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import { openPostgresStore } from './store/postgres/index.js';
 import { createWebhooks, type Webhooks, type WebhooksOptions } from './webhooks/setup.js';
+import { startWhileUnavailable } from './startup.js';
 
 /** Options of a whole Keel application: engine, store, ingress and admin API. Env vars override none of these; see {@link appOptionsFromEnv}. */
 export interface AppOptions extends Omit<EngineOptions, 'store'> {
@@ -43,6 +44,16 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
    * them with `use(ctx, integration)`, and the admin API serves `/integrations/...`.
    */
   integrations?: readonly Integration[] | InstallIntegrationsOptions;
+  /**
+   * How long `startApp` waits for a database it cannot reach (PostgreSQL down, still starting,
+   * or unreachable): it tries again to open the store and start the engine, with backoff from
+   * 0.25 s doubling to 10 s, logging each failed attempt, and rejects only after this long.
+   * The ingress and admin ports are bound only once it has started. Default `'forever'`
+   * (`KEEL_STORE_WAIT`): a restarted process waits for its database rather than exit. `0`
+   * gives up at the first failure. Errors that waiting cannot fix (a bad URL scheme, a schema
+   * migrated by a newer Keel) fail at once.
+   */
+  storeWait?: Duration;
 }
 
 export interface App {
@@ -90,6 +101,11 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
   if (env.KEEL_RETENTION) o.retention = checked(env.KEEL_RETENTION, 'KEEL_RETENTION');
   if (env.KEEL_SUSPEND_AFTER)
     o.suspendAfter = checked(env.KEEL_SUSPEND_AFTER, 'KEEL_SUSPEND_AFTER');
+  if (env.KEEL_STORE_WAIT)
+    o.storeWait =
+      env.KEEL_STORE_WAIT === 'forever'
+        ? 'forever'
+        : checked(env.KEEL_STORE_WAIT, 'KEEL_STORE_WAIT (a duration or "forever")');
   return o;
 }
 
@@ -110,7 +126,8 @@ function checked(d: Duration, name: string): Duration {
 }
 
 /**
- * Opens the store, recovers and starts the engine, and serves the ingress.
+ * Opens the store, recovers and starts the engine, and serves the ingress. While the database
+ * cannot be reached it waits (see `storeWait`) with no port bound yet.
  *
  * @example
  * ```ts
@@ -132,36 +149,57 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     databaseSchema,
     webhooks: webhooksOptions,
     integrations,
+    storeWait = 'forever',
     ...engineOptions
   } = options;
-  const webhooks = webhooksOptions ? createWebhooks(webhooksOptions) : undefined;
+  const maxWaitMs = storeWait === 'forever' ? Infinity : parseDuration(storeWait);
+  // A misconfigured admin API fails the start before recovery runs anything.
+  checkAdminOptions({ port: adminPort, host: adminHost, token: adminToken });
+  // Everything that reads the store is made anew by each attempt, and undone when it fails.
+  const attempt = async () => {
+    const store = databaseUrl
+      ? await openPostgresStore({
+          url: databaseUrl,
+          ...(databaseSchema ? { schema: databaseSchema } : {}),
+        })
+      : openSqliteStore({ path: db, durability });
+    const webhooks = webhooksOptions ? createWebhooks(webhooksOptions) : undefined;
+    const services = webhooks
+      ? [...engineOptions.services, ...webhooks.services]
+      : engineOptions.services;
+    const engine = new Engine({ ...engineOptions, services, store });
+    let installed: ReturnType<typeof installIntegrations> | undefined;
+    try {
+      await webhooks?.attach(engine);
+      installed =
+        integrations === undefined
+          ? undefined
+          : installIntegrations(
+              engine,
+              isIntegrationList(integrations) ? { integrations } : integrations,
+            );
+      await engine.start();
+    } catch (err) {
+      await engine.stop().catch(() => undefined);
+      await webhooks?.close().catch(() => undefined);
+      await installed?.runtime.close().catch(() => undefined);
+      throw err;
+    }
+    return { engine, webhooks, installed };
+  };
+  const { engine, webhooks, installed } = await startWhileUnavailable(attempt, {
+    maxWaitMs,
+    logger: engineOptions.logger ?? ((level, message) => console.warn(`keel ${level} ${message}`)),
+    hint: databaseUrl
+      ? `Check that PostgreSQL at ${redactUrl(databaseUrl)} is running and reachable from here`
+      : `Check that the SQLite file ${db} is reachable`,
+  });
   const adminOptions = {
     port: adminPort,
     host: adminHost,
     token: adminToken,
     ...(webhooks ? { mounts: { webhooks: webhooks.admin } } : {}),
   };
-  // A misconfigured admin API fails the start before recovery runs anything.
-  checkAdminOptions(adminOptions);
-  const store = databaseUrl
-    ? await openPostgresStore({
-        url: databaseUrl,
-        ...(databaseSchema ? { schema: databaseSchema } : {}),
-      })
-    : openSqliteStore({ path: db, durability });
-  const services = webhooks
-    ? [...engineOptions.services, ...webhooks.services]
-    : engineOptions.services;
-  const engine = new Engine({ ...engineOptions, services, store });
-  await webhooks?.attach(engine);
-  const installed =
-    integrations === undefined
-      ? undefined
-      : installIntegrations(
-          engine,
-          isIntegrationList(integrations) ? { integrations } : integrations,
-        );
-  await engine.start();
   let ingress: IngressServer | undefined;
   let admin: AdminServer;
   try {
@@ -197,6 +235,17 @@ export async function startApp(options: AppOptions & { services: Definition[] })
       await installed?.runtime.close();
     },
   };
+}
+
+/** The URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the configured URL';
+  }
 }
 
 function isIntegrationList(

@@ -16,6 +16,8 @@ import {
   SCHEMA_VERSION as SQLITE_SCHEMA_VERSION,
   openSqliteStore,
 } from '../src/store/sqlite/index.js';
+import type { JournalEntry } from '../src/core/journal.js';
+import { encodeOp } from '../src/store/postgres/codec.js';
 import type { InvocationStatus, OpResult, Store, WriteOp } from '../src/store/types.js';
 
 const url = inject('postgresUrl');
@@ -747,6 +749,78 @@ describe('PostgresStore', () => {
       // Applied after the other transaction, as a whole.
       expect(await store.getInvocation('a')).toMatchObject({ attempt: 1 });
       expect(await store.getInvocation('b')).toMatchObject({ attempt: 7, status: 'suspended' });
+    });
+
+    describe('a completion racing the suspension of its invocation', () => {
+      const sleeping: JournalEntry = { kind: 'sleep', name: '', done: false, wakeAt: 50 };
+      const woken: JournalEntry = { kind: 'sleep', name: '', done: true, wakeAt: 50 };
+      const suspend: WriteOp = {
+        op: 'invocation.suspend',
+        id: 'w',
+        waitingFor: [0],
+        modifiedAt: 5,
+      };
+      // From another process than the owner: its wake-up is a message, which may be lost (the
+      // owner dies, or its connection drops), so the rows alone must leave w runnable.
+      const complete: WriteOp = {
+        op: 'journal.complete',
+        invocationId: 'w',
+        index: 0,
+        entry: woken,
+        notifyFrom: 'p2',
+      };
+
+      /** A store whose backend is recognizable, with w running on p1 and waiting for entry 0. */
+      async function setUp() {
+        const appName = `keel-suspend-${randomBytes(4).toString('hex')}`;
+        const h = fresh({ applicationName: appName });
+        const store = await h.open();
+        await store.write([
+          { op: 'invocation.insert', row: inv('w', { status: 'running', owner: 'p1' }) },
+          { op: 'journal.put', invocationId: 'w', index: 0, entry: sleeping },
+        ]);
+        return { appName, schema: h.schema, store };
+      }
+
+      /** Runs `op` in a transaction of another connection that stays open until `commit`. */
+      async function hold(schema: string, op: WriteOp) {
+        const other = await admin.connect();
+        await other.query('BEGIN');
+        const { rows } = await other.query(`SELECT "${schema}".apply_op($1::jsonb) AS r`, [
+          JSON.stringify(encodeOp(op).tuple),
+        ]);
+        return {
+          result: rows[0].r as unknown,
+          commit: async () => {
+            try {
+              await other.query('COMMIT');
+            } finally {
+              other.release();
+            }
+          },
+        };
+      }
+
+      it('resumes it when the suspension committed while the completion waited for it', async () => {
+        const { appName, schema, store } = await setUp();
+        const held = await hold(schema, suspend);
+        expect(held.result).toBe(true);
+        const write = store.write([complete]);
+        await waitingForLock(appName);
+        await held.commit();
+        expect(await write).toEqual([{ completed: true, resumed: true, owner: 'p1' }]);
+        expect((await store.getInvocation('w'))?.status).toBe('running');
+      });
+
+      it('does not suspend it when the completion committed while the suspension waited', async () => {
+        const { appName, schema, store } = await setUp();
+        const held = await hold(schema, complete);
+        const write = store.write([suspend]);
+        await waitingForLock(appName);
+        await held.commit();
+        expect(await write).toEqual([{ suspended: false }]);
+        expect((await store.getInvocation('w'))?.status).toBe('running');
+      });
     });
 
     it('reaps without waiting for an invocation another transaction holds, and adopts it later', async () => {

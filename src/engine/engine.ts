@@ -619,6 +619,9 @@ export class Engine implements RunnerOwner {
           this.settling.delete(row.id);
           if (!cluster) this.releaseKey(row);
         } else if (!cluster && row.status === 'pending') this.dequeue(row);
+        // It may have run to its end already (its outcome's write failed with the insert): the
+        // key it took must not stay held by an invocation that does not exist.
+        else if (!cluster && row.status === 'running') this.releaseKey(row);
         // The caller's journal entry of this call or send was lost with it: the caller's
         // attempt must not go on as if it had been recorded (the send would never happen).
         for (const op of ops) {
@@ -1085,14 +1088,30 @@ export class Engine implements RunnerOwner {
     this.scheduleRetry(runner.row, runner.row.attempt + 1, -1, 1000, err);
   }
 
+  /**
+   * `p` is a write (or a read-then-write) the attempt depends on, whose promise the handler
+   * may drop (a send, a completion) or may catch: when the store is unavailable, the attempt
+   * stops and is retried from its journal, rather than going on as if the write had been
+   * recorded (or failing the step or the handler with an outage, which would spend its retries
+   * or look like the step's own failure). Errors of the operation itself still reach the
+   * handler through `p`.
+   */
+  private failsAttempt<T>(runner: Runner, p: Promise<T>): Promise<T> {
+    p.catch((err: unknown) => {
+      if (isUnavailable(err)) this.failAttempt(runner, err);
+    });
+    return p;
+  }
+
   commit(
     runner: Runner,
     index: number,
     entry: JournalEntry,
     writes: readonly StepWrite[] | undefined,
   ): Promise<unknown> {
-    // The step awaits this write: a failure reaches the handler as a retryable error, so no
-    // separate catch is needed on this (hottest) path.
+    // An outage fails the attempt (the step's result is not durable, so the step runs again
+    // in the retry): the handler, which may catch what its step throws, must not take an
+    // outage for the step's failure. Other write errors reach the handler.
     const ops: WriteOp[] = [{ op: 'journal.put', invocationId: runner.row.id, index, entry }];
     // A step's key-value writes (runWithWrites) ride in the same write: atomic with the entry.
     if (writes) {
@@ -1107,7 +1126,7 @@ export class Engine implements RunnerOwner {
         ops.push(op);
       }
     }
-    return this.store.write(ops);
+    return this.failsAttempt(runner, this.store.write(ops));
   }
 
   append(runner: Runner, index: number, entry: JournalEntry): void {
@@ -1183,9 +1202,12 @@ export class Engine implements RunnerOwner {
         // Its write failed: the attempt was stopped and is retried, the call with it.
         if (runner.dead) return;
         // The call could not start (unknown target, invalid input): the call fails terminally.
-        this.completeEntry(me, index, { ...pending, done: true, error: toErrorInfo(err) }).catch(
-          () => undefined,
-        );
+        // An outage on the way is no answer of the target's: the attempt is retried instead.
+        if (isUnavailable(err)) return this.failAttempt(runner, err);
+        this.failsAttempt(
+          runner,
+          this.completeEntry(me, index, { ...pending, done: true, error: toErrorInfo(err) }),
+        ).catch(() => undefined);
       },
     );
   }
@@ -1195,11 +1217,15 @@ export class Engine implements RunnerOwner {
     runner.expecting++;
     const settle = (outcome: Outcome): void => {
       runner.expecting--;
-      this.completeEntry(runner.row.id, index, {
-        ...entry,
-        done: true,
-        ...entryResult(outcome),
-      }).catch(() => undefined);
+      // Not recorded (an outage): the attempt is retried, and its replay waits again.
+      this.failsAttempt(
+        runner,
+        this.completeEntry(runner.row.id, index, {
+          ...entry,
+          done: true,
+          ...entryResult(outcome),
+        }),
+      ).catch(() => undefined);
     };
     this.awaitOutcome(entry.calleeId!, true).then(settle, (err: unknown) => {
       // The store could not be read (an outage): that is no outcome of the callee's. Wait
@@ -1258,7 +1284,20 @@ export class Engine implements RunnerOwner {
     else if (mayNeedResume) this.background(`resuming ${id}`, this.resumeById(id));
   }
 
-  async startSend(
+  startSend(
+    runner: Runner,
+    index: number,
+    target: Target,
+    input: unknown,
+    options: SendOptions | undefined,
+    delayMs: number,
+  ): Promise<string> {
+    // Most handlers never look at the send's id: an outage while sending must stop the
+    // attempt, or it would go on as if the send had been recorded (and it would never happen).
+    return this.failsAttempt(runner, this.sendNow(runner, index, target, input, options, delayMs));
+  }
+
+  private async sendNow(
     runner: Runner,
     index: number,
     target: Target,
@@ -1335,7 +1374,16 @@ export class Engine implements RunnerOwner {
       });
   }
 
-  async completeAwakeable(
+  completeAwakeable(
+    runner: Runner,
+    index: number,
+    id: string,
+    result: EntryOutcome,
+  ): Promise<JournalEntry> {
+    return this.failsAttempt(runner, this.completeAwakeableNow(runner, index, id, result));
+  }
+
+  private async completeAwakeableNow(
     runner: Runner,
     index: number,
     id: string,
@@ -1346,6 +1394,8 @@ export class Engine implements RunnerOwner {
     try {
       target = await this.checkAwakeable(id);
     } catch (err) {
+      // An outage says nothing about the awakeable: not journaled as the completion's failure.
+      if (isUnavailable(err)) throw err;
       const failed = { ...own, error: toErrorInfo(err) };
       await this.store.write([
         { op: 'journal.put', invocationId: runner.row.id, index, entry: failed },
@@ -1373,31 +1423,30 @@ export class Engine implements RunnerOwner {
   awaitPromise(runner: Runner, index: number, entry: JournalEntry): void {
     const { service, key, id } = runner.row;
     runner.expecting++;
-    this.store
-      .write([
-        { op: 'promise.await', service, key, name: entry.name, invocationId: id, index, entry },
-      ])
-      .then(
-        (results) => {
-          runner.expecting--;
-          const r = results[0] as { done: boolean; value?: unknown; error?: ErrorInfo };
-          if (r.done)
-            runner.deliver(index, {
-              ...entry,
-              done: true,
-              ...(r.error ? { error: r.error } : { value: r.value }),
-            });
-          else if (runner.isIdle && !runner.dead) this.idle(runner);
-        },
-        (err: unknown) => {
-          runner.expecting--;
-          this.log(
-            'error',
-            `could not wait for promise "${entry.name}": ${errorMessage(err)}`,
-            this.fields(runner),
-          );
-        },
-      );
+    // A failed registration fails the attempt: nothing would ever wake it.
+    this.write(runner, [
+      { op: 'promise.await', service, key, name: entry.name, invocationId: id, index, entry },
+    ]).then(
+      (results) => {
+        runner.expecting--;
+        const r = results[0] as { done: boolean; value?: unknown; error?: ErrorInfo };
+        if (r.done)
+          runner.deliver(index, {
+            ...entry,
+            done: true,
+            ...(r.error ? { error: r.error } : { value: r.value }),
+          });
+        else if (runner.isIdle && !runner.dead) this.idle(runner);
+      },
+      (err: unknown) => {
+        runner.expecting--;
+        this.log(
+          'error',
+          `could not wait for promise "${entry.name}": ${errorMessage(err)}`,
+          this.fields(runner),
+        );
+      },
+    );
   }
 
   peekPromise(
@@ -1410,7 +1459,16 @@ export class Engine implements RunnerOwner {
   /** Promise completions in flight, so two completions of one promise cannot both succeed. */
   private readonly completingPromises = new Set<string>();
 
-  async completePromise(
+  completePromise(
+    runner: Runner,
+    index: number,
+    name: string,
+    result: EntryOutcome,
+  ): Promise<JournalEntry> {
+    return this.failsAttempt(runner, this.completePromiseNow(runner, index, name, result));
+  }
+
+  private async completePromiseNow(
     runner: Runner,
     index: number,
     name: string,
@@ -1475,7 +1533,11 @@ export class Engine implements RunnerOwner {
     };
     const extra: WriteOp[] =
       entry.kind === 'sleep' ? [{ op: 'timer.delete', invocationId: runner.row.id, index }] : [];
-    this.completeEntry(runner.row.id, index, cancelled, extra).catch(() => undefined);
+    // Not recorded (an outage): the attempt is retried. The cancellation's 'delivered' mark
+    // rides in the same batch, so it failed too and the replay is cancelled again.
+    this.failsAttempt(runner, this.completeEntry(runner.row.id, index, cancelled, extra)).catch(
+      () => undefined,
+    );
     // Cancellation propagates to the invocation this one waits on.
     const callee = entry.calleeId ?? runner.callees.get(index);
     if (entry.kind === 'call' && callee) void this.cancelInvocation(callee).catch(() => undefined);
@@ -2183,6 +2245,11 @@ export class Engine implements RunnerOwner {
  * The store op of a step's key-value write, rebuilt field by field so that nothing else (a
  * compare-and-set version, an engine op) can ride along; undefined for any other op.
  */
+/** The store could not be reached (an outage, a lost connection): worth retrying, says nothing else. */
+function isUnavailable(err: unknown): boolean {
+  return err instanceof StoreError && err.code === 'store_unavailable';
+}
+
 function stepWriteOp(w: StepWrite): WriteOp | undefined {
   if (w.op === 'kv.put') {
     const op: WriteOp = { op: 'kv.put', scope: w.scope, key: w.key, value: w.value };

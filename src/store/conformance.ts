@@ -1911,6 +1911,23 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         ]);
       });
 
+      it('never gives a free key to an invocation that has finished (a late acquire)', async () => {
+        // The acquire was sent while x was pending (a sweep, a takeover); meanwhile x got the
+        // key from a release, ran, finished and released it. Taking the key now would hold it
+        // for a finished invocation, which nothing ever releases: the queue behind it stalls.
+        await store.write([
+          queued('x', { status: 'completed', owner: 'p1' }),
+          queued('y', { status: 'failed', owner: 'p1' }),
+          queued('z', { owner: 'p2' }),
+        ]);
+        expect(await store.write([acquire('k', 'x'), acquire('k', 'y')])).toEqual([
+          { acquired: false },
+          { acquired: false },
+        ]);
+        // The key stayed free: the next in line takes it.
+        expect(await store.write([acquire('k', 'z')])).toEqual([{ acquired: true, holder: 'z' }]);
+      });
+
       it('drops the key of a deleted holder, and only of a holder', async () => {
         await store.write([
           queued('a', { status: 'running' }),

@@ -237,8 +237,11 @@ export type WriteOp =
   | { op: 'process.reap'; now: number; by: string }
   /**
    * Takes an object key for an exclusive invocation unless another holds it. Result:
-   * `{ acquired: boolean; holder: string }`. Must serialize with `key.release` of the same key,
+   * `{ acquired: boolean; holder?: string }`. Must serialize with `key.release` of the same key,
    * so that an invocation queued concurrently with a release is never left without a holder.
+   * Never takes a free key for an invocation that has finished (`{ acquired: false }`, no
+   * holder): an acquire sent while it was pending may arrive after it got the key from a
+   * release, ran and finished, and a key held by a finished invocation is never released.
    */
   | { op: 'key.acquire'; service: string; key: string; invocationId: string }
   /**
@@ -308,7 +311,7 @@ export type OpResult =
   | undefined
   | { alive: boolean }
   | { reaped: string[]; invocations: string[] }
-  | { acquired: boolean; holder: string }
+  | { acquired: boolean; holder?: string }
   | { next?: InvocationRow }
   | { completed: boolean; waiters: PromiseWaiter[] }
   | { done: boolean; value?: unknown; error?: ErrorInfo }

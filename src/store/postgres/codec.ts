@@ -219,8 +219,8 @@ const reapResult: ResultDecoder = (raw) => {
 };
 
 const acquireResult: ResultDecoder = (raw) => {
-  const [acquired, holder] = raw as [boolean, string];
-  return { acquired, holder };
+  const [acquired, holder] = raw as [boolean, string | null];
+  return holder === null ? { acquired } : { acquired, holder };
 };
 
 const releaseResult: ResultDecoder = (raw) =>

@@ -37,13 +37,24 @@ import { sql as m0003 } from './0003_cluster.js';
  *
  * - `ss` (invocation.suspend): suspends a running invocation unless an entry it waits for is
  *   already done. A completion committed while its owner was going to sleep found it
- *   `running`, so it did not resume it; the suspension would then strand it. The check reads
- *   the journal with a snapshot taken after every completion whose wake-up reached the owner.
+ *   `running`, so it did not resume it; the suspension would then strand it. It locks the row
+ *   first and reads the journal after (a new snapshot), so a completion of another process,
+ *   which holds the row `FOR SHARE` until it commits, is seen.
+ * - `c` and `pc` (completions, in `apply_op_v3`, redefined from migration 3's text): one that
+ *   waited for the row lock of another process's invocation reads its status again under the
+ *   lock and resumes it if a suspension committed meanwhile. With the two changes above, an
+ *   invocation is never left suspended with a completed entry it waits for, whatever becomes
+ *   of the wake-up message (its owner may die, or its connection drop, before it is heard).
  * - `px` (process.reap): also adopts the unfinished invocations of every owner that is not
  *   registered (a process reaped while it wrote, rows written before fencing existed), found
  *   by a loose index scan of `invocations_owner` (one probe per distinct owner, not one per
  *   invocation). Invocations are locked in id order and `SKIP LOCKED`: a reaper never waits for
  *   (or deadlocks with) a batch that holds one of them; what it skips, its next round adopts.
+ * - `ka` (key.acquire): never takes a free key for a finished invocation. An acquire sent while
+ *   the invocation was pending (a sweep, a takeover) can arrive after a release handed it the
+ *   key and it ran and finished; the key then stayed held by a finished invocation, which
+ *   nothing releases, and every invocation queued on that object waited forever (the torture
+ *   harness: 202 adds and the 37 workflows calling them).
  *
  * @param s the quoted schema name.
  */
@@ -58,18 +69,29 @@ DECLARE
   v_dead    text[];
   v_orphans text[];
   v_taken   jsonb;
+  v_holder  text;
+  v_status  text;
 BEGIN
   CASE v_op ->> 0
   -- invocation.suspend: [ss, id, waitingFor (indexes), modifiedAt]. Result: whether suspended.
   WHEN 'ss' THEN
     v_inv := v_op ->> 1;
+    -- The row lock first, the journal after it (a new snapshot): a completion of another
+    -- process holds the row FOR SHARE until it commits, so it is seen. One UPDATE would
+    -- recheck only the row after waiting, with the journal as of before: it suspended anyway.
+    PERFORM 1 FROM ${s}.invocations AS t WHERE t.id = v_inv AND t.status = 'running' FOR UPDATE;
+    IF NOT FOUND THEN
+      RETURN 'false';
+    END IF;
+    IF EXISTS (
+      SELECT 1 FROM ${s}.journal AS j
+      WHERE j.invocation_id = v_inv AND j.done
+        AND j.idx IN (SELECT x::int FROM jsonb_array_elements_text(v_op -> 2) AS x)) THEN
+      RETURN 'false';
+    END IF;
     UPDATE ${s}.invocations AS t SET status = 'suspended', modified_at = (v_op ->> 3)::bigint
-    WHERE t.id = v_inv AND t.status = 'running'
-      AND NOT EXISTS (
-        SELECT 1 FROM ${s}.journal AS j
-        WHERE j.invocation_id = v_inv AND j.done
-          AND j.idx IN (SELECT x::int FROM jsonb_array_elements_text(v_op -> 2) AS x));
-    RETURN to_jsonb(FOUND);
+    WHERE t.id = v_inv;
+    RETURN 'true';
 
   -- process.reap: [px, now, by]. Result: {r: reaped and orphaned owners, i: invocations taken}.
   WHEN 'px' THEN
@@ -115,12 +137,34 @@ BEGIN
             FROM unnest(v_dead || v_orphans) AS x),
       'i', v_taken);
 
+  -- key.acquire: [ka, service, key, invocationId]. Result: [acquired, holder (NULL: free)].
+  -- As migration 3's, except that it never takes a free key for a finished invocation.
+  WHEN 'ka' THEN
+    v_inv := v_op ->> 3;
+    INSERT INTO ${s}.key_locks AS l (service, key, invocation_id)
+    VALUES (v_op ->> 1, v_op ->> 2, v_inv)
+    ON CONFLICT (service, key) DO UPDATE SET invocation_id = l.invocation_id
+    RETURNING l.invocation_id INTO v_holder;
+    IF v_holder = v_inv THEN
+      -- Under a lock on the invocation, taken after the key's: a finish committed before
+      -- (whose release found the key free or deleted it) is seen; one that comes later
+      -- waits, then its release finds the key held by it.
+      SELECT t.status INTO v_status FROM ${s}.invocations AS t WHERE t.id = v_inv FOR SHARE;
+      IF v_status IN ('completed', 'failed') THEN
+        DELETE FROM ${s}.key_locks AS l
+        WHERE l.service = v_op ->> 1 AND l.key = v_op ->> 2 AND l.invocation_id = v_inv;
+        RETURN '[false, null]';
+      END IF;
+    END IF;
+    RETURN jsonb_build_array(v_holder = v_inv, v_holder);
+
   ELSE
     RETURN ${s}.apply_op_v5(v_op);
   END CASE;
 END
 $fn$;
 
+${resumingApplyOp(s)}
 ${fencedApply(s)}
 `;
 
@@ -171,6 +215,48 @@ function fencedApply(s: string): string {
     text,
     '    EXCEPTION WHEN OTHERS THEN\n      GET STACKED DIAGNOSTICS',
     `    EXCEPTION WHEN OTHERS THEN\n      ${reraise.replace(/\n {4}/g, '\n      ')}      GET STACKED DIAGNOSTICS`,
+  );
+  return text;
+}
+
+/**
+ * Migration 3's `apply_op` (now `apply_op_v3`, which still handles `c` and `pc`) with one
+ * change: a completion that waited for the invocation's row lock (another process's
+ * completion, see migration 3) reads the status again under it, and resumes an invocation
+ * whose suspension committed meanwhile. Before, it left it suspended with the completed entry
+ * and only the wake-up message to resume it: lost when its owner died or its connection
+ * dropped, and nothing else looks at suspended rows.
+ */
+function resumingApplyOp(s: string): string {
+  const source = m0003(s);
+  const head = `CREATE OR REPLACE FUNCTION ${s}.apply_op(v_op jsonb) RETURNS jsonb`;
+  let text = source.slice(source.indexOf(head), source.indexOf('-- Every write() call queued'));
+  text = replaceOnce(
+    text,
+    head,
+    `CREATE OR REPLACE FUNCTION ${s}.apply_op_v3(v_op jsonb) RETURNS jsonb`,
+  );
+  const resume = (id: string): string => `          IF v_status = 'suspended' THEN
+            UPDATE ${s}.invocations AS t SET status = 'running' WHERE t.id = ${id};
+            v_resumed := true;
+          END IF;
+`;
+  text = replaceOnce(
+    text,
+    `          SELECT t.owner INTO v_owner FROM ${s}.invocations AS t WHERE t.id = v_inv FOR SHARE;
+`,
+    `          SELECT t.status, t.owner INTO v_status, v_owner FROM ${s}.invocations AS t
+          WHERE t.id = v_inv FOR SHARE;
+${resume('v_inv')}`,
+  );
+  text = replaceOnce(
+    text,
+    `          SELECT t.owner INTO v_owner FROM ${s}.invocations AS t
+          WHERE t.id = v_w.invocation_id FOR SHARE;
+`,
+    `          SELECT t.status, t.owner INTO v_status, v_owner FROM ${s}.invocations AS t
+          WHERE t.id = v_w.invocation_id FOR SHARE;
+${resume('v_w.invocation_id')}`,
   );
   return text;
 }
