@@ -7,6 +7,7 @@ import { openPostgresStore } from '../src/store/postgres/index.js';
 import type { Store, WriteOp } from '../src/store/types.js';
 import { crash } from '../src/testing/index.js';
 import { gate, until } from './helpers.js';
+import { tcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 /**
  * Two engines (as two processes would) share one PostgreSQL schema: any of them accepts a
@@ -23,10 +24,81 @@ beforeAll(async () => {
   await store.close();
 });
 
+let proxies: TcpProxy[] = [];
+
 afterEach(async () => {
+  // Connections back first, so a process cut off can give up its lease and close its pool.
+  for (const p of proxies) await p.start().catch(() => undefined);
   for (const e of engines) await e.stop().catch(() => undefined);
   engines = [];
+  for (const p of proxies) await p.close();
+  proxies = [];
 });
+
+/** A store reaching PostgreSQL through a proxy the test can cut (see `tcpProxy`). */
+async function proxiedStore(): Promise<{ store: Store; proxy: TcpProxy }> {
+  const server = new URL(url);
+  const proxy = await tcpProxy({ host: server.hostname, port: Number(server.port || 5432) });
+  proxies.push(proxy);
+  const through = new URL(url);
+  through.hostname = '127.0.0.1';
+  through.port = String(proxy.port);
+  return { store: await openPostgresStore({ url: through.toString(), schema }), proxy };
+}
+
+/** Invocations whose handler waits between its steps in process a (step one is durable). */
+const waiting = new Set<string>();
+
+/** One execution of a step body: which process ran it, from when to when (one clock). */
+interface Execution {
+  process: 'a' | 'b';
+  step: string;
+  start: number;
+  end: number;
+}
+
+/**
+ * A service whose handler runs step `one`, then waits outside the journal for `between` (on
+ * the first attempt only), then runs step `two`: each process gets its own copy (the same
+ * name), so every execution of a step body is recorded with the process that ran it.
+ */
+function stepsService(
+  name: string,
+  process: 'a' | 'b',
+  log: Execution[],
+  between: Promise<void>,
+): ReturnType<typeof service> {
+  const body = (step: string) => async (): Promise<string> => {
+    const start = performance.now();
+    await new Promise((r) => setTimeout(r, 5));
+    log.push({ process, step, start, end: performance.now() });
+    return step;
+  };
+  return service({
+    name,
+    handlers: {
+      go: async (ctx) => {
+        await ctx.run('one', body('one'));
+        if (process === 'a') {
+          waiting.add(ctx.invocationId); // step one is durable
+          await between;
+        }
+        await ctx.run('two', body('two'));
+        return 'done';
+      },
+    },
+  });
+}
+
+/** Asserts that no two step bodies of different processes ran at the same time. */
+function expectNoOverlap(log: Execution[]): void {
+  for (const x of log)
+    for (const y of log)
+      if (x.process !== y.process && x.start < y.start)
+        expect(x.end, `${x.process}/${x.step} overlaps ${y.process}/${y.step}`).toBeLessThanOrEqual(
+          y.start,
+        );
+}
 
 afterAll(async () => {
   const client = new pg.Client({ connectionString: url });
@@ -335,5 +407,133 @@ describe('a cluster of engines on one PostgreSQL schema', () => {
     holdReads = true;
     await b.resolveAwakeable(ids[0]!, 'hello');
     expect(await b.attach(sent.invocationId)).toBe('got hello');
+  }, 20_000);
+
+  it('starts no step body in a process whose heartbeats fail; another adopts it after the lease', async () => {
+    const name = `SelfFence_${unique()}`;
+    const log: Execution[] = [];
+    const between = gate();
+    const { store, proxy } = await proxiedStore();
+    const a = await makeEngine([stepsService(name, 'a', log, between.promise)], {
+      store,
+      lease: '1s',
+    });
+    const b = await makeEngine([stepsService(name, 'b', log, between.promise)], { lease: '1s' });
+    const sent = await a.send({ service: name, handler: 'go' });
+    await until(() => waiting.has(sent.invocationId), 'step one done in a');
+    const before = a.processId!;
+    // a's heartbeats fail from now on (connection refused): it never learns it was reaped.
+    await proxy.stop();
+    expect(await b.attach(sent.invocationId)).toBe('done');
+    expect(await registered(before)).toBe(false);
+    // a's handler goes on after its lease was lost: it must not run step two.
+    between.open();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(log.map((e) => `${e.process}/${e.step}`)).toEqual(['a/one', 'b/two']);
+    expectNoOverlap(log);
+    // The store answers again: a joins under a new id and works on.
+    await proxy.start();
+    await until(
+      async () => a.processId !== before && (await registered(a.processId!)),
+      'rejoined',
+      3000,
+    );
+  }, 20_000);
+
+  it('starts no step body in a stalled process once its lease is in doubt, even before it notices', async () => {
+    const name = `StallStep_${unique()}`;
+    const log: Execution[] = [];
+    const between = gate();
+    const clock = stallableClock();
+    const a = await makeEngine([stepsService(name, 'a', log, between.promise)], {
+      clock,
+      lease: '1s',
+    });
+    const b = await makeEngine([stepsService(name, 'b', log, between.promise)], { lease: '1s' });
+    const sent = await a.send({ service: name, handler: 'go' });
+    await until(() => waiting.has(sent.invocationId), 'step one done in a');
+    const before = a.processId!;
+    // Stalled: none of a's periodic work runs (no heartbeat, no watchdog), but its handler does.
+    clock.stall();
+    expect(await b.attach(sent.invocationId)).toBe('done');
+    between.open();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(log.map((e) => `${e.process}/${e.step}`)).toEqual(['a/one', 'b/two']);
+    expectNoOverlap(log);
+    clock.resume();
+    await until(
+      async () => a.processId !== before && (await registered(a.processId!)),
+      'rejoined',
+      3000,
+    );
+  }, 20_000);
+
+  it('never resumes an invocation that finished while the sweep read its row (stale running row)', async () => {
+    const name = `Stale_${unique()}`;
+    const track = { active: 0, max: 0, entered: [0, 0, 0] };
+    const gates = [gate(), gate(), gate()];
+    const Counter = object({
+      name,
+      handlers: {
+        // Entering and leaving are not journaled: a replay of a finished invocation shows here.
+        add: async (ctx: ObjectContext, n: number) => {
+          track.entered[n]!++;
+          track.active++;
+          track.max = Math.max(track.max, track.active);
+          await ctx.run('wait', () => gates[n]!.promise);
+          track.active--;
+          return n;
+        },
+      },
+    });
+    // The sweep's read of this process's runnable rows is answered late: it sees the first
+    // invocation still running, and returns only after that one finished and handed its key on.
+    const real = await openPostgresStore({ url, schema });
+    let watch: string | undefined;
+    const caught = gate();
+    const answer = gate();
+    const journalReads: string[] = [];
+    const store = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop === 'listRunnable')
+          return async (owner?: string) => {
+            const rows = await target.listRunnable(owner);
+            if (watch && rows.some((r) => r.id === watch && r.status === 'running')) {
+              watch = undefined;
+              caught.open();
+              await answer.promise;
+            }
+            return rows;
+          };
+        if (prop === 'getJournal')
+          return async (id: string) => {
+            const journal = await target.getJournal(id);
+            journalReads.push(id);
+            return journal;
+          };
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const a = await makeEngine([Counter], { store });
+    const first = await a.send({ service: name, handler: 'add', key: 'k', input: 1 });
+    await until(() => track.entered[1] === 1, 'the first invocation running');
+    const second = await a.send({ service: name, handler: 'add', key: 'k', input: 2 });
+    watch = first.invocationId;
+    await caught.promise;
+    gates[1]!.open();
+    expect(await a.attach(first.invocationId)).toBe(1);
+    await until(() => track.entered[2] === 1, 'the key handed on to the second invocation');
+    answer.open();
+    // A resume of the stale row reads its journal; a replay it started would have entered the
+    // handler by the time a few more turns of I/O have passed.
+    await until(() => journalReads.includes(first.invocationId), 'the stale row acted on');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(track.entered[1]).toBe(1);
+    expect(track.max).toBe(1);
+    gates[2]!.open();
+    expect(await a.attach(second.invocationId)).toBe(2);
+    expect(track.entered).toEqual([0, 1, 1]);
+    expect(track.max).toBe(1);
   }, 20_000);
 });

@@ -81,6 +81,12 @@ export interface InvocationHost {
   /** Tracks a running step body, so the engine knows the invocation is busy, not waiting. */
   trackBody(p: Promise<unknown>): void;
   /**
+   * Asked right before a step body starts: false when this attempt may no longer run code
+   * outside the journal (its process's lease is in doubt, so another process may run the same
+   * invocation); the attempt is then abandoned and the body never starts.
+   */
+  mayStartStep(): boolean;
+  /**
    * Settles (never rejects) once the awakeables this attempt created so far are durable, so
    * every process, and this one after a crash, can resolve their ids; undefined when none is
    * pending. A step body waits for it before it starts (see `execute`).
@@ -328,6 +334,7 @@ export class ContextImpl implements ObjectContext {
       await pending;
       if (this.dead) return NEVER; // the awakeable's write failed: the attempt is retried
     }
+    if (this.dead || !this.host.mayStartStep()) return NEVER;
     let value: unknown;
     let writes: readonly StepWrite[] | undefined;
     try {

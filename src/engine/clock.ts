@@ -7,11 +7,17 @@ export interface Clock {
   now(): number;
   /** Calls `fn` after `ms`; returns a function that cancels it. */
   setTimer(ms: number, fn: () => void): () => void;
+  /**
+   * Milliseconds from an arbitrary origin that never go back (a wall clock set back must not
+   * make a lease look younger). Optional: a clock without it measures with `now()`.
+   */
+  monotonic?(): number;
 }
 
 /** The real clock. Timers are unref'd: a pending timer never keeps the process alive. */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimer(ms, fn) {
     // setTimeout cannot wait longer than 2^31-1 ms; longer timers re-arm themselves.
     const MAX = 2_147_483_647;

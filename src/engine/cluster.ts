@@ -40,6 +40,19 @@ export interface ClusterHost {
  *
  * No failure of the store ends the process: every periodic task catches, logs and runs again
  * at its next period, and a subscription or registration that failed is retried.
+ *
+ * Self-fencing. Fencing writes is not enough: handler code between journal writes (a step
+ * body, an HTTP call) would still run in a process that was reaped while another process runs
+ * the same invocation. So a process stops running its invocations BEFORE anyone can adopt them:
+ * once it has not renewed its lease for `leaseMs - margin` by its own monotonic clock (counted
+ * from when the last successful renewal was sent, so the lease it renewed cannot have ended
+ * earlier), its lease is "in doubt": it abandons every runner and joins again under a new id
+ * as soon as the store answers. A watchdog checks this every `leaseMs / 8` (heartbeats may
+ * hang on a dead connection), and the engine checks it before each step body starts (a stalled
+ * process runs its handlers' continuations before any timer). Reapers, for their part, wait
+ * `margin` longer than the lease: the gap absorbs clock skew between processes and the time
+ * between the check and the body's start. A step body already running when the lease falls in
+ * doubt cannot be interrupted; its result is discarded.
  */
 export class Cluster {
   private id = newProcessId();
@@ -47,13 +60,19 @@ export class Cluster {
   private cancelTimers: Array<() => void> = [];
   private stopped = false;
   private rejoining: Promise<void> | undefined;
+  /** Monotonic time at which the last successful renewal of `id`'s lease was sent. */
+  private renewedAt = 0;
+  /** How long before its lease ends a process stops running invocations (see class doc). */
+  readonly marginMs: number;
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly host: ClusterHost,
     readonly leaseMs: number,
-  ) {}
+  ) {
+    this.marginMs = leaseMs / 4;
+  }
 
   get processId(): string {
     return this.id;
@@ -61,8 +80,11 @@ export class Cluster {
 
   async start(): Promise<void> {
     this.stopped = false;
+    // Nothing it owns can have been adopted before it first registers.
+    this.renewedAt = this.monotonic();
     await this.join();
     this.every(this.leaseMs / 4, () => this.heartbeat());
+    this.every(this.leaseMs / 8, async () => void this.checkLease());
     this.every(this.leaseMs / 2, () => this.reap());
     this.every(Math.min(1000, this.leaseMs / 2), () => this.host.onSweep());
     // Processes that died while none was alive are taken over now, not a period later.
@@ -90,18 +112,45 @@ export class Cluster {
     this.unlisten = undefined;
   }
 
+  /**
+   * Whether this process may still run its invocations: its lease was renewed recently enough
+   * that nobody can have adopted them. When it may not, it fences itself (abandons every
+   * runner, joins again under a new id) before answering. Synchronous, so a step body can be
+   * refused right before it would start.
+   */
+  checkLease(): boolean {
+    if (this.stopped) return true;
+    if (this.monotonic() - this.renewedAt <= this.leaseMs - this.marginMs) return true;
+    const idle = Math.round(this.monotonic() - this.renewedAt);
+    this.rejoin(
+      `process ${this.id} may have lost its lease: not renewed for ${idle} ms (lease ${this.leaseMs} ms). ` +
+        'It stops running its invocations before others may adopt them, and joins again.',
+    ).catch((err: unknown) =>
+      this.host.log('warn', `joining again failed: ${errorMessage(err)}; retrying`),
+    );
+    return false;
+  }
+
+  private monotonic(): number {
+    return this.clock.monotonic ? this.clock.monotonic() : this.clock.now();
+  }
+
   private async join(): Promise<void> {
     const id = this.id;
+    const sentAt = this.monotonic();
     // Fenced before it registers: writes queued from now on commit only while it is registered.
     this.store.fenceWrites?.(id, (fenced) => {
       if (fenced !== this.id || this.stopped) return;
-      this.rejoin().catch((err: unknown) =>
+      this.rejoin(
+        `process ${fenced} lost its lease; its invocations belong to others now. Joining again.`,
+      ).catch((err: unknown) =>
         this.host.log('warn', `joining again failed: ${errorMessage(err)}; retrying`),
       );
     });
     await this.store.write([
       { op: 'process.register', id, leaseUntil: this.clock.now() + this.leaseMs },
     ]);
+    if (id === this.id) this.renewedAt = sentAt;
     await this.subscribe();
     this.host.log('info', `joined the cluster as ${id}`);
   }
@@ -116,18 +165,28 @@ export class Cluster {
   }
 
   private async heartbeat(): Promise<void> {
+    // A rejoin under way registers the new id; a heartbeat of it now would find it unknown.
+    if (this.rejoining) return;
+    const id = this.id;
+    const sentAt = this.monotonic();
     let alive: boolean;
     try {
       const [r] = await this.store.write([
-        { op: 'process.heartbeat', id: this.id, leaseUntil: this.clock.now() + this.leaseMs },
+        { op: 'process.heartbeat', id, leaseUntil: this.clock.now() + this.leaseMs },
       ]);
       alive = (r as { alive: boolean }).alive;
+      // The lease now ends no earlier than `sentAt + leaseMs` (the same clock as the reapers').
+      if (alive && id === this.id && !this.rejoining)
+        this.renewedAt = Math.max(this.renewedAt, sentAt);
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'process_fenced') throw err;
       alive = false;
     }
-    if (this.stopped) return;
-    if (!alive) return this.rejoin();
+    if (this.stopped || id !== this.id) return;
+    if (!alive)
+      return this.rejoin(
+        `process ${id} lost its lease; its invocations belong to others now. Joining again.`,
+      );
     // A subscription lost with a failed join (the database was unreachable) is made again.
     await this.subscribe();
   }
@@ -137,17 +196,18 @@ export class Cluster {
    * are another process's now) and registers again under a new id. One at a time; a failed
    * attempt leaves an unregistered id, which the next heartbeat finds and tries again.
    */
-  private rejoin(): Promise<void> {
+  private rejoin(why: string): Promise<void> {
     this.rejoining ??= (async () => {
-      this.host.log(
-        'error',
-        `process ${this.id} lost its lease; its invocations belong to others now. Joining again.`,
-      );
+      this.host.log('error', why);
       this.host.onFenced();
+      // The new id at once, before any await: a sweep or takeover running meanwhile must not
+      // start an invocation of the old id (launch checks the owner against the current id).
+      // The old registration is left to expire, not given up: step bodies of the old id that
+      // were running may still be running, and adoption waits for the whole lease.
+      this.id = newProcessId();
       const unlisten = this.unlisten;
       this.unlisten = undefined;
       await unlisten?.().catch(() => undefined);
-      this.id = newProcessId();
       await this.join();
       this.host.onRejoined();
     })().finally(() => (this.rejoining = undefined));
@@ -156,7 +216,8 @@ export class Cluster {
 
   private async reap(): Promise<void> {
     const [r] = await this.store.write([
-      { op: 'process.reap', now: this.clock.now(), by: this.id },
+      // Waits `marginMs` beyond the lease: the process fenced itself that long before it ended.
+      { op: 'process.reap', now: this.clock.now() - this.marginMs, by: this.id },
     ]);
     const { reaped, invocations } = r as { reaped: string[]; invocations: string[] };
     if (invocations.length === 0 && reaped.length === 0) return;

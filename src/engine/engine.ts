@@ -768,14 +768,35 @@ export class Engine implements RunnerOwner {
   /** Replays an invocation from its journal (after a restart, a suspension or a retry). */
   private resume(row: InvocationRow): void {
     if (this.active.has(row.id) || this.stopping) return;
+    // One load at a time: a second one could read before a first replay's finish commits and
+    // launch it again after. The load in flight looks again when it is done.
+    const inFlight = this.loading.get(row.id);
+    if (inFlight) {
+      inFlight.again = true;
+      return;
+    }
     // Reserve the slot so completions arriving while the journal loads are not lost.
     const pending: Array<[number, JournalEntry]> = [];
-    const placeholder = { loading: true as const, pending };
+    const placeholder: Loading = { loading: true, pending, again: false, finished: false };
     this.loading.set(row.id, placeholder);
-    void this.store.getJournal(row.id).then(
-      (entries) => {
+    // The row this resume was asked for may be stale (a sweep's read answered after the
+    // invocation finished and handed its key on): its current status comes with the journal.
+    void Promise.all([this.store.getInvocation(row.id), this.store.getJournal(row.id)]).then(
+      ([current, entries]) => {
         this.loading.delete(row.id);
         if (this.stopping || this.active.has(row.id)) return;
+        if (this.settling.has(row.id)) {
+          // Its last attempt's status write is in flight: what it leaves decides what is next.
+          this.retryLater(`resuming ${row.id}`, () => this.resumeById(row.id));
+          return;
+        }
+        if (placeholder.finished || !this.resumable(current)) {
+          if (placeholder.again && !placeholder.finished)
+            this.resumeById(row.id).catch(() =>
+              this.retryLater(`resuming ${row.id}`, () => this.resumeById(row.id)),
+            );
+          return;
+        }
         const recorded = new Map(entries);
         for (const [i, e] of pending) recorded.set(i, e);
         try {
@@ -833,10 +854,18 @@ export class Engine implements RunnerOwner {
     }
   }
 
-  private readonly loading = new Map<
-    string,
-    { loading: true; pending: Array<[number, JournalEntry]> }
-  >();
+  private readonly loading = new Map<string, Loading>();
+
+  /**
+   * Whether a row read for a resume may run here: not finished, not paused or waiting to
+   * start (other paths run those), and, on a shared store, still this process's.
+   */
+  private resumable(row: InvocationRow | undefined): boolean {
+    if (!row) return false;
+    const me = this.cluster?.processId;
+    if (me && row.owner !== me) return false;
+    return row.status === 'running' || row.status === 'suspended' || row.status === 'backing-off';
+  }
 
   private async resumeById(id: string): Promise<void> {
     if (this.active.has(id) || this.loading.has(id)) return;
@@ -1550,6 +1579,19 @@ export class Engine implements RunnerOwner {
     ]).catch(() => undefined);
   }
 
+  /**
+   * Shared store: a step body starts only while this process's lease is certain and the
+   * invocation is still this process's (see `Cluster.checkLease`); otherwise another process
+   * may be running the same invocation, and the attempt is dropped (the owner runs it again).
+   */
+  mayStartStep(runner: Runner): boolean {
+    const cluster = this.cluster;
+    if (!cluster) return true;
+    if (cluster.checkLease() && runner.row.owner === cluster.processId) return true;
+    this.abandon(runner);
+    return false;
+  }
+
   idle(runner: Runner): void {
     if (this.suspendTimers.has(runner.row.id)) return;
     const cancel = this.clock.setTimer(this.suspendAfterMs, () => {
@@ -1821,6 +1863,8 @@ export class Engine implements RunnerOwner {
       .write(ops)
       .then(
         (results): undefined => {
+          const loading = this.loading.get(row.id);
+          if (loading) loading.finished = true;
           if (clearDedupe) row.dedupe = undefined;
           if (failed)
             this.log('warn', `failed: ${outcome.error.message}`, {
@@ -1897,6 +1941,8 @@ export class Engine implements RunnerOwner {
       case 'kill': {
         const runner = this.active.get(m.invocationId);
         if (runner) this.abandon(runner);
+        // The killer wrote its outcome: no write of this process's is in flight for it.
+        this.settling.delete(m.invocationId);
         break;
       }
     }
@@ -1947,7 +1993,12 @@ export class Engine implements RunnerOwner {
    * other processes' now, are dropped; the ones of its new id load when it has joined again.
    */
   private fence(): void {
-    for (const runner of [...this.active.values()]) this.abandon(runner);
+    for (const runner of [...this.active.values()]) {
+      this.abandon(runner);
+      // No status write of theirs follows (none would land): nothing is settling. Left marked,
+      // they would never be resumed here once taken over under the new id.
+      this.settling.delete(runner.row.id);
+    }
     this.timers.stop();
   }
 
@@ -2267,6 +2318,17 @@ function stepWriteOp(w: StepWrite): WriteOp | undefined {
 const AWAKEABLE_SCOPE = 'keel.awakeable';
 
 /** Where an awakeable's completion goes. */
+/** An invocation whose journal (and current row) is loading for a resume. */
+interface Loading {
+  loading: true;
+  /** Completions that arrived while it loaded. */
+  pending: Array<[number, JournalEntry]>;
+  /** Another resume was asked for meanwhile: look at the row again if this one does not run. */
+  again: boolean;
+  /** It finished here meanwhile: the row read may predate that and must not start a replay. */
+  finished: boolean;
+}
+
 interface AwakeableRef {
   invocationId: string;
   index: number;

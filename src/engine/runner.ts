@@ -36,6 +36,8 @@ export interface RunnerOwner {
   ): Promise<string>;
   /** The runner has nothing to do but wait for completions. */
   idle(runner: Runner): void;
+  /** See `InvocationHost.mayStartStep`: false abandons the runner. */
+  mayStartStep(runner: Runner): boolean;
   /** The id of an invocation's awakeable at `index` (see `InvocationHost.newAwakeableId`). */
   awakeableIdFor(invocationId: string, index: number): string;
   /** Settles (never rejects) once the awakeable's write has (see `Runner.awakeablesDurable`). */
@@ -295,6 +297,10 @@ export class Runner implements InvocationHost {
       if (this.isIdle && !this.dead) this.owner.idle(this);
     };
     p.then(done, done);
+  }
+
+  mayStartStep(): boolean {
+    return !this.dead && this.owner.mayStartStep(this);
   }
 
   newAwakeableId(index: number): string {

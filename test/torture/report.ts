@@ -108,6 +108,7 @@ export function formatSummary(s: Summary): string {
     ['STUCK', String(s.stuck)],
     ['COMPLETED STEPS RE-RUN', String(s.log.completedReruns)],
     ['RE-RUNS WITHOUT A CRASH', String(s.log.unexplainedReruns)],
+    ['zombie overlaps (fenced, nothing committed)', String(s.log.zombieOverlaps)],
     ['EXCLUSIVITY VIOLATIONS', String(s.log.overlaps)],
     ['UNPLANNED EXITS', String(s.unplannedExits)],
     ['VIOLATIONS (all invariants)', String(s.problems.length)],

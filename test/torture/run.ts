@@ -63,6 +63,8 @@ const options: TortureOptions = {
 
 const result = await runTorture(options);
 console.log(`\n${formatSummary(result)}\n`);
+if (result.log.zombies.length > 0)
+  console.log(`zombie overlaps:\n${result.log.zombies.map((z) => `  - ${z}`).join('\n')}\n`);
 if (result.problems.length > 0) {
   console.log(`VIOLATIONS:\n${formatProblems(result.problems)}\n`);
   const size = minutes !== undefined ? `--minutes ${minutes}` : `--ops ${ops}`;

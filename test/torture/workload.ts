@@ -206,14 +206,15 @@ export class Workload {
           }
           const body = a.action === 'resolve' ? `v-${op.key}` : { message: 'torture says no' };
           // The app publishes the id from a step, so it is durable (and resolvable through
-          // every process) before the harness can read it: a 404 is a violation. 409: the
-          // awakeable was already completed or its invocation ended (a cancel, a lost race).
+          // every process) before the harness can read it: a 404 is a violation, unless the
+          // flow is cancelled (a cancel delivered at ctx.awakeable() creates no awakeable, and
+          // its id resolves nothing). 409: already completed, or its invocation ended.
           const { reply } = await this.untilOk(
             `POST /awakeables/{id}/${a.action}`,
             'POST',
             `/awakeables/${id}/${a.action}`,
             { body },
-            [409],
+            op.cancelAfterMs === undefined ? [409] : [404, 409],
           );
           if (reply.kind === 'ok' && reply.status === 200) ledger.awakeablesCompleted++;
         }),

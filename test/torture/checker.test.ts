@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { analyzeLog } from './checker.js';
+import { parseLog } from './program.js';
+
+/** An execution log from `pid kind args...` lines (timestamps do not matter to the checker). */
+const log = (...lines: string[]): ReturnType<typeof parseLog> =>
+  parseLog(lines.map((l, i) => `${1000 + i} ${l}\n`).join(''));
+
+/**
+ * Process 1 enters Counter k for add `t`, then stalls; process 2 adopts the invocation and
+ * runs it; `zombie` is what process 1 logs around that (a fence, an ack, further work).
+ */
+function adoption(zombie: { before?: string[]; after?: string[] }): ReturnType<typeof parseLog> {
+  return log(
+    '1 enter k t',
+    '1 start C/t',
+    ...(zombie.before ?? []),
+    '2 enter k t',
+    '2 start C/t',
+    '2 end C/t',
+    '2 ack C/t',
+    '2 exit k t',
+    ...(zombie.after ?? []),
+  );
+}
+
+describe('the torture checker on overlaps of one object key', () => {
+  it('counts an adoption of a fenced zombie that committed nothing apart, not as a violation', () => {
+    for (const zombie of [{ before: ['1 fenced'] }, { after: ['1 fenced'] }]) {
+      const r = analyzeLog(adoption(zombie));
+      expect(r.overlaps).toBe(0);
+      expect(r.zombieOverlaps).toBe(1);
+      expect(r.problems.filter((p) => p.invariant === 'per-key exclusivity')).toEqual([]);
+    }
+  });
+
+  it('keeps every overlap without that evidence a violation', () => {
+    const cases = [
+      // No fence or lease loss logged by the holder at all.
+      adoption({}),
+      // The holder's step result was journaled (it observed it) before the fence.
+      adoption({ before: ['1 end C/t', '1 ack C/t', '1 fenced'] }),
+      // The holder ran on (started a step) after the adopter entered, before any fence.
+      adoption({ after: ['1 start C/other', '1 fenced'] }),
+      // A different invocation entered while the holder held the key.
+      log('1 enter k t', '1 fenced', '2 enter k u', '2 start C/u', '2 exit k u'),
+      // The adopter never ran the step itself: the holder's result was in the journal.
+      log('1 enter k t', '1 start C/t', '1 fenced', '2 enter k t', '2 ack C/t', '2 exit k t'),
+    ];
+    for (const lines of cases) {
+      const r = analyzeLog(lines);
+      expect(r.zombieOverlaps).toBe(0);
+      expect(r.overlaps).toBe(1);
+    }
+  });
+});
