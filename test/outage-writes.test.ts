@@ -120,11 +120,16 @@ describe('writes in flight when PostgreSQL goes away', () => {
     try {
       for (let i = 0; i < 600; i++) {
         const { rows } = await db.query<{ id: string; service: string; status: string }>(
-          `SELECT id, service, handler, status, error FROM ${schema}.invocations WHERE status <> 'completed'`,
+          `SELECT id, service, handler, status, owner, attempt, modified_at, error FROM ${schema}.invocations WHERE status <> 'completed'`,
         );
         unfinished = rows;
         if (rows.length === 0) break;
         await pause(100);
+      }
+      if (unfinished.length > 0) {
+        // Who owns what, to tell a stuck owner from a stuck row when this fails.
+        const { rows } = await db.query(`SELECT * FROM ${schema}.processes`);
+        unfinished.push({ processes: rows, now: Date.now() });
       }
       const { rows } = await db.query<{ n: string }>(
         `SELECT count(*) AS n FROM ${schema}.invocations WHERE service = 'Mix'`,

@@ -36,7 +36,7 @@ describe('torture (short run)', () => {
       faultEvery: [800, 2000],
       quietMs: 40_000,
     });
-  }, 110_000);
+  }, 240_000);
 
   it('PostgreSQL, three processes killed and the database dropped: the same, and keys exclusive', async () => {
     await tortured({
@@ -47,5 +47,5 @@ describe('torture (short run)', () => {
       faultEvery: [1500, 3000],
       quietMs: 40_000,
     });
-  }, 110_000);
+  }, 240_000);
 });

@@ -135,6 +135,9 @@ export class Cluster {
     return this.clock.monotonic ? this.clock.monotonic() : this.clock.now();
   }
 
+  /** The last id whose registration committed. */
+  private registered: string | undefined;
+
   private async join(): Promise<void> {
     const id = this.id;
     const sentAt = this.monotonic();
@@ -151,6 +154,7 @@ export class Cluster {
       { op: 'process.register', id, leaseUntil: this.clock.now() + this.leaseMs },
     ]);
     if (id === this.id) this.renewedAt = sentAt;
+    this.registered = id;
     await this.subscribe();
     this.host.log('info', `joined the cluster as ${id}`);
   }
@@ -208,8 +212,14 @@ export class Cluster {
       const unlisten = this.unlisten;
       this.unlisten = undefined;
       await unlisten?.().catch(() => undefined);
-      await this.join();
-      this.host.onRejoined();
+      const id = this.id;
+      try {
+        await this.join();
+      } finally {
+        // Registered even if listening then failed (an outage; the heartbeat listens again):
+        // the engine must run again, or its timers, stopped by the fence, stay stopped for good.
+        if (this.registered === id && this.id === id) this.host.onRejoined();
+      }
     })().finally(() => (this.rejoining = undefined));
     return this.rejoining;
   }

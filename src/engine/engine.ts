@@ -2063,6 +2063,10 @@ export class Engine implements RunnerOwner {
       else if (row.status === 'pending' && row.modifiedAt < this.clock.now() - 2000)
         this.enqueue(row);
     }
+    // A timer write (a retry, a delayed start) whose answer an outage lost may be durable but
+    // not held here, leaving its row 'backing-off' or 'scheduled' forever: overdue timers the
+    // timer service does not know make it reload.
+    await this.timers.reloadIfStranded(2000);
   }
 
   // ---- timers ----------------------------------------------------------------------------

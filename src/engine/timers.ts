@@ -75,6 +75,20 @@ export class TimerService {
     });
   }
 
+  /**
+   * Reloads the window if a timer overdue by more than `graceMs` is in the store but not held
+   * here. A write that put a timer (a retry, a delayed start) and whose answer was lost (the
+   * connection dropped after the commit, or the commit landed after the client saw the error)
+   * leaves the timer durable yet unknown here, and nothing else would ever register it. The
+   * check reads at most `limit` overdue timers, so it is cheap enough for every sweep.
+   */
+  async reloadIfStranded(graceMs: number, limit = 100): Promise<void> {
+    if (this.stopped) return;
+    const rows = await this.store.dueTimers(this.clock.now() - graceMs, limit, this.owner());
+    if (this.stopped) return;
+    if (rows.some((r) => !this.known.has(keyOf(r.invocationId, r.index)))) this.reload();
+  }
+
   /** Forgets a fired timer once its deletion is durable. */
   done(invocationId: string, index: number): void {
     this.known.delete(keyOf(invocationId, index));

@@ -14,7 +14,9 @@ const app = await startApp({
   adminPort: 0,
   adminToken: ADMIN_TOKEN,
   // Waiting invocations leave memory quickly, so the store settles fast between batches.
-  suspendAfter: '200ms',
+  // Well inside the settle check's 300 ms window: a resumed invocation that waits again is
+  // suspended (a store write) before the store counts as settled.
+  suspendAfter: '50ms',
   // `os`: a fuzz run measures the HTTP surfaces, not the disk's fsync rate.
   durability: 'os',
   webhooks: { receivers },

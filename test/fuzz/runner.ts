@@ -130,7 +130,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
         // Compared by content, not by data version: a write that changes nothing we compare
         // (a lease heartbeat) must not keep the store from counting as settled.
         const before = reader.snapshot();
-        await sleep(150);
+        await sleep(300);
         if (diff(before, reader.snapshot()).length === 0) return true;
       } else await sleep(100);
       if (Date.now() > deadline) {

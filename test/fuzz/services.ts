@@ -55,7 +55,13 @@ export const fuzzServices: Definition[] = [
  * terminal error keeps its status, README "The HTTP ingress"): the order saga's downstream
  * stand-ins for a failing carrier and mailbox (examples/order-saga/shipping.ts, email.ts).
  */
-export const HANDLER_5XX_CODES: readonly string[] = ['no_carrier', 'mailbox_unavailable'];
+export const HANDLER_5XX_CODES: readonly string[] = [
+  'no_carrier',
+  'mailbox_unavailable',
+  // Waiter's run does not catch the rejection of its awakeable: the run fails with that
+  // terminal error (code `rejected`, the default status 500), which /output and /attach return.
+  'rejected',
+];
 
 /** The admin token of the fuzzed app: the fuzzer sends it on some requests and not on others. */
 export const ADMIN_TOKEN = 'fuzz-admin-token-0123456789abcdef0123456789abcdef';
