@@ -34,6 +34,37 @@ describe('the torture checker on overlaps of one object key', () => {
     }
   });
 
+  it('counts a hand-off after the holder fenced itself with no body in flight apart, not as a violation', () => {
+    // Seen in a 30-minute run: the holder's step committed, then it fenced itself and dropped
+    // its runner (so no exit line), and the adopter replayed the step from the journal.
+    const r = analyzeLog(
+      log(
+        '1 enter k t',
+        '1 start C/t',
+        '1 end C/t',
+        '1 fenced',
+        '2 enter k t',
+        '2 ack C/t',
+        '2 exit k t',
+      ),
+    );
+    expect(r.overlaps).toBe(0);
+    expect(r.zombieOverlaps).toBe(1);
+    // The same, but the holder logs its step's end after the fence: it was still running.
+    const late = analyzeLog(
+      log(
+        '1 enter k t',
+        '1 start C/t',
+        '1 fenced',
+        '2 enter k t',
+        '1 end C/t',
+        '2 ack C/t',
+        '2 exit k t',
+      ),
+    );
+    expect(late.overlaps).toBe(1);
+  });
+
   it('keeps every overlap without that evidence a violation', () => {
     const cases = [
       // No fence or lease loss logged by the holder at all.

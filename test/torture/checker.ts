@@ -179,6 +179,10 @@ interface Overlap {
  * - the holder never observed its step's result (no `ack` of the invocation's step by its
  *   process after it entered) and the adopter executed that step's body itself: the holder's
  *   step result was never journaled, so its execution committed nothing.
+ * - or no concurrent execution at all: the holder had no step body of the invocation in flight
+ *   when the adopter entered, observed no step result, did nothing after the adopter entered
+ *   but fence itself (a stalled process waking up), and logged nothing of the invocation after
+ *   (a dropped runner never logs its `exit`).
  * Anything short of that evidence stays a violation.
  */
 export function analyzeLog(lines: LogLine[]): LogAnalysis {
@@ -308,6 +312,8 @@ function zombieEvidence(lines: LogLine[], o: Overlap): number | undefined {
   const { holder: h, enterer: e } = o;
   if (h.tag !== e.tag || h.pid === e.pid) return undefined;
   const step = stepId.add(h.tag);
+  const handoff = handoffAfterFence(lines, o, step);
+  if (handoff !== undefined) return handoff;
   let fenced: number | undefined;
   let adopterRanStep = false;
   for (let i = h.seq + 1; i < lines.length; i++) {
@@ -324,6 +330,42 @@ function zombieEvidence(lines: LogLine[], o: Overlap): number | undefined {
     }
   }
   return adopterRanStep ? fenced : undefined;
+}
+
+/**
+ * No overlap at all: the holder's process fenced itself (dropping every runner) before the
+ * adopter entered, and logged nothing of this invocation after its fence (no step body still
+ * in flight, no exit). Its `exit` line is missing only because a dropped runner never returns
+ * from its handler. Returns the fence's seq, or undefined without that evidence.
+ */
+function handoffAfterFence(lines: LogLine[], o: Overlap, step: string): number | undefined {
+  const { holder: h, enterer: e } = o;
+  const mine = (l: LogLine): boolean =>
+    l.args.some((a) => a === h.tag || a === step || a.endsWith(`/${h.tag}`));
+  let fenced: number | undefined;
+  let inFlight = 0; // step bodies of the holder started and not ended
+  for (let i = h.seq + 1; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (l.pid !== h.pid) continue;
+    if (fenced === undefined) {
+      // It observed its step's result: conservatively, no evidence (the re-run invariant and
+      // this one judge it).
+      if (l.kind === 'ack' && mine(l)) return undefined;
+      if (l.seq > e.seq) {
+        // After the adopter entered, the holder may only fence (a stalled process waking up):
+        // anything it does of this invocation, or any work at all, before its fence is no
+        // evidence.
+        if (mine(l) || ['start', 'enter', 'ack', 'awk'].includes(l.kind)) return undefined;
+      } else if (l.kind === 'start' && mine(l)) inFlight++;
+      else if (l.kind === 'end' && mine(l)) inFlight--;
+      if (l.kind === 'fenced') {
+        // A body still running when the adopter entered could run on next to it.
+        if (inFlight > 0) return undefined;
+        fenced = l.seq;
+      }
+    } else if (mine(l)) return undefined;
+  }
+  return fenced;
 }
 
 async function unfinished(
