@@ -62,17 +62,7 @@ const CUTS: Array<[number, number]> = [
 ];
 
 describe('writes in flight when PostgreSQL goes away', () => {
-  it('end no process: every failed write fails its attempt, and all accepted work finishes', async (t) => {
-    if (process.env.KEEL_TORTURE_PG !== '1') {
-      // Open finding of issue 11 (the same as the PostgreSQL short torture run's): about one run
-      // in three leaves a called service invocation `running`, with no journal entry, owned by
-      // a live process, and its caller suspended. Re-enable by default once it is fixed.
-      const reason =
-        'skipped: opt-in (KEEL_TORTURE_PG=1) until the open issue-11 finding "invocation left ' +
-        'running after an outage" is fixed';
-      console.log(reason);
-      t.skip(reason);
-    }
+  it('end no process: every failed write fails its attempt, and all accepted work finishes', async () => {
     const server = new URL(url);
     proxy = await tcpProxy({ host: server.hostname, port: Number(server.port || 5432) });
     const through = new URL(url);
@@ -137,6 +127,8 @@ describe('writes in flight when PostgreSQL goes away', () => {
         await pause(100);
       }
       if (unfinished.length > 0) {
+        app.child.kill('SIGUSR2');
+        await pause(200);
         // Who owns what, to tell a stuck owner from a stuck row when this fails.
         const { rows } = await db.query(`SELECT * FROM ${schema}.processes`);
         unfinished.push({ processes: rows, now: Date.now() });

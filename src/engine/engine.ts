@@ -1215,7 +1215,7 @@ export class Engine implements RunnerOwner {
       true, // ctx.call normalized the input
     ).then(
       ({ row, existing }) => {
-        runner.expecting--;
+        runner.doneExpecting();
         if (existing) runner.callees.set(index, row.id);
         if (!existing || runner.dead) return;
         // Attached to an existing invocation (idempotency key or workflow key). The attacher
@@ -1227,7 +1227,7 @@ export class Engine implements RunnerOwner {
         this.attachCall(runner, index, entry);
       },
       (err: unknown) => {
-        runner.expecting--;
+        runner.doneExpecting();
         // Its write failed: the attempt was stopped and is retried, the call with it.
         if (runner.dead) return;
         // The call could not start (unknown target, invalid input): the call fails terminally.
@@ -1245,7 +1245,7 @@ export class Engine implements RunnerOwner {
   private attachCall(runner: Runner, index: number, entry: JournalEntry): void {
     runner.expecting++;
     const settle = (outcome: Outcome): void => {
-      runner.expecting--;
+      runner.doneExpecting();
       // Not recorded (an outage): the attempt is retried, and its replay waits again.
       this.failsAttempt(
         runner,
@@ -1261,7 +1261,7 @@ export class Engine implements RunnerOwner {
       // again later (staying busy meanwhile) rather than fail the call with it.
       this.log('warn', `could not wait for ${entry.calleeId}: ${errorMessage(err)}`, {});
       this.clock.setTimer(RETRY_LATER_MS, () => {
-        runner.expecting--;
+        runner.doneExpecting();
         if (!runner.dead && !this.stopping) this.attachCall(runner, index, entry);
       });
     });
@@ -1289,19 +1289,38 @@ export class Engine implements RunnerOwner {
     };
     return this.store.write([complete, ...extraOps]).then(
       (results) => {
-        if (before) before.expecting--;
         const r = results[0] as
           { completed: boolean; resumed: boolean; owner?: string } | undefined;
         // An invocation owned by another process was woken by the store.
         const mine = !me || !r?.owner || r.owner === me;
         if (r?.completed && mine) this.deliver(id, index, entry, r.resumed || before !== undefined);
+        else if (r && !r.completed) this.redeliver(id, index);
+        if (before) before.doneExpecting();
         return r?.completed === true;
       },
       (err: unknown) => {
-        if (before) before.expecting--;
+        if (before) before.doneExpecting();
         this.log('error', `could not complete entry ${index} of ${id}: ${errorMessage(err)}`, {});
         throw err;
       },
+    );
+  }
+
+  /**
+   * The entry was complete already. If a runner here still waits for it, the completing write
+   * was this process's own whose answer an outage lost (it committed, then the connection
+   * dropped; the retry finds it done): hand the runner the stored completion, which nothing
+   * else would. Rare, so reading the journal is fine.
+   */
+  private redeliver(id: string, index: number): void {
+    const runner = this.active.get(id);
+    if (!runner?.waitingIndexes().includes(index)) return;
+    this.background(
+      `redelivering entry ${index} of ${id}`,
+      this.store.getJournal(id).then((journal) => {
+        const stored = journal.find(([i]) => i === index)?.[1];
+        if (stored?.done && this.active.get(id) === runner) runner.deliver(index, stored);
+      }),
     );
   }
 
@@ -1360,7 +1379,7 @@ export class Engine implements RunnerOwner {
       await durable;
       return row.id;
     } finally {
-      runner.expecting--;
+      runner.doneExpecting();
     }
   }
 
@@ -1457,7 +1476,7 @@ export class Engine implements RunnerOwner {
       { op: 'promise.await', service, key, name: entry.name, invocationId: id, index, entry },
     ]).then(
       (results) => {
-        runner.expecting--;
+        runner.doneExpecting();
         const r = results[0] as { done: boolean; value?: unknown; error?: ErrorInfo };
         if (r.done)
           runner.deliver(index, {
@@ -1468,7 +1487,7 @@ export class Engine implements RunnerOwner {
         else if (runner.isIdle && !runner.dead) this.idle(runner);
       },
       (err: unknown) => {
-        runner.expecting--;
+        runner.doneExpecting();
         this.log(
           'error',
           `could not wait for promise "${entry.name}": ${errorMessage(err)}`,
@@ -1880,7 +1899,7 @@ export class Engine implements RunnerOwner {
             this.releaseKey(row);
           }
           this.settleWaiters(row.id, outcome);
-          if (caller) caller.expecting--;
+          if (caller) caller.doneExpecting();
           if (callerEntry) {
             const r = results[1] as { resumed: boolean; owner?: string } | undefined;
             // A caller owned by another process was woken by the store.

@@ -190,6 +190,21 @@ export class Runner implements InvocationHost {
     return [...this.waiting.keys()];
   }
 
+  /**
+   * A completion the engine was committing for this runner landed or failed. Once nothing is in
+   * flight the runner may be idle again, and must say so: otherwise a runner whose suspend timer
+   * fired while it was busy would wait in memory forever, and a completion whose write's answer
+   * an outage lost would never reach it (nor a suspension that would replay it).
+   */
+  doneExpecting(): void {
+    this.expecting--;
+    this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    if (this.isIdle && !this.dead) this.owner.idle(this);
+  }
+
   /** True when the handler waits only for completions (timers, calls) and does nothing else. */
   get isIdle(): boolean {
     return this.busy === 0 && this.expecting === 0 && this.waiting.size > 0;
@@ -230,6 +245,7 @@ export class Runner implements InvocationHost {
     this.busy++;
     const done = (): void => {
       this.busy--;
+      this.checkIdle();
     };
     const p = this.owner.commit(this, index, entry, writes);
     p.then(done, done);
@@ -352,6 +368,7 @@ export class Runner implements InvocationHost {
     this.busy++;
     const done = (): void => {
       this.busy--;
+      this.checkIdle();
     };
     p.then(done, done);
     return p;
