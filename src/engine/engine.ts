@@ -27,6 +27,7 @@ import { validate } from '../core/schema.js';
 import type {
   ClusterMessage,
   InvocationRow,
+  InvocationStatus,
   OpResult,
   Store,
   TimerRow,
@@ -45,6 +46,19 @@ import { Cluster } from './cluster.js';
 import { StoreError } from '../store/errors.js';
 
 /** Engine options. Every field has a documented default. */
+/** How many times an operator's cancel or kill reads an invocation again that changed meanwhile. */
+const DECIDE_TRIES = 5;
+
+/** Every status but the finished ones. */
+const UNFINISHED: InvocationStatus[] = [
+  'pending',
+  'scheduled',
+  'running',
+  'suspended',
+  'backing-off',
+  'paused',
+];
+
 /** Invocations (and key-value records) deleted per write of the retention sweep. */
 const CLEANUP_BATCH = 1000;
 /** How long background work that failed (the store unreachable) waits before it runs again. */
@@ -949,7 +963,26 @@ export class Engine implements RunnerOwner {
       throw new ConflictError(`awakeable "${id}" was already completed`, 'already_completed');
   }
 
-  private async cancelInvocation(id: string): Promise<InvocationInfo> {
+  /**
+   * Statuses an operator's cancel or kill may end an invocation from, checked in the same write
+   * (`invocation.expect`): one that finished, started or woke meanwhile (another process, a
+   * timer) is read again and decided anew rather than overwritten.
+   */
+  private async decide<T>(attempt: (retry: boolean) => Promise<T>): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await attempt(tries > 0);
+      } catch (err) {
+        if (!isPreconditionFailed(err) || tries >= DECIDE_TRIES) throw err;
+      }
+    }
+  }
+
+  private cancelInvocation(id: string): Promise<InvocationInfo> {
+    return this.decide(() => this.cancelOnce(id));
+  }
+
+  private async cancelOnce(id: string): Promise<InvocationInfo> {
     const runner = this.active.get(id);
     const row = runner?.row ?? (await this.store.getInvocation(id));
     if (!row) throw notFound(id);
@@ -970,7 +1003,12 @@ export class Engine implements RunnerOwner {
     if (row.status === 'pending' || row.status === 'scheduled') {
       // Not started: nothing to compensate, it ends here.
       this.dequeue(row);
-      const unrecorded = await this.finishRow(row, { error: toErrorInfo(new CancelledError()) });
+      const unrecorded = await this.finishRow(
+        row,
+        { error: toErrorInfo(new CancelledError()) },
+        false,
+        ['pending', 'scheduled'],
+      );
       if (unrecorded) throw unrecorded;
       return toInfo({ ...row, status: 'failed', error: toErrorInfo(new CancelledError()) });
     }
@@ -994,10 +1032,12 @@ export class Engine implements RunnerOwner {
       runner.requestCancel();
       return;
     }
-    const row = await this.store.getInvocation(id);
-    if (!row || row.status === 'completed' || row.status === 'failed' || row.status === 'paused')
-      return;
-    await this.applyCancel({ ...row, cancel: undefined }, undefined);
+    await this.decide(async () => {
+      const row = await this.store.getInvocation(id);
+      if (!row || row.status === 'completed' || row.status === 'failed' || row.status === 'paused')
+        return;
+      await this.applyCancel({ ...row, cancel: undefined }, undefined);
+    });
   }
 
   /** Delivers a cancellation to an invocation of this process, waking it if it waits. */
@@ -1015,15 +1055,17 @@ export class Engine implements RunnerOwner {
       runner.requestCancel();
       return toInfo(row);
     }
-    if (this.loading.has(id)) this.cancelRequests.add(id);
-    // Suspended or backing off: wake it up so the handler sees the cancellation now.
+    // Suspended or backing off: wake it up so the handler sees the cancellation now. Only if it
+    // still is: a finished invocation set running again would run again.
     await this.store.write([
+      { op: 'invocation.expect', id, status: ['suspended', 'backing-off', 'running'] },
       {
         op: 'invocation.update',
         id,
         set: { cancel: 'requested', status: 'running', modifiedAt: now },
       },
     ]);
+    if (this.loading.has(id)) this.cancelRequests.add(id);
     this.resume({ ...row, status: 'running', cancel: 'requested' });
     return toInfo({ ...row, status: 'running' });
   }
@@ -1033,7 +1075,11 @@ export class Engine implements RunnerOwner {
     if (row.exclusive) this.locks.remove(lockKey(row.service, row.key), row.id, (r) => r.id);
   }
 
-  private async killInvocation(id: string): Promise<InvocationInfo> {
+  private killInvocation(id: string): Promise<InvocationInfo> {
+    return this.decide(() => this.killOnce(id));
+  }
+
+  private async killOnce(id: string): Promise<InvocationInfo> {
     const runner = this.active.get(id);
     const row = runner?.row ?? (await this.store.getInvocation(id));
     if (!row) throw notFound(id);
@@ -1051,7 +1097,7 @@ export class Engine implements RunnerOwner {
       // A 4xx like `cancelled`: the invocation ended on purpose, nothing failed on the server.
       status: 409,
     };
-    const unrecorded = await this.finishRow(row, { error });
+    const unrecorded = await this.finishRow(row, { error }, false, UNFINISHED);
     if (unrecorded) throw unrecorded;
     const me = this.cluster?.processId;
     if (me && row.owner && row.owner !== me) {
@@ -1825,26 +1871,28 @@ export class Engine implements RunnerOwner {
     row: InvocationRow,
     outcome: Outcome,
     freeDedupe = false,
+    /** Only while its status is one of these (an operator's cancel or kill: see `decide`). */
+    expect?: InvocationStatus[],
   ): Promise<Error | undefined> {
     const now = this.clock.now();
     const retention = this.retentionOf(row.service);
     const failed = 'error' in outcome;
     const clearDedupe = failed && freeDedupe && row.dedupe !== undefined;
-    const ops: WriteOp[] = [
-      {
-        op: 'invocation.update',
-        id: row.id,
-        set: {
-          status: failed ? 'failed' : 'completed',
-          output: failed ? undefined : outcome.output,
-          error: failed ? outcome.error : undefined,
-          completedAt: now,
-          modifiedAt: now,
-          expiresAt: now + retention,
-          ...(clearDedupe ? { dedupe: undefined } : {}),
-        },
+    const ops: WriteOp[] = expect ? [{ op: 'invocation.expect', id: row.id, status: expect }] : [];
+    const first = ops.length; // results[first] answers the update, results[first + 1] the caller's entry
+    ops.push({
+      op: 'invocation.update',
+      id: row.id,
+      set: {
+        status: failed ? 'failed' : 'completed',
+        output: failed ? undefined : outcome.output,
+        error: failed ? outcome.error : undefined,
+        completedAt: now,
+        modifiedAt: now,
+        expiresAt: now + retention,
+        ...(clearDedupe ? { dedupe: undefined } : {}),
       },
-    ];
+    });
     const callerEntry: JournalEntry | undefined =
       row.callerId !== undefined && row.callerEntry !== undefined
         ? {
@@ -1901,7 +1949,7 @@ export class Engine implements RunnerOwner {
           this.settleWaiters(row.id, outcome);
           if (caller) caller.doneExpecting();
           if (callerEntry) {
-            const r = results[1] as { resumed: boolean; owner?: string } | undefined;
+            const r = results[first + 1] as { resumed: boolean; owner?: string } | undefined;
             // A caller owned by another process was woken by the store.
             if (!me || !r?.owner || r.owner === me) {
               this.deliver(
@@ -1914,6 +1962,9 @@ export class Engine implements RunnerOwner {
           }
         },
         (err: unknown) => {
+          if (caller) caller.doneExpecting();
+          // The operator's cancel or kill found the invocation changed: the caller decides anew.
+          if (isPreconditionFailed(err)) return err as Error;
           this.log(
             'error',
             `could not record the outcome of ${row.id}: ${errorMessage(err)}; it runs again at the next start`,
@@ -2315,15 +2366,20 @@ export class Engine implements RunnerOwner {
   }
 }
 
-/**
- * The store op of a step's key-value write, rebuilt field by field so that nothing else (a
- * compare-and-set version, an engine op) can ride along; undefined for any other op.
- */
 /** The store could not be reached (an outage, a lost connection): worth retrying, says nothing else. */
 function isUnavailable(err: unknown): boolean {
   return err instanceof StoreError && err.code === 'store_unavailable';
 }
 
+/** An `invocation.expect` did not hold: the invocation changed meanwhile. */
+function isPreconditionFailed(err: unknown): boolean {
+  return err instanceof StoreError && err.code === 'precondition_failed';
+}
+
+/**
+ * The store op of a step's key-value write, rebuilt field by field so that nothing else (a
+ * compare-and-set version, an engine op) can ride along; undefined for any other op.
+ */
 function stepWriteOp(w: StepWrite): WriteOp | undefined {
   if (w.op === 'kv.put') {
     const op: WriteOp = { op: 'kv.put', scope: w.scope, key: w.key, value: w.value };

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ErrorInfo } from '../core/errors.js';
 import type { JournalEntry } from '../core/journal.js';
 import { kvConformance } from './conformance-kv.js';
+import { StoreError } from './errors.js';
 import type {
   ClusterMessage,
   InvocationRow,
@@ -294,6 +295,41 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         expect(again).toEqual([{ updated: false }, { updated: false }]);
         expect((await store.getInvocation('due'))?.status).toBe('failed');
         expect(await store.getInvocation('ghost')).toBeUndefined();
+      });
+
+      it('applies a write behind invocation.expect only while the status is one of those given', async () => {
+        await insert(inv('ex', { status: 'pending' }));
+        const cancel = (): Promise<unknown> =>
+          store.write([
+            { op: 'invocation.expect', id: 'ex', status: ['pending', 'scheduled'] },
+            { op: 'invocation.update', id: 'ex', set: { status: 'failed', modifiedAt: 9 } },
+            { op: 'kv.put', scope: 'ex', key: 'after', value: 1 },
+          ]);
+        // It started meanwhile (another process): the cancel's write applies nothing at all.
+        await store.write([{ op: 'invocation.update', id: 'ex', set: { status: 'running' } }]);
+        const [refused, other] = await Promise.allSettled([
+          cancel(),
+          // A call committed in the same batch is not rolled back with the refused one.
+          store.write([{ op: 'kv.put', scope: 'ex', key: 'other', value: 2 }]),
+        ]);
+        expect(refused.status).toBe('rejected');
+        const err = (refused as PromiseRejectedResult).reason as StoreError;
+        expect(err).toBeInstanceOf(StoreError);
+        expect(err.code).toBe('precondition_failed');
+        expect(err.message).toMatch(/invocation ex is running, not pending or scheduled/);
+        expect(other.status).toBe('fulfilled');
+        expect((await store.getInvocation('ex'))?.status).toBe('running');
+        expect(await store.getKv('ex', 'after')).toBeUndefined();
+        expect((await store.getKv('ex', 'other'))?.value).toBe(2);
+        // Back to pending: the same write applies, as a whole.
+        await store.write([{ op: 'invocation.update', id: 'ex', set: { status: 'pending' } }]);
+        await cancel();
+        expect((await store.getInvocation('ex'))?.status).toBe('failed');
+        expect((await store.getKv('ex', 'after'))?.value).toBe(1);
+        // An invocation that does not exist fails the precondition too.
+        await expect(
+          store.write([{ op: 'invocation.expect', id: 'ghost', status: ['running'] }]),
+        ).rejects.toMatchObject({ code: 'precondition_failed' });
       });
 
       it('assigns seq in arrival order, within and across writes, above every stored one', async () => {

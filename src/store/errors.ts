@@ -25,7 +25,13 @@ export type StoreErrorCode =
    * another process took over its invocations); nothing of the write was applied. The process
    * joins the cluster again under a new id; a request that failed this way can be retried.
    */
-  | 'process_fenced';
+  | 'process_fenced'
+  /**
+   * An `invocation.expect` op found the invocation missing or in another status (another
+   * process or request changed it first); none of the write's operations were applied. Read
+   * the invocation again and decide anew.
+   */
+  | 'precondition_failed';
 
 /**
  * An error raised by a Store adapter.
@@ -49,7 +55,9 @@ export class StoreError extends KeelError {
       status:
         code === 'store_closed' || code === 'store_unavailable' || code === 'process_fenced'
           ? 503
-          : 500,
+          : code === 'precondition_failed'
+            ? 409
+            : 500,
       cause,
     });
   }

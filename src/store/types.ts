@@ -167,6 +167,14 @@ export type WriteOp =
    * runs the invocation again.
    */
   | { op: 'invocation.suspend'; id: string; waitingFor: number[]; modifiedAt: number }
+  /**
+   * A precondition: fails the whole `write()` call with code `precondition_failed`, none of its
+   * ops applied, unless invocation `id` exists with one of the statuses in `status`. Put it first:
+   * the ops after it then apply only while it holds, serialized with a concurrent change of the
+   * row (an operator's cancel of an invocation that has not started must not finish one another
+   * process just started, nor a kill overwrite an outcome recorded meanwhile). Result: none.
+   */
+  | { op: 'invocation.expect'; id: string; status: InvocationStatus[] }
   /** Deletes an invocation with its journal, timers and promise waiters (not its object state or promises). */
   | { op: 'invocation.delete'; id: string }
   /** Inserts or replaces the entry at `index`. */

@@ -335,6 +335,9 @@ export function encodeOp(op: WriteOp): EncodedOp {
         kind: KIND.ALONE,
         keys: [],
       };
+    case 'invocation.expect':
+      // Reads (and locks) the row before the call's other ops (migration 7): runs on its own.
+      return { tuple: ['ie', op.id, op.status], decode: none, kind: KIND.ALONE, keys: [] };
     case 'invocation.delete':
       return { tuple: ['d', op.id], decode: none, kind: KIND.ALONE, keys: [] };
     case 'journal.put': {

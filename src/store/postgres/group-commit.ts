@@ -25,6 +25,8 @@ const CONFLICT_STATES = new Set(['40P01', '40001']);
 
 /** SQLSTATE `apply` raises when the process that sent a batch is not registered (migration 6). */
 const FENCED_STATE = 'KL002';
+/** SQLSTATE of an `invocation.expect` op that did not hold (migration 7). */
+const EXPECT_STATE = 'KL003';
 
 /** A pending `write()` call, already encoded. */
 interface Waiter {
@@ -328,6 +330,8 @@ function fencedError(processId: string): StoreError {
 }
 
 function callError(message: string, detail: string | null, state: string): StoreError {
+  // An `invocation.expect` that did not hold (migration 7): its message says what it found.
+  if (state === EXPECT_STATE) return new StoreError('precondition_failed', message);
   if (isTransientSqlState(state)) {
     return new StoreError(
       'store_unavailable',

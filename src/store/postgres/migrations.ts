@@ -8,6 +8,7 @@ import { sql as m0003 } from './migrations/0003_cluster.js';
 import { sql as m0004 } from './migrations/0004_kv.js';
 import { sql as m0005 } from './migrations/0005_conditional_update.js';
 import { sql as m0006 } from './migrations/0006_fencing.js';
+import { sql as m0007 } from './migrations/0007_expect.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -25,6 +26,7 @@ export const MIGRATIONS: ReadonlyArray<{
   { version: 4, name: 'kv', sql: m0004 },
   { version: 5, name: 'conditional_update', sql: m0005 },
   { version: 6, name: 'fencing', sql: m0006 },
+  { version: 7, name: 'expect', sql: m0007 },
 ];
 
 /** The schema version this code writes and understands. */

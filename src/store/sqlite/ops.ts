@@ -321,6 +321,14 @@ export function prepareOp(op: WriteOp): PreparedOp {
         return undefined;
       };
     }
+    case 'invocation.expect': {
+      const { id, status } = op;
+      return (s) => {
+        const row = s.invocationOwner.get(id) as { status: string } | undefined;
+        if (row && (status as string[]).includes(row.status)) return undefined;
+        throw expectationFailed(id, status, row?.status);
+      };
+    }
     case 'invocation.suspend': {
       const params = [op.modifiedAt, op.id, JSON.stringify(op.waitingFor)];
       return (s) => ({ suspended: s.suspend.run(params).changes > 0 });
@@ -566,4 +574,17 @@ export function prepareOp(op: WriteOp): PreparedOp {
       );
     }
   }
+}
+
+/** The error of an `invocation.expect` op that does not hold. */
+export function expectationFailed(
+  id: string,
+  expected: string[],
+  actual: string | undefined,
+): StoreError {
+  return new StoreError(
+    'precondition_failed',
+    `invocation ${id} is ${actual === undefined ? 'gone' : actual}, not ${expected.join(' or ')}: ` +
+      'it changed meanwhile, and none of the write was applied. Read it again.',
+  );
 }
