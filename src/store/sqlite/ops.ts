@@ -156,7 +156,10 @@ export class WriteStatements {
       'INSERT INTO processes (id, lease_until) VALUES (?, ?) ' +
         'ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until',
     );
-    this.heartbeat = db.prepare('UPDATE processes SET lease_until = ? WHERE id = ?');
+    // Never shortens the lease (see the PostgreSQL adapter's migration 7).
+    this.heartbeat = db.prepare(
+      'UPDATE processes SET lease_until = max(lease_until, ?) WHERE id = ?',
+    );
     this.expiredProcesses = db
       .prepare('SELECT id FROM processes WHERE lease_until < ? AND id <> ? ORDER BY id')
       .pluck();

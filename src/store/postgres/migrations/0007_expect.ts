@@ -1,6 +1,7 @@
 /**
  * Migration 7: `invocation.expect`, code `ie` [ie, id, statuses]: a precondition that fails its
- * whole `write()` call unless the invocation exists with one of the statuses.
+ * whole `write()` call unless the invocation exists with one of the statuses; and heartbeats
+ * that never shorten a lease.
  *
  * An operator's cancel of an invocation that had not started finished it unconditionally: when
  * another process started it meanwhile, its row was marked cancelled and its object key released
@@ -13,6 +14,14 @@
  * change of the row (under READ COMMITTED the lock waits for it and reads its result). When the
  * check fails it raises SQLSTATE `KL003`; `apply` rolls the call back alone (the other calls of
  * the batch commit) and the store reports it as `precondition_failed`.
+ *
+ * ## `ph` (process.heartbeat): a lease never shrinks
+ *
+ * A heartbeat set `lease_until` to its value. A batch whose connection broke can still be run
+ * by its backend later (it was blocked on a lock when the client gave up and went on through
+ * another connection): an older renewal then committed after a newer one and shortened the
+ * lease, while the process counted on the newer one, so it could be reaped while it ran steps
+ * it believed it still owned. Now `lease_until` only grows.
  *
  * As migrations 4 to 6 did, the current `apply_op` is renamed (`apply_op_v6`) and a new one
  * handles the new code and hands every other one to it.
@@ -36,6 +45,11 @@ BEGIN
         (SELECT string_agg(x, ' or ') FROM jsonb_array_elements_text(v_op -> 2) AS x));
     END IF;
     RETURN NULL;
+  END IF;
+  IF v_op ->> 0 = 'ph' THEN
+    UPDATE ${s}.processes AS p SET lease_until = greatest(p.lease_until, (v_op ->> 2)::bigint)
+    WHERE p.id = v_op ->> 1;
+    RETURN to_jsonb(FOUND);
   END IF;
   RETURN ${s}.apply_op_v6(v_op);
 END
