@@ -128,15 +128,15 @@ describe('an operator cancel or kill racing a change of the invocation (PostgreS
     const cancelled = engine.cancel(b.invocationId);
     await until(() => store.held > 0, "the cancel's write to be queued");
     // Meanwhile a finishes and the store hands the key to b, which starts.
-    gates.get('a')!.open();
+    gates.get('a')!.open(undefined);
     await expect(engine.attach(a.invocationId)).resolves.toBe('a');
     await until(() => inside === 1, 'b to enter the key');
     store.release();
     // The cancel now reaches b as a running invocation: it ends at its next await, cancelled.
     await expect(cancelled).resolves.toMatchObject({ id: b.invocationId });
-    gates.get('b')!.open();
+    gates.get('b')!.open(undefined);
     await expect(engine.attach(b.invocationId)).rejects.toMatchObject({ code: 'cancelled' });
-    gates.get('c')!.open();
+    gates.get('c')!.open(undefined);
     await expect(engine.attach(c.invocationId)).resolves.toBe('c');
     expect(mostInside, 'two invocations were inside one key at once').toBe(1);
   }, 30_000);

@@ -1654,6 +1654,11 @@ export class Engine implements RunnerOwner {
     if (!cluster) return true;
     if (cluster.checkLease() && runner.row.owner === cluster.processId) return true;
     this.abandon(runner);
+    // No status write follows (none may land): nothing is settling. Left marked, the
+    // invocation would never be resumed here once taken over under the new id: every resume
+    // would wait for a write that never comes (the fence, which clears the marks of the
+    // runners it drops, no longer finds this one among them).
+    this.settling.delete(runner.row.id);
     return false;
   }
 

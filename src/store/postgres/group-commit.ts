@@ -28,6 +28,13 @@ const FENCED_STATE = 'KL002';
 /** SQLSTATE of an `invocation.expect` op that did not hold (migration 7). */
 const EXPECT_STATE = 'KL003';
 
+/**
+ * How long, at most, the next batch waits for the backend of a batch whose connection broke to
+ * end, polling every `SETTLE_POLL_MS`; past it, the next batch fails `store_unavailable`.
+ */
+const SETTLE_MS = 5000;
+const SETTLE_POLL_MS = 25;
+
 /** A pending `write()` call, already encoded. */
 interface Waiter {
   call: PreparedCall;
@@ -140,6 +147,12 @@ export class GroupCommit {
   };
 
   private queue: Waiter[] = [];
+  /**
+   * The server process (backend) of the last batch whose connection broke before it answered:
+   * it may still be running that batch (waiting for a lock) and commit it later, after batches
+   * sent since through other connections. The next batch first makes sure it has ended.
+   */
+  private unsettled: number | undefined;
   private flushScheduled = false;
   private inFlight = false;
   private idleWaiters: Array<() => void> = [];
@@ -231,6 +244,7 @@ export class GroupCommit {
     const t0 = process.hrtime.bigint();
     let raw: ApplyResult;
     try {
+      if (this.unsettled !== undefined) await this.settle(this.unsettled);
       raw = await this.apply(b, owner);
     } catch (err) {
       const fenced = sqlState(err) === FENCED_STATE && owner !== null;
@@ -292,12 +306,7 @@ export class GroupCommit {
   private async apply(b: Batch, owner: string | null): Promise<ApplyResult> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.pool.query<{ r: ApplyResult }>({
-          name: this.statementName,
-          text: this.statement,
-          values: [b.ops, b.calls, b.plan, owner],
-        });
-        return res.rows[0]!.r;
+        return await this.send(b, owner);
       } catch (err) {
         if (!CONFLICT_STATES.has(sqlState(err) ?? '') || attempt >= CONFLICT_RETRIES) throw err;
         this.stats.conflicts++;
@@ -305,6 +314,59 @@ export class GroupCommit {
         await new Promise((r) => setTimeout(r, pause / 2 + (Math.random() * pause) / 2));
       }
     }
+  }
+
+  /** One round trip of `apply`; notes the backend of a batch whose connection broke. */
+  private async send(b: Batch, owner: string | null): Promise<ApplyResult> {
+    const client = await this.pool.connect();
+    try {
+      const res = await client.query<{ r: ApplyResult }>({
+        name: this.statementName,
+        text: this.statement,
+        values: [b.ops, b.calls, b.plan, owner],
+      });
+      client.release();
+      return res.rows[0]!.r;
+    } catch (err) {
+      const broken = connectionBroke(err);
+      // A broken connection is not reused; a statement that failed on a sound one is decided.
+      client.release(broken ? (err as Error) : undefined);
+      if (broken) this.unsettled = (client as { processID?: number }).processID;
+      throw err;
+    }
+  }
+
+  /**
+   * Ends backend `pid` (or waits for its end) before any later batch is sent, so the batch it
+   * may still be running commits, if at all, before them: the order of writes holds across a
+   * broken connection. After a server restart it is gone already. Throws (the next batch then
+   * fails `store_unavailable`) while the server cannot be reached or the backend lingers.
+   */
+  private async settle(pid: number): Promise<void> {
+    const deadline = Date.now() + SETTLE_MS;
+    for (let first = true; ; first = false) {
+      let rows: unknown[];
+      try {
+        ({ rows } = await this.pool.query(
+          first
+            ? 'SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1'
+            : 'SELECT pid FROM pg_stat_activity WHERE pid = $1',
+          [pid],
+        ));
+      } catch (err) {
+        // Not allowed to end it (a role without the right): wait for nothing, as before.
+        if (sqlState(err) !== '42501') throw err;
+        break;
+      }
+      if (rows.length === 0) break;
+      if (Date.now() > deadline)
+        throw new StoreError(
+          'store_unavailable',
+          `PostgreSQL server process ${pid}, which ran a write whose connection broke, has not ended yet; later writes wait for it (the write may still commit). Retry later.`,
+        );
+      await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
+    }
+    this.unsettled = undefined;
   }
 
   private notifyIfIdle(): void {
@@ -343,4 +405,14 @@ function callError(message: string, detail: string | null, state: string): Store
     'write_failed',
     `the write failed and none of its operations were applied: ${message}${more} (SQLSTATE ${state})`,
   );
+}
+
+/**
+ * The connection broke (a socket error, a terminated backend, a shutdown), so the server may
+ * still be running, or have committed, what was sent: not a statement that failed on its own.
+ */
+function connectionBroke(err: unknown): boolean {
+  const state = sqlState(err);
+  if (state === undefined || !/^[0-9A-Z]{5}$/.test(state)) return true;
+  return state.startsWith('08') || state.startsWith('57');
 }

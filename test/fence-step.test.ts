@@ -1,0 +1,73 @@
+/**
+ * Issue 11, found by the PostgreSQL torture run: a process whose lease fell in doubt refused
+ * to start a step body (it fences itself first) and dropped the runner, marking the invocation
+ * as having a status write in flight. No write followed, so the mark stayed: once the process
+ * joined again under a new id and took the invocation over, every resume waited for that write,
+ * and the invocation stayed `running` forever.
+ *
+ * The lease falls in doubt through the clock: its monotonic time jumps ahead, as it does for a
+ * process that stalls (a long GC pause, a stopped VM).
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { Engine, service, systemClock, type Clock } from '../src/index.js';
+import { openPostgresStore } from '../src/store/postgres/index.js';
+import { gate, until } from './helpers.js';
+
+const url = inject('postgresUrl');
+let cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  cleanups = [];
+});
+
+describe('a step refused because the lease fell in doubt (PostgreSQL)', () => {
+  it('runs once the process has joined again and taken its invocation over', async () => {
+    let stalled = 0;
+    const clock: Clock = {
+      now: () => systemClock.now(),
+      setTimer: (ms, fn) => systemClock.setTimer(ms, fn),
+      monotonic: () => systemClock.monotonic!() + stalled,
+    };
+    const before = gate();
+    let bodies = 0;
+    const Job = service({
+      name: 'Job',
+      handlers: {
+        run: async (ctx) => {
+          await before.promise; // outside the journal: the test stalls the process meanwhile
+          return ctx.run('work', () => ++bodies);
+        },
+      },
+    });
+    const schema = `keel_fencestep_${randomBytes(4).toString('hex')}`;
+    const store = await openPostgresStore({ url, schema });
+    const engine = new Engine({
+      services: [Job],
+      store,
+      clock,
+      lease: '1s',
+      logger: () => undefined,
+    });
+    cleanups.push(async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    });
+    cleanups.push(() => engine.stop());
+    await engine.start();
+    const { invocationId } = await engine.send({ service: 'Job', handler: 'run' });
+    await until(
+      async () => (await engine.getInvocation(invocationId))?.status === 'running',
+      'the start',
+    );
+    // The process stalls past its lease, then wakes right where the step body would start.
+    stalled = 10_000;
+    before.open(undefined);
+    // It joins again under a new id, reaps its old one once that lease ends, and runs it.
+    await expect(engine.attach(invocationId)).resolves.toBe(1);
+    expect(bodies).toBe(1);
+  }, 30_000);
+});
