@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, inject, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { findPgBinaries } from './torture/postgres.js';
 import { formatProblems, formatSummary } from './torture/report.js';
 import { runTorture, type TortureOptions } from './torture/runner.js';
 
@@ -11,9 +13,26 @@ import { runTorture, type TortureOptions } from './torture/runner.js';
  */
 const seed = process.env.KEEL_TORTURE_SEED ?? randomBytes(4).toString('hex');
 
+/**
+ * The run of the current test. A test cut by its timeout leaves its run going: afterEach aborts
+ * it and waits until every app process (and server) it started is gone, so nothing outlives the
+ * test (a worker killed outright is covered by the harness's own lifelines, test/torture/).
+ */
+let current: { controller: AbortController; run: Promise<unknown> } | undefined;
+afterEach(async () => {
+  if (!current) return;
+  const { controller, run } = current;
+  current = undefined;
+  controller.abort(new Error('the test ended before its torture run (timeout?)'));
+  await run.catch(() => undefined);
+});
+
 async function tortured(options: Omit<TortureOptions, 'seed'>): Promise<void> {
   console.log(`torture ${options.store}: seed ${seed} (pin it with KEEL_TORTURE_SEED=${seed})`);
-  const result = await runTorture({ ...options, seed });
+  const controller = new AbortController();
+  const run = runTorture({ ...options, seed, signal: controller.signal });
+  current = { controller, run };
+  const result = await run;
   console.log(formatSummary(result));
   // The run must have been tortured, or it proves nothing.
   expect(result.kills, `seed ${seed}: no process was killed`).toBeGreaterThan(0);
@@ -48,4 +67,87 @@ describe('torture (short run)', () => {
       quietMs: 40_000,
     });
   }, 240_000);
+});
+
+/** Live processes whose command line or environment mentions `text` (Linux: /proc). */
+function processesWith(text: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const env = readFileSync(`/proc/${entry}/environ`, 'utf8');
+      if (cmd.includes(text) || env.includes(text)) found.push(Number(entry));
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found;
+}
+
+/**
+ * Starts a run, aborts it once its processes serve (as a Ctrl-C or a test timeout does), and
+ * checks that nothing it started is left: no app process, no PostgreSQL server, no server data.
+ */
+async function abortedLeavesNothing(options: Omit<TortureOptions, 'seed' | 'ops'>): Promise<void> {
+  let runDir: string | undefined;
+  let pgDir: string | undefined;
+  const controller = new AbortController();
+  const run = runTorture({
+    ...options,
+    seed,
+    ops: 1_000_000,
+    signal: controller.signal,
+    progress: (line) => {
+      runDir ??= /run dir (\S+?),?\s/.exec(`${line} `)?.[1];
+      pgDir ??= /\(data (\S+)\/data,/.exec(line)?.[1];
+    },
+  });
+  current = { controller, run };
+  const until = Date.now() + 90_000;
+  const size = options.processes ?? (options.store === 'postgres' ? 3 : 1);
+  while (!runDir || processesWith(`TORTURE_LOG=${runDir}/`).length < size) {
+    if (Date.now() > until) throw new Error(`the run's processes never all served (${runDir})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // Let the nemesis work a little: a kill with its restart pending is what leaked before.
+  await new Promise((r) => setTimeout(r, 3000));
+  controller.abort(new Error('aborted by the test'));
+  await expect(run).rejects.toThrow('aborted by the test');
+  current = undefined;
+  expect(processesWith(`TORTURE_LOG=${runDir}/`), `app processes of ${runDir} left`).toEqual([]);
+  if (pgDir) {
+    expect(processesWith(pgDir), `PostgreSQL processes of ${pgDir} left`).toEqual([]);
+    expect(existsSync(pgDir), `${pgDir} left`).toBe(false);
+  }
+  rmSync(runDir, { recursive: true, force: true });
+}
+
+function pgBinariesMissing(): string | undefined {
+  try {
+    findPgBinaries();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+describe('torture harness: nothing outlives a run', () => {
+  const noProc = existsSync('/proc/self/environ') ? undefined : 'no /proc to find processes in';
+  it('an aborted SQLite run (Ctrl-C, a test timeout) leaves no app process', async (t) => {
+    if (noProc) {
+      console.log(`skipped: ${noProc}`);
+      t.skip(noProc);
+    }
+    await abortedLeavesNothing({ store: 'sqlite', faultEvery: [500, 1000] });
+  }, 120_000);
+
+  it('an aborted run with real PostgreSQL restarts leaves no app process and no server', async (t) => {
+    const missing = noProc ?? pgBinariesMissing();
+    if (missing) {
+      console.log(`skipped: ${missing}`);
+      t.skip(missing);
+    }
+    await abortedLeavesNothing({ store: 'postgres', pgRestart: 'real', faultEvery: [800, 1500] });
+  }, 120_000);
 });

@@ -31,6 +31,8 @@ export async function checkInvocations(
   cluster: Cluster,
   ledger: Ledger,
   quietMs: number,
+  /** The run was aborted: stop waiting. */
+  abandoned: () => boolean = () => false,
 ): Promise<CheckResult> {
   const problems: Problem[] = [];
   const pick = (): number => Math.floor(Math.random() * 1000);
@@ -56,7 +58,7 @@ export async function checkInvocations(
       );
     }
     strays = await unfinished(cluster, pick);
-    if ((waiting.size === 0 && strays.length === 0) || Date.now() > deadline) break;
+    if ((waiting.size === 0 && strays.length === 0) || Date.now() > deadline || abandoned()) break;
     await sleep(500);
   }
   for (const id of lost) {

@@ -2,6 +2,13 @@
  * The app processes under torture: spawns them, kills them with SIGKILL, restarts them, and
  * notices every exit the harness did not cause (a violation: Keel must never exit on its own).
  * Each process's stderr goes to its own file in the run directory, for diagnosis.
+ *
+ * No process outlives the run: `stop()` kills every child (serving or still starting) and no
+ * restart is spawned after it; an exit hook SIGKILLs whatever is left on `process.exit`; and each
+ * child holds a pipe from the harness as its stdin (TORTURE_LIFELINE), which it reads to its end
+ * and then kills itself, so even a harness killed with SIGKILL (a test worker torn down) takes
+ * its children along. Children run in a process group of their own: a Ctrl-C reaches the
+ * harness alone, which then ends them itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
@@ -46,6 +53,12 @@ export interface ClusterOptions {
 export const CRASH_LOOP_LIMIT = 4;
 const STABLE_MS = 5_000;
 
+/** Every child spawned by any cluster of this process and not exited yet. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
 export class Cluster {
   readonly unplanned: UnplannedExit[] = [];
   readonly crashLooping = new Set<number>();
@@ -55,6 +68,8 @@ export class Cluster {
   private readonly startFailures: number[];
   private spawned = 0;
   private stopping = false;
+  /** This cluster's children not exited yet. */
+  private readonly mine = new Set<ChildProcess>();
   starts = 0;
 
   constructor(private readonly options: ClusterOptions) {
@@ -104,11 +119,19 @@ export class Cluster {
     await Promise.all(this.slots.map((_, i) => this.restart(i)));
   }
 
-  /** Kills everything (planned) and stops restarting. */
+  /** Kills everything, serving or still starting (planned), and stops restarting. */
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all([...this.starting.values()]);
     await Promise.all(this.slots.map((_, i) => this.kill(i)));
+    await Promise.all(
+      [...this.mine].map((child) => {
+        const gone = new Promise((r) => child.once('exit', r));
+        if (child.pid !== undefined) this.killing.add(child.pid);
+        child.kill('SIGKILL');
+        return gone;
+      }),
+    );
+    await Promise.all([...this.starting.values()]);
   }
 
   describeUnplanned(): string {
@@ -129,13 +152,26 @@ export class Cluster {
   }
 
   private spawnOne(slot: number): Promise<AppProcess | undefined> {
+    // A restart timer may fire after stop(): nothing is spawned then.
+    if (this.stopping) return Promise.resolve(undefined);
     const stderrFile = join(this.options.runDir, `app-${slot}-${this.spawned++}.stderr`);
     const fd = openSync(stderrFile, 'a');
     const child = spawn(process.execPath, ['--import', 'tsx', this.options.fixture], {
-      env: { ...process.env, ...this.options.env, TORTURE_LOG: this.options.logFile },
-      stdio: ['ignore', 'pipe', fd],
+      env: {
+        ...process.env,
+        ...this.options.env,
+        TORTURE_LOG: this.options.logFile,
+        TORTURE_LIFELINE: '1',
+      },
+      stdio: ['pipe', 'pipe', fd],
+      detached: true,
     });
     closeSync(fd);
+    children.add(child);
+    this.mine.add(child);
+    // Writing nothing to the lifeline: only its end (the harness gone) matters. An EPIPE after
+    // the child died is of no interest.
+    child.stdin?.on('error', () => undefined);
     this.starts++;
     const pid = child.pid ?? -1;
     record(this.options.logFile, 'spawn', String(pid));
@@ -161,6 +197,8 @@ export class Cluster {
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
+        children.delete(child);
+        this.mine.delete(child);
         if (this.slots[slot] === ready && ready) this.slots[slot] = undefined;
         const planned = this.killing.delete(pid);
         if (planned || (ready && Date.now() - readyAt >= STABLE_MS)) this.startFailures[slot] = 0;

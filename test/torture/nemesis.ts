@@ -4,18 +4,17 @@
  * - `pg-outage`: the proxy in front of PostgreSQL resets every connection and refuses new ones
  *   for a while (what the apps see of a database restart or failover);
  * - `pg-terminate`: pg_terminate_backend on every connection the apps hold (through the proxy);
- * - `pg-restart`: a real `pg_ctlcluster <version> main restart`, only with `--pg-restart real`
- *   (it restarts the machine's shared server, so it is never the default).
+ * - `pg-restart`: with `--pg-restart real`, the run's own private PostgreSQL server (postgres.ts)
+ *   really restarts: `pg_ctl restart -m fast`, or one time in three `-m immediate` (a crash of the
+ *   server, recovered from its WAL). Never the machine's shared server.
  * Every fault is written to the execution log, so the checker can tell a step re-run that a
  * crash explains from one nothing explains.
  */
-import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Cluster } from './cluster.js';
 import type { Rng } from './generator.js';
 import { sleep } from './http.js';
+import type { PrivatePostgres } from './postgres.js';
 import { record } from './program.js';
 import type { TcpProxy } from './proxy.js';
 
@@ -34,9 +33,12 @@ export interface NemesisOptions {
   gapAfterRestart: boolean;
   /** PostgreSQL faults, when the store is PostgreSQL. */
   pg?: {
-    proxy: TcpProxy;
+    /** The proxy the apps reach the database through (`proxy` and `none`). */
+    proxy?: TcpProxy;
     adminUrl: string;
     mode: 'proxy' | 'real' | 'none';
+    /** The run's private server, which `real` restarts. */
+    server?: PrivatePostgres;
     /** Share of faults that hit the database instead of a process. */
     share: number;
     outageMs: [number, number];
@@ -50,10 +52,14 @@ export interface FaultRecord {
   /** For a kill: when the process served again. */
   backAt?: number;
   ms?: number;
+  /** For a pg-restart: the shutdown mode. */
+  how?: 'fast' | 'immediate';
 }
 
 export class Nemesis {
   readonly faults: FaultRecord[] = [];
+  /** Faults the nemesis failed to inject (a restart that did not come back): harness problems. */
+  readonly errors: string[] = [];
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly pendingRestarts = new Set<Promise<unknown>>();
@@ -70,7 +76,8 @@ export class Nemesis {
     this.running = false;
     await this.loop;
     await Promise.all([...this.pendingRestarts]);
-    await this.o.pg?.proxy.up();
+    await this.o.pg?.proxy?.up();
+    await this.o.pg?.server?.ensureRunning();
   }
 
   private async run(): Promise<void> {
@@ -85,8 +92,11 @@ export class Nemesis {
         this.o.pg !== undefined &&
         this.o.pg.mode !== 'none' &&
         (this.faults.length === 2 || rng.chance(this.o.pg.share));
-      if (pgFault) await this.databaseFault();
-      else {
+      if (pgFault) {
+        await this.databaseFault().catch((err: unknown) => {
+          this.errors.push(`database fault: ${String(err)}`);
+        });
+      } else {
         const killed = await this.kill();
         if (this.o.gapAfterRestart) await killed?.restart;
       }
@@ -120,23 +130,28 @@ export class Nemesis {
     const pgo = this.o.pg!;
     const at = Date.now();
     if (pgo.mode === 'real') {
+      const how = this.o.rng.chance(1 / 3) ? 'immediate' : 'fast';
       record(this.o.logFile, 'outage', 'begin');
-      await restartRealServer();
-      record(this.o.logFile, 'outage', 'end');
-      this.faults.push({ kind: 'pg-restart', at, ms: Date.now() - at });
+      try {
+        await pgo.server!.restart(how);
+      } finally {
+        record(this.o.logFile, 'outage', 'end');
+        this.faults.push({ kind: 'pg-restart', at, ms: Date.now() - at, how });
+      }
       return;
     }
+    const proxy = pgo.proxy!;
     if (this.o.rng.chance(0.5)) {
       const ms = this.o.rng.int(pgo.outageMs[0], pgo.outageMs[1]);
       record(this.o.logFile, 'outage', 'begin');
-      await pgo.proxy.down();
+      await proxy.down();
       await sleep(ms);
-      await pgo.proxy.up();
+      await proxy.up();
       record(this.o.logFile, 'outage', 'end');
       this.faults.push({ kind: 'pg-outage', at, ms });
     } else {
       record(this.o.logFile, 'outage', 'begin');
-      await terminateBackends(pgo.adminUrl, pgo.proxy.upstreamPorts());
+      await terminateBackends(pgo.adminUrl, proxy.upstreamPorts());
       record(this.o.logFile, 'outage', 'end');
       this.faults.push({ kind: 'pg-terminate', at });
     }
@@ -158,16 +173,4 @@ async function terminateBackends(adminUrl: string, ports: number[]): Promise<voi
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-/** `pg_ctlcluster <version> main restart` on this machine's server (opt-in only). */
-async function restartRealServer(): Promise<void> {
-  const version = readdirSync('/etc/postgresql')[0];
-  if (!version) throw new Error('no /etc/postgresql/<version>: cannot restart PostgreSQL');
-  await promisify(execFile)('pg_ctlcluster', [
-    '--skip-systemctl-redirect',
-    version,
-    'main',
-    'restart',
-  ]);
 }

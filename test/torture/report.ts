@@ -72,6 +72,8 @@ export interface Summary {
   unknownFate: number;
   kills: number;
   dbFaults: number;
+  /** Real restarts of the private PostgreSQL server (`--pg-restart real`), by shutdown mode. */
+  pgRestarts?: { fast: number; immediate: number };
   starts: number;
   lost: number;
   stuck: number;
@@ -98,6 +100,14 @@ export function formatSummary(s: Summary): string {
     ['unknown fate (not acked)', String(s.unknownFate)],
     ['kills', String(s.kills)],
     ['database faults', String(s.dbFaults)],
+    ...(s.pgRestarts
+      ? [
+          [
+            'of which real restarts (fast / immediate)',
+            `${s.pgRestarts.fast} / ${s.pgRestarts.immediate}`,
+          ] as [string, string],
+        ]
+      : []),
     ['process starts', String(s.starts)],
     ['step executions', `${s.log.executions} of ${s.log.steps} steps`],
     [

@@ -2,6 +2,10 @@
  * One torture run: start the app processes, issue generated operations while the nemesis kills
  * processes (and, on PostgreSQL, takes the database away), then heal everything, let the run go
  * quiet and check the invariants. Used by the CLI (run.ts) and by test/torture.test.ts.
+ *
+ * However the run ends (its result, a thrown error, or `signal` aborted: Ctrl-C, a test timeout),
+ * it leaves nothing running: every app process is killed and the private PostgreSQL server of
+ * `--pg-restart real` is stopped (and deleted unless kept) before `runTorture` settles.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,6 +17,7 @@ import { analyzeLog, checkCounters, checkInvocations } from './checker.js';
 import { generateOp, Rng } from './generator.js';
 import { sleep } from './http.js';
 import { Nemesis } from './nemesis.js';
+import { findPgBinaries, PrivatePostgres } from './postgres.js';
 import { LogTail, parseLog } from './program.js';
 import { TcpProxy } from './proxy.js';
 import { recovery, type Summary } from './report.js';
@@ -33,7 +38,10 @@ export interface TortureOptions {
   faultEvery?: [number, number];
   /** PostgreSQL server the schema lives on. Default KEEL_TEST_DATABASE_URL or the local one. */
   pgUrl?: string;
-  /** How the database is taken away: through the proxy (default), a real restart, or never. */
+  /**
+   * How the database is taken away: through the proxy (default), or never; `real` runs a private
+   * PostgreSQL server for the run (pgUrl is not used) and really restarts it.
+   */
   pgRestart?: 'proxy' | 'real' | 'none';
   /** Cluster lease (PostgreSQL). Default 3s. */
   lease?: string;
@@ -42,6 +50,11 @@ export interface TortureOptions {
   /** Keep the run directory (log, stderr of each process, SQLite file). */
   keep?: boolean;
   progress?: (line: string) => void;
+  /**
+   * Ends the run early: `runTorture` rejects with the signal's reason once every process it
+   * started is gone (the run directory and schema are kept, as for a failing run).
+   */
+  signal?: AbortSignal;
 }
 
 export interface TortureResult extends Summary {
@@ -54,80 +67,105 @@ const MAX_IN_FLIGHT = 48;
 export async function runTorture(options: TortureOptions): Promise<TortureResult> {
   if (options.ops === undefined && options.minutes === undefined)
     throw new Error('give --ops or --minutes');
+  options.signal?.throwIfAborted();
   const say = options.progress ?? (() => undefined);
+  const postgres = options.store === 'postgres';
+  const real = postgres && options.pgRestart === 'real';
+  const size = options.processes ?? (postgres ? 3 : 1);
+  const schema = `keel_torture_${randomBytes(4).toString('hex')}`;
+  const quietMs = options.quietMs ?? 60_000;
+  // What is kept at the end: everything with --keep; a run that found violations keeps its run
+  // directory, schema and private server's data (the evidence); one that threw or was aborted
+  // keeps its run directory (the processes' stderr) only.
+  let keep = options.keep ?? false;
+  let keepRunDir = keep;
+  let aborted = false;
+  let issuedUntil = Infinity;
+  // A missing binary fails the run before anything is created.
+  if (real) findPgBinaries();
   const runDir = mkdtempSync(join(tmpdir(), 'keel-torture-'));
   const logFile = join(runDir, 'executions.log');
-  const postgres = options.store === 'postgres';
-  const size = options.processes ?? (postgres ? 3 : 1);
-  const pgUrl =
+  let pgUrl =
     options.pgUrl ??
     process.env.KEEL_TEST_DATABASE_URL ??
     'postgres://postgres@127.0.0.1:5432/test';
-  const schema = `keel_torture_${randomBytes(4).toString('hex')}`;
+  let server: PrivatePostgres | undefined;
   let proxy: TcpProxy | undefined;
-  const env: Record<string, string> = { KEEL_SUSPEND_AFTER: '100ms' };
-  if (postgres) {
-    const target = new URL(pgUrl);
-    proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
-    const viaProxy = new URL(pgUrl);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
-    Object.assign(env, {
-      KEEL_DATABASE_URL: viaProxy.toString(),
-      KEEL_DATABASE_SCHEMA: schema,
-      KEEL_LEASE: options.lease ?? '3s',
+  let cluster: Cluster | undefined;
+  let nemesis: Nemesis | undefined;
+
+  const body = async (): Promise<TortureResult> => {
+    const env: Record<string, string> = { KEEL_SUSPEND_AFTER: '100ms' };
+    if (real) {
+      server = await PrivatePostgres.start({ keep });
+      pgUrl = server.url;
+      say(`private PostgreSQL at ${server.url} (data ${server.dataDir}, log ${server.logFile})`);
+    }
+    if (postgres) {
+      // With a real server restart, the apps connect to the private server itself; otherwise
+      // through the proxy, which can take the (shared) database away from them alone.
+      let appUrl = new URL(pgUrl);
+      if (!real) {
+        const target = new URL(pgUrl);
+        proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
+        appUrl = new URL(pgUrl);
+        appUrl.hostname = '127.0.0.1';
+        appUrl.port = String(proxy.port);
+      }
+      Object.assign(env, {
+        KEEL_DATABASE_URL: appUrl.toString(),
+        KEEL_DATABASE_SCHEMA: schema,
+        KEEL_LEASE: options.lease ?? '3s',
+      });
+    } else {
+      env.KEEL_DB = join(runDir, 'keel.db');
+    }
+    const c = (cluster = new Cluster({ fixture: FIXTURE, env, size, logFile, runDir }));
+    const ledger = new Ledger();
+    const started = Date.now();
+    const pickRng = new Rng(`${options.seed}/pick`);
+    const workload = new Workload({
+      cluster: c,
+      ledger,
+      log: new LogTail(logFile),
+      pick: () => Math.floor(pickRng.float() * 1000),
+      deadline: () => (aborted ? -Infinity : issuedUntil + quietMs),
     });
-  } else {
-    env.KEEL_DB = join(runDir, 'keel.db');
-  }
-  const cluster = new Cluster({ fixture: FIXTURE, env, size, logFile, runDir });
-  const ledger = new Ledger();
-  const started = Date.now();
-  let issuedUntil = Infinity;
-  const quietMs = options.quietMs ?? 60_000;
-  const pickRng = new Rng(`${options.seed}/pick`);
-  const workload = new Workload({
-    cluster,
-    ledger,
-    log: new LogTail(logFile),
-    pick: () => Math.floor(pickRng.float() * 1000),
-    deadline: () => issuedUntil + quietMs,
-  });
-  const nemesis = new Nemesis({
-    cluster,
-    rng: new Rng(`${options.seed}/faults`),
-    logFile,
-    every: options.faultEvery ?? (postgres ? [1500, 3500] : [1500, 4000]),
-    downtime: [0, 800],
-    gapAfterRestart: size === 1,
-    ...(proxy
-      ? {
-          pg: {
-            proxy,
-            adminUrl: pgUrl,
-            mode: options.pgRestart ?? 'proxy',
-            share: 0.15,
-            outageMs: [300, 3000] as [number, number],
-          },
-        }
-      : {}),
-  });
-  let keep = options.keep ?? false;
-  try {
+    const n$ = (nemesis = new Nemesis({
+      cluster: c,
+      rng: new Rng(`${options.seed}/faults`),
+      logFile,
+      every: options.faultEvery ?? (postgres ? [1500, 3500] : [1500, 4000]),
+      downtime: [0, 800],
+      gapAfterRestart: size === 1,
+      ...(postgres
+        ? {
+            pg: {
+              ...(proxy ? { proxy } : {}),
+              ...(server ? { server } : {}),
+              adminUrl: pgUrl,
+              mode: options.pgRestart ?? 'proxy',
+              share: 0.15,
+              outageMs: [300, 3000] as [number, number],
+            },
+          }
+        : {}),
+    }));
     say(
       `torture: ${options.store}, ${size} process(es), seed ${options.seed}, run dir ${runDir}` +
-        (postgres ? `, schema ${schema}` : ''),
+        (postgres ? `, schema ${schema}` : '') +
+        (real ? ', real PostgreSQL restarts' : ''),
     );
-    await cluster.start();
-    nemesis.start();
+    await c.start();
+    n$.start();
     const tasks = new Set<Promise<void>>();
     const rate = options.rate ?? 15;
     const gapRng = new Rng(`${options.seed}/gaps`);
     const endAt = options.minutes === undefined ? Infinity : started + options.minutes * 60_000;
     let n = 0;
     let lastSay = Date.now();
-    while (n < (options.ops ?? Infinity) && Date.now() < endAt) {
-      if (cluster.crashLooping.size === size) {
+    while (n < (options.ops ?? Infinity) && Date.now() < endAt && !aborted) {
+      if (c.crashLooping.size === size) {
         say('  every process crash-loops: no more operations');
         break;
       }
@@ -141,30 +179,31 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       if (Date.now() - lastSay > 10_000) {
         lastSay = Date.now();
         say(
-          `  ${n} ops, ${ledger.acks} acks, ${nemesis.faults.length} faults, ${cluster.unplanned.length} unplanned exits`,
+          `  ${n} ops, ${ledger.acks} acks, ${n$.faults.length} faults, ${c.unplanned.length} unplanned exits`,
         );
       }
     }
     // Quiet period: no more faults, every process up, everything in flight may land.
     issuedUntil = Date.now();
     say(`  issued ${n} ops; healing and waiting for quiet`);
-    await nemesis.stop();
-    await cluster.restartAll();
+    await n$.stop();
+    await c.restartAll();
     await Promise.all([...tasks]);
-    const check = await checkInvocations(cluster, ledger, quietMs);
-    const counterProblems = await checkCounters(cluster, ledger);
+    const check = await checkInvocations(c, ledger, quietMs, () => aborted);
+    const counterProblems = await checkCounters(c, ledger);
     const lines = parseLog(readFileSync(logFile, 'utf8'));
     const log = analyzeLog(lines);
     const problems = [
       ...ledger.problems,
+      ...n$.errors.map((detail) => ({ invariant: 'harness', detail })),
       ...check.problems,
       ...counterProblems,
       ...log.problems,
-      ...cluster.unplanned.map((u) => ({
+      ...c.unplanned.map((u) => ({
         invariant: 'no process exits on its own',
         detail: `pid ${u.pid} exited with ${u.signal ?? `code ${u.code}`}${u.duringStartup ? ' while starting (recovery)' : ''}: ${lastLines(u.stderrTail)}`,
       })),
-      ...[...cluster.crashLooping].map((slot) => ({
+      ...[...c.crashLooping].map((slot) => ({
         invariant: 'no process exits on its own',
         detail: `slot ${slot} crash-loops: it died ${CRASH_LOOP_LIMIT} times in a row, each within seconds of starting`,
       })),
@@ -182,25 +221,65 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       acknowledged: ledger.acks,
       invocations: check.checked,
       unknownFate: ledger.unknownFate,
-      kills: nemesis.faults.filter((f) => f.kind === 'kill').length,
-      dbFaults: nemesis.faults.filter((f) => f.kind !== 'kill').length,
-      starts: cluster.starts,
+      kills: n$.faults.filter((f) => f.kind === 'kill').length,
+      dbFaults: n$.faults.filter((f) => f.kind !== 'kill').length,
+      ...(real
+        ? {
+            pgRestarts: {
+              fast: n$.faults.filter((f) => f.how === 'fast').length,
+              immediate: n$.faults.filter((f) => f.how === 'immediate').length,
+            },
+          }
+        : {}),
+      starts: c.starts,
       lost: check.lost,
       stuck: check.stuck,
       log,
-      unplannedExits: cluster.unplanned.length,
-      recovery: recovery(lines, nemesis.faults, ledger.ackTimes),
+      unplannedExits: c.unplanned.length,
+      recovery: recovery(lines, n$.faults, ledger.ackTimes),
       odd: ledger.odd,
       problems,
     };
+  };
+
+  // An abort settles the run at once; the body, left behind, finds every process gone and its
+  // deadlines past, and ends by itself.
+  const signal = options.signal;
+  let onAbort: (() => void) | undefined;
+  const abortedRun = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      aborted = true;
+      reject(signal!.reason instanceof Error ? signal!.reason : new Error('torture run aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  const running = body();
+  running.catch(() => undefined);
+  abortedRun.catch(() => undefined);
+  try {
+    return await Promise.race([running, abortedRun]);
+  } catch (err) {
+    // A run that did not finish keeps what explains it.
+    keepRunDir = true;
+    throw err;
   } finally {
-    await nemesis.stop().catch(() => undefined);
-    await cluster.stop().catch(() => undefined);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    aborted = true;
+    // The cluster first: from now on no process is spawned (not even a pending restart), and
+    // every one starting or serving is killed.
+    const stopping = cluster?.stop().catch(() => undefined);
+    await nemesis?.stop().catch(() => undefined);
+    await stopping;
     await proxy?.close();
+    if (keep) server?.keep();
     // A kept run keeps its schema too: the stuck rows, key locks and timers explain it.
-    if (postgres && !keep) await dropSchema(pgUrl, schema);
+    if (server) {
+      await server.stop().catch(() => undefined);
+      if (keep) say(server.describeKept(schema));
+    } else if (postgres && !keep) await dropSchema(pgUrl, schema);
     else if (postgres) say(`schema ${schema} kept (drop it with: DROP SCHEMA ${schema} CASCADE)`);
-    if (!keep) rmSync(runDir, { recursive: true, force: true });
+    if (!keep && !keepRunDir) rmSync(runDir, { recursive: true, force: true });
+    else say(`run directory kept: ${runDir}`);
   }
 }
 
