@@ -50,6 +50,9 @@ export interface Outcome {
   ms: number;
 }
 
+/** Error codes of requests undici refused to send (bad header names or values, methods): no request left. */
+export const REFUSED: readonly string[] = ['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED'];
+
 const SHOW = 2048;
 
 /** A case as text precise enough to send it again by hand. */

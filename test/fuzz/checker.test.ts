@@ -76,4 +76,32 @@ describe('StateReader', () => {
       cleanup();
     }
   });
+
+  it('tells when the next timer or delayed invocation comes due, leaving stuck ones out', async () => {
+    const { dir, cleanup } = tempDir('keel-fuzz-due-');
+    try {
+      const path = join(dir, 'keel.db');
+      await openSqliteStore({ path }).close();
+      const reader = new StateReader(path);
+      expect(reader.nextDue()).toBe(Infinity);
+      const writer = new Database(path);
+      const now = Date.now();
+      const timer = writer.prepare(
+        'INSERT INTO timers (invocation_id, idx, fire_at) VALUES (?, ?, ?)',
+      );
+      timer.run('inv_stuck', 0, now - 60_000); // overdue by a minute: stuck, never fires
+      timer.run('inv_a', 0, now + 30_000);
+      expect(reader.nextDue()).toBe(now + 30_000);
+      writer
+        .prepare(
+          "INSERT INTO invocations (id, service, handler, key, exclusive, status, attempt, retry_index, run_at, created_at, modified_at) VALUES ('inv_b', 'Counter', 'add', 'k', 1, 'scheduled', 0, -1, ?, ?, ?)",
+        )
+        .run(now + 20_000, now, now);
+      expect(reader.nextDue()).toBe(now + 20_000);
+      writer.close();
+      reader.close();
+    } finally {
+      cleanup();
+    }
+  });
 });

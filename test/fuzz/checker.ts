@@ -1,4 +1,4 @@
-import { describeCase, describeOutcome, type FuzzCase, type Outcome } from './cases.js';
+import { describeCase, describeOutcome, REFUSED, type FuzzCase, type Outcome } from './cases.js';
 import { HANDLER_5XX_CODES } from './services.js';
 
 /**
@@ -62,10 +62,7 @@ export class Checker {
     }
     if (o.status === undefined) {
       // undici refusing to send what a generator made is the fuzzer's problem, not the app's.
-      if (
-        o.error?.startsWith('UND_ERR_INVALID_ARG') ||
-        o.error?.startsWith('UND_ERR_NOT_SUPPORTED')
-      ) {
+      if (REFUSED.some((code) => o.error?.startsWith(`${code}:`))) {
         this.clientRefused++;
         return undefined;
       }

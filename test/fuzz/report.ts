@@ -21,6 +21,7 @@ export function formatReport(res: FuzzResult): string {
     ['unsettled batches (not state-checked)', String(res.unsettled)],
     ['waiting for the store to settle', `${(res.settleMs / 1000).toFixed(1)} s`],
     ['invocations killed to settle', String(res.settleKills)],
+    ['changes after due work came due (not attributed)', String(res.pastDue)],
     ['requests undici refused to send', String(c.clientRefused)],
     ['exits', res.exit ? `1 (code ${res.exit.code}, signal ${res.exit.signal})` : '0'],
     ['undocumented 5xx', String(count('undocumented_5xx'))],

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FuzzCase, Outcome } from './cases.js';
+import { REFUSED, type FuzzCase, type Outcome } from './cases.js';
 import { Checker } from './checker.js';
 import { startAppProcess, type AppProcess } from './child.js';
 import { adminInvalid, adminValid } from './gen-admin.js';
@@ -21,7 +21,10 @@ import { diff, StateReader, type Snapshot } from './state.js';
  * each followed, once the store has settled, by a batch of invalid requests only, sent one at
  * a time with the store's data version read after each: any write is attributed to the request
  * just answered, and one answered 4xx (or not at all) that changed the stored state is a
- * violation. Every answer is checked for undocumented 5xx, and the process must never exit.
+ * violation. After a request answered 2xx (valid by chance) or not answered, the store is let
+ * settle before the next one, so that its late writes are not blamed on that one; a change seen
+ * once a timer or delayed invocation has come due is attributed to nobody (and ends the batch).
+ * Every answer is checked for undocumented 5xx, and the process must never exit.
  */
 
 export interface FuzzOptions {
@@ -51,6 +54,11 @@ export interface FuzzResult {
   overdue: number;
   /** Time spent waiting for the store to settle. */
   settleMs: number;
+  /**
+   * Changes seen in an invalid batch after a timer or delayed invocation came due (a request
+   * took long): not attributed to a request; the batch ended there.
+   */
+  pastDue: number;
   exit: AppProcess['exit'];
   appLog: string[];
 }
@@ -87,6 +95,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   let invalidChecked = 0;
   let sent = 0;
   let settleMs = 0;
+  let pastDue = 0;
 
   const exited = (): boolean => {
     if (!app.exit) return false;
@@ -168,17 +177,32 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   const invalidBatch = async (n: number): Promise<void> => {
     let base: Snapshot = reader.snapshot();
     let version = reader.dataVersion();
-    let previous: FuzzCase | undefined;
-    const check = (c: FuzzCase, outcome: Outcome | undefined): void => {
+    // Until then only a request can change the settled store; after it, a timer or a delayed
+    // invocation may have (settle() leaves none due within HORIZON_MS, so only a request that
+    // took long lets the batch reach it).
+    let dueAt = reader.nextDue();
+    let previous: { c: FuzzCase; outcome: Outcome | undefined } | undefined;
+    const changed = (): ReturnType<typeof diff> => {
       const v = reader.dataVersion();
-      if (v === version) return;
+      if (v === version) return [];
       version = v;
       const now = reader.snapshot();
       const changes = diff(base, now);
       base = now;
-      if (changes.length === 0) return;
+      return changes;
+    };
+    /** Checks the store after `c`; false when the batch must end (the store is not settled). */
+    const check = (c: FuzzCase, outcome: Outcome | undefined): boolean => {
+      const changes = changed();
+      if (changes.length === 0) return true;
+      if (Date.now() >= dueAt) {
+        // Work that came due may have made the change: no request can be blamed for it, and
+        // the store is no longer settled for the next one.
+        pastDue++;
+        return false;
+      }
       // A 2xx means the generator made a valid request by chance: counted as accepted, not a violation.
-      if (outcome?.status !== undefined && outcome.status < 300) return;
+      if (outcome?.status !== undefined && outcome.status < 300) return true;
       const what = changes
         .map((d) => {
           const sample = d.added[0] ?? d.changed[0] ?? d.removed[0]!;
@@ -191,23 +215,43 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
         .join('; ');
       checker.add({
         kind: 'state_change',
-        cases: previous ? [previous, c] : [c],
+        cases: previous ? [previous.c, c] : [c],
         ...(outcome ? { outcome } : {}),
-        detail: `the stored state changed after an invalid request (the last one listed; a late write of the one before it is possible): ${what}`,
+        detail: `the stored state changed after an invalid request (the last one listed${previous ? '; a late write of the one before it, also refused, is possible' : ''}): ${what}`,
       });
+      return true;
     };
-    const until = performance.now() + INVALID_BATCH_MS;
+    // The batch's time is counted without the waits for the store to settle (each wait ends
+    // with nothing due within HORIZON_MS), so that they do not cut the number of checked requests.
+    let until = performance.now() + INVALID_BATCH_MS;
     for (let i = 0; i < n && !app.exit && performance.now() < Math.min(until, stopAt); i++) {
       const c = nextCase(r, known, GENERATORS, 'invalid');
       const outcome = await exchange(c);
       invalidChecked++;
-      check(c, outcome);
-      previous = c;
+      const refused = REFUSED.some((code) => outcome.error?.startsWith(`${code}:`));
+      if (!refused && (outcome.status === undefined || outcome.status < 300)) {
+        // What it did may land after its answer (the invocation a 202 started, a request the
+        // fuzzer stopped waiting for that the server still serves): wait until the store is
+        // settled again, so that all of it is seen here and none is blamed on the next request.
+        const waited = performance.now();
+        const settled = await settle();
+        until += performance.now() - waited;
+        previous = undefined;
+        if (!check(c, outcome) || !settled) break;
+        dueAt = reader.nextDue();
+        continue;
+      }
+      if (!check(c, outcome)) {
+        // Not settled any more: no later change, the tail's included, can be attributed.
+        previous = undefined;
+        break;
+      }
+      previous = { c, outcome };
     }
     if (previous && !app.exit) {
       // A write that lands after its answer is still caught, attributed to the batch's tail.
       await sleep(50);
-      check(previous, undefined);
+      check(previous.c, previous.outcome);
     }
   };
 
@@ -265,6 +309,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       unsettled,
       settleKills,
       settleMs,
+      pastDue,
       overdue,
       exit: app.exit,
       appLog: app.log,

@@ -1,6 +1,13 @@
 import { connect } from 'node:net';
 import { Client, Pool } from 'undici';
-import type { FuzzCase, HttpCase, Outcome, RawCase, Surface } from './cases.js';
+import {
+  REFUSED,
+  type FuzzCase,
+  type HttpCase,
+  type Outcome,
+  type RawCase,
+  type Surface,
+} from './cases.js';
 
 const KEEP = 2048;
 /** A raw connection that says nothing for this long is given up on (Node's own timeouts are longer). */
@@ -45,19 +52,26 @@ export class Sender {
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     // The watchdog races the exchange instead of relying on the abort alone: an aborted undici
-    // request was seen never to settle (its connection gone, its promise pending), which stalled
-    // the whole run. A given-up-on request is left to settle or not on its own.
+    // request was seen never to settle (one still queued in the pool, never given a connection,
+    // is not reached by the abort), which stalled the whole run. A given-up-on request is left
+    // to settle or not on its own.
     const watchdog = new Promise<Outcome>((resolve) => {
       const limit = c.abortAfterMs ?? HTTP_TIMEOUT_MS + 5_000;
       timer = setTimeout(() => {
+        // The pool's state tells a server that did not answer (the request was running) from
+        // a client that never sent it (queued: every connection taken).
+        const s = this.pools[c.surface].stats;
         abort.abort();
-        // A request undici lost track of keeps its connection slot: start a fresh pool, or
-        // every later request would queue behind the lost ones.
-        if (c.abortAfterMs === undefined) this.renew(c.surface);
+        // A pool whose connections undici lost track of (see the refusals below) would queue
+        // every later request behind them: start a fresh one.
+        if (c.abortAfterMs === undefined) this.retire(c.surface);
         const ms = performance.now() - started;
         resolve(
           c.abortAfterMs === undefined
-            ? { error: `no answer within ${limit / 1000} s`, ms }
+            ? {
+                error: `no answer within ${limit / 1000} s (client pool: ${s.connected} connected, ${s.free} free, ${s.running} running, ${s.queued} queued)`,
+                ms,
+              }
             : { abandoned: true, ms },
         );
       }, limit);
@@ -69,18 +83,24 @@ export class Sender {
     }
   }
 
-  private renew(surface: Surface): void {
+  /**
+   * Replaces a surface's pool. The old one is closed, not destroyed: the requests still in
+   * flight on it (other workers') finish normally instead of failing with UND_ERR_DESTROYED,
+   * which would be reported as unanswered requests the server had nothing to do with.
+   */
+  private retire(surface: Surface): void {
     const old = this.pools[surface];
     this.pools[surface] = new Pool(this.urls[surface], POOL_OPTIONS);
-    void old.destroy().catch(() => undefined);
+    void old.close().catch(() => undefined);
   }
 
   private async exchange(c: HttpCase, signal: AbortSignal, started: number): Promise<Outcome> {
     // A request the fuzzer gives up on (an attach) gets a connection of its own, closed after:
     // the server sees its client go away, and no pooled connection is left in doubt.
     const own = c.abortAfterMs === undefined ? undefined : new Client(this.urls[c.surface]);
+    const pool = this.pools[c.surface];
     try {
-      const res = await (own ?? this.pools[c.surface]).request({
+      const res = await (own ?? pool).request({
         method: c.method,
         path: c.path,
         headers: c.headers.flat(),
@@ -93,6 +113,12 @@ export class Sender {
       const ms = performance.now() - started;
       if (signal.aborted) return { abandoned: true, ms };
       const e = err as { code?: string; message?: string };
+      // undici (7.x) leaks a pool connection for each request it refuses to send: the client
+      // it picked is marked busy ("needs drain") and never drains. After `connections` such
+      // refusals every later request of the pool waits forever (seen as unanswered requests
+      // of every kind, answered by nobody). A refused request retires its pool.
+      if (!own && this.pools[c.surface] === pool && REFUSED.some((code) => e.code === code))
+        this.retire(c.surface);
       return { error: `${e.code ?? 'error'}: ${e.message ?? String(err)}`, ms };
     } finally {
       void own?.destroy().catch(() => undefined);

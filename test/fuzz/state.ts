@@ -84,6 +84,24 @@ export class StateReader {
     };
   }
 
+  /**
+   * When the next timer or delayed invocation comes due (epoch ms; Infinity when none), not
+   * counting the overdue (stuck) ones {@link activity} reports apart. Until then, nothing but a
+   * request can change the settled store.
+   */
+  nextDue(): number {
+    const after = Date.now() - 10_000;
+    const t = this.db
+      .prepare('SELECT min(fire_at) AS at FROM timers WHERE fire_at > ?')
+      .get(after) as { at: number | null };
+    const s = this.db
+      .prepare(
+        "SELECT min(run_at) AS at FROM invocations WHERE status = 'scheduled' AND run_at > ?",
+      )
+      .get(after) as { at: number | null };
+    return Math.min(t.at ?? Infinity, s.at ?? Infinity);
+  }
+
   /** Ids of invocations still active (settling kills them through the admin API when they linger). */
   activeIds(): string[] {
     return (
