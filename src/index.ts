@@ -50,6 +50,7 @@ export {
   InvalidDelayError,
 } from './core/errors.js';
 export type { ErrorInfo, KeelErrorOptions } from './core/errors.js';
+export type { KeelErrorCode } from './engine/errors.js';
 export { parseDuration, MAX_DELAY_MS } from './core/duration.js';
 export type { Duration } from './core/duration.js';
 export { DEFAULT_RETRY } from './core/retry.js';

@@ -8,6 +8,7 @@ import type {
   WorkflowSharedContext,
 } from './context.js';
 import type { Duration } from './duration.js';
+import { UsageError } from './errors.js';
 import type { DurablePromise } from './futures.js';
 import type { RetryPolicy } from './retry.js';
 import type { StandardSchemaV1 } from './schema.js';
@@ -299,7 +300,7 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 function checkName<N extends string>(name: N): N {
   if (!NAME.test(name)) {
-    throw new TypeError(
+    throw new UsageError(
       `"${name}" is not a valid name: use letters, digits, "_", "." and "-", starting with a letter or "_"`,
     );
   }

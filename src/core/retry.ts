@@ -1,4 +1,5 @@
 import { parseDuration, type Duration } from './duration.js';
+import { UsageError } from './errors.js';
 
 /**
  * How a failing handler or step is retried. Any error other than a `TerminalError` is retried
@@ -61,10 +62,10 @@ export function resolveRetry(
     jitter: p.jitter ?? base.jitter,
   };
   if (!(r.maxAttempts >= 1))
-    throw new RangeError(`retry.maxAttempts must be at least 1, got ${r.maxAttempts}`);
-  if (!(r.factor >= 1)) throw new RangeError(`retry.factor must be at least 1, got ${r.factor}`);
+    throw new UsageError(`retry.maxAttempts must be at least 1, got ${r.maxAttempts}`);
+  if (!(r.factor >= 1)) throw new UsageError(`retry.factor must be at least 1, got ${r.factor}`);
   if (!(r.jitter >= 0 && r.jitter <= 1))
-    throw new RangeError(`retry.jitter must be between 0 and 1, got ${r.jitter}`);
+    throw new UsageError(`retry.jitter must be between 0 and 1, got ${r.jitter}`);
   return r;
 }
 

@@ -45,7 +45,6 @@ import { TimerService } from './timers.js';
 import { Cluster } from './cluster.js';
 import { StoreError } from '../store/errors.js';
 
-/** Engine options. Every field has a documented default. */
 /** How many times an operator's cancel or kill reads an invocation again that changed meanwhile. */
 const DECIDE_TRIES = 5;
 
@@ -64,6 +63,10 @@ const CLEANUP_BATCH = 1000;
 /** How long background work that failed (the store unreachable) waits before it runs again. */
 const RETRY_LATER_MS = 1000;
 
+/**
+ * Options of {@link Engine}: `services` and `store` are required; every other field documents
+ * its default.
+ */
 export interface EngineOptions {
   /** The services, objects and workflows this engine runs. */
   services: Definition[];
@@ -177,7 +180,6 @@ export class Engine implements RunnerOwner {
   private readonly locks = new KeyLocks<InvocationRow>();
   /** Invocations executing in this process. */
   private readonly active = new Map<string, Runner>();
-  /** Deduplication keys of invocations whose insert is not yet durable. */
   /**
    * Deduplication keys whose insert is not durable yet, with the invocation that will hold
    * each (on a shared store, the winner is known only once the insert answers).
@@ -343,7 +345,8 @@ export class Engine implements RunnerOwner {
 
   /**
    * Runs a handler and resolves with its result once the result is durable. Rejects with the
-   * handler's terminal error (as a `TerminalError` with its code and status).
+   * handler's terminal error, rebuilt from its stored code as its class (`ValidationError`,
+   * `RetriesExhaustedError`, ...; a `TerminalError` for codes of users' own) with its status.
    */
   async invoke(req: InvokeRequest, wait: WaitOptions = {}): Promise<unknown> {
     if (req.delayMs !== undefined) checkDelay(req.delayMs);
@@ -667,21 +670,6 @@ export class Engine implements RunnerOwner {
     }
     if (row.status === 'running') this.launch(row, NO_ENTRIES, def, spec);
     return { row, existing: false, durable };
-  }
-
-  /** Shared store: releases an object key through the store and starts whoever it passes to. */
-  private async releaseKeyIn(row: InvocationRow, extra: WriteOp[] = []): Promise<OpResult[]> {
-    const release: WriteOp = {
-      op: 'key.release',
-      service: row.service,
-      key: row.key,
-      invocationId: row.id,
-      owner: this.cluster!.processId,
-    };
-    const results = await this.store.write([...extra, release]);
-    const next = (results[results.length - 1] as { next?: InvocationRow }).next;
-    if (next) this.launch(next, NO_ENTRIES);
-    return results;
   }
 
   /** Starts an invocation now, or queues it behind the current holder of its object key. */
@@ -1977,7 +1965,9 @@ export class Engine implements RunnerOwner {
           );
           // Resolved, not rejected: most callers fire and forget. An operator's kill or cancel
           // checks it, so that it never answers for an outcome that was not recorded.
-          return err instanceof Error ? err : new Error(errorMessage(err));
+          return err instanceof Error
+            ? err
+            : new KeelError(errorMessage(err), { code: 'internal', cause: err });
         },
       )
       .finally(() => this.settling.delete(row.id));
@@ -2241,7 +2231,11 @@ export class Engine implements RunnerOwner {
         },
         (err: unknown) => {
           this.dropWaiter(id, waiter);
-          waiter.reject(err instanceof Error ? err : new Error(String(err)));
+          waiter.reject(
+            err instanceof Error
+              ? err
+              : new KeelError(errorMessage(err), { code: 'internal', cause: err }),
+          );
         },
       );
     });
@@ -2401,7 +2395,6 @@ function stepWriteOp(w: StepWrite): WriteOp | undefined {
  */
 const AWAKEABLE_SCOPE = 'keel.awakeable';
 
-/** Where an awakeable's completion goes. */
 /** An invocation whose journal (and current row) is loading for a resume. */
 interface Loading {
   loading: true;
@@ -2413,6 +2406,7 @@ interface Loading {
   finished: boolean;
 }
 
+/** Where an awakeable's completion goes. */
 interface AwakeableRef {
   invocationId: string;
   index: number;

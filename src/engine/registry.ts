@@ -1,4 +1,4 @@
-import { NotFoundError, ValidationError } from '../core/errors.js';
+import { NotFoundError, UsageError, ValidationError } from '../core/errors.js';
 import { handlerSpec, type Definition, type HandlerSpec } from '../core/definitions.js';
 
 /** The definitions an engine serves, and the lookups the ingress and calls need. */
@@ -9,12 +9,12 @@ export class Registry {
   constructor(definitions: Definition[]) {
     for (const d of definitions) {
       if (this.byName.has(d.name))
-        throw new TypeError(`two definitions are named "${d.name}": names must be unique`);
+        throw new UsageError(`two definitions are named "${d.name}": names must be unique`);
       this.byName.set(d.name, d);
       for (const h of Object.keys(d.handlers)) {
         const spec = handlerSpec(d, h);
         if (!spec)
-          throw new TypeError(
+          throw new UsageError(
             `${d.name}.${h} is not a handler: use an async function or handler(options, fn)`,
           );
         this.specs.set(`${d.name}/${h}`, spec);

@@ -39,11 +39,6 @@ export class Batcher {
     private readonly send: (req: BuiltRequest, ctl: CallControl) => Promise<CallResult>,
   ) {}
 
-  /** Waiting calls. */
-  get size(): number {
-    return this.members.length;
-  }
-
   add(req: BuiltRequest, ctl: CallControl): Promise<CallResult> {
     return new Promise<CallResult>((resolve) => {
       this.members.push({ req, key: ctl.idempotencyKey, resolve });

@@ -3,7 +3,7 @@
  * line and column) is wrong, what was found and what is accepted, so the fix is obvious from the
  * message alone. None of them ever repeats a secret value.
  */
-import { KeelError, TerminalError } from '../core/errors.js';
+import { KeelError, registerErrorClass, TerminalError } from '../core/errors.js';
 
 /**
  * An integration declaration (TypeScript or file) that Keel refuses. `path` is the field in
@@ -176,3 +176,9 @@ export class IntegrationCallError extends TerminalError {
     return this.failure.status;
   }
 }
+
+// Rebuilt from the journal with their class and fields (see `fromErrorInfo`).
+registerErrorClass(IntegrationConfigError, ['invalid_integration']);
+registerErrorClass(IntegrationDeclarationError, ['invalid_declaration']);
+registerErrorClass(MissingSecretError, ['missing_secret']);
+registerErrorClass(IntegrationCallError, Object.values(REASON_CODE));

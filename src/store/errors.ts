@@ -1,4 +1,4 @@
-import { KeelError } from '../core/errors.js';
+import { KeelError, registerErrorClass } from '../core/errors.js';
 
 /**
  * Codes a store raises. Shared by every adapter so the engine and users can match on them
@@ -62,3 +62,17 @@ export class StoreError extends KeelError {
     });
   }
 }
+
+/** Every code, so that the registration below cannot miss one the type gains. */
+const STORE_ERROR_CODES: Record<StoreErrorCode, true> = {
+  store_closed: true,
+  schema_too_new: true,
+  write_failed: true,
+  store_failed: true,
+  store_unavailable: true,
+  process_fenced: true,
+  precondition_failed: true,
+};
+
+// Rebuilt from a stored outcome as a `StoreError` (see `fromErrorInfo`).
+registerErrorClass(StoreError, Object.keys(STORE_ERROR_CODES));

@@ -83,8 +83,6 @@ export type InvocationStatus =
   | 'completed'
   | 'failed';
 
-export const FINISHED: readonly InvocationStatus[] = ['completed', 'failed'];
-
 export interface InvocationRow {
   id: string;
   service: string;

@@ -14,10 +14,11 @@ interface Pending {
  * @example
  * ```ts
  * const clock = new FakeClock();
- * const engine = new Engine({ services: [Claims], store, clock });
+ * const engine = new Engine({ services: [Signup, Greeter, Counter], store, clock });
  * await engine.start();
- * const done = engine.workflowClient...;
- * await clock.advance('30d'); // the 30-day timer fires, no real waiting
+ * const done = engine.client(Signup, 'ada').run({ email: 'ada@example.com' });
+ * await clock.advance('1d'); // the one-day `ctx.sleep` fires, no real waiting
+ * const accountId = await done;
  * ```
  */
 export class FakeClock implements Clock {

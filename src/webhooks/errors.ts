@@ -1,4 +1,4 @@
-import { KeelError, TerminalError } from '../core/errors.js';
+import { ConflictError, KeelError, registerErrorClass, TerminalError } from '../core/errors.js';
 import type { RejectedWebhook, VerifiedWebhook, VerifyResult } from './verify/types.js';
 
 /**
@@ -40,6 +40,17 @@ export class WebhookConfigError extends KeelError {
     super(message, { code: 'webhook_config', status: 500 });
   }
 }
+
+// Rebuilt from the journal with their class and fields (see `fromErrorInfo`). The conflicts the
+// webhook admin API raises are `ConflictError`s with codes of their own.
+registerErrorClass(WebhookVerificationError, ['invalid_signature']);
+registerErrorClass(WebhookConfigError, ['webhook_config']);
+registerErrorClass(ConflictError, [
+  'delivery_pending',
+  'endpoint_deleted',
+  'endpoint_disabled',
+  'concurrent_update',
+]);
 
 /**
  * Returns a verified result, or throws {@link WebhookVerificationError} for a rejected one: for

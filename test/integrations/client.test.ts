@@ -5,7 +5,9 @@ import {
   integration,
   type MockRequest,
 } from '../../src/integrations/index.js';
+import { FakeClock } from '../../src/testing/index.js';
 import { ProviderServer } from '../fakes/provider-server.js';
+import { until } from '../helpers.js';
 
 /**
  * Plain clients (outside handlers) over real HTTP against the fake provider: classification,
@@ -24,8 +26,8 @@ afterAll(async () => {
   await api.close();
 });
 
-function runtimeFor(): IntegrationRuntime {
-  const r = new IntegrationRuntime({ log: () => undefined });
+function runtimeFor(options: { clock?: FakeClock } = {}): IntegrationRuntime {
+  const r = new IntegrationRuntime({ log: () => undefined, ...options });
   runtimes.push(r);
   return r;
 }
@@ -37,18 +39,29 @@ describe('plain integration client', () => {
     const gh = integration({
       name: `GH_${Math.random().toString(36).slice(2)}`,
       baseUrl: api.url,
-      retry: fast,
+      // Without jitter, the retry after the 503 waits exactly `initialDelay` (1 ms).
+      retry: { ...fast, jitter: 0 },
       operations: { get_user: { path: '/users/{username}' } },
     });
     const before = api.count('/users');
     api.script({ status: 503 }, { status: 429, headers: { 'retry-after': '0.05' } });
-    const started = performance.now();
-    const res = await runtimeFor().client(gh).get_user.withResponse({ username: 'octocat' });
+    // Retry waits run on the fake clock: each one is a pending timer until the test moves time.
+    const clock = new FakeClock();
+    const call = runtimeFor({ clock }).client(gh).get_user.withResponse({ username: 'octocat' });
+    const sent = (): number => api.count('/users') - before;
+    await until(() => clock.timerCount === 1, 'the retry after the 503 to be scheduled', 5000);
+    expect(sent()).toBe(1);
+    await clock.advance(1);
+    // The 429 asked for 50 ms: 49 ms later the retry is still waiting, at 50 ms it goes.
+    await until(() => sent() === 2 && clock.timerCount === 1, 'the retry after the 429', 5000);
+    await clock.advance(49);
+    expect(clock.timerCount).toBe(1);
+    expect(sent()).toBe(2);
+    await clock.advance(1);
+    const res = await call;
     expect(res.data).toMatchObject({ login: 'octocat' });
     expect(res).toMatchObject({ status: 200, source: 'network', fromCache: false, attempts: 3 });
-    expect(api.count('/users') - before).toBe(3);
-    // The 429 asked for 50 ms: the retry did not go sooner.
-    expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+    expect(sent()).toBe(3);
   });
 
   it('does not retry a 4xx: it fails at once with integration_rejected and the status', async () => {

@@ -9,14 +9,16 @@ import {
 } from '../../src/integrations/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store, WriteOp } from '../../src/store/types.js';
+import { FakeClock } from '../../src/testing/index.js';
 import { ProviderServer } from '../fakes/provider-server.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, until } from '../helpers.js';
 
 /**
  * A rate limit shared through the store: two engine instances on one SQLite file issue 300
  * calls against "100 per second". The limiter paces from an empty bucket, so the 300th call
  * cannot leave before 3 s have passed, whichever instance sends it; permits are leased in blocks,
- * so the store sees a few dozen writes, not 300.
+ * so the store sees a few dozen writes, not 300. Time is a fake clock both engines share: the
+ * test moves it and lets the calls it releases land before moving it again.
  */
 let api: ProviderServer;
 const tmp = tempDir('keel-ratelimit-');
@@ -33,6 +35,7 @@ const Noop = service({ name: 'Noop', handlers: { noop: async () => null } });
 describe('rate limit shared through the store', () => {
   it('two instances, 300 calls, 100/s: spread over at least 3 s of arrivals', async () => {
     const file = join(tmp.dir, 'keel.db');
+    const clock = new FakeClock();
     const limited = integration({
       name: 'Limited',
       baseUrl: api.url,
@@ -52,7 +55,7 @@ describe('rate limit shared through the store', () => {
         ).length;
         return write(ops);
       };
-      const engine = new Engine({ services: [Noop], store, logger: () => undefined });
+      const engine = new Engine({ services: [Noop], store, clock, logger: () => undefined });
       runtimes.push(installIntegrations(engine, { log: () => undefined }).runtime);
       await engine.start();
       engines.push(engine);
@@ -60,14 +63,44 @@ describe('rate limit shared through the store', () => {
     try {
       const [a, b] = runtimes.map((r) => r.client(limited));
       const before = api.requests.length;
-      const start = performance.timeOrigin + performance.now();
-      const results = await Promise.all(
-        Array.from({ length: 300 }, (_, i) => (i % 2 === 0 ? a! : b!).ping()),
+      const arrived = (): number => api.requests.length - before;
+      const start = clock.now();
+      let answered = 0;
+      const calls = Array.from({ length: 300 }, (_, i) =>
+        (i % 2 === 0 ? a! : b!).ping().finally(() => answered++),
       );
-      const arrivals = api.requests.slice(before).map((r) => r.at);
+      // Settled: every request that left was answered, and no more leave at this time.
+      const settled = async (): Promise<void> => {
+        let last = -1;
+        let same = 0;
+        await until(
+          () => {
+            const n = arrived();
+            same = n === answered && n === last ? same + 1 : 0;
+            last = n;
+            return same >= 5 || answered === 300;
+          },
+          'the calls released at this time to be answered',
+          5000,
+        );
+      };
+      // Up to 1 ms short of 3 s, in steps of 20 ms: not all 300 may have left yet.
+      await settled();
+      while (clock.now() < start + 2999) {
+        await clock.advance(Math.min(20, start + 2999 - clock.now()));
+        await settled();
+      }
+      expect(answered).toBe(arrived());
+      expect(arrived()).toBeLessThan(300);
+      // ... and the rest leave as time goes on.
+      while (answered < 300 && clock.now() < start + 10_000) {
+        await clock.advance(20);
+        await settled();
+      }
+      expect(answered).toBe(300);
+      const results = await Promise.all(calls);
       expect(results.every((r) => (r as { ok?: boolean }).ok === true)).toBe(true);
-      expect(arrivals).toHaveLength(300);
-      expect(Math.max(...arrivals) - start).toBeGreaterThanOrEqual(3000);
+      expect(arrived()).toBe(300);
       // Leased in blocks of up to 10: well under one write per call.
       expect(limiterWrites).toBeLessThan(100);
       expect(limiterWrites).toBeGreaterThanOrEqual(30);

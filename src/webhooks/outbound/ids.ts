@@ -60,7 +60,3 @@ export function parseDeliveryId(
   const endpointId = `ep_${m[1]}`;
   return { endpointId, sortKey: m[2]!, logKey: `${endpointId}/${m[2]}` };
 }
-
-export function isEndpointId(id: string): boolean {
-  return /^ep_[0-9a-f]{20}$/.test(id);
-}
