@@ -57,18 +57,26 @@ export async function harness(options: Omit<EngineOptions, 'store' | 'clock'>): 
   return h;
 }
 
-/** Waits until `cond` holds, letting I/O run; fails after `rounds` tries. */
+/**
+ * Waits until `cond` holds, letting I/O run; fails after `rounds` tries, but never before
+ * `UNTIL_MIN_MS` have passed: on a loaded machine (the suite shares two cores with long runs)
+ * the same work takes many more rounds. A deadline to report a hang, not a speed assertion.
+ */
 export async function until(
   cond: () => boolean | Promise<boolean>,
   what: string,
   rounds = 500,
 ): Promise<void> {
-  for (let i = 0; i < rounds; i++) {
+  const started = Date.now();
+  for (let i = 0; ; i++) {
     if (await cond()) return;
+    if (i >= rounds && Date.now() - started >= UNTIL_MIN_MS) break;
     await settle(1);
   }
   throw new Error(`timed out waiting for: ${what}`);
 }
+
+const UNTIL_MIN_MS = 15_000;
 
 /** A promise with its resolve function, for steps the test releases by hand. */
 export function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {

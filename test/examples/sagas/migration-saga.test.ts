@@ -146,8 +146,16 @@ describe('MigrationSaga (seed 002, exercise 6)', () => {
   it('continues where it was after a restart, copying no batch twice', async () => {
     const { clock } = await start();
     const run = await begin('mig-r', 'svc-users');
-    await clock.advance('50m');
-    await until(async () => (await progress('mig-r')).batchesMigrated > 10, 'halfway');
+    // Minute by minute, each batch seen before the clock moves on (one long advance would
+    // outrun a loaded machine: a batch's next sleep starts after the advance has passed it).
+    await until(async () => (await progress('mig-r')).batchesMigrated === 1, 'first batch');
+    for (let minute = 1; minute <= 10; minute++) {
+      await clock.advance('1m');
+      await until(
+        async () => (await progress('mig-r')).batchesMigrated === minute + 1,
+        `batch ${minute + 1}`,
+      );
+    }
     await h!.restart();
     expect(await finish(run.invocationId)).toMatchObject({
       status: 'completed',
