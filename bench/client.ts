@@ -6,9 +6,10 @@
  * generator costs a fraction of what the server under test does: the plain node:http no-op
  * row measures that ceiling.
  *
- * Every answer is checked: a status other than 200 or a body other than the expected one is
- * counted, never measured as a success. Latency is `process.hrtime.bigint()` from the write
- * of the request to the last byte of the answer, kept per request at nanosecond resolution.
+ * Every answer is checked: a status other than the expected one (200 by default) or a body
+ * other than the expected one is counted, never measured as a success. Latency is
+ * `process.hrtime.bigint()` from the write of the request to the last byte of the answer, kept
+ * per request at nanosecond resolution.
  */
 import net from 'node:net';
 
@@ -28,8 +29,10 @@ export interface LoadOptions {
   path: (i: number) => string;
   /** JSON request body. */
   body: string;
-  /** The exact answer body expected with status 200. */
-  expect: string;
+  /** The exact answer body expected (with status `expectStatus`), or a check of the body. */
+  expect: string | ((body: string) => boolean);
+  /** The status expected; default 200 (202 for a `/send`). */
+  expectStatus?: number;
   /** Give up after this long; requests not answered by then count as errors. */
   timeoutMs?: number;
   /**
@@ -47,11 +50,11 @@ export interface LoadResult {
   planned: number;
   /** Set when `sendForMs` stopped the run before it sent every request. */
   stoppedAfterMs?: number;
-  /** 200 with the expected body. */
+  /** The expected status (200 by default) with the expected body. */
   ok: number;
-  /** Answers by status, for everything that was not 200. */
+  /** Answers by status, for everything that was not the expected status. */
   statuses: Record<number, number>;
-  /** 200 but not the expected body. */
+  /** The expected status but not the expected body. */
   wrongBody: number;
   /** Connection errors, resets, timeouts: requests that got no answer. */
   errors: number;
@@ -83,6 +86,7 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
   const targets = o.targets?.length ? o.targets : [{ host: o.host, port: o.port }];
   result.okByTarget = targets.map(() => 0);
   const bodyLength = Buffer.byteLength(o.body);
+  const expectStatus = o.expectStatus ?? 200;
   const heads = targets.map(
     (t) =>
       `Host: ${t.host}:${t.port}\r\ncontent-type: application/json\r\ncontent-length: ${bodyLength}\r\n\r\n${o.body}`,
@@ -220,12 +224,15 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
         const elapsed = process.hrtime.bigint() - this.started;
         this.busy = false;
         const body = buf.toString('utf8', headEnd + 4, end);
-        if (status !== 200) {
+        if (status !== expectStatus) {
           result.statuses[status] = (result.statuses[status] ?? 0) + 1;
           sample(`${status} ${body.slice(0, 200)}`);
-        } else if (body !== o.expect) {
+        } else if (typeof o.expect === 'string' ? body !== o.expect : !o.expect(body)) {
           result.wrongBody++;
-          sample(`200 with body ${body.slice(0, 200)} (expected ${o.expect})`);
+          sample(
+            `${status} with body ${body.slice(0, 200)}` +
+              (typeof o.expect === 'string' ? ` (expected ${o.expect})` : ''),
+          );
         } else {
           latencies[result.ok++] = Number(elapsed) / 1e6;
           result.okByTarget[this.target]!++;

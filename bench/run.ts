@@ -15,6 +15,7 @@
  *   npm run bench -- --profile         # CPU profile of the Keel server under the 32-client workflow load
  *   npm run bench -- --profile=wf-conc,noop-conc,wf-seq
  *   npm run bench -- --profile --server=keel-pg   # the same for Keel on PostgreSQL
+ *   npm run bench -- --only=suspended --suspended=10000   # the suspended-workflows row, smaller
  *   BENCH_SEQ=5000 BENCH_N=20000 BENCH_CLIENTS=64 npm run bench
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -27,6 +28,7 @@ import pg from 'pg';
 import { percentiles, runLoad, type LoadResult } from './client.js';
 import { integrationsBench } from './integrations.js';
 import { formatSummary, summarizeProfile } from './profile.js';
+import { runSuspendedBench, suspendedTable, SUSPENDED_TARGET } from './suspended.js';
 import { runWebhookBench, webhookTable, type WebhookRow } from './webhooks.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -59,6 +61,15 @@ const REPEAT = envInt('BENCH_REPEAT', 3);
 /** Runs per PostgreSQL row: fewer, to keep the whole bench near 2 minutes. */
 const PG_REPEAT = envInt('BENCH_PG_REPEAT', Math.min(REPEAT, 2));
 const PROFILE_N = envInt('BENCH_PROFILE_N', 20_000);
+/** Workflows suspended on a durable promise in the suspended-workflows row (`--suspended=N` too). */
+const SUSPENDED = ((): number => {
+  const f = flag('suspended');
+  if (typeof f !== 'string') return envInt('BENCH_SUSPENDED', 100_000);
+  const n = Number(f);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new RangeError(`--suspended=${f} must be a positive integer`);
+  return n;
+})();
 /** Sequential invocations on PostgreSQL, where each step waits for a WAL flush. */
 const PG_SEQ = envInt('BENCH_PG_SEQ', 300);
 const PG_URL = process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
@@ -1106,6 +1117,22 @@ async function runProfile(which: string[], serverId: string): Promise<void> {
   console.log(out.join('\n'));
 }
 
+/** The suspended-workflows row, on its own fresh Keel server (`fsync`, `--expose-gc` for its after-GC figures). */
+async function suspendedRow(): ReturnType<typeof runSuspendedBench> {
+  const kind = SERVERS.find((s) => s.id === 'keel-fsync')!;
+  const name = 'keel-suspended';
+  log(`starting ${name}`);
+  const srv = await startServer(kind, { name }, ['--expose-gc']);
+  try {
+    return await runSuspendedBench(
+      { ...srv, pid: srv.child.pid!, db: path.join(TMP, `${name}.db`) },
+      { n: SUSPENDED, clients: CLIENTS, log },
+    );
+  } finally {
+    await srv.stop();
+  }
+}
+
 async function main(): Promise<void> {
   fs.mkdirSync(TMP, { recursive: true });
   loadAvg = os.loadavg();
@@ -1159,6 +1186,11 @@ async function main(): Promise<void> {
       for (const durability of ['fsync', 'os'] as const)
         webhookRows.push(await runWebhookBench({ root: ROOT, tmp: TMP, durability, pinned, log }));
     }
+    // `--only=...,suspended` (or no --only): SUSPENDED workflows waiting on a durable promise.
+    const suspendedRows =
+      typeof only !== 'string' || only.split(',').includes('suspended')
+        ? [await suspendedRow()]
+        : [];
     // `--only=...,integrations` (or no --only): integration client vs raw undici.
     const integrationsSection =
       typeof only !== 'string' || only.split(',').includes('integrations')
@@ -1203,6 +1235,17 @@ async function main(): Promise<void> {
         '\nOne Keel process (pinned to CPU 0) with one endpoint; the load generator (CPU 1) publishes the events and is the receiver, which verifies every signature independently (node:crypto). ' +
           'Each event is published by `publish(ctx, ...)` in a handler (a journaled step and a journaled send) and delivered by its own `keel.webhooks/deliver` invocation: SSRF check, Standard Webhooks signature, POST over a keep-alive pool, delivery-log record. ' +
           'delivered/s = events / (last distinct delivery − first publish); latency = arrival − the event timestamp (when its publish step ran). Repeats = requests beyond one per event (at least once); Missing must be 0. See bench/README.md.',
+      );
+    }
+    if (suspendedRows.length > 0) {
+      console.log(`\n## Suspended workflows\n\n${suspendedTable(suspendedRows)}`);
+      console.log(
+        '\nOne Keel process (`fsync`, pinned to CPU 0) serving the `Parked` workflow, which awaits a durable promise; the load generator (CPU 1) creates the workflows with ' +
+          `\`POST /Parked/{key}/run/send\` (${CLIENTS} in flight), waits until the store counts every run \`suspended\` and the engine holds none in memory, ` +
+          'then reads the server\'s RSS (VmRSS, highest of 3 samples 1 s apart, after a 3 s settle; "after GC": after a full garbage collection) and its V8 heap. ' +
+          `Then it resolves every promise with \`POST /Parked/{key}/resolve\` (a shared handler, ${CLIENTS} in flight) and polls the store (a read-only connection to the SQLite file, every 100 ms) until every run is \`completed\`: ` +
+          `"Resolve → every run finished" runs from the first resolve request to that poll. Targets (issue 12): RSS ≤${SUSPENDED_TARGET.rssMb} MB, ≤${SUSPENDED_TARGET.finishS} s on SQLite. ` +
+          '"other CPU" is what the rest of the machine used during each phase, as % of one core: above a few % the times are skewed. See bench/README.md.',
       );
     }
     if (integrationsSection !== undefined) console.log(`\n${integrationsSection}`);

@@ -3,8 +3,11 @@
  * serving the bench handlers. Configured like any Keel app through KEEL_* variables (KEEL_DB,
  * KEEL_DURABILITY, KEEL_PORT; port 0 by default here). Prints `KEEL_BENCH_READY <url>` on
  * stdout when it accepts requests. Over IPC (when spawned with one) it answers `'stats'`
- * with the store's counters, and to `'profile-start'` / `{ profileStop: file }` with a CPU
- * profile of the window between them. Exits cleanly on SIGTERM.
+ * with the store's counters, `'memory'` with `process.memoryUsage()` and how many invocations
+ * the engine holds in memory (`{ gc: true }`: after a full garbage collection, when started with
+ * `--expose-gc`), `'collections'` with the sizes of the engine's Maps and Sets, and to
+ * `'profile-start'` / `{ profileStop: file }` with a CPU profile of the
+ * window between them. Exits cleanly on SIGTERM.
  *
  *   KEEL_DB=/tmp/b.db node --import tsx bench/server.ts
  */
@@ -27,6 +30,14 @@ process.on('message', (msg: unknown) => {
   if (msg === 'stats') {
     const stats = (app.engine.store as { stats?: Record<string, number> }).stats ?? {};
     process.send?.({ stats: { ...stats } });
+  } else if (msg === 'memory' || (typeof msg === 'object' && msg !== null && 'gc' in msg)) {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const collected = msg !== 'memory' && gc !== undefined;
+    if (collected) gc();
+    const inMemory = (app.engine as { inMemory?: number }).inMemory;
+    process.send?.({ memory: { ...process.memoryUsage(), inMemory, collected } });
+  } else if (msg === 'collections') {
+    process.send?.({ collections: collectionSizes(app.engine) });
   } else if (msg === 'profile-start') {
     startProfile().then(
       () => process.send?.({ profiling: true }),
@@ -39,6 +50,29 @@ process.on('message', (msg: unknown) => {
     );
   }
 });
+
+/**
+ * The sizes of the Maps, Sets and arrays the engine holds, and those of its fields' own fields
+ * (timers, locks, store, ...), keyed by path: what grows with the number of invocations waiting
+ * is what holds memory per invocation. Bench only: reads private fields by reflection.
+ */
+function collectionSizes(root: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  const seen = new Set<object>();
+  const walk = (obj: object, prefix: string, depth: number): void => {
+    if (seen.has(obj)) return;
+    seen.add(obj);
+    for (const [name, v] of Object.entries(obj)) {
+      if (typeof v !== 'object' || v === null) continue;
+      const at = prefix ? `${prefix}.${name}` : name;
+      if (v instanceof Map || v instanceof Set) out[at] = v.size;
+      else if (Array.isArray(v)) out[at] = v.length;
+      else if (depth < 2) walk(v as object, at, depth + 1);
+    }
+  };
+  walk(root, '', 0);
+  return out;
+}
 
 /**
  * CPU profiling of exactly the measured window (not startup or warm-up), in-process through
@@ -81,20 +115,7 @@ async function stopProfile(file: string): Promise<void> {
   }
   fs.writeFileSync(file, JSON.stringify(profile));
 }
-// The parent going away must not leave a server behind.
-process.on('disconnect', () => shutdown(1));
 
-let closing = false;
-function shutdown(code: number): void {
-  if (closing) return;
-  closing = true;
-  app.close().then(
-    () => process.exit(code),
-    (err: unknown) => {
-      console.error('bench server: error while closing', err);
-      process.exit(1);
-    },
-  );
-}
-process.on('SIGTERM', () => shutdown(0));
-process.on('SIGINT', () => shutdown(0));
+app.closeOnSignals();
+// The parent going away must not leave a server behind.
+process.on('disconnect', () => void app.close().finally(() => process.exit(1)));

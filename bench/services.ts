@@ -2,6 +2,7 @@
  * The handlers the benchmark drives. `Bench3` is the workflow the targets are about; the
  * others isolate parts of its cost: `Bench3Svc` is the same three steps without the
  * workflow's run-once key, `Noop` is the engine's fixed cost per invocation (no steps).
+ * `Parked` is the suspended-workflows row's: a workflow that waits on a durable promise.
  */
 import { service, workflow, type Definition } from '../src/index.js';
 
@@ -35,4 +36,20 @@ export const Noop = service({
   },
 });
 
-export const benchServices: Definition[] = [Bench3, Bench3Svc, Noop];
+/**
+ * Waits on a durable promise: `POST /Parked/{key}/run/send` (body `1`) starts a run that
+ * suspends on promise `go`; `POST /Parked/{key}/resolve` with `n` resolves it (answers `"ok"`),
+ * and the run then finishes with `n + 1`.
+ */
+export const Parked = workflow({
+  name: 'Parked',
+  run: async (ctx, _input: number) => (await ctx.promise<number>('go').get()) + 1,
+  handlers: {
+    resolve: async (ctx, n: number) => {
+      await ctx.promise<number>('go').resolve(n);
+      return 'ok';
+    },
+  },
+});
+
+export const benchServices: Definition[] = [Bench3, Bench3Svc, Noop, Parked];

@@ -43,18 +43,6 @@ process.on('message', (msg: unknown) => {
   }
 });
 
-let closing = false;
-function shutdown(code: number): void {
-  if (closing) return;
-  closing = true;
-  app.close().then(
-    () => process.exit(code),
-    (err: unknown) => {
-      console.error('webhook bench server: error while closing', err);
-      process.exit(1);
-    },
-  );
-}
-process.on('disconnect', () => shutdown(1));
-process.on('SIGTERM', () => shutdown(0));
-process.on('SIGINT', () => shutdown(0));
+app.closeOnSignals();
+// The parent going away must not leave a server behind.
+process.on('disconnect', () => void app.close().finally(() => process.exit(1)));

@@ -13,17 +13,5 @@ console.log(
 console.log(`keel: admin API on ${app.admin.url}`);
 console.log(`keel: serving ${services.map((s) => s.name).join(', ')}`);
 
-let closing = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (closing) process.exit(1);
-    closing = true;
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error('keel: error while closing', err);
-        process.exit(1);
-      },
-    );
-  });
-}
+// Ctrl-C or `kill <pid>`: requests in flight finish, then the process exits; twice: at once.
+app.closeOnSignals();

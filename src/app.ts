@@ -1,7 +1,9 @@
 import { checkAdminOptions, serveAdmin, type AdminServer } from './admin/index.js';
 import type { Definition } from './core/definitions.js';
 import { parseDuration, type Duration } from './core/duration.js';
-import { Engine, type EngineOptions } from './engine/engine.js';
+import { constants } from 'node:os';
+import { errorMessage } from './core/errors.js';
+import { Engine, type EngineLogger, type EngineOptions } from './engine/engine.js';
 import { serve, type IngressServer } from './ingress/index.js';
 import type { Integration } from './integrations/config.js';
 import { installIntegrations, type InstallIntegrationsOptions } from './integrations/install.js';
@@ -64,8 +66,26 @@ export interface App {
   webhooks?: Webhooks;
   /** The integrations runtime (plain clients: `app.integrations.client(github)`), if any were declared. */
   integrations?: IntegrationRuntime;
-  /** Stops the ingress and the admin API, then the engine; everything in flight resumes at the next start. */
+  /**
+   * Stops the ingress and the admin API, then the engine; everything in flight resumes at the
+   * next start. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
+  /**
+   * Makes SIGTERM and SIGINT stop the process gracefully: the first of them logs that the app
+   * is closing, runs {@link App.close} once and exits with code 0 when it is done (1 if it
+   * failed). A second signal while it closes exits at once, with 128 + the signal's number
+   * (143 for SIGTERM, 130 for SIGINT), as an impatient Ctrl-C or a process manager's second
+   * kill expects. Returns a function that removes the handlers. Installing them twice
+   * installs them once.
+   *
+   * @example
+   * ```ts
+   * const app = await startApp({ services: [Greeter], ...appOptionsFromEnv() });
+   * app.closeOnSignals(); // Ctrl-C or `kill <pid>`: requests in flight finish, then exit 0
+   * ```
+   */
+  closeOnSignals(): () => void;
 }
 
 /**
@@ -131,6 +151,8 @@ function checked(d: Duration, name: string): Duration {
  *
  * @example
  * ```ts
+ * import { startApp } from 'keel/app';
+ *
  * const app = await startApp({ services: [Greeter, Counter], port: 9080 });
  * // ... later
  * await app.close();
@@ -187,9 +209,11 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     }
     return { engine, webhooks, installed };
   };
+  const logger: EngineLogger =
+    engineOptions.logger ?? ((level, message) => console.warn(`keel ${level} ${message}`));
   const { engine, webhooks, installed } = await startWhileUnavailable(attempt, {
     maxWaitMs,
-    logger: engineOptions.logger ?? ((level, message) => console.warn(`keel ${level} ${message}`)),
+    logger,
     hint: databaseUrl
       ? `Check that PostgreSQL at ${redactUrl(databaseUrl)} is running and reachable from here`
       : `Check that the SQLite file ${db} is reachable`,
@@ -222,18 +246,60 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     await installed?.runtime.close();
     throw err;
   }
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      await Promise.all([ingress.close(), admin.close()]);
+      await engine.stop();
+      await webhooks?.close();
+      await installed?.runtime.close();
+    })());
+  let removeSignalHandlers: (() => void) | undefined;
   return {
     engine,
     ingress,
     admin,
     ...(webhooks ? { webhooks } : {}),
     ...(installed ? { integrations: installed.runtime } : {}),
-    async close() {
-      await Promise.all([ingress.close(), admin.close()]);
-      await engine.stop();
-      await webhooks?.close();
-      await installed?.runtime.close();
+    close,
+    closeOnSignals() {
+      if (!removeSignalHandlers) {
+        const remove = closeOnSignals(close, logger);
+        removeSignalHandlers = () => {
+          remove();
+          removeSignalHandlers = undefined;
+        };
+      }
+      return removeSignalHandlers;
     },
+  };
+}
+
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/** See {@link App.closeOnSignals}. */
+function closeOnSignals(close: () => Promise<void>, logger: EngineLogger): () => void {
+  let stopping = false;
+  const onSignal = (signal: (typeof STOP_SIGNALS)[number]): void => {
+    if (stopping) {
+      logger('warn', `app: ${signal} again: exiting without waiting for the close to finish`, {});
+      process.exit(128 + constants.signals[signal]);
+    }
+    stopping = true;
+    logger('info', `app: ${signal}: closing (send it again to exit at once)`, {});
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger('error', `app: closing after ${signal} failed: ${errorMessage(err)}`, {
+          stack: err instanceof Error ? err.stack : undefined,
+        });
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  return () => {
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   };
 }
 

@@ -10,6 +10,10 @@
  * const engine = new Engine({ services: [Greeter], store: openSqliteStore({ path: '.keel/keel.db' }) });
  * await engine.start();
  * ```
+ *
+ * This entry loads no database driver and no HTTP client: the stores are at `keel/sqlite` and
+ * `keel/postgres`, the integrations at `keel/integrations`, webhooks at `keel/webhooks`, and
+ * `startApp` (which wires all of them from options) at `keel/app`.
  */
 export { service, object, workflow, handler, shared } from './core/definitions.js';
 export type {
@@ -56,7 +60,17 @@ export type { Duration } from './core/duration.js';
 export { DEFAULT_RETRY } from './core/retry.js';
 export { DurablePromise } from './core/futures.js';
 export { saga } from './core/saga.js';
-export type { Saga, SagaResult, SagaStepOptions } from './core/saga.js';
+export type {
+  Saga,
+  SagaEvent,
+  SagaOptions,
+  SagaResult,
+  SagaStepBaseOptions,
+  SagaStepInDoubtOptions,
+  SagaStepOnSuccessOptions,
+  SagaStepOptions,
+  UndoWhen,
+} from './core/saga.js';
 export type { Values, Settled } from './core/futures.js';
 export type { Awakeable, DurablePromiseHandle } from './core/replay.js';
 export type { RetryPolicy } from './core/retry.js';
@@ -75,6 +89,5 @@ export type { Store, InvocationRow, InvocationStatus, WriteOp } from './store/ty
 export { serve } from './ingress/index.js';
 export type { IngressOptions, IngressServer } from './ingress/index.js';
 export { serveAdmin } from './admin/index.js';
-export { startApp, appOptionsFromEnv } from './app.js';
-export type { App, AppOptions } from './app.js';
 export type { AdminOptions, AdminServer } from './admin/index.js';
+export type { HttpServer, HttpServerOptions } from './http/server.js';

@@ -12,10 +12,11 @@ import {
   TerminalError,
   TimeoutError,
   workflow,
+  type Saga,
   type WorkflowContext,
   type WorkflowSharedContext,
 } from '../../src/index.js';
-import { Flow, readStatus } from '../orchestration-kit/flow.js';
+import { orchestrate, readStatus, type RunTracker } from '../orchestration-kit/status.js';
 import { simulations } from '../orchestration-kit/simulate.js';
 import { DeliveryDispatch, DeliveryDriver, type Delivered } from './drivers.js';
 import { DeliveryPayments } from './payments.js';
@@ -85,7 +86,7 @@ function kitchenError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
-async function deliver(ctx: WorkflowContext, flow: Flow, order: DeliveryRequest) {
+async function deliver(ctx: WorkflowContext, s: Saga, tracker: RunTracker, order: DeliveryRequest) {
   const orderId = ctx.key;
   const amount =
     Math.round(order.items.reduce((sum, i) => sum + i.quantity * i.price, 0) * 100) / 100;
@@ -119,14 +120,14 @@ async function deliver(ctx: WorkflowContext, flow: Flow, order: DeliveryRequest)
           return candidate;
         } catch (err) {
           if (!isCode(err, 'driver_unavailable')) throw err;
-          await flow.note(err.message);
+          await tracker.note(err.message);
         }
       }
       if (round >= DRIVER_ROUNDS) {
         const why = `no driver was free in ${order.zone} for ${DRIVER_ROUNDS} minutes`;
         throw new TerminalError(why, { code: 'no_driver', status: 503 });
       }
-      await flow.note(`no driver free in ${order.zone}; looking again in ${DRIVER_RETRY}`);
+      await tracker.note(`no driver free in ${order.zone}; looking again in ${DRIVER_RETRY}`);
       const woke = await ctx.race([
         ctx.sleep(DRIVER_RETRY).then(() => 'retry' as const),
         cancellation(),
@@ -137,7 +138,7 @@ async function deliver(ctx: WorkflowContext, flow: Flow, order: DeliveryRequest)
   };
 
   // 1. Submit the order, with the awakeable's id for the kitchen to call back.
-  await flow.step(
+  await s.invoke(
     'submit order to restaurant',
     () =>
       restaurant.submitOrder({
@@ -147,31 +148,37 @@ async function deliver(ctx: WorkflowContext, flow: Flow, order: DeliveryRequest)
         simulate: order.simulate?.restaurant,
       }),
     {
-      undo: { name: 'cancel restaurant order', run: () => restaurant.cancelOrder(orderId) },
+      undoWhen: 'maybe',
+      undoName: 'cancel restaurant order',
+      undo: () => restaurant.cancelOrder(orderId),
     },
   );
 
   // 2. Charge (in doubt after 5 minutes: refunded anyway, see the order example).
-  await flow.step(
+  await s.invoke(
     'charge customer',
     () =>
       payment.charge({ amount, customerId: order.customerId, simulate: order.simulate?.payment }),
-    { timeout: '5m', undo: { name: 'refund customer', run: () => payment.refund() } },
+    {
+      timeout: '5m',
+      undoWhen: 'maybe',
+      undoName: 'refund customer',
+      undo: () => payment.refund(),
+    },
   );
 
   // 3. Assign a driver.
-  await flow.step('assign driver', async () => (driverId = await findDriver([])), {
-    undo: {
-      name: 'release driver',
-      run: async () => {
-        if (driverId) await driver(driverId).release(orderId);
-      },
+  await s.invoke('assign driver', async () => (driverId = await findDriver([])), {
+    undoWhen: 'maybe',
+    undoName: 'release driver',
+    undo: async () => {
+      if (driverId) await driver(driverId).release(orderId);
     },
   });
 
   // 4. Wait for the kitchen, the customer's cancellation, or the deadline: whichever is first.
-  const food = await flow.step('wait for restaurant', async () => {
-    await flow.waiting('the restaurant to mark the order ready', {
+  const food = await s.invoke('wait for restaurant', async () => {
+    await tracker.waiting('the restaurant to mark the order ready', {
       awakeableId: ready.id,
       timeout: RESTAURANT_TIMEOUT,
     });
@@ -198,7 +205,7 @@ async function deliver(ctx: WorkflowContext, flow: Flow, order: DeliveryRequest)
   // 5. Send the driver. A driver who went off shift meanwhile is replaced. From here on the
   //    food is on its way: a last look at the cancel promise, then cancelling is refused.
   const delivered = ctx.awakeable<Delivered>();
-  await flow.step('notify driver to pick up', async () => {
+  await s.invoke('notify driver to pick up', async () => {
     const late = await ctx.promise<CancelRequest>('cancel').peek();
     if (late) throw cancelledByCustomer(late);
     ctx.set('pickedUp', true);
@@ -211,19 +218,19 @@ async function deliver(ctx: WorkflowContext, flow: Flow, order: DeliveryRequest)
         });
       } catch (err) {
         if (!isCode(err, 'driver_unavailable') || replaced >= REASSIGNMENTS) throw err;
-        await flow.note(`${err.message}; reassigning`);
+        await tracker.note(`${err.message}; reassigning`);
         const dropped = driverId!;
         await driver(dropped).release(orderId);
         driverId = undefined;
         driverId = await findDriver([dropped]);
-        await flow.note(`reassigned from ${dropped} to ${driverId}`);
+        await tracker.note(`reassigned from ${dropped} to ${driverId}`);
       }
     }
   });
 
   // 6. Track: the driver app reports positions (see `track`) and finally confirms delivery.
-  const proof = await flow.step('track delivery', async () => {
-    await flow.waiting(`driver ${driverId} to confirm delivery`, {
+  const proof = await s.invoke('track delivery', async () => {
+    await tracker.waiting(`driver ${driverId} to confirm delivery`, {
       awakeableId: delivered.id,
       timeout: DELIVERY_TIMEOUT,
     });
@@ -239,7 +246,7 @@ async function deliver(ctx: WorkflowContext, flow: Flow, order: DeliveryRequest)
   });
 
   // 7. Complete: the kitchen closes its ticket.
-  await flow.step('complete order', () => restaurant.complete(orderId));
+  await s.invoke('complete order', () => restaurant.complete(orderId));
   return {
     orderId,
     amount,
@@ -265,8 +272,7 @@ const FINAL = new Set(['completed', 'compensated', 'compensation_failed', 'cance
 export const DeliveryOrchestrator = workflow({
   name: 'DeliveryOrchestrator',
   run: handler({ input: DeliveryRequest }, async (ctx: WorkflowContext, order) => {
-    const flow = new Flow(ctx);
-    return flow.run(() => deliver(ctx, flow, order));
+    return orchestrate(ctx, (s, tracker) => deliver(ctx, s, tracker, order));
   }),
   handlers: {
     /** The current step and the history of this order. */

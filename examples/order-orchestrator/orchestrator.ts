@@ -5,8 +5,14 @@
  * releases the stock; a shipping failure cancels the pick ticket, refunds and releases.
  */
 import { z } from 'zod';
-import { handler, TerminalError, workflow, type WorkflowContext } from '../../src/index.js';
-import { Flow, readStatus } from '../orchestration-kit/flow.js';
+import {
+  handler,
+  TerminalError,
+  workflow,
+  type Saga,
+  type WorkflowContext,
+} from '../../src/index.js';
+import { orchestrate, readStatus } from '../orchestration-kit/status.js';
 import { simulations } from '../orchestration-kit/simulate.js';
 import { FulfillmentEmail } from './email.js';
 import { FulfillmentInventory } from './inventory.js';
@@ -58,7 +64,7 @@ export interface OrderFulfilled {
   emailSent: boolean;
 }
 
-async function fulfil(ctx: WorkflowContext, flow: Flow, order: OrderRequest) {
+async function fulfil(ctx: WorkflowContext, s: Saga, order: OrderRequest) {
   const orderId = ctx.key;
   const amount =
     Math.round(order.items.reduce((sum, i) => sum + i.quantity * i.unitPrice, 0) * 100) / 100;
@@ -68,7 +74,7 @@ async function fulfil(ctx: WorkflowContext, flow: Flow, order: OrderRequest) {
   const shipment = ctx.objectClient(FulfillmentShipping, orderId);
 
   // 1. Check availability of every SKU at once (shared handlers: they do not queue).
-  await flow.step('check inventory', async () => {
+  await s.invoke('check inventory', async () => {
     const levels = await ctx.all(order.items.map((i) => stock(i.sku).check(i.quantity)));
     const short = levels.filter((l) => !l.enough);
     if (short.length > 0) {
@@ -81,24 +87,34 @@ async function fulfil(ctx: WorkflowContext, flow: Flow, order: OrderRequest) {
 
   // 2. Reserve, one step per SKU, so a failure on the second releases only the first.
   for (const item of order.items) {
-    await flow.step(
+    await s.invoke(
       `reserve ${item.sku}`,
       () => stock(item.sku).reserve({ orderId, quantity: item.quantity }),
-      { undo: { name: `release ${item.sku}`, run: () => stock(item.sku).release(orderId) } },
+      {
+        undoWhen: 'maybe',
+        undoName: `release ${item.sku}`,
+        undo: () => stock(item.sku).release(orderId),
+      },
     );
   }
 
-  // 3. Charge. A charge that does not answer in time is in doubt: its refund is recorded too,
-  //    and runs after the hung charge (same payment key), so no money is kept by mistake.
-  const charged = await flow.step(
+  // 3. Charge. A charge that does not answer in time is in doubt (`undoWhen: 'maybe'`): its
+  //    refund is owed too, and runs after the hung charge (same payment key), so no money is
+  //    kept by mistake.
+  const charged = await s.invoke(
     'charge customer',
     () =>
       payment.charge({ amount, customerId: order.customerId, simulate: order.simulate?.payment }),
-    { timeout: SERVICE_TIMEOUT, undo: { name: 'refund payment', run: () => payment.refund() } },
+    {
+      timeout: SERVICE_TIMEOUT,
+      undoWhen: 'maybe',
+      undoName: 'refund payment',
+      undo: () => payment.refund(),
+    },
   );
 
   // 4. Pick and pack.
-  const ticket = await flow.step(
+  const ticket = await s.invoke(
     'create pick ticket',
     () =>
       warehouse.createPickTicket({
@@ -108,23 +124,27 @@ async function fulfil(ctx: WorkflowContext, flow: Flow, order: OrderRequest) {
       }),
     {
       timeout: SERVICE_TIMEOUT,
-      undo: { name: 'cancel pick ticket', run: () => warehouse.cancelPickTicket(orderId) },
+      undoWhen: 'maybe',
+      undoName: 'cancel pick ticket',
+      undo: () => warehouse.cancelPickTicket(orderId),
     },
   );
 
   // 5. Ship.
-  const label = await flow.step(
+  const label = await s.invoke(
     'create shipping label',
     () =>
       shipment.createLabel({ address: order.shippingAddress, simulate: order.simulate?.shipping }),
     {
       timeout: SERVICE_TIMEOUT,
-      undo: { name: 'void shipping label', run: () => shipment.voidLabel() },
+      undoWhen: 'maybe',
+      undoName: 'void shipping label',
+      undo: () => shipment.voidLabel(),
     },
   );
 
   // 6. Tell the customer. Not critical: a bounced email does not unship an order.
-  const email = await flow.step(
+  const email = await s.invoke(
     'send tracking email',
     () =>
       ctx.objectClient(FulfillmentEmail, order.email).send({
@@ -163,8 +183,7 @@ async function fulfil(ctx: WorkflowContext, flow: Flow, order: OrderRequest) {
 export const OrderOrchestrator = workflow({
   name: 'OrderOrchestrator',
   run: handler({ input: OrderRequest }, async (ctx: WorkflowContext, order) => {
-    const flow = new Flow(ctx);
-    return flow.run(() => fulfil(ctx, flow, order));
+    return orchestrate(ctx, (s) => fulfil(ctx, s, order));
   }),
   handlers: {
     /** The current step and the history of this order. */

@@ -11,10 +11,11 @@ import {
   TerminalError,
   TimeoutError,
   workflow,
+  type Saga,
   type WorkflowContext,
   type WorkflowSharedContext,
 } from '../../src/index.js';
-import { Flow, readStatus } from '../orchestration-kit/flow.js';
+import { orchestrate, readStatus, type RunTracker } from '../orchestration-kit/status.js';
 import { simulations } from '../orchestration-kit/simulate.js';
 import { PipelineBuild } from './build.js';
 import { PipelineDeploy } from './deploy.js';
@@ -56,14 +57,14 @@ export interface PipelineDone {
   approvedBy: string;
 }
 
-async function pipeline(ctx: WorkflowContext, flow: Flow, p: PipelineRequest) {
+async function pipeline(ctx: WorkflowContext, s: Saga, tracker: RunTracker, p: PipelineRequest) {
   const pipelineId = ctx.key;
   const version = `${p.repo}@${p.commit.slice(0, 7)}`;
   const tests = ctx.objectClient(PipelineTests, pipelineId);
   const env = (name: 'staging' | 'production') => ctx.objectClient(PipelineDeploy, name);
 
   // 1 + 2. Build and unit tests at the same time: both calls start before either is awaited.
-  const [build] = await flow.step(
+  const [build] = await s.invoke(
     'build + unit tests',
     () =>
       ctx.all([
@@ -76,7 +77,7 @@ async function pipeline(ctx: WorkflowContext, flow: Flow, p: PipelineRequest) {
   );
 
   // 3. Security scan of the artifact.
-  await flow.step(
+  await s.invoke(
     'security scan',
     () =>
       ctx
@@ -86,17 +87,19 @@ async function pipeline(ctx: WorkflowContext, flow: Flow, p: PipelineRequest) {
   );
 
   // 4. Staging. From here on a failure rolls staging back.
-  await flow.step(
+  await s.invoke(
     'deploy to staging',
     () => env('staging').deploy({ pipelineId, version, simulate: p.simulate?.staging }),
     {
       timeout: STAGE_TIMEOUT,
-      undo: { name: 'roll back staging', run: () => env('staging').rollback(pipelineId) },
+      undoWhen: 'maybe',
+      undoName: 'roll back staging',
+      undo: () => env('staging').rollback(pipelineId),
     },
   );
 
   // 5. Integration tests against staging: the seed's "rollback on test failure".
-  await flow.step(
+  await s.invoke(
     'integration tests',
     () =>
       tests.run({ suite: 'integration', commit: p.commit, simulate: p.simulate?.integrationTests }),
@@ -104,9 +107,9 @@ async function pipeline(ctx: WorkflowContext, flow: Flow, p: PipelineRequest) {
   );
 
   // 6a. A human approves (or rejects) the production deploy by resolving an awakeable.
-  const approval = await flow.step('manual approval', async () => {
+  const approval = await s.invoke('manual approval', async () => {
     const { id, promise } = ctx.awakeable<Approval>();
-    await flow.waiting('a human to approve the production deploy', {
+    await tracker.waiting('a human to approve the production deploy', {
       awakeableId: id,
       timeout: APPROVAL_TIMEOUT,
     });
@@ -135,13 +138,16 @@ async function pipeline(ctx: WorkflowContext, flow: Flow, p: PipelineRequest) {
     return decision;
   });
 
-  // 6b. Production. A deploy that does not answer in time is in doubt: roll it back too.
-  await flow.step(
+  // 6b. Production. A deploy that does not answer in time is in doubt (`undoWhen: 'maybe'`):
+  //     roll it back too.
+  await s.invoke(
     'deploy to production',
     () => env('production').deploy({ pipelineId, version, simulate: p.simulate?.production }),
     {
       timeout: STAGE_TIMEOUT,
-      undo: { name: 'roll back production', run: () => env('production').rollback(pipelineId) },
+      undoWhen: 'maybe',
+      undoName: 'roll back production',
+      undo: () => env('production').rollback(pipelineId),
     },
   );
 
@@ -185,8 +191,7 @@ async function decide(
 export const PipelineOrchestrator = workflow({
   name: 'PipelineOrchestrator',
   run: handler({ input: PipelineRequest }, async (ctx: WorkflowContext, p) => {
-    const flow = new Flow(ctx);
-    return flow.run(() => pipeline(ctx, flow, p));
+    return orchestrate(ctx, (s, tracker) => pipeline(ctx, s, tracker, p));
   }),
   handlers: {
     /** The current stage and the history of this pipeline. */

@@ -9,10 +9,11 @@ import { z } from 'zod';
 import {
   handler,
   workflow,
+  type Saga,
   type WorkflowContext,
   type WorkflowSharedContext,
 } from '../../src/index.js';
-import { Flow, readStatus } from '../orchestration-kit/flow.js';
+import { orchestrate, readStatus } from '../orchestration-kit/status.js';
 import { simulations } from '../orchestration-kit/simulate.js';
 import {
   TenantAuth,
@@ -37,7 +38,7 @@ export const TenantRequest = z.object({
 });
 export type TenantRequest = z.infer<typeof TenantRequest>;
 
-async function provision(ctx: WorkflowContext, flow: Flow, t: TenantRequest) {
+async function provision(ctx: WorkflowContext, s: Saga, t: TenantRequest) {
   const tenantId = ctx.key;
   const region = t.region ?? 'eu-west-1';
   const db = ctx.objectClient(TenantDatabase, tenantId);
@@ -47,31 +48,33 @@ async function provision(ctx: WorkflowContext, flow: Flow, t: TenantRequest) {
   // Every undo deletes by tenant id, so it also cleans up a create that timed out (in doubt).
   const cleanup = (name: string, remove: () => PromiseLike<unknown>) => ({
     timeout: STEP_TIMEOUT,
-    undo: { name, run: remove },
+    undoWhen: 'maybe' as const,
+    undoName: name,
+    undo: remove,
   });
 
-  const database = await flow.step(
+  const database = await s.invoke(
     'create database',
     () => db.create({ region, simulate: t.simulate?.database }),
     cleanup('drop database', () => db.remove()),
   );
-  const bucket = await flow.step(
+  const bucket = await s.invoke(
     'create storage bucket',
     () => storage.create({ region, simulate: t.simulate?.storage }),
     cleanup('delete storage bucket', () => storage.remove()),
   );
-  const realm = await flow.step(
+  const realm = await s.invoke(
     'configure authentication',
     () => auth.create({ adminEmail: t.adminEmail, simulate: t.simulate?.auth }),
     cleanup('remove authentication', () => auth.remove()),
   );
-  const subscription = await flow.step(
+  const subscription = await s.invoke(
     'set up billing',
     () => billing.create({ plan: t.plan, simulate: t.simulate?.billing }),
     cleanup('cancel billing', () => billing.remove()),
   );
   // The last step has nothing to undo; its failure still cleans up the four above.
-  await flow.step(
+  await s.invoke(
     'send welcome email',
     () =>
       ctx.objectClient(TenantMailer, t.adminEmail).send({
@@ -106,8 +109,7 @@ async function provision(ctx: WorkflowContext, flow: Flow, t: TenantRequest) {
 export const ProvisioningOrchestrator = workflow({
   name: 'ProvisioningOrchestrator',
   run: handler({ input: TenantRequest }, async (ctx: WorkflowContext, t) => {
-    const flow = new Flow(ctx);
-    return flow.run(() => provision(ctx, flow, t));
+    return orchestrate(ctx, (s) => provision(ctx, s, t));
   }),
   handlers: {
     /** The current step and the history of this tenant's provisioning. */

@@ -5,8 +5,14 @@
  * if the credit fails, the debit is refunded. Every decision goes to the transfer's audit trail.
  */
 import { z } from 'zod';
-import { handler, TerminalError, workflow, type WorkflowContext } from '../../src/index.js';
-import { Flow, readStatus } from '../orchestration-kit/flow.js';
+import {
+  handler,
+  TerminalError,
+  workflow,
+  type Saga,
+  type WorkflowContext,
+} from '../../src/index.js';
+import { orchestrate, readStatus } from '../orchestration-kit/status.js';
 import { simulations } from '../orchestration-kit/simulate.js';
 import { BankAccounts } from './accounts.js';
 import { BankAudit } from './audit.js';
@@ -43,7 +49,7 @@ export interface TransferDone {
 const blocked = (code: string, message: string) =>
   new TerminalError(message, { code, status: 403 });
 
-async function transfer(ctx: WorkflowContext, flow: Flow, t: TransferRequest) {
+async function transfer(ctx: WorkflowContext, s: Saga, t: TransferRequest) {
   const transferId = ctx.key;
   const payer = ctx.objectClient(BankAccounts, t.from);
   const payee = ctx.objectClient(BankAccounts, t.to);
@@ -54,7 +60,7 @@ async function transfer(ctx: WorkflowContext, flow: Flow, t: TransferRequest) {
 
   // 1. Validate: both accounts exist and the payer has the funds now. The debit checks again,
   //    atomically, since another transfer may spend the money in between.
-  await flow.step('validate funds', async () => {
+  await s.invoke('validate funds', async () => {
     const [source] = await ctx.all([payer.balance(), payee.balance()]);
     if (source.balance < t.amount) {
       await audit('rejected', `insufficient funds: ${source.balance} available`);
@@ -66,7 +72,7 @@ async function transfer(ctx: WorkflowContext, flow: Flow, t: TransferRequest) {
   });
 
   // 2. Fraud check. No answer in time blocks the transfer too: fail closed.
-  await flow.step(
+  await s.invoke(
     'fraud check',
     async () => {
       const fraud = await ctx
@@ -82,7 +88,7 @@ async function transfer(ctx: WorkflowContext, flow: Flow, t: TransferRequest) {
   );
 
   // 3. Compliance: screen both parties at once.
-  await flow.step(
+  await s.invoke(
     'compliance check',
     async () => {
       const screen = (account: string) =>
@@ -102,7 +108,7 @@ async function transfer(ctx: WorkflowContext, flow: Flow, t: TransferRequest) {
 
   // 4. Debit. Its undo refunds it; money movements have no timeout, since a transfer must
   //    end with the money in exactly one place, however long a core system takes.
-  const debit = await flow.step(
+  const debit = await s.invoke(
     'debit source',
     async () => {
       const entry = await payer.debit({
@@ -114,18 +120,18 @@ async function transfer(ctx: WorkflowContext, flow: Flow, t: TransferRequest) {
       return entry;
     },
     {
-      undo: {
-        name: 'refund source',
-        run: async () => {
-          const refund = await payer.refund(transferId);
-          if (refund) await audit('refunded', `${t.from} balance ${refund.balanceAfter}`);
-        },
+      // A debit cancelled in flight may still go through: refund it anyway (by transfer id).
+      undoWhen: 'maybe',
+      undoName: 'refund source',
+      undo: async () => {
+        const refund = await payer.refund(transferId);
+        if (refund) await audit('refunded', `${t.from} balance ${refund.balanceAfter}`);
       },
     },
   );
 
   // 5. Credit. A failure here (frozen or closed account) triggers the refund above.
-  const credit = await flow.step('credit destination', async () => {
+  const credit = await s.invoke('credit destination', async () => {
     try {
       const entry = await payee.credit({
         transferId,
@@ -141,7 +147,7 @@ async function transfer(ctx: WorkflowContext, flow: Flow, t: TransferRequest) {
   });
 
   // 6. Confirm to both parties. Not critical: the money has moved either way.
-  await flow.step(
+  await s.invoke(
     'send confirmation',
     () =>
       ctx.all([
@@ -184,8 +190,7 @@ async function transfer(ctx: WorkflowContext, flow: Flow, t: TransferRequest) {
 export const TransferOrchestrator = workflow({
   name: 'TransferOrchestrator',
   run: handler({ input: TransferRequest }, async (ctx: WorkflowContext, t) => {
-    const flow = new Flow(ctx);
-    const result = await flow.run(() => transfer(ctx, flow, t));
+    const result = await orchestrate(ctx, (s) => transfer(ctx, s, t));
     await ctx
       .objectClient(BankAudit, ctx.key)
       .record(

@@ -2,15 +2,21 @@
  * The admin API: inspect and control invocations over HTTP/1.1 JSON, on its own port so it can
  * stay on loopback (or behind a token) while the ingress faces clients.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { errorMessage, KeelError, NotFoundError } from '../core/errors.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseDuration } from '../core/duration.js';
+import { KeelError, NotFoundError } from '../core/errors.js';
 import type { Engine, InvocationInfo } from '../engine/engine.js';
 import { isInvocationId } from '../engine/ids.js';
-import { BodyTooLargeError, closeAfterAnswer } from '../http/body.js';
-import { checkPort, isLoopback, listen, onClientError } from '../http/listen.js';
-import { dispatchMount, type Mounts } from '../http/mount.js';
+import { checkPort, isLoopback } from '../http/listen.js';
+import { dispatchMount } from '../http/mount.js';
 import { splitPath } from '../http/path.js';
-import { errorAnswer, MethodNotAllowedError, sendError, sendJson } from '../http/respond.js';
+import { MethodNotAllowedError, sendJson } from '../http/respond.js';
+import {
+  createServerBase,
+  withClose,
+  type HttpServer,
+  type HttpServerOptions,
+} from '../http/server.js';
 import {
   AdminTokenRequiredError,
   bearerCheck,
@@ -19,42 +25,29 @@ import {
   UnauthorizedError,
 } from './auth.js';
 
-/** Options of {@link serveAdmin}. Every field has a documented default. */
-export interface AdminOptions {
-  /** TCP port; `0` picks a free one. Default `9070` (apps map `KEEL_ADMIN_PORT` onto it). */
-  port?: number;
-  /**
-   * Interface to bind. Default `'127.0.0.1'`. Any address off loopback requires `token`: the
-   * server refuses to start without one.
-   */
-  host?: string;
+/**
+ * Options of {@link serveAdmin}: those every Keel server takes (`port` default `9070`, `host`,
+ * `closeGrace` default `1s`, `mounts`) and the admin API's token. Any `host` off loopback
+ * requires `token`: the server refuses to start without one. Mounts (e.g.
+ * `{ webhooks, integrations }`) sit behind the same token check as the built-in routes.
+ */
+export interface AdminOptions extends HttpServerOptions {
   /**
    * When set, every request must carry `Authorization: Bearer <token>` (else 401). Printable
    * ASCII, no spaces, at least 32 characters (else the server refuses to start): use a random
    * secret such as `openssl rand -hex 32`. Apps map `KEEL_ADMIN_TOKEN` onto it.
    */
   token?: string;
-  /**
-   * Extension routes by first path segment (e.g. `{ webhooks, integrations }`), behind the
-   * same token check as the built-in routes.
-   */
-  mounts?: Mounts;
 }
 
 /** A running admin API. */
-export interface AdminServer {
-  /** The bound port (useful with `port: 0`). */
-  readonly port: number;
-  /** Base URL, e.g. `http://127.0.0.1:9070`. */
-  readonly url: string;
-  /** Stops accepting connections; requests in flight get a short grace to finish. */
-  close(): Promise<void>;
-}
+export type AdminServer = HttpServer;
 
 const DEFAULT_PORT = 9070;
 const DEFAULT_HOST = '127.0.0.1';
 /** Admin requests are single store reads or writes: a second is plenty to let them finish. */
-const CLOSE_GRACE_MS = 1_000;
+const DEFAULT_CLOSE_GRACE = '1s';
+const SHUTTING_DOWN = 'the admin API is shutting down; repeat the request once it is back';
 const MAX_LIMIT = 1000;
 
 type Status = InvocationInfo['status'];
@@ -82,6 +75,7 @@ const ROUTES_HINT =
 
 /** The admin API refuses to start; thrown before anything is bound when it can be decided then. */
 export function checkAdminOptions(options: AdminOptions): void {
+  parseDuration(options.closeGrace ?? DEFAULT_CLOSE_GRACE);
   checkPort(options.port ?? DEFAULT_PORT, 'the admin port');
   checkToken(options.token);
   checkExposure(options.host ?? DEFAULT_HOST, options.token);
@@ -127,7 +121,6 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
   const port = options.port ?? DEFAULT_PORT;
   const host = options.host ?? DEFAULT_HOST;
   const authorize = options.token === undefined ? undefined : bearerCheck(options.token);
-  let closing = false;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // Before routing: without the token, not even which paths exist is revealed.
@@ -138,9 +131,9 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
     if (path.charCodeAt(0) !== 47 /* / */) throw unknownPath(url);
     const segs = splitPath(path);
     const [first, id, action] = segs;
-    const close = closing ? CLOSE : undefined;
+    const close = withClose(undefined, base.closing);
     const query = q === -1 ? '' : url.slice(q + 1);
-    if (await dispatchMount(options.mounts, req, res, segs, query, closing)) return;
+    if (await dispatchMount(options.mounts, req, res, segs, query, base.closing)) return;
     if (first === 'health' && segs.length === 1) {
       allow(req, 'GET');
       sendJson(res, 200, { status: 'ok' }, close);
@@ -186,87 +179,30 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
     }
   };
 
-  const respond = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    try {
-      await handle(req, res);
-    } catch (err) {
-      try {
-        answerError(engine, req, res, err, closing);
-      } catch {
-        res.destroy();
-      }
-    }
-  };
-
-  const server = createServer(
-    { noDelay: true },
-    (req: IncomingMessage, res: ServerResponse) => void respond(req, res),
-  );
-  server.on('clientError', onClientError);
-  const bound = await listen(server, port, host);
+  const base = createServerBase({
+    name: 'admin',
+    port,
+    host,
+    closeGraceMs: parseDuration(options.closeGrace ?? DEFAULT_CLOSE_GRACE),
+    log: (level, message, fields) => engine.log(level, message, fields),
+    route: handle,
+    errorHeaders: (err) =>
+      err instanceof UnauthorizedError ? ['www-authenticate', 'Bearer'] : undefined,
+    shuttingDown: SHUTTING_DOWN,
+  });
+  const bound = await base.listen();
   // A hostname is judged by what it resolved to: `localhost` is fine, a public name is not.
-  const address = server.address();
+  const address = base.server.address();
   if (
     options.token === undefined &&
     typeof address === 'object' &&
     address !== null &&
     !isLoopback(address.address)
   ) {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await base.close();
     throw new AdminTokenRequiredError(`${host} (${address.address})`);
   }
-  server.on('error', (err) => engine.log('error', `admin: ${errorMessage(err)}`, {}));
-
-  let closed: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closed ??= new Promise<void>((resolve, reject) => {
-      closing = true;
-      const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
-      grace.unref();
-      server.close((err) => {
-        clearTimeout(grace);
-        if (err) reject(err);
-        else resolve();
-      });
-      server.closeIdleConnections();
-    });
-    return closed;
-  };
-  return { port: bound.port, url: bound.url, close };
-}
-
-const CLOSE = ['connection', 'close'] as const;
-
-function answerError(
-  engine: Engine,
-  req: IncomingMessage,
-  res: ServerResponse,
-  err: unknown,
-  closing: boolean,
-): void {
-  if (res.headersSent || res.destroyed || req.socket.destroyed) {
-    res.destroy();
-    return;
-  }
-  const answer = errorAnswer(err);
-  if (!answer.known) {
-    // The URL and the error only: headers (the token) are never logged.
-    engine.log(
-      'error',
-      `admin: ${req.method ?? '?'} ${req.url ?? '?'} failed: ${errorMessage(err)}`,
-      { stack: err instanceof Error ? err.stack : undefined },
-    );
-  }
-  const extra: string[] = [];
-  if (err instanceof MethodNotAllowedError) extra.push('allow', err.allow);
-  else if (err instanceof UnauthorizedError) extra.push('www-authenticate', 'Bearer');
-  else if (err instanceof BodyTooLargeError) {
-    // A mount refused an upload: answer, then close once the client could read the answer.
-    extra.push(...CLOSE);
-    closeAfterAnswer(req);
-  }
-  if (closing && !extra.includes('connection')) extra.push(...CLOSE);
-  sendError(res, answer.status, answer.code, answer.message, extra);
+  return { port: bound.port, url: bound.url, close: base.close, handle: base.handle };
 }
 
 function allow(req: IncomingMessage, method: 'GET' | 'POST'): void {

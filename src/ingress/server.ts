@@ -7,38 +7,32 @@
  * request costs one path split, one body read and one JSON parse, with no regular expressions
  * and no per-request closures beyond the body reader's.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { parseDuration, type Duration } from '../core/duration.js';
-import { errorMessage, NotFoundError } from '../core/errors.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseDuration } from '../core/duration.js';
+import { NotFoundError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
-import { BodyTooLargeError, closeAfterAnswer } from '../http/body.js';
-import { checkPort, isLoopback, listen, onClientError } from '../http/listen.js';
-import { dispatchMount, type Mounts } from '../http/mount.js';
+import { checkPort, isLoopback } from '../http/listen.js';
+import { dispatchMount } from '../http/mount.js';
 import { splitPath } from '../http/path.js';
+import { sendJson, sendText } from '../http/respond.js';
 import {
-  errorAnswer,
-  MethodNotAllowedError,
-  sendError,
-  sendJson,
-  sendText,
-} from '../http/respond.js';
+  createServerBase,
+  withClose,
+  type HttpServer,
+  type HttpServerOptions,
+} from '../http/server.js';
 import { TooManyWaitersError } from '../engine/waiters.js';
 import { answerAwakeable, answerInvocation, clientGone, readInvokeRequest } from './handlers.js';
 import { AWAKEABLES, isAwakeableAction, route, UnknownTargetError, unknownPath } from './router.js';
 
-/** Options of {@link serve}. Every field has a documented default. */
-export interface IngressOptions {
-  /** TCP port; `0` picks a free one. Default `9080` (apps map `KEEL_PORT` onto it). */
-  port?: number;
-  /** Interface to bind. Default `'127.0.0.1'`: exposing the ingress is an explicit choice. */
-  host?: string;
+/**
+ * Options of {@link serve}: those every Keel server takes (`port` default `9080`, `host`,
+ * `closeGrace` default `5s`, `mounts`) and the ingress's own. Every field has a documented
+ * default.
+ */
+export interface IngressOptions extends HttpServerOptions {
   /** Largest accepted request body in bytes; larger ones get 413. Default 1 MiB. */
   bodyLimit?: number;
-  /**
-   * How long `close()` lets requests in flight (calls, attaches) finish before answering them
-   * 503. Default `5s`: inside the 10-30 s that process managers give a stopping process.
-   */
-  closeGrace?: Duration;
   /**
    * Who sees, in the 404 for an unknown service or handler, the names of the services and
    * handlers that exist (a help while developing, a map for an attacker): `'loopback'` clients
@@ -46,37 +40,17 @@ export interface IngressOptions {
    * a proxy on the same host every client looks like loopback: set `'never'` there.
    */
   revealTargets?: 'loopback' | 'always' | 'never';
-  /**
-   * Extension routes by first path segment, e.g. `{ webhooks: receivers }` for
-   * `POST /webhooks/stripe`. They take precedence over a service of the same name.
-   */
-  mounts?: Mounts;
 }
 
-/** A running ingress. */
-export interface IngressServer {
-  /** The bound port (useful with `port: 0`). */
-  readonly port: number;
-  /** Base URL, e.g. `http://127.0.0.1:9080`. */
-  readonly url: string;
-  /**
-   * Stops accepting connections and closes idle keep-alive sockets at once. Requests in
-   * flight get `closeGrace` (5 s) to finish (their answers carry `Connection: close`); any still
-   * waiting then are answered 503 `shutting_down`. Their invocations keep running in the
-   * engine. Resolves when every connection is closed.
-   */
-  close(): Promise<void>;
-}
+/**
+ * A running ingress. `close()` leaves the invocations of requests it answers 503 running in
+ * the engine: their clients attach to them later.
+ */
+export type IngressServer = HttpServer;
 
 const DEFAULT_PORT = 9080;
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
-/**
- * Longer than the idle timeout of common load balancers (60 s on AWS ALB, nginx's upstream
- * keepalive): the proxy must be the one to close an idle connection, or it may reuse one the
- * server is closing at that very moment and get a reset.
- */
-const KEEP_ALIVE_MS = 65_000;
 const HEALTH_BODY = '{"status":"ok"}';
 const SHUTTING_DOWN =
   'the ingress is shutting down; the invocation goes on: attach to it later, or retry with the same Idempotency-Key';
@@ -136,38 +110,6 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
   const revealsTargets = (req: IncomingMessage): boolean =>
     reveal === 'always' || (reveal === 'loopback' && isLoopback(req.socket.remoteAddress ?? ''));
 
-  /** Requests waiting for an answer, so close() can answer them if they outlive the grace. */
-  const pending = new Set<ServerResponse>();
-  let closing = false;
-
-  const answerError = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
-    if (res.headersSent || res.destroyed || req.socket.destroyed) {
-      res.destroy();
-      return;
-    }
-    if (err instanceof UnknownTargetError && !revealsTargets(req)) err = plainNotFound(req);
-    const answer = errorAnswer(err);
-    if (!answer.known) {
-      engine.log(
-        'error',
-        `ingress: ${req.method ?? '?'} ${req.url ?? '?'} failed: ${errorMessage(err)}`,
-        {
-          stack: err instanceof Error ? err.stack : undefined,
-        },
-      );
-    }
-    let extra: string[] | undefined;
-    if (err instanceof MethodNotAllowedError) extra = ['allow', err.allow];
-    // The unread rest of an oversized body is not worth reading: answer, then close (after
-    // the client has had the time to read the answer).
-    else if (err instanceof BodyTooLargeError) {
-      extra = ['connection', 'close'];
-      closeAfterAnswer(req);
-    } else if (err instanceof TooManyWaitersError)
-      extra = ['retry-after', String(err.retryAfterSeconds)];
-    sendError(res, answer.status, answer.code, answer.message, withClose(extra, closing));
-  };
-
   const handle = async (
     req: IncomingMessage,
     res: ServerResponse,
@@ -188,12 +130,12 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
         res,
         splitPath(path),
         q === -1 ? '' : url.slice(q + 1),
-        closing,
+        base.closing,
       ))
     )
       return;
     const r = route(req.method, path, engine.registry);
-    const close = closing ? CLOSE : undefined;
+    const close = withClose(undefined, base.closing);
     switch (r.kind) {
       case 'health':
         sendText(res, 200, HEALTH_BODY, close);
@@ -218,87 +160,48 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
             status: sent.status,
             existing: sent.existing,
           };
-          sendJson(res, 202, body, withClose(['x-keel-invocation-id', sent.invocationId], closing));
+          sendJson(
+            res,
+            202,
+            body,
+            withClose(['x-keel-invocation-id', sent.invocationId], base.closing),
+          );
         } else {
           const result = await engine.invoke(request, { signal: clientGone(res) });
-          sendJson(res, 200, result, closing ? CLOSE : undefined);
+          // Read again: close() may have been called while the invocation ran.
+          sendJson(res, 200, result, withClose(undefined, base.closing));
         }
       }
     }
   };
 
-  // One async function per request and no per-request closures: under tsx every closure
-  // also costs a `__name` call, and this is the hottest path of the process.
-  const respond = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    expectContinue: boolean,
-  ): Promise<void> => {
-    pending.add(res);
-    try {
-      await handle(req, res, expectContinue);
-    } catch (err) {
-      // An exception here must answer 500, never reach the process as an unhandled rejection.
-      try {
-        answerError(req, res, err);
-      } catch {
-        res.destroy();
-      }
-    } finally {
-      pending.delete(res);
-    }
-  };
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void =>
-    void respond(req, res, false);
-
-  // noDelay: an answer is one small write; Nagle would hold it back waiting for an ACK.
-  const server = createServer({ noDelay: true }, onRequest);
-  server.keepAliveTimeout = KEEP_ALIVE_MS;
-  // `Expect: 100-continue`: decide after routing, so a 404 or 413 is answered without
-  // inviting the client to upload the body first (see readInvokeRequest).
-  server.on(
-    'checkContinue',
-    (req: IncomingMessage, res: ServerResponse) => void respond(req, res, true),
-  );
-  server.on('clientError', onClientError);
-
-  const { port: boundPort, url } = await listen(server, port, host);
-  // An 'error' after listening (e.g. EMFILE on accept) must be logged, not crash the process.
-  server.on('error', (err) => engine.log('error', `ingress: ${errorMessage(err)}`, {}));
-
-  let closed: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closed ??= new Promise<void>((resolve, reject) => {
-      closing = true;
-      const grace = setTimeout(() => {
-        for (const res of pending) sendError(res, 503, 'shutting_down', SHUTTING_DOWN, CLOSE);
-        setImmediate(() => server.closeAllConnections());
-      }, closeGraceMs);
-      grace.unref();
-      server.close((err) => {
-        clearTimeout(grace);
-        if (err) reject(err);
-        else resolve();
-      });
-      server.closeIdleConnections();
-    });
-    return closed;
-  };
-  return { port: boundPort, url, close };
+  const base = createServerBase({
+    name: 'ingress',
+    port,
+    host,
+    closeGraceMs,
+    log: (level, message, fields) => engine.log(level, message, fields),
+    route: handle,
+    // `Expect: 100-continue`: decide after routing, so a 404 or 413 is answered without
+    // inviting the client to upload the body first (see readInvokeRequest).
+    decidesContinue: true,
+    errorHeaders: (err) =>
+      err instanceof TooManyWaitersError
+        ? ['retry-after', String(err.retryAfterSeconds)]
+        : undefined,
+    publicError: (err, req) =>
+      err instanceof UnknownTargetError && !revealsTargets(req) ? plainNotFound(req) : err,
+    shuttingDown: SHUTTING_DOWN,
+  });
+  const { port: boundPort, url } = await base.listen();
+  return { port: boundPort, url, close: base.close, handle: base.handle };
 }
-
-const CLOSE = ['connection', 'close'] as const;
 
 /** The 404 of an unknown target for a client that may not see which targets exist. */
 function plainNotFound(req: IncomingMessage): NotFoundError {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   return unknownPath(q === -1 ? url : url.slice(0, q));
-}
-
-function withClose(extra: string[] | undefined, closing = true): string[] | undefined {
-  if (!closing) return extra;
-  return extra ? [...extra, ...CLOSE] : [...CLOSE];
 }
 
 /** An object or workflow named `awakeables` loses `POST /awakeables/{key}/resolve|reject` (see router.ts). */

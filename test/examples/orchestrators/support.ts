@@ -1,7 +1,7 @@
 /** What the orchestrator tests share: a fake-clock harness per test and ways to drive it. */
 import { afterEach } from 'vitest';
 import type { Definition, Duration } from '../../../src/index.js';
-import type { FlowStatus } from '../../../examples/orchestration-kit/flow.js';
+import type { RunStatus } from '../../../examples/orchestration-kit/status.js';
 import { harness, until, type Harness } from '../../helpers.js';
 
 /**
@@ -40,16 +40,16 @@ export async function driveUntil(
 
 /** Waits (without moving the clock) until a workflow's status satisfies `cond`. */
 export async function untilStatus(
-  read: () => Promise<FlowStatus>,
-  cond: (s: FlowStatus) => boolean,
+  read: () => Promise<RunStatus>,
+  cond: (s: RunStatus) => boolean,
   what: string,
-): Promise<FlowStatus> {
-  let last: FlowStatus | undefined;
+): Promise<RunStatus> {
+  let last: RunStatus | undefined;
   await until(async () => cond((last = await read())), what);
   return last!;
 }
 
 /** The step names of a history, with their events: `["charge customer:started", ...]`. */
-export function events(status: FlowStatus): string[] {
+export function events(status: RunStatus): string[] {
   return status.history.map((e) => `${e.step}:${e.event}`);
 }
