@@ -159,18 +159,37 @@ export class PrivatePostgres {
    * crash (no shutdown checkpoint, crash recovery on start).
    */
   async restart(mode: 'fast' | 'immediate'): Promise<void> {
-    this.restarts++;
-    await this.ctl(['restart', '-m', mode]);
+    await this.serially(async () => {
+      if (this.stopping) return;
+      this.restarts++;
+      await this.ctl(['restart', '-m', mode]);
+    });
   }
 
   /** Starts the server if it is not running (after a failed restart). */
   async ensureRunning(): Promise<void> {
-    try {
-      await this.pg('pg_ctl', ['status', '-D', this.dataDir]);
-    } catch {
-      await this.ctl(['start']);
-    }
+    await this.serially(async () => {
+      if (this.stopping) return;
+      try {
+        await this.pg('pg_ctl', ['status', '-D', this.dataDir]);
+      } catch {
+        await this.ctl(['start']);
+      }
+    });
   }
+
+  /**
+   * One pg_ctl operation at a time: a stop that ran while a restart was under way would be
+   * followed by the restart's start, leaving a server running after the run.
+   */
+  private serially(task: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(task, task);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private queue: Promise<void> = Promise.resolve();
+  private stopping = false;
 
   /** Keeps the data directory on stop (a failing run). */
   keep(): void {
@@ -180,11 +199,14 @@ export class PrivatePostgres {
   /** Stops the server (fast, else immediate), deletes the directory unless kept. */
   async stop(): Promise<void> {
     if (!live.has(this)) return;
-    try {
-      await this.ctl(['stop', '-m', 'fast']);
-    } catch {
-      await this.ctl(['stop', '-m', 'immediate']).catch(() => undefined);
-    }
+    this.stopping = true;
+    await this.serially(async () => {
+      try {
+        await this.ctl(['stop', '-m', 'fast']);
+      } catch {
+        await this.ctl(['stop', '-m', 'immediate']).catch(() => undefined);
+      }
+    });
     this.finish();
   }
 
