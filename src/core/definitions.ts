@@ -54,6 +54,32 @@ export interface DefinitionOptions {
   retry?: RetryPolicy;
   /** How long finished invocations (and their idempotency keys) are kept. Default: the engine's. */
   retention?: Duration;
+  /**
+   * Not routable from the HTTP ingress: every path naming it answers exactly as for a name the
+   * engine does not serve (404, and the list of targets shown to loopback clients leaves it
+   * out). It stays callable from handlers (`ctx.serviceClient(...)` and the other clients) and
+   * from code holding the engine (`engine.invoke`, `engine.send`, `engine.client`), and its
+   * invocations are listed and inspected in the admin API like any other. For machinery an
+   * extension runs on the engine (webhook delivery, for one), whose inputs only Keel makes.
+   * Default `false`.
+   *
+   * @example
+   * ```ts
+   * const Mailer = service({
+   *   name: 'Mailer',
+   *   internal: true, // POST /Mailer/send answers 404
+   *   handlers: { send: async (ctx, to: string) => ctx.run('mail', () => smtp.send(to)) },
+   * });
+   * const Signup = service({
+   *   name: 'Signup',
+   *   handlers: {
+   *     // Reachable from a handler all the same.
+   *     start: async (ctx, email: string) => ctx.serviceClient(Mailer).send(email),
+   *   },
+   * });
+   * ```
+   */
+  internal?: boolean;
 }
 
 export interface ServiceDefinition<
@@ -125,7 +151,8 @@ export function shared<I, O>(
 }
 
 /**
- * Defines a stateless service. Each handler is reachable at `POST /{name}/{handler}`.
+ * Defines a stateless service. Each handler is reachable at `POST /{name}/{handler}` (unless
+ * the service is {@link DefinitionOptions.internal | internal}).
  *
  * @example
  * ```ts
@@ -153,7 +180,7 @@ export function service<N extends string, H extends Record<string, ServiceHandle
 
 /**
  * Defines a keyed virtual object with durable state. Handlers are exclusive per key (one at a
- * time, in arrival order) unless marked {@link shared}. Reachable at `POST /{name}/{key}/{handler}`.
+ * time, in arrival order) unless marked {@link shared}. Reachable at `POST /{name}/{key}/{handler}` (unless `internal`).
  *
  * @example
  * ```ts
@@ -186,7 +213,7 @@ export function object<N extends string, H extends Record<string, ObjectHandler>
 
 /**
  * Defines a workflow: `run` executes exactly once per key; the other handlers run concurrently
- * with it and can read its state. Reachable at `POST /{name}/{key}/run`.
+ * with it and can read its state. Reachable at `POST /{name}/{key}/run` (unless `internal`).
  *
  * @example
  * ```ts
@@ -311,5 +338,8 @@ function pickOptions(def: DefinitionOptions): DefinitionOptions {
   const o: DefinitionOptions = {};
   if (def.retry) o.retry = def.retry;
   if (def.retention !== undefined) o.retention = def.retention;
+  if (def.internal === true) o.internal = true;
+  else if (def.internal !== undefined && def.internal !== false)
+    throw new UsageError(`"internal" must be true or false, got ${String(def.internal)}`);
   return o;
 }

@@ -31,6 +31,15 @@ export class Registry {
   }
 
   /**
+   * The definition the HTTP ingress may route to: none for an `internal` one, which the ingress
+   * treats exactly as a name it does not serve.
+   */
+  routable(name: string): Definition | undefined {
+    const def = this.byName.get(name);
+    return def?.options.internal ? undefined : def;
+  }
+
+  /**
    * Resolves a target, answering 404s that name what exists. Handler names match exactly, or
    * case-insensitively when that is unambiguous (`/OrderSaga/o-1/Run` reaches `run`).
    */
@@ -39,9 +48,36 @@ export class Registry {
     handler: string,
     key: string | undefined,
   ): { def: Definition; spec: HandlerSpec } {
-    const def = this.byName.get(service);
+    return this.resolveIn(this.byName.get(service), service, handler, key, false);
+  }
+
+  /**
+   * {@link resolve} as the HTTP ingress sees the definitions: an `internal` one is unknown, and
+   * the 404's list of what exists leaves internal ones out.
+   */
+  resolveRoutable(
+    service: string,
+    handler: string,
+    key: string | undefined,
+  ): { def: Definition; spec: HandlerSpec } {
+    return this.resolveIn(this.routable(service), service, handler, key, true);
+  }
+
+  private resolveIn(
+    def: Definition | undefined,
+    service: string,
+    handler: string,
+    key: string | undefined,
+    routableOnly: boolean,
+  ): { def: Definition; spec: HandlerSpec } {
     if (!def) {
-      const names = [...this.byName.keys()].sort().join(', ') || '(none)';
+      const defs = [...this.byName.values()];
+      const shown = routableOnly ? defs.filter((d) => !d.options.internal) : defs;
+      const names =
+        shown
+          .map((d) => d.name)
+          .sort()
+          .join(', ') || '(none)';
       throw new NotFoundError(
         `no service, object or workflow named "${service}"; this engine serves: ${names}`,
       );

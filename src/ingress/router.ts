@@ -18,6 +18,9 @@ import { MethodNotAllowedError } from '../http/respond.js';
  * GET routes and POST routes never overlap, so a service may be named `health` or
  * `invocations` and still be reached with POST.
  *
+ * An `internal` definition is not routable: the router looks names up with
+ * `Registry.routable`/`resolveRoutable`, so a path naming it is answered as one naming nothing.
+ *
  * The awakeable routes are POSTs too, so they win over a definition named `awakeables` for
  * exactly their shape: three segments ending in `resolve` or `reject`. A service is never
  * affected (three segments only reach a service as `/S/h/send`); an object or workflow named
@@ -56,7 +59,9 @@ export function route(method: string | undefined, path: string, registry: Regist
     if (method !== 'POST') throw new MethodNotAllowedError(method ?? '?', 'POST');
     return awakeableRoute(segs[1]!, segs[2]);
   }
-  const registered = registry.get(first) !== undefined;
+  // An internal definition is not routable: every path naming it is answered as for a name
+  // the engine does not serve.
+  const registered = registry.routable(first) !== undefined;
   if (method === 'POST' && registered) return resolveInvoke(segs, registry);
   const reserved = reservedRoute(segs);
   if (reserved) {
@@ -106,7 +111,7 @@ function reservedRoute(segs: readonly string[]): Route | undefined {
  */
 function resolveInvoke(segs: readonly string[], registry: Registry): Route {
   const service = segs[0]!;
-  const def = registry.get(service)!;
+  const def = registry.routable(service)!;
   let n = segs.length;
   let send = false;
   if (def.kind === 'service') {
@@ -157,7 +162,7 @@ function resolveTarget(
   key: string | undefined,
 ): ReturnType<Registry['resolve']> {
   try {
-    return registry.resolve(service, handler, key);
+    return registry.resolveRoutable(service, handler, key);
   } catch (err) {
     if (err instanceof NotFoundError) throw new UnknownTargetError(err.message);
     throw err;

@@ -206,7 +206,7 @@ function plainNotFound(req: IncomingMessage): NotFoundError {
 
 /** An object or workflow named `awakeables` loses `POST /awakeables/{key}/resolve|reject` (see router.ts). */
 function warnIfShadowed(engine: Engine): void {
-  const def = engine.registry.get(AWAKEABLES);
+  const def = engine.registry.routable(AWAKEABLES);
   if (!def || def.kind === 'service') return;
   const lost = Object.keys(def.handlers).filter((h) => isAwakeableAction(h.toLowerCase()));
   if (lost.length === 0) return;

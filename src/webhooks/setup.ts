@@ -8,7 +8,6 @@ import type { EndpointInput } from './outbound/endpoint-input.js';
 import { parseEndpointInput } from './outbound/endpoint-input.js';
 import { resolveOutbound, type ResolvedOutbound } from './outbound/options.js';
 import { WEBHOOKS_RUNTIME, WebhooksRuntime } from './outbound/runtime.js';
-import { loadSealKey, Sealer } from './outbound/seal.js';
 import { WebhooksService } from './outbound/service.js';
 import type { EndpointRecord, OutboundOptions } from './outbound/types.js';
 
@@ -72,12 +71,7 @@ export function createWebhooks(options: WebhooksOptions = {}): Webhooks {
         throw new TypeError(
           'webhooks: the engine does not serve the delivery service; add ...webhooks.services to its services',
         );
-      runtime = new WebhooksRuntime(
-        engine,
-        resolved,
-        options,
-        new Sealer(await loadSealKey(engine.store)),
-      );
+      runtime = new WebhooksRuntime(engine, resolved, options);
       engine.provide(WEBHOOKS_RUNTIME, runtime);
     },
     admin: adminMount(rt, options.resolve),

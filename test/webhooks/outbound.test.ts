@@ -292,22 +292,38 @@ describe('outbound delivery', () => {
     expect(r.requests[0]!.headers['webhook-id']).toBe(id);
   });
 
-  it('refuses inputs not created by Keel on the internal service', async () => {
+  it('does not route to the internal delivery service from the ingress', async () => {
     h = await hooked([Ops]);
-    const res = await fetch(`${h.ingress.url}/keel.webhooks/deliver`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        d: 'dlv_x',
-        e: 'ep_x',
-        m: 'msg_x',
-        t: 'x',
-        b: '{}',
-        c: 0,
-        s: 'forged',
-      }),
-    });
-    expect(res.status).toBe(403);
-    expect(((await res.json()) as { code: string }).code).toBe('forbidden');
+    const r = await listen();
+    const endpoint = await h.hooks.createEndpoint({ url: r.url, events: ['*'] });
+    const input = { d: 'dlv_x', e: endpoint.id, m: 'msg_x', t: 'x', b: '{}', c: 0 };
+    const post = (path: string) =>
+      fetch(`${h!.ingress.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(input),
+      });
+    // Answered as a name the engine does not serve, and the list of what it serves (shown to
+    // this loopback client) leaves the internal service out.
+    const unknown = await post('/NoSuchService/deliver');
+    const unknownBody = (await unknown.json()) as { code: string; message: string };
+    expect(unknown.status).toBe(404);
+    expect(unknownBody.message).toContain('this engine serves: Ops');
+    for (const path of [
+      '/keel.webhooks/deliver',
+      '/keel.webhooks/deliver/send',
+      '/keel.webhooks/fanout/send',
+      '/keel.webhooks/retry',
+    ]) {
+      const res = await post(path);
+      expect(res.status, path).toBe(404);
+      expect(await res.json(), path).toEqual({
+        ...unknownBody,
+        message: unknownBody.message.replace('NoSuchService', 'keel.webhooks'),
+      });
+    }
+    // Nothing was started or sent.
+    expect((await h.api('GET', '/invocations?service=keel.webhooks')).json.invocations).toEqual([]);
+    expect(r.requests).toHaveLength(0);
   });
 });

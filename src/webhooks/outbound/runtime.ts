@@ -15,7 +15,6 @@ import { DeliveryLog, summary } from './deliveries.js';
 import { Endpoints } from './endpoints.js';
 import { Sender } from './http.js';
 import { deliveryId, deliverySortKey, newMessageId, parseDeliveryId } from './ids.js';
-import { Sealer } from './seal.js';
 import type {
   AttemptRecord,
   DeliverInput,
@@ -38,11 +37,6 @@ export type Plan =
   | { m: string; c: number; f: 1 };
 
 const MESSAGE_ID = /^[A-Za-z0-9_-]{1,128}$/;
-/**
- * Sealed inputs remembered for checkDeliver; the oldest are forgotten beyond this (inputs made
- * again by a replay of a publishing handler are never checked here: their sends are journaled).
- */
-const SEALED_KEPT = 1024;
 
 export class WebhooksRuntime {
   readonly endpoints: Endpoints;
@@ -50,14 +44,11 @@ export class WebhooksRuntime {
   readonly breakers: EndpointBreakers;
   readonly sender: Sender;
   private readonly deps: AttemptDeps;
-  /** Deliver inputs sealed by this process and not checked yet, by seal (see checkDeliver). */
-  private readonly sealed = new Map<string, DeliverInput>();
 
   constructor(
     readonly engine: Engine,
     readonly options: ResolvedOutbound,
     raw: OutboundOptions,
-    private readonly sealer: Sealer,
   ) {
     const { store, clock } = engine;
     const ttl = store.shared ? options.cacheTtlMs : Infinity;
@@ -147,50 +138,17 @@ export class WebhooksRuntime {
     c: number,
     test = false,
   ): DeliverInput {
-    const input: DeliverInput = { d, e, m, t, b, c, s: '' };
+    const input: DeliverInput = { d, e, m, t, b, c };
     if (test) input.x = 1;
-    input.s = this.sealer.seal('deliver', d, e, m, t, b, c, input.x);
-    if (this.sealed.size >= SEALED_KEPT) this.sealed.delete(this.sealed.keys().next().value!);
-    this.sealed.set(input.s, input);
     return input;
   }
 
   fanoutInput(m: string, t: string, b: string, c: number): FanoutInput {
-    return { m, t, b, c, s: this.sealer.seal('fanout', m, t, b, c) };
+    return { m, t, b, c };
   }
 
   retryInput(d: string): RetryInput {
-    return { d, s: this.sealer.seal('retry', d) };
-  }
-
-  checkDeliver(i: DeliverInput): void {
-    // An input this process sealed moments ago (the common case: a delivery starts as soon as
-    // it is sent) is checked by comparing it with what was sealed, field by field, instead of
-    // computing the HMAC again. Anything else (recovery, another process, a forgery) is
-    // checked against its seal.
-    const mine = typeof i?.s === 'string' ? this.sealed.get(i.s) : undefined;
-    if (mine) {
-      this.sealed.delete(i.s);
-      if (
-        mine.d === i.d &&
-        mine.e === i.e &&
-        mine.m === i.m &&
-        mine.t === i.t &&
-        mine.b === i.b &&
-        mine.c === i.c &&
-        mine.x === i.x
-      )
-        return;
-    }
-    this.sealer.check(i?.s, 'deliver', i?.d, i?.e, i?.m, i?.t, i?.b, i?.c, i?.x);
-  }
-
-  checkFanout(i: FanoutInput): void {
-    this.sealer.check(i?.s, 'fanout', i?.m, i?.t, i?.b, i?.c);
-  }
-
-  checkRetry(i: RetryInput): void {
-    this.sealer.check(i?.s, 'retry', i?.d);
+    return { d };
   }
 
   // ---- attempts ----------------------------------------------------------------------------

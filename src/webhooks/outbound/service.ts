@@ -76,16 +76,19 @@ function notify(
   );
 }
 
-/** The internal service; its inputs are sealed, so it cannot be driven over the ingress. */
+/**
+ * The internal service: `internal`, so the ingress does not route to it (its inputs are made only
+ * by Keel: a delivery's body is signed with the endpoint's secret as it is given).
+ */
 export const WebhooksService = service({
   name: SERVICE_NAME,
+  internal: true,
   // A store error inside an attempt must not end a delivery: retry it until the store is back.
   retry: { maxAttempts: Infinity, initialInterval: '1s', maxInterval: '1m' },
   handlers: {
     /** Delivers one event to one endpoint: attempts on the schedule, then delivered or dead. */
     deliver: async (ctx: Context, input: DeliverInput) => {
       const rt = runtimeOf(ctx);
-      rt.checkDeliver(input);
       const attempts: AttemptRecord[] = [];
       for (let n = 1; ; n++) {
         // The delivery record rides in the commit of the attempt's journal entry.
@@ -106,7 +109,6 @@ export const WebhooksService = service({
     /** Fans an event out to every subscribed endpoint (many endpoints, or an outside publish). */
     fanout: async (ctx: Context, input: FanoutInput) => {
       const rt = runtimeOf(ctx);
-      rt.checkFanout(input);
       const d = await ctx.run('match endpoints', () => rt.match(input.t, input.c));
       return {
         deliveries: await startDeliveries(ctx, rt, input.t, input.b, { m: input.m, c: input.c, d }),
@@ -116,7 +118,6 @@ export const WebhooksService = service({
     /** One manual attempt of a finished delivery (`POST /webhooks/deliveries/{id}/retry`). */
     retry: async (ctx: Context, input: RetryInput) => {
       const rt = runtimeOf(ctx);
-      rt.checkRetry(input);
       const r = await runWithWrites(ctx, 'attempt', () => rt.manualAttempt(input.d));
       return { status: r.next.action === 'delivered' ? 'delivered' : 'failed' };
     },

@@ -13,7 +13,6 @@ export const SCOPES = {
   endpoints: 'keel.webhooks.endpoints',
   deliveries: 'keel.webhooks.deliveries',
   breakers: 'keel.webhooks.breakers',
-  internal: 'keel.webhooks.internal',
   inbound: 'keel.webhooks.inbound',
 } as const;
 
@@ -205,8 +204,6 @@ export interface DeliverInput {
   c: number;
   /** One attempt only (a test delivery). */
   x?: 1;
-  /** Seal: proves Keel created this input (the deliver handler is reachable over the ingress). */
-  s: string;
 }
 
 /** What a fan-out invocation receives (a publish matching many endpoints, or `Webhooks.publish`). */
@@ -215,11 +212,9 @@ export interface FanoutInput {
   t: string;
   b: string;
   c: number;
-  s: string;
 }
 
 /** What a manual retry invocation receives. */
 export interface RetryInput {
   d: string;
-  s: string;
 }
