@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from './duration.js';
+import { InvalidDelayError } from './errors.js';
 
 describe('parseDuration', () => {
   it.each([
@@ -29,7 +30,8 @@ describe('parseDuration', () => {
   );
 
   it('rejects negative and non-finite numbers', () => {
-    expect(() => parseDuration(-1)).toThrow(RangeError);
-    expect(() => parseDuration(Number.NaN)).toThrow(RangeError);
+    expect(() => parseDuration(-1)).toThrow(InvalidDelayError);
+    expect(() => parseDuration(Number.NaN)).toThrow(InvalidDelayError);
+    expect(() => parseDuration('soon')).toThrow(InvalidDelayError);
   });
 });

@@ -46,7 +46,7 @@ export function checkDelay(ms: number): number {
 }
 
 /**
- * Parses a duration into milliseconds. Throws a `RangeError` that names the accepted forms
+ * Parses a duration into milliseconds. Throws an `InvalidDelayError` that names the accepted forms
  * when the text is not a duration.
  *
  * @example
@@ -100,8 +100,12 @@ function num(s: string | undefined): number {
   return s === undefined ? 0 : Number(s);
 }
 
-function bad(text: string): RangeError {
-  return new RangeError(
+/**
+ * Terminal: a duration that cannot be read will not read better on a retry (a
+ * `ctx.sleep('soon')` fails its invocation at once instead of spending its retries).
+ */
+function bad(text: string): InvalidDelayError {
+  return new InvalidDelayError(
     `"${text}" is not a duration: use milliseconds (1500), a unit form (500ms, 10s, 5m, 1h, 2d, 1h30m) or ISO-8601 (PT1M, P30D)`,
   );
 }
