@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { findSourceMap } from 'node:module';
 import { appOptionsFromEnv, startApp } from '../src/app.js';
+import { kernelOf } from '../src/engine/kernel.js';
 import { benchServices } from './services.js';
 
 const app = await startApp({
@@ -34,7 +35,7 @@ process.on('message', (msg: unknown) => {
     const gc = (globalThis as { gc?: () => void }).gc;
     const collected = msg !== 'memory' && gc !== undefined;
     if (collected) gc();
-    const inMemory = (app.engine as { inMemory?: number }).inMemory;
+    const inMemory = kernelOf(app.engine).active.size;
     process.send?.({ memory: { ...process.memoryUsage(), inMemory, collected } });
   } else if (msg === 'collections') {
     process.send?.({ collections: collectionSizes(app.engine) });

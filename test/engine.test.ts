@@ -11,6 +11,7 @@ import {
   type WriteOp,
 } from '../src/index.js';
 import { gate, harness, until, type Harness } from './helpers.js';
+import { kernelOf } from '../src/engine/kernel.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -548,10 +549,10 @@ describe('timers and suspension', () => {
     });
     h = await harness({ services: [S] });
     const { invocationId } = await h.engine.send({ service: 'S', handler: 'go' });
-    expect(h.engine.inMemory).toBe(1);
+    expect(kernelOf(h.engine).active.size).toBe(1);
     await h.clock.advance('2s'); // past suspendAfter
     expect((await h.engine.getInvocation(invocationId))?.status).toBe('suspended');
-    expect(h.engine.inMemory).toBe(0); // no handler closure is held while it sleeps
+    expect(kernelOf(h.engine).active.size).toBe(0); // no handler closure is held while it sleeps
     await h.clock.advance('59m');
     expect(after).toBe(0);
     await h.clock.advance('1m');

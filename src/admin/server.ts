@@ -24,6 +24,7 @@ import {
   checkToken,
   UnauthorizedError,
 } from './auth.js';
+import { kernelOf } from '../engine/kernel.js';
 
 /**
  * Options of {@link serveAdmin}: those every Keel server takes (`port` default `9070`, `host`,
@@ -184,7 +185,7 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
     port,
     host,
     closeGraceMs: parseDuration(options.closeGrace ?? DEFAULT_CLOSE_GRACE),
-    log: (level, message, fields) => engine.log(level, message, fields),
+    log: (level, message, fields) => kernelOf(engine).log(level, message, fields),
     route: handle,
     errorHeaders: (err) =>
       err instanceof UnauthorizedError ? ['www-authenticate', 'Bearer'] : undefined,

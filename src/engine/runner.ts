@@ -5,74 +5,7 @@ import type { JournalEntry, Target } from '../core/journal.js';
 import { ContextImpl, type InvocationHost, type Outcome, type StepWrite } from '../core/replay.js';
 import type { ResolvedRetryPolicy } from '../core/retry.js';
 import type { InvocationRow } from '../store/types.js';
-
-/** What a runner needs from the engine that owns it. */
-export interface RunnerOwner {
-  now(): number;
-  commit(
-    runner: Runner,
-    index: number,
-    entry: JournalEntry,
-    writes: readonly StepWrite[] | undefined,
-  ): Promise<unknown>;
-  append(runner: Runner, index: number, entry: JournalEntry): void;
-  readState(runner: Runner, name: string): Promise<unknown>;
-  readStateKeys(runner: Runner): Promise<string[]>;
-  startSleep(runner: Runner, index: number, entry: JournalEntry): void;
-  startCall(
-    runner: Runner,
-    index: number,
-    target: Target,
-    input: unknown,
-    options: CallOptions | undefined,
-  ): void;
-  startSend(
-    runner: Runner,
-    index: number,
-    target: Target,
-    input: unknown,
-    options: SendOptions | undefined,
-    delayMs: number,
-  ): Promise<string>;
-  /** The runner has nothing to do but wait for completions. */
-  idle(runner: Runner): void;
-  /** See `InvocationHost.mayStartStep`: false abandons the runner. */
-  mayStartStep(runner: Runner): boolean;
-  /** The id of an invocation's awakeable at `index` (see `InvocationHost.newAwakeableId`). */
-  awakeableIdFor(invocationId: string, index: number): string;
-  /** Settles (never rejects) once the awakeable's write has (see `Runner.awakeablesDurable`). */
-  createAwakeable(runner: Runner, index: number, entry: JournalEntry): Promise<void>;
-  completeAwakeable(
-    runner: Runner,
-    index: number,
-    id: string,
-    result: Outcome,
-  ): Promise<JournalEntry>;
-  awaitPromise(runner: Runner, index: number, entry: JournalEntry): void;
-  peekPromise(
-    runner: Runner,
-    name: string,
-  ): Promise<{ done: boolean; value?: unknown; error?: ErrorInfo } | undefined>;
-  completePromise(
-    runner: Runner,
-    index: number,
-    name: string,
-    result: Outcome,
-  ): Promise<JournalEntry>;
-  /** Completes a waiting entry with a cancellation (and cancels the callee of a call). */
-  cancelEntry(runner: Runner, index: number, entry: JournalEntry): void;
-  /** The cancellation reached the handler: remember it durably so it is delivered once. */
-  cancelDelivered(runner: Runner): void;
-  retry(
-    runner: Runner,
-    failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy },
-  ): void;
-  /** Stops the invocation and pauses it with `error` (non-determinism, an internal failure). */
-  fatal(runner: Runner, error: KeelError): void;
-  finish(runner: Runner, outcome: { output: unknown } | { error: unknown }): void;
-  log(runner: Runner, level: keyof Logger, message: string, args: unknown[]): void;
-  resource(key: symbol): unknown;
-}
+import type { Kernel } from './kernel.js';
 
 interface Waiter {
   resolve(e: JournalEntry): void;
@@ -84,6 +17,10 @@ interface Waiter {
  * One attempt of one invocation: the handler closure, its context and what it waits for.
  * When the invocation suspends or its attempt fails, the runner is dropped with everything it
  * holds; the next attempt replays the journal in a fresh runner.
+ *
+ * It is the handler context's `InvocationHost`: what the handler asks goes to the engine's
+ * parts (journal writes, calls and sends to `RunnerHost`, completions to `Completions`, the
+ * end of the attempt to `Outcomes`), with this runner's bookkeeping (busy, waiting) around it.
  */
 export class Runner implements InvocationHost {
   readonly ctx: ContextImpl;
@@ -126,7 +63,7 @@ export class Runner implements InvocationHost {
   }
 
   constructor(
-    private readonly owner: RunnerOwner,
+    private readonly k: Kernel,
     readonly row: InvocationRow,
     readonly spec: HandlerSpec,
     readonly recorded: ReadonlyMap<number, JournalEntry>,
@@ -163,11 +100,11 @@ export class Runner implements InvocationHost {
     }
     if (this.dead) return;
     try {
-      this.owner.finish(this, outcome);
+      this.k.outcomes.finish(this, outcome);
     } catch (err) {
       // A fault of the engine, not of the handler: retrying would meet it again, and letting
       // it escape would end the process. Isolate this invocation instead.
-      this.owner.fatal(
+      this.k.outcomes.fatal(
         this,
         new KeelError(
           `the engine failed while finishing the invocation: ${errorMessage(err)}. ` +
@@ -202,7 +139,7 @@ export class Runner implements InvocationHost {
   }
 
   private checkIdle(): void {
-    if (this.isIdle && !this.dead) this.owner.idle(this);
+    if (this.isIdle && !this.dead) this.k.outcomes.idle(this);
   }
 
   /** True when the handler waits only for completions (timers, calls) and does nothing else. */
@@ -219,8 +156,8 @@ export class Runner implements InvocationHost {
     this.cancelPending = true;
     if (this.waiting.size === 0) return;
     this.cancelPending = false;
-    this.owner.cancelDelivered(this);
-    for (const [index, w] of this.waiting) this.owner.cancelEntry(this, index, w.entry);
+    this.k.host.cancelDelivered(this);
+    for (const [index, w] of this.waiting) this.k.host.cancelEntry(this, index, w.entry);
   }
 
   /** A completion for entry `index` arrived (and is durable). */
@@ -238,7 +175,7 @@ export class Runner implements InvocationHost {
   // ---- InvocationHost --------------------------------------------------------------------
 
   now(): number {
-    return this.owner.now();
+    return this.k.clock.now();
   }
 
   commit(index: number, entry: JournalEntry, writes?: readonly StepWrite[]): Promise<unknown> {
@@ -247,29 +184,29 @@ export class Runner implements InvocationHost {
       this.busy--;
       this.checkIdle();
     };
-    const p = this.owner.commit(this, index, entry, writes);
+    const p = this.k.host.commit(this, index, entry, writes);
     p.then(done, done);
     return p;
   }
 
   append(index: number, entry: JournalEntry): void {
-    this.owner.append(this, index, entry);
+    this.k.host.append(this, index, entry);
   }
 
   readState(name: string): Promise<unknown> {
-    return this.owner.readState(this, name);
+    return this.k.host.readState(this, name);
   }
 
   readStateKeys(): Promise<string[]> {
-    return this.owner.readStateKeys(this);
+    return this.k.host.readStateKeys(this);
   }
 
   startSleep(index: number, entry: JournalEntry): void {
-    this.owner.startSleep(this, index, entry);
+    this.k.host.startSleep(this, index, entry);
   }
 
   startCall(index: number, target: Target, input: unknown, options: CallOptions | undefined): void {
-    this.owner.startCall(this, index, target, input, options);
+    this.k.host.startCall(this, index, target, input, options);
   }
 
   startSend(
@@ -279,7 +216,7 @@ export class Runner implements InvocationHost {
     options: SendOptions | undefined,
     delayMs: number,
   ): Promise<string> {
-    return this.owner.startSend(this, index, target, input, options, delayMs);
+    return this.k.host.startSend(this, index, target, input, options, delayMs);
   }
 
   awaitCompletion(index: number, entry: JournalEntry): Promise<JournalEntry> {
@@ -292,16 +229,16 @@ export class Runner implements InvocationHost {
     if (this.cancelPending) {
       this.cancelPending = false;
       if (this.recorded.has(index)) this.cancelOnReplay = true;
-      this.owner.cancelDelivered(this);
-      this.owner.cancelEntry(this, index, entry);
+      this.k.host.cancelDelivered(this);
+      this.k.host.cancelEntry(this, index, entry);
     } else if (this.cancelOnReplay && this.recorded.has(index)) {
-      this.owner.cancelEntry(this, index, entry);
+      this.k.host.cancelEntry(this, index, entry);
     }
     return new Promise<JournalEntry>((resolve) => {
       this.waiting.set(index, { resolve, entry });
       // Let the handler reach all of its concurrent awaits before deciding it is idle.
       queueMicrotask(() => {
-        if (this.isIdle && !this.dead) this.owner.idle(this);
+        if (this.isIdle && !this.dead) this.k.outcomes.idle(this);
       });
     });
   }
@@ -310,23 +247,23 @@ export class Runner implements InvocationHost {
     this.busy++;
     const done = (): void => {
       this.busy--;
-      if (this.isIdle && !this.dead) this.owner.idle(this);
+      if (this.isIdle && !this.dead) this.k.outcomes.idle(this);
     };
     p.then(done, done);
   }
 
   mayStartStep(): boolean {
-    return !this.dead && this.owner.mayStartStep(this);
+    return !this.dead && this.k.host.mayStartStep(this);
   }
 
   newAwakeableId(index: number): string {
-    return this.owner.awakeableIdFor(this.row.id, index);
+    return this.k.completions.awakeableIdFor(this.row.id, index);
   }
 
   createAwakeable(index: number, entry: JournalEntry): void {
     this.awakeables.add(index);
     if (entry.name) (this.awakeableIds ??= new Map()).set(entry.name, index);
-    const written = this.owner.createAwakeable(this, index, entry);
+    const written = this.k.completions.createAwakeable(this, index, entry);
     const pending = (this.unwrittenAwakeables ??= new Set());
     pending.add(written);
     void written.then(() => pending.delete(written));
@@ -339,27 +276,27 @@ export class Runner implements InvocationHost {
   }
 
   completeAwakeable(index: number, id: string, result: Outcome): Promise<JournalEntry> {
-    return this.track(this.owner.completeAwakeable(this, index, id, result));
+    return this.track(this.k.completions.completeAwakeable(this, index, id, result));
   }
 
   awaitPromise(index: number, entry: JournalEntry): void {
-    this.owner.awaitPromise(this, index, entry);
+    this.k.completions.awaitPromise(this, index, entry);
   }
 
   peekPromise(
     name: string,
   ): Promise<{ done: boolean; value?: unknown; error?: ErrorInfo } | undefined> {
-    return this.owner.peekPromise(this, name);
+    return this.k.completions.peekPromise(this, name);
   }
 
   completePromise(index: number, name: string, result: Outcome): Promise<JournalEntry> {
-    return this.track(this.owner.completePromise(this, index, name, result));
+    return this.track(this.k.completions.completePromise(this, index, name, result));
   }
 
   takeCancel(): boolean {
     if (!this.cancelPending || this.dead) return false;
     this.cancelPending = false;
-    this.owner.cancelDelivered(this);
+    this.k.host.cancelDelivered(this);
     return true;
   }
 
@@ -380,17 +317,17 @@ export class Runner implements InvocationHost {
     attempt: number;
     policy: ResolvedRetryPolicy;
   }): void {
-    if (!this.dead) this.owner.retry(this, failure);
+    if (!this.dead) this.k.outcomes.retry(this, failure);
   }
 
   fatal(error: KeelError): void {
-    if (!this.dead) this.owner.fatal(this, error);
+    if (!this.dead) this.k.outcomes.fatal(this, error);
   }
 
   log(level: keyof Logger, message: string, args: unknown[]): void {
-    this.owner.log(this, level, message, args);
+    this.k.host.log(this, level, message, args);
   }
   resource(key: symbol): unknown {
-    return this.owner.resource(key);
+    return this.k.host.resource(key);
   }
 }

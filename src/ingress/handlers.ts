@@ -8,7 +8,8 @@ import {
   NotFoundError,
   ValidationError,
 } from '../core/errors.js';
-import type { Engine, InvokeRequest } from '../engine/engine.js';
+import type { Admit } from '../engine/admission.js';
+import type { Engine } from '../engine/engine.js';
 import { isJsonType, parseJson, readBody, unsupportedMediaType } from '../http/body.js';
 import { errorAnswer, sendJson } from '../http/respond.js';
 import type { Route } from './router.js';
@@ -28,7 +29,7 @@ export async function readInvokeRequest(
   query: string | undefined,
   bodyLimit: number,
   expectContinue: boolean,
-): Promise<InvokeRequest> {
+): Promise<Admit> {
   let delayMs: number | undefined;
   if (query !== undefined) {
     const delays = new URLSearchParams(query).getAll('delay');
@@ -38,9 +39,7 @@ export async function readInvokeRequest(
     if (delays[0] !== undefined) delayMs = parseDelay(delays[0], r.send);
   }
   return {
-    service: r.service,
-    handler: r.handler,
-    key: r.key,
+    ...r.target,
     idempotencyKey: idempotencyKeyOf(req),
     input: await readJsonBody(req, res, bodyLimit, expectContinue),
     delayMs,

@@ -10,6 +10,7 @@ import { ConflictError, TerminalError } from '../core/errors.js';
 import { Engine } from '../engine/engine.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import { serve, type IngressServer } from './index.js';
+import { kernelOf } from '../engine/kernel.js';
 
 // End-to-end: a real engine on a real SQLite file, driven over real sockets with fetch.
 
@@ -595,16 +596,16 @@ describe('errors', () => {
   });
 
   it('an unexpected exception is a 500 internal that leaks nothing, and the server keeps serving', async () => {
-    const log = vi.fn();
-    const broken = {
-      registry: engine.registry,
-      log,
-      getInvocation: () => {
-        throw new Error('SQLITE_CORRUPT: secret detail');
-      },
-      invoke: () => Promise.reject(new TypeError('boom at /secret/path.ts:12')),
-    } as unknown as Engine;
-    const server = await serve(broken, { port: 0 });
+    // The engine's own parts fail as a bug or a corrupt store would.
+    const k = kernelOf(engine);
+    const log = vi.spyOn(k, 'log').mockImplementation(() => undefined);
+    vi.spyOn(engine, 'getInvocation').mockImplementation(() => {
+      throw new Error('SQLITE_CORRUPT: secret detail');
+    });
+    vi.spyOn(k, 'invoke').mockImplementation(() =>
+      Promise.reject(new TypeError('boom at /secret/path.ts:12')),
+    );
+    const server = await serve(engine, { port: 0 });
     try {
       for (const [method, path] of [
         ['GET', '/invocations/inv_x'],
@@ -620,6 +621,7 @@ describe('errors', () => {
       expect(String(log.mock.calls[0]![1])).toContain('SQLITE_CORRUPT');
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
     } finally {
+      vi.restoreAllMocks();
       await server.close();
     }
   });

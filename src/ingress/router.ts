@@ -1,5 +1,6 @@
 import { NotFoundError } from '../core/errors.js';
 import { parseAwakeableId } from '../core/journal.js';
+import type { ResolvedTarget } from '../engine/admission.js';
 import type { Registry } from '../engine/registry.js';
 import { splitPath } from '../http/path.js';
 import { MethodNotAllowedError } from '../http/respond.js';
@@ -31,7 +32,7 @@ export type Route =
   | { kind: 'health' }
   | { kind: 'invocation'; action: 'get' | 'attach' | 'output'; id: string }
   | { kind: 'awakeable'; action: 'resolve' | 'reject'; id: string }
-  | { kind: 'invoke'; send: boolean; service: string; handler: string; key: string | undefined };
+  | { kind: 'invoke'; send: boolean; target: ResolvedTarget };
 
 const SEND = 'send';
 /** The first path segment of the awakeable routes. */
@@ -126,7 +127,7 @@ function resolveInvoke(segs: readonly string[], registry: Registry): Route {
       );
     }
     const { spec } = resolveTarget(registry, service, segs[1]!, undefined);
-    return { kind: 'invoke', send, service, handler: spec.name, key: undefined };
+    return { kind: 'invoke', send, target: { def, spec, key: '' } };
   }
   if (n === 4 && segs[3] === SEND) {
     send = true;
@@ -145,7 +146,8 @@ function resolveInvoke(segs: readonly string[], registry: Registry): Route {
     );
   }
   const { spec } = resolveTarget(registry, service, segs[2]!, segs[1]);
-  return { kind: 'invoke', send, service, handler: spec.name, key: segs[1] };
+  // Resolved once, here: the engine takes the resolved target as it is.
+  return { kind: 'invoke', send, target: { def, spec, key: segs[1]! } };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../core/duration.js';
 import { NotFoundError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
+import { kernelOf } from '../engine/kernel.js';
 import { checkPort, isLoopback } from '../http/listen.js';
 import { dispatchMount } from '../http/mount.js';
 import { splitPath } from '../http/path.js';
@@ -92,6 +93,7 @@ const SHUTTING_DOWN =
  * ```
  */
 export async function serve(engine: Engine, options: IngressOptions = {}): Promise<IngressServer> {
+  const k = kernelOf(engine);
   const port = options.port ?? DEFAULT_PORT;
   const host = options.host ?? DEFAULT_HOST;
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -134,7 +136,7 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
       ))
     )
       return;
-    const r = route(req.method, path, engine.registry);
+    const r = route(req.method, path, k.registry);
     const close = withClose(undefined, base.closing);
     switch (r.kind) {
       case 'health':
@@ -154,7 +156,7 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
           expectContinue,
         );
         if (r.send) {
-          const sent = await engine.send(request);
+          const sent = await k.send(request);
           const body = {
             invocationId: sent.invocationId,
             status: sent.status,
@@ -167,7 +169,7 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
             withClose(['x-keel-invocation-id', sent.invocationId], base.closing),
           );
         } else {
-          const result = await engine.invoke(request, { signal: clientGone(res) });
+          const result = await k.invoke(request, { signal: clientGone(res) });
           // Read again: close() may have been called while the invocation ran.
           sendJson(res, 200, result, withClose(undefined, base.closing));
         }
@@ -180,7 +182,7 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
     port,
     host,
     closeGraceMs,
-    log: (level, message, fields) => engine.log(level, message, fields),
+    log: (level, message, fields) => k.log(level, message, fields),
     route: handle,
     // `Expect: 100-continue`: decide after routing, so a 404 or 413 is answered without
     // inviting the client to upload the body first (see readInvokeRequest).
@@ -206,11 +208,12 @@ function plainNotFound(req: IncomingMessage): NotFoundError {
 
 /** An object or workflow named `awakeables` loses `POST /awakeables/{key}/resolve|reject` (see router.ts). */
 function warnIfShadowed(engine: Engine): void {
-  const def = engine.registry.routable(AWAKEABLES);
+  const k = kernelOf(engine);
+  const def = k.registry.routable(AWAKEABLES);
   if (!def || def.kind === 'service') return;
   const lost = Object.keys(def.handlers).filter((h) => isAwakeableAction(h.toLowerCase()));
   if (lost.length === 0) return;
-  engine.log(
+  k.log(
     'warn',
     `ingress: POST /${AWAKEABLES}/{id}/resolve and /reject are the awakeable routes, so ${def.kind} "${AWAKEABLES}" ` +
       `cannot be called there: call ${lost.join(' and ')} with /${AWAKEABLES}/{key}/{handler}/send, or rename the ${def.kind}`,

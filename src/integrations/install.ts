@@ -8,6 +8,7 @@ import type { Mount } from '../http/mount.js';
 import { integrationsMount } from './admin.js';
 import { INTEGRATIONS_RUNTIME } from './durable.js';
 import { IntegrationRuntime, type IntegrationRuntimeOptions } from './runtime.js';
+import { kernelOf } from '../engine/kernel.js';
 
 /** Options of {@link installIntegrations}: the runtime's, minus what the engine provides. */
 export type InstallIntegrationsOptions = Omit<
@@ -38,6 +39,6 @@ export function installIntegrations(
     clock: engine.clock,
     send: (req) => engine.send(req),
   });
-  engine.provide(INTEGRATIONS_RUNTIME, runtime);
+  kernelOf(engine).resources.set(INTEGRATIONS_RUNTIME, runtime);
   return { runtime, mount: integrationsMount(runtime) };
 }

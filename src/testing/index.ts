@@ -9,6 +9,7 @@
 export { FakeClock, settle } from './fake-clock.js';
 
 import type { Engine } from '../engine/engine.js';
+import { kernelOf } from '../engine/kernel.js';
 
 /**
  * Crash injection: stops an engine as `kill -9` would (in-memory work is lost, nothing is
@@ -23,5 +24,5 @@ import type { Engine } from '../engine/engine.js';
  * ```
  */
 export function crash(engine: Engine): Promise<void> {
-  return engine.crashForTests();
+  return kernelOf(engine).crash();
 }

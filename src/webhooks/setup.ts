@@ -10,6 +10,7 @@ import { resolveOutbound, type ResolvedOutbound } from './outbound/options.js';
 import { WEBHOOKS_RUNTIME, WebhooksRuntime } from './outbound/runtime.js';
 import { WebhooksService } from './outbound/service.js';
 import type { EndpointRecord, OutboundOptions } from './outbound/types.js';
+import { kernelOf } from '../engine/kernel.js';
 
 /** Options of {@link createWebhooks}: the outbound side's and the inbound receivers'. */
 export interface WebhooksOptions extends OutboundOptions, InboundOptions {}
@@ -67,12 +68,12 @@ export function createWebhooks(options: WebhooksOptions = {}): Webhooks {
     services: [WebhooksService],
     async attach(engine) {
       if (runtime) throw new Error('webhooks: attach(engine) was called twice');
-      if (engine.registry.get(WebhooksService.name) !== WebhooksService)
+      if (kernelOf(engine).registry.get(WebhooksService.name) !== WebhooksService)
         throw new TypeError(
           'webhooks: the engine does not serve the delivery service; add ...webhooks.services to its services',
         );
       runtime = new WebhooksRuntime(engine, resolved, options);
-      engine.provide(WEBHOOKS_RUNTIME, runtime);
+      kernelOf(engine).resources.set(WEBHOOKS_RUNTIME, runtime);
     },
     admin: adminMount(rt, options.resolve),
     receivers: receiversMount(() => rt().engine, options),

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, service } from '../../src/index.js';
 import { killHard, spawnApp, until } from '../helpers.js';
 import { ingressHarness, request, type IngressHarness } from './helpers.js';
+import { kernelOf } from '../../src/engine/kernel.js';
 
 /** Killed invocations, oversized uploads, and what a 404 reveals. */
 
@@ -37,7 +38,7 @@ describe('a killed invocation', () => {
     const id = sent.body.invocationId as string;
     await until(() => awakeables.has('k1'), 'k1 waits');
     const waiting = request(h.base, 'GET', `/invocations/${id}/attach`);
-    await until(() => h.engine.waitersFor(id) === 1, 'the attach waits');
+    await until(() => kernelOf(h.engine).results.count(id) === 1, 'the attach waits');
     await h.engine.kill(id);
     expect(await waiting).toMatchObject({ status: 409, body: { code: 'killed' } });
     expect(await request(h.base, 'GET', `/invocations/${id}/attach`)).toMatchObject({

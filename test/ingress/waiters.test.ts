@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { service } from '../../src/index.js';
 import { until } from '../helpers.js';
 import { ingressHarness, request, type IngressHarness } from './helpers.js';
+import { kernelOf } from '../../src/engine/kernel.js';
 
 /**
  * Result waiters are released when their HTTP client goes away, and bounded per invocation:
@@ -76,7 +77,7 @@ async function abandon(requests: Req[], name: string): Promise<string> {
   let id: string | undefined;
   await until(async () => {
     id ??= await idOf(name);
-    return id !== undefined && h.engine.waitersFor(id) === requests.length;
+    return id !== undefined && kernelOf(h.engine).results.count(id) === requests.length;
   }, `${requests.length} waiters registered`);
   controller.abort();
   await Promise.all(sent);
@@ -90,18 +91,18 @@ describe('abandoned waits', () => {
       Array.from({ length: 50 }, () => ({ method: 'GET', path: `/invocations/${id}/attach` })),
       'attach',
     );
-    await until(() => h.engine.waitersFor(id) === 0, 'every waiter released');
+    await until(() => kernelOf(h.engine).results.count(id) === 0, 'every waiter released');
     // The invocation goes on, and a client that stays gets the result.
     const attached = request(h.base, 'GET', `/invocations/${id}/attach`);
-    await until(() => h.engine.waitersFor(id) === 1, 'the new attach waits');
+    await until(() => kernelOf(h.engine).results.count(id) === 1, 'the new attach waits');
     await finish('attach', 'approved');
     expect(await attached).toMatchObject({ status: 200, body: 'attach: approved' });
-    expect(h.engine.waitersFor(id)).toBe(0);
+    expect(kernelOf(h.engine).results.count(id)).toBe(0);
   });
 
   it('an aborted blocking call releases its waiter; the invocation goes on', async () => {
     const id = await abandon([{ method: 'POST', path: '/Claim/open', body: 'call' }], 'call');
-    await until(() => h.engine.waitersFor(id) === 0, 'the call waiter released');
+    await until(() => kernelOf(h.engine).results.count(id) === 0, 'the call waiter released');
     await until(() => awakeables.has('call'), 'call waits on its awakeable');
     await finish('call', 'done');
     const out = await request(h.base, 'GET', `/invocations/${id}/attach`);
@@ -120,7 +121,7 @@ describe('abandoned waits', () => {
       })),
       'joined',
     );
-    await until(() => h.engine.waitersFor(id) === 0, 'the joined waiters released');
+    await until(() => kernelOf(h.engine).results.count(id) === 0, 'the joined waiters released');
     await until(() => awakeables.has('joined'), 'joined waits on its awakeable');
     await finish('joined', 'ok');
   });
@@ -130,7 +131,7 @@ describe('the bound on waiters per invocation', () => {
   it('is 1,000: the next attach is a 429 too_many_waiters with Retry-After', async () => {
     const id = await start('crowded');
     const waits = Array.from({ length: 1000 }, () => h.engine.attach(id));
-    expect(h.engine.waitersFor(id)).toBe(1000);
+    expect(kernelOf(h.engine).results.count(id)).toBe(1000);
     await expect(h.engine.attach(id)).rejects.toMatchObject({ code: 'too_many_waiters' });
     const over = await request(h.base, 'GET', `/invocations/${id}/attach`);
     expect(over).toMatchObject({ status: 429, body: { code: 'too_many_waiters' } });
@@ -138,6 +139,6 @@ describe('the bound on waiters per invocation', () => {
     expect(over.body.message).toContain(`/invocations/${id}/output`);
     await finish('crowded', 'in');
     expect(new Set(await Promise.all(waits))).toEqual(new Set(['crowded: in']));
-    expect(h.engine.waitersFor(id)).toBe(0);
+    expect(kernelOf(h.engine).results.count(id)).toBe(0);
   });
 });

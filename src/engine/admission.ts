@@ -1,0 +1,395 @@
+import type { Definition, HandlerSpec } from '../core/definitions.js';
+import { errorMessage, NotFoundError, toErrorInfo, ValidationError } from '../core/errors.js';
+import type { JournalEntry, Target } from '../core/journal.js';
+import { resolveRetry, type ResolvedRetryPolicy } from '../core/retry.js';
+import { normalize } from '../core/replay.js';
+import { validate } from '../core/schema.js';
+import { StoreError } from '../store/errors.js';
+import type { InvocationRow, WriteOp } from '../store/types.js';
+import { dedupeKey } from './dedupe.js';
+import { newInvocationId } from './ids.js';
+import { NO_ENTRIES, unreplayable, type Kernel, type Loading } from './kernel.js';
+import { Runner } from './runner.js';
+
+/** A target the registry resolved: the definition, its handler, and the object/workflow key. */
+export interface ResolvedTarget {
+  def: Definition;
+  spec: HandlerSpec;
+  /** Empty for a service. */
+  key: string;
+}
+
+/** A request to run a resolved target. */
+export interface Admit extends ResolvedTarget {
+  input?: unknown;
+  idempotencyKey?: string;
+  /** Start after this many milliseconds (sends only). */
+  delayMs?: number;
+}
+
+/** What {@link Admission.create} answers. */
+export interface Admitted {
+  row: InvocationRow;
+  /** True when an idempotency key or workflow key matched an existing invocation. */
+  existing: boolean;
+  /** Settles once the insert is durable (rejects when it failed). */
+  durable: Promise<unknown>;
+}
+
+/**
+ * Admission: creating invocations (deduplicated by idempotency or workflow key), starting them,
+ * and replaying them from their journals (after a restart, a suspension, a retry).
+ */
+export class Admission {
+  /**
+   * Deduplication keys whose insert is not durable yet, with the invocation that will hold
+   * each (on a shared store, the winner is known only once the insert answers).
+   */
+  private readonly inflightDedupe = new Map<string, Promise<InvocationRow>>();
+  /** Resolved retry policies by handler: definitions do not change while the engine runs. */
+  private readonly policies = new WeakMap<HandlerSpec, ResolvedRetryPolicy>();
+
+  constructor(private readonly k: Kernel) {}
+
+  /** Resolves a target by name (404 for an unknown one, 400 for a missing key). */
+  resolve(service: string, handler: string, key: string | undefined): ResolvedTarget {
+    const k = key ?? '';
+    return { ...this.k.registry.resolve(service, handler, k), key: k };
+  }
+
+  /**
+   * {@link create} for a target a handler's call or send names: an unknown one rejects (its
+   * caller journals that as the call's failure).
+   */
+  async createNamed(
+    target: Target,
+    req: Omit<Admit, keyof ResolvedTarget>,
+    caller: { id: string; index: number } | undefined,
+    extra: (row: InvocationRow) => WriteOp[],
+    normalized: boolean,
+  ): Promise<Admitted> {
+    // Not awaited before create starts: create runs synchronously up to its first await, so
+    // the call's write is issued before anything the handler does next.
+    return this.create(
+      { ...this.resolve(target.service, target.handler, target.key), ...req },
+      caller,
+      extra,
+      normalized,
+    );
+  }
+
+  /**
+   * Validates and creates an invocation (or finds the one its idempotency key or workflow key
+   * names), and starts it. Execution starts before the insert is durable: every write of the
+   * invocation is ordered after the insert, so nothing it does can outlive a lost insert.
+   */
+  async create(
+    req: Admit,
+    caller: { id: string; index: number } | undefined,
+    /** Ops that ride in the insert's write (the caller's journal entry of a call or send). */
+    extra?: (row: InvocationRow) => WriteOp[],
+    /** The input is already in its JSON form (a handler's call or send normalized it). */
+    normalized = false,
+  ): Promise<Admitted> {
+    const { k } = this;
+    k.checkRunning();
+    const { def, spec, key } = req;
+    let input = req.input;
+    // A schema may transform the input (defaults, coercions): its output is normalized again.
+    if (spec.options.input || !normalized) {
+      if (spec.options.input)
+        input = await validate(spec.options.input, input, `input of ${def.name}.${spec.name}`);
+      try {
+        input = normalize(input, `the input of ${def.name}.${spec.name}`);
+      } catch (err) {
+        throw new ValidationError((err as Error).message);
+      }
+    }
+    // A workflow's run is keyed by its workflow key alone (see dedupe.ts).
+    const dedupe = dedupeKey(def.kind, def.name, spec.name, key, req.idempotencyKey);
+    // Checked again right after each await, before anything else can run: a concurrent
+    // request for the same key that got there first is found, not duplicated.
+    while (dedupe) {
+      let inflight = this.inflightDedupe.get(dedupe);
+      let found = inflight || k.own.dedupeByInsert ? undefined : await k.store.findByDedupe(dedupe);
+      if (!found) inflight ??= this.inflightDedupe.get(dedupe);
+      if (inflight) {
+        // A duplicate is answered with the original's id only once the original's insert is
+        // durable: a crash right after the answer must not lose the invocation it names.
+        found = await inflight.catch(() => undefined);
+        // Not stored: the key is free again, so look again (and insert, if still free).
+        if (!found) continue;
+      }
+      if (found) return { row: found, existing: true, durable: Promise.resolve() };
+      break;
+    }
+    const now = k.clock.now();
+    const delay = req.delayMs ?? 0;
+    const row: InvocationRow = {
+      id: newInvocationId(now),
+      service: def.name,
+      handler: spec.name,
+      key,
+      exclusive: def.kind !== 'service' && !spec.shared,
+      // Decided now whether it starts at once, so the insert already says 'running'.
+      status: delay > 0 ? 'scheduled' : 'pending',
+      input,
+      dedupe,
+      callerId: caller?.id,
+      callerEntry: caller?.index,
+      attempt: 0,
+      retryIndex: -1,
+      runAt: delay > 0 ? now + delay : undefined,
+      createdAt: now,
+      modifiedAt: now,
+    };
+    const { insert, byStore } = k.own.admit(row, delay > 0);
+    const ops: WriteOp[] = [insert];
+    if (delay > 0)
+      ops.push({
+        op: 'timer.put',
+        timer: { invocationId: row.id, index: -1, fireAt: now + delay },
+      });
+    // The caller's journal entry rides in the same write, so a call or send is recorded
+    // atomically with the invocation it starts.
+    if (extra) ops.push(...extra(row));
+    const written = k.store.write(ops);
+    if (dedupe) {
+      // The invocation holding the key once the insert is durable: this one, unless another
+      // process inserted first. Rejects when the insert failed (nobody holds the key then).
+      const winner = written.then((r) => (r[0] as { existing?: InvocationRow }).existing ?? row);
+      winner.catch(() => undefined);
+      this.inflightDedupe.set(dedupe, winner);
+    }
+    const durable: Promise<unknown> = written.then(
+      () => {
+        if (dedupe) this.inflightDedupe.delete(dedupe);
+        if (delay > 0) k.timers.add({ invocationId: row.id, index: -1, fireAt: now + delay });
+      },
+      (err: unknown) => {
+        if (dedupe) this.inflightDedupe.delete(dedupe);
+        this.insertFailed(row, ops, err);
+        throw err;
+      },
+    );
+    // Callers that do not wait for durability (invoke waits for the result instead) must not
+    // leave its failure unhandled; those that await it still see the rejection.
+    durable.catch(() => undefined);
+    if (byStore || (dedupe && k.own.dedupeByInsert)) {
+      // Another process may hold the dedupe key or the object key: wait for the store's answer.
+      const results = await written;
+      const inserted = results[0] as {
+        inserted: boolean;
+        acquired?: boolean;
+        existing?: InvocationRow;
+      };
+      if (!inserted.inserted) return { row: inserted.existing!, existing: true, durable };
+      if (delay > 0) return { row, existing: false, durable };
+      if (byStore) {
+        if (!inserted.acquired) return { row, existing: false, durable };
+        row.status = 'running';
+      }
+    }
+    if (row.status === 'running') this.launch(row, NO_ENTRIES, def, spec);
+    return { row, existing: false, durable };
+  }
+
+  /** The insert of a new invocation failed: undo what started it. */
+  private insertFailed(row: InvocationRow, ops: WriteOp[], err: unknown): void {
+    const { k } = this;
+    k.log('error', `could not store invocation ${row.id}: ${errorMessage(err)}`);
+    k.results.settle(row.id, { error: toErrorInfo(err) });
+    // An embedded store starts the invocation before its insert is durable: stop that
+    // attempt, which has no row.
+    const ghost = k.active.get(row.id);
+    if (ghost) {
+      k.outcomes.abandon(ghost);
+      k.settling.delete(row.id);
+    }
+    k.own.insertFailed(row);
+    // The caller's journal entry of this call or send was lost with it: the caller's attempt
+    // must not go on as if it had been recorded (the send would never happen).
+    for (const op of ops) {
+      const runner = op.op === 'journal.put' ? k.active.get(op.invocationId) : undefined;
+      if (runner) k.host.failAttempt(runner, err);
+    }
+  }
+
+  /** Starts an attempt of `row` in this process, replaying `recorded`. */
+  launch(
+    row: InvocationRow,
+    recorded: ReadonlyMap<number, JournalEntry>,
+    /** The handler, when the caller resolved it already (a new invocation). */
+    resolvedDef?: Definition,
+    resolvedSpec?: HandlerSpec,
+  ): void {
+    const { k } = this;
+    // One attempt per invocation at a time, whichever path (hand-off, sweep, resume) got here.
+    if (k.active.has(row.id)) return;
+    // Shared store: only its owner runs an invocation. A row read or handed over before this
+    // process lost its lease names the old id: it is another process's now.
+    if (!k.own.runsHere(row)) return;
+    const def = resolvedDef ?? k.registry.get(row.service);
+    const spec = resolvedSpec ?? (def && this.specOf(def, row.handler));
+    if (!def || !spec) {
+      void k.outcomes.finishRow(row, {
+        error: toErrorInfo(
+          new NotFoundError(`${row.service}.${row.handler} is no longer registered`),
+        ),
+      });
+      return;
+    }
+    const policy = this.retryPolicyOf(def, spec);
+    if (k.cancelRequests.delete(row.id)) row.cancel ??= 'requested';
+    const runner = new Runner(k, row, spec, recorded, policy, def.kind === 'workflow');
+    k.active.set(row.id, runner);
+    if (row.status !== 'running') {
+      row.status = 'running';
+      // Marks the invocation runnable for recovery; rides along with its first commit.
+      void k.host
+        .write(runner, [
+          {
+            op: 'invocation.update',
+            id: row.id,
+            set: { status: 'running', modifiedAt: k.clock.now() },
+          },
+        ])
+        .catch(() => undefined);
+    }
+    void runner.start();
+  }
+
+  private retryPolicyOf(def: Definition, spec: HandlerSpec): ResolvedRetryPolicy {
+    let policy = this.policies.get(spec);
+    if (!policy) {
+      policy = resolveRetry(
+        spec.options.retry,
+        resolveRetry(def.options.retry, this.k.defaultRetry),
+      );
+      this.policies.set(spec, policy);
+    }
+    return policy;
+  }
+
+  private specOf(def: Definition, handler: string): HandlerSpec | undefined {
+    try {
+      return this.k.registry.resolve(def.name, handler, def.kind === 'service' ? '' : 'k').spec;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Replays an invocation from its journal (after a restart, a suspension or a retry). */
+  resume(row: InvocationRow): void {
+    const { k } = this;
+    if (k.active.has(row.id) || k.stopping) return;
+    // One load at a time: a second one could read before a first replay's finish commits and
+    // launch it again after. The load in flight looks again when it is done.
+    const inFlight = k.loading.get(row.id);
+    if (inFlight) {
+      inFlight.again = true;
+      return;
+    }
+    // Reserve the slot so completions arriving while the journal loads are not lost.
+    const pending: Array<[number, JournalEntry]> = [];
+    const placeholder: Loading = { loading: true, pending, again: false, finished: false };
+    k.loading.set(row.id, placeholder);
+    // The row this resume was asked for may be stale (a sweep's read answered after the
+    // invocation finished and handed its key on): its current status comes with the journal.
+    void Promise.all([k.store.getInvocation(row.id), k.store.getJournal(row.id)]).then(
+      ([current, entries]) => {
+        k.loading.delete(row.id);
+        if (k.stopping || k.active.has(row.id)) return;
+        if (k.settling.has(row.id)) {
+          // Its last attempt's status write is in flight: what it leaves decides what is next.
+          k.retryLater(`resuming ${row.id}`, () => this.resumeById(row.id));
+          return;
+        }
+        if (placeholder.finished || !this.resumable(current)) {
+          if (placeholder.again && !placeholder.finished)
+            this.resumeById(row.id).catch(() =>
+              k.retryLater(`resuming ${row.id}`, () => this.resumeById(row.id)),
+            );
+          return;
+        }
+        const recorded = new Map(entries);
+        for (const [i, e] of pending) recorded.set(i, e);
+        try {
+          this.launch({ ...row, status: 'running' }, recorded);
+          if (!k.active.has(row.id)) return;
+          this.reattach(row.id, recorded);
+          this.rearmSleeps(row.id, recorded);
+        } catch (err) {
+          // A journal this engine cannot replay must not take the process down (and recovery
+          // with it, again at every start): isolate the one invocation.
+          const runner = k.active.get(row.id);
+          if (runner) k.outcomes.abandon(runner);
+          k.outcomes.pauseRow(row, unreplayable(row.id, err));
+        }
+      },
+      (err: unknown) => {
+        k.loading.delete(row.id);
+        if (!(err instanceof StoreError)) {
+          // Not the store failing but the journal's content (it cannot be decoded): retrying
+          // would fail the same way forever.
+          k.outcomes.pauseRow(row, unreplayable(row.id, err));
+          return;
+        }
+        k.log('warn', `could not load the journal of ${row.id}: ${errorMessage(err)}`);
+        k.retryLater(`resuming ${row.id}`, () => this.resumeById(row.id));
+      },
+    );
+  }
+
+  /**
+   * Calls that attached to an invocation started by someone else (idempotency key, workflow
+   * key) are not completed by that invocation: wait for their results again after a replay.
+   */
+  private reattach(id: string, recorded: ReadonlyMap<number, JournalEntry>): void {
+    const { k } = this;
+    for (const [index, entry] of recorded) {
+      if (entry.kind !== 'call' || entry.done || !entry.calleeId) continue;
+      k.background(
+        `reattaching entry ${index} of ${id}`,
+        k.store.getInvocation(entry.calleeId).then((callee) => {
+          const runner = k.active.get(id);
+          if (runner && callee?.callerId !== id) k.host.attachCall(runner, index, entry);
+        }),
+      );
+    }
+  }
+
+  /**
+   * Sleeps the journal holds unfinished have a durable timer (written with the entry), which
+   * this process may not hold in memory: a write whose answer was lost (a dropped connection)
+   * may have committed both. Held again here, or the replay would wait for the next reload.
+   */
+  private rearmSleeps(id: string, recorded: ReadonlyMap<number, JournalEntry>): void {
+    for (const [index, entry] of recorded) {
+      if (entry.kind === 'sleep' && !entry.done && entry.wakeAt !== undefined)
+        this.k.timers.add({ invocationId: id, index, fireAt: entry.wakeAt });
+    }
+  }
+
+  /**
+   * Whether a row read for a resume may run here: not finished, not paused or waiting to
+   * start (other paths run those), and, on a shared store, still this process's.
+   */
+  private resumable(row: InvocationRow | undefined): boolean {
+    if (!row || !this.k.own.runsHere(row)) return false;
+    return row.status === 'running' || row.status === 'suspended' || row.status === 'backing-off';
+  }
+
+  /** Reads an invocation and replays it if it is runnable and this process's. */
+  async resumeById(id: string): Promise<void> {
+    const { k } = this;
+    if (k.active.has(id) || k.loading.has(id)) return;
+    const row = await k.store.getInvocation(id);
+    if (k.own.elsewhere(row?.owner)) return; // its owner was woken instead
+    if (
+      row &&
+      (row.status === 'running' || row.status === 'suspended' || row.status === 'backing-off')
+    )
+      this.resume(row);
+  }
+}

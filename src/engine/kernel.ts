@@ -1,0 +1,285 @@
+import type { Logger } from '../core/context.js';
+import type { Duration } from '../core/duration.js';
+import { parseDuration } from '../core/duration.js';
+import {
+  errorMessage,
+  fromErrorInfo,
+  KeelError,
+  UsageError,
+  type ErrorInfo,
+} from '../core/errors.js';
+import { type JournalEntry } from '../core/journal.js';
+import { resolveRetry, type ResolvedRetryPolicy, type RetryPolicy } from '../core/retry.js';
+import type { Definition } from '../core/definitions.js';
+import { StoreError } from '../store/errors.js';
+import type { Store } from '../store/types.js';
+import { Admission, type Admit } from './admission.js';
+import { systemClock, type Clock } from './clock.js';
+import { Completions } from './completions.js';
+import { Control } from './control.js';
+import type { Engine } from './engine.js';
+import type { SendResult } from './info.js';
+import { RunnerHost } from './host.js';
+import { ClusterOwnership, EmbeddedOwnership, type Ownership } from './ownership.js';
+import { Outcomes } from './outcome.js';
+import { Registry } from './registry.js';
+import { Results } from './results.js';
+import { Retention } from './retention.js';
+import type { Runner } from './runner.js';
+import { fireTimer } from './timer-firing.js';
+import { TimerService } from './timers.js';
+import type { WaitOptions } from './waiters.js';
+
+/** How long background work that failed (the store unreachable) waits before it runs again. */
+export const RETRY_LATER_MS = 1000;
+
+/**
+ * Options of {@link Engine}: `services` and `store` are required; every other field documents
+ * its default.
+ */
+export interface EngineOptions {
+  /** The services, objects and workflows this engine runs. */
+  services: Definition[];
+  /** Where everything durable lives (SQLite: `openSqliteStore`). */
+  store: Store;
+  /** Time source; a fake clock in tests. Default: the system clock. */
+  clock?: Clock;
+  /** Default retry policy of every handler (see `RetryPolicy` for its defaults). */
+  retry?: RetryPolicy;
+  /** How long finished invocations, their journals and idempotency keys are kept. Default `24h`. */
+  retention?: Duration;
+  /** How long a waiting invocation stays in memory before it suspends. Default `1s`. */
+  suspendAfter?: Duration;
+  /** Where engine and handler logs go. Default: console, `info` and above. */
+  logger?: EngineLogger;
+  /**
+   * Shared stores (PostgreSQL): how long a process's invocations stay its own after its last
+   * heartbeat; after that another process takes them over. Default `10s`.
+   */
+  lease?: Duration;
+}
+
+/** A sink for log lines; `fields` carry the invocation id and target. */
+export type EngineLogger = (
+  level: keyof Logger,
+  message: string,
+  fields: Record<string, unknown>,
+) => void;
+
+/** How an invocation ended: its output or its terminal error. */
+export type Outcome = { output: unknown } | { error: ErrorInfo };
+
+/** An invocation whose journal (and current row) is loading for a resume. */
+export interface Loading {
+  loading: true;
+  /** Completions that arrived while it loaded. */
+  pending: Array<[number, JournalEntry]>;
+  /** Another resume was asked for meanwhile: look at the row again if this one does not run. */
+  again: boolean;
+  /** It finished here meanwhile: the row read may predate that and must not start a replay. */
+  finished: boolean;
+}
+
+/**
+ * The inside of one engine: its configuration, the in-memory state every part shares, and the
+ * parts themselves. Each part owns one responsibility and reaches the others through here:
+ *
+ * - {@link Admission}: creating invocations, starting them, replaying them (admission.ts)
+ * - {@link RunnerHost}: what a running handler asks of the engine (host.ts)
+ * - {@link Completions}: completing what handlers wait for: entries, awakeables, promises
+ * - {@link Outcomes}: suspending, retrying, pausing and finishing attempts (outcome.ts)
+ * - {@link Control}: an operator's cancel, kill, purge and resume (control.ts)
+ * - {@link Results}: callers waiting for an invocation's result (results.ts)
+ * - {@link Ownership}: who runs an invocation and holds its object key: this process alone
+ *   (embedded store) or one process of a cluster sharing the store (ownership.ts)
+ * - {@link Retention}: deleting what outlived its retention (retention.ts)
+ *
+ * Nothing here is exported from the package: users hold an `Engine`, extensions an
+ * `ExtensionHost`.
+ */
+export class Kernel {
+  readonly registry: Registry;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly defaultRetry: ResolvedRetryPolicy;
+  readonly retentionMs: number;
+  readonly suspendAfterMs: number;
+  private readonly logger: EngineLogger;
+  readonly timers: TimerService;
+
+  /** Invocations executing in this process. */
+  readonly active = new Map<string, Runner>();
+  /** Invocations whose journal is loading for a replay. */
+  readonly loading = new Map<string, Loading>();
+  /**
+   * Invocations dropped from memory whose status write (finished, suspended, backing off,
+   * paused) is still in flight: the sweep must not take their 'running' row for a lost wake-up.
+   */
+  readonly settling = new Set<string>();
+  /** Cancellations requested while an invocation's journal was loading. */
+  readonly cancelRequests = new Set<string>();
+  /** Services extensions registered (see `ExtensionHost.provide`). */
+  readonly resources = new Map<symbol, unknown>();
+  /** The store's awakeable secret (see `loadAwakeableSecret`), read at start. */
+  awakeableSecret: Buffer | undefined;
+  started = false;
+  stopping = false;
+
+  readonly own: Ownership;
+  readonly admission: Admission;
+  readonly host: RunnerHost;
+  readonly completions: Completions;
+  readonly outcomes: Outcomes;
+  readonly control: Control;
+  readonly results: Results;
+  readonly retention: Retention;
+
+  constructor(options: EngineOptions) {
+    this.registry = new Registry(options.services);
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.defaultRetry = resolveRetry(options.retry);
+    this.retentionMs = parseDuration(options.retention ?? '24h');
+    this.suspendAfterMs = parseDuration(options.suspendAfter ?? '1s');
+    this.logger = options.logger ?? consoleLogger;
+    this.own = this.store.shared
+      ? new ClusterOwnership(this, parseDuration(options.lease ?? '10s'))
+      : new EmbeddedOwnership(this);
+    this.timers = new TimerService(
+      this.clock,
+      this.store,
+      (t) => fireTimer(this, t),
+      () => this.own.processId,
+    );
+    this.admission = new Admission(this);
+    this.host = new RunnerHost(this);
+    this.completions = new Completions(this);
+    this.outcomes = new Outcomes(this);
+    this.control = new Control(this);
+    this.results = new Results(this);
+    this.retention = new Retention(this);
+  }
+
+  /**
+   * Runs a resolved target and resolves with its result once the result is durable (the
+   * ingress resolves its targets itself, so they are resolved once).
+   */
+  async invoke(req: Admit, wait: WaitOptions = {}): Promise<unknown> {
+    const { row, existing } = await this.admission.create(req, undefined);
+    // A new invocation cannot have finished yet: skip the store lookup on the hot path.
+    const outcome = await (existing
+      ? this.results.await(row.id, true, wait)
+      : this.results.awaitNew(row.id, wait));
+    if ('error' in outcome) throw fromErrorInfo(outcome.error);
+    return outcome.output;
+  }
+
+  /** Starts a resolved target; resolves once the invocation is durably accepted. */
+  async send(req: Admit): Promise<SendResult> {
+    const { row, existing, durable } = await this.admission.create(req, undefined);
+    await durable;
+    return { invocationId: row.id, status: row.status, existing };
+  }
+
+  /** Stops as a crash would: nothing in memory survives, a cluster lease simply expires. */
+  async crash(): Promise<void> {
+    this.stopping = true;
+    this.own.crash();
+    this.timers.stop();
+    this.retention.stop();
+    this.dropAll();
+    this.results.clear();
+    await this.store.close();
+  }
+
+  /** Throws the 503 every new invocation gets once the engine is stopping. */
+  checkRunning(): void {
+    if (this.stopping)
+      throw new KeelError('the engine is stopping', { code: 'engine_stopped', status: 503 });
+  }
+
+  log(level: keyof Logger, message: string, fields: Record<string, unknown> = {}): void {
+    this.logger(level, message, fields);
+  }
+
+  /** Runs a task in the background: a failure (the store unreachable) is logged, never thrown. */
+  background(what: string, task: Promise<unknown>): void {
+    task.catch((err: unknown) =>
+      this.log('warn', `${what} failed: ${errorMessage(err)}; it is retried later`),
+    );
+  }
+
+  /** Runs `task` after a pause, again and again while it fails, until the engine stops. */
+  retryLater(what: string, task: () => Promise<unknown>): void {
+    this.clock.setTimer(RETRY_LATER_MS, () => {
+      if (this.stopping) return;
+      task().catch((err: unknown) => {
+        this.log('warn', `${what} failed: ${errorMessage(err)}; trying again`);
+        this.retryLater(what, task);
+      });
+    });
+  }
+
+  /** Drops every runner and suspend timer: the engine stops or crashes. */
+  dropAll(): void {
+    this.outcomes.dropSuspendTimers();
+    for (const r of this.active.values()) r.kill();
+    this.active.clear();
+  }
+}
+
+const kernels = new WeakMap<Engine, Kernel>();
+
+/** Called once by the `Engine` constructor. */
+export function bindKernel(engine: Engine, kernel: Kernel): void {
+  kernels.set(engine, kernel);
+}
+
+/**
+ * The inside of an engine, for Keel's own layers (the ingress, the admin API, extensions'
+ * installation, `keel/testing`) and tests: not exported from the package.
+ */
+export function kernelOf(engine: Engine): Kernel {
+  const k = kernels.get(engine);
+  if (!k) throw new UsageError('not an Engine');
+  return k;
+}
+
+const consoleLogger: EngineLogger = (level, message, fields) => {
+  if (level === 'debug') return;
+  const where =
+    typeof fields.invocationId === 'string'
+      ? ` [${String(fields.target)} ${fields.invocationId}]`
+      : '';
+  const line = `keel ${level}${where} ${message}`;
+  if (level === 'error') console.error(line, ...((fields.args as unknown[]) ?? []));
+  else if (level === 'warn') console.warn(line, ...((fields.args as unknown[]) ?? []));
+  else console.log(line, ...((fields.args as unknown[]) ?? []));
+};
+
+/** The store could not be reached (an outage, a lost connection): worth retrying, says nothing else. */
+export function isUnavailable(err: unknown): boolean {
+  return err instanceof StoreError && err.code === 'store_unavailable';
+}
+
+/** An `invocation.expect` did not hold: the invocation changed meanwhile. */
+export function isPreconditionFailed(err: unknown): boolean {
+  return err instanceof StoreError && err.code === 'precondition_failed';
+}
+
+/** The recorded entries of an invocation that has none yet (shared: runners only read it). */
+export const NO_ENTRIES: ReadonlyMap<number, JournalEntry> = new Map();
+
+/** An outcome in the shape of a journal entry's result fields. */
+export function entryResult(outcome: Outcome): Pick<JournalEntry, 'value' | 'error'> {
+  return 'error' in outcome ? { error: outcome.error } : { value: outcome.output };
+}
+
+/** The error a paused invocation records when its journal cannot be read or replayed. */
+export function unreplayable(id: string, cause: unknown): KeelError {
+  return new KeelError(
+    `the journal of invocation ${id} cannot be replayed: ${errorMessage(cause)}. ` +
+      'Repair the journal (or the code) and resume the invocation, or kill it.',
+    { code: 'journal_unreadable', status: 500, cause },
+  );
+}
