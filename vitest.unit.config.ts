@@ -21,6 +21,7 @@ export default defineConfig({
       'test/dropped-writes.test.ts',
       'test/engine.test.ts',
       'test/error-classes.test.ts',
+      'test/extension.test.ts',
       'test/lost-answer.test.ts',
       'test/recovery-isolation.test.ts',
       'test/saga-in-doubt.test.ts',

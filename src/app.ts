@@ -4,9 +4,14 @@ import { parseDuration, type Duration } from './core/duration.js';
 import { constants } from 'node:os';
 import { errorMessage } from './core/errors.js';
 import { Engine, type EngineLogger, type EngineOptions } from './engine/engine.js';
+import type { EngineExtension } from './engine/extension.js';
 import { serve, type IngressServer } from './ingress/index.js';
 import type { Integration } from './integrations/config.js';
-import { installIntegrations, type InstallIntegrationsOptions } from './integrations/install.js';
+import {
+  createIntegrations,
+  type Integrations,
+  type IntegrationsOptions,
+} from './integrations/install.js';
 import type { IntegrationRuntime } from './integrations/runtime.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import { openPostgresStore } from './store/postgres/index.js';
@@ -45,7 +50,7 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
    * Declared integrations (or the runtime's options, with `integrations` inside): handlers call
    * them with `use(ctx, integration)`, and the admin API serves `/integrations/...`.
    */
-  integrations?: readonly Integration[] | InstallIntegrationsOptions;
+  integrations?: readonly Integration[] | IntegrationsOptions;
   /**
    * How long `startApp` waits for a database it cannot reach (PostgreSQL down, still starting,
    * or unreachable): it tries again to open the store and start the engine, with backoff from
@@ -185,26 +190,23 @@ export async function startApp(options: AppOptions & { services: Definition[] })
           ...(databaseSchema ? { schema: databaseSchema } : {}),
         })
       : openSqliteStore({ path: db, durability });
+    // The webhooks and integrations options are extensions like any other.
     const webhooks = webhooksOptions ? createWebhooks(webhooksOptions) : undefined;
-    const services = webhooks
-      ? [...engineOptions.services, ...webhooks.services]
-      : engineOptions.services;
-    const engine = new Engine({ ...engineOptions, services, store });
-    let installed: ReturnType<typeof installIntegrations> | undefined;
+    const installed: Integrations | undefined =
+      integrations === undefined
+        ? undefined
+        : createIntegrations(isIntegrationList(integrations) ? { integrations } : integrations);
+    const extensions: EngineExtension[] = [
+      ...(webhooks ? [webhooks] : []),
+      ...(installed ? [installed] : []),
+      ...(engineOptions.extensions ?? []),
+    ];
+    const engine = new Engine({ ...engineOptions, extensions, store });
     try {
-      await webhooks?.attach(engine);
-      installed =
-        integrations === undefined
-          ? undefined
-          : installIntegrations(
-              engine,
-              isIntegrationList(integrations) ? { integrations } : integrations,
-            );
       await engine.start();
     } catch (err) {
+      // Stopping closes what the extensions that did install opened.
       await engine.stop().catch(() => undefined);
-      await webhooks?.close().catch(() => undefined);
-      await installed?.runtime.close().catch(() => undefined);
       throw err;
     }
     return { engine, webhooks, installed };
@@ -218,41 +220,22 @@ export async function startApp(options: AppOptions & { services: Definition[] })
       ? `Check that PostgreSQL at ${redactUrl(databaseUrl)} is running and reachable from here`
       : `Check that the SQLite file ${db} is reachable`,
   });
-  const adminOptions = {
-    port: adminPort,
-    host: adminHost,
-    token: adminToken,
-    ...(webhooks ? { mounts: { webhooks: webhooks.admin } } : {}),
-  };
   let ingress: IngressServer | undefined;
   let admin: AdminServer;
   try {
-    ingress = await serve(engine, {
-      port,
-      host,
-      ...(webhooks ? { mounts: { webhooks: webhooks.receivers } } : {}),
-    });
-    admin = await serveAdmin(engine, {
-      ...adminOptions,
-      mounts: {
-        ...adminOptions.mounts,
-        ...(installed ? { integrations: installed.mount } : {}),
-      },
-    });
+    // Both serve the extensions' routes under their names (`/webhooks`, `/integrations`).
+    ingress = await serve(engine, { port, host });
+    admin = await serveAdmin(engine, { port: adminPort, host: adminHost, token: adminToken });
   } catch (err) {
     await ingress?.close();
     await engine.stop();
-    await webhooks?.close();
-    await installed?.runtime.close();
     throw err;
   }
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closed ??= (async () => {
       await Promise.all([ingress.close(), admin.close()]);
-      await engine.stop();
-      await webhooks?.close();
-      await installed?.runtime.close();
+      await engine.stop(); // and its extensions
     })());
   let removeSignalHandlers: (() => void) | undefined;
   return {
@@ -315,7 +298,7 @@ function redactUrl(url: string): string {
 }
 
 function isIntegrationList(
-  value: readonly Integration[] | InstallIntegrationsOptions,
+  value: readonly Integration[] | IntegrationsOptions,
 ): value is readonly Integration[] {
   return Array.isArray(value);
 }

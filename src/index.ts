@@ -83,6 +83,14 @@ export type {
   SendResult,
   InvocationInfo,
 } from './engine/engine.js';
+export { attemptOf, contextKey, runWithWrites } from './engine/extension.js';
+export type {
+  ContextKey,
+  EngineExtension,
+  ExtensionHost,
+  StepWithWrites,
+  StepWrite,
+} from './engine/extension.js';
 export { systemClock } from './engine/clock.js';
 export type { Clock } from './engine/clock.js';
 export type { Store, InvocationRow, InvocationStatus, WriteOp } from './store/types.js';

@@ -18,6 +18,7 @@ import {
   type Store,
 } from '../src/index.js';
 import { fromErrorInfo, toErrorInfo } from '../src/core/errors.js';
+import { OAuth2Error } from '../src/integrations/auth/oauth2.js';
 import { IntegrationCallError, MissingSecretError } from '../src/integrations/errors.js';
 import { StoreError } from '../src/store/errors.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
@@ -301,6 +302,7 @@ describe('the registry of error classes', () => {
       new MissingSecretError('GitHub', 'auth.token', 'GITHUB_TOKEN', false),
       new WebhookVerificationError('stripe', 'signature mismatch'),
       new StoreError('store_unavailable', 'the database is unreachable'),
+      new OAuth2Error('the token endpoint refused', 'invalid_client', 401),
     ];
     for (const original of errors) {
       // Through JSON, as the journal stores it.

@@ -17,8 +17,9 @@ let charges = 0;
 
 const Order = workflow({
   name: 'KeyedOrder',
-  run: async (ctx, input: { amount?: number; failAfterCharge?: boolean }) => {
+  run: async (ctx, input: { amount?: number; failAfterCharge?: boolean; wait?: boolean }) => {
     runs++;
+    if (input.wait) return ctx.promise<string>('go').get();
     // Validation inside the handler, before any context call: nothing is journaled.
     if (typeof input.amount !== 'number')
       throw new TerminalError('amount must be a number', { code: 'invalid_request', status: 400 });
@@ -27,6 +28,11 @@ const Order = workflow({
     if (input.failAfterCharge)
       throw new TerminalError('shipping failed', { code: 'shipping_failed', status: 409 });
     return { charged: amount };
+  },
+  handlers: {
+    go: async (ctx, value: string) => {
+      await ctx.promise<string>('go').resolve(value);
+    },
   },
 });
 
@@ -132,5 +138,30 @@ describe.each(stores)('the workflow key on %s', (_name, open) => {
     });
     expect(runs).toBe(1);
     expect(charges).toBe(1);
+  });
+
+  it('is the only lock a run holds: a waiting run takes no object key', async () => {
+    const engine = await open();
+    const sent = await engine.send({
+      service: 'KeyedOrder',
+      handler: 'run',
+      key: 'o-3',
+      input: { wait: true },
+    });
+    // Its run-once key alone keeps it unique; an object lock would only cost memory (embedded)
+    // or store round trips (shared) for every waiting workflow.
+    await sent;
+    const holders = await engine.store.listKeyHolders();
+    expect(holders.filter((h) => h.service === 'KeyedOrder')).toEqual([]);
+    const again = await engine.send({
+      service: 'KeyedOrder',
+      handler: 'run',
+      key: 'o-3',
+      input: { wait: true },
+    });
+    expect(again).toMatchObject({ invocationId: sent.invocationId, existing: true });
+    await engine.invoke({ service: 'KeyedOrder', handler: 'go', key: 'o-3', input: 'ready' });
+    expect(await engine.attach(sent.invocationId)).toBe('ready');
+    expect(runs).toBe(1);
   });
 });

@@ -122,6 +122,8 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
   const port = options.port ?? DEFAULT_PORT;
   const host = options.host ?? DEFAULT_HOST;
   const authorize = options.token === undefined ? undefined : bearerCheck(options.token);
+  // Extensions' routes under their names; routes given here win.
+  const mounts = { ...kernelOf(engine).mounts('admin'), ...options.mounts };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // Before routing: without the token, not even which paths exist is revealed.
@@ -134,7 +136,7 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
     const [first, id, action] = segs;
     const close = withClose(undefined, base.closing);
     const query = q === -1 ? '' : url.slice(q + 1);
-    if (await dispatchMount(options.mounts, req, res, segs, query, base.closing)) return;
+    if (await dispatchMount(mounts, req, res, segs, query, base.closing)) return;
     if (first === 'health' && segs.length === 1) {
       allow(req, 'GET');
       sendJson(res, 200, { status: 'ok' }, close);

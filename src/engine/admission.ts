@@ -130,7 +130,10 @@ export class Admission {
       service: def.name,
       handler: spec.name,
       key,
-      exclusive: def.kind !== 'service' && !spec.shared,
+      // One exclusive handler per object key at a time. A workflow's run needs no lock: its
+      // run-once key already makes it the only run, and its other handlers are shared; a lock
+      // would cost every waiting workflow memory (embedded) or round trips (shared store).
+      exclusive: def.kind === 'object' && !spec.shared,
       // Decided now whether it starts at once, so the insert already says 'running'.
       status: delay > 0 ? 'scheduled' : 'pending',
       input,

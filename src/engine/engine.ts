@@ -1,12 +1,13 @@
 import type { CallOptions, SendOptions } from '../core/context.js';
 import type { Definition, ExternalClient, SendClient } from '../core/definitions.js';
 import { checkDelay, parseDuration } from '../core/duration.js';
-import { fromErrorInfo, KeelError, ValidationError } from '../core/errors.js';
+import { errorMessage, fromErrorInfo, KeelError, ValidationError } from '../core/errors.js';
 import type { JournalEntry } from '../core/journal.js';
 import { normalize } from '../core/replay.js';
 import type { InvocationRow, Store } from '../store/types.js';
 import type { Admit } from './admission.js';
 import type { Clock } from './clock.js';
+import type { ExtensionHost } from './extension.js';
 import {
   notFound,
   toInfo,
@@ -65,6 +66,8 @@ export class Engine {
     // is set, so a start that failed here (the store unreachable) can be retried.
     k.awakeableSecret ??= await loadAwakeableSecret(k.store);
     if (k.started) return;
+    await this.installExtensions();
+    if (k.started) return;
     k.started = true;
     await k.own.start();
     await k.timers.start();
@@ -86,6 +89,38 @@ export class Engine {
       ),
     );
     await k.store.close();
+    for (const e of k.installed) {
+      await e
+        .close?.()
+        .catch((err: unknown) =>
+          k.log('error', `extension "${e.name}" failed to close: ${errorMessage(err)}`),
+        );
+    }
+  }
+
+  /** Runs each extension's `install` once, with the host extensions see. */
+  private async installExtensions(): Promise<void> {
+    const { k } = this;
+    if (k.installed.size === k.extensions.length) return;
+    const host: ExtensionHost = {
+      engine: this,
+      store: k.store,
+      clock: k.clock,
+      get processId() {
+        return k.own.processId;
+      },
+      invoke: (req) => this.invoke(req),
+      send: (req) => this.send(req),
+      provide: (key, value) => {
+        k.resources.set(key.symbol, value);
+      },
+      log: (level, message, fields) => k.log(level, message, fields),
+    };
+    for (const e of k.extensions) {
+      if (k.installed.has(e)) continue;
+      await e.install(host);
+      k.installed.add(e);
+    }
   }
 
   /**

@@ -18,6 +18,8 @@ import { systemClock, type Clock } from './clock.js';
 import { Completions } from './completions.js';
 import { Control } from './control.js';
 import type { Engine } from './engine.js';
+import type { EngineExtension } from './extension.js';
+import type { Mount } from '../http/mount.js';
 import type { SendResult } from './info.js';
 import { RunnerHost } from './host.js';
 import { ClusterOwnership, EmbeddedOwnership, type Ownership } from './ownership.js';
@@ -57,6 +59,8 @@ export interface EngineOptions {
    * heartbeat; after that another process takes them over. Default `10s`.
    */
   lease?: Duration;
+  /** Extensions (webhooks, integrations, ...): see `EngineExtension`. Default none. */
+  extensions?: readonly EngineExtension[];
 }
 
 /** A sink for log lines; `fields` carry the invocation id and target. */
@@ -134,8 +138,17 @@ export class Kernel {
   readonly results: Results;
   readonly retention: Retention;
 
+  /** The engine's extensions, installed by `Engine.start` (see `EngineExtension`). */
+  readonly extensions: readonly EngineExtension[];
+  /** The extensions whose `install` ran (a start that failed installs the others when retried). */
+  readonly installed = new Set<EngineExtension>();
+
   constructor(options: EngineOptions) {
-    this.registry = new Registry(options.services);
+    this.extensions = checkExtensions(options.extensions ?? []);
+    this.registry = new Registry([
+      ...options.services,
+      ...this.extensions.flatMap((e) => e.services ?? []),
+    ]);
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
     this.defaultRetry = resolveRetry(options.retry);
@@ -190,6 +203,18 @@ export class Kernel {
     this.dropAll();
     this.results.clear();
     await this.store.close();
+    // Not part of the crash: so a test's crashed engine leaves no connection pool behind.
+    for (const e of this.installed) await e.close?.().catch(() => undefined);
+  }
+
+  /** The extensions' mounts on the ingress or the admin API, by name (see `EngineExtension.mounts`). */
+  mounts(where: 'ingress' | 'admin'): Record<string, Mount> {
+    const out: Record<string, Mount> = {};
+    for (const e of this.extensions) {
+      const m = e.mounts?.[where];
+      if (m) out[e.name] = m;
+    }
+    return out;
   }
 
   /** Throws the 503 every new invocation gets once the engine is stopping. */
@@ -226,6 +251,23 @@ export class Kernel {
     for (const r of this.active.values()) r.kill();
     this.active.clear();
   }
+}
+
+/** Extension names are path segments (their mounts' prefix) and unique. */
+function checkExtensions(extensions: readonly EngineExtension[]): readonly EngineExtension[] {
+  const names = new Set<string>();
+  for (const e of extensions) {
+    if (typeof e?.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(e.name))
+      throw new UsageError(
+        `an extension's name must be lowercase letters, digits and dashes, starting with a letter (it is its URL prefix); got ${JSON.stringify(e?.name)}`,
+      );
+    if (names.has(e.name))
+      throw new UsageError(`two extensions are named "${e.name}": give each engine one of each`);
+    if (typeof e.install !== 'function')
+      throw new UsageError(`extension "${e.name}" has no install(host) function`);
+    names.add(e.name);
+  }
+  return [...extensions];
 }
 
 const kernels = new WeakMap<Engine, Kernel>();

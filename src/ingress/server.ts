@@ -94,6 +94,9 @@ const SHUTTING_DOWN =
  */
 export async function serve(engine: Engine, options: IngressOptions = {}): Promise<IngressServer> {
   const k = kernelOf(engine);
+  // Extensions' routes under their names; routes given here win.
+  const merged = { ...k.mounts('ingress'), ...options.mounts };
+  const mounts = Object.keys(merged).length > 0 ? merged : undefined;
   const port = options.port ?? DEFAULT_PORT;
   const host = options.host ?? DEFAULT_HOST;
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -125,9 +128,9 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
         `"${url}" is not a path; send origin-form request targets such as /Greeter/greet`,
       );
     if (
-      options.mounts &&
+      mounts &&
       (await dispatchMount(
-        options.mounts,
+        mounts,
         req,
         res,
         splitPath(path),

@@ -19,7 +19,7 @@
  */
 import type { Context } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
-import { contextResource, ContextImpl } from '../core/replay.js';
+import { attemptOf, contextKey } from '../engine/extension.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { RetryLater, type CallResult } from './call.js';
 import type { Integration, ResolvedOperation } from './config.js';
@@ -28,8 +28,8 @@ import type { IntegrationHandle } from './handle.js';
 import type { CallParams, IntegrationCallOptions } from './request.js';
 import type { CallProgress, IntegrationRuntime } from './runtime.js';
 
-/** The key the runtime is provided under (`engine.provide`). */
-export const INTEGRATIONS_RUNTIME = Symbol.for('keel.integrations.runtime');
+/** Where handlers' contexts find the runtime (see `createIntegrations`). */
+export const INTEGRATIONS_RUNTIME = contextKey<IntegrationRuntime>('keel.integrations');
 
 /** The Store scope where durable calls record their progress between executions. */
 export const CALLS_SCOPE = 'keel.integrations.calls';
@@ -54,10 +54,10 @@ const ordinals = new WeakMap<object, number>();
  * ```
  */
 export function use<I extends Integration>(ctx: Context, integration: I): IntegrationClient<I> {
-  const runtime = contextResource<IntegrationRuntime>(ctx, INTEGRATIONS_RUNTIME);
+  const runtime = INTEGRATIONS_RUNTIME.of(ctx);
   if (runtime === undefined) {
     throw new UsageError(
-      `use(ctx, ${integration.name}): no integrations runtime on this engine. Start the app with startApp({ integrations: [...] }) or call installIntegrations(engine) before engine.start(); outside handlers use runtime.client(integration)`,
+      `use(ctx, ${integration.name}): no integrations runtime on this engine. Start the app with startApp({ integrations: [...] }) or add createIntegrations() to the engine's extensions; outside handlers use runtime.client(integration)`,
     );
   }
   const h = runtime.register(integration);
@@ -178,5 +178,5 @@ async function execute(
 
 /** Failed attempts of the invocation so far (1 when unknown, so progress is looked up). */
 function engineAttempt(ctx: Context): number {
-  return ctx instanceof ContextImpl ? ctx.hostOf().attempt : 1;
+  return attemptOf(ctx) ?? 1;
 }

@@ -1,6 +1,6 @@
 /**
  * The integrations runtime: what runs declared integrations' calls. One per engine (installed by
- * `installIntegrations` or `startApp({ integrations })`), or standalone for plain clients. It
+ * `createIntegrations` or `startApp({ integrations })`), or standalone for plain clients. It
  * owns the HTTP connection pool, the response cache, and per integration the shared breaker and
  * limiter (state in the engine's Store), the OAuth2 token cache and the health statistics.
  */
@@ -65,7 +65,7 @@ export interface IntegrationRuntimeOptions {
   onEvent?: (event: IntegrationEvent) => void | Promise<void>;
   /** Handlers Keel invokes durably with each event (needs an engine). */
   subscribers?: readonly EventSubscriber[];
-  /** Starts a handler durably; set by `installIntegrations` to the engine's `send`. */
+  /** Starts a handler durably; set by `createIntegrations` to the engine's `send`. */
   send?: (req: {
     service: string;
     handler: string;
@@ -233,10 +233,15 @@ export class IntegrationRuntime {
   }
 
   /** Stops the connection pool. */
-  async close(): Promise<void> {
-    for (const h of this.handles.values()) for (const b of h.batchers.values()) b.flush();
-    await this.http.close();
+  /** Flushes batches and closes the connection pools; closing again returns the same promise. */
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      for (const h of this.handles.values()) for (const b of h.batchers.values()) b.flush();
+      await this.http.close();
+    })());
   }
+
+  private closing: Promise<void> | undefined;
 
   log(level: 'info' | 'warn' | 'error', message: string): void {
     if (this.options.log) this.options.log(level, message);
@@ -332,7 +337,7 @@ export class IntegrationRuntime {
         if (this.options.send === undefined) {
           this.log(
             'warn',
-            `event subscribers need an engine: install the runtime with installIntegrations(engine, ...)`,
+            `event subscribers need an engine: add createIntegrations(...) to the engine's extensions`,
           );
           break;
         }

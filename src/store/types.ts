@@ -31,8 +31,8 @@ export interface Store {
 
   /**
    * Delivers the messages sent with `notify` ops to process `processId` (and broadcasts) until
-   * the returned function is called. Messages are sent when their write commits. Embedded
-   * stores deliver nothing (one process: nobody else to tell).
+   * the returned function is called. Messages are sent when their write commits. An embedded
+   * store (one process) delivers them only to listeners of the same store instance.
    */
   listen(
     processId: string,

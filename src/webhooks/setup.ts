@@ -1,5 +1,6 @@
 import type { Definition } from '../core/definitions.js';
-import type { Engine } from '../engine/engine.js';
+import { KeelError, UsageError } from '../core/errors.js';
+import type { EngineExtension } from '../engine/extension.js';
 import type { Mount } from '../http/mount.js';
 import { receiversMount } from './inbound/receivers.js';
 import type { InboundOptions } from './inbound/types.js';
@@ -10,21 +11,21 @@ import { resolveOutbound, type ResolvedOutbound } from './outbound/options.js';
 import { WEBHOOKS_RUNTIME, WebhooksRuntime } from './outbound/runtime.js';
 import { WebhooksService } from './outbound/service.js';
 import type { EndpointRecord, OutboundOptions } from './outbound/types.js';
-import { kernelOf } from '../engine/kernel.js';
 
 /** Options of {@link createWebhooks}: the outbound side's and the inbound receivers'. */
 export interface WebhooksOptions extends OutboundOptions, InboundOptions {}
 
-/** Outbound and inbound webhooks for one engine. */
-export interface Webhooks {
-  /** The internal delivery service: add it to the engine's services. */
+/**
+ * Outbound and inbound webhooks for one engine: an {@link EngineExtension} (named `webhooks`)
+ * whose internal delivery service joins the engine's services, whose management API is served
+ * at `/webhooks` on the admin API and whose receivers at `POST /webhooks/{name}` on the ingress.
+ */
+export interface Webhooks extends EngineExtension {
+  readonly name: 'webhooks';
+  /** The internal delivery service (added to the engine's services with the extension). */
   readonly services: Definition[];
-  /** Registers with the engine; call after creating it and before `engine.start()`. */
-  attach(engine: Engine): Promise<void>;
-  /** The management API, for `AdminOptions.mounts.webhooks`. */
-  readonly admin: Mount;
-  /** The receivers, for `IngressOptions.mounts.webhooks`. */
-  readonly receivers: Mount;
+  /** `admin`: the management API; `ingress`: the receivers. Served under `/webhooks`. */
+  readonly mounts: { readonly admin: Mount; readonly ingress: Mount };
   /** Publishes from outside a handler; with `id`, publishing the same id again is a no-op. */
   publish(
     type: string,
@@ -33,16 +34,16 @@ export interface Webhooks {
   ): Promise<{ id: string; invocationId: string }>;
   /** Creates an endpoint (as `POST /webhooks` does, without the URL's DNS check); returns it with its secret. */
   createEndpoint(input: EndpointInput & { url: string }): Promise<EndpointRecord>;
-  /** The attached runtime (endpoints, delivery log, breakers). */
+  /** The installed runtime (endpoints, delivery log, breakers); throws before the engine started. */
   readonly runtime: WebhooksRuntime;
-  /** Closes the outbound connection pools; call after the engine stopped. */
+  /** Closes the outbound connection pools (the engine calls it when it stops). */
   close(): Promise<void>;
 }
 
 /**
  * Sets up webhooks for an engine: outbound delivery (endpoints, `publish`, retries, dead
- * letters, the management API) and inbound receivers. `startApp({ webhooks })` does all the
- * wiring; by hand it is:
+ * letters, the management API) and inbound receivers. `startApp({ webhooks })` does this; by
+ * hand, pass it in the engine's extensions (`serve` and `serveAdmin` then serve its routes):
  *
  * @example
  * ```ts
@@ -50,33 +51,35 @@ export interface Webhooks {
  *   receivers: { stripe: { provider: 'stripe', secret: process.env.STRIPE_WEBHOOK_SECRET!, route: (e) => ({ target: Payments, key: e.data.data.object.id, handler: 'onEvent' }) } },
  *   onDeliveryFailed: { target: Ops, handler: 'deliveryFailed' },
  * });
- * const engine = new Engine({ services: [Orders, Payments, Ops, ...hooks.services], store });
- * await hooks.attach(engine);
+ * const engine = new Engine({ services: [Orders, Payments, Ops], store, extensions: [hooks] });
  * await engine.start();
- * const ingress = await serve(engine, { mounts: { webhooks: hooks.receivers } });
- * const admin = await serveAdmin(engine, { mounts: { webhooks: hooks.admin } });
+ * const ingress = await serve(engine); // POST /webhooks/stripe
+ * const admin = await serveAdmin(engine); // /webhooks management API
  * ```
  */
 export function createWebhooks(options: WebhooksOptions = {}): Webhooks {
   const resolved: ResolvedOutbound = resolveOutbound(options);
   let runtime: WebhooksRuntime | undefined;
   const rt = (): WebhooksRuntime => {
-    if (!runtime) throw new Error('webhooks: call attach(engine) before serving requests');
+    if (!runtime)
+      throw new KeelError('webhooks: the engine has not started yet', {
+        code: 'engine_not_started',
+        status: 503,
+      });
     return runtime;
   };
   return {
+    name: 'webhooks',
     services: [WebhooksService],
-    async attach(engine) {
-      if (runtime) throw new Error('webhooks: attach(engine) was called twice');
-      if (kernelOf(engine).registry.get(WebhooksService.name) !== WebhooksService)
-        throw new TypeError(
-          'webhooks: the engine does not serve the delivery service; add ...webhooks.services to its services',
-        );
-      runtime = new WebhooksRuntime(engine, resolved, options);
-      kernelOf(engine).resources.set(WEBHOOKS_RUNTIME, runtime);
+    install(host) {
+      if (runtime) throw new UsageError('webhooks: one createWebhooks() per engine');
+      runtime = new WebhooksRuntime(host, resolved, options);
+      host.provide(WEBHOOKS_RUNTIME, runtime);
     },
-    admin: adminMount(rt, options.resolve),
-    receivers: receiversMount(() => rt().engine, options),
+    mounts: {
+      admin: adminMount(rt, options.resolve),
+      ingress: receiversMount(() => rt().host.engine, options),
+    },
     publish: (type, payload, o) => rt().publish(type, payload, o?.id),
     async createEndpoint(input) {
       const checked = parseEndpointInput(input, 'create');

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, service, workflow, type Definition } from '../../src/index.js';
 import {
   IntegrationCallError,
-  installIntegrations,
+  createIntegrations,
   integration,
   use,
   type IntegrationEvent,
@@ -48,19 +48,20 @@ let dbCount = 0;
 function node(
   services: Definition[],
   clock: FakeClock,
-  options: Parameters<typeof installIntegrations>[1] = {},
+  options: Parameters<typeof createIntegrations>[0] = {},
 ): () => Promise<Node> {
   const file = join(tmp.dir, `keel-${dbCount++}.db`);
   return async () => {
+    const integrations = createIntegrations({ log: () => undefined, ...options });
     const engine = new Engine({
       services,
       store: openSqliteStore({ path: file }),
       clock,
       logger: () => undefined,
+      extensions: [integrations],
     });
-    const { runtime } = installIntegrations(engine, { log: () => undefined, ...options });
     await engine.start();
-    const n = { engine, runtime };
+    const n = { engine, runtime: integrations.runtime };
     nodes.push(n);
     return n;
   };

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Engine, service } from '../../src/index.js';
 import {
-  installIntegrations,
+  createIntegrations,
   integration,
   type IntegrationEvent,
   type IntegrationRuntime,
@@ -43,19 +43,20 @@ async function pair(open: () => Promise<Store>): Promise<Pair> {
   const engines: Engine[] = [];
   const runtimes: IntegrationRuntime[] = [];
   for (let i = 0; i < 2; i++) {
+    const integrations = createIntegrations({
+      onEvent: (e) => void events.push(e),
+      log: () => undefined,
+    });
     const engine = new Engine({
       services: [Noop],
       store: await open(),
       clock,
       logger: () => undefined,
-    });
-    const { runtime } = installIntegrations(engine, {
-      onEvent: (e) => void events.push(e),
-      log: () => undefined,
+      extensions: [integrations],
     });
     await engine.start();
     engines.push(engine);
-    runtimes.push(runtime);
+    runtimes.push(integrations.runtime);
   }
   return { engines, runtimes, events, clock };
 }

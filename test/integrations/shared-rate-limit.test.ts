@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, service } from '../../src/index.js';
 import {
-  installIntegrations,
+  createIntegrations,
   integration,
   RATE_LIMIT_SCOPE,
   type IntegrationRuntime,
@@ -55,9 +55,16 @@ describe('rate limit shared through the store', () => {
         ).length;
         return write(ops);
       };
-      const engine = new Engine({ services: [Noop], store, clock, logger: () => undefined });
-      runtimes.push(installIntegrations(engine, { log: () => undefined }).runtime);
+      const integrations = createIntegrations({ log: () => undefined });
+      const engine = new Engine({
+        services: [Noop],
+        store,
+        clock,
+        logger: () => undefined,
+        extensions: [integrations],
+      });
       await engine.start();
+      runtimes.push(integrations.runtime);
       engines.push(engine);
     }
     try {

@@ -121,22 +121,22 @@ export async function hooked(
   const start = async (): Promise<void> => {
     const hooks = createWebhooks({ allow: ['127.0.0.1'], ...options });
     const engine = new Engine({
-      services: [...services, ...hooks.services],
+      services,
       store: openStore ? await openStore() : openSqliteStore({ path: join(dir, 'keel.db') }),
       clock,
       logger: (level, message) => logs.push(`${level} ${message}`),
+      extensions: [hooks],
     });
-    await hooks.attach(engine);
     await engine.start();
     h.engine = engine;
     h.hooks = hooks;
-    h.ingress = await serve(engine, { port: 0, mounts: { webhooks: hooks.receivers } });
-    h.admin = await serveAdmin(engine, { port: 0, mounts: { webhooks: hooks.admin } });
+    // The extension's routes: the receivers on the ingress, the management API on the admin API.
+    h.ingress = await serve(engine, { port: 0 });
+    h.admin = await serveAdmin(engine, { port: 0 });
   };
   const stop = async (): Promise<void> => {
     await Promise.all([h.ingress.close(), h.admin.close()]);
-    await h.engine.stop();
-    await h.hooks.close();
+    await h.engine.stop(); // closes the extension too
   };
   await start();
   h.api = async (method, path, body) => {

@@ -4,7 +4,7 @@
  * refreshes at once; plus the pure pieces to build the token request and read its response.
  * The cache does no I/O itself: the HTTP call is the injected `fetchToken`.
  */
-import { KeelError } from '../../core/errors.js';
+import { KeelError, registerErrorClass } from '../../core/errors.js';
 
 /** An access token and when it stops being valid. */
 export interface AccessToken {
@@ -124,6 +124,8 @@ export class OAuth2Error extends KeelError {
     super(`OAuth2: ${message}`, { code: 'oauth2_failed', status: 502 });
   }
 }
+// A handler that catches it after a replay gets an OAuth2Error too (see registerErrorClass).
+registerErrorClass(OAuth2Error, ['oauth2_failed']);
 
 /** What the token request needs, resolved (no env references left). */
 export interface ClientCredentials {

@@ -159,7 +159,7 @@ async function deliveryView(rt: WebhooksRuntime, r: MountRequest, id: string): P
 async function replay(rt: WebhooksRuntime, r: MountRequest, id: string): Promise<void> {
   const body = await jsonBody(r.req);
   const since = (body as { since?: unknown } | undefined)?.since;
-  send(r, 202, await rt.replay(id, parseSince(since, rt.engine.clock.now())));
+  send(r, 202, await rt.replay(id, parseSince(since, rt.host.clock.now())));
 }
 
 /** `since`: an ISO 8601 time, epoch milliseconds, or a duration back from now (`"24h"`). */

@@ -5,7 +5,7 @@
  */
 import { ConflictError, NotFoundError, TerminalError, ValidationError } from '../../core/errors.js';
 import type { StepWithWrites } from '../../core/replay.js';
-import type { Engine } from '../../engine/engine.js';
+import { contextKey, type ExtensionHost } from '../../engine/extension.js';
 import { RetrySchedule } from '../schedule.js';
 import { checkEventType } from './endpoint-input.js';
 import { runAttempt, type AttemptDeps, type AttemptResult } from './attempt.js';
@@ -26,8 +26,8 @@ import type {
   RetryInput,
 } from './types.js';
 
-/** The engine resource key of the runtime. */
-export const WEBHOOKS_RUNTIME = Symbol('keel.webhooks');
+/** Where handlers' contexts find the runtime (see `runtimeOf` in service.ts). */
+export const WEBHOOKS_RUNTIME = contextKey<WebhooksRuntime>('keel.webhooks');
 /** The internal service that runs deliveries. */
 export const SERVICE_NAME = 'keel.webhooks';
 
@@ -46,11 +46,11 @@ export class WebhooksRuntime {
   private readonly deps: AttemptDeps;
 
   constructor(
-    readonly engine: Engine,
+    readonly host: ExtensionHost,
     readonly options: ResolvedOutbound,
     raw: OutboundOptions,
   ) {
-    const { store, clock } = engine;
+    const { store, clock } = host;
     const ttl = store.shared ? options.cacheTtlMs : Infinity;
     this.endpoints = new Endpoints(store, clock, ttl);
     this.log = new DeliveryLog(store, clock, options.retentionMs);
@@ -117,7 +117,7 @@ export class WebhooksRuntime {
 
   /** The body of a publish step: who gets this event. */
   async plan(type: string, id: string | undefined): Promise<Plan> {
-    const c = this.engine.clock.now();
+    const c = this.host.clock.now();
     const m = id ?? newMessageId(c);
     const matched = await this.endpoints.matching(type);
     if (matched.length > this.options.directFanout) return { m, c, f: 1 };
@@ -200,7 +200,7 @@ export class WebhooksRuntime {
   /** Sends a `webhook.test` event to one endpoint, one attempt, and returns how it went. */
   async test(endpointId: string): Promise<Omit<DeliveryRecord, 'body'>> {
     const endpoint = await this.endpoints.require(endpointId);
-    const c = this.engine.clock.now();
+    const c = this.host.clock.now();
     const m = newMessageId(c);
     const d = deliveryId(endpoint.id, deliverySortKey(c));
     const type = 'webhook.test';
@@ -208,7 +208,7 @@ export class WebhooksRuntime {
       message: 'a test event from Keel',
       endpoint_id: endpoint.id,
     });
-    await this.engine.invoke({
+    await this.host.invoke({
       service: SERVICE_NAME,
       handler: 'deliver',
       input: this.deliverInput(d, endpoint.id, m, type, body, c, true),
@@ -223,7 +223,7 @@ export class WebhooksRuntime {
    */
   async retry(id: string): Promise<Omit<DeliveryRecord, 'body'>> {
     const stored = await this.retryable(id);
-    await this.engine.invoke({
+    await this.host.invoke({
       service: SERVICE_NAME,
       handler: 'retry',
       input: this.retryInput(id),
@@ -241,7 +241,7 @@ export class WebhooksRuntime {
     if (!endpoint.is_active) throw endpointDisabled(endpoint);
     const started: string[] = [];
     for await (const { record, version } of this.log.failedSince(endpointId, since)) {
-      await this.engine.send({
+      await this.host.send({
         service: SERVICE_NAME,
         handler: 'retry',
         input: this.retryInput(record.id),
@@ -260,9 +260,9 @@ export class WebhooksRuntime {
   ): Promise<{ id: string; invocationId: string }> {
     checkEventType(type);
     if (id !== undefined) this.checkMessageId(id);
-    const c = this.engine.clock.now();
+    const c = this.host.clock.now();
     const m = id ?? newMessageId(c);
-    const sent = await this.engine.send({
+    const sent = await this.host.send({
       service: SERVICE_NAME,
       handler: 'fanout',
       input: this.fanoutInput(m, type, this.body(type, c, payload), c),
@@ -272,9 +272,12 @@ export class WebhooksRuntime {
     return { id: m, invocationId: sent.invocationId };
   }
 
-  async close(): Promise<void> {
-    await this.sender.close();
+  /** Closes the outbound connection pools; closing again returns the same promise. */
+  close(): Promise<void> {
+    return (this.closing ??= this.sender.close());
   }
+
+  private closing: Promise<void> | undefined;
 
   private async retryable(id: string) {
     const ids = parseDeliveryId(id);

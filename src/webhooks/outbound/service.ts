@@ -8,7 +8,7 @@
 import type { Context } from '../../core/context.js';
 import { service } from '../../core/definitions.js';
 import { TerminalError } from '../../core/errors.js';
-import { contextResource, runWithWrites } from '../../core/replay.js';
+import { runWithWrites } from '../../engine/extension.js';
 import type { AttemptResult } from './attempt.js';
 import { SERVICE_NAME, WEBHOOKS_RUNTIME, type Plan, type WebhooksRuntime } from './runtime.js';
 import type {
@@ -22,10 +22,10 @@ import type {
 
 /** The runtime of the engine running `ctx`, or a terminal error saying how to enable it. */
 export function runtimeOf(ctx: Context): WebhooksRuntime {
-  const rt = contextResource<WebhooksRuntime>(ctx, WEBHOOKS_RUNTIME);
+  const rt = WEBHOOKS_RUNTIME.of(ctx);
   if (!rt)
     throw new TerminalError(
-      'webhooks are not enabled on this engine: pass `webhooks: {...}` to startApp, or call `await createWebhooks(options).attach(engine)` before engine.start()',
+      "webhooks are not enabled on this engine: pass `webhooks: {...}` to startApp, or add `createWebhooks(options)` to the engine's extensions",
       { code: 'webhooks_not_enabled' },
     );
   return rt;

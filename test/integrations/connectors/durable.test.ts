@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Engine, workflow } from '../../../src/index.js';
 import {
-  installIntegrations,
+  createIntegrations,
   stripe,
   stripeMock,
   use,
@@ -50,19 +50,16 @@ describe('a connector in a durable workflow (mock mode)', () => {
     const clock = new FakeClock();
     const file = join(tmp.dir, 'keel.db');
     const start = async () => {
+      const integrations = createIntegrations({ mock: true, env: {}, log: () => undefined });
       const engine = new Engine({
         services: [Checkout],
         store: openSqliteStore({ path: file }),
         clock,
         logger: () => undefined,
-      });
-      const { runtime } = installIntegrations(engine, {
-        mock: true,
-        env: {},
-        log: () => undefined,
+        extensions: [integrations],
       });
       await engine.start();
-      running.push({ engine, runtime });
+      running.push({ engine, runtime: integrations.runtime });
       return engine;
     };
 
