@@ -10,6 +10,7 @@ import {
 } from '../core/errors.js';
 import type { Admit } from '../engine/admission.js';
 import type { Engine } from '../engine/engine.js';
+import { kernelOf } from '../engine/kernel.js';
 import { isJsonType, parseJson, readBody, unsupportedMediaType } from '../http/body.js';
 import { errorAnswer, sendJson } from '../http/respond.js';
 import type { Route } from './router.js';
@@ -161,10 +162,12 @@ export async function answerInvocation(
   res: ServerResponse,
   close: readonly string[] | undefined,
 ): Promise<void> {
+  // An invocation of an `internal` service is answered as an unknown id: like its routes, its
+  // input, status and result are for the engine and the admin API only.
+  const info = await engine.getInvocation(r.id);
+  if (!info || kernelOf(engine).registry.get(info.service)?.options.internal)
+    throw new NotFoundError(`no invocation "${r.id}": it never existed or its retention ended`);
   if (r.action === 'get') {
-    const info = await engine.getInvocation(r.id);
-    if (!info)
-      throw new NotFoundError(`no invocation "${r.id}": it never existed or its retention ended`);
     sendJson(res, 200, info, close);
   } else if (r.action === 'attach') {
     sendJson(res, 200, await engine.attach(r.id, { signal: clientGone(res) }), close);

@@ -180,6 +180,24 @@ describe('internal definitions inside the engine', () => {
     expect(await engine.client(Vault, 'k2').put('tin')).toBe('k2 holds tin');
   });
 
+  it('are not readable by id on the ingress: GET, attach and output answer 404 as for an unknown id', async () => {
+    const sent = await engine.send({ service: 'Secret', handler: 'hello', input: 'Di' });
+    expect(await engine.attach(sent.invocationId)).toBe('secret hello Di');
+    for (const path of ['', '/attach', '/output']) {
+      const hidden = await call(ingress.url, 'GET', `/invocations/${sent.invocationId}${path}`);
+      expect(hidden.status, path).toBe(404);
+      expect(hidden.body.message).toBe(
+        `no invocation "${sent.invocationId}": it never existed or its retention ended`,
+      );
+    }
+    // A user invocation stays readable.
+    const front = await engine.send({ service: 'Front', handler: 'viaService', input: 'Ed' });
+    await engine.attach(front.invocationId);
+    expect((await call(ingress.url, 'GET', `/invocations/${front.invocationId}/output`)).body).toBe(
+      'secret hello Ed',
+    );
+  });
+
   it('are listed and inspected in the admin API', async () => {
     const list = await call(admin.url, 'GET', '/invocations?service=Secret');
     expect(list.status).toBe(200);
