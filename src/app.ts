@@ -2,11 +2,12 @@ import { checkAdminOptions, serveAdmin, type AdminServer } from './admin/index.j
 import type { Definition } from './core/definitions.js';
 import { parseDuration, type Duration } from './core/duration.js';
 import { constants } from 'node:os';
-import { errorMessage } from './core/errors.js';
+import { errorMessage, UsageError } from './core/errors.js';
 import { Engine, type EngineLogger, type EngineOptions } from './engine/engine.js';
 import type { EngineExtension } from './engine/extension.js';
 import { serve, type IngressServer } from './ingress/index.js';
-import type { Integration } from './integrations/config.js';
+import { integration as declare, type Integration } from './integrations/config.js';
+import { readIntegrationsFile } from './integrations/declarative.js';
 import {
   createIntegrations,
   type Integrations,
@@ -16,6 +17,7 @@ import type { IntegrationRuntime } from './integrations/runtime.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import { openPostgresStore } from './store/postgres/index.js';
 import { createWebhooks, type Webhooks, type WebhooksOptions } from './webhooks/setup.js';
+import { outboundFromDeclaration } from './webhooks/outbound/options.js';
 import { startWhileUnavailable } from './startup.js';
 
 /** Options of a whole Keel application: engine, store, ingress and admin API. Env vars override none of these; see {@link appOptionsFromEnv}. */
@@ -42,6 +44,12 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
   /** Bearer token every admin request must carry (`KEEL_ADMIN_TOKEN`). Default: none. */
   adminToken?: string;
   /**
+   * Read-only bearer token of the admin API (`KEEL_USER_TOKEN`): reads status, health, lists
+   * and deliveries; every change answers 403 `forbidden`. Needs `adminToken`, and must differ
+   * from it. Default: none.
+   */
+  userToken?: string;
+  /**
    * Enables webhooks: outbound delivery with its management API at `/webhooks` on the admin API,
    * and inbound `receivers` at `POST /webhooks/{name}` on the ingress (see docs/webhooks.md).
    */
@@ -51,6 +59,25 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
    * them with `use(ctx, integration)`, and the admin API serves `/integrations/...`.
    */
   integrations?: readonly Integration[] | IntegrationsOptions;
+  /**
+   * A file of integration declarations (`integration GitHubAPI { ... }`, or JSON; see
+   * docs/integrations.md), read at start (`KEEL_INTEGRATIONS_FILE`). Its integrations are added
+   * to `integrations`; one declared in both places must be the same declaration (the one in code
+   * may add a `mock`, and is the one used). A `type: webhook` declaration configures outbound
+   * webhook delivery (its signature header, retry schedule and dead-letter retention, see
+   * `outboundFromDeclaration`), under the `webhooks` options, which win field by field; it
+   * enables webhooks when `webhooks` is not given. Default: none.
+   *
+   * @example
+   * ```ts
+   * const app = await startApp({
+   *   services: [IntegrationPatterns],
+   *   integrationsFile: 'examples/integration-patterns/integrations.cai',
+   *   ...appOptionsFromEnv(), // KEEL_INTEGRATIONS_FILE overrides it
+   * });
+   * ```
+   */
+  integrationsFile?: string;
   /**
    * How long `startApp` waits for a database it cannot reach (PostgreSQL down, still starting,
    * or unreachable): it tries again to open the store and start the engine, with backoff from
@@ -114,12 +141,14 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
   if (env.KEEL_ADMIN_PORT) o.adminPort = portFrom(env.KEEL_ADMIN_PORT, 'KEEL_ADMIN_PORT');
   if (env.KEEL_ADMIN_HOST) o.adminHost = env.KEEL_ADMIN_HOST;
   if (env.KEEL_ADMIN_TOKEN) o.adminToken = env.KEEL_ADMIN_TOKEN;
+  if (env.KEEL_USER_TOKEN) o.userToken = env.KEEL_USER_TOKEN;
   if (env.KEEL_DURABILITY) {
     if (env.KEEL_DURABILITY !== 'fsync' && env.KEEL_DURABILITY !== 'os') {
       throw new RangeError(`KEEL_DURABILITY="${env.KEEL_DURABILITY}" must be "fsync" or "os"`);
     }
     o.durability = env.KEEL_DURABILITY;
   }
+  if (env.KEEL_INTEGRATIONS_FILE) o.integrationsFile = env.KEEL_INTEGRATIONS_FILE;
   if (env.KEEL_DATABASE_URL) o.databaseUrl = env.KEEL_DATABASE_URL;
   if (env.KEEL_DATABASE_SCHEMA) o.databaseSchema = env.KEEL_DATABASE_SCHEMA;
   if (env.KEEL_LEASE) o.lease = checked(env.KEEL_LEASE, 'KEEL_LEASE');
@@ -172,16 +201,28 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     adminPort = 9070,
     adminHost = '127.0.0.1',
     adminToken,
+    userToken,
     databaseUrl,
     databaseSchema,
-    webhooks: webhooksOptions,
-    integrations,
+    webhooks: webhooksGiven,
+    integrations: integrationsGiven,
+    integrationsFile,
     storeWait = 'forever',
     ...engineOptions
   } = options;
+  // The file is read (and every declaration checked) before anything opens the store.
+  const { integrations, webhooksOptions } =
+    integrationsFile === undefined
+      ? { integrations: integrationsGiven, webhooksOptions: webhooksGiven }
+      : withDeclarations(
+          await readIntegrationsFile(integrationsFile),
+          integrationsFile,
+          integrationsGiven,
+          webhooksGiven,
+        );
   const maxWaitMs = storeWait === 'forever' ? Infinity : parseDuration(storeWait);
   // A misconfigured admin API fails the start before recovery runs anything.
-  checkAdminOptions({ port: adminPort, host: adminHost, token: adminToken });
+  checkAdminOptions({ port: adminPort, host: adminHost, token: adminToken, userToken });
   // Everything that reads the store is made anew by each attempt, and undone when it fails.
   const attempt = async () => {
     const store = databaseUrl
@@ -225,7 +266,12 @@ export async function startApp(options: AppOptions & { services: Definition[] })
   try {
     // Both serve the extensions' routes under their names (`/webhooks`, `/integrations`).
     ingress = await serve(engine, { port, host });
-    admin = await serveAdmin(engine, { port: adminPort, host: adminHost, token: adminToken });
+    admin = await serveAdmin(engine, {
+      port: adminPort,
+      host: adminHost,
+      token: adminToken,
+      userToken,
+    });
   } catch (err) {
     await ingress?.close();
     await engine.stop();
@@ -295,6 +341,53 @@ function redactUrl(url: string): string {
   } catch {
     return 'the configured URL';
   }
+}
+
+/**
+ * Adds a file's declarations to the integrations given in code, and turns its `type: webhook`
+ * declaration into the webhooks options it stands for.
+ */
+function withDeclarations(
+  configs: Parameters<typeof declare>[0][],
+  file: string,
+  given: AppOptions['integrations'],
+  webhooks: WebhooksOptions | undefined,
+): { integrations: IntegrationsOptions; webhooksOptions: WebhooksOptions | undefined } {
+  const options: IntegrationsOptions =
+    given === undefined ? {} : isIntegrationList(given) ? { integrations: given } : given;
+  const list = [...(options.integrations ?? [])];
+  const byName = new Map(list.map((i) => [i.name, i]));
+  const hooks: Integration[] = [];
+  for (const config of configs) {
+    const inCode = byName.get(config.name);
+    if (inCode !== undefined && JSON.stringify(inCode.config) !== JSON.stringify(config)) {
+      throw new UsageError(
+        `integration ${config.name} is declared in ${file} and, differently, in the app's integrations; keep one declaration (the one in code may only add a mock)`,
+      );
+    }
+    const used = inCode ?? declare(config);
+    if (inCode === undefined) list.push(used);
+    if (used.type === 'webhook') hooks.push(used);
+  }
+  if (hooks.length > 1) {
+    throw new UsageError(
+      `${file} declares ${hooks.length} webhook integrations (${hooks.map((h) => h.name).join(', ')}); outbound delivery follows one`,
+    );
+  }
+  const hook = hooks[0];
+  return {
+    integrations: { ...options, integrations: list },
+    webhooksOptions:
+      hook === undefined
+        ? webhooks
+        : { ...outboundFromDeclaration(hook), ...definedOnly(webhooks) },
+  };
+}
+
+/** The fields of `o` that are set: an explicit `undefined` does not hide a declared value. */
+function definedOnly<T extends object>(o: T | undefined): Partial<T> {
+  if (o === undefined) return {};
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function isIntegrationList(

@@ -34,23 +34,48 @@ export class AdminTokenRequiredError extends KeelError {
 /**
  * Checks a token's form (never its value in a message: it is a secret). A token must be usable
  * in a header as is, so whitespace (e.g. a newline read from a file) is refused here rather
- * than turning every request into a puzzling 401.
+ * than turning every request into a puzzling 401. `which` names the token in messages.
  */
-export function checkToken(token: string | undefined): void {
+export function checkToken(token: string | undefined, which: TokenName = ADMIN): void {
   if (token === undefined) return;
   if (!/^[\x21-\x7e]+$/.test(token)) {
     throw new TypeError(
-      'the admin token (KEEL_ADMIN_TOKEN) must be non-empty printable ASCII without spaces or newlines, ' +
+      `${which} must be non-empty printable ASCII without spaces or newlines, ` +
         'e.g. the output of `openssl rand -hex 32`',
     );
   }
   // On any host: a token is set for an exposed API, and a short one falls to guessing.
   if (token.length < MIN_TOKEN_LENGTH) {
     throw new TypeError(
-      `the admin token (KEEL_ADMIN_TOKEN) is ${token.length} characters long; it must be at least ` +
+      `${which} is ${token.length} characters long; it must be at least ` +
         `${MIN_TOKEN_LENGTH} characters of random, e.g. the output of \`openssl rand -hex 32\``,
     );
   }
+}
+
+const ADMIN = 'the admin token (KEEL_ADMIN_TOKEN)';
+const USER = 'the user token (KEEL_USER_TOKEN)';
+type TokenName = typeof ADMIN | typeof USER;
+
+/**
+ * Checks the pair of tokens: each one's form, and that a user token comes with a different
+ * admin token. Without an admin token the API is open to whoever reaches it (loopback), so a
+ * user token would restrict nothing: refused rather than giving a false sense of safety.
+ */
+export function checkTokens(token: string | undefined, userToken: string | undefined): void {
+  checkToken(token, ADMIN);
+  checkToken(userToken, USER);
+  if (userToken === undefined) return;
+  if (token === undefined)
+    throw new TypeError(
+      `${USER} is set without ${ADMIN}: without an admin token the admin API is open to every caller, ` +
+        'so a read-only user token would restrict nothing. Set KEEL_ADMIN_TOKEN too (the token option of serveAdmin, ' +
+        'adminToken of startApp)',
+    );
+  if (userToken === token)
+    throw new TypeError(
+      `${USER} is the same as ${ADMIN}: a user could then do everything an admin can. Give them different values`,
+    );
 }
 
 /** The shortest admin token accepted: 32 characters (128 bits as hex, more in base64). */
@@ -63,23 +88,41 @@ export function checkExposure(host: string, token: string | undefined): void {
 }
 
 /**
- * Builds the check of the `Authorization` header. Both sides are hashed first, so the
- * comparison is constant-time over equal-length digests and the time taken says nothing about
- * the token, not even its length.
+ * What a caller of the admin API may do. `admin`: everything. `user` (the user token): read
+ * only: status, health, lists, deliveries, invocations; never a change (a circuit reset,
+ * webhook management, cancelling an invocation), which is answered 403 `forbidden`.
  */
-export function bearerCheck(token: string): (header: string | undefined) => void {
+export type AdminRole = 'admin' | 'user';
+
+/**
+ * Builds the check of the `Authorization` header: the role its token grants, or a 401. Both
+ * sides are hashed first, so the comparisons are constant-time over equal-length digests and
+ * the time taken says nothing about either token, not even its length; both are compared
+ * every time, so the time does not tell which one matched either.
+ */
+export function bearerCheck(
+  token: string,
+  userToken?: string,
+): (header: string | undefined) => AdminRole {
   const expected = digest(token);
+  const expectedUser = userToken === undefined ? undefined : digest(userToken);
+  const hint =
+    expectedUser === undefined
+      ? 'the token from KEEL_ADMIN_TOKEN'
+      : 'the token from KEEL_ADMIN_TOKEN, or for reads the one from KEEL_USER_TOKEN';
   return (header) => {
     const space = header === undefined ? -1 : header.indexOf(' ');
     if (header === undefined || space === -1 || header.slice(0, space).toLowerCase() !== 'bearer') {
       throw new UnauthorizedError(
-        'the admin API needs a token: send the header Authorization: Bearer <token>, with the token from KEEL_ADMIN_TOKEN',
+        `the admin API needs a token: send the header Authorization: Bearer <token>, with ${hint}`,
       );
     }
-    if (!timingSafeEqual(digest(header.slice(space + 1).trim()), expected))
-      throw new UnauthorizedError(
-        'the bearer token is not valid: use the token from KEEL_ADMIN_TOKEN',
-      );
+    const given = digest(header.slice(space + 1).trim());
+    const isAdmin = timingSafeEqual(given, expected);
+    const isUser = expectedUser !== undefined && timingSafeEqual(given, expectedUser);
+    if (isAdmin) return 'admin';
+    if (isUser) return 'user';
+    throw new UnauthorizedError(`the bearer token is not valid: use ${hint}`);
   };
 }
 

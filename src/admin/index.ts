@@ -2,3 +2,5 @@
 export { serveAdmin, checkAdminOptions } from './server.js';
 export type { AdminOptions, AdminServer } from './server.js';
 export { AdminTokenRequiredError, UnauthorizedError } from './auth.js';
+export type { AdminRole } from './auth.js';
+export { ForbiddenError } from '../http/mount.js';

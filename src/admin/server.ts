@@ -8,7 +8,7 @@ import { KeelError, NotFoundError } from '../core/errors.js';
 import type { Engine, InvocationInfo } from '../engine/engine.js';
 import { isInvocationId } from '../engine/ids.js';
 import { checkPort, isLoopback } from '../http/listen.js';
-import { dispatchMount } from '../http/mount.js';
+import { dispatchMount, requireAdmin } from '../http/mount.js';
 import { splitPath } from '../http/path.js';
 import { MethodNotAllowedError, sendJson } from '../http/respond.js';
 import {
@@ -21,16 +21,18 @@ import {
   AdminTokenRequiredError,
   bearerCheck,
   checkExposure,
-  checkToken,
+  checkTokens,
   UnauthorizedError,
+  type AdminRole,
 } from './auth.js';
 import { kernelOf } from '../engine/kernel.js';
 
 /**
  * Options of {@link serveAdmin}: those every Keel server takes (`port` default `9070`, `host`,
- * `closeGrace` default `1s`, `mounts`) and the admin API's token. Any `host` off loopback
+ * `closeGrace` default `1s`, `mounts`) and the admin API's tokens. Any `host` off loopback
  * requires `token`: the server refuses to start without one. Mounts (e.g.
- * `{ webhooks, integrations }`) sit behind the same token check as the built-in routes.
+ * `{ webhooks, integrations }`) sit behind the same token check as the built-in routes, and
+ * are told the caller's role (`MountRequest.role`).
  */
 export interface AdminOptions extends HttpServerOptions {
   /**
@@ -39,6 +41,16 @@ export interface AdminOptions extends HttpServerOptions {
    * secret such as `openssl rand -hex 32`. Apps map `KEEL_ADMIN_TOKEN` onto it.
    */
   token?: string;
+  /**
+   * A second, read-only token (`Authorization: Bearer <userToken>`): it may read everything
+   * the admin token may (`GET /invocations...`, `/health`, `GET /integrations/status`,
+   * `GET /integrations/{name}/health`, `GET /webhooks`, `GET /webhooks/{id}/deliveries`, ...),
+   * and is answered 403 `forbidden` on every change (invocation actions, circuit reset, every
+   * write under `/webhooks`, and the reveal of an endpoint's secret). Same form as `token`,
+   * different from it, and only with it (else the server refuses to start). Apps map
+   * `KEEL_USER_TOKEN` onto it.
+   */
+  userToken?: string;
 }
 
 /** A running admin API. */
@@ -78,14 +90,19 @@ const ROUTES_HINT =
 export function checkAdminOptions(options: AdminOptions): void {
   parseDuration(options.closeGrace ?? DEFAULT_CLOSE_GRACE);
   checkPort(options.port ?? DEFAULT_PORT, 'the admin port');
-  checkToken(options.token);
+  checkTokens(options.token, options.userToken);
   checkExposure(options.host ?? DEFAULT_HOST, options.token);
 }
 
 /**
  * Serves the admin API of an engine. Secure by default: it binds to `127.0.0.1`; bound to any
  * other address it refuses to start without a `token`, and with a token every request needs
- * `Authorization: Bearer <token>`.
+ * `Authorization: Bearer <token>` (else 401 `unauthorized`).
+ *
+ * Two roles: the admin token may do everything; the optional `userToken` may only read. On
+ * loopback without any token, every caller is admin. A user-token request for a change (the
+ * `POST` routes below, a circuit reset, any write under `/webhooks` or the reveal of an
+ * endpoint's secret) is answered 403 `forbidden`; reads answer the same as for the admin.
  *
  * | Request                                                 | Answer                                        |
  * | ------------------------------------------------------- | --------------------------------------------- |
@@ -99,7 +116,7 @@ export function checkAdminOptions(options: AdminOptions): void {
  * | `GET /health`                                           | 200 `{ status: "ok" }`                        |
  *
  * Errors are `{ code, message }` with the error's status, as on the ingress: 400 for a bad
- * query, 401 `unauthorized`, 404 for an unknown id or path, 405 (with `Allow`) for a wrong
+ * query, 401 `unauthorized`, 403 `forbidden`, 404 for an unknown id or path, 405 (with `Allow`) for a wrong
  * method, 409 when the invocation's state forbids the action (e.g. `already_finished`).
  *
  * @example
@@ -109,8 +126,12 @@ export function checkAdminOptions(options: AdminOptions): void {
  * const engine = new Engine({ services: [Greeter], store: openSqliteStore({ path: '.keel/keel.db' }) });
  * await engine.start();
  * const ingress = await serve(engine);
- * const admin = await serveAdmin(engine, { token: process.env.KEEL_ADMIN_TOKEN });
- * // curl -H "Authorization: Bearer $KEEL_ADMIN_TOKEN" 'localhost:9070/invocations?status=failed'
+ * const admin = await serveAdmin(engine, {
+ *   token: process.env.KEEL_ADMIN_TOKEN,
+ *   userToken: process.env.KEEL_USER_TOKEN, // read-only
+ * });
+ * // curl -H "Authorization: Bearer $KEEL_USER_TOKEN" 'localhost:9070/invocations?status=failed'
+ * // curl -X POST -H "Authorization: Bearer $KEEL_ADMIN_TOKEN" localhost:9070/invocations/inv_.../cancel
  * process.on('SIGTERM', async () => {
  *   await Promise.all([admin.close(), ingress.close()]);
  *   await engine.stop();
@@ -121,13 +142,14 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
   checkAdminOptions(options);
   const port = options.port ?? DEFAULT_PORT;
   const host = options.host ?? DEFAULT_HOST;
-  const authorize = options.token === undefined ? undefined : bearerCheck(options.token);
+  const authorize =
+    options.token === undefined ? undefined : bearerCheck(options.token, options.userToken);
   // Extensions' routes under their names; routes given here win.
   const mounts = { ...kernelOf(engine).mounts('admin'), ...options.mounts };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // Before routing: without the token, not even which paths exist is revealed.
-    authorize?.(req.headers.authorization);
+    const role: AdminRole = authorize?.(req.headers.authorization) ?? 'admin';
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -136,7 +158,7 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
     const [first, id, action] = segs;
     const close = withClose(undefined, base.closing);
     const query = q === -1 ? '' : url.slice(q + 1);
-    if (await dispatchMount(mounts, req, res, segs, query, base.closing)) return;
+    if (await dispatchMount(mounts, req, res, segs, query, base.closing, role)) return;
     if (first === 'health' && segs.length === 1) {
       allow(req, 'GET');
       sendJson(res, 200, { status: 'ok' }, close);
@@ -164,6 +186,7 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
     }
     if (!isAction(action)) throw unknownPath(path);
     allow(req, 'POST');
+    requireAdmin({ role }, `${action} of an invocation`);
     if (!isInvocationId(id)) throw unknownInvocation(id);
     switch (action) {
       case 'cancel':

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { KeelError } from '../core/errors.js';
 
 /**
  * A request handler an extension mounts on the ingress or the admin API under a first path
@@ -17,6 +18,45 @@ export interface MountRequest {
   query: string;
   /** The server is closing: answer with `connection: close`. */
   closing: boolean;
+  /**
+   * Who is asking, as the admin API authenticated them: `admin` (the admin token, or no token
+   * configured on loopback) or `user` (the read-only user token). Undefined on a server without
+   * roles (the ingress). A mount that changes anything calls {@link requireAdmin} first.
+   */
+  role?: MountRole;
+}
+
+/** The role of an admin API caller (see `AdminOptions.userToken`). */
+export type MountRole = 'admin' | 'user';
+
+/** The caller may read but not do this (the user token on an admin-only route). HTTP 403. */
+export class ForbiddenError extends KeelError {
+  constructor(message: string) {
+    super(message, { code: 'forbidden', status: 403 });
+  }
+}
+
+/**
+ * Throws {@link ForbiddenError} unless the request was authenticated as `admin`. A request
+ * without a role (a mount served outside the admin API) is refused too: changes are made only
+ * through the admin API's authentication.
+ *
+ * @example
+ * ```ts
+ * const mount: Mount = async (r) => {
+ *   if (r.req.method === 'POST') requireAdmin(r, 'resetting a circuit');
+ *   // ...
+ * };
+ * ```
+ */
+export function requireAdmin(r: Pick<MountRequest, 'role'>, action: string): void {
+  if (r.role === 'admin') return;
+  throw new ForbiddenError(
+    r.role === 'user'
+      ? `${action} needs the admin token: the user token (KEEL_USER_TOKEN) can only read. ` +
+          'Send Authorization: Bearer <the token from KEEL_ADMIN_TOKEN>'
+      : `${action} is only possible through the admin API (it is served here without its authentication)`,
+  );
 }
 
 /** Mounts by first path segment. */
@@ -33,6 +73,7 @@ export async function dispatchMount(
   segments: string[],
   query: string,
   closing: boolean,
+  role?: MountRole,
 ): Promise<boolean> {
   const first = segments[0];
   // Own properties only: `/toString` or `/constructor` must not find Object.prototype's
@@ -42,6 +83,13 @@ export async function dispatchMount(
       ? undefined
       : mounts[first];
   if (!mount) return false;
-  await mount({ req, res, segments: segments.slice(1), query, closing });
+  await mount({
+    req,
+    res,
+    segments: segments.slice(1),
+    query,
+    closing,
+    ...(role === undefined ? {} : { role }),
+  });
   return true;
 }

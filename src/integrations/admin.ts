@@ -5,14 +5,16 @@
  *   circuit_state, error_rate }] }`;
  * - `GET /integrations/{name}/health`: `{ name, status, circuit_state, latency_p50, latency_p99,
  *   success_rate, last_error, ... }`;
- * - `POST /integrations/{name}/circuit/reset`: closes the circuit for every process.
+ * - `POST /integrations/{name}/circuit/reset`: closes the circuit for every process. Admin
+ *   only: the admin API's user token (read-only) is answered 403 `forbidden`; the two reads
+ *   accept either token.
  *
  * `status` is `healthy`, `degraded` (half-open, or at least 10% of recent attempts failed) or
  * `unhealthy` (open). The circuit state is the shared one, read from the store; latencies and
  * rates are this process's own measurements of its recent attempts (last 5 minutes).
  */
 import { NotFoundError } from '../core/errors.js';
-import type { Mount, MountRequest } from '../http/mount.js';
+import { requireAdmin, type Mount, type MountRequest } from '../http/mount.js';
 import { MethodNotAllowedError, sendJson } from '../http/respond.js';
 import type { BreakerStatus } from './breaker.js';
 import type { IntegrationHandle } from './handle.js';
@@ -98,7 +100,7 @@ export async function integrationHealth(
  * ```
  */
 export function integrationsMount(runtime: IntegrationRuntime): Mount {
-  return async ({ req, res, segments, closing }: MountRequest) => {
+  return async ({ req, res, segments, closing, role }: MountRequest) => {
     const close = closing ? ['connection', 'close'] : undefined;
     const [first, second, third] = segments;
     if (segments.length === 1 && first === 'status') {
@@ -126,6 +128,7 @@ export function integrationsMount(runtime: IntegrationRuntime): Mount {
     if (first !== undefined && segments.length === 3 && second === 'circuit' && third === 'reset') {
       allow(req.method, 'POST');
       req.resume();
+      requireAdmin({ role }, `resetting the circuit of ${first}`);
       const h = runtime.get(first);
       if (h.breaker === undefined) {
         throw new NotFoundError(`integration ${first} has no circuit breaker`);

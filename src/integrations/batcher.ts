@@ -30,27 +30,32 @@ interface Member {
  */
 export class Batcher {
   private members: Member[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
 
   constructor(
     private readonly policy: { maxBatchSize: number; maxDelayMs: number },
     /** The idempotency header (lower case), when the operation sends one. */
     private readonly keyHeader: string | undefined,
     private readonly send: (req: BuiltRequest, ctl: CallControl) => Promise<CallResult>,
+    /** Starts the `maxDelay` timer; the runtime passes its clock's, so a fake clock drives it. */
+    private readonly setTimer: (ms: number, fn: () => void) => () => void = (ms, fn) => {
+      const t = setTimeout(fn, ms);
+      return () => clearTimeout(t);
+    },
   ) {}
 
   add(req: BuiltRequest, ctl: CallControl): Promise<CallResult> {
     return new Promise<CallResult>((resolve) => {
       this.members.push({ req, key: ctl.idempotencyKey, resolve });
       if (this.members.length >= this.policy.maxBatchSize) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.policy.maxDelayMs);
+      else this.cancelTimer ??= this.setTimer(this.policy.maxDelayMs, () => this.flush());
     });
   }
 
   /** Sends what is waiting now. */
   flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     const batch = this.members;
     this.members = [];
     if (batch.length === 0) return;

@@ -18,7 +18,7 @@ import { attempts, runCall, type CallControl, type CallResult, type CallServices
 import type { Integration, ResolvedOperation } from './config.js';
 import { makeClient, toData, type IntegrationClient } from './client.js';
 import type { IntegrationHandle } from './handle.js';
-import { mockModeOn } from './mock.js';
+import { mockDecision } from './mock.js';
 import type { CallParams, IntegrationCallOptions } from './request.js';
 import type { Env } from './secrets.js';
 import { SharedBreaker } from './shared-breaker.js';
@@ -47,7 +47,12 @@ export interface IntegrationRuntimeOptions {
   clock?: Clock;
   /** Where secrets and `KEEL_MOCK` are read from. Default `process.env`. */
   env?: Env;
-  /** Force mock mode on (or off) for every integration that has a mock, whatever `KEEL_MOCK` says. */
+  /**
+   * Force mock mode on (or off) for every integration that has a mock, whatever `KEEL_MOCK` says.
+   * Unset (the default): `KEEL_MOCK=1` forces mocks, `KEEL_MOCK=0` real calls, and otherwise an
+   * integration with a mock uses it when an environment variable it reads (its API key) is absent,
+   * which is logged once per integration ("GitHubAPI: GITHUB_TOKEN not set, using the mock").
+   */
   mock?: boolean;
   /**
    * How old a cached copy of the shared breaker and limiter state may be before it is read
@@ -73,7 +78,10 @@ export interface IntegrationRuntimeOptions {
     input: unknown;
     idempotencyKey: string;
   }) => Promise<unknown>;
-  /** Where problems are reported (never with secrets). Default: `console.warn`. */
+  /**
+   * Where events and problems are reported (never with secrets). Default: `console.info` for
+   * `info` (mock mode chosen, a circuit closed), `console.warn` for the others.
+   */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -245,14 +253,21 @@ export class IntegrationRuntime {
 
   log(level: 'info' | 'warn' | 'error', message: string): void {
     if (this.options.log) this.options.log(level, message);
-    else if (level !== 'info') console.warn(`[keel integrations] ${message}`);
+    else if (level === 'info') console.info(`[keel integrations] ${message}`);
+    else console.warn(`[keel integrations] ${message}`);
   }
 
   private createHandle(integration: Integration): IntegrationHandle {
     const now = (): number => this.clock.now();
-    const mockOn =
-      integration.mock !== undefined &&
-      (this.options.mock ?? mockModeOn(integration, this.options.env ?? process.env));
+    const decision = mockDecision(integration, this.options.env ?? process.env);
+    const mockOn = integration.mock !== undefined && (this.options.mock ?? decision.on);
+    if (mockOn && this.options.mock === undefined && decision.reason === 'missing-env') {
+      // Once per integration (a handle is made once): say why no request leaves the process.
+      this.log(
+        'info',
+        `${integration.name}: ${decision.missing.join(', ')} not set, using the mock`,
+      );
+    }
     const env = { maxAgeMs: this.maxAgeMs, now };
     const breaker =
       integration.circuitBreaker === undefined
@@ -313,6 +328,9 @@ export class IntegrationRuntime {
         op.batch!,
         op.sendIdempotencyKey ? h.integration.idempotency.header.toLowerCase() : undefined,
         (batchReq, ctl) => attempts(this.services, h, op, batchReq, ctl),
+        // The system clock's timers are unref'd: a batch must not be dropped at exit, so it
+        // keeps a plain timer; another clock (a fake one in tests) drives the delay.
+        this.clock === systemClock ? undefined : (ms, fn) => this.clock.setTimer(ms, fn),
       );
       h.batchers.set(key, b);
     }

@@ -18,6 +18,8 @@
 export { createWebhooks } from './setup.js';
 export type { Webhooks, WebhooksOptions } from './setup.js';
 export { publish } from './outbound/publish.js';
+export { outboundFromDeclaration } from './outbound/options.js';
+export { bodySignature } from './outbound/attempt.js';
 export type { PublishOptions, Published } from './outbound/publish.js';
 export type {
   AttemptRecord,
@@ -29,6 +31,7 @@ export type {
   EventSubscriber,
   FailureReason,
   OutboundOptions,
+  OutboundSignature,
   WebhookDeliveryFailed,
 } from './outbound/types.js';
 export type { EndpointInput } from './outbound/endpoint-input.js';

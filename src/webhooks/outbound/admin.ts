@@ -1,6 +1,8 @@
 /**
  * The management API of outbound webhooks, mounted on the admin server under `/webhooks`
- * (behind its token). Shapes as in seed 003.
+ * (behind its token). Shapes as in seed 003. The reads (`GET`, except the secret's reveal)
+ * accept the admin API's user token too; every write (`POST`, `PUT`, `DELETE`) and
+ * `GET /webhooks/{id}/secret` need the admin token: the user token is answered 403 `forbidden`.
  *
  * | Request                                 | Answer                                                             |
  * | --------------------------------------- | ------------------------------------------------------------------ |
@@ -11,7 +13,7 @@
  * | `DELETE /webhooks/{id}`                 | 200 `{ deleted }`                                                  |
  * | `GET /webhooks/{id}/secret`             | 200 `{ secret }` (explicit reveal)                                 |
  * | `GET /webhooks/{id}/deliveries`         | 200 `{ deliveries, next_cursor? }`, newest first; `?status=&limit=&cursor=` |
- * | `POST /webhooks/{id}/test`              | 200 the test delivery after its one attempt                        |
+ * | `POST /webhooks/{id}/test`              | 200 the test delivery after its one attempt, with its `response_status_code` and `duration_ms` at the top level |
  * | `POST /webhooks/{id}/replay`            | 202 `{ replayed, deliveries }`: retries failed deliveries `{ "since" }` |
  * | `GET /webhooks/deliveries/{id}`         | 200 one delivery with every attempt and its payload                |
  * | `POST /webhooks/deliveries/{id}/retry`  | 200 the delivery after one more attempt                            |
@@ -20,7 +22,7 @@ import type { IncomingMessage } from 'node:http';
 import { parseDuration } from '../../core/duration.js';
 import { KeelError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { isJsonType, parseJson, readBody, unsupportedMediaType } from '../../http/body.js';
-import type { Mount, MountRequest } from '../../http/mount.js';
+import { requireAdmin, type Mount, type MountRequest } from '../../http/mount.js';
 import { MethodNotAllowedError, sendJson } from '../../http/respond.js';
 import { checkUrl, type Resolver } from '../ssrf.js';
 import { parseEndpointInput } from './endpoint-input.js';
@@ -57,7 +59,11 @@ export function adminMount(runtime: () => WebhooksRuntime, resolve?: Resolver): 
       });
     if (n === 2 && second === 'secret')
       return route(r, {
-        GET: async () => send(r, 200, { secret: (await rt.endpoints.require(id)).secret }),
+        GET: async () => {
+          // A secret lets its holder forge deliveries: no read for the read-only role.
+          requireAdmin(r, "revealing an endpoint's secret");
+          send(r, 200, { secret: (await rt.endpoints.require(id)).secret });
+        },
       });
     if (n === 2 && second === 'deliveries') return route(r, { GET: () => deliveries(rt, r, id) });
     if (n === 2 && second === 'test')
@@ -75,6 +81,7 @@ async function route(r: MountRequest, handlers: Handlers): Promise<void> {
   const method = (r.req.method ?? 'GET') as keyof Handlers;
   const h = handlers[method];
   if (!h) throw new MethodNotAllowedError(r.req.method ?? '?', Object.keys(handlers).join(', '));
+  if (method !== 'GET') requireAdmin(r, `${method} /webhooks/${r.segments.join('/')}`);
   await h();
 }
 

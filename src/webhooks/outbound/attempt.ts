@@ -9,6 +9,7 @@
  * and before that commit repeats the attempt on recovery (at least once), with the same
  * `webhook-id`, and then writes its record.
  */
+import { createHmac } from 'node:crypto';
 import type { StepWithWrites } from '../../core/replay.js';
 import type { Clock } from '../../engine/clock.js';
 import type { BreakerTicket } from '../../integrations/breaker.js';
@@ -23,6 +24,7 @@ import type {
   DeliveryRecord,
   EndpointRecord,
   FailureReason,
+  OutboundSignature,
   WebhookDeliveryFailed,
 } from './types.js';
 
@@ -66,6 +68,8 @@ export interface AttemptDeps {
   sender: Sender;
   log: DeliveryLog;
   schedule: (now: number) => RetrySchedule;
+  /** An extra HMAC-of-the-body header (a `type: webhook` declaration's `signature`). */
+  signature?: OutboundSignature | undefined;
 }
 
 /**
@@ -140,18 +144,31 @@ function post(deps: AttemptDeps, endpoint: EndpointRecord, t: AttemptTarget): Pr
     signers.set(endpoint.secret, sign);
   }
   const h = sign(t.messageId, Math.floor(deps.clock.now() / 1000), t.body);
-  return deps.sender.post(
-    endpoint.url,
-    [
-      'webhook-id',
-      h['webhook-id'],
-      'webhook-timestamp',
-      h['webhook-timestamp'],
-      'webhook-signature',
-      h['webhook-signature'],
-    ],
-    t.body,
-  );
+  const headers = [
+    'webhook-id',
+    h['webhook-id'],
+    'webhook-timestamp',
+    h['webhook-timestamp'],
+    'webhook-signature',
+    h['webhook-signature'],
+  ];
+  if (deps.signature)
+    headers.push(deps.signature.header, bodySignature(deps.signature, endpoint.secret, t.body));
+  return deps.sender.post(endpoint.url, headers, t.body);
+}
+
+/**
+ * `sha256=<hex HMAC of the body>`, keyed with the secret as the API shows it: what a receiver
+ * written for GitHub-style signatures checks (see `OutboundSignature`).
+ *
+ * @example
+ * ```ts
+ * bodySignature({ algorithm: 'sha256', header: 'X-Webhook-Signature' }, 'whsec_abc', '{}');
+ * // 'sha256=...'
+ * ```
+ */
+export function bodySignature(s: OutboundSignature, secret: string, body: string): string {
+  return `${s.algorithm}=${createHmac(s.algorithm, secret).update(body).digest('hex')}`;
 }
 
 function decide(deps: AttemptDeps, t: AttemptTarget, n: number, last: AttemptResponse): NextStep {

@@ -3,7 +3,8 @@ import { parseDuration } from '../../core/duration.js';
 import { RetrySchedule } from '../schedule.js';
 import { checkAllowList } from '../ssrf.js';
 import { breakerOptions } from './breakers.js';
-import type { EventSubscriber, OutboundOptions } from './types.js';
+import type { Integration } from '../../integrations/config.js';
+import type { EventSubscriber, OutboundOptions, OutboundSignature } from './types.js';
 
 /** Options with defaults applied and checked. */
 export interface ResolvedOutbound {
@@ -19,6 +20,7 @@ export interface ResolvedOutbound {
   cacheTtlMs: number;
   directFanout: number;
   subscribers: readonly EventSubscriber[];
+  signature: OutboundSignature | undefined;
 }
 
 /** Applies defaults and checks every option, so a bad one fails at startup. */
@@ -53,6 +55,7 @@ export function resolveOutbound(o: OutboundOptions): ResolvedOutbound {
     cacheTtlMs: parseDuration(o.cacheTtl ?? '1s'),
     directFanout: positive('directFanout', o.directFanout, 16),
     subscribers,
+    signature: checkSignature(o.signature),
   };
 }
 
@@ -65,4 +68,70 @@ function checkSubscriber(s: EventSubscriber): void {
     throw new TypeError(
       `webhooks.onDeliveryFailed: ${s.target.name} is a ${s.target.kind}; give a key (a string or a function of the event)`,
     );
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Headers the delivery sets itself: an extra signature header may not replace them. */
+const RESERVED = ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'host'];
+
+function checkSignature(s: OutboundSignature | undefined): OutboundSignature | undefined {
+  if (s === undefined) return undefined;
+  if (!['sha1', 'sha256', 'sha512'].includes(s.algorithm))
+    throw new RangeError(
+      `webhooks.signature.algorithm must be sha1, sha256 or sha512, not ${String(s.algorithm)}`,
+    );
+  if (typeof s.header !== 'string' || !HEADER_NAME.test(s.header))
+    throw new RangeError(`webhooks.signature.header is not a header name: ${String(s.header)}`);
+  if (RESERVED.includes(s.header.toLowerCase()))
+    throw new RangeError(`webhooks.signature.header cannot be ${s.header}: the delivery sets it`);
+  return { algorithm: s.algorithm, header: s.header };
+}
+
+/**
+ * The outbound options a `type: webhook` integration declaration stands for: its `signature`
+ * (an extra HMAC header, see {@link OutboundSignature}), its retry schedule (`retry_delays`, or
+ * the delays of its `retry: N times with ...` policy, without jitter: the declared delays are
+ * followed exactly) and its dead-letter retention. Fields the declaration leaves out are left
+ * out here, so the webhooks defaults apply to them. `startApp` merges these under the app's
+ * `webhooks` options (a field set there wins).
+ *
+ * @example
+ * ```ts
+ * const [decl] = parseIntegrations(`
+ *   integration WebhookDeliveryService {
+ *     type: webhook
+ *     signature: { algorithm: "sha256", header: "X-Webhook-Signature" }
+ *     retry: 5 times with exponential_backoff
+ *     retry_delays: [1m, 5m, 30m, 2h, 8h]
+ *     dead_letter: { enabled: true, retention: 7d }
+ *   }`);
+ * const webhooks = createWebhooks({ ...outboundFromDeclaration(integration(decl!)), allow: ['127.0.0.1'] });
+ * ```
+ */
+export function outboundFromDeclaration(decl: Integration): OutboundOptions {
+  if (decl.type !== 'webhook')
+    throw new RangeError(`${decl.name} is a ${decl.type} integration, not a webhook one`);
+  const out: { -readonly [K in keyof OutboundOptions]: OutboundOptions[K] } = {};
+  if (decl.signature !== undefined)
+    out.signature = { algorithm: decl.signature.algorithm, header: decl.signature.header };
+  // A declaration without `retry` gets the integrations' default policy; only a declared retry
+  // says something about webhook delivery.
+  if (decl.config.retry !== undefined) {
+    const r = decl.retry;
+    const delays: number[] = [];
+    for (let i = 0; i < r.retries; i++) {
+      if (r.backoff === 'schedule') {
+        const d = r.scheduleMs[i] ?? r.scheduleMs[r.scheduleMs.length - 1];
+        if (d === undefined) break;
+        delays.push(d);
+      } else if (r.backoff === 'constant') delays.push(r.initialDelayMs);
+      else delays.push(Math.min(r.maxDelayMs, r.initialDelayMs * r.factor ** i));
+    }
+    if (delays.length > 0) {
+      out.schedule = delays;
+      out.jitter = 0;
+    }
+  }
+  if (decl.deadLetter?.retentionMs !== undefined) out.retention = decl.deadLetter.retentionMs;
+  return out;
 }

@@ -38,6 +38,14 @@ export type Plan =
 
 const MESSAGE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
+/** The answer of `POST /webhooks/{id}/test`: the test delivery and how its one attempt went. */
+export interface TestDelivery extends Omit<DeliveryRecord, 'body'> {
+  /** The endpoint's answer; null when none came (refused, timed out, blocked). */
+  response_status_code: number | null;
+  /** How long the attempt took, in milliseconds. */
+  duration_ms: number;
+}
+
 export class WebhooksRuntime {
   readonly endpoints: Endpoints;
   readonly log: DeliveryLog;
@@ -68,6 +76,7 @@ export class WebhooksRuntime {
       breakers: this.breakers,
       sender: this.sender,
       log: this.log,
+      signature: options.signature,
       schedule: (now) =>
         new RetrySchedule({
           schedule: options.schedule,
@@ -197,8 +206,12 @@ export class WebhooksRuntime {
     return { ...rest, is_healthy: e.is_active && circuit === 'closed', circuit_state: circuit };
   }
 
-  /** Sends a `webhook.test` event to one endpoint, one attempt, and returns how it went. */
-  async test(endpointId: string): Promise<Omit<DeliveryRecord, 'body'>> {
+  /**
+   * Sends a `webhook.test` event to one endpoint, one attempt, and returns how it went: the
+   * delivery record, with its one attempt's `response_status_code` (null when no answer came)
+   * and `duration_ms` at the top level, as seed 003's `POST /webhooks/{id}/test` shows them.
+   */
+  async test(endpointId: string): Promise<TestDelivery> {
     const endpoint = await this.endpoints.require(endpointId);
     const c = this.host.clock.now();
     const m = newMessageId(c);
@@ -213,7 +226,13 @@ export class WebhooksRuntime {
       handler: 'deliver',
       input: this.deliverInput(d, endpoint.id, m, type, body, c, true),
     });
-    return summary((await this.log.get(d))!.record);
+    const record = summary((await this.log.get(d))!.record);
+    const last = record.attempts[record.attempts.length - 1];
+    return {
+      ...record,
+      response_status_code: last?.response_status_code ?? null,
+      duration_ms: last?.duration_ms ?? 0,
+    };
   }
 
   /**

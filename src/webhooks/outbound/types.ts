@@ -149,8 +149,23 @@ export interface EndpointBreakerOptions {
   reset?: Duration;
 }
 
+/**
+ * An extra signature header on every delivery attempt: the HMAC of the body, hex, prefixed with
+ * the algorithm (`X-Webhook-Signature: sha256=5d41...`), keyed with the endpoint's secret exactly
+ * as the API shows it (`whsec_...`, as UTF-8 bytes). It is sent in addition to the Standard
+ * Webhooks headers, so a receiver can check either. From a `type: webhook` declaration's
+ * `signature: { algorithm, header }` (see `outboundFromDeclaration`).
+ */
+export interface OutboundSignature {
+  algorithm: 'sha1' | 'sha256' | 'sha512';
+  /** The header's name, e.g. `X-Webhook-Signature`. */
+  header: string;
+}
+
 /** Options of the outbound side. Every field has a default. */
 export interface OutboundOptions {
+  /** An extra HMAC-of-the-body signature header (default none: Standard Webhooks headers only). */
+  signature?: OutboundSignature;
   /** Delays between attempts. Default `[1m, 5m, 30m, 2h, 8h]` (six attempts). */
   schedule?: readonly Duration[] | string;
   /** ± fraction applied to each delay. Default 0.1. */

@@ -1,0 +1,33 @@
+/**
+ * The integrations and webhooks of the example systems (seeds 000 and 003), as `npm start`
+ * wires them: every connector and declared integration runs against its in-process mock until
+ * its keys are set in the environment (`KEEL_MOCK=1` forces the mocks, `KEEL_MOCK=0` real
+ * calls), and each system's inbound receivers are served at `POST /webhooks/{name}`.
+ */
+import type { AppOptions } from '../src/app.js';
+import * as fulfillment from './fulfillment/index.js';
+import * as patterns from './integration-patterns/index.js';
+import * as orderNotifications from './order-notifications/index.js';
+
+/** The integration-related options of the example app. */
+export const integrationOptions: Pick<
+  AppOptions,
+  'integrations' | 'integrationsFile' | 'webhooks'
+> = {
+  // Seed 003's seven integrations, declared in its syntax; KEEL_INTEGRATIONS_FILE overrides it.
+  integrationsFile: patterns.INTEGRATIONS_FILE,
+  integrations: {
+    integrations: [
+      ...orderNotifications.integrations,
+      ...fulfillment.integrations,
+      ...patterns.integrations,
+    ],
+    // Circuit events (seed 003's events table).
+    subscribers: [...patterns.subscribers],
+  },
+  webhooks: {
+    receivers: { ...fulfillment.receivers },
+    // Dead letters (seed 003's events table: WebhookDeliveryFailed → Slack).
+    onDeliveryFailed: [patterns.onDeliveryFailed],
+  },
+};
