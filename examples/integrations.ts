@@ -6,8 +6,10 @@
  */
 import type { AppOptions } from '../src/app.js';
 import * as fulfillment from './fulfillment/index.js';
+import * as githubDeployment from './github-deployment/index.js';
 import * as patterns from './integration-patterns/index.js';
 import * as orderNotifications from './order-notifications/index.js';
+import * as webhookAggregator from './webhook-aggregator/index.js';
 
 /** The integration-related options of the example app. */
 export const integrationOptions: Pick<
@@ -19,6 +21,7 @@ export const integrationOptions: Pick<
   integrations: {
     integrations: [
       ...orderNotifications.integrations,
+      ...githubDeployment.integrations,
       ...fulfillment.integrations,
       ...patterns.integrations,
     ],
@@ -26,7 +29,12 @@ export const integrationOptions: Pick<
     subscribers: [...patterns.subscribers],
   },
   webhooks: {
-    receivers: { ...fulfillment.receivers },
+    // stripe, shippo, sendgrid (the aggregator), github (deployments), and fulfillment's.
+    receivers: {
+      ...webhookAggregator.receivers,
+      ...githubDeployment.receivers,
+      ...fulfillment.receivers,
+    },
     // Dead letters (seed 003's events table: WebhookDeliveryFailed → Slack).
     onDeliveryFailed: [patterns.onDeliveryFailed],
   },

@@ -245,8 +245,10 @@ export class Completions {
     // name), or an id made from an invocation id and an index would open random ones too.
     const name = 'random' in parsed ? id : '';
     const row = await k.store.getInvocation(ref.invocationId);
-    if (!row) throw unknown;
-    if (row.status === 'completed' || row.status === 'failed') {
+    // Not in the store yet but running here: an invocation starts before its insert commits,
+    // and its first entry may be this awakeable, whose id it already handed to a call or send.
+    if (!row && !k.active.has(ref.invocationId)) throw unknown;
+    if (row?.status === 'completed' || row?.status === 'failed') {
       throw new ConflictError(
         `awakeable "${id}" cannot be completed: the invocation that created it has finished`,
         'already_finished',
