@@ -185,7 +185,9 @@ export interface IntegrationConfig {
   operations?: Readonly<Record<string, OperationConfig>>;
   /**
    * An in-process stand-in for the API (see `MockHandler`), used instead of the network when
-   * mock mode is on: `KEEL_MOCK=1` in the environment, or `mockMode: true` here.
+   * mock mode is on: `mockMode: true` here; `KEEL_MOCK=1` in the environment (`KEEL_MOCK=0`
+   * forces real calls); with `KEEL_MOCK` unset, whenever an environment variable the
+   * declaration reads (its API key, its base URL) is absent (see `mockDecision`).
    */
   mock?: MockHandler;
   /** Always answer from `mock`, whatever `KEEL_MOCK` says (default false). */

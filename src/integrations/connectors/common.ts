@@ -37,7 +37,11 @@ export interface ConnectorOptions {
   fallback?: FallbackConfig | false;
   /** Replaces the connector's status-code overrides. */
   errors?: ErrorOverrides;
-  /** The in-process stand-in. Default: a fresh mock of the provider (see its `…Mock()`). */
+  /**
+   * The in-process stand-in. Default: a fresh mock of the provider (see its `…Mock()`). It
+   * answers while the connector's keys are not set, or with `KEEL_MOCK=1`; `KEEL_MOCK=0` forces
+   * real calls (see `mockDecision`).
+   */
   mock?: MockHandler;
   /** Always use the mock, whatever `KEEL_MOCK` says. Default false. */
   mockMode?: boolean;
