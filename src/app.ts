@@ -6,14 +6,14 @@ import { errorMessage, UsageError } from './core/errors.js';
 import { Engine, type EngineLogger, type EngineOptions } from './engine/engine.js';
 import type { EngineExtension } from './engine/extension.js';
 import { serve, type IngressServer } from './ingress/index.js';
-import { integration as declare, type Integration } from './integrations/config.js';
-import { readIntegrationsFile } from './integrations/declarative.js';
+import { integration as declare, type Integration } from './integrations/declarations/config.js';
+import { readIntegrationsFile } from './integrations/declarations/dsl/parse.js';
 import {
   createIntegrations,
   type Integrations,
   type IntegrationsOptions,
-} from './integrations/install.js';
-import type { IntegrationRuntime } from './integrations/runtime.js';
+} from './integrations/runtime/install.js';
+import type { IntegrationRuntime } from './integrations/runtime/runtime.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import { openPostgresStore } from './store/postgres/index.js';
 import { createWebhooks, type Webhooks, type WebhooksOptions } from './webhooks/setup.js';

@@ -18,7 +18,7 @@ import {
   type Store,
 } from '../src/index.js';
 import { fromErrorInfo, toErrorInfo } from '../src/core/errors.js';
-import { OAuth2Error } from '../src/integrations/auth/oauth2.js';
+import { OAuth2Error } from '../src/integrations/declarations/auth/oauth2.js';
 import { IntegrationCallError, MissingSecretError } from '../src/integrations/errors.js';
 import { StoreError } from '../src/store/errors.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';

@@ -19,6 +19,8 @@ describe('HTTP fuzzer (short run)', () => {
     expect(result.checker.requests).toBeGreaterThanOrEqual(2_000);
     // Invalid requests were actually checked against the store, not skipped for want of calm.
     expect(result.invalidChecked).toBeGreaterThan(100);
+    // User-token reads were compared with the admin's on a settled store.
+    expect(result.twinsCompared).toBeGreaterThan(0);
     expect(result.exit).toBeUndefined();
     expect(result.checker.violations.map(describeViolation), `seed ${seed}`).toEqual([]);
   }, 180_000);

@@ -129,6 +129,8 @@ import { openPostgresStore } from 'keel/postgres';
 import { FakeClock } from 'keel/testing';
 import { publish } from 'keel/webhooks';
 import { bearer, env, integration, use } from 'keel/integrations';
+import { stripeMock, type MockHandler } from 'keel/integrations/mocks';
+import { parseIntegrations } from 'keel/integrations/dsl';
 
 const Greeter = service({
   name: 'Greeter',
@@ -181,6 +183,9 @@ export async function main(): Promise<number> {
     e instanceof RetriesExhaustedError ? e.attempts : undefined;
   const code: KeelErrorCode = 'retries_exhausted';
   void [publish, attemptsOf, code];
+  // The integrations' other subpaths resolve, with their types.
+  const mock: MockHandler = stripeMock();
+  void [mock, parseIntegrations];
   // @ts-expect-error not a code Keel raises
   const wrong: KeelErrorCode = 'no_such_code';
   void wrong;

@@ -5,7 +5,8 @@
  * the tracking message of an order once, however often it is asked.
  */
 import { object, shared, type ObjectContext, type ObjectSharedContext } from '../../src/index.js';
-import { twilio, twilioMock, use } from '../../src/integrations/index.js';
+import { twilio, use } from '../../src/integrations/index.js';
+import { twilioMock } from '../../src/integrations/mocks.js';
 import { DOWNSTREAM_RETRY, simulated, type FailureMode } from './simulate.js';
 
 /**

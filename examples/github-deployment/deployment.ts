@@ -26,7 +26,8 @@ import {
   type WorkflowContext,
   type WorkflowSharedContext,
 } from '../../src/index.js';
-import { github, githubMock, IntegrationCallError, use } from '../../src/integrations/index.js';
+import { github, IntegrationCallError, use } from '../../src/integrations/index.js';
+import { githubMock } from '../../src/integrations/mocks.js';
 import type { InboundEvent } from '../../src/webhooks/index.js';
 
 /** How long a deployment may take before the workflow gives up waiting for GitHub. */

@@ -4,13 +4,13 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { parseIntegrations } from '../../src/integrations/dsl.js';
 import {
   integration,
   type Integration,
   type IntegrationConfig,
-} from '../../src/integrations/config.js';
-import { parseIntegrations } from '../../src/integrations/declarative.js';
-import type { MockHandler } from '../../src/integrations/mock.js';
+} from '../../src/integrations/index.js';
+import type { MockHandler } from '../../src/integrations/mocks.js';
 import { patternMocks } from './mocks.js';
 
 /** The path of the declarations file (give it to `startApp({ integrationsFile })`). */

@@ -10,8 +10,10 @@ import {
   openWeatherMock,
   s3Mock,
   stripeMock,
-} from '../../src/integrations/connectors/index.js';
-import type { MockHandler, MockRequest, MockResponse } from '../../src/integrations/mock.js';
+  type MockHandler,
+  type MockRequest,
+  type MockResponse,
+} from '../../src/integrations/mocks.js';
 
 /**
  * The notification service's batch endpoint: one `{ id, status: 'sent' }` per notification of

@@ -15,14 +15,14 @@
 import type { Context } from '../../src/core/context.js';
 import { TerminalError } from '../../src/core/errors.js';
 import { service, type Definition } from '../../src/index.js';
-import type { Integration } from '../../src/integrations/config.js';
-import { slack } from '../../src/integrations/connectors/slack.js';
-import { use } from '../../src/integrations/durable.js';
-import type {
-  EventSubscriber as IntegrationSubscriber,
-  IntegrationEvent,
-} from '../../src/integrations/events.js';
-import { env } from '../../src/integrations/secrets.js';
+import {
+  env,
+  slack,
+  use,
+  type EventSubscriber as IntegrationSubscriber,
+  type Integration,
+  type IntegrationEvent,
+} from '../../src/integrations/index.js';
 import { publish } from '../../src/webhooks/outbound/publish.js';
 import type { EventSubscriber, WebhookDeliveryFailed } from '../../src/webhooks/outbound/types.js';
 import { patternIntegrations, type PatternIntegrations } from './declarations.js';

@@ -8,23 +8,25 @@
 import {
   env,
   sendgrid,
-  sendgridMock,
   slack,
-  slackMock,
   stripe,
-  stripeMock,
   twilio,
-  twilioMock,
   type Connector,
-  type ConnectorMock,
   type Env,
-  type MockResponse,
   type SendGridOperations,
   type SlackOperations,
   type StripeOperations,
   type TwilioMessage,
   type TwilioOperations,
 } from '../../src/integrations/index.js';
+import {
+  sendgridMock,
+  slackMock,
+  stripeMock,
+  twilioMock,
+  type ConnectorMock,
+  type MockResponse,
+} from '../../src/integrations/mocks.js';
 
 /** The Slack channel of each order event (one incoming webhook per channel). */
 export interface OrderChannels {
@@ -60,6 +62,22 @@ export interface OrderConnectorOptions {
   mocks?: Partial<OrderMocks>;
   /** Time for the seed-shaped SMS ids (`sms_mock_<unix seconds>`). Default `Date.now`. */
   now?: () => number;
+  /**
+   * Other endpoints for the keyed APIs (a proxy, a regional API, a local fake provider in a
+   * test); each defaults to the provider's own. Slack needs none: its webhook URLs come from the
+   * environment.
+   */
+  baseUrls?: OrderBaseUrls;
+}
+
+/** Where the real (not mocked) calls go, per provider: `http://host:port`, no trailing path. */
+export interface OrderBaseUrls {
+  /** Default `https://api.stripe.com`. */
+  stripe?: string;
+  /** Default `https://api.sendgrid.com`. */
+  sendgrid?: string;
+  /** Default `https://api.twilio.com`. */
+  twilio?: string;
 }
 
 /** The connectors of the notified order, with the mocks they answer from in mock mode. */
@@ -156,6 +174,9 @@ export function orderConnectors(options: OrderConnectorOptions = {}): OrderConne
       ? { apiKey: { sid: env('TWILIO_API_KEY'), secret: env('TWILIO_API_SECRET') } }
       : { authToken: env(twilioCredential) };
 
+  // Only a given URL overrides the connector's default endpoint.
+  const at = (url: string | undefined) => (url === undefined ? {} : { baseUrl: url });
+
   const slackChannel = (name: string, specific: string, mock: ConnectorMock) => {
     const url = e[specific] ? specific : 'SLACK_WEBHOOK_URL';
     return slack({
@@ -169,16 +190,19 @@ export function orderConnectors(options: OrderConnectorOptions = {}): OrderConne
   return {
     payments: stripe({
       name: 'OrderPayments',
+      ...at(options.baseUrls?.stripe),
       mock: mocks.payments,
       mockMode: mocked('STRIPE_SECRET_KEY'),
     }),
     email: sendgrid({
       name: 'OrderEmail',
+      ...at(options.baseUrls?.sendgrid),
       mock: mocks.email,
       mockMode: mocked('SENDGRID_API_KEY'),
     }),
     sms: twilio({
       name: 'OrderSMS',
+      ...at(options.baseUrls?.twilio),
       env: e,
       ...twilioAuth,
       mock: mocks.sms,

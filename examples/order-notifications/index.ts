@@ -21,6 +21,7 @@ export {
   DEFAULT_CHANNELS,
   orderConnectors,
   seedSmsMock,
+  type OrderBaseUrls,
   type OrderChannels,
   type OrderConnectors,
   type OrderMocks,

@@ -1,8 +1,11 @@
 /**
- * Resilient integrations: declared REST/GraphQL clients, their auth, the pure policy state
- * machines (circuit breaker, rate limiter, retry delays, error classification), and the runtime
- * that runs calls through them: journaled steps from handlers (`use(ctx, integration)`), plain
- * clients elsewhere, with breaker and rate-limit state shared through the Store.
+ * Resilient integrations (`keel/integrations`): what an app needs to declare REST/GraphQL
+ * integrations and their auth and policies, call them (journaled from handlers with
+ * `use(ctx, integration)`, plain clients elsewhere), use the typed connectors, and catch their
+ * errors. Mocks (connector mocks, the mock kit, the `MockHandler` contract, the providers' magic
+ * test values) are in `keel/integrations/mocks`; loading `integration Name { ... }` files is in
+ * `keel/integrations/dsl`. The policy state machines, the shared state in the Store and the
+ * runtime's parts are internal.
  *
  * @example
  * ```ts
@@ -22,12 +25,20 @@
  * ```
  */
 
-// Declarations
-export { integration, INTEGRATION_DEFAULTS } from './config.js';
+// Declaring an integration
+export { integration } from './declarations/config.js';
 export type {
+  Integration,
   IntegrationConfig,
   IntegrationType,
   HttpMethod,
+  OperationNames,
+  OperationConfig,
+  RestOperationConfig,
+  GraphQLOperationConfig,
+  GraphQLVariableConfig,
+  GraphQLVariableType,
+  OperationPolicyConfig,
   RetryConfig,
   CircuitBreakerConfig,
   RateLimitConfig,
@@ -37,104 +48,42 @@ export type {
   BatchingConfig,
   WebhookSignatureConfig,
   DeadLetterConfig,
-  OperationPolicyConfig,
-  OperationConfig,
-  RestOperationConfig,
-  GraphQLOperationConfig,
-  GraphQLVariableConfig,
-  GraphQLVariableType,
-  Integration,
-  OperationNames,
-  ResolvedOperation,
-  ResolvedOperationBase,
-  ResolvedRestOperation,
-  ResolvedGraphQLOperation,
-  ResolvedRateLimit,
-  Fallback,
-} from './config.js';
-export { mockModeOn } from './mock.js';
-export type { MockHandler, MockRequest, MockResponse } from './mock.js';
-export { parseIntegrations, readIntegrationsFile } from './declarative.js';
-export { env, isEnvRef, resolveSecret } from './secrets.js';
-export type { EnvRef, Secret, Configurable, Env } from './secrets.js';
+} from './declarations/config.js';
+export { env } from './declarations/secrets.js';
+export type { EnvRef, Secret, Configurable, Env } from './declarations/secrets.js';
+
+// Auth
+export { bearer, basic, apiKey, oauth2, awsSigV4 } from './declarations/auth/config.js';
+export type {
+  AuthConfig,
+  NoAuth,
+  BearerAuth,
+  BasicAuth,
+  ApiKeyAuth,
+  OAuth2ClientCredentialsAuth,
+  AwsSigV4Auth,
+} from './declarations/auth/config.js';
+
+// Calling: journaled from handlers, plain clients elsewhere
+export { use } from './runtime/durable.js';
+export { createIntegrations } from './runtime/install.js';
+export type { Integrations, IntegrationsOptions } from './runtime/install.js';
+export { IntegrationRuntime } from './runtime/runtime.js';
+export type { IntegrationRuntimeOptions } from './runtime/runtime.js';
+export type { IntegrationClient, IntegrationResponse, OperationMethod } from './runtime/client.js';
+export type { ResultSource } from './runtime/call.js';
+export type { IntegrationCallOptions, CallParams } from './runtime/request.js';
+export type { IntegrationEvent, EventSubscriber } from './runtime/events.js';
+
+// Errors users catch
 export {
+  IntegrationCallError,
   IntegrationConfigError,
   IntegrationDeclarationError,
   MissingSecretError,
 } from './errors.js';
-export type { SourcePosition } from './errors.js';
-export { templateParams, expandTemplate, joinUrl } from './url.js';
-export type { PathParams } from './url.js';
-
-// Auth
-export * from './auth/index.js';
-
-// Policies (pure)
-export {
-  initialBreakerState,
-  acquireBreaker,
-  recordBreakerSuccess,
-  recordBreakerFailure,
-  resetBreaker,
-  breakerStatus,
-  breakerFailureCount,
-  parseBreakerState,
-} from './breaker.js';
-export type {
-  BreakerOptions,
-  BreakerState,
-  BreakerStatus,
-  BreakerTicket,
-  BreakerEvent,
-  BreakerDecision,
-  BreakerUpdate,
-} from './breaker.js';
-export {
-  initialRateLimitState,
-  tryAcquire,
-  availablePermits,
-  applyServerHints,
-  rateLimitUsage,
-  parseRateLimitState,
-} from './rate-limit.js';
-export type {
-  RateLimitOptions,
-  RateLimitState,
-  RateLimitSlot,
-  RateLimitDecision,
-  ServerHints,
-} from './rate-limit.js';
-export { retryDelay } from './retry.js';
-export type { ResolvedRetry } from './retry.js';
-export { classify, outcomeFromError, parseRetryAfter, parseRateLimitHeaders } from './classify.js';
-export type {
-  CallOutcome,
-  Classification,
-  ErrorOverrides,
-  RateLimitInfo,
-  RateLimitHeaderNames,
-} from './classify.js';
-export { getHeader } from './headers.js';
-export type { HeadersLike } from './headers.js';
-
-// Runtime: calls with their policies, journaled from handlers or plain
-export { use, INTEGRATIONS_RUNTIME, CALLS_SCOPE } from './durable.js';
-export { IntegrationRuntime } from './runtime.js';
-export type { IntegrationRuntimeOptions, CallProgress } from './runtime.js';
-export { createIntegrations } from './install.js';
-export type { Integrations, IntegrationsOptions } from './install.js';
-export { integrationsMount, integrationHealth } from './admin.js';
-export type { IntegrationHealth, IntegrationStatusRow } from './admin.js';
-export type { IntegrationClient, IntegrationResponse, OperationMethod } from './client.js';
-export type { CallResult, ResultSource } from './call.js';
-export type { IntegrationCallOptions, CallParams } from './request.js';
-export { buildRequest, formEncode } from './request.js';
-export type { IntegrationEvent, EventSubscriber } from './events.js';
-export { IntegrationCallError } from './errors.js';
-export type { CallFailure, CallFailureReason } from './errors.js';
-export { BREAKER_SCOPE } from './shared-breaker.js';
-export { RATE_LIMIT_SCOPE } from './shared-limiter.js';
-export { CACHE_SCOPE } from './cache.js';
+export type { CallFailure, CallFailureReason, SourcePosition } from './errors.js';
+export { OAuth2Error } from './declarations/auth/oauth2.js';
 
 // Typed connectors (Stripe, Twilio, Slack, SendGrid, GitHub, Shippo, OpenWeather, S3)
 export * from './connectors/index.js';

@@ -1,11 +1,19 @@
 /**
  * The app the HTTP fuzzer attacks, run as a child process: the fuzz services on the SQLite file
- * KEEL_DB, an ingress with the webhook receivers, and an admin API behind a token. Prints
+ * KEEL_DB, an ingress with the webhook receivers (the fuzz ones and the examples'), and an admin
+ * API behind two tokens (admin, and read-only user) with the examples' integrations mounted. Prints
  * `READY <ingress url> <admin url>` once both serve. Its log goes to stderr, so a crash or an
  * internal error is visible next to the fuzzer's report.
  */
 import { startApp } from '../../src/app.js';
-import { ADMIN_TOKEN, fuzzServices, receivers } from './services.js';
+import {
+  ADMIN_TOKEN,
+  exampleReceivers,
+  fuzzIntegrations,
+  fuzzServices,
+  receivers,
+  USER_TOKEN,
+} from './services.js';
 
 const app = await startApp({
   services: fuzzServices,
@@ -13,13 +21,15 @@ const app = await startApp({
   port: 0,
   adminPort: 0,
   adminToken: ADMIN_TOKEN,
+  userToken: USER_TOKEN,
+  integrations: fuzzIntegrations,
   // Waiting invocations leave memory quickly, so the store settles fast between batches.
   // Well inside the settle check's 300 ms window: a resumed invocation that waits again is
   // suspended (a store write) before the store counts as settled.
   suspendAfter: '50ms',
   // `os`: a fuzz run measures the HTTP surfaces, not the disk's fsync rate.
   durability: 'os',
-  webhooks: { receivers },
+  webhooks: { receivers: { ...receivers, ...exampleReceivers } },
   logger: (level, message) => {
     if (level === 'error') process.stderr.write(`[app ${level}] ${message}\n`);
   },

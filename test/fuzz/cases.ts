@@ -11,6 +11,19 @@ interface CaseCommon {
    * cancel something). Invalid requests must be answered 4xx and change nothing.
    */
   valid: boolean;
+  /**
+   * An invalid case that asks for nothing to change but may still be answered 2xx (a read with
+   * the read-only user token): in an invalid batch it is state-checked like any invalid case,
+   * and its 2xx is neither "accepted by chance" nor a reason to wait for the store to settle.
+   */
+  readOnly?: boolean;
+}
+
+/** The one answer a case must get, checked wherever it is sent (mixed and invalid batches). */
+export interface Expected {
+  status: number;
+  /** The `code` of the JSON error body, when the status alone would not say enough. */
+  code?: string;
 }
 
 /** A request sent with undici: any method, target and headers undici accepts. */
@@ -24,6 +37,15 @@ export interface HttpCase extends CaseCommon {
   body?: Buffer;
   /** Give up after this long (attach waits); a request given up on is not a failure. */
   abortAfterMs?: number;
+  /** The answer it must get (a change with the user token: 403 `forbidden`); any other is a violation. */
+  expect?: Expected;
+  /** Statuses it must never get (a read with the user token: 401 and 403). */
+  never?: number[];
+  /**
+   * The same request with the admin token: in an invalid batch (settled store, one request at a
+   * time) it is sent right after this one, and both must get the same answer.
+   */
+  twin?: HttpCase;
 }
 
 /** Bytes written to a fresh TCP connection, for what no HTTP client would send. */

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { tempDir } from '../helpers.js';
-import type { FuzzCase } from './cases.js';
+import type { FuzzCase, HttpCase } from './cases.js';
 import { Checker } from './checker.js';
 import { diff, StateReader } from './state.js';
 
 // The fuzzer's own checks must be able to fail: a checker that never flags makes every run green.
 
-const get = (gen = 'g', valid = false): FuzzCase => ({
+const get = (gen = 'g', valid = false): HttpCase => ({
   transport: 'http',
   surface: 'ingress',
   gen,
@@ -46,6 +46,51 @@ describe('Checker', () => {
     expect(c.acceptedInvalid.get('bad-delay')?.count).toBe(2);
     expect(c.acceptedInvalid.has('greet')).toBe(false);
     expect(c.violations).toEqual([]);
+  });
+
+  it('flags a user-token change not answered 403 forbidden, and a user read answered 401 or 403', () => {
+    const c = new Checker();
+    const change: FuzzCase = {
+      ...get('admin-user-change'),
+      expect: { status: 403, code: 'forbidden' },
+    };
+    expect(c.record(change, { status: 403, code: 'forbidden', ms: 1 })).toBeUndefined();
+    expect(c.record(change, { status: 202, body: '{}', ms: 1 })?.kind).toBe('wrong_answer');
+    expect(c.record(change, { status: 403, code: 'other', ms: 1 })?.kind).toBe('wrong_answer');
+    const read: FuzzCase = { ...get('admin-user-read'), readOnly: true, never: [401, 403] };
+    expect(c.record(read, { status: 200, body: '{}', ms: 1 })).toBeUndefined();
+    expect(c.record(read, { status: 403, code: 'forbidden', ms: 1 })?.kind).toBe('wrong_answer');
+    // A read-only case answered 2xx is no "invalid request accepted".
+    expect(c.acceptedInvalid.has('admin-user-read')).toBe(false);
+    expect(c.violations).toHaveLength(3);
+  });
+
+  it("flags a user-token read answered unlike the admin's, up to an open circuit's countdown", () => {
+    const c = new Checker();
+    const user = get('admin-user-read');
+    const admin = get('admin-user-read-twin');
+    const health = (ms: number): string => `{"circuit_state":"open","retry_in_ms":${ms}}`;
+    expect(
+      c.compareTwin(user, { status: 200, body: health(900), ms: 1 }, admin, {
+        status: 200,
+        body: health(850),
+        ms: 1,
+      }),
+    ).toBeUndefined();
+    expect(
+      c.compareTwin(user, { status: 200, body: '{"a":1}', ms: 1 }, admin, {
+        status: 200,
+        body: '{"a":2}',
+        ms: 1,
+      })?.kind,
+    ).toBe('role_mismatch');
+    expect(
+      c.compareTwin(user, { status: 404, body: '{}', ms: 1 }, admin, {
+        status: 200,
+        body: '{}',
+        ms: 1,
+      })?.kind,
+    ).toBe('role_mismatch');
   });
 });
 

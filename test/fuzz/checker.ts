@@ -19,7 +19,15 @@ export const DOCUMENTED_503 = [
   'shutting_down',
 ];
 
-export type ViolationKind = 'exit' | 'undocumented_5xx' | 'no_answer' | 'state_change';
+export type ViolationKind =
+  | 'exit'
+  | 'undocumented_5xx'
+  | 'no_answer'
+  | 'state_change'
+  /** An answer other than the one the case demands (`HttpCase.expect`, `HttpCase.never`). */
+  | 'wrong_answer'
+  /** A read with the user token answered otherwise than the same read with the admin token. */
+  | 'role_mismatch';
 
 export interface Violation {
   kind: ViolationKind;
@@ -83,7 +91,24 @@ export class Checker {
         detail: `answered ${o.status} ${o.code ?? '(no code)'}`,
       });
     }
-    if (!c.valid && o.status < 300) {
+    if (c.transport === 'http') {
+      const e = c.expect;
+      if (e && (o.status !== e.status || (e.code !== undefined && o.code !== e.code)))
+        return this.add({
+          kind: 'wrong_answer',
+          cases: [c],
+          outcome: o,
+          detail: `answered ${o.status} ${o.code ?? '(no code)'} where ${e.status} ${e.code ?? ''} is required`,
+        });
+      if (c.never?.includes(o.status))
+        return this.add({
+          kind: 'wrong_answer',
+          cases: [c],
+          outcome: o,
+          detail: `answered ${o.status} ${o.code ?? '(no code)'}, which this request must never get`,
+        });
+    }
+    if (!c.valid && !c.readOnly && o.status < 300) {
       const seen = this.acceptedInvalid.get(c.gen);
       if (seen) seen.count++;
       else
@@ -95,10 +120,33 @@ export class Checker {
     return undefined;
   }
 
+  /**
+   * Compares a user-token read with its admin-token twin, sent right after it on a settled store:
+   * same status, same body (up to what changes with time alone). Returns the violation, if any.
+   */
+  compareTwin(c: FuzzCase, o: Outcome, twin: FuzzCase, t: Outcome): Violation | undefined {
+    if (o.status === undefined || t.status === undefined) return undefined;
+    if (o.status === t.status && stable(o.body) === stable(t.body)) return undefined;
+    return this.add({
+      kind: 'role_mismatch',
+      cases: [c, twin],
+      outcome: o,
+      detail: `the user token's read answered ${o.status} ${JSON.stringify(o.body?.slice(0, 300))}; the admin token's answered ${t.status} ${JSON.stringify(t.body?.slice(0, 300))}`,
+    });
+  }
+
   add(v: Violation): Violation {
     this.violations.push(v);
     return v;
   }
+}
+
+/**
+ * A body without what changes with time alone between two reads a moment apart: an open
+ * circuit's countdown (`retry_in_ms`, integrations' health).
+ */
+function stable(body: string | undefined): string | undefined {
+  return body?.replace(/"retry_in_ms":\d+/g, '"retry_in_ms":0');
 }
 
 function documented5xx(o: Outcome): boolean {

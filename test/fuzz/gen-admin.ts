@@ -1,11 +1,17 @@
-import { ADMIN_TOKEN } from './services.js';
+import type { HttpCase } from './cases.js';
+import { ADMIN_TOKEN, INTEGRATION_NAMES, USER_TOKEN } from './services.js';
 import { http, JSON_TYPE, someInvocation, type Generator } from './generator.js';
+import type { Known } from './known.js';
 import type { Rand } from './random.js';
 import { badBody, jsonValue, segment } from './values.js';
 
-/** Requests to the admin API, with the token (valid and invalid) and without it (always 401). */
+/**
+ * Requests to the admin API, with the admin token (valid and invalid), with the read-only user
+ * token, and without a valid token (always 401).
+ */
 
 const AUTH: [string, string] = ['authorization', `Bearer ${ADMIN_TOKEN}`];
+const USER_AUTH: [string, string] = ['authorization', `Bearer ${USER_TOKEN}`];
 const ACTIONS = ['cancel', 'kill', 'purge', 'resume'];
 const STATUSES = [
   'pending',
@@ -186,6 +192,138 @@ export const adminInvalid: Generator[] = [
         [AUTH, JSON_TYPE],
         body,
       );
+    },
+  },
+];
+
+/** A known endpoint id (most of the time, once there are some), else a made-up one of the same shape. */
+function someEndpoint(r: Rand, k: Known): string {
+  if (k.endpoints.length > 0 && r.chance(0.8)) return r.pick(k.endpoints);
+  return `ep_${r.chars(20, '0123456789abcdef')}`;
+}
+
+function someIntegration(r: Rand): string {
+  return r.chance(0.85) ? r.pick(INTEGRATION_NAMES) : r.chars(r.int(1, 12), 'abcdefghijXYZ');
+}
+
+/**
+ * An endpoint URL that passes the SSRF check without ever being delivered to: `.invalid` never
+ * resolves (RFC 2606), and a name that does not resolve yet is allowed. The fuzz services
+ * publish nothing, so no delivery is ever attempted.
+ */
+const ENDPOINT_URL = 'https://fuzz-endpoint.invalid/hook';
+
+/** Admin requests that change something: valid with the admin token, 403 with the user token. */
+function change(r: Rand, k: Known): [string, string, string | undefined] {
+  return r.weighted<() => [string, string, string | undefined]>([
+    [4, () => ['POST', `/invocations/${someInvocation(r, k)}/${r.pick(ACTIONS)}`, undefined]],
+    [
+      2,
+      () => [
+        'POST',
+        '/webhooks',
+        JSON.stringify({ url: ENDPOINT_URL, ...(r.chance(0.5) ? { events: ['order.*'] } : {}) }),
+      ],
+    ],
+    [
+      1,
+      () => ['PUT', `/webhooks/${someEndpoint(r, k)}`, JSON.stringify({ url: `${ENDPOINT_URL}2` })],
+    ],
+    [1, () => ['DELETE', `/webhooks/${someEndpoint(r, k)}`, undefined]],
+    [2, () => ['GET', `/webhooks/${someEndpoint(r, k)}/secret`, undefined]],
+    [1, () => ['POST', `/webhooks/${someEndpoint(r, k)}/test`, undefined]],
+    [1, () => ['POST', `/webhooks/${someEndpoint(r, k)}/replay`, '{}']],
+    [1, () => ['POST', `/webhooks/deliveries/${someEndpoint(r, k)}_0/retry`, undefined]],
+    [2, () => ['POST', `/integrations/${someIntegration(r)}/circuit/reset`, undefined]],
+  ])();
+}
+
+/** Admin reads: the user token's answer must be the admin token's. */
+function read(r: Rand, k: Known): string {
+  return r.weighted<() => string>([
+    [3, () => `/invocations${listQuery(r)}`],
+    [3, () => `/invocations/${someInvocation(r, k)}${r.pick(['', '/journal'])}`],
+    [1, () => '/health'],
+    [1, () => '/webhooks'],
+    [1, () => `/webhooks/${someEndpoint(r, k)}${r.pick(['', '/deliveries'])}`],
+    [1, () => `/webhooks/deliveries/${someEndpoint(r, k)}_0`],
+    [2, () => '/integrations/status'],
+    [2, () => `/integrations/${someIntegration(r)}/health`],
+    // Refused reads (bad query, unknown path, wrong method): refused alike for both roles.
+    [1, () => `/invocations?${r.pick(['limit=0', 'status=bogus', 'nope=1'])}`],
+    [1, () => `/invocations/${someInvocation(r, k)}/${r.pick(ACTIONS)}`],
+    [1, () => `/integrations/${someIntegration(r)}/circuit/reset`],
+    [1, () => `/${r.chars(r.int(1, 8), 'abcdefgh')}`],
+  ])();
+}
+
+export const adminChangeValid: Generator[] = [
+  {
+    name: 'admin-change',
+    valid: true,
+    weight: 1,
+    make: (r, k) => {
+      const [method, path, body] = change(r, k);
+      return http('admin', method, path, body ? [AUTH, JSON_TYPE] : [AUTH], body);
+    },
+  },
+];
+
+/**
+ * The read-only user token: every change answers 403 `forbidden` (and, in invalid batches, is
+ * state-checked); reads are compared with the admin's; a wrong user token answers 401.
+ */
+export const adminUserInvalid: Generator[] = [
+  {
+    name: 'admin-user-change',
+    valid: false,
+    weight: 4,
+    make: (r, k) => {
+      const [method, path, body] = change(r, k);
+      // The scheme is case-insensitive: `bearer` is the user still, and still read-only.
+      const auth: [string, string] = r.chance(0.1)
+        ? ['authorization', `bearer ${USER_TOKEN}`]
+        : USER_AUTH;
+      return http('admin', method, path, body ? [auth, JSON_TYPE] : [auth], body, {
+        expect: { status: 403, code: 'forbidden' },
+      });
+    },
+  },
+  {
+    name: 'admin-user-read',
+    valid: false,
+    weight: 4,
+    make: (r, k) => {
+      const path = read(r, k);
+      const twin = http('admin', 'GET', path, [AUTH]) as HttpCase;
+      return {
+        ...http('admin', 'GET', path, [USER_AUTH], undefined, {
+          never: [401, 403],
+          twin: { ...twin, gen: 'admin-user-read-twin', valid: false, readOnly: true },
+        }),
+        readOnly: true,
+      };
+    },
+  },
+  {
+    name: 'admin-user-bad-token',
+    valid: false,
+    weight: 2,
+    make: (r, k) => {
+      const auth = r.pick<[string, string][]>([
+        [['authorization', `Bearer ${USER_TOKEN}x`]],
+        [['authorization', `Bearer ${USER_TOKEN.slice(0, -1)}`]],
+        [['authorization', `Bearer ${USER_TOKEN.toUpperCase()}`]],
+        [['authorization', `Bearer ${USER_TOKEN}${ADMIN_TOKEN}`]],
+        [['authorization', `Basic ${Buffer.from(`user:${USER_TOKEN}`).toString('base64')}`]],
+        [['authorization', USER_TOKEN]],
+        [['authorization', `Token ${USER_TOKEN}`]],
+        [['x-user-token', USER_TOKEN]],
+      ]);
+      const [method, path, body] = r.chance(0.5) ? change(r, k) : ['GET', read(r, k), undefined];
+      return http('admin', method, path, body ? [...auth, JSON_TYPE] : auth, body, {
+        expect: { status: 401, code: 'unauthorized' },
+      });
     },
   },
 ];

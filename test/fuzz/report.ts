@@ -18,6 +18,7 @@ export function formatReport(res: FuzzResult): string {
       String(c.byStatus.get(k) ?? 0),
     ]),
     ['invalid requests state-checked', String(res.invalidChecked)],
+    ["user-token reads compared with the admin's", String(res.twinsCompared)],
     ['unsettled batches (not state-checked)', String(res.unsettled)],
     ['waiting for the store to settle', `${(res.settleMs / 1000).toFixed(1)} s`],
     ['invocations killed to settle', String(res.settleKills)],
@@ -27,6 +28,11 @@ export function formatReport(res: FuzzResult): string {
     ['undocumented 5xx', String(count('undocumented_5xx'))],
     ['requests without an answer', String(count('no_answer'))],
     ['state changes by invalid requests', String(count('state_change'))],
+    [
+      'wrong answers (user-token change not 403, bad webhook not 401)',
+      String(count('wrong_answer')),
+    ],
+    ["user-token reads answered unlike the admin's", String(count('role_mismatch'))],
     ['overdue timers and delayed sends at the end (stuck)', String(res.overdue)],
     ['RSS before / after', `${kib(res.rssBeforeKiB)} / ${kib(res.rssAfterKiB)}`],
   ];

@@ -5,9 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { REFUSED, type FuzzCase, type Outcome } from './cases.js';
 import { Checker } from './checker.js';
 import { startAppProcess, type AppProcess } from './child.js';
-import { adminInvalid, adminValid } from './gen-admin.js';
+import { adminChangeValid, adminInvalid, adminUserInvalid, adminValid } from './gen-admin.js';
 import { ingressInvalid, ingressValid } from './gen-ingress.js';
 import { rawInvalid } from './gen-raw.js';
+import { receiversInvalid, receiversValid } from './gen-receivers.js';
 import { webhooksInvalid, webhooksValid } from './gen-webhooks.js';
 import { nextCase, type Generator } from './generator.js';
 import { Known } from './known.js';
@@ -24,7 +25,10 @@ import { diff, StateReader, type Snapshot } from './state.js';
  * violation. After a request answered 2xx (valid by chance) or not answered, the store is let
  * settle before the next one, so that its late writes are not blamed on that one; a change seen
  * once a timer or delayed invocation has come due is attributed to nobody (and ends the batch).
- * Every answer is checked for undocumented 5xx, and the process must never exit.
+ * A change asked for with the read-only user token must be refused (403) and is blamed whatever
+ * it was answered; a read with it is followed by the same read with the admin token, and both
+ * must be answered alike. Every answer is checked for undocumented 5xx and for the answer its
+ * case demands (`HttpCase.expect`), and the process must never exit.
  */
 
 export interface FuzzOptions {
@@ -46,6 +50,8 @@ export interface FuzzResult {
   rssAfterKiB: number | undefined;
   /** Invalid requests whose effect on the store was checked one by one. */
   invalidChecked: number;
+  /** User-token reads compared with the same read with the admin token (in invalid batches). */
+  twinsCompared: number;
   /** Invalid batches run without the state check, because the store did not settle. */
   unsettled: number;
   /** Invocations killed to let the store settle (handlers retrying bad input for a long time). */
@@ -67,9 +73,13 @@ const GENERATORS: Generator[] = [
   ...ingressValid,
   ...ingressInvalid,
   ...adminValid,
+  ...adminChangeValid,
   ...adminInvalid,
+  ...adminUserInvalid,
   ...webhooksValid,
   ...webhooksInvalid,
+  ...receiversValid,
+  ...receiversInvalid,
   ...rawInvalid,
 ];
 /** Timers due within this are "soon": an invalid batch never runs while one could fire. */
@@ -93,6 +103,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   let unsettled = 0;
   let settleKills = 0;
   let invalidChecked = 0;
+  let twinsCompared = 0;
   let sent = 0;
   let settleMs = 0;
   let pastDue = 0;
@@ -201,8 +212,12 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
         pastDue++;
         return false;
       }
-      // A 2xx means the generator made a valid request by chance: counted as accepted, not a violation.
-      if (outcome?.status !== undefined && outcome.status < 300) return true;
+      // A 2xx means the generator made a valid request by chance: counted as accepted, not a
+      // violation. Not for a read-only case (it changes nothing whatever it is answered), nor
+      // for one that must be refused whatever it asks (a change with the user token).
+      const mustRefuse = c.transport === 'http' && (c.expect?.status ?? 0) >= 400;
+      if (outcome?.status !== undefined && outcome.status < 300 && !c.readOnly && !mustRefuse)
+        return true;
       const what = changes
         .map((d) => {
           const sample = d.added[0] ?? d.changed[0] ?? d.removed[0]!;
@@ -228,8 +243,16 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       const c = nextCase(r, known, GENERATORS, 'invalid');
       const outcome = await exchange(c);
       invalidChecked++;
+      if (c.transport === 'http' && c.twin && !app.exit) {
+        // Nothing else runs (the store is settled, requests go one at a time): the admin's
+        // answer to the same read a moment later must be the same.
+        const twinOutcome = await exchange(c.twin);
+        twinsCompared++;
+        checker.compareTwin(c, outcome, c.twin, twinOutcome);
+      }
       const refused = REFUSED.some((code) => outcome.error?.startsWith(`${code}:`));
-      if (!refused && (outcome.status === undefined || outcome.status < 300)) {
+      const read = c.readOnly === true && outcome.status !== undefined;
+      if (!refused && !read && (outcome.status === undefined || outcome.status < 300)) {
         // What it did may land after its answer (the invocation a 202 started, a request the
         // fuzzer stopped waiting for that the server still serves): wait until the store is
         // settled again, so that all of it is seen here and none is blamed on the next request.
@@ -306,6 +329,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
       rssBeforeKiB,
       rssAfterKiB,
       invalidChecked,
+      twinsCompared,
       unsettled,
       settleKills,
       settleMs,

@@ -10,6 +10,26 @@ import { Counter } from '../../examples/basics/counter.js';
 import { Greeter } from '../../examples/basics/greeter.js';
 import { OrderWorkflow } from '../../examples/basics/order-workflow.js';
 import { orderSaga } from '../../examples/order-saga/index.js';
+import {
+  aggregatorReceivers,
+  definitions as aggregatorDefinitions,
+  DEMO_SENDGRID_PRIVATE_KEY,
+  DEMO_SHIPPO_SECRET,
+  DEMO_SHIPPO_TOKEN,
+  DEMO_STRIPE_SECRET,
+} from '../../examples/webhook-aggregator/index.js';
+import {
+  definitions as deploymentDefinitions,
+  DEMO_GITHUB_WEBHOOK_SECRET,
+  deploymentReceivers,
+  integrations as deploymentIntegrations,
+} from '../../examples/github-deployment/index.js';
+import {
+  definitions as fulfillmentDefinitions,
+  fulfillmentReceivers,
+  integrations as fulfillmentIntegrations,
+  webhookSecrets,
+} from '../../examples/fulfillment/index.js';
 
 /** Records webhook events; the receivers route verified events here. */
 export const Inbox = service({
@@ -48,7 +68,20 @@ export const fuzzServices: Definition[] = [
   ...orderSaga,
   Inbox,
   Waiter,
+  // The examples' own definitions, so that their receivers' verified events reach real handlers.
+  ...aggregatorDefinitions,
+  ...deploymentDefinitions,
+  ...fulfillmentDefinitions,
 ];
+
+/**
+ * The examples' integrations (mock mode: no credentials in the fuzz app's environment), so the
+ * admin API serves `/integrations/...`: status, health and circuit resets to fuzz.
+ */
+export const fuzzIntegrations = [...deploymentIntegrations, ...fulfillmentIntegrations];
+
+/** The names of {@link fuzzIntegrations}, as the admin API's `/integrations/{name}` knows them. */
+export const INTEGRATION_NAMES: readonly string[] = fuzzIntegrations.map((i) => i.name);
 
 /**
  * The 5xx codes the served handlers themselves declare on a `TerminalError` (a handler's
@@ -65,6 +98,12 @@ export const HANDLER_5XX_CODES: readonly string[] = [
 
 /** The admin token of the fuzzed app: the fuzzer sends it on some requests and not on others. */
 export const ADMIN_TOKEN = 'fuzz-admin-token-0123456789abcdef0123456789abcdef';
+
+/**
+ * The read-only user token of the fuzzed app (`userToken`): its reads must answer as the admin
+ * token's, and every change it asks for must answer 403 `forbidden` and change nothing.
+ */
+export const USER_TOKEN = 'fuzz-user-token-fedcba9876543210fedcba9876543210';
 
 /** Webhook signing secrets, per receiver. */
 export const SECRETS = {
@@ -96,4 +135,36 @@ export const receivers: Record<string, ReceiverOptions> = {
   slack: { provider: 'slack', secret: SECRETS.slack, route: toInbox },
   twilio: { provider: 'twilio', secret: SECRETS.twilio, route: toInbox },
   peers: { provider: 'standard-webhooks', secret: SECRETS.peers, route: toInbox },
+};
+
+/**
+ * The secrets of the examples' receivers, as the examples' demo defaults (the app builds them
+ * from an empty environment, whatever the fuzzer's environment holds).
+ */
+export const EXAMPLE_SECRETS = {
+  stripe: DEMO_STRIPE_SECRET,
+  shippoToken: DEMO_SHIPPO_TOKEN,
+  shippoHmac: DEMO_SHIPPO_SECRET,
+  /** The private half of the demo SendGrid verification key: the fuzzer signs with it. */
+  sendgridPrivateKey: DEMO_SENDGRID_PRIVATE_KEY,
+  github: DEMO_GITHUB_WEBHOOK_SECRET,
+  warehouse: webhookSecrets({}).warehouse,
+  carrier: webhookSecrets({}).carrier,
+} as const;
+
+const aggregator = aggregatorReceivers({});
+
+/**
+ * The examples' own receivers (webhook-aggregator, github-deployment, fulfillment), renamed
+ * where a name is taken above: `POST /webhooks/{name}` for each key. `shippo` requires the URL
+ * token and an HMAC; `shippo-token` (the same receiver configured without an HMAC secret)
+ * requires the token alone.
+ */
+export const exampleReceivers: Record<string, ReceiverOptions> = {
+  'agg-stripe': aggregator.stripe!,
+  shippo: aggregator.shippo!,
+  'shippo-token': aggregatorReceivers({ SHIPPO_WEBHOOK_SECRET: '' }).shippo!,
+  sendgrid: aggregator.sendgrid!,
+  'deploy-github': deploymentReceivers({}).github!,
+  ...fulfillmentReceivers(webhookSecrets({})),
 };

@@ -3,8 +3,8 @@ import {
   IntegrationCallError,
   IntegrationRuntime,
   integration,
-  type MockRequest,
 } from '../../src/integrations/index.js';
+import type { MockRequest } from '../../src/integrations/mocks.js';
 import { FakeClock } from '../../src/testing/index.js';
 import { ProviderServer } from '../fakes/provider-server.js';
 import { until } from '../helpers.js';

@@ -4,9 +4,9 @@ import { Engine, service } from '../../src/index.js';
 import {
   createIntegrations,
   integration,
-  RATE_LIMIT_SCOPE,
   type IntegrationRuntime,
 } from '../../src/integrations/index.js';
+import { RATE_LIMIT_SCOPE } from '../../src/integrations/shared/shared-limiter.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store, WriteOp } from '../../src/store/types.js';
 import { FakeClock } from '../../src/testing/index.js';

@@ -3,8 +3,8 @@
  * connector's defaults, and the type that carries each operation's parameter and result types.
  */
 import type { Duration } from '../../core/duration.js';
-import type { ErrorOverrides } from '../classify.js';
-import type { IntegrationResponse } from '../client.js';
+import type { ErrorOverrides } from '../policies/classify.js';
+import type { IntegrationResponse } from '../runtime/client.js';
 import type {
   CacheConfig,
   CircuitBreakerConfig,
@@ -13,10 +13,10 @@ import type {
   IntegrationConfig,
   RateLimitConfig,
   RetryConfig,
-} from '../config.js';
-import type { MockHandler } from '../mock.js';
-import type { IntegrationCallOptions } from '../request.js';
-import type { Configurable } from '../secrets.js';
+} from '../declarations/config.js';
+import type { MockHandler } from '../declarations/mock.js';
+import type { IntegrationCallOptions } from '../runtime/request.js';
+import type { Configurable } from '../declarations/secrets.js';
 
 /**
  * Overrides every connector accepts. A policy given here replaces the connector's default

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { signApiKey } from '../auth/api-key.js';
-import { authorize } from '../auth/authorize.js';
-import { apiKey } from '../auth/config.js';
-import { integration } from '../config.js';
-import { env } from '../secrets.js';
+import { signApiKey } from '../declarations/auth/api-key.js';
+import { authorize } from '../declarations/auth/authorize.js';
+import { apiKey } from '../declarations/auth/config.js';
+import { integration } from '../declarations/config.js';
+import { env } from '../declarations/secrets.js';
 import { withOverrides } from './common.js';
 import {
   githubGraphQL,

@@ -4,7 +4,7 @@
  * `{ data: { user: null }, errors: [{ type: 'NOT_FOUND', ... }] }` (any login starting with
  * `missing`); a document the mock does not know gives an `errors`-only answer.
  */
-import type { MockRequest, MockResponse } from '../mock.js';
+import type { MockRequest, MockResponse } from '../declarations/mock.js';
 import {
   bodyObject,
   connectorMock,

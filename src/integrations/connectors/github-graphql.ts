@@ -2,7 +2,7 @@
  * GitHub's GraphQL API: the seed's `get_user_repos` and `get_viewer`, plus any documents the
  * caller adds.
  */
-import { integration, type GraphQLOperationConfig } from '../config.js';
+import { integration, type GraphQLOperationConfig } from '../declarations/config.js';
 import { withOverrides, type Connector, type OperationTypes } from './common.js';
 import { githubGraphQLMock } from './github-graphql.mock.js';
 import { githubDefaults, type GitHubOptions } from './github.js';
@@ -11,8 +11,6 @@ import type {
   GitHubUserReposVariables,
   GitHubViewerData,
 } from './github.types.js';
-
-export { githubGraphQLMock } from './github-graphql.mock.js';
 
 /** The operations of {@link githubGraphQL}, with their variables and result (the response's `data`). */
 export interface GitHubGraphQLOperations {

@@ -11,7 +11,7 @@
  * deployment's statuses shows `queued`, then `in_progress`, then `success` (or `failure` for a
  * `ref` starting with `fail`), one step per listing, on top of any status created through the API.
  */
-import type { MockRequest, MockResponse } from '../mock.js';
+import type { MockRequest, MockResponse } from '../declarations/mock.js';
 import {
   GITHUB_MOCK_LOGIN,
   iso,

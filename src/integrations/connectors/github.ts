@@ -3,9 +3,9 @@
  * limit) and, in `github-graphql.ts`, the GraphQL API. A token as a bearer token; 5000 requests
  * an hour, adjusted by GitHub's `X-RateLimit-*` headers; reads cached.
  */
-import { bearer } from '../auth/config.js';
-import { integration } from '../config.js';
-import { env, type Secret } from '../secrets.js';
+import { bearer } from '../declarations/auth/config.js';
+import { integration } from '../declarations/config.js';
+import { env, type Secret } from '../declarations/secrets.js';
 import {
   withOverrides,
   type Connector,
@@ -32,7 +32,6 @@ import type {
 } from './github.types.js';
 
 export type * from './github.types.js';
-export { githubMock, GITHUB_MOCK_LOGIN } from './github.mock.js';
 
 /** The operations of {@link github}, with their parameter and result types. */
 export interface GitHubOperations {

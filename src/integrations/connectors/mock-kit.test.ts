@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { base62Id, connectorMock, formDecode, hexId, routes, stableJson } from './mock-kit.js';
-import { formEncode } from '../request.js';
-import { expandTemplate, templateParams } from '../url.js';
+import { formEncode } from '../runtime/request.js';
+import { expandTemplate, templateParams } from '../declarations/url.js';
 
 describe('mock kit', () => {
   it('stableJson ignores key order and undefined fields', () => {

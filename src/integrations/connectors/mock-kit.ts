@@ -8,8 +8,8 @@
  * its idempotency key) and timestamps are derived from those hashes, never from the clock.
  */
 import { createHash } from 'node:crypto';
-import type { HttpMethod } from '../config.js';
-import type { MockRequest, MockResponse } from '../mock.js';
+import type { HttpMethod } from '../declarations/config.js';
+import type { MockRequest, MockResponse } from '../declarations/mock.js';
 
 /** 2024-01-01T00:00:00Z in Unix seconds: the date mocks stamp their objects with. */
 export const MOCK_EPOCH_S = 1_704_067_200;
@@ -186,7 +186,14 @@ export function bodyObject(body: unknown): Record<string, unknown> {
   return {};
 }
 
-/** A JSON response. */
+/**
+ * A JSON response.
+ *
+ * @example
+ * ```ts
+ * json(404, { message: 'Not Found' }); // { status: 404, headers: { 'content-type': 'application/json' }, body: {...} }
+ * ```
+ */
 export function json(
   status: number,
   body: unknown,
@@ -222,6 +229,16 @@ export interface ConnectorMock {
 /**
  * Wraps a provider's answering logic with the shared controls. `make` is called again on
  * `reset()`, which is how provider state is forgotten.
+ *
+ * @example
+ * ```ts
+ * const mock = connectorMock(
+ *   () => routes([{ method: 'GET', path: '/ping', handle: () => json(200, { ok: true }) }],
+ *     () => json(404, { error: 'not_found' })),
+ *   (status) => json(status, { error: 'unavailable' }),
+ * );
+ * const api = integration({ name: 'PingAPI', baseUrl: 'https://ping.test', mock, mockMode: true });
+ * ```
  */
 export function connectorMock(
   make: () => (req: MockRequest) => MockResponse,

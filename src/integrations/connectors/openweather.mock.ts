@@ -5,7 +5,7 @@
  * latitude outside ±90 → 400 `wrong latitude`; `failNext(1, 429)` → OpenWeather's "account
  * temporarily blocked" answer.
  */
-import type { MockRequest, MockResponse } from '../mock.js';
+import type { MockRequest, MockResponse } from '../declarations/mock.js';
 import {
   connectorMock,
   isMissing,

@@ -1,9 +1,9 @@
 /**
  * OpenWeather: current weather and forecasts (the API key in the `appid` query parameter).
  */
-import { apiKey } from '../auth/config.js';
-import { integration } from '../config.js';
-import { env, type Secret } from '../secrets.js';
+import { apiKey } from '../declarations/auth/config.js';
+import { integration } from '../declarations/config.js';
+import { env, type Secret } from '../declarations/secrets.js';
 import {
   withOverrides,
   type Connector,
@@ -19,7 +19,6 @@ import type {
 } from './openweather.types.js';
 
 export type * from './openweather.types.js';
-export { openWeatherMock } from './openweather.mock.js';
 
 /** The operations of {@link openWeather}, with their parameter and result types. */
 export interface OpenWeatherOperations {

@@ -5,7 +5,7 @@
  * `NoSuchBucket`; `failNext(1, 503)` → `SlowDown`.
  */
 import { createHash } from 'node:crypto';
-import type { MockRequest, MockResponse } from '../mock.js';
+import type { MockRequest, MockResponse } from '../declarations/mock.js';
 import {
   connectorMock,
   hexId,

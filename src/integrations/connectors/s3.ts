@@ -1,9 +1,9 @@
 /**
  * S3-compatible storage: put, get and delete objects, signed with AWS Signature Version 4.
  */
-import { awsSigV4 } from '../auth/config.js';
-import { integration } from '../config.js';
-import { env, type Configurable, type Secret } from '../secrets.js';
+import { awsSigV4 } from '../declarations/auth/config.js';
+import { integration } from '../declarations/config.js';
+import { env, type Configurable, type Secret } from '../declarations/secrets.js';
 import {
   withOverrides,
   type Connector,
@@ -14,7 +14,6 @@ import { s3Mock } from './s3.mock.js';
 import type { S3ObjectData, S3ObjectParams, S3PutObjectParams } from './s3.types.js';
 
 export type * from './s3.types.js';
-export { s3Mock } from './s3.mock.js';
 
 /** The operations of {@link s3}, with their parameter and result types. */
 export interface S3Operations {

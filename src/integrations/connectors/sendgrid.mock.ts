@@ -4,7 +4,7 @@
  * for a sender at the domain `unverified.test` (SendGrid refuses senders that are not a verified
  * Sender Identity).
  */
-import type { MockRequest, MockResponse } from '../mock.js';
+import type { MockRequest, MockResponse } from '../declarations/mock.js';
 import {
   base62Id,
   bodyObject,

@@ -1,9 +1,9 @@
 /**
  * SendGrid: email through the v3 Mail Send API (JSON, the API key as a bearer token).
  */
-import { bearer } from '../auth/config.js';
-import { integration } from '../config.js';
-import { env, type Secret } from '../secrets.js';
+import { bearer } from '../declarations/auth/config.js';
+import { integration } from '../declarations/config.js';
+import { env, type Secret } from '../declarations/secrets.js';
 import {
   AMBIGUOUS_SERVER_ERRORS,
   withOverrides,
@@ -15,7 +15,6 @@ import { sendgridMock } from './sendgrid.mock.js';
 import type { SendGridMailParams } from './sendgrid.types.js';
 
 export type * from './sendgrid.types.js';
-export { sendgridMock, SENDGRID_UNVERIFIED_DOMAIN } from './sendgrid.mock.js';
 
 /** The operations of {@link sendgrid}, with their parameter and result types. */
 export interface SendGridOperations {

@@ -9,7 +9,7 @@
  * starting with `missing` → 400; one starting with `error` → a transaction with `status: 'ERROR'`
  * (Shippo answers 201 and puts the carrier's reason in `messages`).
  */
-import type { MockRequest, MockResponse } from '../mock.js';
+import type { MockRequest, MockResponse } from '../declarations/mock.js';
 import {
   bodyObject,
   connectorMock,

@@ -1,9 +1,9 @@
 /**
  * Shippo: shipping rates, labels and tracking (JSON, `Authorization: ShippoToken <token>`).
  */
-import { apiKey } from '../auth/config.js';
-import { integration } from '../config.js';
-import { env, type Secret } from '../secrets.js';
+import { apiKey } from '../declarations/auth/config.js';
+import { integration } from '../declarations/config.js';
+import { env, type Secret } from '../declarations/secrets.js';
 import {
   AMBIGUOUS_SERVER_ERRORS,
   withOverrides,
@@ -24,7 +24,6 @@ import type {
 } from './shippo.types.js';
 
 export type * from './shippo.types.js';
-export { shippoMock, SHIPPO_TEST_TRACKING } from './shippo.mock.js';
 
 /** The operations of {@link shippo}, with their parameter and result types. */
 export interface ShippoOperations {

@@ -4,7 +4,7 @@
  * `missing…` → 404 `channel_not_found`, and `failNext(1, 429)` → `rate_limited` with
  * `Retry-After: 1`.
  */
-import type { MockRequest, MockResponse } from '../mock.js';
+import type { MockRequest, MockResponse } from '../declarations/mock.js';
 import { bodyObject, connectorMock, isMissing, type ConnectorMock } from './mock-kit.js';
 
 /**

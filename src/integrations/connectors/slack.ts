@@ -2,8 +2,8 @@
  * Slack: messages through an incoming webhook. The webhook's URL is the whole endpoint and its
  * only credential, so it comes from the environment like a secret.
  */
-import { integration } from '../config.js';
-import { env, type Configurable } from '../secrets.js';
+import { integration } from '../declarations/config.js';
+import { env, type Configurable } from '../declarations/secrets.js';
 import {
   withOverrides,
   type Connector,
@@ -14,7 +14,6 @@ import { slackMock } from './slack.mock.js';
 import type { SlackWebhookMessage, SlackWebhookResult } from './slack.types.js';
 
 export type * from './slack.types.js';
-export { slackMock } from './slack.mock.js';
 
 /** The operations of {@link slack}, with their parameter and result types. */
 export interface SlackOperations {

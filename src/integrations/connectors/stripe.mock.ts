@@ -7,7 +7,7 @@
  * checksum: after a restart (the charge was journaled, the mock's memory is gone) a refund of it
  * still finds it, while a made-up id gets Stripe's 404.
  */
-import type { MockRequest, MockResponse } from '../mock.js';
+import type { MockRequest, MockResponse } from '../declarations/mock.js';
 import {
   base62Id,
   bodyObject,

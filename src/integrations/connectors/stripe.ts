@@ -3,9 +3,9 @@
  * bearer token, an `Idempotency-Key` on every POST so a retried or replayed charge is charged
  * once).
  */
-import { bearer } from '../auth/config.js';
-import { integration } from '../config.js';
-import { env, type Secret } from '../secrets.js';
+import { bearer } from '../declarations/auth/config.js';
+import { integration } from '../declarations/config.js';
+import { env, type Secret } from '../declarations/secrets.js';
 import {
   FORM_HEADERS,
   withOverrides,
@@ -24,7 +24,6 @@ import type {
 } from './stripe.types.js';
 
 export type * from './stripe.types.js';
-export { stripeMock, STRIPE_DECLINES } from './stripe.mock.js';
 
 /** The operations of {@link stripe}, with their parameter and result types. */
 export interface StripeOperations {

@@ -4,7 +4,7 @@
  * numbers fail as they do against Twilio: `To: +15005550001` → 400 with code 21211, and so on
  * (see {@link TWILIO_MAGIC_TO}).
  */
-import type { MockRequest, MockResponse } from '../mock.js';
+import type { MockRequest, MockResponse } from '../declarations/mock.js';
 import {
   bodyObject,
   connectorMock,

@@ -2,9 +2,15 @@
  * Twilio: SMS over the Programmable Messaging API (form-encoded, HTTP Basic with the Account SID
  * and Auth Token, or an API key).
  */
-import { basic } from '../auth/config.js';
-import { integration } from '../config.js';
-import { env, isEnvRef, type Configurable, type Env, type Secret } from '../secrets.js';
+import { basic } from '../declarations/auth/config.js';
+import { integration } from '../declarations/config.js';
+import {
+  env,
+  isEnvRef,
+  type Configurable,
+  type Env,
+  type Secret,
+} from '../declarations/secrets.js';
 import {
   AMBIGUOUS_SERVER_ERRORS,
   FORM_HEADERS,
@@ -21,7 +27,6 @@ import type {
 } from './twilio.types.js';
 
 export type * from './twilio.types.js';
-export { twilioMock, TWILIO_MAGIC_FROM, TWILIO_MAGIC_TO } from './twilio.mock.js';
 
 /** The operations of {@link twilio}, with their parameter and result types. */
 export interface TwilioOperations {

@@ -12,7 +12,7 @@
 import { createHmac } from 'node:crypto';
 import type { StepWithWrites } from '../../core/replay.js';
 import type { Clock } from '../../engine/clock.js';
-import type { BreakerTicket } from '../../integrations/breaker.js';
+import type { BreakerTicket } from '../../integrations/policies/breaker.js';
 import { RetrySchedule, type AttemptResponse } from '../schedule.js';
 import { signer } from '../standard.js';
 import type { EndpointBreakers } from './breakers.js';

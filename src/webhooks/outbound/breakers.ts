@@ -1,6 +1,6 @@
 /**
  * One circuit breaker per endpoint: the integrations' store-backed breaker
- * (`src/integrations/shared-breaker.ts`), keyed by endpoint id in the scope
+ * (`src/integrations/shared/shared-breaker.ts`), keyed by endpoint id in the scope
  * `keel.webhooks.breakers`. So the state survives restarts and is shared by processes; it is
  * written only when it changes (a failure, a transition), never on the common path of a closed
  * circuit and a successful delivery, and with compare-and-set, so two processes cannot both
@@ -13,8 +13,8 @@ import type {
   BreakerOptions,
   BreakerStatus,
   BreakerTicket,
-} from '../../integrations/breaker.js';
-import { SharedBreaker } from '../../integrations/shared-breaker.js';
+} from '../../integrations/policies/breaker.js';
+import { SharedBreaker } from '../../integrations/shared/shared-breaker.js';
 import type { Store } from '../../store/types.js';
 import { SCOPES, type EndpointBreakerOptions } from './types.js';
 

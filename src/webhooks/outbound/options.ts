@@ -3,7 +3,7 @@ import { parseDuration } from '../../core/duration.js';
 import { RetrySchedule } from '../schedule.js';
 import { checkAllowList } from '../ssrf.js';
 import { breakerOptions } from './breakers.js';
-import type { Integration } from '../../integrations/config.js';
+import type { Integration } from '../../integrations/declarations/config.js';
 import type { EventSubscriber, OutboundOptions, OutboundSignature } from './types.js';
 
 /** Options with defaults applied and checked. */

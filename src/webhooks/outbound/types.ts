@@ -5,7 +5,7 @@
  */
 import type { Definition } from '../../core/definitions.js';
 import type { Duration } from '../../core/duration.js';
-import type { BreakerStatus } from '../../integrations/breaker.js';
+import type { BreakerStatus } from '../../integrations/policies/breaker.js';
 import type { Resolver } from '../ssrf.js';
 
 /** Key-value scopes; one per kind of record, so listing one kind never reads another. */
@@ -139,7 +139,7 @@ export interface EventSubscriber<E = WebhookDeliveryFailed> {
   key?: string | ((event: E) => string);
 }
 
-/** Circuit breaker policy per endpoint (see `src/integrations/breaker.ts`). */
+/** Circuit breaker policy per endpoint (see `src/integrations/policies/breaker.ts`). */
 export interface EndpointBreakerOptions {
   /** Failures within `window` that open the circuit. Default 5. */
   failures?: number;

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { appOptionsFromEnv, startApp, type App } from '../../../src/app.js';
-import { integration } from '../../../src/integrations/config.js';
-import { IntegrationRuntime } from '../../../src/integrations/runtime.js';
-import { mockDecision } from '../../../src/integrations/mock.js';
+import { integration } from '../../../src/integrations/declarations/config.js';
+import { IntegrationRuntime } from '../../../src/integrations/runtime/runtime.js';
+import { mockDecision } from '../../../src/integrations/declarations/mock.js';
 import {
   INTEGRATIONS_FILE,
   declarations,

@@ -6,7 +6,10 @@
  */
 import { join } from 'node:path';
 import { Engine } from '../../../src/engine/engine.js';
-import { createIntegrations, type Integrations } from '../../../src/integrations/install.js';
+import {
+  createIntegrations,
+  type Integrations,
+} from '../../../src/integrations/runtime/install.js';
 import { slack } from '../../../src/integrations/connectors/slack.js';
 import { openSqliteStore } from '../../../src/store/sqlite/index.js';
 import { FakeClock, settle } from '../../../src/testing/index.js';

@@ -10,7 +10,7 @@ import {
   orderConnectors,
   type OrderRecord,
 } from '../../../examples/order-notifications/index.js';
-import { slackMock, mockModeOn, type ConnectorMock } from '../../../src/integrations/index.js';
+import { slackMock, mockModeOn, type ConnectorMock } from '../../../src/integrations/mocks.js';
 import { settle } from '../../../src/testing/index.js';
 import { gate } from '../../helpers.js';
 import { ended, indexOf, order, placeOrder, useSystem } from './support.js';

@@ -13,7 +13,7 @@ import {
   stripeMock,
   twilioMock,
   type ConnectorMock,
-} from '../../../src/integrations/index.js';
+} from '../../../src/integrations/mocks.js';
 import { s3Error } from '../../../src/integrations/connectors/s3.mock.js';
 import { FakeProvider, type FakeProviderOptions } from './server.js';
 import { verifySigV4, type SigV4Verifier } from './sigv4-verify.js';

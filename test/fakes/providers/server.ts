@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MockHandler, MockRequest, MockResponse } from '../../../src/integrations/index.js';
+import type { MockHandler, MockRequest, MockResponse } from '../../../src/integrations/mocks.js';
 
 /** A request as it arrived on the wire. */
 export interface WireRecord {

@@ -1,7 +1,7 @@
 /**
  * AWS Signature Version 4 checked the way an S3 server does it, written from AWS's description
  * ("Authenticating Requests: Using the Authorization Header") and deliberately not sharing code
- * with src/integrations/auth/sigv4.ts: the server decodes the request path it received and
+ * with src/integrations/declarations/auth/sigv4.ts: the server decodes the request path it received and
  * re-encodes it, rebuilds the canonical request from what actually arrived, hashes the body it
  * received, and compares signatures. A client that signed something other than what it sent
  * fails here.

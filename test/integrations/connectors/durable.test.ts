@@ -4,12 +4,12 @@ import { Engine, workflow } from '../../../src/index.js';
 import {
   createIntegrations,
   stripe,
-  stripeMock,
   use,
   type IntegrationRuntime,
   type StripeCharge,
   type StripeRefund,
 } from '../../../src/integrations/index.js';
+import { stripeMock } from '../../../src/integrations/mocks.js';
 import { openSqliteStore } from '../../../src/store/sqlite/index.js';
 import { FakeClock } from '../../../src/testing/index.js';
 import { tempDir, until } from '../../helpers.js';

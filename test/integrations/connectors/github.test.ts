@@ -1,11 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  GET_USER_REPOS,
-  GITHUB_MOCK_LOGIN,
-  github,
-  githubGraphQL,
-  githubMock,
-} from '../../../src/integrations/index.js';
+import { GET_USER_REPOS } from '../../../src/integrations/connectors/github-graphql.js';
+import { GITHUB_MOCK_LOGIN, githubMock } from '../../../src/integrations/mocks.js';
+import { github, githubGraphQL } from '../../../src/integrations/index.js';
 import { fakeGitHub, fakeGitHubGraphQL, type Fake } from '../../fakes/providers/index.js';
 import { callError, clientOf, FAST_RETRY, mockReq, runtime } from './helpers.js';
 

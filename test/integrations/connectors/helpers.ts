@@ -9,8 +9,8 @@ import {
   type IntegrationRuntimeOptions,
   type Connector,
   type ConnectorClient,
-  type MockRequest,
 } from '../../../src/integrations/index.js';
+import type { MockRequest } from '../../../src/integrations/mocks.js';
 
 const open: IntegrationRuntime[] = [];
 afterEach(async () => {

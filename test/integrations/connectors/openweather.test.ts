@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openWeather, openWeatherMock } from '../../../src/integrations/index.js';
+import { openWeather } from '../../../src/integrations/index.js';
+import { openWeatherMock } from '../../../src/integrations/mocks.js';
 import { FakeClock } from '../../../src/testing/index.js';
 import { fakeOpenWeather, type Fake } from '../../fakes/providers/index.js';
 import { callError, clientOf, FAST_RETRY, mockReq, runtime } from './helpers.js';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { env, s3, s3Mock } from '../../../src/integrations/index.js';
+import { env, s3 } from '../../../src/integrations/index.js';
+import { s3Mock } from '../../../src/integrations/mocks.js';
 import { fakeS3, type Fake } from '../../fakes/providers/index.js';
 import { verifySigV4 } from '../../fakes/providers/sigv4-verify.js';
 import { callError, clientOf, FAST_RETRY, mockReq, runtime } from './helpers.js';

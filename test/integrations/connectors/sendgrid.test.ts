@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  sendgrid,
-  sendgridMock,
-  type SendGridMailParams,
-} from '../../../src/integrations/index.js';
+import { sendgrid, type SendGridMailParams } from '../../../src/integrations/index.js';
+import { sendgridMock } from '../../../src/integrations/mocks.js';
 import { fakeSendGrid, type Fake } from '../../fakes/providers/index.js';
 import { callError, clientOf, FAST_RETRY, mockReq, runtime } from './helpers.js';
 

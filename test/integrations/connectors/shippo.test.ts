@@ -1,10 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  SHIPPO_TEST_TRACKING,
-  shippo,
-  shippoMock,
-  type ShippoCreateShipmentParams,
-} from '../../../src/integrations/index.js';
+import { SHIPPO_TEST_TRACKING, shippoMock } from '../../../src/integrations/mocks.js';
+import { shippo, type ShippoCreateShipmentParams } from '../../../src/integrations/index.js';
 import { fakeShippo, type Fake } from '../../fakes/providers/index.js';
 import { callError, clientOf, FAST_RETRY, mockReq, runtime } from './helpers.js';
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { env, slack, slackMock } from '../../../src/integrations/index.js';
+import { env, slack } from '../../../src/integrations/index.js';
+import { slackMock } from '../../../src/integrations/mocks.js';
 import { fakeSlack, type Fake } from '../../fakes/providers/index.js';
 import { callError, clientOf, FAST_RETRY, mockReq, runtime } from './helpers.js';
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { env, STRIPE_DECLINES, stripe, stripeMock } from '../../../src/integrations/index.js';
+import { env, stripe } from '../../../src/integrations/index.js';
+import { STRIPE_DECLINES, stripeMock } from '../../../src/integrations/mocks.js';
 import { fakeStripe, type Fake } from '../../fakes/providers/index.js';
 import { callError, clientOf, FAST_RETRY, mockReq, runtime } from './helpers.js';
 

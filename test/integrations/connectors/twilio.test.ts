@@ -1,10 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  TWILIO_MAGIC_TO,
-  TWILIO_PLACEHOLDER_ACCOUNT,
-  twilio,
-  twilioMock,
-} from '../../../src/integrations/index.js';
+import { TWILIO_MAGIC_TO, twilioMock } from '../../../src/integrations/mocks.js';
+import { TWILIO_PLACEHOLDER_ACCOUNT } from '../../../src/integrations/connectors/twilio.js';
+import { twilio } from '../../../src/integrations/index.js';
 import { fakeTwilio, type Fake } from '../../fakes/providers/index.js';
 import { callError, clientOf, FAST_RETRY, mockReq, runtime } from './helpers.js';
 

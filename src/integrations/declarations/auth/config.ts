@@ -1,0 +1,142 @@
+/**
+ * How an integration authenticates, as declared. Credentials are {@link Secret}s: in a
+ * declaration they are `env('NAME')` references, read when a request is signed.
+ */
+import type { Duration } from '../../../core/duration.js';
+import type { Configurable, Secret } from '../secrets.js';
+
+/** `Authorization: Bearer <token>`. */
+export interface BearerAuth {
+  type: 'bearer';
+  token: Secret;
+}
+
+/** `Authorization: Basic base64(username:password)`. */
+export interface BasicAuth {
+  type: 'basic';
+  username: Configurable;
+  password: Secret;
+}
+
+/** An API key sent in a header (`X-Api-Key: ...`) or a query parameter (`?appid=...`). */
+export interface ApiKeyAuth {
+  type: 'apiKey';
+  key: Secret;
+  in: 'header' | 'query';
+  /** The header or query parameter name. */
+  name: string;
+  /** Header only: text before the key, e.g. `'ShippoToken '` for `Authorization: ShippoToken <key>`. */
+  prefix?: string;
+}
+
+/** OAuth2 client credentials: a token from `tokenUrl`, cached until shortly before it expires. */
+export interface OAuth2ClientCredentialsAuth {
+  type: 'oauth2';
+  tokenUrl: Configurable;
+  clientId: Configurable;
+  clientSecret: Secret;
+  scope?: string;
+  audience?: string;
+  /** Send the client credentials as HTTP Basic (default, RFC 6749 §2.3.1) or in the form body. */
+  clientAuth?: 'basic' | 'body';
+  /** Refresh this long before the token expires (default 60s). */
+  refreshMargin?: Duration;
+}
+
+/** AWS Signature Version 4, for AWS services and S3-compatible storage. */
+export interface AwsSigV4Auth {
+  type: 'awsSigV4';
+  accessKeyId: Secret;
+  secretAccessKey: Secret;
+  /** For temporary credentials (STS). */
+  sessionToken?: Secret;
+  region: Configurable;
+  /** The signing name: `s3`, `execute-api`, `iam`, ... */
+  service: string;
+  /** S3 only: sign `UNSIGNED-PAYLOAD` instead of hashing the body (for large uploads). */
+  unsignedPayload?: boolean;
+}
+
+/** No authentication. */
+export interface NoAuth {
+  type: 'none';
+}
+
+/** Every kind of authentication an integration can declare. */
+export type AuthConfig =
+  NoAuth | BearerAuth | BasicAuth | ApiKeyAuth | OAuth2ClientCredentialsAuth | AwsSigV4Auth;
+
+/**
+ * Bearer token authentication.
+ *
+ * @example
+ * ```ts
+ * integration({ name: 'GitHubAPI', baseUrl: 'https://api.github.com', auth: bearer(env('GITHUB_TOKEN')) });
+ * ```
+ */
+export function bearer(token: Secret): BearerAuth {
+  return { type: 'bearer', token };
+}
+
+/**
+ * HTTP Basic authentication.
+ *
+ * @example
+ * ```ts
+ * auth: basic(env('TWILIO_ACCOUNT_SID'), env('TWILIO_AUTH_TOKEN'))
+ * ```
+ */
+export function basic(username: Configurable, password: Secret): BasicAuth {
+  return { type: 'basic', username, password };
+}
+
+/**
+ * An API key in a query parameter (the default, as OpenWeather's `appid`) or a header.
+ *
+ * @example
+ * ```ts
+ * auth: apiKey(env('OPENWEATHER_API_KEY'), { query: 'appid' })
+ * auth: apiKey(env('SENDGRID_KEY'), { header: 'X-Api-Key' })
+ * auth: apiKey(env('SHIPPO_API_TOKEN'), { header: 'Authorization', prefix: 'ShippoToken ' })
+ * ```
+ */
+export function apiKey(
+  key: Secret,
+  where: { query: string } | { header: string; prefix?: string },
+): ApiKeyAuth {
+  if (!('header' in where)) return { type: 'apiKey', key, in: 'query', name: where.query };
+  const auth: ApiKeyAuth = { type: 'apiKey', key, in: 'header', name: where.header };
+  if (where.prefix !== undefined) auth.prefix = where.prefix;
+  return auth;
+}
+
+/**
+ * OAuth2 client credentials.
+ *
+ * @example
+ * ```ts
+ * auth: oauth2({ tokenUrl: 'https://auth.example.com/oauth/token', clientId: env('CLIENT_ID'), clientSecret: env('CLIENT_SECRET'), scope: 'read' })
+ * ```
+ */
+export function oauth2(
+  options: Omit<OAuth2ClientCredentialsAuth, 'type'>,
+): OAuth2ClientCredentialsAuth {
+  return { type: 'oauth2', ...options };
+}
+
+/**
+ * AWS Signature Version 4.
+ *
+ * @example
+ * ```ts
+ * auth: awsSigV4({
+ *   accessKeyId: env('AWS_ACCESS_KEY_ID'),
+ *   secretAccessKey: env('AWS_SECRET_ACCESS_KEY'),
+ *   region: env('AWS_REGION'),
+ *   service: 's3',
+ * })
+ * ```
+ */
+export function awsSigV4(options: Omit<AwsSigV4Auth, 'type'>): AwsSigV4Auth {
+  return { type: 'awsSigV4', ...options };
+}

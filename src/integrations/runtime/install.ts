@@ -1,0 +1,71 @@
+/**
+ * The integrations extension: the runtime keeps its shared state in the engine's Store, takes
+ * time from the engine's clock, starts event subscribers with the engine's `send`, is reachable
+ * from handlers (`use(ctx, integration)`), and serves its admin routes at `/integrations`.
+ */
+import { KeelError, UsageError } from '../../core/errors.js';
+import type { EngineExtension } from '../../engine/extension.js';
+import type { Mount } from '../../http/mount.js';
+import { integrationsMount } from './admin.js';
+import { INTEGRATIONS_RUNTIME } from './durable.js';
+import { IntegrationRuntime, type IntegrationRuntimeOptions } from './runtime.js';
+
+/** Options of {@link createIntegrations}: the runtime's, minus what the engine provides. */
+export type IntegrationsOptions = Omit<IntegrationRuntimeOptions, 'store' | 'clock' | 'send'>;
+
+/** The integrations runtime as an engine extension (see {@link createIntegrations}). */
+export interface Integrations extends EngineExtension {
+  readonly name: 'integrations';
+  /** `admin`: status, breakers, rate limits and caches, served at `/integrations`. */
+  readonly mounts: { readonly admin: Mount };
+  /** The installed runtime (plain clients: `runtime.client(github)`); throws before the engine started. */
+  readonly runtime: IntegrationRuntime;
+  /** Closes the runtime's connection pools (the engine calls it when it stops). */
+  close(): Promise<void>;
+}
+
+/**
+ * The integrations runtime for an engine's extensions. `startApp({ integrations })` does this
+ * for you; by hand:
+ *
+ * @example
+ * ```ts
+ * const integrations = createIntegrations({ integrations: [github] });
+ * const engine = new Engine({ services: [Profile], store, extensions: [integrations] });
+ * await engine.start();
+ * const admin = await serveAdmin(engine); // GET /integrations/status
+ * const user = await integrations.runtime.client(github).get_user({ username: 'octocat' });
+ * ```
+ */
+export function createIntegrations(options: IntegrationsOptions = {}): Integrations {
+  let runtime: IntegrationRuntime | undefined;
+  let mount: Mount | undefined;
+  const rt = (): IntegrationRuntime => {
+    if (!runtime)
+      throw new KeelError('integrations: the engine has not started yet', {
+        code: 'engine_not_started',
+        status: 503,
+      });
+    return runtime;
+  };
+  return {
+    name: 'integrations',
+    install(host) {
+      if (runtime) throw new UsageError('integrations: one createIntegrations() per engine');
+      runtime = new IntegrationRuntime({
+        ...options,
+        store: host.store,
+        clock: host.clock,
+        send: (req) => host.send(req),
+      });
+      host.provide(INTEGRATIONS_RUNTIME, runtime);
+    },
+    mounts: { admin: (r) => (mount ??= integrationsMount(rt()))(r) },
+    get runtime() {
+      return rt();
+    },
+    async close() {
+      await runtime?.close();
+    },
+  };
+}

@@ -1,0 +1,402 @@
+/**
+ * The integrations runtime: what runs declared integrations' calls. One per engine (installed by
+ * `createIntegrations` or `startApp({ integrations })`), or standalone for plain clients. It
+ * owns the HTTP connection pool, the response cache, and per integration the shared breaker and
+ * limiter (state in the engine's Store), the OAuth2 token cache and the health statistics.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseDuration, type Duration } from '../../core/duration.js';
+import { errorMessage, NotFoundError, UsageError } from '../../core/errors.js';
+import { systemClock, type Clock } from '../../engine/clock.js';
+import { resolveClientCredentials } from '../declarations/auth/authorize.js';
+import {
+  clientCredentialsRequest,
+  OAuth2TokenCache,
+  parseTokenResponse,
+} from '../declarations/auth/oauth2.js';
+import { Batcher } from './batcher.js';
+import type { BreakerEvent } from '../policies/breaker.js';
+import { ResponseCache } from '../shared/cache.js';
+import { attempts, runCall, type CallControl, type CallResult, type CallServices } from './call.js';
+import type { Integration, ResolvedOperation } from '../declarations/config.js';
+import { makeClient, toData, type IntegrationClient } from './client.js';
+import type { IntegrationHandle } from './handle.js';
+import { mockDecision } from '../declarations/mock.js';
+import type { CallParams, IntegrationCallOptions } from './request.js';
+import type { Env } from '../declarations/secrets.js';
+import { SharedBreaker } from '../shared/shared-breaker.js';
+import type { KvStore } from '../shared/shared-cell.js';
+import { limiterOptions, SharedLimiter } from '../shared/shared-limiter.js';
+import { IntegrationStats } from './stats.js';
+import { HttpTransport, sendToMock } from './transport.js';
+import { toIntegrationEvent, type EventSubscriber, type IntegrationEvent } from './events.js';
+
+/** A durable call between executions: retries made, and when the next attempt is due. */
+export interface CallProgress {
+  retriesDone: number;
+  notBefore: number;
+}
+
+/** Options of {@link IntegrationRuntime}. */
+export interface IntegrationRuntimeOptions {
+  /** Integrations known up front (listed by the admin API even before their first call). */
+  integrations?: readonly Integration[];
+  /**
+   * Where breaker, rate-limit, cache and retry state is shared. An engine's store when installed
+   * on an engine; without one, state lives in this process's memory only.
+   */
+  store?: KvStore;
+  /** Default: the system clock. A fake clock moves breaker windows and retry waits. */
+  clock?: Clock;
+  /** Where secrets and `KEEL_MOCK` are read from. Default `process.env`. */
+  env?: Env;
+  /**
+   * Force mock mode on (or off) for every integration that has a mock, whatever `KEEL_MOCK` says.
+   * Unset (the default): `KEEL_MOCK=1` forces mocks, `KEEL_MOCK=0` real calls, and otherwise an
+   * integration with a mock uses it when an environment variable it reads (its API key) is absent,
+   * which is logged once per integration ("GitHubAPI: GITHUB_TOKEN not set, using the mock").
+   */
+  mock?: boolean;
+  /**
+   * How old a cached copy of the shared breaker and limiter state may be before it is read
+   * again (default `1s`). Another process's transition is seen within this bound; `0` reads the
+   * store on every call.
+   */
+  sharedStateMaxAge?: Duration;
+  /**
+   * A durable call (from a handler) waits up to this long in memory before a retry or for a
+   * rate-limit permit; longer waits are handed to the engine, which re-runs the step when due
+   * (default `2s`).
+   */
+  maxInlineWait?: Duration;
+  /** Called (in the process that made the transition) for each circuit event. */
+  onEvent?: (event: IntegrationEvent) => void | Promise<void>;
+  /** Handlers Keel invokes durably with each event (needs an engine). */
+  subscribers?: readonly EventSubscriber[];
+  /** Starts a handler durably; set by `createIntegrations` to the engine's `send`. */
+  send?: (req: {
+    service: string;
+    handler: string;
+    key?: string;
+    input: unknown;
+    idempotencyKey: string;
+  }) => Promise<unknown>;
+  /**
+   * Where events and problems are reported (never with secrets). Default: `console.info` for
+   * `info` (mock mode chosen, a circuit closed), `console.warn` for the others.
+   */
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+/**
+ * Runs integration calls with their policies.
+ *
+ * @example
+ * ```ts
+ * const runtime = new IntegrationRuntime({ integrations: [github] });
+ * const gh = runtime.client(github);
+ * const user = await gh.get_user({ username: 'octocat' });
+ * await runtime.close();
+ * ```
+ */
+export class IntegrationRuntime {
+  readonly clock: Clock;
+  readonly maxInlineWaitMs: number;
+  private readonly handles = new Map<string, IntegrationHandle>();
+  private readonly http = new HttpTransport();
+  private readonly cache: ResponseCache;
+  private readonly services: CallServices;
+  private readonly maxAgeMs: number;
+  /** Durable calls waiting for their next attempt, by call key. */
+  private readonly pending = new Map<string, CallProgress>();
+
+  constructor(readonly options: IntegrationRuntimeOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.maxAgeMs = parseDuration(options.sharedStateMaxAge ?? '1s');
+    this.maxInlineWaitMs = parseDuration(options.maxInlineWait ?? '2s');
+    const now = (): number => this.clock.now();
+    this.cache = new ResponseCache(options.store, now, {}, (err) =>
+      this.log('warn', `could not store a cached response: ${errorMessage(err)}`),
+    );
+    this.services = {
+      now,
+      wait: (ms) => this.wait(ms),
+      random: Math.random,
+      cache: this.cache,
+      http: this.http,
+      sendMock: (h, req, timeoutMs) => sendToMock(h.integration.mock!, req, timeoutMs),
+      batch: (h, op, req, ctl) => this.batcherFor(h, op, req).add(req, ctl),
+    };
+    for (const i of options.integrations ?? []) this.register(i);
+  }
+
+  /**
+   * Adds an integration; its state is created lazily. Registering the same declaration again
+   * (or an identical one, e.g. a connector factory called twice) returns the existing state.
+   */
+  register(integration: Integration): IntegrationHandle {
+    const existing = this.handles.get(integration.name);
+    if (existing !== undefined) {
+      if (
+        existing.integration !== integration &&
+        existing.integration.config !== integration.config &&
+        JSON.stringify(existing.integration.config) !== JSON.stringify(integration.config)
+      ) {
+        throw new UsageError(
+          `two different integrations are named ${integration.name}; names must be unique (they key shared state and admin URLs)`,
+        );
+      }
+      return existing;
+    }
+    const h = this.createHandle(integration);
+    this.handles.set(integration.name, h);
+    return h;
+  }
+
+  /** The integrations this runtime knows, in registration order. */
+  list(): IntegrationHandle[] {
+    return [...this.handles.values()];
+  }
+
+  /** The state of a known integration, or a 404 error. */
+  get(name: string): IntegrationHandle {
+    const h = this.handles.get(name);
+    if (h === undefined) throw new NotFoundError(`no integration named ${name}`);
+    return h;
+  }
+
+  /**
+   * A plain client: every operation as a method, through the same policies as a handler's calls
+   * but not journaled (a crash forgets it; retries wait in memory).
+   *
+   * @example
+   * ```ts
+   * const gh = runtime.client(github);
+   * const user = await gh.get_user<{ login: string }>({ username: 'octocat' });
+   * const res = await gh.get_user.withResponse({ username: 'octocat' }); // { data, status, fromCache, ... }
+   * ```
+   */
+  client<I extends Integration>(integration: I): IntegrationClient<I> {
+    const h = this.register(integration);
+    return makeClient(
+      integration,
+      (op, params, options) => this.call(h, op, params, options),
+      (op, params, options) =>
+        runCall(this.services, h, op, params, options, plainControl(op, options), toData),
+    );
+  }
+
+  /** One plain call. */
+  call(
+    h: IntegrationHandle,
+    op: ResolvedOperation,
+    params: CallParams,
+    options: IntegrationCallOptions,
+  ): Promise<CallResult> {
+    return runCall(this.services, h, op, params, options, plainControl(op, options));
+  }
+
+  /**
+   * One execution of a durable call's step. Resumes where earlier executions left off (the
+   * retries already made); throws `RetryLater` when the next attempt is due later than
+   * `maxInlineWait`, so the engine re-runs the step then.
+   */
+  async callDurable(
+    h: IntegrationHandle,
+    op: ResolvedOperation,
+    params: CallParams,
+    options: IntegrationCallOptions,
+    ctl: CallControl,
+  ): Promise<CallResult> {
+    return runCall(this.services, h, op, params, options, ctl);
+  }
+
+  /** Where a durable call waiting for its next attempt stands, if this process knows. */
+  progress(callKey: string): CallProgress | undefined {
+    return this.pending.get(callKey);
+  }
+
+  setProgress(callKey: string, progress: CallProgress | undefined): void {
+    if (progress === undefined) {
+      this.pending.delete(callKey);
+      return;
+    }
+    this.pending.set(callKey, progress);
+    // Entries of invocations that never came back (cancelled, finished elsewhere) are dropped
+    // a day after they were due; the Store keeps the record for a week.
+    if (this.pending.size > 1000) {
+      const cutoff = this.clock.now() - 86_400_000;
+      for (const [k, p] of this.pending) if (p.notBefore < cutoff) this.pending.delete(k);
+    }
+  }
+
+  /** The store shared state lives in, if any. */
+  get store(): KvStore | undefined {
+    return this.options.store;
+  }
+
+  /** Waits on the runtime's clock (a fake clock's `advance` releases it). */
+  wait(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    // The system clock's timers are unref'd; a plain client in a script must keep it alive.
+    if (this.clock === systemClock) return sleep(ms);
+    return new Promise((resolve) => this.clock.setTimer(ms, resolve));
+  }
+
+  /** Stops the connection pool. */
+  /** Flushes batches and closes the connection pools; closing again returns the same promise. */
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      for (const h of this.handles.values()) for (const b of h.batchers.values()) b.flush();
+      await this.http.close();
+    })());
+  }
+
+  private closing: Promise<void> | undefined;
+
+  log(level: 'info' | 'warn' | 'error', message: string): void {
+    if (this.options.log) this.options.log(level, message);
+    else if (level === 'info') console.info(`[keel integrations] ${message}`);
+    else console.warn(`[keel integrations] ${message}`);
+  }
+
+  private createHandle(integration: Integration): IntegrationHandle {
+    const now = (): number => this.clock.now();
+    const decision = mockDecision(integration, this.options.env ?? process.env);
+    const mockOn = integration.mock !== undefined && (this.options.mock ?? decision.on);
+    if (mockOn && this.options.mock === undefined && decision.reason === 'missing-env') {
+      // Once per integration (a handle is made once): say why no request leaves the process.
+      this.log(
+        'info',
+        `${integration.name}: ${decision.missing.join(', ')} not set, using the mock`,
+      );
+    }
+    const env = { maxAgeMs: this.maxAgeMs, now };
+    const breaker =
+      integration.circuitBreaker === undefined
+        ? undefined
+        : new SharedBreaker(this.options.store, integration.name, integration.circuitBreaker, {
+            ...env,
+            onEvents: (events) => this.publish(integration.name, events),
+          });
+    const limiter =
+      integration.rateLimit === undefined
+        ? undefined
+        : new SharedLimiter(
+            this.options.store,
+            integration.name,
+            limiterOptions(integration.rateLimit.requests, integration.rateLimit.windowMs),
+            { ...env, wait: (ms) => this.wait(ms) },
+          );
+    let tokens: OAuth2TokenCache | undefined;
+    const auth = integration.auth;
+    if (auth.type === 'oauth2' && !mockOn) {
+      tokens = new OAuth2TokenCache({
+        now,
+        ...(auth.refreshMargin === undefined
+          ? {}
+          : { marginMs: parseDuration(auth.refreshMargin) }),
+        fetchToken: async () => {
+          const creds = resolveClientCredentials(auth, {
+            integration: integration.name,
+            ...(this.options.env ? { env: this.options.env } : {}),
+          });
+          const req = clientCredentialsRequest(creds);
+          const res = await this.http.send({ ...req, body: req.body }, integration.timeoutMs);
+          return parseTokenResponse(res.status, res.body, now());
+        },
+      });
+    }
+    return {
+      integration,
+      env: this.options.env,
+      mockOn,
+      breaker,
+      limiter,
+      tokens,
+      stats: new IntegrationStats(),
+      batchers: new Map(),
+    };
+  }
+
+  private batcherFor(
+    h: IntegrationHandle,
+    op: ResolvedOperation,
+    req: { method: string; path: string; query: Record<string, string> },
+  ): Batcher {
+    const key = JSON.stringify([op.name, req.method, req.path, req.query]);
+    let b = h.batchers.get(key);
+    if (b === undefined) {
+      b = new Batcher(
+        op.batch!,
+        op.sendIdempotencyKey ? h.integration.idempotency.header.toLowerCase() : undefined,
+        (batchReq, ctl) => attempts(this.services, h, op, batchReq, ctl),
+        // The system clock's timers are unref'd: a batch must not be dropped at exit, so it
+        // keeps a plain timer; another clock (a fake one in tests) drives the delay.
+        this.clock === systemClock ? undefined : (ms, fn) => this.clock.setTimer(ms, fn),
+      );
+      h.batchers.set(key, b);
+    }
+    return b;
+  }
+
+  private publish(integration: string, events: BreakerEvent[]): void {
+    for (const e of events) {
+      const event = toIntegrationEvent(integration, e);
+      this.log(
+        e.type === 'opened' ? 'warn' : 'info',
+        `${event.type}: ${integration}${e.type === 'opened' ? ` (${e.reason}, ${e.failures} failure${e.failures === 1 ? '' : 's'})` : ''}`,
+      );
+      if (this.options.onEvent) {
+        Promise.resolve()
+          .then(() => this.options.onEvent!(event))
+          .catch((err: unknown) =>
+            this.log('error', `onEvent failed for ${event.type}: ${errorMessage(err)}`),
+          );
+      }
+      for (const sub of this.options.subscribers ?? []) {
+        if (this.options.send === undefined) {
+          this.log(
+            'warn',
+            `event subscribers need an engine: add createIntegrations(...) to the engine's extensions`,
+          );
+          break;
+        }
+        this.options
+          .send({
+            service: sub.service,
+            handler: sub.handler,
+            ...(sub.key === undefined ? {} : { key: sub.key }),
+            input: event,
+            idempotencyKey: `${event.id}>${sub.service}.${sub.handler}`,
+          })
+          .catch((err: unknown) =>
+            this.log(
+              'error',
+              `could not deliver ${event.type} to ${sub.service}.${sub.handler}: ${errorMessage(err)}`,
+            ),
+          );
+      }
+    }
+  }
+}
+
+/** A plain call's control when it needs no key: the same object for every such call. */
+const KEYLESS: CallControl = Object.freeze({
+  idempotencyKey: '',
+  retriesDone: 0,
+  maxInlineWaitMs: Infinity,
+});
+
+/**
+ * How a plain call runs: one random key per call (the same across its retries), made only when
+ * something uses it (the idempotency header of a non-idempotent operation, or a batch's key);
+ * retries wait in memory.
+ */
+function plainControl(op: ResolvedOperation, options: IntegrationCallOptions): CallControl {
+  const needsKey =
+    op.batch !== undefined || (op.sendIdempotencyKey && options.idempotencyKey === undefined);
+  if (!needsKey) return KEYLESS;
+  return { idempotencyKey: randomUUID(), retriesDone: 0, maxInlineWaitMs: Infinity };
+}
