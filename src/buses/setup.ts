@@ -1,0 +1,94 @@
+import type { Definition } from '../core/definitions.js';
+import { KeelError, UsageError } from '../core/errors.js';
+import type { EngineExtension } from '../engine/extension.js';
+import { DeliverService, OrderedObject } from './deliver.js';
+import { BUSES_RUNTIME, BusesRuntime } from './runtime.js';
+import type { BusesOptions, ConnectionStatus, Subscription } from './types.js';
+
+/** Event buses for one engine: an {@link EngineExtension} named `buses`. */
+export interface Buses extends EngineExtension {
+  readonly name: 'buses';
+  /** The internal delivery service and ordered-delivery object. */
+  readonly services: Definition[];
+  /** Each broker connection's health (empty before the engine started). */
+  status(): ConnectionStatus[];
+  /** The installed runtime; throws before the engine started. */
+  readonly runtime: BusesRuntime;
+  /** Closes the broker connections (the engine calls it when it stops). */
+  close(): Promise<void>;
+}
+
+/**
+ * RabbitMQ and NATS JetStream as triggers and sinks. Each subscription's messages start one
+ * durable invocation each (acknowledged once the invocation is accepted, deduplicated by message
+ * id); handlers publish with {@link publish}. Connections reconnect on their own; `status()`
+ * reports their health.
+ *
+ * @example
+ * ```ts
+ * const buses = createBuses({
+ *   rabbitmq: { url: 'amqp://guest:guest@127.0.0.1:5672' },
+ *   subscriptions: [
+ *     {
+ *       name: 'orders-created',
+ *       bus: 'rabbitmq',
+ *       exchange: 'orders',
+ *       routingKeys: 'order.created',
+ *       queue: 'keel.orders-created',
+ *       target: { definition: Shipping, handler: 'onOrder' },
+ *       key: (m) => (m.payload as { customerId: string }).customerId, // Shipping is a keyed object
+ *       maxAttempts: 5,
+ *       deadLetter: { queue: 'keel.orders-created.dlq' },
+ *     },
+ *   ],
+ * });
+ * const engine = new Engine({ services: [Shipping], store, extensions: [buses] });
+ * await engine.start();
+ * ```
+ */
+export function createBuses(options: BusesOptions = {}): Buses {
+  checkSubscriptions(options.subscriptions ?? []);
+  let runtime: BusesRuntime | undefined;
+  return {
+    name: 'buses',
+    services: [DeliverService, OrderedObject],
+    install(host) {
+      if (runtime) throw new UsageError('buses: one createBuses() per engine');
+      runtime = new BusesRuntime(host, options);
+      host.provide(BUSES_RUNTIME, runtime);
+    },
+    status: () => runtime?.status() ?? [],
+    get runtime() {
+      if (!runtime)
+        throw new KeelError('buses: the engine has not started yet', {
+          code: 'engine_not_started',
+          status: 503,
+        });
+      return runtime;
+    },
+    async close() {
+      await runtime?.close();
+    },
+  };
+}
+
+function checkSubscriptions(subs: readonly Subscription[]): void {
+  const names = new Set<string>();
+  for (const s of subs) {
+    const where = `buses: subscription "${s.name}"`;
+    if (!s.name) throw new UsageError('buses: a subscription has no name');
+    if (names.has(s.name)) throw new UsageError(`${where} is declared twice`);
+    names.add(s.name);
+    if (s.bus !== 'rabbitmq' && s.bus !== 'nats')
+      throw new UsageError(`${where}: bus must be 'rabbitmq' or 'nats'`);
+    const d = s.target.definition;
+    if (!(s.target.handler in d.handlers))
+      throw new UsageError(`${where}: ${d.name} has no handler "${s.target.handler}"`);
+    if (d.kind !== 'service' && !s.key)
+      throw new UsageError(
+        `${where}: its target ${d.name} is a keyed ${d.kind}, so the subscription needs key: (msg) => string`,
+      );
+    if (s.maxAttempts !== undefined && !(s.maxAttempts >= 1))
+      throw new UsageError(`${where}: maxAttempts must be at least 1`);
+  }
+}
