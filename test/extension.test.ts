@@ -71,6 +71,9 @@ function auditExtension(events: string[], fail = false): EngineExtension {
         res.end(JSON.stringify({ where: 'admin' }));
       },
     },
+    started() {
+      events.push('started');
+    },
     async close() {
       events.push('close');
     },
@@ -100,7 +103,7 @@ describe('engine extensions', () => {
     expect(events).toEqual([]); // nothing runs before start
     await engine.start();
     await engine.start(); // a second start installs nothing again
-    expect(events).toEqual(['install']);
+    expect(events).toEqual(['install', 'started']);
 
     const out = await engine.client(Orders).place('o-1');
     expect(out).toEqual({ attempt: 0, recorded: 'audited:o-1' });
@@ -119,7 +122,7 @@ describe('engine extensions', () => {
       await Promise.all([ingress.close(), admin.close()]);
     }
     await engine.stop();
-    expect(events).toEqual(['install', 'close']);
+    expect(events).toEqual(['install', 'started', 'close']);
   });
 
   it('an install that fails fails the start, and nothing is left running', async () => {

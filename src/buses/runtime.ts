@@ -44,14 +44,18 @@ export class BusesRuntime {
   private readonly chains = new Map<string, Promise<unknown>>();
   private closed = false;
   private readonly ready: Promise<void>;
+  /** Lets deliveries go: the engine has started (see `EngineExtension.started`). */
+  readonly markStarted: () => void;
 
   constructor(
     readonly host: ExtensionHost,
     private readonly options: BusesOptions,
   ) {
     for (const s of options.subscriptions ?? []) this.subs.set(s.name, s);
-    // `install` runs before the engine started: deliveries wait until start() went on.
-    this.ready = new Promise((r) => setTimeout(r, 0));
+    // `install` runs before the engine started (before recovery): deliveries wait for it.
+    let go!: () => void;
+    this.ready = new Promise((r) => (go = r));
+    this.markStarted = go;
     for (const kind of new Set([...this.subs.values()].map((s) => s.bus))) {
       this.connection(kind).start([...this.subs.values()], (s, m) => this.onMessage(s, m));
     }

@@ -57,6 +57,9 @@ export function createBuses(options: BusesOptions = {}): Buses {
       runtime = new BusesRuntime(host, options);
       host.provide(BUSES_RUNTIME, runtime);
     },
+    started() {
+      runtime?.markStarted();
+    },
     status: () => runtime?.status() ?? [],
     get runtime() {
       if (!runtime)

@@ -72,6 +72,7 @@ export class Engine {
     await k.own.start();
     await k.timers.start();
     k.retention.schedule(0);
+    for (const e of k.installed) e.started?.();
   }
 
   /** Stops timers and drops in-memory work; everything durable resumes at the next start. */

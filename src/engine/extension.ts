@@ -43,6 +43,11 @@ export interface EngineExtension {
   readonly services?: readonly Definition[];
   /** Called once, when the engine starts and before anything runs; a rejection fails the start. */
   install(host: ExtensionHost): void | Promise<void>;
+  /**
+   * Called once the engine has started (recovery done, timers running): the moment to begin
+   * work that starts invocations on its own, such as consuming a message queue.
+   */
+  started?(): void;
   /** HTTP routes under `/{name}`: `ingress` on the ingress, `admin` on the admin API. */
   readonly mounts?: { readonly ingress?: Mount; readonly admin?: Mount };
   /** Called after the engine stopped (connection pools, timers of its own). */
