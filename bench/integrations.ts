@@ -118,7 +118,7 @@ export async function integrationsBench(
     baseUrl: base,
     auth: bearer('bench-token'),
     timeout: '5s',
-    retry: { retries: 3 },
+    retry: { maxAttempts: 4 },
     circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
     rateLimit: { requests: 10_000_000, per: '1s' },
     idempotency: true,

@@ -39,7 +39,6 @@ export type {
   GraphQLVariableConfig,
   GraphQLVariableType,
   OperationPolicyConfig,
-  RetryConfig,
   CircuitBreakerConfig,
   RateLimitConfig,
   CacheConfig,
@@ -49,6 +48,8 @@ export type {
   WebhookSignatureConfig,
   DeadLetterConfig,
 } from './declarations/config.js';
+/** The one retry vocabulary (the same as handlers' and webhooks'). */
+export type { RetryPolicy } from '../core/retry.js';
 export { env } from './declarations/secrets.js';
 export type { EnvRef, Secret, Configurable, Env } from './declarations/secrets.js';
 

@@ -84,8 +84,10 @@ export {
   DEFAULT_RETRY_SCHEDULE,
   DEFAULT_JITTER,
   DEFAULT_MAX_RETRY_AFTER,
-  applyJitter,
+  WEBHOOK_RETRY,
   parseSchedule,
 } from './schedule.js';
+/** The one retry vocabulary (the same as handlers' and integrations'): the `retry` option. */
+export type { RetryPolicy } from '../core/retry.js';
 export { parseHttpDate, parseRetryAfter } from '../http/retry-after.js';
 export type { AttemptResponse, RetryDecision, RetryScheduleOptions } from './schedule.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyJitter, DEFAULT_RETRY_SCHEDULE, parseSchedule, RetrySchedule } from './schedule.js';
+import { DEFAULT_RETRY_SCHEDULE, parseSchedule, RetrySchedule } from './schedule.js';
 import { parseHttpDate, parseRetryAfter } from '../http/retry-after.js';
 
 const NOW = Date.parse('2015-10-21T07:00:00Z');
@@ -26,21 +26,6 @@ describe('parseSchedule', () => {
   it('names bad entries', () => {
     expect(() => parseSchedule('1m,,5m')).toThrow(/empty entry/);
     expect(() => parseSchedule(['1m', 'soon'])).toThrow(/"soon" is not a duration/);
-  });
-});
-
-describe('applyJitter', () => {
-  it('spreads a delay by ±jitter around it', () => {
-    expect(applyJitter(60_000, 0.1, 0)).toBe(54_000);
-    expect(applyJitter(60_000, 0.1, 0.5)).toBe(60_000);
-    expect(applyJitter(60_000, 0.1, 0.999999)).toBe(66_000);
-    expect(applyJitter(60_000, 0, 0.9)).toBe(60_000);
-  });
-
-  it('refuses out-of-range jitter and random values', () => {
-    expect(() => applyJitter(1000, 1, 0.5)).toThrow(RangeError);
-    expect(() => applyJitter(1000, 0.1, 1)).toThrow(RangeError);
-    expect(() => applyJitter(1000, -0.1, 0.5)).toThrow(RangeError);
   });
 });
 
@@ -82,12 +67,13 @@ describe('Retry-After', () => {
 
 describe('RetrySchedule', () => {
   it('allows one attempt plus one per delay', () => {
-    expect(schedule().maxAttempts).toBe(6);
-    expect(schedule({ schedule: [] }).maxAttempts).toBe(1);
+    expect(schedule().policy.maxAttempts).toBe(6);
+    expect(schedule({ retry: { schedule: [] } }).policy.maxAttempts).toBe(1);
+    expect(schedule({ retry: { schedule: ['10s', '1m'] } }).policy.maxAttempts).toBe(3);
   });
 
   it('retries on the schedule, with jitter from the injected random source', () => {
-    const s = schedule({ jitter: 0 });
+    const s = schedule({ retry: { jitter: 0 } });
     expect(
       [1, 2, 3, 4, 5].map((a) => s.nextAttemptAt(a, { status: 500 })!.getTime() - NOW),
     ).toEqual([60_000, 300_000, 1_800_000, 7_200_000, 28_800_000]);
@@ -97,7 +83,7 @@ describe('RetrySchedule', () => {
       at: new Date(NOW + 54_000),
       delayMs: 54_000,
     });
-    const high = schedule({ jitter: 0.2, random: () => 0.75 });
+    const high = schedule({ retry: { jitter: 0.2 }, random: () => 0.75 });
     expect(high.decide(2, { status: 500 })).toMatchObject({ delayMs: 330_000 });
   });
 
@@ -109,7 +95,7 @@ describe('RetrySchedule', () => {
   it('dead-letters after the last attempt', () => {
     expect(schedule().decide(6, { status: 500 })).toEqual({ action: 'dead_letter', attempts: 6 });
     expect(schedule().nextAttemptAt(6, { status: 500 })).toBeNull();
-    expect(schedule({ schedule: [] }).decide(1, { status: 503 })).toEqual({
+    expect(schedule({ retry: { schedule: [] } }).decide(1, { status: 503 })).toEqual({
       action: 'dead_letter',
       attempts: 1,
     });
@@ -123,7 +109,7 @@ describe('RetrySchedule', () => {
   });
 
   it('honours a longer Retry-After, from the headers or given directly, but never shortens the schedule', () => {
-    const s = schedule({ jitter: 0 });
+    const s = schedule({ retry: { jitter: 0 } });
     expect(s.decide(1, { status: 429, headers: { 'Retry-After': '600' } })).toEqual({
       action: 'retry',
       at: new Date(NOW + 600_000),
@@ -151,7 +137,7 @@ describe('RetrySchedule', () => {
       delayMs: 86_400_000,
     });
     expect(
-      schedule({ maxRetryAfter: '1h' }).decide(1, { status: 429, retryAfter: '7200' }),
+      schedule({ retry: { maxRetryAfter: '1h' } }).decide(1, { status: 429, retryAfter: '7200' }),
     ).toMatchObject({ delayMs: 3_600_000 });
   });
 
@@ -164,8 +150,28 @@ describe('RetrySchedule', () => {
     expect(calls).toBe(1);
   });
 
+  it('takes the core RetryPolicy: an own schedule is exact, maxAttempts alone keeps the default one', () => {
+    const own = schedule({ retry: { schedule: ['10s', '1m'] }, random: () => 0 });
+    expect(own.decide(1, { status: 500 })).toMatchObject({ delayMs: 10_000 });
+    expect(own.decide(3, { status: 500 })).toEqual({ action: 'dead_letter', attempts: 3 });
+    const longer = schedule({ retry: { maxAttempts: 8, jitter: 0 } });
+    expect(longer.decide(7, { status: 500 })).toMatchObject({ delayMs: 28_800_000 });
+    const exp = schedule({ retry: { initialInterval: '10s', maxAttempts: 3, jitter: 0 } });
+    expect([1, 2].map((a) => exp.decide(a, { status: 500 }))).toMatchObject([
+      { delayMs: 10_000 },
+      { delayMs: 20_000 },
+    ]);
+    expect(
+      schedule({ retry: { respectRetryAfter: false, jitter: 0 } }).decide(1, {
+        status: 429,
+        retryAfter: '600',
+      }),
+    ).toEqual({ action: 'retry', at: new Date(NOW + 60_000), delayMs: 60_000 });
+  });
+
   it('refuses bad options and attempt numbers', () => {
-    expect(() => schedule({ jitter: 1.5 })).toThrow(RangeError);
+    expect(() => schedule({ retry: { jitter: 1.5 } })).toThrow(/jitter/);
+    expect(() => schedule({ retry: { schedule: ['1m', 'soon'] } })).toThrow(/not a duration/);
     expect(() => schedule().decide(0)).toThrow(RangeError);
     expect(() => schedule().decide(1.5)).toThrow(RangeError);
   });

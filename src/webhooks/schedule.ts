@@ -1,8 +1,16 @@
 /**
  * When a failed webhook delivery is tried again. Pure: the clock and the random source are
  * injected, so a durable delivery passes `ctx.now()` and `ctx.random()` and replays identically.
+ * The policy is Keel's one retry vocabulary, the core `RetryPolicy`, with webhook defaults.
  */
 import { parseDuration, type Duration } from '../core/duration.js';
+import {
+  backoffDelay,
+  resolveRetry,
+  retryDelay,
+  type ResolvedRetryPolicy,
+  type RetryPolicy,
+} from '../core/retry.js';
 import { parseRetryAfter } from '../http/retry-after.js';
 import { readHeader } from './internal.js';
 import type { WebhookHeaders } from './verify/types.js';
@@ -14,17 +22,18 @@ import type { WebhookHeaders } from './verify/types.js';
  *
  * @example
  * ```ts
- * new RetrySchedule({ schedule: DEFAULT_RETRY_SCHEDULE, now, random }).maxAttempts; // 6
+ * new RetrySchedule({ retry: { schedule: DEFAULT_RETRY_SCHEDULE }, now, random }).policy.maxAttempts; // 6
  * ```
  */
 export const DEFAULT_RETRY_SCHEDULE: readonly string[] = ['1m', '5m', '30m', '2h', '8h'];
 
 /**
- * The default jitter: each scheduled delay is moved by up to ±10%.
+ * The default jitter of the default schedule: each delay is moved by up to ±10%. (A `retry`
+ * option that gives its own `schedule` without `jitter` is followed exactly.)
  *
  * @example
  * ```ts
- * applyJitter(60_000, DEFAULT_JITTER, ctx.random()); // 54_000 .. 66_000
+ * createWebhooks({ retry: { jitter: DEFAULT_JITTER * 2 } }); // the default schedule, ±20%
  * ```
  */
 export const DEFAULT_JITTER = 0.1;
@@ -40,14 +49,37 @@ export const DEFAULT_JITTER = 0.1;
 export const DEFAULT_MAX_RETRY_AFTER = '1d';
 
 /**
+ * The webhooks' default retry policy: the fields a `retry` option leaves out come from here.
+ * Six attempts on {@link DEFAULT_RETRY_SCHEDULE} with ±10% jitter, honouring a receiver's
+ * `Retry-After` up to one day; backoff settings given without a schedule start from 1 minute,
+ * doubling, at most 8 hours apart.
+ *
+ * @example
+ * ```ts
+ * WEBHOOK_RETRY.maxAttempts; // 6
+ * resolveRetry({ maxAttempts: 3 }, WEBHOOK_RETRY).scheduleMs; // the default schedule (its first 2 delays are used)
+ * ```
+ */
+export const WEBHOOK_RETRY: ResolvedRetryPolicy = Object.freeze({
+  maxAttempts: DEFAULT_RETRY_SCHEDULE.length + 1,
+  initialIntervalMs: 60_000,
+  factor: 2,
+  maxIntervalMs: 8 * 3_600_000,
+  jitter: DEFAULT_JITTER,
+  scheduleMs: Object.freeze(DEFAULT_RETRY_SCHEDULE.map((d) => parseDuration(d))),
+  respectRetryAfter: true,
+  maxRetryAfterMs: parseDuration(DEFAULT_MAX_RETRY_AFTER),
+});
+
+/**
  * Parses a retry schedule into milliseconds: an array of durations, or a string such as
- * `"[1m, 5m, 30m, 2h, 8h]"` or `"1m,5m,30m"` (for environment variables). An empty schedule means
- * no retries.
+ * `"[1m, 5m, 30m, 2h, 8h]"` or `"1m,5m,30m"` (for environment variables), ready for a
+ * `RetryPolicy`'s `schedule`. An empty schedule means no retries.
  *
  * @example
  * ```ts
  * parseSchedule(['1m', '5m', '30m', '2h', '8h']); // [60_000, 300_000, 1_800_000, 7_200_000, 28_800_000]
- * parseSchedule('[10s, 1m]'); // [10_000, 60_000]
+ * createWebhooks({ retry: { schedule: parseSchedule(process.env.HOOK_DELAYS ?? '[10s, 1m]') } });
  * ```
  */
 export function parseSchedule(schedule: readonly Duration[] | string): number[] {
@@ -59,23 +91,6 @@ export function parseSchedule(schedule: readonly Duration[] | string): number[] 
     if (d === '') throw new RangeError(`retry schedule "${schedule}" has an empty entry`);
     return parseDuration(d);
   });
-}
-
-/**
- * Moves a delay by up to ±`jitter` (a fraction), so that deliveries that failed together do not
- * all retry in the same instant. `random` is a number in [0, 1): 0 gives the shortest delay, 0.5
- * the delay itself.
- *
- * @example
- * ```ts
- * applyJitter(60_000, 0.1, 0); // 54_000
- * applyJitter(60_000, 0.1, 0.5); // 60_000
- * ```
- */
-export function applyJitter(delayMs: number, jitter: number, random: number): number {
-  if (!(jitter >= 0 && jitter < 1)) throw new RangeError(`jitter must be in [0, 1), not ${jitter}`);
-  if (!(random >= 0 && random < 1)) throw new RangeError(`random must be in [0, 1), not ${random}`);
-  return Math.max(0, Math.round(delayMs * (1 + jitter * (2 * random - 1))));
 }
 
 /** What came back from the attempt that just finished. */
@@ -118,15 +133,8 @@ export type RetryDecision =
 
 /** Options of {@link RetrySchedule}. */
 export interface RetryScheduleOptions {
-  /** Delays between attempts. Default {@link DEFAULT_RETRY_SCHEDULE}. */
-  schedule?: readonly Duration[] | string;
-  /** ± fraction applied to each scheduled delay. Default {@link DEFAULT_JITTER} (0.1). */
-  jitter?: number;
-  /**
-   * The longest `Retry-After` honoured; a longer one is cut to this, so a receiver cannot park a
-   * delivery for months. Default {@link DEFAULT_MAX_RETRY_AFTER} (1 day).
-   */
-  maxRetryAfter?: Duration;
+  /** How deliveries are retried. Fields left out come from {@link WEBHOOK_RETRY}. */
+  retry?: RetryPolicy;
   /** The current time in epoch milliseconds (`ctx.now` in a durable handler). */
   now: () => number;
   /** A number in [0, 1) (`ctx.random` in a durable handler); called once per retry decision. */
@@ -136,8 +144,9 @@ export interface RetryScheduleOptions {
 /**
  * A retry schedule for webhook deliveries: how many attempts, and when the next one is due given
  * how the last one ended. A 2xx response is delivered; `410 Gone` disables the endpoint; anything
- * else (another status, or no response) is retried after the scheduled delay with jitter, or
- * after the receiver's `Retry-After` when that is longer, until the schedule runs out.
+ * else (another status, or no response) is retried after the policy's delay (the core
+ * `retryDelay`: the schedule or the backoff, with jitter, lengthened to the receiver's
+ * `Retry-After` up to `maxRetryAfter`), until `maxAttempts` attempts have been made.
  *
  * @example
  * ```ts
@@ -147,23 +156,13 @@ export interface RetryScheduleOptions {
  * ```
  */
 export class RetrySchedule {
-  /** The delays between attempts, in milliseconds. */
-  readonly delays: readonly number[];
-  /** Attempts in all: the first plus one per delay. */
-  readonly maxAttempts: number;
-  readonly jitter: number;
-  readonly maxRetryAfterMs: number;
+  /** The policy, resolved over {@link WEBHOOK_RETRY}. */
+  readonly policy: ResolvedRetryPolicy;
   readonly #now: () => number;
   readonly #random: () => number;
 
   constructor(options: RetryScheduleOptions) {
-    this.delays = Object.freeze(parseSchedule(options.schedule ?? DEFAULT_RETRY_SCHEDULE));
-    this.maxAttempts = this.delays.length + 1;
-    this.jitter = options.jitter ?? DEFAULT_JITTER;
-    if (!(this.jitter >= 0 && this.jitter < 1)) {
-      throw new RangeError(`jitter must be in [0, 1), not ${this.jitter}`);
-    }
-    this.maxRetryAfterMs = parseDuration(options.maxRetryAfter ?? DEFAULT_MAX_RETRY_AFTER);
+    this.policy = resolveRetry(options.retry, WEBHOOK_RETRY);
     this.#now = options.now;
     this.#random = options.random;
   }
@@ -188,24 +187,17 @@ export class RetrySchedule {
     if (status === 410) {
       return { action: 'disable', reason: 'the endpoint answered 410 Gone' };
     }
-    if (attempt >= this.maxAttempts) return { action: 'dead_letter', attempts: attempt };
+    if (attempt >= this.policy.maxAttempts) return { action: 'dead_letter', attempts: attempt };
 
     const now = this.#now();
-    const scheduled = applyJitter(this.delays[attempt - 1]!, this.jitter, this.#random());
+    const random = this.#random();
     const header =
       last.retryAfter ?? (last.headers ? readHeader(last.headers, 'retry-after').value : undefined);
-    const retryAfter = parseRetryAfter(header, now);
-    const honoured =
-      retryAfter === undefined ? undefined : Math.min(retryAfter, this.maxRetryAfterMs);
-    if (honoured !== undefined && honoured > scheduled) {
-      return {
-        action: 'retry',
-        at: new Date(now + honoured),
-        delayMs: honoured,
-        retryAfterMs: honoured,
-      };
+    const delayMs = retryDelay(this.policy, attempt, random, parseRetryAfter(header, now))!;
+    if (delayMs > backoffDelay(this.policy, attempt, random)) {
+      return { action: 'retry', at: new Date(now + delayMs), delayMs, retryAfterMs: delayMs };
     }
-    return { action: 'retry', at: new Date(now + scheduled), delayMs: scheduled };
+    return { action: 'retry', at: new Date(now + delayMs), delayMs };
   }
 
   /**

@@ -32,14 +32,14 @@ function runtimeFor(options: { clock?: FakeClock } = {}): IntegrationRuntime {
   return r;
 }
 
-const fast = { retries: 3, initialDelay: 1, maxDelay: 5 } as const;
+const fast = { maxAttempts: 4, initialInterval: 1, maxInterval: 5 } as const;
 
 describe('plain integration client', () => {
   it('retries 5xx and 429 (waiting at least Retry-After) and returns the data', async () => {
     const gh = integration({
       name: `GH_${Math.random().toString(36).slice(2)}`,
       baseUrl: api.url,
-      // Without jitter, the retry after the 503 waits exactly `initialDelay` (1 ms).
+      // Without jitter, the retry after the 503 waits exactly `initialInterval` (1 ms).
       retry: { ...fast, jitter: 0 },
       operations: { get_user: { path: '/users/{username}' } },
     });
@@ -86,7 +86,7 @@ describe('plain integration client', () => {
       name: 'GHSlow',
       baseUrl: api.url,
       timeout: 30,
-      retry: { retries: 1, initialDelay: 1 },
+      retry: { maxAttempts: 2, initialInterval: 1 },
       operations: { ping: { path: '/ping' } },
     });
     api.failAll({ delayMs: 200, pass: true });

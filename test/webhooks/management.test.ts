@@ -121,7 +121,7 @@ describe('management API', () => {
   });
 
   it('lists deliveries newest first with paging and a status filter, and replays failures since a time', async () => {
-    h = await hooked([Events], { schedule: [] }); // one attempt, then dead-lettered
+    h = await hooked([Events], { retry: { schedule: [] } }); // one attempt, then dead-lettered
     let up = false;
     const r = await receiver(() => ({ status: up ? 200 : 500 }));
     receivers.push(r);

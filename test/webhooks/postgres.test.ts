@@ -32,8 +32,11 @@ const Events = service({
 
 describe('outbound webhooks on PostgreSQL', () => {
   it('delivers, logs newest first, opens the breaker, dead-letters and retries', async () => {
-    h = await hooked([Events], { schedule: [], breaker: { failures: 2 } }, undefined, () =>
-      openPostgresStore({ url, schema }),
+    h = await hooked(
+      [Events],
+      { retry: { schedule: [] }, breaker: { failures: 2 } },
+      undefined,
+      () => openPostgresStore({ url, schema }),
     );
     let up = false;
     r = await receiver(() => ({ status: up ? 200 : 503 }));

@@ -56,7 +56,7 @@ describe('outbound SSRF protection', () => {
   });
 
   it('refuses each delivery attempt to a blocked address, after DNS resolution, with no request sent', async () => {
-    h = await hooked([Events], { allow: [], resolve, schedule: ['1m'] });
+    h = await hooked([Events], { allow: [], resolve, retry: { schedule: ['1m'] } });
     r = await receiver();
     const port = new URL(r.url).port;
     // Created while their names resolved to public addresses (or without a check), as an

@@ -3,6 +3,7 @@
  * connector's defaults, and the type that carries each operation's parameter and result types.
  */
 import type { Duration } from '../../core/duration.js';
+import type { RetryPolicy } from '../../core/retry.js';
 import type { ErrorOverrides } from '../policies/classify.js';
 import type { IntegrationResponse } from '../runtime/client.js';
 import type {
@@ -12,7 +13,6 @@ import type {
   Integration,
   IntegrationConfig,
   RateLimitConfig,
-  RetryConfig,
 } from '../declarations/config.js';
 import type { MockHandler } from '../declarations/mock.js';
 import type { IntegrationCallOptions } from '../runtime/request.js';
@@ -30,7 +30,7 @@ export interface ConnectorOptions {
   /** Added to the connector's headers (a value given here wins). */
   headers?: Readonly<Record<string, Configurable>>;
   timeout?: Duration;
-  retry?: RetryConfig | false;
+  retry?: RetryPolicy | false;
   circuitBreaker?: CircuitBreakerConfig | false;
   rateLimit?: RateLimitConfig | false;
   cache?: CacheConfig | false;

@@ -111,7 +111,7 @@ describe('the declared policies', () => {
       'User-Agent': 'my-app',
       'X-GitHub-Api-Version': '2022-11-28',
     });
-    expect(stripe({ retry: false }).retry.retries).toBe(0);
+    expect(stripe({ retry: false }).retry.maxAttempts).toBe(1);
     expect(withOverrides({ name: 'A', timeout: '1s' }, { timeout: '2s' })).toEqual({
       name: 'A',
       timeout: '2s',

@@ -79,7 +79,7 @@ export function githubDefaults(options: Pick<GitHubOptions, 'token'>) {
     auth: bearer(options.token ?? env('GITHUB_TOKEN')),
     headers: GITHUB_HEADERS,
     timeout: '30s',
-    retry: { retries: 3, backoff: 'exponential' },
+    retry: { maxAttempts: 4 },
     circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
     rateLimit: GITHUB_RATE_LIMIT,
     cache: { defaultTtl: '1m' },

@@ -61,7 +61,7 @@ export function openWeather(options: OpenWeatherOptions = {}): Connector<OpenWea
         baseUrl: 'https://api.openweathermap.org',
         auth: apiKey(options.apiKey ?? env('OPENWEATHER_API_KEY'), { query: 'appid' }),
         timeout: '10s',
-        retry: { retries: 3, backoff: 'exponential' },
+        retry: { maxAttempts: 4 },
         circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
         rateLimit: { requests: 60, per: '1m' },
         cache: { defaultTtl: '15m' },

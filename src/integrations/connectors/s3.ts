@@ -81,7 +81,7 @@ export function s3(options: S3Options = {}): Connector<S3Operations> {
             : { unsignedPayload: options.unsignedPayload }),
         }),
         timeout: '60s',
-        retry: { retries: 3, backoff: 'exponential', initialDelay: '200ms', maxDelay: '20s' },
+        retry: { maxAttempts: 4, initialInterval: '200ms', maxInterval: '20s' },
         circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
         mock: s3Mock(),
         operations: {

@@ -60,7 +60,7 @@ export function sendgrid(options: SendGridOptions = {}): Connector<SendGridOpera
         baseUrl: 'https://api.sendgrid.com',
         auth: bearer(options.apiKey ?? env('SENDGRID_API_KEY')),
         timeout: '30s',
-        retry: { retries: 3, backoff: 'exponential', initialDelay: '1s', maxDelay: '30s' },
+        retry: { maxAttempts: 4, initialInterval: '1s', maxInterval: '30s' },
         circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
         mock: sendgridMock(),
         operations: {

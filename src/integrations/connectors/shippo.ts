@@ -110,7 +110,7 @@ export function shippo(options: ShippoOptions = {}): Connector<ShippoOperations>
         }),
         headers: { 'Shippo-API-Version': '2018-02-08' },
         timeout: '30s',
-        retry: { retries: 3, backoff: 'exponential', initialDelay: '1s', maxDelay: '30s' },
+        retry: { maxAttempts: 4, initialInterval: '1s', maxInterval: '30s' },
         circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
         mock: shippoMock(),
         // Shippo's paths end with a slash, as in its documentation.

@@ -56,7 +56,7 @@ export function slack(options: SlackOptions = {}): Connector<SlackOperations> {
         name: 'Slack',
         baseUrl: options.webhookUrl ?? env('SLACK_WEBHOOK_URL'),
         timeout: '10s',
-        retry: { retries: 3, backoff: 'exponential', initialDelay: '1s', maxDelay: '30s' },
+        retry: { maxAttempts: 4, initialInterval: '1s', maxInterval: '30s' },
         circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
         rateLimit: { requests: 1, per: '1s' },
         mock: slackMock(),

@@ -77,7 +77,7 @@ export function stripe(options: StripeOptions = {}): Connector<StripeOperations>
         auth: bearer(options.apiKey ?? env('STRIPE_SECRET_KEY')),
         headers: { 'Stripe-Version': options.apiVersion ?? '2024-06-20' },
         timeout: '30s',
-        retry: { retries: 3, backoff: 'exponential', initialDelay: '500ms', maxDelay: '8s' },
+        retry: { maxAttempts: 4, initialInterval: '500ms', maxInterval: '8s' },
         circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
         idempotency: { enabled: true, header: 'Idempotency-Key' },
         errors: { retryable: [409] },

@@ -93,7 +93,7 @@ export function twilio(options: TwilioOptions = {}): Connector<TwilioOperations>
         baseUrl: 'https://api.twilio.com',
         auth,
         timeout: '15s',
-        retry: { retries: 3, backoff: 'exponential', initialDelay: '1s', maxDelay: '10s' },
+        retry: { maxAttempts: 4, initialInterval: '1s', maxInterval: '10s' },
         circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
         mock: twilioMock(),
         operations: {

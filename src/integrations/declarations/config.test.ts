@@ -37,14 +37,14 @@ describe('integration(): resolution', () => {
       operations: {},
     });
     expect(api.retry).toEqual({
-      retries: 3,
-      backoff: 'exponential',
-      initialDelayMs: 100,
-      maxDelayMs: 30_000,
+      maxAttempts: 4,
+      initialIntervalMs: 100,
+      maxIntervalMs: 30_000,
       factor: 2,
       scheduleMs: [],
       jitter: 0.25,
       respectRetryAfter: true,
+      maxRetryAfterMs: 86_400_000,
     });
     expect(Object.isFrozen(api)).toBe(true);
   });
@@ -54,7 +54,7 @@ describe('integration(): resolution', () => {
       ...BASE,
       auth: bearer(env('GITHUB_TOKEN')),
       timeout: '10s',
-      retry: { retries: 5, initialDelay: '1s', maxDelay: '1m', factor: 3, jitter: 0.1 },
+      retry: { maxAttempts: 6, initialInterval: '1s', maxInterval: '1m', factor: 3, jitter: 0.1 },
       circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
       rateLimit: { requests: 5000, per: '1h', remainingHeader: 'X-RateLimit-Remaining' },
       cache: { defaultTtl: '5m' },
@@ -64,14 +64,14 @@ describe('integration(): resolution', () => {
     });
     expect(api.timeoutMs).toBe(10_000);
     expect(api.retry).toEqual({
-      retries: 5,
-      backoff: 'exponential',
-      initialDelayMs: 1000,
-      maxDelayMs: 60_000,
+      maxAttempts: 6,
+      initialIntervalMs: 1000,
+      maxIntervalMs: 60_000,
       factor: 3,
       scheduleMs: [],
       jitter: 0.1,
       respectRetryAfter: true,
+      maxRetryAfterMs: 86_400_000,
     });
     // The probe may take as long as a call.
     expect(api.circuitBreaker).toEqual({
@@ -94,12 +94,18 @@ describe('integration(): resolution', () => {
   it('a schedule: retries from its length, no jitter unless asked', () => {
     const api = integration({ ...BASE, retry: { schedule: ['1m', '5m', '30m', '2h', '8h'] } });
     expect(api.retry).toMatchObject({
-      retries: 5,
-      backoff: 'schedule',
+      maxAttempts: 6,
       scheduleMs: [60_000, 300_000, 1_800_000, 7_200_000, 28_800_000],
       jitter: 0,
     });
-    expect(integration({ ...BASE, retry: false }).retry.retries).toBe(0);
+    expect(integration({ ...BASE, retry: false }).retry.maxAttempts).toBe(1);
+    // An operation refining "no retries" starts from the defaults.
+    const none = integration({
+      ...BASE,
+      retry: false,
+      operations: { a: { path: '/a', retry: { initialInterval: '1s' } } },
+    });
+    expect(none.operations.a.retry).toMatchObject({ maxAttempts: 4, initialIntervalMs: 1000 });
   });
 
   it('operations inherit the integration policies and refine them', () => {
@@ -107,7 +113,7 @@ describe('integration(): resolution', () => {
       ...BASE,
       headers: { Accept: 'application/vnd.github+json' },
       timeout: '10s',
-      retry: { retries: 4, backoff: 'constant', initialDelay: '2s' },
+      retry: { maxAttempts: 5, factor: 1, initialInterval: '2s' },
       cache: { defaultTtl: '5m' },
       fallback: { default: { ok: false } },
       idempotency: { header: 'X-Idempotency-Key' },
@@ -123,7 +129,7 @@ describe('integration(): resolution', () => {
           query: { draft: '{draft}' },
           headers: { 'X-Extra': env('EXTRA') },
           timeout: '1m',
-          retry: { retries: 1 },
+          retry: { maxAttempts: 2 },
           errors: { retryable: [501], terminal: [409, 422] },
           batch: true,
         },
@@ -144,9 +150,9 @@ describe('integration(): resolution', () => {
       batch: undefined,
     });
     expect(ops.get_user.retry).toMatchObject({
-      retries: 4,
-      backoff: 'constant',
-      initialDelayMs: 2000,
+      maxAttempts: 5,
+      factor: 1,
+      initialIntervalMs: 2000,
     });
     expect(ops.get_fresh).toMatchObject({ cacheTtlMs: undefined, fallback: undefined });
     // Writes are not cached by default, and PUT is idempotent.
@@ -169,9 +175,9 @@ describe('integration(): resolution', () => {
     });
     // The operation's retry refines the integration's: only the count changes.
     expect(ops.create_issue.retry).toMatchObject({
-      retries: 1,
-      backoff: 'constant',
-      initialDelayMs: 2000,
+      maxAttempts: 2,
+      factor: 1,
+      initialIntervalMs: 2000,
     });
     expect(ops.charge).toMatchObject({
       idempotent: true,
@@ -304,14 +310,24 @@ describe('integration(): refusals name the integration, the field and what is ac
       'GitHub',
       'auth.unsignedPayload',
     ],
-    [{ ...BASE, retry: { retries: -1 } }, 'GitHub', 'retry.retries'],
+    [{ ...BASE, retry: { maxAttempts: 0 } }, 'GitHub', 'retry.maxAttempts'],
+    [{ ...BASE, retry: { maxAttempts: 2.5 } }, 'GitHub', 'retry.maxAttempts'],
+    [{ ...BASE, retry: { retries: 3 } }, 'GitHub', 'retry.retries'],
+    [{ ...BASE, retry: { initialDelay: '1s' } }, 'GitHub', 'retry.initialDelay'],
+    [{ ...BASE, retry: { maxAtempts: 3 } }, 'GitHub', 'retry.maxAtempts'],
+    [{ ...BASE, retry: { respectRetryAfter: 'yes' } }, 'GitHub', 'retry.respectRetryAfter'],
+    [{ ...BASE, retry: { maxRetryAfter: 'soon' } }, 'GitHub', 'retry.maxRetryAfter'],
     [{ ...BASE, retry: { jitter: 2 } }, 'GitHub', 'retry.jitter'],
     [{ ...BASE, retry: { factor: 0.5 } }, 'GitHub', 'retry.factor'],
-    [{ ...BASE, retry: { initialDelay: '10s', maxDelay: '1s' } }, 'GitHub', 'retry.maxDelay'],
+    [
+      { ...BASE, retry: { initialInterval: '10s', maxInterval: '1s' } },
+      'GitHub',
+      'retry.maxInterval',
+    ],
     [{ ...BASE, retry: { schedule: [] } }, 'GitHub', 'retry.schedule'],
     [{ ...BASE, retry: { schedule: ['1m'], backoff: 'exponential' } }, 'GitHub', 'retry.backoff'],
     [{ ...BASE, retry: { schedule: ['1m', 'x'] } }, 'GitHub', 'retry.schedule[1]'],
-    [{ ...BASE, retry: { retries: 3, schedule: ['1m', '5m'] } }, 'GitHub', 'retry.retries'],
+    [{ ...BASE, retry: { maxAttempts: 4, schedule: ['1m', '5m'] } }, 'GitHub', 'retry.maxAttempts'],
     [
       { ...BASE, circuitBreaker: { failures: 0, window: '1m', reset: '30s' } },
       'GitHub',

@@ -7,13 +7,13 @@
  * The same data can be written in a file (see `parseIntegrations`); both routes end here.
  */
 import { parseDuration, type Duration } from '../../core/duration.js';
+import { resolveRetry, type ResolvedRetryPolicy, type RetryPolicy } from '../../core/retry.js';
 import type { AuthConfig } from './auth/config.js';
 import type { BreakerOptions } from '../policies/breaker.js';
 import type { ErrorOverrides } from '../policies/classify.js';
 import { IntegrationConfigError } from '../errors.js';
 import type { MockHandler } from './mock.js';
 import type { RateLimitOptions } from '../policies/rate-limit.js';
-import type { ResolvedRetry } from '../policies/retry.js';
 import { checkConfigurable, isEnvRef, type Configurable, type Secret } from './secrets.js';
 import { templateParams } from './url.js';
 
@@ -22,27 +22,6 @@ export type IntegrationType = 'rest' | 'graphql' | 'webhook';
 
 /** HTTP methods an operation may use. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
-
-/**
- * Retries: a count with exponential (default) or constant backoff, or an explicit schedule.
- * Defaults: 3 retries, exponential from 100ms doubling up to 30s, ±25% jitter, honouring
- * `Retry-After`. A schedule (`['1m', '5m', '30m', '2h', '8h']`) gives the delay before each retry
- * and, unless `jitter` is set, is followed exactly.
- */
-export interface RetryConfig {
-  /** Retries after the first attempt. With a schedule, must equal its length (or be omitted). */
-  retries?: number;
-  backoff?: 'exponential' | 'constant';
-  initialDelay?: Duration;
-  maxDelay?: Duration;
-  factor?: number;
-  /** Random spread around each delay, 0 to 1 (0.25 = ±25%). */
-  jitter?: number;
-  /** The delay before each retry, in order. Excludes `backoff`, `initialDelay`, `maxDelay`, `factor`. */
-  schedule?: readonly Duration[];
-  /** Wait at least as long as a `Retry-After` header asks (default true). */
-  respectRetryAfter?: boolean;
-}
 
 /** "N failures in W, reset after R". */
 export interface CircuitBreakerConfig {
@@ -117,7 +96,7 @@ export interface OperationPolicyConfig {
   batch?: boolean;
   fallback?: FallbackConfig | false;
   timeout?: Duration;
-  retry?: RetryConfig | false;
+  retry?: RetryPolicy | false;
   errors?: ErrorOverrides;
 }
 
@@ -167,8 +146,11 @@ export interface IntegrationConfig {
   headers?: Readonly<Record<string, Configurable>>;
   /** Per attempt. Default 30s. */
   timeout?: Duration;
-  /** Default: 3 retries with exponential backoff; `false` for none. */
-  retry?: RetryConfig | false;
+  /**
+   * Keel's {@link RetryPolicy}. Default {@link INTEGRATION_DEFAULTS}.retry: 4 attempts (3 retries)
+   * with exponential backoff, honouring `Retry-After`; `false` for none.
+   */
+  retry?: RetryPolicy | false;
   circuitBreaker?: CircuitBreakerConfig;
   rateLimit?: RateLimitConfig;
   cache?: CacheConfig;
@@ -210,7 +192,7 @@ export interface ResolvedOperationBase {
   batch: { maxBatchSize: number; maxDelayMs: number } | undefined;
   fallback: Fallback | undefined;
   timeoutMs: number;
-  retry: ResolvedRetry;
+  retry: ResolvedRetryPolicy;
   /** The integration's overrides merged with the operation's (the operation wins). */
   errors: ErrorOverrides;
 }
@@ -251,7 +233,7 @@ export interface Integration<Ops extends string = string> {
   readonly auth: AuthConfig;
   readonly headers: Readonly<Record<string, Configurable>>;
   readonly timeoutMs: number;
-  readonly retry: ResolvedRetry;
+  readonly retry: ResolvedRetryPolicy;
   readonly circuitBreaker: BreakerOptions | undefined;
   readonly rateLimit: ResolvedRateLimit | undefined;
   readonly cache: { defaultTtlMs: number | undefined };
@@ -281,20 +263,43 @@ type OperationsOf<C> = C extends { operations?: infer O } ? NonNullable<O> : nev
 export const INTEGRATION_DEFAULTS = {
   type: 'rest',
   timeoutMs: 30_000,
+  /**
+   * 1 attempt + 3 retries, exponential from 100ms doubling up to 30s, ±25% jitter, honouring
+   * `Retry-After` up to a day. A `schedule` given without `jitter` is followed exactly.
+   */
   retry: {
-    retries: 3,
-    backoff: 'exponential',
-    initialDelayMs: 100,
-    maxDelayMs: 30_000,
+    maxAttempts: 4,
+    initialIntervalMs: 100,
     factor: 2,
-    scheduleMs: [],
+    maxIntervalMs: 30_000,
     jitter: 0.25,
+    scheduleMs: [],
     respectRetryAfter: true,
-  } satisfies ResolvedRetry,
+    maxRetryAfterMs: 86_400_000,
+  } satisfies ResolvedRetryPolicy,
   idempotencyHeader: 'Idempotency-Key',
 } as const;
 
-const NO_RETRY: ResolvedRetry = { ...INTEGRATION_DEFAULTS.retry, retries: 0 };
+const NO_RETRY: ResolvedRetryPolicy = { ...INTEGRATION_DEFAULTS.retry, maxAttempts: 1 };
+
+const RETRY_FIELDS = [
+  'maxAttempts',
+  'initialInterval',
+  'factor',
+  'maxInterval',
+  'jitter',
+  'schedule',
+  'respectRetryAfter',
+  'maxRetryAfter',
+] as const;
+
+/** The integrations' retry settings before they took the core `RetryPolicy`'s names. */
+const RENAMED_RETRY_FIELDS: Readonly<Record<string, string>> = {
+  retries: 'give maxAttempts, the attempts in all (3 retries = maxAttempts: 4)',
+  backoff: 'exponential is the default; for a constant delay give factor: 1',
+  initialDelay: 'it is initialInterval now',
+  maxDelay: 'it is maxInterval now',
+};
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 const OPERATION_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -323,7 +328,7 @@ const VARIABLE_TYPES: readonly GraphQLVariableType[] = [
  *   auth: bearer(env('GITHUB_TOKEN')),
  *   headers: { 'X-GitHub-Api-Version': '2022-11-28' },
  *   timeout: '30s',
- *   retry: { retries: 3, backoff: 'exponential' },
+ *   retry: { maxAttempts: 4, initialInterval: '500ms' },
  *   circuitBreaker: { failures: 5, window: '1m', reset: '30s' },
  *   rateLimit: { requests: 5000, per: '1h' },
  *   operations: {
@@ -466,7 +471,7 @@ export function integration<const C extends IntegrationConfig>(
 interface Inherited {
   headers: Readonly<Record<string, Configurable>>;
   timeoutMs: number;
-  retry: ResolvedRetry;
+  retry: ResolvedRetryPolicy;
   defaultTtlMs: number | undefined;
   fallback: Fallback | undefined;
   idempotency: { enabled: boolean; header: string };
@@ -638,26 +643,40 @@ class Checker {
     return Object.freeze({ ...a }) as AuthConfig;
   }
 
-  retry(value: unknown, path: string, base: ResolvedRetry): ResolvedRetry {
+  retry(value: unknown, path: string, base: ResolvedRetryPolicy): ResolvedRetryPolicy {
     if (value === undefined) return base;
     if (value === false) return NO_RETRY;
     const r = this.object(value, path);
-    const retries =
-      r.retries === undefined
-        ? undefined
-        : this.int(r.retries, `${path}.retries`, 0, 'retries after the first attempt');
-    const jitter = r.jitter === undefined ? undefined : (r.jitter as unknown);
-    if (jitter !== undefined && (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1))) {
-      this.fail(
-        `${path}.jitter`,
-        `must be a number from 0 to 1 (0.25 = ±25%), got ${show(jitter)}`,
-      );
+    for (const [old, now] of Object.entries(RENAMED_RETRY_FIELDS)) {
+      if (r[old] !== undefined) this.fail(`${path}.${old}`, `is not a retry setting: ${now}`);
     }
-    const respectRetryAfter =
-      r.respectRetryAfter === undefined
-        ? base.respectRetryAfter
-        : this.bool(r.respectRetryAfter, `${path}.respectRetryAfter`);
-
+    const known = new Set(RETRY_FIELDS);
+    for (const k of Object.keys(r)) {
+      if (!known.has(k as (typeof RETRY_FIELDS)[number]) && r[k] !== undefined)
+        this.fail(`${path}.${k}`, `is not a retry setting (use ${RETRY_FIELDS.join(', ')})`);
+    }
+    const p: RetryPolicy = {};
+    if (r.maxAttempts !== undefined && r.maxAttempts !== Infinity)
+      this.int(r.maxAttempts, `${path}.maxAttempts`, 1, 'attempts in all, the first included');
+    if (r.maxAttempts !== undefined) p.maxAttempts = r.maxAttempts as number;
+    for (const k of ['initialInterval', 'maxInterval', 'maxRetryAfter'] as const) {
+      if (r[k] !== undefined) p[k] = this.duration(r[k], `${path}.${k}`);
+    }
+    if (r.factor !== undefined) {
+      if (typeof r.factor !== 'number' || !(r.factor >= 1))
+        this.fail(`${path}.factor`, `must be a number of at least 1, got ${show(r.factor)}`);
+      p.factor = r.factor;
+    }
+    if (r.jitter !== undefined) {
+      if (typeof r.jitter !== 'number' || !(r.jitter >= 0 && r.jitter <= 1))
+        this.fail(
+          `${path}.jitter`,
+          `must be a number from 0 to 1 (0.25 = ±25%), got ${show(r.jitter)}`,
+        );
+      p.jitter = r.jitter;
+    }
+    if (r.respectRetryAfter !== undefined)
+      p.respectRetryAfter = this.bool(r.respectRetryAfter, `${path}.respectRetryAfter`);
     if (r.schedule !== undefined) {
       if (!Array.isArray(r.schedule) || r.schedule.length === 0) {
         this.fail(
@@ -665,65 +684,29 @@ class Checker {
           `must be a non-empty list of durations such as ['1m', '5m', '30m'], got ${show(r.schedule)}`,
         );
       }
-      for (const k of ['backoff', 'initialDelay', 'maxDelay', 'factor'] as const) {
-        if (r[k] !== undefined)
-          this.fail(
-            `${path}.${k}`,
-            `cannot be combined with a schedule: give either backoff settings or the list of delays`,
-          );
-      }
-      const scheduleMs = (r.schedule as unknown[]).map((d, i) =>
+      p.schedule = (r.schedule as unknown[]).map((d, i) =>
         this.duration(d, `${path}.schedule[${i}]`),
       );
-      if (retries !== undefined && retries !== scheduleMs.length) {
+      // The core policy would repeat the last delay or drop the last ones; in a declaration a
+      // count that disagrees with the listed delays is more likely a slip.
+      const n = p.schedule.length;
+      if (p.maxAttempts !== undefined && p.maxAttempts !== n + 1) {
         this.fail(
-          `${path}.retries`,
-          `is ${retries} but the schedule lists ${scheduleMs.length} delay${scheduleMs.length === 1 ? '' : 's'}; they must agree (or leave retries out)`,
+          `${path}.maxAttempts`,
+          `is ${p.maxAttempts} (${p.maxAttempts - 1} retries) but the schedule lists ${n} delay${n === 1 ? '' : 's'}; they must agree (maxAttempts = delays + 1, or leave it out)`,
         );
       }
-      return {
-        ...base,
-        retries: scheduleMs.length,
-        backoff: 'schedule',
-        scheduleMs,
-        jitter: jitter ?? 0,
-        respectRetryAfter,
-      };
     }
-
-    // Settings not given are inherited (an operation's retry refines its integration's), except
-    // from a schedule, which has no backoff settings to inherit.
-    const from = base.backoff === 'schedule' ? INTEGRATION_DEFAULTS.retry : base;
-    const backoff =
-      r.backoff === undefined
-        ? (from.backoff as 'exponential' | 'constant')
-        : this.oneOf(r.backoff, `${path}.backoff`, ['exponential', 'constant']);
-    const initialDelayMs =
-      r.initialDelay === undefined
-        ? from.initialDelayMs
-        : this.duration(r.initialDelay, `${path}.initialDelay`);
-    const maxDelayMs =
-      r.maxDelay === undefined ? from.maxDelayMs : this.duration(r.maxDelay, `${path}.maxDelay`);
-    if (maxDelayMs < initialDelayMs) {
+    // An operation that refines an integration declared with `retry: false` starts from the
+    // defaults, not from "no retries".
+    const resolved = resolveRetry(p, base === NO_RETRY ? INTEGRATION_DEFAULTS.retry : base);
+    if (resolved.scheduleMs.length === 0 && resolved.maxIntervalMs < resolved.initialIntervalMs) {
       this.fail(
-        `${path}.maxDelay`,
-        `(${maxDelayMs}ms) must not be shorter than initialDelay (${initialDelayMs}ms)`,
+        `${path}.maxInterval`,
+        `(${resolved.maxIntervalMs}ms) must not be shorter than initialInterval (${resolved.initialIntervalMs}ms)`,
       );
     }
-    const factor = r.factor === undefined ? from.factor : (r.factor as unknown);
-    if (typeof factor !== 'number' || !(factor >= 1)) {
-      this.fail(`${path}.factor`, `must be a number of at least 1, got ${show(factor)}`);
-    }
-    return {
-      retries: retries ?? (base.retries === 0 ? INTEGRATION_DEFAULTS.retry.retries : base.retries),
-      backoff,
-      initialDelayMs,
-      maxDelayMs,
-      factor,
-      scheduleMs: [],
-      jitter: jitter ?? from.jitter,
-      respectRetryAfter,
-    };
+    return resolved;
   }
 
   breaker(value: unknown, timeoutMs: number): BreakerOptions {

@@ -8,7 +8,7 @@
  *    rate limit (wait for a permit), auth (signing, OAuth2 token), the request with its timeout
  *    (or the mock), classification, and the outcome fed back to the breaker, the limiter (server
  *    hints) and the statistics;
- * 5. a retryable failure waits (`policies/retry.ts`: backoff, schedule, `Retry-After`) and tries again;
+ * 5. a retryable failure waits (`retryDelay` of the core `RetryPolicy`: backoff, schedule, `Retry-After`) and tries again;
  *    a durable call hands a long wait to the engine instead (see `durable.ts`);
  * 6. the last good response is cached; when nothing worked the fallback answers, if declared.
  *
@@ -36,7 +36,7 @@ import {
   type CallParams,
   type IntegrationCallOptions,
 } from './request.js';
-import { retryDelay } from '../policies/retry.js';
+import { retryDelay } from '../../core/retry.js';
 import { resolveSecret } from '../declarations/secrets.js';
 import {
   COARSE_TIMEOUT_FROM_MS,
@@ -431,7 +431,7 @@ async function attemptLoop<T>(
         retries,
         s.now() + delay,
         last,
-        `${h.integration.name}.${op.name}: ${message}; retry ${retries} of ${op.retry.retries} in ${delay} ms`,
+        `${h.integration.name}.${op.name}: ${message}; retry ${retries} of ${op.retry.maxAttempts - 1} in ${delay} ms`,
       );
     }
     await s.wait(delay);

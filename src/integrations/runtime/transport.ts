@@ -1,12 +1,15 @@
 /**
- * The wire: one HTTP attempt over undici (a keep-alive connection pool per origin, shared by every
- * integration of a runtime), or the integration's in-process mock in mock mode. Either way the
- * answer is a {@link RawResponse}, so the policies above cannot tell them apart.
+ * The wire: one HTTP attempt through the shared outbound client (`src/http/client.ts`: a
+ * keep-alive connection pool per origin, shared by every integration of a runtime), or the
+ * integration's in-process mock in mock mode. Either way the answer is a {@link RawResponse}, so
+ * the policies above cannot tell them apart.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { HttpClient, flattenHeaders, type ResponseHead } from '../../http/client.js';
 import type { HttpMethod } from '../declarations/config.js';
 import type { MockHandler, MockRequest } from '../declarations/mock.js';
 import type { BuiltRequest } from './request.js';
+
+export type { ResponseHead } from '../../http/client.js';
 
 /** A response as the policies see it: status, lower-case headers and the decoded body. */
 export interface RawResponse {
@@ -24,7 +27,7 @@ export interface WireRequest {
   body: string | Uint8Array | undefined;
 }
 
-/** From this long on, attempt timeouts use undici's coarse timers (see `HttpTransport.send`). */
+/** From this long on, attempt timeouts use undici's coarse timers (see `HttpTransport.open`). */
 export const COARSE_TIMEOUT_FROM_MS = 1000;
 
 /** Raised when an attempt ran out of time (classified as `timeout`). */
@@ -32,70 +35,64 @@ export class AttemptTimeoutError extends Error {
   override readonly name = 'TimeoutError';
 }
 
-/** A response head from undici: status, headers and the body still to read. */
-export type ResponseHead = Dispatcher.ResponseData;
-
 /**
- * Sends requests over a shared undici agent.
+ * Sends integration requests over the shared outbound client, and maps its answers and failures
+ * to what the policies classify ({@link RawResponse}, or a thrown error).
  *
  * @example
  * ```ts
  * const http = new HttpTransport();
- * const res = await http.send({ method: 'GET', url, headers: {}, body: undefined }, 5000);
+ * const res = await http.send({ method: 'GET', url, headers: {}, body: undefined }, 500);
  * await http.close();
  * ```
  */
 export class HttpTransport {
-  private readonly agent: Agent;
+  private readonly client: HttpClient;
   /** Each base URL's origin and path prefix, `null` when it is not in normal form. */
   private readonly bases = new Map<string, BaseTarget | null>();
 
   constructor(options: { connections?: number } = {}) {
-    this.agent = new Agent({
-      keepAliveTimeout: 10_000,
+    this.client = new HttpClient({
+      keepAliveMs: 10_000,
       ...(options.connections === undefined ? {} : { connections: options.connections }),
     });
   }
 
   /**
-   * One attempt; rejects with the network error or a timeout. A timeout of a second or more is
-   * left to undici's coarse timers (no answer headers, or a pause in the body, for that long;
-   * they fire up to about a second late), which cost almost nothing; a shorter one is enforced
-   * exactly with an abort signal, which costs an AbortController and a timer per request.
+   * One attempt with an exact deadline of `timeoutMs` for the whole exchange (a timer per
+   * request); rejects with the network error or an {@link AttemptTimeoutError}. The call path
+   * uses it for timeouts under {@link COARSE_TIMEOUT_FROM_MS}, and {@link open} for the others.
    */
   async send(req: WireRequest, timeoutMs: number): Promise<RawResponse> {
-    if (timeoutMs < COARSE_TIMEOUT_FROM_MS) return this.sendAbortable(req, timeoutMs);
-    return readResponse(await this.open(req, timeoutMs));
+    const res = await this.client.exchange({ ...req, timeoutMs });
+    if (!res.ok) {
+      if (res.code === 'timeout') {
+        throw new AttemptTimeoutError(`no complete answer within ${timeoutMs} ms`, {
+          cause: res.cause,
+        });
+      }
+      // The network error itself when there is one, so the policies classify it by its code.
+      if (res.cause instanceof Error) throw res.cause;
+      throw Object.assign(new Error(res.message), { code: res.code });
+    }
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: decodeBody(res.body, res.headers['content-type']),
+    };
   }
 
   /**
-   * The first half of {@link send} with a coarse timeout (`timeoutMs` ≥ 1 s): sends the request
-   * and resolves with the response head; {@link readBody} reads the rest. Split so that the call
-   * path awaits undici's own promises and no promise of ours in between.
+   * Sends the request and resolves with the response head ({@link readBody} reads the rest),
+   * with a coarse timeout (`timeoutMs` ≥ 1 s: no answer head, or a pause in the body, for that
+   * long; undici's timers, which fire up to about a second late and cost almost nothing). Split
+   * so that the call path awaits undici's own promises and no promise of ours in between.
    *
    * With a `target` (see {@link target}) the request goes straight to the agent, as
    * `agent.request({ origin, path })`; without, undici's `request(url)` parses the URL.
    */
   open(req: WireRequest, timeoutMs: number, target?: Target): Promise<ResponseHead> {
-    if (target !== undefined) {
-      return this.agent.request({
-        origin: target.origin,
-        path: target.path,
-        method: req.method,
-        headers: req.headers,
-        body: req.body,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-    }
-    return request(req.url, {
-      method: req.method,
-      headers: req.headers,
-      body: req.body,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      dispatcher: this.agent,
-    });
+    return this.client.open(req, timeoutMs, target);
   }
 
   /**
@@ -131,31 +128,9 @@ export class HttpTransport {
     return plain ? { origin: b.origin, path } : undefined;
   }
 
-  private async sendAbortable(req: WireRequest, timeoutMs: number): Promise<RawResponse> {
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new AttemptTimeoutError(`no complete answer within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    try {
-      const res = await request(req.url, {
-        method: req.method,
-        headers: req.headers,
-        body: req.body,
-        signal: controller.signal,
-        dispatcher: this.agent,
-      });
-      return await readResponse(res);
-    } catch (err) {
-      if (controller.signal.reason instanceof AttemptTimeoutError) throw controller.signal.reason;
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.agent.close();
+  /** Waits for the requests in flight, then closes the pools. */
+  close(): Promise<void> {
+    return this.client.close();
   }
 }
 
@@ -237,11 +212,6 @@ export async function sendToMock(
   }
 }
 
-async function readResponse(res: ResponseHead): Promise<RawResponse> {
-  const headers = responseHeaders(res);
-  return responseOf(res, headers, await readBody(res, headers));
-}
-
 /** The response's headers as the policies see them (see {@link RawResponse}). */
 export function responseHeaders(res: ResponseHead): Record<string, string> {
   return flattenHeaders(res.headers);
@@ -269,26 +239,6 @@ export function responseOf(
     headers,
     body: typeof body === 'string' ? decodeText(body, type) : decodeBody(Buffer.from(body), type),
   };
-}
-
-/** undici's header names are lower case already; repeated headers are joined. */
-function flattenHeaders(
-  headers: Record<string, string | string[] | undefined>,
-): Record<string, string> {
-  for (const k in headers) {
-    const v = headers[k];
-    if (typeof v !== 'string') return joined(headers);
-  }
-  return headers as Record<string, string>;
-}
-
-function joined(headers: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k in headers) {
-    const v = headers[k];
-    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
-  }
-  return out;
 }
 
 function decodeText(text: string, type: string | undefined): unknown {

@@ -1,5 +1,6 @@
 /** The outbound options with their defaults applied and checked at startup. */
 import { parseDuration } from '../../core/duration.js';
+import { policyOf, type ResolvedRetryPolicy } from '../../core/retry.js';
 import { RetrySchedule } from '../schedule.js';
 import { checkAllowList } from '../ssrf.js';
 import { breakerOptions } from './breakers.js';
@@ -8,9 +9,7 @@ import type { EventSubscriber, OutboundOptions, OutboundSignature } from './type
 
 /** Options with defaults applied and checked. */
 export interface ResolvedOutbound {
-  schedule: readonly number[];
-  jitter: number;
-  maxRetryAfterMs: number;
+  retry: ResolvedRetryPolicy;
   retentionMs: number;
   timeoutMs: number;
   responseBodyLimit: number;
@@ -26,9 +25,7 @@ export interface ResolvedOutbound {
 /** Applies defaults and checks every option, so a bad one fails at startup. */
 export function resolveOutbound(o: OutboundOptions): ResolvedOutbound {
   const probe = new RetrySchedule({
-    ...(o.schedule !== undefined ? { schedule: o.schedule } : {}),
-    ...(o.jitter !== undefined ? { jitter: o.jitter } : {}),
-    ...(o.maxRetryAfter !== undefined ? { maxRetryAfter: o.maxRetryAfter } : {}),
+    ...(o.retry !== undefined ? { retry: o.retry } : {}),
     now: () => 0,
     random: () => 0,
   });
@@ -43,9 +40,7 @@ export function resolveOutbound(o: OutboundOptions): ResolvedOutbound {
   for (const s of subscribers) checkSubscriber(s);
   breakerOptions(o.breaker);
   return {
-    schedule: probe.delays,
-    jitter: probe.jitter,
-    maxRetryAfterMs: probe.maxRetryAfterMs,
+    retry: probe.policy,
     retentionMs: parseDuration(o.retention ?? '7d'),
     timeoutMs: parseDuration(o.timeout ?? '15s'),
     responseBodyLimit: positive('responseBodyLimit', o.responseBodyLimit, 1024),
@@ -89,9 +84,9 @@ function checkSignature(s: OutboundSignature | undefined): OutboundSignature | u
 
 /**
  * The outbound options a `type: webhook` integration declaration stands for: its `signature`
- * (an extra HMAC header, see {@link OutboundSignature}), its retry schedule (`retry_delays`, or
- * the delays of its `retry: N times with ...` policy, without jitter: the declared delays are
- * followed exactly) and its dead-letter retention. Fields the declaration leaves out are left
+ * (an extra HMAC header, see {@link OutboundSignature}), its retry policy (`retry` and
+ * `retry_delays`, the same `RetryPolicy`; without jitter unless declared: the declared delays are
+ * followed exactly; `retry: none` is one attempt) and its dead-letter retention. Fields the declaration leaves out are left
  * out here, so the webhooks defaults apply to them. `startApp` merges these under the app's
  * `webhooks` options (a field set there wins).
  *
@@ -115,22 +110,14 @@ export function outboundFromDeclaration(decl: Integration): OutboundOptions {
   if (decl.signature !== undefined)
     out.signature = { algorithm: decl.signature.algorithm, header: decl.signature.header };
   // A declaration without `retry` gets the integrations' default policy; only a declared retry
-  // says something about webhook delivery.
-  if (decl.config.retry !== undefined) {
-    const r = decl.retry;
-    const delays: number[] = [];
-    for (let i = 0; i < r.retries; i++) {
-      if (r.backoff === 'schedule') {
-        const d = r.scheduleMs[i] ?? r.scheduleMs[r.scheduleMs.length - 1];
-        if (d === undefined) break;
-        delays.push(d);
-      } else if (r.backoff === 'constant') delays.push(r.initialDelayMs);
-      else delays.push(Math.min(r.maxDelayMs, r.initialDelayMs * r.factor ** i));
-    }
-    if (delays.length > 0) {
-      out.schedule = delays;
-      out.jitter = 0;
-    }
+  // says something about webhook delivery. Its delays are followed exactly unless it declares
+  // a jitter (the integrations' default ±25% is not the webhooks').
+  const declared = decl.config.retry;
+  if (declared !== undefined) {
+    out.retry = {
+      ...policyOf(decl.retry),
+      jitter: declared === false ? 0 : (declared.jitter ?? 0),
+    };
   }
   if (decl.deadLetter?.retentionMs !== undefined) out.retention = decl.deadLetter.retentionMs;
   return out;

@@ -7,6 +7,7 @@ import { ConflictError, NotFoundError, TerminalError, ValidationError } from '..
 import type { StepWithWrites } from '../../core/replay.js';
 import { contextKey, type ExtensionHost } from '../../engine/extension.js';
 import { RetrySchedule } from '../schedule.js';
+import { policyOf } from '../../core/retry.js';
 import { checkEventType } from './endpoint-input.js';
 import { runAttempt, type AttemptDeps, type AttemptResult } from './attempt.js';
 import { breakerOptions, EndpointBreakers } from './breakers.js';
@@ -79,9 +80,7 @@ export class WebhooksRuntime {
       signature: options.signature,
       schedule: (now) =>
         new RetrySchedule({
-          schedule: options.schedule,
-          jitter: options.jitter,
-          maxRetryAfter: options.maxRetryAfterMs,
+          retry: policyOf(options.retry),
           now: () => now,
           random: Math.random,
         }),

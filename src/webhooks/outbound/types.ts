@@ -5,6 +5,7 @@
  */
 import type { Definition } from '../../core/definitions.js';
 import type { Duration } from '../../core/duration.js';
+import type { RetryPolicy } from '../../core/retry.js';
 import type { BreakerStatus } from '../../integrations/policies/breaker.js';
 import type { Resolver } from '../ssrf.js';
 
@@ -166,12 +167,14 @@ export interface OutboundSignature {
 export interface OutboundOptions {
   /** An extra HMAC-of-the-body signature header (default none: Standard Webhooks headers only). */
   signature?: OutboundSignature;
-  /** Delays between attempts. Default `[1m, 5m, 30m, 2h, 8h]` (six attempts). */
-  schedule?: readonly Duration[] | string;
-  /** ± fraction applied to each delay. Default 0.1. */
-  jitter?: number;
-  /** Longest `Retry-After` honoured. Default `1d`. */
-  maxRetryAfter?: Duration;
+  /**
+   * How a failing delivery is retried: Keel's one retry vocabulary (the same as handlers' and
+   * integrations'). Fields left out come from `WEBHOOK_RETRY`: six attempts on the schedule
+   * `[1m, 5m, 30m, 2h, 8h]` with ±10% jitter, honouring a receiver's `Retry-After` up to `1d`.
+   * A `schedule` given without `jitter` is followed exactly; `maxAttempts` alone keeps the
+   * default schedule (its first delays, or its last one repeated).
+   */
+  retry?: RetryPolicy;
   /** How long delivery records (the log and the dead-letter queue) are kept. Default `7d`. */
   retention?: Duration;
   /** Per-attempt HTTP timeout, connection included. Default `15s`. */

@@ -53,7 +53,7 @@ describe('the integrations file', () => {
     const gh = byName.GitHubAPI!;
     expect(gh.headers).toMatchObject({ 'X-GitHub-Api-Version': '2022-11-28' });
     expect(gh.timeoutMs).toBe(30_000);
-    expect(gh.retry).toMatchObject({ retries: 3, backoff: 'exponential' });
+    expect(gh.retry).toMatchObject({ maxAttempts: 4, factor: 2, scheduleMs: [] });
     expect(gh.circuitBreaker).toMatchObject({ failures: 5, windowMs: 60_000, resetMs: 30_000 });
     expect(gh.rateLimit).toMatchObject({ requests: 5000, windowMs: 3_600_000 });
     expect(gh.operations.get_user).toMatchObject({ cacheTtlMs: 300_000 });
@@ -87,8 +87,11 @@ describe('the integrations file', () => {
     // No `webhooks` option: the type: webhook declaration enables delivery, as declared.
     expect(app.webhooks!.runtime.options).toMatchObject({
       signature: { algorithm: 'sha256', header: 'X-Webhook-Signature' },
-      schedule: [60_000, 300_000, 1_800_000, 7_200_000, 28_800_000],
-      jitter: 0,
+      retry: {
+        maxAttempts: 6,
+        scheduleMs: [60_000, 300_000, 1_800_000, 7_200_000, 28_800_000],
+        jitter: 0,
+      },
       retentionMs: 7 * 86_400_000,
     });
     const status = await fetch(`${app.admin.url}/integrations/status`);
@@ -102,11 +105,11 @@ describe('the integrations file', () => {
       services: [],
       integrationsFile: INTEGRATIONS_FILE,
       integrations: { log: () => undefined },
-      webhooks: { schedule: ['1s'], allow: ['127.0.0.1'] },
+      webhooks: { retry: { schedule: ['1s'] }, allow: ['127.0.0.1'] },
     });
     expect(app.webhooks!.runtime.options).toMatchObject({
       signature: { header: 'X-Webhook-Signature' },
-      schedule: [1000],
+      retry: { maxAttempts: 2, scheduleMs: [1000], jitter: 0 },
       retentionMs: 7 * 86_400_000,
     });
   });

@@ -25,7 +25,7 @@ export function runtime(options: IntegrationRuntimeOptions = {}): IntegrationRun
 }
 
 /** Retries in milliseconds, so failure tests stay fast. */
-export const FAST_RETRY = { retries: 2, initialDelay: 1, maxDelay: 5 } as const;
+export const FAST_RETRY = { maxAttempts: 3, initialInterval: 1, maxInterval: 5 } as const;
 
 /** The error a call rejects with (fails the test if it resolves). */
 export async function callError(p: Promise<unknown>): Promise<IntegrationCallError> {

@@ -30,7 +30,7 @@ const SEED: Record<string, IntegrationConfig> = {
     baseUrl: 'https://api.github.com',
     auth: { type: 'bearer', token: { env: 'GITHUB_TOKEN' } },
     timeout: 30_000,
-    retry: { retries: 3, backoff: 'exponential' },
+    retry: { maxAttempts: 4 },
     circuitBreaker: { failures: 5, window: 60_000, reset: 30_000 },
     rateLimit: { requests: 5000, per: 3_600_000 },
   },
@@ -72,7 +72,7 @@ const SEED: Record<string, IntegrationConfig> = {
     name: 'WebhookDeliveryService',
     type: 'webhook',
     signature: { algorithm: 'sha256', header: 'X-Webhook-Signature' },
-    retry: { retries: 5, schedule: [60_000, 300_000, 1_800_000, 7_200_000, 28_800_000] },
+    retry: { maxAttempts: 6, schedule: [60_000, 300_000, 1_800_000, 7_200_000, 28_800_000] },
     deadLetter: { enabled: true, retention: 604_800_000 },
   },
   'seed-003-notification-service.keel': {
@@ -106,7 +106,11 @@ describe('parseIntegrations: the seed 003 declarations, verbatim', () => {
 
   it('resolves them: the webhook schedule is followed exactly, the GraphQL query is cacheable', () => {
     const webhook = integration(parseFixture('seed-003-webhook-delivery.keel')[0]!);
-    expect(webhook.retry).toMatchObject({ retries: 5, backoff: 'schedule', jitter: 0 });
+    expect(webhook.retry).toMatchObject({
+      maxAttempts: 6,
+      scheduleMs: [60_000, 300_000, 1_800_000, 7_200_000, 28_800_000],
+      jitter: 0,
+    });
     expect(webhook.deadLetter).toEqual({ enabled: true, retentionMs: 604_800_000 });
     const gql = integration(parseFixture('seed-003-github-graphql.keel')[0]!);
     expect(gql.operations.get_user_repos).toMatchObject({
@@ -133,7 +137,7 @@ describe('parseIntegrations: the seed 003 declarations, verbatim', () => {
       window: 60_000,
       reset: 30_000,
     });
-    expect(byName.ConceptRetry!.retry).toEqual({ retries: 3, backoff: 'exponential' });
+    expect(byName.ConceptRetry!.retry).toEqual({ maxAttempts: 4 });
     expect(byName.ConceptRetryDelays!.retry).toEqual({
       schedule: [60_000, 300_000, 1_800_000, 7_200_000, 28_800_000],
     });
@@ -214,10 +218,9 @@ describe('parseIntegrations: every field', () => {
       headers: { Accept: 'application/vnd.github+json', 'X-GitHub-Api-Version': '2022-11-28' },
       timeout: 10_000,
       retry: {
-        retries: 4,
-        backoff: 'exponential',
-        initialDelay: 200,
-        maxDelay: 10_000,
+        maxAttempts: 5,
+        initialInterval: 200,
+        maxInterval: 10_000,
         jitter: 0.2,
       },
       circuitBreaker: { failures: 5, window: 60_000, reset: 30_000 },
@@ -240,7 +243,7 @@ describe('parseIntegrations: every field', () => {
           method: 'POST',
           path: '/repos/{owner}/{repo}/deployments',
           timeout: 60_000,
-          retry: { retries: 2, backoff: 'constant', initialDelay: 1000 },
+          retry: { maxAttempts: 3, factor: 1, initialInterval: 1000 },
           errors: { terminal: [409], retryable: [422] },
         },
       },
@@ -290,7 +293,7 @@ describe('parseIntegrations: every field', () => {
         scope: 'inventory:read inventory:write',
         refreshMargin: 120_000,
       },
-      retry: { retries: 3, schedule: [1000, 10_000, 60_000] },
+      retry: { maxAttempts: 4, schedule: [1000, 10_000, 60_000] },
       batching: { maxBatchSize: 50, maxDelay: 200 },
       operations: { reserve: { method: 'POST', path: '/reservations', batch: true } },
     });
@@ -433,7 +436,7 @@ describe('parseIntegrations: errors say where and what', () => {
     );
     const mismatch = errorOf('integration A {\n  retry: 3 times\n  retry_delays: [1m, 5m]\n}');
     expect(mismatch.message).toBe(
-      'line 2, column 10: integration A, retry: is 3 but the schedule lists 2 delays; they must agree (or leave retries out)',
+      'line 2, column 10: integration A, retry: is 4 (3 retries) but the schedule lists 2 delays; they must agree (maxAttempts = delays + 1, or leave it out)',
     );
     const path = errorOf('integration A {\n  operation get_user {\n    path: "users/{id}"\n  }\n}');
     expect(path.message).toBe(
@@ -500,6 +503,19 @@ describe('parseIntegrations: syntax details', () => {
     expect(c).toEqual({ name: 'A', timeout: 5000, retry: false, baseUrl: 'https://a.example.com' });
   });
 
+  it("a retry block in the core RetryPolicy's own words", () => {
+    const [c] = parseIntegrations(
+      'integration A {\n retry: { max_attempts: 5, initial_interval: 1s, max_interval: 1m, backoff: constant, max_retry_after: 1h }\n}',
+    );
+    expect(c!.retry).toEqual({
+      maxAttempts: 5,
+      initialInterval: 1000,
+      maxInterval: 60_000,
+      factor: 1,
+      maxRetryAfter: 3_600_000,
+    });
+  });
+
   it('compound durations, percentages, escapes, string keys', () => {
     const [c] = parseIntegrations(
       'integration A {\n timeout: 1m30s\n retry: { times: 2, jitter: 10% }\n headers: { "X-Note": "tab\\there \\u0041" }\n}',
@@ -507,7 +523,7 @@ describe('parseIntegrations: syntax details', () => {
     expect(c).toEqual({
       name: 'A',
       timeout: 90_000,
-      retry: { retries: 2, jitter: 0.1 },
+      retry: { maxAttempts: 3, jitter: 0.1 },
       headers: { 'X-Note': 'tab\there A' },
     });
   });
@@ -529,7 +545,7 @@ describe('parseIntegrations: syntax details', () => {
     expect(c).toEqual({
       name: 'GitHub',
       auth: { type: 'bearer', token: { env: 'GITHUB_TOKEN' } },
-      retry: { retries: 3, backoff: 'exponential' },
+      retry: { maxAttempts: 4 },
       circuitBreaker: { failures: 5, window: 60_000, reset: 30_000 },
       rateLimit: { requests: 5000, per: 3_600_000 },
     });

@@ -5,7 +5,8 @@
  * (`5 failures in 1m, reset after 30s`) and the block form (`{ failures: 5, ... }`).
  */
 import type { Duration } from '../../../core/duration.js';
-import type { FallbackConfig, IntegrationConfig, RetryConfig } from '../config.js';
+import type { FallbackConfig, IntegrationConfig } from '../config.js';
+import type { RetryPolicy } from '../../../core/retry.js';
 import type { Pos } from './lexer.js';
 import { Cursor, camel, type Reader } from './reader.js';
 import type { BlockNode, Field, Value } from './syntax.js';
@@ -35,8 +36,8 @@ export function readRetryFields(
   delaysField: Field | undefined,
   tsPath: string,
   labelPrefix: string,
-): RetryConfig | false | undefined {
-  let retry: RetryConfig | false | undefined;
+): RetryPolicy | false | undefined {
+  let retry: RetryPolicy | false | undefined;
   if (retryField !== undefined)
     retry = readRetry(r, retryField.value, tsPath, `${labelPrefix}retry`);
   if (delaysField !== undefined) {
@@ -50,14 +51,15 @@ export function readRetryFields(
     r.origin(`${tsPath}.schedule`, list.pos, label);
     if (retry === false)
       r.fail(delaysField.keyPos, `${r.ctx(label)}retry is none, so there is nothing to schedule`);
-    // "5 times with exponential_backoff" next to explicit delays describes the same schedule.
-    const { backoff: _b, initialDelay: _i, maxDelay: _m, factor: _f, ...rest } = retry ?? {};
+    // "5 times with exponential_backoff" next to explicit delays describes the same schedule:
+    // the delays replace the backoff settings, the count stays.
+    const { initialInterval: _i, maxInterval: _m, factor: _f, ...rest } = retry ?? {};
     retry = { ...rest, schedule };
   }
   return retry;
 }
 
-function readRetry(r: Reader, v: Value, tsPath: string, label: string): RetryConfig | false {
+function readRetry(r: Reader, v: Value, tsPath: string, label: string): RetryPolicy | false {
   r.origin(tsPath, v.pos, label);
   const node = r.reparse(v, label);
   if (node.phrases.length === 1 && node.phrases[0]!.terms.length === 1) {
@@ -68,21 +70,25 @@ function readRetry(r: Reader, v: Value, tsPath: string, label: string): RetryCon
     }
     if (only.kind === 'block') return readRetryBlock(r, only, tsPath, label);
   }
-  const out: RetryConfig = {};
+  const out: RetryPolicy = {};
   const [first, ...more] = node.phrases;
   const c = new Cursor(r, first!, label);
   const n = c.integer('a number of retries, as in 3 times with exponential_backoff');
-  out.retries = n;
-  r.origin(`${tsPath}.retries`, c.lastPos, label);
+  // "3 times" counts retries: 4 attempts in all.
+  out.maxAttempts = n + 1;
+  r.origin(`${tsPath}.maxAttempts`, c.lastPos, label);
   c.optional('times', 'time', 'retries');
   if (c.optional('with')) {
-    out.backoff = backoffWord(
+    const backoff = backoffWord(
       r,
       c.word("a backoff after 'with': exponential_backoff or constant_backoff"),
       c.lastPos,
       label,
     );
-    r.origin(`${tsPath}.backoff`, c.lastPos, label);
+    if (backoff === 'constant') {
+      out.factor = 1;
+      r.origin(`${tsPath}.factor`, c.lastPos, label);
+    }
   }
   c.end("'3 times with exponential_backoff'");
   for (const p of more) {
@@ -96,12 +102,12 @@ function readRetry(r: Reader, v: Value, tsPath: string, label: string): RetryCon
       r.origin(`${tsPath}.factor`, m.lastPos, label);
     } else if (w === 'starting' || w === 'initial_delay') {
       if (w === 'starting') m.expect('at');
-      out.initialDelay = m.duration(`'${w === 'starting' ? 'starting at' : w}'`);
-      r.origin(`${tsPath}.initialDelay`, m.lastPos, label);
+      out.initialInterval = m.duration(`'${w === 'starting' ? 'starting at' : w}'`);
+      r.origin(`${tsPath}.initialInterval`, m.lastPos, label);
     } else if (w === 'up' || w === 'max_delay') {
       if (w === 'up') m.expect('to');
-      out.maxDelay = m.duration(`'${w === 'up' ? 'up to' : w}'`);
-      r.origin(`${tsPath}.maxDelay`, m.lastPos, label);
+      out.maxInterval = m.duration(`'${w === 'up' ? 'up to' : w}'`);
+      r.origin(`${tsPath}.maxInterval`, m.lastPos, label);
     } else {
       r.fail(
         m.lastPos,
@@ -113,44 +119,56 @@ function readRetry(r: Reader, v: Value, tsPath: string, label: string): RetryCon
   return out;
 }
 
-function readRetryBlock(r: Reader, block: BlockNode, tsPath: string, label: string): RetryConfig {
+function readRetryBlock(r: Reader, block: BlockNode, tsPath: string, label: string): RetryPolicy {
   const fields = r.fields(
     block,
     [
       'times',
       'retries',
+      'max_attempts',
       'backoff',
       'initial_delay',
+      'initial_interval',
       'max_delay',
+      'max_interval',
       'factor',
       'jitter',
       'delays',
       'schedule',
       'respect_retry_after',
+      'max_retry_after',
     ],
     label,
   );
-  const out: RetryConfig = {};
+  const out: RetryPolicy = {};
+  let constant = false;
   for (const [key, f] of fields) {
     const l = `${label}.${key}`;
     const node = r.one(f.value, l);
     switch (key) {
       case 'times':
       case 'retries':
-        out.retries = r.number(node, l);
-        r.origin(`${tsPath}.retries`, node.pos, l);
+        // A count of retries: one attempt more in all.
+        out.maxAttempts = r.number(node, l) + 1;
+        r.origin(`${tsPath}.maxAttempts`, node.pos, l);
+        break;
+      case 'max_attempts':
+        out.maxAttempts = r.number(node, l);
+        r.origin(`${tsPath}.maxAttempts`, node.pos, l);
         break;
       case 'backoff':
-        out.backoff = backoffWord(r, r.word(node, l), node.pos, l);
-        r.origin(`${tsPath}.backoff`, node.pos, l);
+        constant = backoffWord(r, r.word(node, l), node.pos, l) === 'constant';
+        if (constant) r.origin(`${tsPath}.factor`, node.pos, l);
         break;
       case 'initial_delay':
-        out.initialDelay = r.duration(node, l);
-        r.origin(`${tsPath}.initialDelay`, node.pos, l);
+      case 'initial_interval':
+        out.initialInterval = r.duration(node, l);
+        r.origin(`${tsPath}.initialInterval`, node.pos, l);
         break;
       case 'max_delay':
-        out.maxDelay = r.duration(node, l);
-        r.origin(`${tsPath}.maxDelay`, node.pos, l);
+      case 'max_interval':
+        out.maxInterval = r.duration(node, l);
+        r.origin(`${tsPath}.maxInterval`, node.pos, l);
         break;
       case 'factor':
         out.factor = r.number(node, l);
@@ -171,8 +189,14 @@ function readRetryBlock(r: Reader, block: BlockNode, tsPath: string, label: stri
         out.respectRetryAfter = r.bool(node, l);
         r.origin(`${tsPath}.respectRetryAfter`, node.pos, l);
         break;
+      case 'max_retry_after':
+        out.maxRetryAfter = r.duration(node, l);
+        r.origin(`${tsPath}.maxRetryAfter`, node.pos, l);
+        break;
     }
   }
+  // constant_backoff is the core policy's factor 1 (unless a factor is given as well).
+  if (constant && out.factor === undefined) out.factor = 1;
   return out;
 }
 
