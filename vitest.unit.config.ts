@@ -34,6 +34,7 @@ export default defineConfig({
       'test/examples/fulfillment/*.test.ts',
       'test/examples/webhook-aggregator/aggregator.test.ts',
       'test/examples/github-deployment/deployment.test.ts',
+      'test/examples/github-deployment/real-http.test.ts',
       'test/examples/integration-patterns/*.test.ts',
       'test/admin-roles/*.test.ts',
       'test/fuzz/*.test.ts',

@@ -17,10 +17,28 @@ import { DOWNSTREAM_RETRY, simulated, type FailureMode } from './simulate.js';
 export const smsMock = twilioMock();
 
 /**
- * The Twilio connector of this example. Named apart from other examples' Twilio connectors, so
- * its breaker and rate limit are its own.
+ * Where this example's Twilio API is: `FULFILLMENT_TWILIO_API_URL` when set (the real-HTTP
+ * tests point it at a local fake Twilio), else undefined and the connector's default,
+ * `https://api.twilio.com`. Read once, when this module loads, since the connector is created
+ * then.
+ *
+ * @example
+ * ```sh
+ * FULFILLMENT_TWILIO_API_URL=http://127.0.0.1:4010 TWILIO_ACCOUNT_SID=AC... TWILIO_AUTH_TOKEN=... npm start
+ * ```
  */
-export const fulfillmentSms = twilio({ name: 'FulfillmentSms', mock: smsMock });
+export const FULFILLMENT_TWILIO_API_URL: string | undefined =
+  process.env.FULFILLMENT_TWILIO_API_URL || undefined;
+
+/**
+ * The Twilio connector of this example (at {@link FULFILLMENT_TWILIO_API_URL} when set). Named
+ * apart from other examples' Twilio connectors, so its breaker and rate limit are its own.
+ */
+export const fulfillmentSms = twilio({
+  name: 'FulfillmentSms',
+  mock: smsMock,
+  ...(FULFILLMENT_TWILIO_API_URL !== undefined ? { baseUrl: FULFILLMENT_TWILIO_API_URL } : {}),
+});
 
 /** The sender number: `FULFILLMENT_SMS_FROM`, else Twilio's test number that always works. */
 export const SMS_FROM = process.env.FULFILLMENT_SMS_FROM ?? '+15005550006';

@@ -37,11 +37,29 @@ export const DEPLOYMENT_TIMEOUT = '10m';
 export const deploymentsGitHubMock = githubMock();
 
 /**
- * The GitHub connector the deployment flow uses (`GITHUB_TOKEN`; in mock mode it answers from
- * {@link deploymentsGitHubMock}). Its own name keeps its breaker and rate limit apart from other
- * GitHub integrations in the app.
+ * Where the deployment flow's GitHub API is: `GITHUB_DEPLOYMENTS_API_URL` when set (a GitHub
+ * Enterprise Server is `https://HOST/api/v3`; the real-HTTP tests point it at a local fake),
+ * else undefined and the connector's default, `https://api.github.com`. Read once, when this
+ * module loads, since the connector is created then.
+ *
+ * @example
+ * ```sh
+ * GITHUB_DEPLOYMENTS_API_URL=https://github.example.com/api/v3 GITHUB_TOKEN=... npm start
+ * ```
  */
-export const deploymentsGitHub = github({ name: 'GitHubDeployments', mock: deploymentsGitHubMock });
+export const DEPLOYMENTS_GITHUB_API_URL: string | undefined =
+  process.env.GITHUB_DEPLOYMENTS_API_URL || undefined;
+
+/**
+ * The GitHub connector the deployment flow uses (`GITHUB_TOKEN`; in mock mode it answers from
+ * {@link deploymentsGitHubMock}; at {@link DEPLOYMENTS_GITHUB_API_URL} when set). Its own name
+ * keeps its breaker and rate limit apart from other GitHub integrations in the app.
+ */
+export const deploymentsGitHub = github({
+  name: 'GitHubDeployments',
+  mock: deploymentsGitHubMock,
+  ...(DEPLOYMENTS_GITHUB_API_URL !== undefined ? { baseUrl: DEPLOYMENTS_GITHUB_API_URL } : {}),
+});
 
 /** The seed's `DeploymentRequest`: `POST /GitHubDeployment/{requestId}/run`. */
 export const DeploymentRequest = z.object({
