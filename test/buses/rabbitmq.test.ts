@@ -139,8 +139,14 @@ describe.skipIf(!up)('RabbitMQ subscriptions and publish', () => {
     engines.push(second);
     expect(await second.attach(invocationId)).toBe(7);
     const got = await drain(out);
-    expect(got.map((m) => m.properties.messageId)).toEqual([`${invocationId}:publish:0`]);
-    expect(JSON.parse(got[0]!.content.toString())).toEqual({ n: 7 });
+    // RabbitMQ has no broker-side deduplication: a crash after the broker confirmed and before
+    // the step's entry was durable publishes again, under the same message id (Keel's
+    // subscriptions drop the copy by it). So: one message id, every copy the same message.
+    expect(got.length).toBeGreaterThanOrEqual(1);
+    expect([...new Set(got.map((m) => m.properties.messageId))]).toEqual([
+      `${invocationId}:publish:0`,
+    ]);
+    for (const m of got) expect(JSON.parse(m.content.toString())).toEqual({ n: 7 });
     await second.stop();
     opened = new Promise<void>((r) => (gate = r));
     cleanup();
