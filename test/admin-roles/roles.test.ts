@@ -317,6 +317,10 @@ describe('two roles', () => {
       });
       expect(JSON.stringify(answer.body)).not.toContain(USER);
     }
+    // The refusal names the route as it was asked (no trailing slash on the collection).
+    expect(
+      (await asUser('POST', '/webhooks', { url: 'https://example.com/x' })).body.message,
+    ).toMatch(/^POST \/webhooks needs the admin token/);
     expect((await asAdmin('GET', '/webhooks')).body).toEqual(before.endpoints);
     expect(hooks.requests.length).toBe(before.sent);
     expect((await asAdmin('GET', `/invocations/${invocationId}`)).body).toEqual(before.invocation);

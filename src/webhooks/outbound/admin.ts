@@ -81,7 +81,7 @@ async function route(r: MountRequest, handlers: Handlers): Promise<void> {
   const method = (r.req.method ?? 'GET') as keyof Handlers;
   const h = handlers[method];
   if (!h) throw new MethodNotAllowedError(r.req.method ?? '?', Object.keys(handlers).join(', '));
-  if (method !== 'GET') requireAdmin(r, `${method} /webhooks/${r.segments.join('/')}`);
+  if (method !== 'GET') requireAdmin(r, `${method} ${['/webhooks', ...r.segments].join('/')}`);
   await h();
 }
 
