@@ -29,6 +29,8 @@ export interface LoadOptions {
   path: (i: number) => string;
   /** JSON request body. */
   body: string;
+  /** Extra request headers, sent with every request (e.g. `authorization`). */
+  headers?: Readonly<Record<string, string>>;
   /** The exact answer body expected (with status `expectStatus`), or a check of the body. */
   expect: string | ((body: string) => boolean);
   /** The status expected; default 200 (202 for a `/send`). */
@@ -87,9 +89,12 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
   result.okByTarget = targets.map(() => 0);
   const bodyLength = Buffer.byteLength(o.body);
   const expectStatus = o.expectStatus ?? 200;
+  const extra = Object.entries(o.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   const heads = targets.map(
     (t) =>
-      `Host: ${t.host}:${t.port}\r\ncontent-type: application/json\r\ncontent-length: ${bodyLength}\r\n\r\n${o.body}`,
+      `Host: ${t.host}:${t.port}\r\n${extra}content-type: application/json\r\ncontent-length: ${bodyLength}\r\n\r\n${o.body}`,
   );
   let next = 0;
   let done = 0;

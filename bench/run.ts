@@ -16,6 +16,8 @@
  *   npm run bench -- --profile=wf-conc,noop-conc,wf-seq
  *   npm run bench -- --profile --server=keel-pg   # the same for Keel on PostgreSQL
  *   npm run bench -- --only=suspended --suspended=10000   # the suspended-workflows row, smaller
+ *   npm run bench -- --only=gateway    # the integration platform's gateway rows (bench/gateway.ts)
+ *   npm run bench -- --only=buses      # messages/s from RabbitMQ and NATS into invocations (bench/buses.ts)
  *   BENCH_SEQ=5000 BENCH_N=20000 BENCH_CLIENTS=64 npm run bench
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -26,6 +28,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { percentiles, runLoad, type LoadResult } from './client.js';
+import { busesBench } from './buses.js';
+import { gatewayBench } from './gateway.js';
 import { integrationsBench } from './integrations.js';
 import { formatSummary, summarizeProfile } from './profile.js';
 import { runSuspendedBench, suspendedTable, SUSPENDED_TARGET } from './suspended.js';
@@ -1196,6 +1200,16 @@ async function main(): Promise<void> {
       typeof only !== 'string' || only.split(',').includes('integrations')
         ? await integrationsBench(log, { tmp: TMP, pinned })
         : undefined;
+    // `--only=...,gateway` (or no --only): the integration platform's gateway into workflows.
+    const gatewaySection =
+      typeof only !== 'string' || only.split(',').includes('gateway')
+        ? await gatewayBench({ root: ROOT, tmp: TMP, pinned, log, clients: CLIENTS })
+        : undefined;
+    // `--only=...,buses` (or no --only): RabbitMQ and NATS into durable invocations.
+    const busesSection =
+      typeof only !== 'string' || only.split(',').includes('buses')
+        ? await busesBench(log, { tmp: TMP })
+        : undefined;
     const secs = ((Date.now() - t0) / 1000).toFixed(0);
     console.log('# Keel benchmark\n');
     console.log(machine().join('\n'));
@@ -1249,6 +1263,8 @@ async function main(): Promise<void> {
       );
     }
     if (integrationsSection !== undefined) console.log(`\n${integrationsSection}`);
+    if (gatewaySection !== undefined) console.log(`\n${gatewaySection}`);
+    if (busesSection !== undefined) console.log(`\n${busesSection}`);
   } finally {
     fs.rmSync(TMP, { recursive: true, force: true });
   }

@@ -7,9 +7,14 @@
  */
 import { appOptionsFromEnv, startApp } from '../src/app.js';
 import { integrationOptions } from './integrations.js';
-import { services } from './services.js';
+import { extensions, services } from './services.js';
 
-const app = await startApp({ services, ...integrationOptions, ...appOptionsFromEnv() });
+const app = await startApp({
+  services,
+  extensions,
+  ...integrationOptions,
+  ...appOptionsFromEnv(),
+});
 console.log(
   `keel: ingress listening on ${app.ingress.url} (database ${process.env.KEEL_DB ?? './.keel/keel.db'})`,
 );

@@ -5,9 +5,13 @@
  * calls), and each system's inbound receivers are served at `POST /webhooks/{name}`.
  */
 import type { AppOptions } from '../src/app.js';
+import * as declarativeSaga from './declarative-saga/index.js';
 import * as fulfillment from './fulfillment/index.js';
 import * as githubDeployment from './github-deployment/index.js';
 import * as patterns from './integration-patterns/index.js';
+import * as platform from './integration-platform/index.js';
+import * as multiService from './multi-service/index.js';
+import * as oauthConnect from './oauth-connect/index.js';
 import * as orderNotifications from './order-notifications/index.js';
 import * as webhookAggregator from './webhook-aggregator/index.js';
 
@@ -24,6 +28,14 @@ export const integrationOptions: Pick<
       ...githubDeployment.integrations,
       ...fulfillment.integrations,
       ...patterns.integrations,
+      // Seed 004, exercise 1.1: the four travel providers.
+      ...multiService.integrations,
+      // Seed 004, exercise 1.2: the two OAuth2 providers (per-account tokens).
+      ...oauthConnect.integrations,
+      // Seed 004, exercise 2.2: the declarative saga's inventory, payments and shipping.
+      ...declarativeSaga.integrations,
+      // Seed 004's capstone: 120 external services (mocks until PLATFORM_SERVICES_URL is set).
+      ...platform.integrations,
     ],
     // Circuit events (seed 003's events table).
     subscribers: [...patterns.subscribers],

@@ -8,6 +8,9 @@ import type { EngineExtension } from './engine/extension.js';
 import { serve, type IngressServer } from './ingress/index.js';
 import { integration as declare, type Integration } from './integrations/declarations/config.js';
 import { readIntegrationsFile } from './integrations/declarations/dsl/parse.js';
+import { readDatabasesFile } from './databases/dsl.js';
+import { withDatabases } from './databases/setup.js';
+import { declaredSubscriptions, withSubscriptions } from './buses/declared.js';
 import {
   createIntegrations,
   type Integrations,
@@ -19,6 +22,7 @@ import { openPostgresStore } from './store/postgres/index.js';
 import { createWebhooks, type Webhooks, type WebhooksOptions } from './webhooks/setup.js';
 import { outboundFromDeclaration } from './webhooks/outbound/options.js';
 import { startWhileUnavailable } from './startup.js';
+import { createFlows, type Flows } from './flows/setup.js';
 
 /** Options of a whole Keel application: engine, store, ingress and admin API. Env vars override none of these; see {@link appOptionsFromEnv}. */
 export interface AppOptions extends Omit<EngineOptions, 'store'> {
@@ -88,6 +92,13 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
    * migrated by a newer Keel) fail at once.
    */
   storeWait?: Duration;
+  /**
+   * A directory of declarative flow definitions (`*.json`, `*.yaml`; see docs/flows.md),
+   * registered at start (`KEEL_FLOWS_DIR`): adds the flows extension (`POST /flows/{name}/run`,
+   * `/flows/definitions` on the admin API), or gives the directory to the flows extension
+   * already in `extensions` (`createFlows({ transforms, ... })`). Default: none.
+   */
+  flowsDir?: string;
 }
 
 export interface App {
@@ -149,6 +160,7 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
     o.durability = env.KEEL_DURABILITY;
   }
   if (env.KEEL_INTEGRATIONS_FILE) o.integrationsFile = env.KEEL_INTEGRATIONS_FILE;
+  if (env.KEEL_FLOWS_DIR) o.flowsDir = env.KEEL_FLOWS_DIR;
   if (env.KEEL_DATABASE_URL) o.databaseUrl = env.KEEL_DATABASE_URL;
   if (env.KEEL_DATABASE_SCHEMA) o.databaseSchema = env.KEEL_DATABASE_SCHEMA;
   if (env.KEEL_LEASE) o.lease = checked(env.KEEL_LEASE, 'KEEL_LEASE');
@@ -208,6 +220,7 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     integrations: integrationsGiven,
     integrationsFile,
     storeWait = 'forever',
+    flowsDir,
     ...engineOptions
   } = options;
   // The file is read (and every declaration checked) before anything opens the store.
@@ -220,6 +233,21 @@ export async function startApp(options: AppOptions & { services: Definition[] })
           integrationsGiven,
           webhooksGiven,
         );
+  // `database Name { ... }` blocks of the same file (see docs/databases.md).
+  const fileDatabases =
+    integrationsFile === undefined ? [] : await readDatabasesFile(integrationsFile);
+  // `subscription Name { ... }` blocks (see docs/buses.md), their targets resolved.
+  const fileSubscriptions =
+    integrationsFile === undefined
+      ? []
+      : await declaredSubscriptions(
+          integrationsFile,
+          options.services,
+          engineOptions.extensions ?? [],
+        );
+  // The app's own flows extension, if it has one, takes the directory (one per engine).
+  const flowsGiven = (engineOptions.extensions ?? []).find((e): e is Flows => e.name === 'flows');
+  if (flowsDir !== undefined) flowsGiven?.addDirectory(flowsDir);
   const maxWaitMs = storeWait === 'forever' ? Infinity : parseDuration(storeWait);
   // A misconfigured admin API fails the start before recovery runs anything.
   checkAdminOptions({ port: adminPort, host: adminHost, token: adminToken, userToken });
@@ -233,14 +261,25 @@ export async function startApp(options: AppOptions & { services: Definition[] })
       : openSqliteStore({ path: db, durability });
     // The webhooks and integrations options are extensions like any other.
     const webhooks = webhooksOptions ? createWebhooks(webhooksOptions) : undefined;
+    const others = withSubscriptions(
+      withDatabases(engineOptions.extensions ?? [], fileDatabases),
+      fileSubscriptions,
+    );
+    // Databases and buses are health-checked by the integrations extension (on
+    // /integrations/status), so an app with them gets it even without API integrations.
+    const probed = others.some((e) => e.name === 'databases' || e.name === 'buses');
     const installed: Integrations | undefined =
       integrations === undefined
-        ? undefined
+        ? probed && !others.some((e) => e.name === 'integrations')
+          ? createIntegrations()
+          : undefined
         : createIntegrations(isIntegrationList(integrations) ? { integrations } : integrations);
     const extensions: EngineExtension[] = [
       ...(webhooks ? [webhooks] : []),
       ...(installed ? [installed] : []),
-      ...(engineOptions.extensions ?? []),
+      ...others,
+      // Last: flows check their steps against the integrations and databases installed before.
+      ...(flowsDir === undefined || flowsGiven ? [] : [createFlows({ dir: flowsDir })]),
     ];
     const engine = new Engine({ ...engineOptions, extensions, store });
     try {

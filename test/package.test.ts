@@ -131,6 +131,7 @@ import { publish } from 'keel/webhooks';
 import { bearer, env, integration, use } from 'keel/integrations';
 import { stripeMock, type MockHandler } from 'keel/integrations/mocks';
 import { parseIntegrations } from 'keel/integrations/dsl';
+import { createGateway, type GatewayRoute } from 'keel/gateway';
 
 const Greeter = service({
   name: 'Greeter',
@@ -186,6 +187,9 @@ export async function main(): Promise<number> {
   // The integrations' other subpaths resolve, with their types.
   const mock: MockHandler = stripeMock();
   void [mock, parseIntegrations];
+  // The gateway's subpath resolves, with its types.
+  const route: GatewayRoute = { method: 'GET', path: '/v1/hi', target: { service: 'Greeter', handler: 'greet' } };
+  void createGateway({ env: false, routes: [route] });
   // @ts-expect-error not a code Keel raises
   const wrong: KeelErrorCode = 'no_such_code';
   void wrong;

@@ -70,6 +70,7 @@ async function deliver(ctx: Context, input: DeliveryInput): Promise<DeliveryResu
     `${ctx.invocationId}:dead-letter`,
     { 'x-keel-error': error, 'x-keel-subscription': sub.name },
   );
+  runtime.countDeadLetter(sub.name);
   return { attempts: max, deadLettered: true };
 }
 

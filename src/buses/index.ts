@@ -12,6 +12,14 @@
 export { createBuses } from './setup.js';
 export type { Buses } from './setup.js';
 export { publish } from './publish.js';
+export { parseSubscriptions, readSubscriptionsFile } from './dsl.js';
+export {
+  declaredSubscriptions,
+  resolveSubscriptions,
+  withSubscriptions,
+  type DeclaredSubscription,
+} from './declared.js';
+export { busesAdminMount, type SubscriptionView } from './admin.js';
 export type { DeliveryResult } from './deliver.js';
 export type {
   BusKind,
@@ -19,9 +27,11 @@ export type {
   BusTarget,
   BusesOptions,
   ConnectionStatus,
+  MqttSubscription,
   NatsSubscription,
   PublishOptions,
   RabbitSubscription,
   Subscription,
   SubscriptionBase,
+  SubscriptionCounters,
 } from './types.js';

@@ -8,9 +8,12 @@
  * invocation is durable: a crash before the ack redelivers the message, and the same
  * idempotency key answers the invocation that already exists, so a message starts one.
  */
+import { hostname } from 'node:os';
 import { KeelError } from '../core/errors.js';
 import { contextKey, type ExtensionHost } from '../engine/extension.js';
+import type { SendResult } from '../engine/info.js';
 import { backoff, sleep, type BusConnection } from './health.js';
+import { MqttBus } from './mqtt.js';
 import { NatsBus } from './nats.js';
 import { RabbitConnection } from './rabbitmq.js';
 import type {
@@ -21,6 +24,7 @@ import type {
   Disposition,
   IncomingMessage,
   Subscription,
+  SubscriptionCounters,
 } from './types.js';
 
 /** Where handlers' contexts find the runtime. */
@@ -40,6 +44,8 @@ export interface DeliveryInput {
 export class BusesRuntime {
   private readonly connections = new Map<BusKind, BusConnection>();
   private readonly subs = new Map<string, Subscription>();
+  /** What each subscription did in this process since it started (the admin API shows them). */
+  private readonly counts = new Map<string, SubscriptionCounters>();
   /** The tail of each key's sends, so a key's messages are sent in arrival order. */
   private readonly chains = new Map<string, Promise<unknown>>();
   private closed = false;
@@ -51,7 +57,10 @@ export class BusesRuntime {
     readonly host: ExtensionHost,
     private readonly options: BusesOptions,
   ) {
-    for (const s of options.subscriptions ?? []) this.subs.set(s.name, s);
+    for (const s of options.subscriptions ?? []) {
+      this.subs.set(s.name, s);
+      this.counts.set(s.name, newCounters());
+    }
     // `install` runs before the engine started (before recovery): deliveries wait for it.
     let go!: () => void;
     this.ready = new Promise((r) => (go = r));
@@ -63,6 +72,27 @@ export class BusesRuntime {
 
   subscription(name: string): Subscription | undefined {
     return this.subs.get(name);
+  }
+
+  /** The subscriptions, in declaration order. */
+  subscriptions(): Subscription[] {
+    return [...this.subs.values()];
+  }
+
+  /** A subscription's counters (zeros for an unknown name). */
+  counters(name: string): SubscriptionCounters {
+    return { ...(this.counts.get(name) ?? newCounters()) };
+  }
+
+  /** The status of the connection a subscription consumes on, if it was opened. */
+  connectionStatus(kind: BusKind): ConnectionStatus | undefined {
+    return this.connections.get(kind)?.status();
+  }
+
+  /** @internal Counts a dead letter published by a delivery invocation of this process. */
+  countDeadLetter(subscription: string): void {
+    const c = this.counts.get(subscription);
+    if (c) c.deadLettered++;
   }
 
   /** The connection to `kind`, connecting it on first use (a publish on a bus nothing consumes). */
@@ -83,10 +113,18 @@ export class BusesRuntime {
                 'amqp://guest:guest@127.0.0.1:5672',
               delays,
             )
-          : new NatsBus(
-              this.options.nats?.url ?? process.env.KEEL_NATS_URL ?? 'nats://127.0.0.1:4222',
-              delays,
-            );
+          : kind === 'nats'
+            ? new NatsBus(
+                this.options.nats?.url ?? process.env.KEEL_NATS_URL ?? 'nats://127.0.0.1:4222',
+                delays,
+              )
+            : new MqttBus(
+                this.options.mqtt?.url ?? process.env.KEEL_MQTT_URL ?? 'mqtt://127.0.0.1:1883',
+                this.options.mqtt?.clientId ??
+                  process.env.KEEL_MQTT_CLIENT_ID ??
+                  `keel-${hostname()}`,
+                Math.min(this.options.reconnectMaxMs ?? 5000, 1000),
+              );
       this.connections.set(kind, c);
       c.start([], () => Promise.resolve('requeue'));
     }
@@ -97,7 +135,27 @@ export class BusesRuntime {
     return [...this.connections.values()].map((c) => c.status());
   }
 
+  /** Counts a delivery and its settlement around {@link handle}. */
   private async onMessage(sub: Subscription, inc: IncomingMessage): Promise<Disposition> {
+    const c = this.counts.get(sub.name) ?? newCounters();
+    c.received++;
+    c.inFlight++;
+    try {
+      const d = await this.handle(sub, inc, c);
+      if (d === 'ack') c.acked++;
+      else if (d === 'requeue') c.requeued++;
+      else c.rejected++;
+      return d;
+    } finally {
+      c.inFlight--;
+    }
+  }
+
+  private async handle(
+    sub: Subscription,
+    inc: IncomingMessage,
+    c: SubscriptionCounters,
+  ): Promise<Disposition> {
     await this.ready;
     let msg: BusMessage;
     let key: string | undefined;
@@ -115,14 +173,17 @@ export class BusesRuntime {
       key = sub.key?.(msg);
       dedupe = sub.dedupeBy?.(msg) ?? msg.id;
     } catch (err) {
-      return this.deadLetterUndecodable(sub, inc, err);
+      const d = await this.deadLetterUndecodable(sub, inc, err);
+      if (d === 'ack') c.deadLettered++;
+      return d;
     }
     const idempotencyKey = `${sub.name}:${dedupe}`;
     const send = async (): Promise<Disposition> => {
       try {
+        let sent: SendResult;
         if (key === undefined) {
           const input: DeliveryInput = { subscription: sub.name, message: msg };
-          await this.host.send({
+          sent = await this.host.send({
             service: DELIVER_SERVICE,
             handler: 'deliver',
             input,
@@ -130,7 +191,7 @@ export class BusesRuntime {
           });
         } else {
           const input: DeliveryInput = { subscription: sub.name, key, message: msg };
-          await this.host.send({
+          sent = await this.host.send({
             service: ORDERED_OBJECT,
             handler: 'deliver',
             key: `${sub.name}/${key}`,
@@ -138,6 +199,8 @@ export class BusesRuntime {
             idempotencyKey,
           });
         }
+        if (sent.existing) c.deduplicated++;
+        else c.started++;
         return 'ack';
       } catch (err) {
         // Not accepted (the engine stopping, the store unreachable): the broker keeps it.
@@ -202,7 +265,22 @@ export function deadLetterOf(
 ): { destination: string; routingKey: string } | undefined {
   if (sub.bus === 'rabbitmq')
     return sub.deadLetter ? { destination: '', routingKey: sub.deadLetter.queue } : undefined;
+  if (sub.bus === 'mqtt')
+    return sub.deadLetter ? { destination: sub.deadLetter.topic, routingKey: '' } : undefined;
   return sub.deadLetter ? { destination: sub.deadLetter.subject, routingKey: '' } : undefined;
+}
+
+function newCounters(): SubscriptionCounters {
+  return {
+    received: 0,
+    started: 0,
+    deduplicated: 0,
+    deadLettered: 0,
+    acked: 0,
+    requeued: 0,
+    rejected: 0,
+    inFlight: 0,
+  };
 }
 
 function decodeJson(body: Buffer): unknown {

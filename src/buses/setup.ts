@@ -1,6 +1,9 @@
 import type { Definition } from '../core/definitions.js';
 import { KeelError, UsageError } from '../core/errors.js';
 import type { EngineExtension } from '../engine/extension.js';
+import type { Mount } from '../http/mount.js';
+import { busesAdminMount } from './admin.js';
+import { addBusProbes } from '../integrations/health/bus-probes.js';
 import { DeliverService, OrderedObject } from './deliver.js';
 import { BUSES_RUNTIME, BusesRuntime } from './runtime.js';
 import type { BusesOptions, ConnectionStatus, Subscription } from './types.js';
@@ -16,6 +19,13 @@ export interface Buses extends EngineExtension {
   readonly runtime: BusesRuntime;
   /** Closes the broker connections (the engine calls it when it stops). */
   close(): Promise<void>;
+  /**
+   * Sets the subscriptions declared in a file (see `withSubscriptions`), next to those given in
+   * code; calling it again replaces them. Before the engine starts only.
+   */
+  declare(subscriptions: readonly Subscription[]): void;
+  /** `GET /buses`, `GET /buses/subscriptions[/{name}]` on the admin API (see src/buses/admin.ts). */
+  readonly mounts: { readonly admin: Mount };
 }
 
 /**
@@ -49,18 +59,30 @@ export interface Buses extends EngineExtension {
 export function createBuses(options: BusesOptions = {}): Buses {
   checkSubscriptions(options.subscriptions ?? []);
   let runtime: BusesRuntime | undefined;
-  return {
+  let declared: readonly Subscription[] = [];
+  const buses: Buses = {
     name: 'buses',
     services: [DeliverService, OrderedObject],
+    mounts: { admin: busesAdminMount(() => buses.runtime) },
     install(host) {
       if (runtime) throw new UsageError('buses: one createBuses() per engine');
-      runtime = new BusesRuntime(host, options);
+      // The subscriptions given in code and those declared in a file.
+      const all = { ...options, subscriptions: [...(options.subscriptions ?? []), ...declared] };
+      runtime = new BusesRuntime(host, all);
+      // Broker health on /integrations/status (run by the integrations extension, if any).
+      addBusProbes(host.engine, all, (kind) => runtime?.connection(kind).status());
       host.provide(BUSES_RUNTIME, runtime);
     },
     started() {
       runtime?.markStarted();
     },
     status: () => runtime?.status() ?? [],
+    declare(subscriptions) {
+      if (runtime)
+        throw new UsageError('buses: subscriptions can only be declared before the engine starts');
+      checkSubscriptions([...(options.subscriptions ?? []), ...subscriptions]);
+      declared = [...subscriptions];
+    },
     get runtime() {
       if (!runtime)
         throw new KeelError('buses: the engine has not started yet', {
@@ -73,6 +95,7 @@ export function createBuses(options: BusesOptions = {}): Buses {
       await runtime?.close();
     },
   };
+  return buses;
 }
 
 function checkSubscriptions(subs: readonly Subscription[]): void {
@@ -82,8 +105,8 @@ function checkSubscriptions(subs: readonly Subscription[]): void {
     if (!s.name) throw new UsageError('buses: a subscription has no name');
     if (names.has(s.name)) throw new UsageError(`${where} is declared twice`);
     names.add(s.name);
-    if (s.bus !== 'rabbitmq' && s.bus !== 'nats')
-      throw new UsageError(`${where}: bus must be 'rabbitmq' or 'nats'`);
+    if (s.bus !== 'rabbitmq' && s.bus !== 'nats' && s.bus !== 'mqtt')
+      throw new UsageError(`${where}: bus must be 'rabbitmq', 'nats' or 'mqtt'`);
     const d = s.target.definition;
     if (!(s.target.handler in d.handlers))
       throw new UsageError(`${where}: ${d.name} has no handler "${s.target.handler}"`);

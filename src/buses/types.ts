@@ -1,22 +1,22 @@
 import type { Definition } from '../core/definitions.js';
 
 /** The brokers Keel connects to. */
-export type BusKind = 'rabbitmq' | 'nats';
+export type BusKind = 'rabbitmq' | 'nats' | 'mqtt';
 
 /**
  * A message as a subscription's target handler receives it (its input): the decoded payload,
  * the id it is deduplicated by, and where it came from.
  */
 export interface BusMessage<T = unknown> {
-  /** The broker's message id (RabbitMQ `messageId`, NATS `Nats-Msg-Id`), or a fallback (see docs/buses.md). */
+  /** The broker's message id (RabbitMQ `messageId`, NATS `Nats-Msg-Id`, MQTT user property `message-id`), or a fallback (see docs/buses.md). */
   id: string;
   /** The bus it arrived on. */
   bus: BusKind;
   /** The subscription that received it. */
   subscription: string;
-  /** RabbitMQ: the routing key it was published with; NATS: its subject. */
+  /** RabbitMQ: the routing key it was published with; NATS: its subject; MQTT: its topic. */
   subject: string;
-  /** String headers (RabbitMQ message headers, NATS headers). */
+  /** String headers (RabbitMQ message headers, NATS headers, MQTT 5 user properties). */
   headers: Record<string, string>;
   /** The decoded body (JSON by default, see `decode`). */
   payload: T;
@@ -85,8 +85,23 @@ export interface NatsSubscription<T = unknown> extends SubscriptionBase<T> {
   deadLetter?: { subject: string };
 }
 
+/**
+ * An MQTT subscription: a topic filter subscribed with QoS 1 on the connection's persistent
+ * session. Messages are taken one at a time per connection (see docs/buses.md).
+ */
+export interface MqttSubscription<T = unknown> extends SubscriptionBase<T> {
+  bus: 'mqtt';
+  /** The topic filter (`orders/+/created`, `orders/#`). */
+  topic: string;
+  /** Not used by MQTT (messages are taken one at a time); accepted for symmetry. */
+  prefetch?: number;
+  /** Where poison messages go: a topic, published with QoS 1. */
+  deadLetter?: { topic: string };
+}
+
 /** A subscription declared in code. */
-export type Subscription<T = unknown> = RabbitSubscription<T> | NatsSubscription<T>;
+export type Subscription<T = unknown> =
+  RabbitSubscription<T> | NatsSubscription<T> | MqttSubscription<T>;
 
 /** Options of `createBuses`. */
 export interface BusesOptions {
@@ -94,6 +109,12 @@ export interface BusesOptions {
   rabbitmq?: { url?: string };
   /** NATS with JetStream. Default URL `KEEL_NATS_URL`, else `nats://127.0.0.1:4222`. */
   nats?: { url?: string };
+  /**
+   * MQTT 5 (Mosquitto). Default URL `KEEL_MQTT_URL`, else `mqtt://127.0.0.1:1883`. `clientId`
+   * names the persistent session: keep it stable across restarts and unique per process
+   * (default `KEEL_MQTT_CLIENT_ID`, else `keel-{hostname}`).
+   */
+  mqtt?: { url?: string; clientId?: string };
   /** The subscriptions, each started when the engine starts. */
   subscriptions?: readonly Subscription<any>[];
   /** Reconnect backoff: first wait (ms, default 100), doubling up to `reconnectMaxMs` (default 5000). */
@@ -118,9 +139,32 @@ export interface ConnectionStatus {
   subscriptions: string[];
 }
 
+/**
+ * What one subscription did in this process since it started (`GET /buses/subscriptions`).
+ * Deliveries are counted as the broker made them: a redelivery counts again in `received`.
+ */
+export interface SubscriptionCounters {
+  /** Deliveries from the broker, redeliveries included. */
+  received: number;
+  /** Deliveries that started a new invocation. */
+  started: number;
+  /** Deliveries whose dedupe id matched an existing invocation (a redelivery, a duplicate). */
+  deduplicated: number;
+  /** Messages published to the dead-letter destination by this process. */
+  deadLettered: number;
+  /** Deliveries acknowledged to the broker. */
+  acked: number;
+  /** Deliveries handed back to the broker (not accepted: the store or engine unavailable). */
+  requeued: number;
+  /** Undecodable deliveries dropped (no dead-letter destination). */
+  rejected: number;
+  /** Deliveries received and not yet settled with the broker. */
+  inFlight: number;
+}
+
 /** Options of `publish`. */
 export interface PublishOptions {
-  /** RabbitMQ: the routing key (for the default exchange `''`, the queue). Default `''`. */
+  /** RabbitMQ: the routing key (for the default exchange `''`, the queue). Default `''`. Unused on NATS and MQTT. */
   routingKey?: string;
   /** String headers. */
   headers?: Record<string, string>;

@@ -81,7 +81,8 @@ export class Admission {
   /**
    * Validates and creates an invocation (or finds the one its idempotency key or workflow key
    * names), and starts it. Execution starts before the insert is durable: every write of the
-   * invocation is ordered after the insert, so nothing it does can outlive a lost insert.
+   * invocation is ordered after the insert, so nothing it does can outlive a lost insert, and
+   * its step bodies (which act outside the journal) wait for the insert.
    */
   async create(
     req: Admit,
@@ -193,7 +194,7 @@ export class Admission {
         row.status = 'running';
       }
     }
-    if (row.status === 'running') this.launch(row, NO_ENTRIES, def, spec);
+    if (row.status === 'running') this.launch(row, NO_ENTRIES, def, spec, written);
     return { row, existing: false, durable };
   }
 
@@ -225,6 +226,8 @@ export class Admission {
     /** The handler, when the caller resolved it already (a new invocation). */
     resolvedDef?: Definition,
     resolvedSpec?: HandlerSpec,
+    /** The insert of a new invocation, when it runs before the insert is durable. */
+    insertWritten?: Promise<unknown>,
   ): void {
     const { k } = this;
     // One attempt per invocation at a time, whichever path (hand-off, sweep, resume) got here.
@@ -259,6 +262,8 @@ export class Admission {
         ])
         .catch(() => undefined);
     }
+    // The handler runs now, but no step body until the insert is durable (see holdStepsUntil).
+    if (insertWritten) runner.holdStepsUntil(insertWritten);
     void runner.start();
   }
 

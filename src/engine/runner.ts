@@ -269,6 +269,21 @@ export class Runner implements InvocationHost {
     void written.then(() => pending.delete(written));
   }
 
+  /**
+   * A step body must not start before `write` settles. The engine hands in its own insert: an
+   * embedded store starts an invocation before its insert is durable, and a body acting on the
+   * world under an id a crash then loses would act again under the new id of the caller's retry.
+   */
+  holdStepsUntil(write: Promise<unknown>): void {
+    const settled = write.then(
+      () => undefined,
+      () => undefined,
+    );
+    const pending = (this.unwrittenAwakeables ??= new Set());
+    pending.add(settled);
+    void settled.then(() => pending.delete(settled));
+  }
+
   awakeablesDurable(): Promise<void> | undefined {
     const pending = this.unwrittenAwakeables;
     if (pending === undefined || pending.size === 0) return undefined;

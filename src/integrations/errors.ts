@@ -59,7 +59,8 @@ export class IntegrationDeclarationError extends TerminalError {
   readonly file: string | undefined;
 
   constructor(at: SourcePosition, detail: string, cause?: unknown) {
-    super(`${formatPosition(at)}: ${detail}`, {
+    // A syntax error may quote a misplaced URL with a password (`scheme://user:secret@host`).
+    super(`${formatPosition(at)}: ${detail.replace(/(\/\/[^\s/:@'"]*:)[^\s/@'"]+@/g, '$1***@')}`, {
       code: 'invalid_declaration',
       status: 500,
       cause,
@@ -114,7 +115,13 @@ export type CallFailureReason =
   /** The request could not be built (missing parameter, missing secret, bad body). */
   | 'invalid-request'
   /** A GraphQL response carried `errors` and no `data`. */
-  | 'graphql-errors';
+  | 'graphql-errors'
+  /** OAuth2 authorization code: the account never connected (or was disconnected). */
+  | 'not-connected'
+  /** OAuth2 authorization code: the provider refused the refresh token; the user must connect again. */
+  | 'reconnect-required'
+  /** OAuth2 authorization code: the account did not grant a scope the operation needs. */
+  | 'scope-missing';
 
 /** What is kept of a failed call: plain JSON, so it is journaled and replayed identically. */
 export interface CallFailure {
@@ -140,15 +147,27 @@ const REASON_CODE: Record<CallFailureReason, string> = {
   'circuit-open': 'circuit_open',
   'invalid-request': 'integration_invalid_request',
   'graphql-errors': 'integration_graphql_errors',
+  'not-connected': 'oauth_not_connected',
+  'reconnect-required': 'oauth_reconnect_required',
+  'scope-missing': 'oauth_scope_missing',
 };
+
+/** Failures that only the user can fix (connect, reconnect, grant a scope): HTTP 403. */
+const ACCOUNT_REASONS: ReadonlySet<CallFailureReason> = new Set([
+  'not-connected',
+  'reconnect-required',
+  'scope-missing',
+]);
 
 /**
  * An integration call that did not produce a result. It is terminal (the call's own retry policy
  * already ran), so a handler can catch it and compensate; `code` says why:
  * `integration_rejected` (a terminal HTTP status, see `status`), `integration_unavailable`
  * (retries exhausted), `circuit_open`, `integration_invalid_request`,
- * `integration_graphql_errors`. Its HTTP status is 502 (a dependency failed), except an invalid
- * request (500: a bug in the caller) and an open circuit (503).
+ * `integration_graphql_errors`, and for OAuth2 connected accounts `oauth_not_connected`,
+ * `oauth_reconnect_required`, `oauth_scope_missing`. Its HTTP status is 502 (a dependency
+ * failed), except an invalid request (500: a bug in the caller), an open circuit (503) and an
+ * account the user must (re)connect or grant more scopes to (403).
  *
  * Live and on replay the same error is thrown: its fields come from the journaled outcome.
  *
@@ -167,7 +186,13 @@ export class IntegrationCallError extends TerminalError {
     super(`${failure.integration}.${failure.operation}: ${failure.message}`, {
       code: REASON_CODE[failure.reason],
       status:
-        failure.reason === 'invalid-request' ? 500 : failure.reason === 'circuit-open' ? 503 : 502,
+        failure.reason === 'invalid-request'
+          ? 500
+          : failure.reason === 'circuit-open'
+            ? 503
+            : ACCOUNT_REASONS.has(failure.reason)
+              ? 403
+              : 502,
     });
   }
 

@@ -54,7 +54,14 @@ export { env } from './declarations/secrets.js';
 export type { EnvRef, Secret, Configurable, Env } from './declarations/secrets.js';
 
 // Auth
-export { bearer, basic, apiKey, oauth2, awsSigV4 } from './declarations/auth/config.js';
+export {
+  bearer,
+  basic,
+  apiKey,
+  oauth2,
+  oauth2AuthorizationCode,
+  awsSigV4,
+} from './declarations/auth/config.js';
 export type {
   AuthConfig,
   NoAuth,
@@ -62,8 +69,12 @@ export type {
   BasicAuth,
   ApiKeyAuth,
   OAuth2ClientCredentialsAuth,
+  OAuth2AuthorizationCodeAuth,
   AwsSigV4Auth,
 } from './declarations/auth/config.js';
+
+// OAuth2 authorization code: connected accounts
+export * from './oauth/index.js';
 
 // Calling: journaled from handlers, plain clients elsewhere
 export { use } from './runtime/durable.js';
@@ -75,6 +86,19 @@ export type { IntegrationClient, IntegrationResponse, OperationMethod } from './
 export type { ResultSource } from './runtime/call.js';
 export type { IntegrationCallOptions, CallParams } from './runtime/request.js';
 export type { IntegrationEvent, EventSubscriber } from './runtime/events.js';
+
+// Health checks: the engine's probe registry (API integrations, databases, buses feed it)
+export { probeRegistry, ProbeRegistry } from './health/registry.js';
+export type { Probe, ProbeKind } from './health/registry.js';
+export type { HealthMonitor, ProbeStatus } from './health/monitor.js';
+export type {
+  IntegrationStatusRow,
+  ProbeStatusRow,
+  IntegrationHealth,
+  ProbeHealth,
+  HealthCheckView,
+} from './runtime/admin.js';
+export type { LogSink } from './runtime/request-log.js';
 
 // Errors users catch
 export {

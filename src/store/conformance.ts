@@ -1966,6 +1966,18 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         expect(await store.write([acquire('k', 'z')])).toEqual([{ acquired: true, holder: 'z' }]);
       });
 
+      it('frees a key its finished holder acquires again (a repeated acquire)', async () => {
+        // x took the key, then finished without its release being written (a lost write); an
+        // acquire repeated for x must not keep the key held for a finished invocation.
+        await store.write([queued('x', { status: 'running', owner: 'p1' }), acquire('k', 'x')]);
+        await store.write([
+          { op: 'invocation.update', id: 'x', set: { status: 'completed', modifiedAt: 2 } },
+        ]);
+        expect(await store.write([acquire('k', 'x')])).toEqual([{ acquired: false }]);
+        await store.write([queued('z', { owner: 'p2' })]);
+        expect(await store.write([acquire('k', 'z')])).toEqual([{ acquired: true, holder: 'z' }]);
+      });
+
       it('drops the key of a deleted holder, and only of a holder', async () => {
         await store.write([
           queued('a', { status: 'running' }),

@@ -179,6 +179,7 @@ describe("seed 003's shapes", () => {
         integrations: [
           {
             name: 'GitHubAPI',
+            kind: 'api',
             type: 'rest',
             status: 'healthy',
             circuit_state: 'closed',
@@ -186,6 +187,7 @@ describe("seed 003's shapes", () => {
           },
           {
             name: 'WeatherAPI',
+            kind: 'api',
             type: 'rest',
             status: 'healthy',
             circuit_state: 'none',
@@ -224,6 +226,7 @@ describe("seed 003's shapes", () => {
     row = (await asUser('GET', '/integrations/status')).body.integrations[0];
     expect(row).toEqual({
       name: 'GitHubAPI',
+      kind: 'api',
       type: 'rest',
       status: 'degraded',
       circuit_state: 'half-open',

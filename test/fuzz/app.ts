@@ -6,6 +6,7 @@
  * internal error is visible next to the fuzzer's report.
  */
 import { startApp } from '../../src/app.js';
+import { extensions as eventSourcingExtensions } from '../../examples/event-sourcing/index.js';
 import {
   ADMIN_TOKEN,
   exampleReceivers,
@@ -14,6 +15,9 @@ import {
   receivers,
   USER_TOKEN,
 } from './services.js';
+import { fuzzGateway } from './gateway.js';
+import { fuzzFlows } from './flows.js';
+import { fuzzOAuth, fuzzOAuthIntegration } from './oauth.js';
 
 const app = await startApp({
   services: fuzzServices,
@@ -22,7 +26,12 @@ const app = await startApp({
   adminPort: 0,
   adminToken: ADMIN_TOKEN,
   userToken: USER_TOKEN,
-  integrations: fuzzIntegrations,
+  integrations: [...fuzzIntegrations, fuzzOAuthIntegration],
+  // The OAuth2 connect routes (/oauth/... on both servers), see gen-oauth.ts.
+  // The gateway's routes (/gateway/... on the ingress, keys on the admin API), see gen-gateway.ts.
+  // The event-sourced aggregate's Store access (examples/event-sourcing).
+  // Declarative flows (/flows/... on both servers), see gen-flows.ts.
+  extensions: [fuzzOAuth(), fuzzGateway(), ...eventSourcingExtensions(), fuzzFlows()],
   // Waiting invocations leave memory quickly, so the store settles fast between batches.
   // Well inside the settle check's 300 ms window: a resumed invocation that waits again is
   // suspended (a store write) before the store counts as settled.

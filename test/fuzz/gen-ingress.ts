@@ -74,6 +74,45 @@ export const ingressValid: Generator[] = [
     },
   },
   {
+    // Seed 004's event-sourced BankAccount and its projector: commands, replay queries and
+    // projection handlers, with inputs right and wrong (a refusal is a 4xx, never a 5xx).
+    name: 'bank-account',
+    valid: true,
+    weight: 3,
+    make: (r) => {
+      const k = r.chance(0.85) ? `acc-${r.int(0, 8)}` : key(r);
+      const amount = r.pick([r.int(1, 500), r.int(-5, 0), 1e300, 0.5, '10', undefined]);
+      const [path, body]: [string, unknown] = r.pick<[string, unknown]>([
+        [`/BankAccount/${k}/open`, r.chance(0.8) ? { owner: `o${r.int(0, 3)}` } : jsonValue(r)],
+        [`/BankAccount/${k}/deposit`, { amount, reference: `r${r.int(0, 9)}` }],
+        [
+          `/BankAccount/${k}/withdraw`,
+          { amount, expectedVersion: r.pick([undefined, r.int(-1, 12), 'x']) },
+        ],
+        [`/BankAccount/${k}/close`, undefined],
+        [`/BankAccount/${k}/state`, undefined],
+        [
+          `/BankAccount/${k}/stateAt`,
+          r.pick([
+            { seq: r.int(-1, 12) },
+            { time: r.pick([0, 'x', 1e300, '2030-01-01']) },
+            jsonValue(r),
+          ]),
+        ],
+        [
+          `/BankAccount/${k}/events`,
+          r.pick([{ from: r.int(0, 12), limit: r.int(0, 1001) }, jsonValue(r)]),
+        ],
+        [
+          `/BankAccountProjections/${r.pick(['balances', 'summary', 'nope'])}/${r.pick(['view', 'views', 'cursors', 'catchUp', 'rebuild'])}`,
+          r.pick([undefined, k, jsonValue(r)]),
+        ],
+        [`/BankAccountProjections/summary/deliver`, r.pick([{ aggregate: k }, jsonValue(r)])],
+      ]);
+      return post('ingress', path, body);
+    },
+  },
+  {
     name: 'counter-get',
     valid: true,
     weight: 2,

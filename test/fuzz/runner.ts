@@ -6,7 +6,10 @@ import { REFUSED, type FuzzCase, type Outcome } from './cases.js';
 import { Checker } from './checker.js';
 import { startAppProcess, type AppProcess } from './child.js';
 import { adminChangeValid, adminInvalid, adminUserInvalid, adminValid } from './gen-admin.js';
+import { flowsInvalid, flowsValid } from './gen-flows.js';
+import { gatewayInvalid, gatewayValid } from './gen-gateway.js';
 import { ingressInvalid, ingressValid } from './gen-ingress.js';
+import { oauthInvalid, oauthValid } from './gen-oauth.js';
 import { rawInvalid } from './gen-raw.js';
 import { receiversInvalid, receiversValid } from './gen-receivers.js';
 import { webhooksInvalid, webhooksValid } from './gen-webhooks.js';
@@ -81,6 +84,12 @@ const GENERATORS: Generator[] = [
   ...receiversValid,
   ...receiversInvalid,
   ...rawInvalid,
+  ...gatewayValid,
+  ...gatewayInvalid,
+  ...oauthValid,
+  ...oauthInvalid,
+  ...flowsValid,
+  ...flowsInvalid,
 ];
 /** Timers due within this are "soon": an invalid batch never runs while one could fire. */
 const HORIZON_MS = 5_000;

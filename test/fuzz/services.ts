@@ -30,6 +30,7 @@ import {
   integrations as fulfillmentIntegrations,
   webhookSecrets,
 } from '../../examples/fulfillment/index.js';
+import { definitions as eventSourcingDefinitions } from '../../examples/event-sourcing/index.js';
 
 /** Records webhook events; the receivers route verified events here. */
 export const Inbox = service({
@@ -72,6 +73,8 @@ export const fuzzServices: Definition[] = [
   ...aggregatorDefinitions,
   ...deploymentDefinitions,
   ...fulfillmentDefinitions,
+  // Seed 004, exercise 2.1: an event-sourced aggregate and its projector (see gen-ingress.ts).
+  ...eventSourcingDefinitions,
 ];
 
 /**

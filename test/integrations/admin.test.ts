@@ -67,6 +67,7 @@ describe('admin API: /integrations', () => {
       integrations: [
         {
           name: 'GitHubAPI',
+          kind: 'api',
           type: 'rest',
           status: 'healthy',
           circuit_state: 'closed',
@@ -74,6 +75,7 @@ describe('admin API: /integrations', () => {
         },
         {
           name: 'WeatherAPI',
+          kind: 'api',
           type: 'rest',
           status: 'healthy',
           circuit_state: 'none',

@@ -131,6 +131,66 @@ export async function checkCounters(cluster: Cluster, ledger: Ledger): Promise<P
   return problems;
 }
 
+/**
+ * The event-sourced twin of each counter (`Tally`, test/fixtures/torture-app.ts): its stream is
+ * gap-free and holds each add once (no append lost to a crash or made twice by a replay), its
+ * total is within the counter's bounds, and its `totals` projection, once caught up, applied
+ * every event exactly once (its view equals the fold of the stream).
+ */
+export async function checkTallies(cluster: Cluster, ledger: Ledger): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  const ask = async (path: string, body: unknown): Promise<any> => {
+    for (let i = 0; i < 20; i++) {
+      const r = await request(cluster, () => i, 'POST', path, { body });
+      if (r.kind === 'ok' && r.status === 200) return r.json;
+      await sleep(250);
+    }
+    return undefined;
+  };
+  for (const [key, { exact, maybe }] of ledger.counters) {
+    const k = encodeURIComponent(key);
+    const page = await ask(`/Tally/${k}/events`, { limit: 1000 });
+    const fail = (detail: string) =>
+      problems.push({ invariant: 'event-sourced totals exact', detail: `Tally ${key}: ${detail}` });
+    if (!page || !Array.isArray(page.events)) {
+      fail(`its events could not be read (${JSON.stringify(page)})`);
+      continue;
+    }
+    const events = page.events as Array<{ seq: number; data: { tag: string; n: number } }>;
+    const seqs = events.map((e) => e.seq).join(',');
+    const expected = events.map((_e, i) => i + 1).join(',');
+    if (seqs !== expected || page.next !== undefined)
+      fail(`seqs ${seqs} are not 1..${events.length}`);
+    const tags = events.map((e) => e.data.tag);
+    const twice = tags.filter((t, i) => tags.indexOf(t) !== i);
+    if (twice.length) fail(`adds appended twice: ${[...new Set(twice)].join(', ')}`);
+    const total = events.reduce((s, e) => s + e.data.n, 0);
+    if (total < exact || total > exact + maybe) {
+      fail(
+        `events sum to ${total}, acknowledged adds to ${exact}${maybe ? ` (+ up to ${maybe} of unknown fate)` : ''}`,
+      );
+    }
+    const state = await ask(`/Tally/${k}/state`, null);
+    if (state?.state?.total !== total || state?.version !== events.length) {
+      fail(
+        `state ${JSON.stringify(state)} is not the fold of its ${events.length} events (${total})`,
+      );
+    }
+    let view: any;
+    for (let i = 0; i < 40; i++) {
+      view = (await ask('/TallyProjections/totals/view', key))?.view;
+      if (view?.lastSeq === events.length) break;
+      await sleep(250);
+    }
+    if (view?.total !== total || view?.events !== events.length) {
+      fail(
+        `projection ${JSON.stringify(view)} is not its ${events.length} events applied once (${total})`,
+      );
+    }
+  }
+  return problems;
+}
+
 export interface LogAnalysis {
   executions: number;
   steps: number;

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Cluster, CRASH_LOOP_LIMIT } from './cluster.js';
-import { analyzeLog, checkCounters, checkInvocations } from './checker.js';
+import { analyzeLog, checkCounters, checkInvocations, checkTallies } from './checker.js';
 import { generateOp, Rng } from './generator.js';
 import { sleep } from './http.js';
 import { Nemesis } from './nemesis.js';
@@ -191,6 +191,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     await Promise.all([...tasks]);
     const check = await checkInvocations(c, ledger, quietMs, () => aborted);
     const counterProblems = await checkCounters(c, ledger);
+    const tallyProblems = await checkTallies(c, ledger);
     const lines = parseLog(readFileSync(logFile, 'utf8'));
     const log = analyzeLog(lines);
     const problems = [
@@ -198,6 +199,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       ...n$.errors.map((detail) => ({ invariant: 'harness', detail })),
       ...check.problems,
       ...counterProblems,
+      ...tallyProblems,
       ...log.problems,
       ...c.unplanned.map((u) => ({
         invariant: 'no process exits on its own',

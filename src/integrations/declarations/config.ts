@@ -147,6 +147,16 @@ export interface IntegrationConfig {
   /** Per attempt. Default 30s. */
   timeout?: Duration;
   /**
+   * A path on `baseUrl` probed with a GET every `healthCheckInterval`, through the integration's
+   * auth and headers but not its breaker, rate limit or retries (timeout: the smaller of 5s and
+   * `timeout`); any 2xx is healthy. Results are on `/integrations/status` and
+   * `/integrations/{name}/health`; a change is an `IntegrationUnhealthy`/`IntegrationRecovered`
+   * event. Example: `'/health'`.
+   */
+  healthCheckPath?: string;
+  /** How often `healthCheckPath` is probed (at least 1s). Default 30s. */
+  healthCheckInterval?: Duration;
+  /**
    * Keel's {@link RetryPolicy}. Default {@link INTEGRATION_DEFAULTS}.retry: 4 attempts (3 retries)
    * with exponential backoff, honouring `Retry-After`; `false` for none.
    */
@@ -233,6 +243,8 @@ export interface Integration<Ops extends string = string> {
   readonly auth: AuthConfig;
   readonly headers: Readonly<Record<string, Configurable>>;
   readonly timeoutMs: number;
+  /** The active health check (`healthCheckPath`), if declared. */
+  readonly healthCheck: ResolvedHealthCheck | undefined;
   readonly retry: ResolvedRetryPolicy;
   readonly circuitBreaker: BreakerOptions | undefined;
   readonly rateLimit: ResolvedRateLimit | undefined;
@@ -252,12 +264,24 @@ export interface Integration<Ops extends string = string> {
   readonly config: IntegrationConfig;
 }
 
+/** A declared health check, resolved. */
+export interface ResolvedHealthCheck {
+  /** Appended to the base URL, as an operation's path is. */
+  readonly path: string;
+  readonly intervalMs: number;
+  /** Per probe: the smaller of 5s and the integration's timeout. */
+  readonly timeoutMs: number;
+}
+
 /** The operation names of a config, as a union of string literals (`string` for a config not known statically). */
 export type OperationNames<C> = string extends keyof OperationsOf<C>
   ? string
   : Extract<keyof OperationsOf<C>, string>;
 
 type OperationsOf<C> = C extends { operations?: infer O } ? NonNullable<O> : never;
+
+/** How often a declared health check runs when `healthCheckInterval` is not given. */
+export const HEALTH_CHECK_DEFAULT_INTERVAL_MS = 30_000;
 
 /** The defaults `integration()` applies. */
 export const INTEGRATION_DEFAULTS = {
@@ -366,6 +390,7 @@ export function integration<const C extends IntegrationConfig>(
     config.timeout === undefined
       ? INTEGRATION_DEFAULTS.timeoutMs
       : c.duration(config.timeout, 'timeout', { positive: true });
+  const healthCheck = c.healthCheck(config, type, timeoutMs);
   const retry = c.retry(config.retry, 'retry', INTEGRATION_DEFAULTS.retry);
   const circuitBreaker =
     config.circuitBreaker === undefined ? undefined : c.breaker(config.circuitBreaker, timeoutMs);
@@ -443,6 +468,20 @@ export function integration<const C extends IntegrationConfig>(
       );
     }
   }
+  if (auth.type === 'oauth2_authorization_code') {
+    // A batch is one request with one token: it would send one user's calls with another's.
+    for (const [name, op] of Object.entries(operations)) {
+      if (op.batch !== undefined)
+        c.fail(
+          `operations.${name}.batch`,
+          'cannot be used with oauth2_authorization_code auth: each call acts for its own account',
+        );
+    }
+    for (const name of Object.keys(auth.operationScopes ?? {})) {
+      if (operations[name] === undefined)
+        c.fail(`auth.operationScopes.${name}`, `names no operation of ${config.name}`);
+    }
+  }
 
   return Object.freeze({
     name: config.name,
@@ -451,6 +490,7 @@ export function integration<const C extends IntegrationConfig>(
     auth,
     headers,
     timeoutMs,
+    healthCheck,
     retry,
     circuitBreaker,
     rateLimit,
@@ -544,6 +584,43 @@ class Checker {
     return value;
   }
 
+  /** `healthCheckPath` and `healthCheckInterval`. */
+  healthCheck(
+    config: IntegrationConfig,
+    type: IntegrationType,
+    timeoutMs: number,
+  ): ResolvedHealthCheck | undefined {
+    const { healthCheckPath: path, healthCheckInterval: interval } = config;
+    if (path === undefined) {
+      if (interval !== undefined)
+        this.fail(
+          'healthCheckInterval',
+          `is set but healthCheckPath is not: add healthCheckPath: '/health'`,
+        );
+      return undefined;
+    }
+    if (typeof path !== 'string' || !path.startsWith('/') || /[\s#]/.test(path)) {
+      this.fail(
+        'healthCheckPath',
+        `must be a path starting with / (appended to baseUrl), such as '/health', got ${show(path)}`,
+      );
+    }
+    if (type === 'webhook') {
+      this.fail('healthCheckPath', `is for API integrations: a webhook integration has no baseUrl`);
+    }
+    if (config.baseUrl === undefined) {
+      this.fail('healthCheckPath', `needs a baseUrl to probe: add baseUrl: 'https://...'`);
+    }
+    const intervalMs =
+      interval === undefined
+        ? HEALTH_CHECK_DEFAULT_INTERVAL_MS
+        : this.duration(interval, 'healthCheckInterval', { positive: true });
+    if (intervalMs < 1000) {
+      this.fail('healthCheckInterval', `must be at least 1s, got ${show(interval)}`);
+    }
+    return Object.freeze({ path, intervalMs, timeoutMs: Math.min(5000, timeoutMs) });
+  }
+
   baseUrl(value: unknown, path: string): void {
     if (isEnvRef(value)) return checkConfigurable(value, this.name, path, 'the base URL');
     if (typeof value !== 'string')
@@ -583,6 +660,7 @@ class Checker {
       'basic',
       'apiKey',
       'oauth2',
+      'oauth2_authorization_code',
       'awsSigV4',
     ]);
     const secret = (field: string, what: string): void => {
@@ -623,6 +701,37 @@ class Checker {
           this.oneOf(a.clientAuth, 'auth.clientAuth', ['basic', 'body']);
         if (a.refreshMargin !== undefined) this.duration(a.refreshMargin, 'auth.refreshMargin');
         break;
+      case 'oauth2_authorization_code': {
+        for (const field of ['authorizeUrl', 'tokenUrl', 'redirectUri', 'revokeUrl'] as const) {
+          if (a[field] === undefined && field === 'revokeUrl') continue;
+          if (isEnvRef(a[field])) checkConfigurable(a[field], this.name, `auth.${field}`, 'a URL');
+          else this.baseUrl(a[field], `auth.${field}`);
+        }
+        secret('clientId', 'the client id');
+        if (a.clientSecret !== undefined) secret('clientSecret', 'the client secret');
+        const scopeList = (v: unknown, path: string): void => {
+          if (
+            !Array.isArray(v) ||
+            v.some((x) => typeof x !== 'string' || x === '' || /[\s"\\]/.test(x))
+          )
+            this.fail(path, `must be a list of scope names without spaces, got ${show(v)}`);
+        };
+        scopeList(a.scopes, 'auth.scopes');
+        if (a.operationScopes !== undefined) {
+          const ops = this.object(a.operationScopes, 'auth.operationScopes');
+          for (const [op, v] of Object.entries(ops)) scopeList(v, `auth.operationScopes.${op}`);
+        }
+        if (a.authorizeParams !== undefined) {
+          const params = this.object(a.authorizeParams, 'auth.authorizeParams');
+          for (const [k, v] of Object.entries(params))
+            if (typeof v !== 'string')
+              this.fail(`auth.authorizeParams.${k}`, `must be a string, got ${show(v)}`);
+        }
+        if (a.clientAuth !== undefined)
+          this.oneOf(a.clientAuth, 'auth.clientAuth', ['basic', 'body']);
+        if (a.refreshMargin !== undefined) this.duration(a.refreshMargin, 'auth.refreshMargin');
+        break;
+      }
       case 'awsSigV4':
         secret('accessKeyId', 'the access key id');
         secret('secretAccessKey', 'the secret access key');

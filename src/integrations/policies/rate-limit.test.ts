@@ -265,15 +265,23 @@ describe('rate limiter: reporting and storage', () => {
 describe('rate limiter: pacing (burst)', () => {
   const PACED: RateLimitOptions = { requests: 100, windowMs: 1000, burst: 10 };
 
-  it('starts empty: the first permit comes one interval after the state is created', () => {
-    const first = tryAcquire(initialRateLimitState(), 0, PACED);
-    expect(first).toMatchObject({ allowed: false, reason: 'pace', waitMs: 10 });
-    // The refusal recorded when the bucket started, so it refills from then.
-    expect(first.state.bucket).toEqual({ tokens: 0, at: 0 });
-    expect(tryAcquire(first.state, 10, PACED).allowed).toBe(true);
+  it('starts full: the first `burst` permits go at once, the next one interval later', () => {
+    let s = initialRateLimitState();
+    for (let i = 0; i < 10; i++) {
+      const d = tryAcquire(s, 0, PACED);
+      expect(d.allowed).toBe(true);
+      s = d.state;
+    }
+    expect(tryAcquire(s, 0, PACED)).toMatchObject({ allowed: false, reason: 'pace', waitMs: 10 });
+    expect(tryAcquire(s, 10, PACED).allowed).toBe(true);
   });
 
-  it('300 calls at 100/s from two instances take at least 3 s and never exceed 100 per second', () => {
+  it('a slow limit (100 per hour) lets its first call through at once', () => {
+    const hourly: RateLimitOptions = { requests: 100, windowMs: 3_600_000, burst: 10 };
+    expect(tryAcquire(initialRateLimitState(), 0, hourly)).toMatchObject({ allowed: true });
+  });
+
+  it('300 calls at 100/s from two instances take at least 2.9 s and never exceed 100 per second', () => {
     let shared = JSON.stringify(initialRateLimitState());
     const arrivals: number[] = [];
     const queue = Array.from({ length: 300 }, (_, i) => (i % 2) * 3);
@@ -287,7 +295,8 @@ describe('rate limiter: pacing (burst)', () => {
     }
     expect(arrivals).toHaveLength(300);
     expect(maxInWindow(arrivals, 1000)).toBeLessThanOrEqual(100);
-    expect(Math.max(...arrivals)).toBeGreaterThanOrEqual(3000);
+    // The first `burst` (10) go at once, the other 290 at 100 per second.
+    expect(Math.max(...arrivals)).toBeGreaterThanOrEqual(2900);
   });
 
   it('refills up to the burst only: after a long idle, at most `burst` go at once', () => {
@@ -307,8 +316,8 @@ describe('rate limiter: pacing (burst)', () => {
 
   it('available permits never exceed the window, the server budget or the bucket', () => {
     let s = applyServerHints(initialRateLimitState(), { remaining: 3, resetAt: 5000 }, 0, PACED);
-    s = tryAcquire(s, 0, PACED).state; // starts the bucket
-    expect(availablePermits(s, 1000, PACED)).toBe(3);
+    s = tryAcquire(s, 0, PACED).state; // starts the bucket (full) and spends one of the server's 3
+    expect(availablePermits(s, 1000, PACED)).toBe(2);
     expect(() => tryAcquire(s, 1000, PACED, 11)).toThrow(RangeError);
   });
 });

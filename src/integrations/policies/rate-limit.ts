@@ -13,7 +13,7 @@
  * delays admissions by at most `W / slots`.
  *
  * Optionally (`burst`), admissions are also paced by a token bucket holding at most `burst`
- * permits and refilled at N per W, which starts empty. The window alone lets a burst of N go at
+ * permits and refilled at N per W, which starts full. The window alone lets a burst of N go at
  * once and then N more exactly W later; pacing spreads them out (N calls take W, not 0), so a
  * provider that counts its window differently (fixed windows, a different start) never sees
  * more than its limit. The window still guarantees the hard limit.
@@ -29,7 +29,7 @@ export interface RateLimitOptions {
   slots?: number;
   /**
    * Pace admissions with a token bucket of this many permits, refilled at `requests` per
-   * `windowMs` and empty when the state is created. Off when undefined.
+   * `windowMs` and full when the state is created. Off when undefined.
    */
   burst?: number;
 }
@@ -314,13 +314,17 @@ function prune(state: RateLimitState, now: number, options: RateLimitOptions): R
 /** Floating-point slack when comparing fractional tokens with whole permits. */
 const EPSILON = 1e-9;
 
-/** The pacing bucket at `now`: refilled since it was last touched; a new bucket starts empty. */
+/**
+ * The pacing bucket at `now`: refilled since it was last touched. A new bucket starts full, so a
+ * fresh app's first `burst` calls go at once (an empty one made the first call of a "100 per
+ * hour" API wait 36 s); the window still holds the hard limit.
+ */
 function refill(
   bucket: RateLimitState['bucket'],
   now: number,
   options: RateLimitOptions,
 ): { tokens: number; at: number } {
-  if (bucket === undefined) return { tokens: 0, at: now };
+  if (bucket === undefined) return { tokens: options.burst ?? 0, at: now };
   const elapsed = Math.max(0, now - bucket.at);
   const tokens = Math.min(
     options.burst ?? Infinity,

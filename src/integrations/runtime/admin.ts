@@ -1,32 +1,80 @@
 /**
  * The admin API's integration routes, mounted at `/integrations` (see `AdminOptions.mounts`):
  *
- * - `GET /integrations/status`: every integration, `{ integrations: [{ name, type, status,
- *   circuit_state, error_rate }] }`;
+ * - `GET /integrations/status`: every API integration, `{ integrations: [{ name, kind: 'api',
+ *   type, status, circuit_state, error_rate, health_check? }] }`, then a row per database and
+ *   broker the engine health-checks (`{ name, kind: 'database' | 'bus', type, status,
+ *   health_check }`);
  * - `GET /integrations/{name}/health`: `{ name, status, circuit_state, latency_p50, latency_p99,
- *   success_rate, last_error, ... }`;
+ *   success_rate, last_error, ..., health_check? }` for an API integration; `{ name, kind, type,
+ *   status, health_check, details }` for a database or broker;
  * - `POST /integrations/{name}/circuit/reset`: closes the circuit for every process. Admin
  *   only: the admin API's user token (read-only) is answered 403 `forbidden`; the two reads
  *   accept either token.
  *
  * `status` is `healthy`, `degraded` (half-open, or at least 10% of recent attempts failed) or
- * `unhealthy` (open). The circuit state is the shared one, read from the store; latencies and
- * rates are this process's own measurements of its recent attempts (last 5 minutes).
+ * `unhealthy` (open, or its health check failing). The circuit state is the shared one, read
+ * from the store; latencies and rates are this process's own measurements of its recent attempts
+ * (last 5 minutes). Health checks (`health_check`) are this process's latest probe, read from
+ * memory: these routes never probe anything themselves. A database or broker not probed yet is
+ * `unknown`.
  */
 import { NotFoundError } from '../../core/errors.js';
 import { requireAdmin, type Mount, type MountRequest } from '../../http/mount.js';
 import { MethodNotAllowedError, sendJson } from '../../http/respond.js';
+import type { ProbeStatus } from '../health/monitor.js';
+import type { ProbeKind } from '../health/registry.js';
 import type { BreakerStatus } from '../policies/breaker.js';
 import type { IntegrationHandle } from './handle.js';
 import type { IntegrationRuntime } from './runtime.js';
 
-/** One row of `GET /integrations/status`. */
+/** One API integration's row of `GET /integrations/status`. */
 export interface IntegrationStatusRow {
   name: string;
+  kind: 'api';
   type: string;
   status: 'healthy' | 'degraded' | 'unhealthy';
   circuit_state: BreakerStatus | 'none';
   error_rate: number;
+  /** The latest health check's result, when it declares one (`healthCheckPath`). */
+  health_check?: ProbeResult;
+}
+
+/** A database's or broker's row of `GET /integrations/status`. */
+export interface ProbeStatusRow {
+  name: string;
+  kind: Exclude<ProbeKind, 'api'>;
+  /** `postgres`, `redis`, `mysql`, `rabbitmq`, `nats`, ... */
+  type: string;
+  /** `unknown` until its first probe finished. */
+  status: 'healthy' | 'unhealthy' | 'unknown';
+  health_check: ProbeResult;
+}
+
+/** A probe's latest result, as a status row shows it. */
+export type ProbeResult = 'healthy' | 'unhealthy' | 'pending';
+
+/** A health check's details on `GET /integrations/{name}/health`. */
+export interface HealthCheckView {
+  result: ProbeResult;
+  /** ISO 8601; null before the first probe. */
+  last_probe_at: string | null;
+  latency_ms: number | null;
+  consecutive_failures: number;
+  last_error: { at: string; message: string } | null;
+  last_success_at: string | null;
+  interval_ms: number;
+  /** The verdict shared by the processes of a cluster, as this process last read it. */
+  cluster_status: 'healthy' | 'unhealthy' | 'unknown';
+  /** Probes run by this process. */
+  runs: number;
+}
+
+/** `GET /integrations/{name}/health` for a database or broker. */
+export interface ProbeHealth extends ProbeStatusRow {
+  health_check: ProbeResult;
+  probe: HealthCheckView;
+  details: Record<string, unknown> | null;
 }
 
 /** `GET /integrations/{name}/health`. */
@@ -44,6 +92,8 @@ export interface IntegrationHealth extends IntegrationStatusRow {
   fallbacks: number;
   circuit_rejections: number;
   mock: boolean;
+  /** The active health check, when declared (`healthCheckPath`). */
+  probe?: HealthCheckView;
 }
 
 /**
@@ -63,10 +113,12 @@ export async function integrationHealth(
   const stats = h.stats.snapshot(now);
   const circuit = h.breaker === undefined ? undefined : await h.breaker.status();
   const state = circuit?.state ?? 'none';
+  const probe = runtime.health.status(h.integration.name);
   const out: IntegrationHealth = {
     name: h.integration.name,
+    kind: 'api',
     type: h.integration.type,
-    status: verdict(state, stats.errorRate),
+    status: verdict(state, stats.errorRate, probe?.result),
     circuit_state: state,
     error_rate: stats.errorRate,
     latency_p50: stats.latencyP50 === null ? null : Math.round(stats.latencyP50),
@@ -79,6 +131,10 @@ export async function integrationHealth(
     circuit_rejections: stats.circuitRejections,
     mock: h.mockOn,
   };
+  if (probe !== undefined) {
+    out.health_check = probe.result;
+    out.probe = healthCheckView(probe);
+  }
   if (circuit?.retryInMs !== undefined) out.retry_in_ms = circuit.retryInMs;
   if (h.limiter !== undefined) {
     const u = await h.limiter.usage();
@@ -105,23 +161,39 @@ export function integrationsMount(runtime: IntegrationRuntime): Mount {
     const [first, second, third] = segments;
     if (segments.length === 1 && first === 'status') {
       allow(req.method, 'GET');
-      const rows = await Promise.all(
+      const rows: Array<IntegrationStatusRow | ProbeStatusRow> = await Promise.all(
         runtime.list().map(async (h): Promise<IntegrationStatusRow> => {
           const hl = await integrationHealth(runtime, h);
-          return {
+          const row: IntegrationStatusRow = {
             name: hl.name,
+            kind: 'api',
             type: hl.type,
             status: hl.status,
             circuit_state: hl.circuit_state,
             error_rate: hl.error_rate,
           };
+          if (hl.health_check !== undefined) row.health_check = hl.health_check;
+          return row;
         }),
       );
+      for (const p of runtime.health.list()) {
+        if (p.kind !== 'api') rows.push(probeRow(p));
+      }
       sendJson(res, 200, { integrations: rows }, close);
       return;
     }
     if (first !== undefined && segments.length === 2 && second === 'health') {
       allow(req.method, 'GET');
+      const probe = runtime.health.status(first);
+      if (probe !== undefined && probe.kind !== 'api') {
+        const out: ProbeHealth = {
+          ...probeRow(probe),
+          probe: healthCheckView(probe),
+          details: probe.details ?? null,
+        };
+        sendJson(res, 200, out, close);
+        return;
+      }
       sendJson(res, 200, await integrationHealth(runtime, runtime.get(first)), close);
       return;
     }
@@ -147,8 +219,42 @@ function allow(method: string | undefined, wanted: 'GET' | 'POST'): void {
   if (method !== wanted) throw new MethodNotAllowedError(method ?? '?', wanted);
 }
 
-function verdict(state: BreakerStatus | 'none', errorRate: number): IntegrationStatusRow['status'] {
-  if (state === 'open') return 'unhealthy';
+function verdict(
+  state: BreakerStatus | 'none',
+  errorRate: number,
+  probe: ProbeResult | undefined,
+): IntegrationStatusRow['status'] {
+  if (state === 'open' || probe === 'unhealthy') return 'unhealthy';
   if (state === 'half-open' || errorRate >= 0.1) return 'degraded';
   return 'healthy';
+}
+
+function probeRow(p: ProbeStatus): ProbeStatusRow {
+  return {
+    name: p.name,
+    kind: p.kind as ProbeStatusRow['kind'],
+    type: p.type,
+    status: p.result === 'pending' ? 'unknown' : p.result,
+    health_check: p.result,
+  };
+}
+
+function healthCheckView(p: ProbeStatus): HealthCheckView {
+  const iso = (t: number | undefined): string | null =>
+    t === undefined ? null : new Date(t).toISOString();
+  return {
+    result: p.result,
+    last_probe_at: iso(p.lastProbeAt),
+    latency_ms: p.latencyMs ?? null,
+    consecutive_failures: p.consecutiveFailures,
+    last_error:
+      p.lastError === undefined
+        ? null
+        : { at: new Date(p.lastError.at).toISOString(), message: p.lastError.message },
+    last_success_at: iso(p.lastSuccessAt),
+    interval_ms: p.intervalMs,
+    cluster_status:
+      p.clusterHealthy === undefined ? 'unknown' : p.clusterHealthy ? 'healthy' : 'unhealthy',
+    runs: p.runs,
+  };
 }

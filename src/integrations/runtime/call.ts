@@ -14,8 +14,11 @@
  *
  * The result is plain JSON ({@link CallResult}): journaled as it is, it replays identically.
  */
+import { randomUUID } from 'node:crypto';
 import { errorMessage, KeelError } from '../../core/errors.js';
+import type { LoggedAttempt, RequestLog } from './request-log.js';
 import { authorizeOwned } from '../declarations/auth/authorize.js';
+import { AccountUnusableError } from '../oauth/errors.js';
 import { ResponseCache, type CacheEntry } from '../shared/cache.js';
 import {
   classify,
@@ -106,6 +109,8 @@ export interface CallServices {
   /** The HTTP connection pool (`open` for the call path, `send` for short timeouts). */
   http: Pick<HttpTransport, 'open' | 'send' | 'target'>;
   sendMock(h: IntegrationHandle, req: MockRequest, timeoutMs: number): Promise<RawResponse>;
+  /** Request/response log lines (none when undefined). */
+  requestLog?: RequestLog | undefined;
   /** Runs a batched operation's call through its batcher. */
   batch(
     h: IntegrationHandle,
@@ -190,7 +195,10 @@ async function aroundAttempts(
   const cacheKey =
     op.cacheTtlMs !== undefined || op.fallback?.kind === 'cache'
       ? ResponseCache.key(
-          h.integration.name,
+          // Per-account auth: one user's cached answer is never another's.
+          options.account === undefined
+            ? h.integration.name
+            : `${h.integration.name}@${options.account}`,
           op.name,
           req.method,
           req.path,
@@ -252,6 +260,12 @@ async function attemptLoop<T>(
   let retries = ctl.retriesDone;
   let sent = 0;
   let authRetried = false;
+  // OAuth2 authorization code: the token a 401 refused, refreshed before the next attempt.
+  let rejected: string | undefined;
+  // Each attempt gets a fresh X-Request-ID (random, so unguessable), unless the caller (or the
+  // declaration) set one, which is then sent as it is on every attempt.
+  const ownRequestId = req.headers['x-request-id'] !== undefined;
+  const log = s.requestLog;
   for (;;) {
     // One clock reading for the breaker, the limiter and the start of the attempt, unless one of
     // them had to wait; another after the answer only if something needs its time (see below).
@@ -295,6 +309,21 @@ async function attemptLoop<T>(
       }
     }
 
+    const requestId = ownRequestId ? req.headers['x-request-id']! : randomUUID();
+    req.headers['x-request-id'] = requestId;
+    let logged: LoggedAttempt | undefined;
+    if (log !== undefined) {
+      logged = {
+        integration: h.integration.name,
+        operation: op.name,
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        requestId,
+        attempt: ctl.retriesDone + sent + 1,
+      };
+      log.sent(logged, log.logBodies ? req.bodyValue : undefined);
+    }
     const started = now;
     const t0 = performance.now();
     let response: RawResponse | undefined;
@@ -307,6 +336,8 @@ async function attemptLoop<T>(
         response = await s.sendMock(h, mockRequest(h, op, req), timeoutMs);
       } else {
         if (h.tokens !== undefined) token = await h.tokens.get();
+        else if (h.accounts !== undefined)
+          token = await h.accounts.token(options.account, op.name, rejected);
         const base = baseUrl(h);
         const url = requestUrl(base, req);
         // The built request's headers are this call's own, so bearer auth is set on them in
@@ -350,12 +381,27 @@ async function attemptLoop<T>(
     } catch (err) {
       if (isBuildOrSecretError(err))
         return finish(failed(h, op, 'invalid-request', errorMessage(err), sent));
+      // Only the caller or the user can fix these (connect, reconnect, grant a scope): never retried.
+      if (err instanceof AccountUnusableError)
+        return finish(failed(h, op, err.reason, err.message, sent));
       now = s.now();
       verdict = classify(outcomeFromError(err), { now, overrides: op.errors });
       message = `${verdict.reason}: ${errorMessage(err)}`;
     }
     sent++;
     const latencyMs = performance.now() - t0;
+    if (logged !== undefined) {
+      log!.answered(
+        logged,
+        {
+          status: response?.status,
+          durationMs: latencyMs,
+          failed: verdict.retryable || verdict.breakerFailure,
+          ...(message === undefined ? {} : { error: message }),
+        },
+        log!.logBodies && response !== undefined ? response.body : undefined,
+      );
+    }
     const ok = response !== undefined && verdict.reason === 'success';
     h.stats.record(started, ok || (!verdict.retryable && !verdict.breakerFailure), latencyMs);
     if (!ok) {
@@ -391,6 +437,16 @@ async function attemptLoop<T>(
     if (response?.status === 401 && h.tokens !== undefined && token !== undefined && !authRetried) {
       authRetried = true;
       h.tokens.invalidate(token);
+      continue;
+    }
+    if (
+      response?.status === 401 &&
+      h.accounts !== undefined &&
+      token !== undefined &&
+      !authRetried
+    ) {
+      authRetried = true;
+      rejected = token;
       continue;
     }
 

@@ -1,7 +1,10 @@
 /**
  * Circuit events: `IntegrationCircuitOpened`, `IntegrationCircuitHalfOpened` and
  * `IntegrationCircuitClosed`, published by the process whose compare-and-set made the
- * transition (so once per transition, however many processes share the breaker).
+ * transition (so once per transition, however many processes share the breaker). Health events
+ * (`IntegrationUnhealthy`, `IntegrationRecovered`, see `../health/monitor.ts`) are published the
+ * same way, and sent again by another process when the one that made the change died before
+ * its sends were accepted.
  *
  * Two ways to receive them: an `onEvent` callback (in that process, best effort), or
  * `subscribers`: handlers Keel starts with `engine.send`, durably, with an idempotency key derived
@@ -9,10 +12,18 @@
  */
 import type { BreakerEvent } from '../policies/breaker.js';
 
-/** A circuit transition, as handlers receive it. */
+/** A circuit transition or a health change, as handlers receive it. */
 export interface IntegrationEvent {
-  type: 'IntegrationCircuitOpened' | 'IntegrationCircuitHalfOpened' | 'IntegrationCircuitClosed';
-  /** Unique per transition: `{integration}:{type}:{at}`. */
+  type:
+    | 'IntegrationCircuitOpened'
+    | 'IntegrationCircuitHalfOpened'
+    | 'IntegrationCircuitClosed'
+    | 'IntegrationUnhealthy'
+    | 'IntegrationRecovered';
+  /**
+   * Unique per transition: `{integration}:{type}:{at}` for circuit events,
+   * `{name}:{type}:{generation}:{at}` for health events.
+   */
   id: string;
   integration: string;
   /** When it happened (ISO 8601). */
@@ -23,6 +34,12 @@ export interface IntegrationEvent {
   failures?: number;
   /** Opened: when a probe will be let through (ISO 8601). */
   probeAt?: string;
+  /** Health events: what was probed (an API integration, a database, a broker). */
+  kind?: 'api' | 'database' | 'bus';
+  /** Unhealthy: the failed probe's error (no secrets). */
+  error?: string;
+  /** Unhealthy: probes failed in a row in the process that saw it. */
+  consecutiveFailures?: number;
 }
 
 /**

@@ -3,6 +3,7 @@
  * its shared breaker and limiter, its OAuth2 token cache, its statistics and its batchers.
  */
 import type { OAuth2TokenCache } from '../declarations/auth/oauth2.js';
+import type { AccountTokens } from '../oauth/account-tokens.js';
 import type { Batcher } from './batcher.js';
 import type { Integration } from '../declarations/config.js';
 import type { Env } from '../declarations/secrets.js';
@@ -20,6 +21,8 @@ export interface IntegrationHandle {
   readonly breaker: SharedBreaker | undefined;
   readonly limiter: SharedLimiter | undefined;
   readonly tokens: OAuth2TokenCache | undefined;
+  /** OAuth2 authorization code: the tokens of connected accounts (absent in mock mode). */
+  readonly accounts?: AccountTokens | undefined;
   readonly stats: IntegrationStats;
   /** By operation and request shape (method, path, query). */
   readonly batchers: Map<string, Batcher>;

@@ -34,6 +34,11 @@ export interface IntegrationCallOptions {
   idempotencyKey?: string;
   /** Per-attempt timeout for this call. */
   timeout?: Duration;
+  /**
+   * OAuth2 authorization code: the connected account the call acts for (`'user-42'`); its
+   * access token signs the request.
+   */
+  account?: string;
 }
 
 /** The parameters of a call, by name. */

@@ -16,6 +16,8 @@ import {
   parseTokenResponse,
 } from '../declarations/auth/oauth2.js';
 import { Batcher } from './batcher.js';
+import { AccountTokens } from '../oauth/account-tokens.js';
+import { ConnectedAccounts } from '../oauth/accounts.js';
 import type { BreakerEvent } from '../policies/breaker.js';
 import { ResponseCache } from '../shared/cache.js';
 import { attempts, runCall, type CallControl, type CallResult, type CallServices } from './call.js';
@@ -31,6 +33,10 @@ import { limiterOptions, SharedLimiter } from '../shared/shared-limiter.js';
 import { IntegrationStats } from './stats.js';
 import { HttpTransport, sendToMock } from './transport.js';
 import { toIntegrationEvent, type EventSubscriber, type IntegrationEvent } from './events.js';
+import { apiProbe } from '../health/api-probe.js';
+import { HealthMonitor } from '../health/monitor.js';
+import { ProbeRegistry } from '../health/registry.js';
+import { RequestLog, type LogSink } from './request-log.js';
 
 /** A durable call between executions: retries made, and when the next attempt is due. */
 export interface CallProgress {
@@ -87,6 +93,25 @@ export interface IntegrationRuntimeOptions {
    * `info` (mock mode chosen, a circuit closed), `console.warn` for the others.
    */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /**
+   * The engine's logger (set by `createIntegrations`): request/response lines go there, and so
+   * do the messages above when `log` is not given. Without it, no request lines are written.
+   */
+  logger?: LogSink;
+  /** Request/response log lines (see `request-log.ts`). Default true. */
+  logRequests?: boolean;
+  /**
+   * Add request and response bodies to the log lines, with secret-looking fields (`password`,
+   * `token`, `api_key`, ...) replaced by `***` and clipped to 1 KB. Default false.
+   */
+  logBodies?: boolean;
+  /**
+   * The probes the health monitor runs (set by `createIntegrations` to the engine's, which
+   * databases and buses feed too). Default: a registry of this runtime's own.
+   */
+  probes?: ProbeRegistry;
+  /** Health checks: failed probes in a row before an integration is unhealthy (default 1). */
+  health?: { failureThreshold?: number };
 }
 
 /**
@@ -105,17 +130,36 @@ export class IntegrationRuntime {
   readonly maxInlineWaitMs: number;
   private readonly handles = new Map<string, IntegrationHandle>();
   private readonly http = new HttpTransport();
+  private accountsMemo: ConnectedAccounts | undefined;
   private readonly cache: ResponseCache;
   private readonly services: CallServices;
   private readonly maxAgeMs: number;
   /** Durable calls waiting for their next attempt, by call key. */
   private readonly pending = new Map<string, CallProgress>();
+  /** What is health-checked: API integrations with a `healthCheckPath`, databases, brokers. */
+  readonly probes: ProbeRegistry;
+  /** Runs the probes (started by the engine extension, or `health.start()` by hand). */
+  readonly health: HealthMonitor;
+  private readonly requestLog: RequestLog | undefined;
 
   constructor(readonly options: IntegrationRuntimeOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.maxAgeMs = parseDuration(options.sharedStateMaxAge ?? '1s');
     this.maxInlineWaitMs = parseDuration(options.maxInlineWait ?? '2s');
     const now = (): number => this.clock.now();
+    this.requestLog = requestLogOf(options);
+    this.probes = options.probes ?? new ProbeRegistry();
+    this.health = new HealthMonitor({
+      registry: this.probes,
+      clock: this.clock,
+      ...(options.store === undefined ? {} : { store: options.store }),
+      ...(options.health?.failureThreshold === undefined
+        ? {}
+        : { failureThreshold: options.health.failureThreshold }),
+      publish: (event, level, line) => this.emit(event, level, line),
+      redeliver: (event) => this.deliver(event),
+      log: (level, message) => this.log(level, message),
+    });
     this.cache = new ResponseCache(options.store, now, {}, (err) =>
       this.log('warn', `could not store a cached response: ${errorMessage(err)}`),
     );
@@ -127,6 +171,7 @@ export class IntegrationRuntime {
       http: this.http,
       sendMock: (h, req, timeoutMs) => sendToMock(h.integration.mock!, req, timeoutMs),
       batch: (h, op, req, ctl) => this.batcherFor(h, op, req).add(req, ctl),
+      requestLog: this.requestLog,
     };
     for (const i of options.integrations ?? []) this.register(i);
   }
@@ -150,6 +195,11 @@ export class IntegrationRuntime {
       return existing;
     }
     const h = this.createHandle(integration);
+    if (integration.healthCheck !== undefined) {
+      this.probes.add(
+        apiProbe(h, { http: this.http, now: () => this.clock.now(), requestLog: this.requestLog }),
+      );
+    }
     this.handles.set(integration.name, h);
     return h;
   }
@@ -231,6 +281,21 @@ export class IntegrationRuntime {
     }
   }
 
+  /**
+   * The connected accounts of OAuth2 authorization-code integrations, kept in the store (none
+   * without one).
+   */
+  connectedAccounts(): ConnectedAccounts | undefined {
+    const store = this.options.store;
+    if (store === undefined) return undefined;
+    return (this.accountsMemo ??= new ConnectedAccounts({
+      store,
+      now: () => this.clock.now(),
+      ...(this.options.env === undefined ? {} : { env: this.options.env }),
+      http: (req, timeoutMs) => this.http.send(req, timeoutMs),
+    }));
+  }
+
   /** The store shared state lives in, if any. */
   get store(): KvStore | undefined {
     return this.options.store;
@@ -248,6 +313,7 @@ export class IntegrationRuntime {
   /** Flushes batches and closes the connection pools; closing again returns the same promise. */
   close(): Promise<void> {
     return (this.closing ??= (async () => {
+      this.health.stop();
       for (const h of this.handles.values()) for (const b of h.batchers.values()) b.flush();
       await this.http.close();
     })());
@@ -257,8 +323,41 @@ export class IntegrationRuntime {
 
   log(level: 'info' | 'warn' | 'error', message: string): void {
     if (this.options.log) this.options.log(level, message);
+    else if (this.options.logger)
+      this.options.logger(level, message, { extension: 'integrations' });
     else if (level === 'info') console.info(`[keel integrations] ${message}`);
     else console.warn(`[keel integrations] ${message}`);
+  }
+
+  private mockNotes: Map<string, string[]> | undefined;
+
+  /**
+   * Logs why an integration runs on its mock. Handles made together (an app declaring 100+
+   * services on one missing variable) are summed up in one line per missing set, not one each.
+   */
+  private noteMock(name: string, missing: readonly string[]): void {
+    if (this.mockNotes === undefined) {
+      this.mockNotes = new Map();
+      queueMicrotask(() => {
+        const notes = this.mockNotes ?? new Map<string, string[]>();
+        this.mockNotes = undefined;
+        for (const [vars, names] of notes) {
+          if (names.length <= 3) {
+            for (const n of names) this.log('info', `${n}: ${vars} not set, using the mock`);
+          } else {
+            const shown = names.slice(0, 3).join(', ');
+            this.log(
+              'info',
+              `${names.length} integrations (${shown}, ...): ${vars} not set, using their mocks`,
+            );
+          }
+        }
+      });
+    }
+    const vars = missing.join(', ');
+    const names = this.mockNotes.get(vars) ?? [];
+    names.push(name);
+    this.mockNotes.set(vars, names);
   }
 
   private createHandle(integration: Integration): IntegrationHandle {
@@ -267,10 +366,7 @@ export class IntegrationRuntime {
     const mockOn = integration.mock !== undefined && (this.options.mock ?? decision.on);
     if (mockOn && this.options.mock === undefined && decision.reason === 'missing-env') {
       // Once per integration (a handle is made once): say why no request leaves the process.
-      this.log(
-        'info',
-        `${integration.name}: ${decision.missing.join(', ')} not set, using the mock`,
-      );
+      this.noteMock(integration.name, decision.missing);
     }
     const env = { maxAgeMs: this.maxAgeMs, now };
     const breaker =
@@ -308,6 +404,11 @@ export class IntegrationRuntime {
         },
       });
     }
+    // Per-user OAuth2: tokens come from the connected accounts in the Store (none in mock mode).
+    const accounts =
+      auth.type === 'oauth2_authorization_code' && !mockOn
+        ? new AccountTokens(integration, this.connectedAccounts(), this.options.env)
+        : undefined;
     return {
       integration,
       env: this.options.env,
@@ -315,6 +416,7 @@ export class IntegrationRuntime {
       breaker,
       limiter,
       tokens,
+      accounts,
       stats: new IntegrationStats(),
       batchers: new Map(),
     };
@@ -344,41 +446,64 @@ export class IntegrationRuntime {
   private publish(integration: string, events: BreakerEvent[]): void {
     for (const e of events) {
       const event = toIntegrationEvent(integration, e);
-      this.log(
+      // A failed send was logged; circuit events are not sent again.
+      this.emit(
+        event,
         e.type === 'opened' ? 'warn' : 'info',
         `${event.type}: ${integration}${e.type === 'opened' ? ` (${e.reason}, ${e.failures} failure${e.failures === 1 ? '' : 's'})` : ''}`,
-      );
-      if (this.options.onEvent) {
-        Promise.resolve()
-          .then(() => this.options.onEvent!(event))
-          .catch((err: unknown) =>
-            this.log('error', `onEvent failed for ${event.type}: ${errorMessage(err)}`),
-          );
-      }
-      for (const sub of this.options.subscribers ?? []) {
-        if (this.options.send === undefined) {
-          this.log(
-            'warn',
-            `event subscribers need an engine: add createIntegrations(...) to the engine's extensions`,
-          );
-          break;
-        }
-        this.options
-          .send({
-            service: sub.service,
-            handler: sub.handler,
-            ...(sub.key === undefined ? {} : { key: sub.key }),
-            input: event,
-            idempotencyKey: `${event.id}>${sub.service}.${sub.handler}`,
-          })
-          .catch((err: unknown) =>
-            this.log(
-              'error',
-              `could not deliver ${event.type} to ${sub.service}.${sub.handler}: ${errorMessage(err)}`,
-            ),
-          );
-      }
+      ).catch(() => undefined);
     }
+  }
+
+  /**
+   * Logs an event and delivers it: to `onEvent` (best effort), and to each subscriber durably
+   * (`send` with an idempotency key made of the event's id, so a subscriber runs once per event).
+   * Resolves once every subscriber's invocation was accepted; rejects when one could not be (a
+   * circuit event ignores that; a health event is then sent again later, see `HealthMonitor`).
+   */
+  private emit(event: IntegrationEvent, level: 'info' | 'warn', line: string): Promise<void> {
+    this.log(level, line);
+    if (this.options.onEvent) {
+      Promise.resolve()
+        .then(() => this.options.onEvent!(event))
+        .catch((err: unknown) =>
+          this.log('error', `onEvent failed for ${event.type}: ${errorMessage(err)}`),
+        );
+    }
+    return this.deliver(event);
+  }
+
+  /** Sends `event` to every subscriber durably (see {@link emit}). */
+  private async deliver(event: IntegrationEvent): Promise<void> {
+    const subs = this.options.subscribers ?? [];
+    if (subs.length === 0) return;
+    const send = this.options.send;
+    if (send === undefined) {
+      this.log(
+        'warn',
+        `event subscribers need an engine: add createIntegrations(...) to the engine's extensions`,
+      );
+      return;
+    }
+    const results = await Promise.allSettled(
+      subs.map((sub) =>
+        send({
+          service: sub.service,
+          handler: sub.handler,
+          ...(sub.key === undefined ? {} : { key: sub.key }),
+          input: event,
+          idempotencyKey: `${event.id}>${sub.service}.${sub.handler}`,
+        }).catch((err: unknown) => {
+          this.log(
+            'error',
+            `could not deliver ${event.type} to ${sub.service}.${sub.handler}: ${errorMessage(err)}`,
+          );
+          throw err;
+        }),
+      ),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 }
 
@@ -399,4 +524,10 @@ function plainControl(op: ResolvedOperation, options: IntegrationCallOptions): C
     op.batch !== undefined || (op.sendIdempotencyKey && options.idempotencyKey === undefined);
   if (!needsKey) return KEYLESS;
   return { idempotencyKey: randomUUID(), retriesDone: 0, maxInlineWaitMs: Infinity };
+}
+
+/** The request log of a runtime: on the engine's logger (a runtime without one writes none). */
+function requestLogOf(options: IntegrationRuntimeOptions): RequestLog | undefined {
+  if (options.logRequests === false || options.logger === undefined) return undefined;
+  return new RequestLog(options.logger, options.logBodies === true);
 }

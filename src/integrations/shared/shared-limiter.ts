@@ -1,6 +1,6 @@
 /**
  * The rate limit of one integration, shared by every process through the Store: the pure limiter
- * of `policies/rate-limit.ts` (a strict sliding window, paced by a token bucket that starts empty) advanced
+ * of `policies/rate-limit.ts` (a strict sliding window, paced by a token bucket that starts full) advanced
  * in a {@link SharedCell}.
  *
  * Permits are leased in blocks: a process takes up to `block` permits in one compare-and-set and

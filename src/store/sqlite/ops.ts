@@ -517,17 +517,17 @@ export function prepareOp(op: WriteOp): PreparedOp {
       const { service, key, invocationId } = op;
       const params = [service, key, invocationId];
       return (s) => {
-        if (s.insertLock.run(params).changes > 0) {
-          // A late acquire (sent while it was pending) of an invocation that ran and finished
-          // meanwhile: nothing would ever release the key, so it stays free.
-          const row = s.invocationOwner.get(invocationId) as { status: string } | undefined;
-          if (row?.status !== 'completed' && row?.status !== 'failed')
-            return { acquired: true, holder: invocationId };
-          s.deleteLock.run(params);
-          return { acquired: false };
-        }
-        const holder = s.lockHolder.get(service, key) as string;
-        return { acquired: holder === invocationId, holder };
+        const inserted = s.insertLock.run(params).changes > 0;
+        const holder = inserted ? invocationId : (s.lockHolder.get(service, key) as string);
+        if (holder !== invocationId) return { acquired: false, holder };
+        // An acquire (a late one, sent while it was pending, or a repeated one) of an
+        // invocation that ran and finished meanwhile: nothing would ever release the key, so
+        // it is freed, as PostgreSQL's store does.
+        const row = s.invocationOwner.get(invocationId) as { status: string } | undefined;
+        if (row?.status !== 'completed' && row?.status !== 'failed')
+          return { acquired: true, holder: invocationId };
+        s.deleteLock.run(params);
+        return { acquired: false };
       };
     }
     case 'key.release': {

@@ -56,6 +56,7 @@ export function authorize(
         ...(auth.prefix === undefined ? {} : { prefix: auth.prefix }),
       });
     case 'oauth2':
+    case 'oauth2_authorization_code':
       if (ctx.accessToken === undefined) {
         throw new UsageError(
           `integration ${ctx.integration}: OAuth2 auth needs an access token; get one from the integration's OAuth2TokenCache and pass it as accessToken`,
@@ -100,7 +101,10 @@ export function authorizeOwned(
     req.headers.authorization = bearerValue(secretOf(auth.token, 'token', ctx));
     return req;
   }
-  if (auth.type === 'oauth2' && ctx.accessToken !== undefined) {
+  if (
+    (auth.type === 'oauth2' || auth.type === 'oauth2_authorization_code') &&
+    ctx.accessToken !== undefined
+  ) {
     req.headers.authorization = bearerValue(ctx.accessToken);
     return req;
   }

@@ -43,6 +43,37 @@ export interface OAuth2ClientCredentialsAuth {
   refreshMargin?: Duration;
 }
 
+/**
+ * OAuth2 authorization code with PKCE (RFC 6749 §4.1, RFC 7636): every call acts for one user's
+ * connected account (`{ account: 'user-42' }` in the call options). Users connect through the
+ * `oauth` extension's routes (`createOAuthConnect`); tokens are kept encrypted in the Store and
+ * refreshed once across processes (see docs/integrations.md, "OAuth2 authorization code").
+ */
+export interface OAuth2AuthorizationCodeAuth {
+  type: 'oauth2_authorization_code';
+  /** The provider's authorization endpoint (the browser is sent there). */
+  authorizeUrl: Configurable;
+  /** The provider's token endpoint (code exchange and refresh). */
+  tokenUrl: Configurable;
+  /** The provider's revocation endpoint (RFC 7009), used when an account is disconnected. */
+  revokeUrl?: Configurable;
+  clientId: Configurable;
+  /** Absent for a public client (PKCE alone authenticates the exchange). */
+  clientSecret?: Secret;
+  /** The scopes requested when a user connects. */
+  scopes: readonly string[];
+  /** This app's callback, as registered with the provider: `https://app.example.com/oauth/{name}/callback`. */
+  redirectUri: Configurable;
+  /** Scopes an operation needs, by operation name: a call without them fails before sending. */
+  operationScopes?: Readonly<Record<string, readonly string[]>>;
+  /** Extra authorization request parameters (`{ access_type: 'offline', prompt: 'consent' }`). */
+  authorizeParams?: Readonly<Record<string, string>>;
+  /** Client credentials as HTTP Basic (default) or in the form body. */
+  clientAuth?: 'basic' | 'body';
+  /** Refresh this long before the access token expires (default 60s, at most half its lifetime). */
+  refreshMargin?: Duration;
+}
+
 /** AWS Signature Version 4, for AWS services and S3-compatible storage. */
 export interface AwsSigV4Auth {
   type: 'awsSigV4';
@@ -64,7 +95,13 @@ export interface NoAuth {
 
 /** Every kind of authentication an integration can declare. */
 export type AuthConfig =
-  NoAuth | BearerAuth | BasicAuth | ApiKeyAuth | OAuth2ClientCredentialsAuth | AwsSigV4Auth;
+  | NoAuth
+  | BearerAuth
+  | BasicAuth
+  | ApiKeyAuth
+  | OAuth2ClientCredentialsAuth
+  | OAuth2AuthorizationCodeAuth
+  | AwsSigV4Auth;
 
 /**
  * Bearer token authentication.
@@ -122,6 +159,34 @@ export function oauth2(
   options: Omit<OAuth2ClientCredentialsAuth, 'type'>,
 ): OAuth2ClientCredentialsAuth {
   return { type: 'oauth2', ...options };
+}
+
+/**
+ * OAuth2 authorization code with PKCE: calls act for a user's connected account.
+ *
+ * @example
+ * ```ts
+ * const calendar = integration({
+ *   name: 'Calendar',
+ *   baseUrl: 'https://calendar.example.com',
+ *   auth: oauth2AuthorizationCode({
+ *     authorizeUrl: 'https://auth.example.com/authorize',
+ *     tokenUrl: 'https://auth.example.com/token',
+ *     clientId: env('CALENDAR_CLIENT_ID'),
+ *     clientSecret: env('CALENDAR_CLIENT_SECRET'),
+ *     scopes: ['events.read', 'events.write'],
+ *     redirectUri: 'https://app.example.com/oauth/Calendar/callback',
+ *     operationScopes: { create_event: ['events.write'] },
+ *   }),
+ *   operations: { list_events: { path: '/events' } },
+ * });
+ * // in a handler: await use(ctx, calendar).list_events({}, { account: 'user-42' });
+ * ```
+ */
+export function oauth2AuthorizationCode(
+  options: Omit<OAuth2AuthorizationCodeAuth, 'type'>,
+): OAuth2AuthorizationCodeAuth {
+  return { type: 'oauth2_authorization_code', ...options };
 }
 
 /**

@@ -1,4 +1,4 @@
-export { bearer, basic, apiKey, oauth2, awsSigV4 } from './config.js';
+export { bearer, basic, apiKey, oauth2, oauth2AuthorizationCode, awsSigV4 } from './config.js';
 export type {
   AuthConfig,
   NoAuth,
@@ -6,6 +6,7 @@ export type {
   BasicAuth,
   ApiKeyAuth,
   OAuth2ClientCredentialsAuth,
+  OAuth2AuthorizationCodeAuth,
   AwsSigV4Auth,
 } from './config.js';
 export type { RequestToSign, SignedRequest } from './request.js';

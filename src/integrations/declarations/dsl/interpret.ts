@@ -13,6 +13,7 @@ import {
 } from '../config.js';
 import { IntegrationConfigError } from '../../errors.js';
 import { readAuth } from './auth.js';
+import { readHealthCheck, readHealthCheckField } from './health.js';
 import { tokenize, type Pos } from './lexer.js';
 import {
   readBatching,
@@ -36,10 +37,17 @@ export function interpretDocument(source: string, file: string | undefined): Int
   return doc.kind === 'dsl' ? readDslDocument(r, doc.fields) : readJsonDocument(r, doc.value);
 }
 
+/**
+ * Top-level blocks that other parts of Keel read from the same file, skipped here:
+ * `database Name { ... }` (src/databases/dsl.ts), `subscription Name { ... }` (src/buses/dsl.ts).
+ */
+const OTHER_BLOCKS = new Set(['database', 'subscription']);
+
 function readDslDocument(r: Reader, fields: Field[]): IntegrationConfig[] {
   const out: IntegrationConfig[] = [];
   const seen = new Map<string, Pos>();
   for (const f of fields) {
+    if (OTHER_BLOCKS.has(f.key) && f.label !== undefined) continue;
     if (f.key !== 'integration' || f.label === undefined) {
       r.fail(f.keyPos, `expected 'integration Name { ... }' at the top level, found '${f.key}'`);
     }
@@ -54,8 +62,10 @@ function readJsonDocument(r: Reader, node: Node): IntegrationConfig[] {
   if (node.kind === 'list') {
     items = node.items.map((p) => r.one(p, 'integrations'));
   } else if (node.kind === 'block') {
-    const fields = r.fields(node, ['integrations'], 'the document');
+    // "databases": read by src/databases/dsl.ts; "subscriptions" by src/buses/dsl.ts.
+    const fields = r.fields(node, ['integrations', 'databases', 'subscriptions'], 'the document');
     const list = fields.get('integrations');
+    if (list === undefined && (fields.has('databases') || fields.has('subscriptions'))) return [];
     if (list === undefined)
       r.fail(node.pos, 'expected { "integrations": [ ... ] } or a list of integrations');
     const l = r.one(list.value, 'integrations');
@@ -113,6 +123,9 @@ function readIntegration(
     'errors',
     'signature',
     'dead_letter',
+    'health_check',
+    'health_check_path',
+    'health_check_interval',
     'operation',
     'operations',
   ];
@@ -182,6 +195,16 @@ function readIntegration(
         break;
       case 'dead_letter':
         config.deadLetter = readDeadLetter(r, v);
+        break;
+      case 'health_check': {
+        const hc = readHealthCheck(r, v);
+        config.healthCheckPath = hc.path;
+        if (hc.interval !== undefined) config.healthCheckInterval = hc.interval;
+        break;
+      }
+      case 'health_check_path':
+      case 'health_check_interval':
+        readHealthCheckField(r, key, f, fields.has('health_check'), config);
         break;
       default:
         break;

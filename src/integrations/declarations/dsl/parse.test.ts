@@ -217,6 +217,8 @@ describe('parseIntegrations: every field', () => {
       auth: { type: 'bearer', token: { env: 'GITHUB_TOKEN' } },
       headers: { Accept: 'application/vnd.github+json', 'X-GitHub-Api-Version': '2022-11-28' },
       timeout: 10_000,
+      healthCheckPath: '/zen',
+      healthCheckInterval: 60_000,
       retry: {
         maxAttempts: 5,
         initialInterval: 200,
@@ -468,7 +470,7 @@ describe('parseIntegrations: errors say where and what', () => {
 
   it('lists the accepted fields when nothing is close', () => {
     expect(errorOf('integration A {\n  colour: red\n}').message).toBe(
-      "line 2, column 3: integration A: unknown field 'colour' (accepted: name, type, base_url, auth, headers, timeout, retry, retry_delays, circuit_breaker, rate_limit, default_cache_ttl, cache, fallback, idempotency, batching, errors, signature, dead_letter, operation, operations)",
+      "line 2, column 3: integration A: unknown field 'colour' (accepted: name, type, base_url, auth, headers, timeout, retry, retry_delays, circuit_breaker, rate_limit, default_cache_ttl, cache, fallback, idempotency, batching, errors, signature, dead_letter, health_check, health_check_path, health_check_interval, operation, operations)",
     );
   });
 
