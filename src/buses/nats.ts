@@ -25,6 +25,7 @@ import {
   type BusConnection,
   type DeliveryHandler,
 } from './health.js';
+import { parseDuration } from '../core/duration.js';
 import type { NatsSubscription, Subscription } from './types.js';
 
 export class NatsBus implements BusConnection {
@@ -105,7 +106,7 @@ export class NatsBus implements BusConnection {
             ack_policy: AckPolicy.Explicit,
             deliver_policy: DeliverPolicy.All,
             filter_subject: sub.subject,
-            ack_wait: nanos(30_000),
+            ack_wait: nanos(parseDuration(sub.ackWait ?? '30s')),
           }),
         );
         const consumer = await nc.jetstream().consumers.get(sub.stream, sub.durable);

@@ -1,5 +1,6 @@
 import type { Definition } from '../core/definitions.js';
 import { KeelError, UsageError } from '../core/errors.js';
+import { parseDuration } from '../core/duration.js';
 import type { EngineExtension } from '../engine/extension.js';
 import type { Mount } from '../http/mount.js';
 import { busesAdminMount } from './admin.js';
@@ -116,5 +117,14 @@ function checkSubscriptions(subs: readonly Subscription[]): void {
       );
     if (s.maxAttempts !== undefined && !(s.maxAttempts >= 1))
       throw new UsageError(`${where}: maxAttempts must be at least 1`);
+    if (s.bus === 'nats' && s.ackWait !== undefined) {
+      let ms: number;
+      try {
+        ms = parseDuration(s.ackWait);
+      } catch (err) {
+        throw new UsageError(`${where}: ackWait: ${(err as Error).message}`);
+      }
+      if (ms < 1000) throw new UsageError(`${where}: ackWait must be at least 1s, got ${ms} ms`);
+    }
   }
 }

@@ -1,3 +1,4 @@
+import type { Duration } from '../core/duration.js';
 import type { Definition } from '../core/definitions.js';
 
 /** The brokers Keel connects to. */
@@ -81,6 +82,12 @@ export interface NatsSubscription<T = unknown> extends SubscriptionBase<T> {
   durable: string;
   /** Unacknowledged messages in flight at once. Default 32. */
   prefetch?: number;
+  /**
+   * How long JetStream waits for an ack before redelivering (the consumer's `ack_wait`; set
+   * when Keel creates the consumer). Default `'30s'`. A message whose process died before its
+   * ack comes back after this long.
+   */
+  ackWait?: Duration;
   /** Where poison messages go: a subject, which a stream must capture to keep them. */
   deadLetter?: { subject: string };
 }

@@ -339,6 +339,8 @@ describe.skipIf(!natsUp)('kill -9 with NATS JetStream', () => {
       subject: subject(name),
       durable: name.replace(/[^A-Za-z0-9_-]/g, '_'),
       prefetch: 16,
+      // A killed process's unacked messages come back after this (30 s by default).
+      ackWait: '3s',
     }),
     async send(name, id) {
       const h = headers();
