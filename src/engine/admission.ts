@@ -194,7 +194,11 @@ export class Admission {
         row.status = 'running';
       }
     }
-    if (row.status === 'running') this.launch(row, NO_ENTRIES, def, spec, written);
+    // Its step bodies wait for the insert when a retry of its creation would be the same
+    // request: a dedupe key (Idempotency-Key, workflow key, bus message) or a caller's journaled
+    // call. Without either, a caller's retry is a new request by definition, so nothing waits.
+    const hold = dedupe !== undefined || caller !== undefined ? written : undefined;
+    if (row.status === 'running') this.launch(row, NO_ENTRIES, def, spec, hold);
     return { row, existing: false, durable };
   }
 
