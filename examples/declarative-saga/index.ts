@@ -7,13 +7,21 @@
  * The integrations call `DECLARATIVE_SAGA_SHOP_URL` when it is set (the tests point it at a
  * local fake shop) and answer from their in-process mocks otherwise.
  */
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { env, integration, type Integration } from '../../src/integrations/index.js';
 import type { MockHandler } from '../../src/integrations/mocks.js';
 
-/** The directory of the saga's definition (`order-saga.yaml`). */
-export const FLOWS_DIR = dirname(fileURLToPath(import.meta.url));
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * The directory of the saga's definition (`order-saga.yaml`): this one, or, compiled into
+ * `dist/examples/declarative-saga/` (`npm start`; tsc copies no YAML), the source directory.
+ */
+export const FLOWS_DIR = existsSync(join(HERE, 'order-saga.yaml'))
+  ? HERE
+  : fileURLToPath(new URL('../../../examples/declarative-saga/', import.meta.url));
 
 const BASE_URL = env('DECLARATIVE_SAGA_SHOP_URL');
 
