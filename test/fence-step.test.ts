@@ -71,3 +71,58 @@ describe('a step refused because the lease fell in doubt (PostgreSQL)', () => {
     expect(bodies).toBe(1);
   }, 30_000);
 });
+
+describe('a result delivered after the lease fell in doubt (PostgreSQL)', () => {
+  // Found by the 30-minute PostgreSQL torture run under heavy load: a step's commit answered
+  // after its process had fenced itself, and the dropped attempt went on running handler code
+  // (outside the journal) next to the process that adopted the invocation.
+  it('is not observed by the handler: the code after the step runs only in the adopting attempt', async () => {
+    let stalled = 0;
+    const clock: Clock = {
+      now: () => systemClock.now(),
+      setTimer: (ms, fn) => systemClock.setTimer(ms, fn),
+      monotonic: () => systemClock.monotonic!() + stalled,
+    };
+    let bodies = 0;
+    let bodyProcess = '';
+    const afterProcesses: string[] = [];
+    const schema = `keel_fencestep_${randomBytes(4).toString('hex')}`;
+    const store = await openPostgresStore({ url, schema });
+    const Job = service({
+      name: 'Job',
+      handlers: {
+        run: async (ctx) => {
+          const v = await ctx.run('work', () => {
+            bodyProcess = engine.processId ?? '';
+            // The process stalls past its lease while the step's result is being committed.
+            stalled = 10_000;
+            return ++bodies;
+          });
+          afterProcesses.push(engine.processId ?? '');
+          return v;
+        },
+      },
+    });
+    const engine: Engine = new Engine({
+      services: [Job],
+      store,
+      clock,
+      lease: '1s',
+      logger: () => undefined,
+    });
+    cleanups.push(async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    });
+    cleanups.push(() => engine.stop());
+    await engine.start();
+    const { invocationId } = await engine.send({ service: 'Job', handler: 'run' });
+    await expect(engine.attach(invocationId)).resolves.toBe(1);
+    expect(bodies).toBe(1);
+    // Never under the id whose lease was in doubt: only the attempt that adopted it went on.
+    expect(afterProcesses.length).toBeGreaterThan(0);
+    expect(afterProcesses).not.toContain(bodyProcess);
+  }, 30_000);
+});

@@ -289,6 +289,11 @@ export class ContextImpl implements ObjectContext {
     this.dead = true;
   }
 
+  /** Whether the handler may go on: its attempt is alive and its process may run code. */
+  private mayProceed(): boolean {
+    return !this.dead && this.host.mayStartStep();
+  }
+
   // ---- steps, timers, time, randomness ------------------------------------------------
 
   run<T>(name: string, fn: () => T | Promise<T>, options?: RunOptions): DurablePromise<T> {
@@ -847,7 +852,18 @@ export class ContextImpl implements ObjectContext {
 
   /** Wraps a promise as a durable future whose `orTimeout` races a durable timer. */
   private future<T>(p: Promise<T>): DurablePromise<T> {
-    return new DurablePromise(p, (self, d) => {
+    // The handler observes nothing once its attempt is abandoned (a fence, a suspension), nor
+    // while its process's lease is in doubt: a result whose commit answered late, or a process
+    // waking from a stall, would otherwise run handler code (code outside the journal) next to
+    // the process that adopted the invocation. Checked at delivery, synchronously.
+    const gated = p.then(
+      (v) => (this.mayProceed() ? v : NEVER),
+      (err: unknown) => {
+        if (!this.mayProceed()) return NEVER;
+        throw err;
+      },
+    );
+    return new DurablePromise(gated, (self, d) => {
       const timer = this.sleep(d).then(() => {
         throw new TimeoutError(`timed out after ${typeof d === 'number' ? `${d} ms` : d}`);
       });

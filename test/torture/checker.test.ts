@@ -63,6 +63,29 @@ describe('the torture checker on overlaps of one object key', () => {
       ),
     );
     expect(late.overlaps).toBe(1);
+    // Seen in a 30-minute run under heavy load: the holder observed its step's result (replayed
+    // or committed), fenced itself, and only then did the adopter enter and replay that result.
+    const inOrder = analyzeLog(
+      log('1 enter k t', '1 ack C/t', '1 fenced', '2 enter k t', '2 ack C/t', '2 exit k t'),
+    );
+    expect(inOrder.overlaps).toBe(0);
+    expect(inOrder.zombieOverlaps).toBe(1);
+    // ... and its process, joined again under a new registration, adopts it back later.
+    const back = analyzeLog(
+      log(
+        '1 enter k t',
+        '1 ack C/t',
+        '1 fenced',
+        '2 enter k t',
+        '2 ack C/t',
+        '2 fenced',
+        '1 enter k t',
+        '1 ack C/t',
+        '1 exit k t',
+      ),
+    );
+    expect(back.overlaps).toBe(0);
+    expect(back.zombieOverlaps).toBe(2);
   });
 
   it('keeps every overlap without that evidence a violation', () => {
@@ -83,5 +106,27 @@ describe('the torture checker on overlaps of one object key', () => {
       expect(r.zombieOverlaps).toBe(0);
       expect(r.overlaps).toBe(1);
     }
+  });
+});
+
+describe('the torture checker on steps that ran again', () => {
+  const reruns = (r: ReturnType<typeof analyzeLog>) =>
+    r.problems.filter((p) => p.invariant === 'a step re-runs only if a crash cut it');
+
+  it('accepts a re-run by another process while the first execution was still in flight, its process killed later', () => {
+    // Seen in a 30-minute run with real PostgreSQL restarts: pid 1 stalled inside the step body
+    // past its lease, pid 2 adopted the invocation and ran the step, and pid 1 was killed after.
+    const r = analyzeLog(log('1 start F/f1/0', '2 start F/f1/0', '2 end F/f1/0', '9 kill 1'));
+    expect(reruns(r)).toEqual([]);
+  });
+
+  it('still flags a re-run by another process after the first execution ended, with no crash or fence', () => {
+    const r = analyzeLog(log('1 start F/f1/0', '1 end F/f1/0', '2 start F/f1/0', '9 kill 1'));
+    expect(reruns(r)).toHaveLength(1);
+  });
+
+  it('still flags a re-run in flight when the first process was never killed nor fenced', () => {
+    const r = analyzeLog(log('1 start F/f1/0', '2 start F/f1/0', '2 end F/f1/0'));
+    expect(reruns(r)).toHaveLength(1);
   });
 });

@@ -253,6 +253,7 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
   const outages: Array<{ from: number; to: number }> = [];
   const starts = new Map<string, LogLine[]>();
   const firstAck = new Map<string, number>();
+  const ends = new Map<string, LogLine[]>();
   const holders = new Map<string, { pid: number; tag: string; seq: number }>();
   const candidates: Overlap[] = [];
   let openOutage: number | undefined;
@@ -268,6 +269,13 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
       case 'ack':
         if (!firstAck.has(l.args[0]!)) firstAck.set(l.args[0]!, l.seq);
         break;
+      case 'end': {
+        const id = l.args[0]!;
+        const list = ends.get(id) ?? [];
+        list.push(l);
+        ends.set(id, list);
+        break;
+      }
       case 'fenced':
         // Logged when the fenced process's next write is refused, which can be after the
         // taker-over re-ran its step: it excuses re-runs on either side of it.
@@ -344,7 +352,16 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
         (c) => c.pid === before.pid && c.seq > before.seq && (c.fenced || c.seq < again.seq),
       );
       const outage = outages.some((o) => o.from < again.seq && o.to > before.seq);
-      if (!crashed && !outage) {
+      // Adopted in flight: another process ran it while the first execution had not even ended
+      // (its process stalled past its lease, so it was reaped and its work adopted), and that
+      // process was killed or fenced later. The same at-least-once re-run as after a crash.
+      const adoptedInFlight =
+        again.pid !== before.pid &&
+        !(ends.get(id) ?? []).some(
+          (e) => e.pid === before.pid && e.seq > before.seq && e.seq < again.seq,
+        ) &&
+        crashes.some((c) => c.pid === before.pid && c.seq > before.seq);
+      if (!crashed && !outage && !adoptedInFlight) {
         unexplainedReruns++;
         problems.push({
           invariant: 'a step re-runs only if a crash cut it',
@@ -406,13 +423,15 @@ function handoffAfterFence(lines: LogLine[], o: Overlap, step: string): number |
     l.args.some((a) => a === h.tag || a === step || a.endsWith(`/${h.tag}`));
   let fenced: number | undefined;
   let inFlight = 0; // step bodies of the holder started and not ended
+  let acked = false;
   for (let i = h.seq + 1; i < lines.length; i++) {
     const l = lines[i]!;
     if (l.pid !== h.pid) continue;
     if (fenced === undefined) {
-      // It observed its step's result: conservatively, no evidence (the re-run invariant and
-      // this one judge it).
-      if (l.kind === 'ack' && mine(l)) return undefined;
+      // It observed its step's result before the adopter entered: the hand-off is still in
+      // order (the adopter replays that result from the journal), unless the adopter ran the
+      // step again (checked below; the re-run invariant judges that too).
+      if (l.kind === 'ack' && mine(l) && l.seq < e.seq) acked = true;
       if (l.seq > e.seq) {
         // After the adopter entered, the holder may only fence (a stalled process waking up):
         // anything it does of this invocation, or any work at all, before its fence is no
@@ -425,8 +444,18 @@ function handoffAfterFence(lines: LogLine[], o: Overlap, step: string): number |
         if (inFlight > 0) return undefined;
         fenced = l.seq;
       }
-    } else if (mine(l)) return undefined;
+    } else if (mine(l)) {
+      // Its process joined again under a new registration and adopted the invocation anew
+      // after the adopter: a later hand-off, judged as its own overlap.
+      if (l.kind === 'enter' && l.seq > e.seq) break;
+      return undefined;
+    }
   }
+  if (
+    acked &&
+    lines.some((l) => l.pid === e.pid && l.seq > e.seq && l.kind === 'start' && l.args[0] === step)
+  )
+    return undefined;
   return fenced;
 }
 
