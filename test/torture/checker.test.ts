@@ -86,6 +86,27 @@ describe('the torture checker on overlaps of one object key', () => {
     );
     expect(back.overlaps).toBe(0);
     expect(back.zombieOverlaps).toBe(2);
+    // Seen after a real database restart under load: the holder went silent before the adopter
+    // entered and was killed, silent still, after it.
+    const silent = analyzeLog(
+      log(
+        '1 enter k t',
+        '1 start C/t',
+        '1 end C/t',
+        '1 ack C/t',
+        '2 enter k t',
+        '2 ack C/t',
+        '9 kill 1',
+        '2 exit k t',
+      ),
+    );
+    expect(silent.overlaps).toBe(0);
+    expect(silent.zombieOverlaps).toBe(1);
+    // ... but not when it was still inside a step body when the adopter entered.
+    const busy = analyzeLog(
+      log('1 enter k t', '1 start C/t', '2 enter k t', '2 start C/t', '9 kill 1', '2 exit k t'),
+    );
+    expect(busy.overlaps).toBe(1);
   });
 
   it('keeps every overlap without that evidence a violation', () => {

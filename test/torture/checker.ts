@@ -426,6 +426,14 @@ function handoffAfterFence(lines: LogLine[], o: Overlap, step: string): number |
   let acked = false;
   for (let i = h.seq + 1; i < lines.length; i++) {
     const l = lines[i]!;
+    if ((l.kind === 'kill' || l.kind === 'died') && Number(l.args[0]) === h.pid) {
+      // Its process died silent (seen after a database restart under load: it did nothing
+      // from before the adopter entered until its kill): the surest fence of all.
+      if (fenced !== undefined) break;
+      if (inFlight > 0) return undefined;
+      fenced = l.seq;
+      break;
+    }
     if (l.pid !== h.pid) continue;
     if (fenced === undefined) {
       // It observed its step's result before the adopter entered: the hand-off is still in
