@@ -12,12 +12,14 @@
  *   npm run bench                      # the full table
  *   npm run bench -- --only=keel-fsync,plain
  *   npm run bench -- --only=keel-pg,keel-pg-2 --scenarios=wf-conc
+ *   npm run bench -- --only=metrics-on,metrics-off --rounds=2   # metrics' cost: on, off, on, off
  *   npm run bench -- --profile         # CPU profile of the Keel server under the 32-client workflow load
  *   npm run bench -- --profile=wf-conc,noop-conc,wf-seq
  *   npm run bench -- --profile --server=keel-pg   # the same for Keel on PostgreSQL
  *   npm run bench -- --only=suspended --suspended=10000   # the suspended-workflows row, smaller
  *   npm run bench -- --only=gateway    # the integration platform's gateway rows (bench/gateway.ts)
  *   npm run bench -- --only=buses      # messages/s from RabbitMQ and NATS into invocations (bench/buses.ts)
+ *   npm run bench -- --only=list       # the dashboard's list queries at 1,000,000 invocations (bench/list.ts)
  *   BENCH_SEQ=5000 BENCH_N=20000 BENCH_CLIENTS=64 npm run bench
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -31,6 +33,7 @@ import { percentiles, runLoad, type LoadResult } from './client.js';
 import { busesBench } from './buses.js';
 import { gatewayBench } from './gateway.js';
 import { integrationsBench } from './integrations.js';
+import { listBench } from './list.js';
 import { formatSummary, summarizeProfile } from './profile.js';
 import { runSuspendedBench, suspendedTable, SUSPENDED_TARGET } from './suspended.js';
 import { runWebhookBench, webhookTable, type WebhookRow } from './webhooks.js';
@@ -105,7 +108,8 @@ const PG_BACKEND_CPUS = cpuList('BENCH_PG_BACKEND_CPUS', '');
 // ---------------------------------------------------------------------------------------------
 // Servers and scenarios
 
-type ServerId = 'keel-fsync' | 'keel-os' | 'plain' | 'keel-pg' | 'keel-pg-2';
+type ServerId =
+  'keel-fsync' | 'keel-os' | 'plain' | 'keel-pg' | 'keel-pg-2' | 'metrics-on' | 'metrics-off';
 interface ServerKind {
   id: ServerId;
   label: string;
@@ -127,6 +131,21 @@ const SERVERS: ServerKind[] = [
   },
   { id: 'keel-os', label: 'Keel, `os`', entry: 'bench/server.ts', env: { KEEL_DURABILITY: 'os' } },
   { id: 'plain', label: 'plain node:http', entry: 'bench/plain-server.ts', env: {} },
+  // The cost of metrics (the 3-step workflow rows only): the same server with metrics on and
+  // scraped every 5 s (GET /metrics' work, in process), then with KEEL_METRICS=0. Measured back
+  // to back in one run; `--rounds=2` alternates on, off, on, off.
+  {
+    id: 'metrics-on',
+    label: 'Keel, `fsync`, metrics on (scraped every 5 s)',
+    entry: 'bench/server.ts',
+    env: { KEEL_DURABILITY: 'fsync', KEEL_METRICS: '1', KEEL_BENCH_SCRAPE_MS: '5000' },
+  },
+  {
+    id: 'metrics-off',
+    label: 'Keel, `fsync`, metrics off',
+    entry: 'bench/server.ts',
+    env: { KEEL_DURABILITY: 'fsync', KEEL_METRICS: '0' },
+  },
   {
     id: 'keel-pg',
     label: 'Keel, PostgreSQL, 1 process',
@@ -219,6 +238,8 @@ const PG_TARGET = 2_500;
  * apply; the one PostgreSQL target is the issue's ≥2,500 inv/s on 1 process.
  */
 function scenariosFor(kind: ServerKind): Scenario[] {
+  if (kind.id === 'metrics-on' || kind.id === 'metrics-off')
+    return SCENARIOS.filter((s) => s.handler === 'Bench3');
   if (!kind.pgProcesses) return SCENARIOS;
   // In this order: the issue's row first, so that 1 and 2 processes measure it after the same
   // warm-up on equally fresh tables.
@@ -1168,7 +1189,12 @@ async function main(): Promise<void> {
       }
     }
     const rows: Row[] = [];
-    for (const kind of servers) {
+    // `--rounds=N`: the chosen servers N times in turn (on, off, on, off for the metrics pair).
+    const rounds = Math.max(1, Number(flag('rounds') ?? 1) || 1);
+    const turns = Array.from({ length: rounds }, (_, r) =>
+      servers.map((k) => (rounds === 1 ? k : { ...k, label: `${k.label}, round ${r + 1}` })),
+    ).flat();
+    for (const kind of turns) {
       if (kind.pgProcesses && !pgInfo) continue;
       log(`starting ${kind.id}`);
       const dep = await startDeployment(kind);
@@ -1209,6 +1235,11 @@ async function main(): Promise<void> {
     const busesSection =
       typeof only !== 'string' || only.split(',').includes('buses')
         ? await busesBench(log, { tmp: TMP })
+        : undefined;
+    // `--only=...,list` (or no --only): the dashboard's list queries at 1,000,000 invocations.
+    const listSection =
+      typeof only !== 'string' || only.split(',').includes('list')
+        ? await listBench(log, { tmp: TMP, pgUrl: PG_URL })
         : undefined;
     const secs = ((Date.now() - t0) / 1000).toFixed(0);
     console.log('# Keel benchmark\n');
@@ -1265,6 +1296,7 @@ async function main(): Promise<void> {
     if (integrationsSection !== undefined) console.log(`\n${integrationsSection}`);
     if (gatewaySection !== undefined) console.log(`\n${gatewaySection}`);
     if (busesSection !== undefined) console.log(`\n${busesSection}`);
+    if (listSection !== undefined) console.log(`\n${listSection}`);
   } finally {
     fs.rmSync(TMP, { recursive: true, force: true });
   }

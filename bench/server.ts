@@ -25,6 +25,10 @@ const app = await startApp({
   ...appOptionsFromEnv(),
 });
 const url = app.ingress.url;
+// The metrics bench rows: Prometheus's scrapes, simulated in process (GET /metrics' work).
+const scrapeMs = Number(process.env.KEEL_BENCH_SCRAPE_MS ?? 0);
+const metrics = kernelOf(app.engine).metrics;
+if (scrapeMs > 0 && metrics) setInterval(() => void metrics.text(), scrapeMs).unref();
 process.stdout.write(`KEEL_BENCH_READY ${url}\n`);
 
 process.on('message', (msg: unknown) => {

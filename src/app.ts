@@ -1,4 +1,6 @@
 import { checkAdminOptions, serveAdmin, type AdminServer } from './admin/index.js';
+import { tokenList } from './admin/tokens.js';
+import { checkIngressKeys, parseIngressKeys } from './ingress/keys.js';
 import type { Definition } from './core/definitions.js';
 import { parseDuration, type Duration } from './core/duration.js';
 import { constants } from 'node:os';
@@ -23,6 +25,7 @@ import { createWebhooks, type Webhooks, type WebhooksOptions } from './webhooks/
 import { outboundFromDeclaration } from './webhooks/outbound/options.js';
 import { startWhileUnavailable } from './startup.js';
 import { createFlows, type Flows } from './flows/setup.js';
+import { keelLogger, parseLogLevel, type LogLevel } from './observability/log.js';
 
 /** Options of a whole Keel application: engine, store, ingress and admin API. Env vars override none of these; see {@link appOptionsFromEnv}. */
 export interface AppOptions extends Omit<EngineOptions, 'store'> {
@@ -53,6 +56,21 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
    * from it. Default: none.
    */
   userToken?: string;
+  /**
+   * Read-only bearer token of the admin API (`KEEL_VIEWER_TOKEN`): the documented name of
+   * `userToken` (`KEEL_USER_TOKEN` stays an alias; both set to different values is refused).
+   */
+  viewerToken?: string;
+  /** More admin tokens, for rotation (`KEEL_ADMIN_TOKENS`, comma-separated, each ≥ 32 characters). */
+  adminTokens?: readonly string[];
+  /** More viewer tokens, for rotation (`KEEL_VIEWER_TOKENS`, comma-separated, each ≥ 32 characters). */
+  viewerTokens?: readonly string[];
+  /**
+   * API keys the ingress requires (`KEEL_INGRESS_KEYS`, comma-separated, each ≥ 32 characters):
+   * `Authorization: Bearer <key>` or `X-API-Key: <key>` on every request but `GET /health`,
+   * inbound webhooks, the gateway and OAuth links. Default: none.
+   */
+  ingressKeys?: readonly string[];
   /**
    * Enables webhooks: outbound delivery with its management API at `/webhooks` on the admin API,
    * and inbound `receivers` at `POST /webhooks/{name}` on the ingress (see docs/webhooks.md).
@@ -99,6 +117,13 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
    * already in `extensions` (`createFlows({ transforms, ... })`). Default: none.
    */
   flowsDir?: string;
+  /**
+   * The least severe level Keel's logger writes: `trace`, `debug`, `info`, `warn`, `error` or
+   * `silent` (`KEEL_LOG_LEVEL`). Default `info`. Lines are JSON on standard output,
+   * human-readable when it is a terminal (see docs/observability.md). Ignored when `logger` is
+   * given.
+   */
+  logLevel?: LogLevel;
 }
 
 export interface App {
@@ -153,6 +178,11 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
   if (env.KEEL_ADMIN_HOST) o.adminHost = env.KEEL_ADMIN_HOST;
   if (env.KEEL_ADMIN_TOKEN) o.adminToken = env.KEEL_ADMIN_TOKEN;
   if (env.KEEL_USER_TOKEN) o.userToken = env.KEEL_USER_TOKEN;
+  if (env.KEEL_VIEWER_TOKEN) o.viewerToken = env.KEEL_VIEWER_TOKEN;
+  if (env.KEEL_ADMIN_TOKENS) o.adminTokens = tokenList(env.KEEL_ADMIN_TOKENS, 'KEEL_ADMIN_TOKENS');
+  if (env.KEEL_VIEWER_TOKENS)
+    o.viewerTokens = tokenList(env.KEEL_VIEWER_TOKENS, 'KEEL_VIEWER_TOKENS');
+  if (env.KEEL_INGRESS_KEYS) o.ingressKeys = parseIngressKeys(env.KEEL_INGRESS_KEYS);
   if (env.KEEL_DURABILITY) {
     if (env.KEEL_DURABILITY !== 'fsync' && env.KEEL_DURABILITY !== 'os') {
       throw new RangeError(`KEEL_DURABILITY="${env.KEEL_DURABILITY}" must be "fsync" or "os"`);
@@ -161,6 +191,7 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
   }
   if (env.KEEL_INTEGRATIONS_FILE) o.integrationsFile = env.KEEL_INTEGRATIONS_FILE;
   if (env.KEEL_FLOWS_DIR) o.flowsDir = env.KEEL_FLOWS_DIR;
+  if (env.KEEL_LOG_LEVEL) o.logLevel = parseLogLevel(env.KEEL_LOG_LEVEL, 'KEEL_LOG_LEVEL');
   if (env.KEEL_DATABASE_URL) o.databaseUrl = env.KEEL_DATABASE_URL;
   if (env.KEEL_DATABASE_SCHEMA) o.databaseSchema = env.KEEL_DATABASE_SCHEMA;
   if (env.KEEL_LEASE) o.lease = checked(env.KEEL_LEASE, 'KEEL_LEASE');
@@ -214,6 +245,10 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     adminHost = '127.0.0.1',
     adminToken,
     userToken,
+    viewerToken,
+    adminTokens,
+    viewerTokens,
+    ingressKeys,
     databaseUrl,
     databaseSchema,
     webhooks: webhooksGiven,
@@ -221,8 +256,12 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     integrationsFile,
     storeWait = 'forever',
     flowsDir,
+    logLevel,
     ...engineOptions
   } = options;
+  // One logger for the start, the engine and the signals; a bad level fails the start at once.
+  const logger: EngineLogger =
+    engineOptions.logger ?? keelLogger({ level: parseLogLevel(logLevel ?? 'info', 'logLevel') });
   // The file is read (and every declaration checked) before anything opens the store.
   const { integrations, webhooksOptions } =
     integrationsFile === undefined
@@ -250,7 +289,9 @@ export async function startApp(options: AppOptions & { services: Definition[] })
   if (flowsDir !== undefined) flowsGiven?.addDirectory(flowsDir);
   const maxWaitMs = storeWait === 'forever' ? Infinity : parseDuration(storeWait);
   // A misconfigured admin API fails the start before recovery runs anything.
-  checkAdminOptions({ port: adminPort, host: adminHost, token: adminToken, userToken });
+  const tokens = { token: adminToken, userToken, viewerToken, adminTokens, viewerTokens };
+  checkAdminOptions({ port: adminPort, host: adminHost, ...tokens });
+  if (ingressKeys !== undefined) checkIngressKeys(ingressKeys);
   // Everything that reads the store is made anew by each attempt, and undone when it fails.
   const attempt = async () => {
     const store = databaseUrl
@@ -281,7 +322,7 @@ export async function startApp(options: AppOptions & { services: Definition[] })
       // Last: flows check their steps against the integrations and databases installed before.
       ...(flowsDir === undefined || flowsGiven ? [] : [createFlows({ dir: flowsDir })]),
     ];
-    const engine = new Engine({ ...engineOptions, extensions, store });
+    const engine = new Engine({ ...engineOptions, logger, extensions, store });
     try {
       await engine.start();
     } catch (err) {
@@ -291,8 +332,6 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     }
     return { engine, webhooks, installed };
   };
-  const logger: EngineLogger =
-    engineOptions.logger ?? ((level, message) => console.warn(`keel ${level} ${message}`));
   const { engine, webhooks, installed } = await startWhileUnavailable(attempt, {
     maxWaitMs,
     logger,
@@ -304,12 +343,11 @@ export async function startApp(options: AppOptions & { services: Definition[] })
   let admin: AdminServer;
   try {
     // Both serve the extensions' routes under their names (`/webhooks`, `/integrations`).
-    ingress = await serve(engine, { port, host });
+    ingress = await serve(engine, { port, host, ...(ingressKeys ? { ingressKeys } : {}) });
     admin = await serveAdmin(engine, {
       port: adminPort,
       host: adminHost,
-      token: adminToken,
-      userToken,
+      ...tokens,
     });
   } catch (err) {
     await ingress?.close();

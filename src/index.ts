@@ -83,6 +83,15 @@ export type {
   SendResult,
   InvocationInfo,
 } from './engine/engine.js';
+export {
+  createLogger,
+  keelLogger,
+  LOG_LEVELS,
+  LogLevelError,
+  parseLogLevel,
+  toEngineLogger,
+} from './observability/log.js';
+export type { LogDestination, LogLevel, LogOptions } from './observability/log.js';
 export { attemptOf, contextKey, runWithWrites } from './engine/extension.js';
 export type {
   ContextKey,

@@ -196,7 +196,6 @@ describe('routes', () => {
   });
 
   it.each([
-    ['GET', '/'],
     ['GET', '/nope'],
     ['GET', '/health/more'],
     ['GET', '/invocations//journal'],

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { KeelError } from '../core/errors.js';
 import { isLoopback } from '../http/listen.js';
@@ -36,7 +35,7 @@ export class AdminTokenRequiredError extends KeelError {
  * in a header as is, so whitespace (e.g. a newline read from a file) is refused here rather
  * than turning every request into a puzzling 401. `which` names the token in messages.
  */
-export function checkToken(token: string | undefined, which: TokenName = ADMIN): void {
+export function checkToken(token: string | undefined, which: string = ADMIN): void {
   if (token === undefined) return;
   if (!/^[\x21-\x7e]+$/.test(token)) {
     throw new TypeError(
@@ -54,78 +53,20 @@ export function checkToken(token: string | undefined, which: TokenName = ADMIN):
 }
 
 const ADMIN = 'the admin token (KEEL_ADMIN_TOKEN)';
-const USER = 'the user token (KEEL_USER_TOKEN)';
-type TokenName = typeof ADMIN | typeof USER;
-
-/**
- * Checks the pair of tokens: each one's form, and that a user token comes with a different
- * admin token. Without an admin token the API is open to whoever reaches it (loopback), so a
- * user token would restrict nothing: refused rather than giving a false sense of safety.
- */
-export function checkTokens(token: string | undefined, userToken: string | undefined): void {
-  checkToken(token, ADMIN);
-  checkToken(userToken, USER);
-  if (userToken === undefined) return;
-  if (token === undefined)
-    throw new TypeError(
-      `${USER} is set without ${ADMIN}: without an admin token the admin API is open to every caller, ` +
-        'so a read-only user token would restrict nothing. Set KEEL_ADMIN_TOKEN too (the token option of serveAdmin, ' +
-        'adminToken of startApp)',
-    );
-  if (userToken === token)
-    throw new TypeError(
-      `${USER} is the same as ${ADMIN}: a user could then do everything an admin can. Give them different values`,
-    );
-}
 
 /** The shortest admin token accepted: 32 characters (128 bits as hex, more in base64). */
 export const MIN_TOKEN_LENGTH = 32;
 
 /** Throws {@link AdminTokenRequiredError} for an IP literal off loopback when there is no token. */
-export function checkExposure(host: string, token: string | undefined): void {
-  if (token === undefined && isIP(host) !== 0 && !isLoopback(host))
-    throw new AdminTokenRequiredError(host);
+export function checkExposure(host: string, token: string | readonly string[] | undefined): void {
+  const none = token === undefined || (typeof token !== 'string' && token.length === 0);
+  if (none && isIP(host) !== 0 && !isLoopback(host)) throw new AdminTokenRequiredError(host);
 }
 
 /**
- * What a caller of the admin API may do. `admin`: everything. `user` (the user token): read
- * only: status, health, lists, deliveries, invocations; never a change (a circuit reset,
- * webhook management, cancelling an invocation), which is answered 403 `forbidden`.
+ * What a caller of the admin API may do. `admin`: everything. `viewer` (a viewer token,
+ * `KEEL_VIEWER_TOKEN`, formerly the user token): read only: status, health, lists, deliveries,
+ * invocations; never a change (a circuit reset, webhook management, cancelling an invocation),
+ * which is answered 403 `forbidden`.
  */
-export type AdminRole = 'admin' | 'user';
-
-/**
- * Builds the check of the `Authorization` header: the role its token grants, or a 401. Both
- * sides are hashed first, so the comparisons are constant-time over equal-length digests and
- * the time taken says nothing about either token, not even its length; both are compared
- * every time, so the time does not tell which one matched either.
- */
-export function bearerCheck(
-  token: string,
-  userToken?: string,
-): (header: string | undefined) => AdminRole {
-  const expected = digest(token);
-  const expectedUser = userToken === undefined ? undefined : digest(userToken);
-  const hint =
-    expectedUser === undefined
-      ? 'the token from KEEL_ADMIN_TOKEN'
-      : 'the token from KEEL_ADMIN_TOKEN, or for reads the one from KEEL_USER_TOKEN';
-  return (header) => {
-    const space = header === undefined ? -1 : header.indexOf(' ');
-    if (header === undefined || space === -1 || header.slice(0, space).toLowerCase() !== 'bearer') {
-      throw new UnauthorizedError(
-        `the admin API needs a token: send the header Authorization: Bearer <token>, with ${hint}`,
-      );
-    }
-    const given = digest(header.slice(space + 1).trim());
-    const isAdmin = timingSafeEqual(given, expected);
-    const isUser = expectedUser !== undefined && timingSafeEqual(given, expectedUser);
-    if (isAdmin) return 'admin';
-    if (isUser) return 'user';
-    throw new UnauthorizedError(`the bearer token is not valid: use ${hint}`);
-  };
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
-}
+export type AdminRole = 'admin' | 'viewer';

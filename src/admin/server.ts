@@ -4,8 +4,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../core/duration.js';
-import { KeelError, NotFoundError } from '../core/errors.js';
-import type { Engine, InvocationInfo } from '../engine/engine.js';
+import { NotFoundError } from '../core/errors.js';
+import type { Engine } from '../engine/engine.js';
 import { isInvocationId } from '../engine/ids.js';
 import { checkPort, isLoopback } from '../http/listen.js';
 import { dispatchMount, requireAdmin } from '../http/mount.js';
@@ -19,13 +19,17 @@ import {
 } from '../http/server.js';
 import {
   AdminTokenRequiredError,
-  bearerCheck,
   checkExposure,
-  checkTokens,
   UnauthorizedError,
   type AdminRole,
 } from './auth.js';
 import { kernelOf } from '../engine/kernel.js';
+import { operatorRoutes } from './actions.js';
+import { answerMetrics } from '../observability/metrics/route.js';
+import { listFilterFromQuery } from './list-query.js';
+import { resolveTokens, roleCheck, type TokenOptions } from './tokens.js';
+import { serveDashboard } from '../dashboard/serve.js';
+import { answerServices, SERVICES_ROUTES } from './services.js';
 
 /**
  * Options of {@link serveAdmin}: those every Keel server takes (`port` default `9070`, `host`,
@@ -34,7 +38,7 @@ import { kernelOf } from '../engine/kernel.js';
  * `{ webhooks, integrations }`) sit behind the same token check as the built-in routes, and
  * are told the caller's role (`MountRequest.role`).
  */
-export interface AdminOptions extends HttpServerOptions {
+export interface AdminOptions extends HttpServerOptions, TokenOptions {
   /**
    * When set, every request must carry `Authorization: Bearer <token>` (else 401). Printable
    * ASCII, no spaces, at least 32 characters (else the server refuses to start): use a random
@@ -47,10 +51,16 @@ export interface AdminOptions extends HttpServerOptions {
    * `GET /integrations/{name}/health`, `GET /webhooks`, `GET /webhooks/{id}/deliveries`, ...),
    * and is answered 403 `forbidden` on every change (invocation actions, circuit reset, every
    * write under `/webhooks`, and the reveal of an endpoint's secret). Same form as `token`,
-   * different from it, and only with it (else the server refuses to start). Apps map
-   * `KEEL_USER_TOKEN` onto it.
+   * different from it, and only with it (else the server refuses to start). The former name of
+   * `viewerToken`; apps map `KEEL_USER_TOKEN` onto it.
    */
   userToken?: string;
+  /**
+   * The read-only token (`KEEL_VIEWER_TOKEN`): what `userToken` describes. `viewerTokens` and
+   * `adminTokens` take several of each (`KEEL_VIEWER_TOKENS`, `KEEL_ADMIN_TOKENS`,
+   * comma-separated), so a token can be rotated: add the new one, move callers, drop the old.
+   */
+  viewerToken?: string;
 }
 
 /** A running admin API. */
@@ -61,37 +71,21 @@ const DEFAULT_HOST = '127.0.0.1';
 /** Admin requests are single store reads or writes: a second is plenty to let them finish. */
 const DEFAULT_CLOSE_GRACE = '1s';
 const SHUTTING_DOWN = 'the admin API is shutting down; repeat the request once it is back';
-const MAX_LIMIT = 1000;
-
-type Status = InvocationInfo['status'];
-const STATUSES = [
-  'pending',
-  'scheduled',
-  'running',
-  'suspended',
-  'backing-off',
-  'paused',
-  'completed',
-  'failed',
-] as const satisfies readonly Status[];
-// A status the engine gains but this list lacks fails to compile, so the 400 never lies.
-const _everyStatus: [Exclude<Status, (typeof STATUSES)[number]>] extends [never] ? true : never =
-  true;
-
-const LIST_PARAMS = ['status', 'service', 'key', 'limit', 'cursor'] as const;
 const ACTIONS = ['cancel', 'kill', 'purge', 'resume'] as const;
 type Action = (typeof ACTIONS)[number];
 
 const ROUTES_HINT =
-  'the routes are GET /invocations (?status=&service=&key=&limit=&cursor=), GET /invocations/{id}, ' +
-  'GET /invocations/{id}/journal, POST /invocations/{id}/cancel, /kill, /purge and /resume, and GET /health';
+  'the routes are GET /invocations (?status=&service=&handler=&key=&error=&since=&until=&limit=&cursor=), GET /invocations/{id}, ' +
+  'GET /invocations/{id}/journal, POST /invocations/{id}/cancel, /kill, /purge, /resume, /pause, /retry-now and /restart, ' +
+  'POST /invocations/bulk, GET /invocations/bulk/{jobId}, GET /state/{service}[/{key}], PUT and DELETE /state/{service}/{key}/{name}, ' +
+  'GET /health and GET /metrics; ' +
+  SERVICES_ROUTES;
 
 /** The admin API refuses to start; thrown before anything is bound when it can be decided then. */
 export function checkAdminOptions(options: AdminOptions): void {
   parseDuration(options.closeGrace ?? DEFAULT_CLOSE_GRACE);
   checkPort(options.port ?? DEFAULT_PORT, 'the admin port');
-  checkTokens(options.token, options.userToken);
-  checkExposure(options.host ?? DEFAULT_HOST, options.token);
+  checkExposure(options.host ?? DEFAULT_HOST, resolveTokens(options).admin);
 }
 
 /**
@@ -106,14 +100,27 @@ export function checkAdminOptions(options: AdminOptions): void {
  *
  * | Request                                                 | Answer                                        |
  * | ------------------------------------------------------- | --------------------------------------------- |
- * | `GET /invocations?status=&service=&key=&limit=&cursor=` | 200 `{ invocations, nextCursor? }`, newest first; `limit` 1-1000 (default 50) |
+ * | `GET /invocations?status=&service=&handler=&key=&error=&since=&until=&limit=&cursor=` | 200 `{ invocations, nextCursor? }`, newest first; `status` one or a comma list, `error` an error code, `since`/`until` bound `createdAt` (ISO or epoch ms); `limit` 1-1000 (default 50) |
  * | `GET /invocations/{id}`                                 | 200 the invocation                            |
  * | `GET /invocations/{id}/journal`                         | 200 `{ entries }`                             |
  * | `POST /invocations/{id}/cancel`                         | 202 `{ invocation }`: the handler sees a `CancelledError` at its next await |
  * | `POST /invocations/{id}/kill`                           | 200 `{ invocation }`: ended at once, code `killed` |
  * | `POST /invocations/{id}/purge`                          | 200 `{ purged: id }`: a finished invocation and its journal are deleted |
- * | `POST /invocations/{id}/resume`                         | 202 `{ invocation }`: a paused invocation is replayed |
+ * | `POST /invocations/{id}/resume`                         | 202 `{ invocation }`: a paused invocation is replayed (one paused before it started starts) |
+ * | `POST /invocations/{id}/pause`                          | 202 `{ invocation }`: status `paused`; a running handler stops at its next wait or step, timers do not run it |
+ * | `POST /invocations/{id}/retry-now`                      | 202 `{ invocation }`: a backing-off (or scheduled) invocation runs now; 409 `not_waiting` otherwise |
+ * | `POST /invocations/{id}/restart`                        | 202 `{ invocation }`: a NEW invocation, same target, key and input; a workflow run only once finished (409 `workflow_running`) |
+ * | `POST /invocations/bulk`                                | body `{ action, filter }` or `{ action, ids }` (action: cancel, kill, purge, restart, resume, pause): 202 `{ job }` |
+ * | `GET /invocations/bulk/{jobId}`                         | 200 `{ job: { id, action, status, matched, done, failed, errors } }` |
+ * | `GET /state/{service}?limit=&cursor=`                   | 200 `{ keys: [{ key }], nextCursor? }`: keys of an object or workflow that have state |
+ * | `GET /state/{service}/{key}`                            | 200 `{ service, key, state }`                 |
+ * | `PUT /state/{service}/{key}/{name}`                     | body: the JSON value; 200 `{ service, key, name, value, invocationId }`, run as an invocation exclusive on the key (202 while it still waits for the key's holder) |
+ * | `DELETE /state/{service}/{key}/{name}`                  | 200 `{ service, key, name, deleted: true, invocationId }` |
  * | `GET /health`                                           | 200 `{ status: "ok" }`                        |
+ * | `GET /metrics`                                          | 200 Prometheus text (`text/plain; version=0.0.4`); 404 `metrics_disabled` when metrics are off |
+ * | `GET /services`                                         | 200 `{ services }`: each routable service, object and workflow with its handlers' JSON Schemas |
+ * | `POST /services/{service}/{handler}/invoke`             | body `{ key?, input?, mode?: "call"\|"send", delay?, idempotencyKey? }`: 200 `{ invocationId, output }` (call), 202 `{ invocationId }` (send, the default); admin only |
+ * | `GET /openapi.json`                                     | 200 the ingress's OpenAPI 3.1 document        |
  *
  * Errors are `{ code, message }` with the error's status, as on the ingress: 400 for a bad
  * query, 401 `unauthorized`, 403 `forbidden`, 404 for an unknown id or path, 405 (with `Allow`) for a wrong
@@ -142,12 +149,16 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
   checkAdminOptions(options);
   const port = options.port ?? DEFAULT_PORT;
   const host = options.host ?? DEFAULT_HOST;
-  const authorize =
-    options.token === undefined ? undefined : bearerCheck(options.token, options.userToken);
+  const tokens = resolveTokens(options);
+  const authorize = tokens.admin.length === 0 ? undefined : roleCheck(tokens);
   // Extensions' routes under their names; routes given here win.
   const mounts = { ...kernelOf(engine).mounts('admin'), ...options.mounts };
+  // Pause, retry-now, restart, bulk jobs and /state (actions.ts).
+  const operator = operatorRoutes(engine);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // The dashboard's page and assets hold no data: served without a token.
+    if (await serveDashboard(req, res, base.closing)) return;
     // Before routing: without the token, not even which paths exist is revealed.
     const role: AdminRole = authorize?.(req.headers.authorization) ?? 'admin';
     const url = req.url ?? '/';
@@ -159,15 +170,24 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
     const close = withClose(undefined, base.closing);
     const query = q === -1 ? '' : url.slice(q + 1);
     if (await dispatchMount(mounts, req, res, segs, query, base.closing, role)) return;
+    if (first === 'whoami' && segs.length === 1) {
+      allow(req, 'GET');
+      sendJson(res, 200, { role }, close);
+      return;
+    }
     if (first === 'health' && segs.length === 1) {
       allow(req, 'GET');
       sendJson(res, 200, { status: 'ok' }, close);
       return;
     }
+    // Prometheus text; any role may scrape (404 metrics_disabled when metrics are off).
+    if (await answerMetrics(kernelOf(engine).metrics, req, res, segs, close)) return;
+    if (await answerServices(engine, req, res, segs, role, close)) return;
+    if (await operator(req, res, segs, query, role, close)) return;
     if (first !== 'invocations' || segs.length > 3 || id === '') throw unknownPath(path);
     if (id === undefined) {
       allow(req, 'GET');
-      const filter = listFilter(q === -1 ? '' : url.slice(q + 1));
+      const filter = listFilterFromQuery(q === -1 ? '' : url.slice(q + 1));
       sendJson(res, 200, await engine.listInvocations(filter), close);
       return;
     }
@@ -220,7 +240,7 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
   // A hostname is judged by what it resolved to: `localhost` is fine, a public name is not.
   const address = base.server.address();
   if (
-    options.token === undefined &&
+    tokens.admin.length === 0 &&
     typeof address === 'object' &&
     address !== null &&
     !isLoopback(address.address)
@@ -237,47 +257,6 @@ function allow(req: IncomingMessage, method: 'GET' | 'POST'): void {
 
 function isAction(s: string): s is Action {
   return (ACTIONS as readonly string[]).includes(s);
-}
-
-/** Reads the query of `GET /invocations`; anything it does not understand is a 400, not ignored. */
-function listFilter(query: string): Parameters<Engine['listInvocations']>[0] {
-  const params = new URLSearchParams(query);
-  const filter: Parameters<Engine['listInvocations']>[0] = {};
-  for (const name of new Set(params.keys())) {
-    if (!(LIST_PARAMS as readonly string[]).includes(name)) {
-      throw invalidQuery(
-        `unknown query parameter "${name}": GET /invocations takes ${LIST_PARAMS.join(', ')}`,
-      );
-    }
-    const values = params.getAll(name);
-    if (values.length > 1)
-      throw invalidQuery(`"${name}" is given ${values.length} times; give it once`);
-    if (values[0] === '') throw invalidQuery(`"${name}" is empty: give it a value or leave it out`);
-  }
-  const status = params.get('status');
-  if (status !== null) {
-    if (!(STATUSES as readonly string[]).includes(status))
-      throw invalidQuery(`unknown status "${status}": the statuses are ${STATUSES.join(', ')}`);
-    filter.status = status as Status;
-  }
-  const limit = params.get('limit');
-  if (limit !== null) {
-    const n = /^\d{1,7}$/.test(limit) ? Number(limit) : NaN;
-    if (!(n >= 1 && n <= MAX_LIMIT))
-      throw invalidQuery(`limit "${limit}" must be a whole number from 1 to ${MAX_LIMIT}`);
-    filter.limit = n;
-  }
-  const service = params.get('service');
-  if (service !== null) filter.service = service;
-  const key = params.get('key');
-  if (key !== null) filter.key = key;
-  const cursor = params.get('cursor');
-  if (cursor !== null) filter.cursor = cursor;
-  return filter;
-}
-
-function invalidQuery(message: string): KeelError {
-  return new KeelError(message, { code: 'invalid_query', status: 400 });
 }
 
 function unknownInvocation(id: string): NotFoundError {

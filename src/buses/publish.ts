@@ -3,6 +3,7 @@ import { UsageError } from '../core/errors.js';
 import type { DurablePromise } from '../core/futures.js';
 import { BUSES_RUNTIME, type BusesRuntime } from './runtime.js';
 import type { BusKind, PublishOptions } from './types.js';
+import { producerSpan } from '../observability/tracing/messaging.js';
 
 /** Publishes made so far by each handler attempt's context. */
 const ordinals = new WeakMap<object, number>();
@@ -76,7 +77,10 @@ export function publishStep(
 ): DurablePromise<{ messageId: string }> {
   const body = Buffer.from(JSON.stringify(payload ?? null), 'utf8');
   return ctx.run(name, async () => {
-    await runtime.connection(bus).publish(destination, routingKey, body, messageId, headers);
+    await producerSpan(bus, destination, messageId, headers, (h) =>
+      runtime.connection(bus).publish(destination, routingKey, body, messageId, h),
+    );
+    runtime.countPublished(bus);
     return { messageId };
   });
 }

@@ -8,6 +8,7 @@
  * invocation is durable: a crash before the ack redelivers the message, and the same
  * idempotency key answers the invocation that already exists, so a message starts one.
  */
+import { registerBusMetrics } from './metrics.js';
 import { hostname } from 'node:os';
 import { KeelError } from '../core/errors.js';
 import { contextKey, type ExtensionHost } from '../engine/extension.js';
@@ -16,6 +17,7 @@ import { backoff, sleep, type BusConnection } from './health.js';
 import { MqttBus } from './mqtt.js';
 import { NatsBus } from './nats.js';
 import { RabbitConnection } from './rabbitmq.js';
+import { traceHeadersOf } from '../observability/tracing/ingress.js';
 import type {
   BusesOptions,
   BusKind,
@@ -46,6 +48,8 @@ export class BusesRuntime {
   private readonly subs = new Map<string, Subscription>();
   /** What each subscription did in this process since it started (the admin API shows them). */
   private readonly counts = new Map<string, SubscriptionCounters>();
+  /** Messages handlers of this process published, by bus (`GET /metrics`). */
+  readonly published = new Map<BusKind, number>();
   /** The tail of each key's sends, so a key's messages are sent in arrival order. */
   private readonly chains = new Map<string, Promise<unknown>>();
   private closed = false;
@@ -65,6 +69,7 @@ export class BusesRuntime {
     let go!: () => void;
     this.ready = new Promise((r) => (go = r));
     this.markStarted = go;
+    if (host.metrics) registerBusMetrics(host.metrics, this);
     for (const kind of new Set([...this.subs.values()].map((s) => s.bus))) {
       this.connection(kind).start([...this.subs.values()], (s, m) => this.onMessage(s, m));
     }
@@ -87,6 +92,11 @@ export class BusesRuntime {
   /** The status of the connection a subscription consumes on, if it was opened. */
   connectionStatus(kind: BusKind): ConnectionStatus | undefined {
     return this.connections.get(kind)?.status();
+  }
+
+  /** @internal Counts a message a handler published. */
+  countPublished(bus: BusKind): void {
+    this.published.set(bus, (this.published.get(bus) ?? 0) + 1);
   }
 
   /** @internal Counts a dead letter published by a delivery invocation of this process. */
@@ -178,6 +188,8 @@ export class BusesRuntime {
       return d;
     }
     const idempotencyKey = `${sub.name}:${dedupe}`;
+    // The publisher's trace context: the delivery invocation's spans continue it.
+    const trace = traceHeadersOf(inc.headers);
     const send = async (): Promise<Disposition> => {
       try {
         let sent: SendResult;
@@ -188,6 +200,7 @@ export class BusesRuntime {
             handler: 'deliver',
             input,
             idempotencyKey,
+            ...trace,
           });
         } else {
           const input: DeliveryInput = { subscription: sub.name, key, message: msg };
@@ -197,6 +210,7 @@ export class BusesRuntime {
             key: `${sub.name}/${key}`,
             input,
             idempotencyKey,
+            ...trace,
           });
         }
         if (sent.existing) c.deduplicated++;

@@ -81,6 +81,11 @@ export interface InvocationHost {
   /** Tracks a running step body, so the engine knows the invocation is busy, not waiting. */
   trackBody(p: Promise<unknown>): void;
   /**
+   * Runs a live step body (never a replayed one), so the host can wrap it (a tracing span).
+   * Without it the body is called directly.
+   */
+  runStepBody?(index: number, name: string, fn: () => unknown): Promise<unknown>;
+  /**
    * Asked right before a step body starts: false when this attempt may no longer run code
    * outside the journal (its process's lease is in doubt, so another process may run the same
    * invocation); the attempt is then abandoned and the body never starts.
@@ -343,7 +348,7 @@ export class ContextImpl implements ObjectContext {
     let value: unknown;
     let writes: readonly StepWrite[] | undefined;
     try {
-      value = await fn();
+      value = await (this.host.runStepBody ? this.host.runStepBody(index, name, fn) : fn());
       if (withWrites) {
         const r = value as StepWithWrites<unknown>;
         value = r.value;

@@ -1,3 +1,4 @@
+import type { SpanKind } from '@opentelemetry/api';
 import type { Definition, HandlerSpec } from '../core/definitions.js';
 import { errorMessage, NotFoundError, toErrorInfo, ValidationError } from '../core/errors.js';
 import type { JournalEntry, Target } from '../core/journal.js';
@@ -6,10 +7,12 @@ import { normalize } from '../core/replay.js';
 import { validate } from '../core/schema.js';
 import { StoreError } from '../store/errors.js';
 import type { InvocationRow, WriteOp } from '../store/types.js';
+import { adminHandlerSpec } from './admin-state.js';
 import { dedupeKey } from './dedupe.js';
 import { newInvocationId } from './ids.js';
 import { NO_ENTRIES, unreplayable, type Kernel, type Loading } from './kernel.js';
 import { Runner } from './runner.js';
+import { noteRootKind } from '../observability/tracing/attempt.js';
 
 /** A target the registry resolved: the definition, its handler, and the object/workflow key. */
 export interface ResolvedTarget {
@@ -25,6 +28,13 @@ export interface Admit extends ResolvedTarget {
   idempotencyKey?: string;
   /** Start after this many milliseconds (sends only). */
   delayMs?: number;
+  /** The stored trace context (`InvocationRow.trace`, see observability/tracing). */
+  trace?: string;
+  /**
+   * Without `trace`: the span kind of the invocation's first attempt (server from the
+   * ingress's invoke, consumer from a send or a broker message).
+   */
+  spanKind?: SpanKind;
 }
 
 /** What {@link Admission.create} answers. */
@@ -147,6 +157,8 @@ export class Admission {
       createdAt: now,
       modifiedAt: now,
     };
+    if (req.trace !== undefined) row.trace = req.trace;
+    else if (req.spanKind !== undefined) noteRootKind(row, req.spanKind);
     const { insert, byStore } = k.own.admit(row, delay > 0);
     const ops: WriteOp[] = [insert];
     if (delay > 0)
@@ -166,9 +178,12 @@ export class Admission {
       this.inflightDedupe.set(dedupe, winner);
     }
     const durable: Promise<unknown> = written.then(
-      () => {
+      (results) => {
         if (dedupe) this.inflightDedupe.delete(dedupe);
         if (delay > 0) k.timers.add({ invocationId: row.id, index: -1, fireAt: now + delay });
+        // Counted once durable, and not when another process's insert held the key already.
+        if (k.metrics && (results[0] as { inserted?: boolean } | undefined)?.inserted !== false)
+          k.metrics.started(row.service, row.handler);
       },
       (err: unknown) => {
         if (dedupe) this.inflightDedupe.delete(dedupe);
@@ -236,6 +251,8 @@ export class Admission {
     const { k } = this;
     // One attempt per invocation at a time, whichever path (hand-off, sweep, resume) got here.
     if (k.active.has(row.id)) return;
+    // Paused by an operator (or being paused): it runs again only through a resume.
+    if (row.status === 'paused' || k.pausing.has(row.id)) return;
     // Shared store: only its owner runs an invocation. A row read or handed over before this
     // process lost its lease names the old id: it is another process's now.
     if (!k.own.runsHere(row)) return;
@@ -287,7 +304,8 @@ export class Admission {
     try {
       return this.k.registry.resolve(def.name, handler, def.kind === 'service' ? '' : 'k').spec;
     } catch {
-      return undefined;
+      // The admin API's state edits run as invocations of Keel's own handlers (admin-state.ts).
+      return adminHandlerSpec(def, handler);
     }
   }
 

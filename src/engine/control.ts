@@ -2,6 +2,7 @@ import { CancelledError, ConflictError, toErrorInfo, type ErrorInfo } from '../c
 import type { InvocationRow, InvocationStatus } from '../store/types.js';
 import { notFound, toInfo, type InvocationInfo } from './info.js';
 import { isPreconditionFailed, type Kernel } from './kernel.js';
+import { resumeInvocation } from './pause.js';
 import type { Runner } from './runner.js';
 
 /** How many times an operator's cancel or kill reads an invocation again that changed meanwhile. */
@@ -52,27 +53,9 @@ export class Control {
     await this.k.store.write([{ op: 'invocation.delete', id }]);
   }
 
-  /** Replays a paused invocation (its cause fixed). 404 unknown, 409 not paused. */
-  async resumePaused(id: string): Promise<InvocationInfo> {
-    const { k } = this;
-    const row = await k.store.getInvocation(id);
-    if (!row) throw notFound(id);
-    if (row.status !== 'paused') {
-      throw new ConflictError(
-        `invocation ${id} is ${row.status}, not paused: only paused invocations can be resumed`,
-        'not_paused',
-      );
-    }
-    const resumed: InvocationRow = { ...row, status: 'running', error: undefined };
-    await k.store.write([
-      {
-        op: 'invocation.update',
-        id,
-        set: { status: 'running', error: undefined, modifiedAt: k.clock.now() },
-      },
-    ]);
-    k.admission.resume(resumed);
-    return toInfo(resumed);
+  /** Resumes a paused invocation (see pause.ts, which also pauses). 404 unknown, 409 not paused. */
+  resumePaused(id: string): Promise<InvocationInfo> {
+    return resumeInvocation(this.k, id);
   }
 
   /**
@@ -158,7 +141,13 @@ export class Control {
       await k.store.write([
         { op: 'invocation.update', id, set: { cancel: 'requested', modifiedAt: now } },
       ]);
-      runner.requestCancel();
+      if (!runner.dead) {
+        runner.requestCancel();
+        return toInfo(row);
+      }
+      // It suspended (or backed off) while the request was written: the dropped runner would
+      // never see it, and the row would sleep on until its wait ended. Wake it instead.
+      await this.cancelOwned(id);
       return toInfo(row);
     }
     // Suspended or backing off: wake it up so the handler sees the cancellation now. Only if it

@@ -16,11 +16,32 @@ import {
   type SendResult,
 } from './info.js';
 import { bindKernel, Kernel, type EngineOptions, type Outcome } from './kernel.js';
+import { pauseInvocation, restartInvocation, resumeInvocation, retryNow } from './pause.js';
 import { loadAwakeableSecret } from './secrets.js';
 import type { WaitOptions } from './waiters.js';
+import { traceOfInvoke } from '../observability/tracing/ingress.js';
 
 export type { EngineLogger, EngineOptions } from './kernel.js';
 export type { InvocationInfo, InvokeRequest, SendResult } from './info.js';
+
+/** The filters of {@link Engine.listInvocations} (and of the admin API's `GET /invocations`). */
+export interface ListFilter {
+  /** One status, or several: an invocation in any of them matches. */
+  status?: InvocationRow['status'] | ReadonlyArray<InvocationRow['status']>;
+  service?: string;
+  handler?: string;
+  key?: string;
+  /** An error code (`error.code` of a failed or retrying invocation). */
+  error?: string;
+  /** `createdAt` at or after this (epoch ms). */
+  since?: number;
+  /** `createdAt` at or before this (epoch ms). */
+  until?: number;
+  /** 1 to 1000, default 50. */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  cursor?: string;
+}
 
 /**
  * The durable execution engine: runs invocations, journals their effects through the Store,
@@ -116,6 +137,7 @@ export class Engine {
         k.resources.set(key.symbol, value);
       },
       log: (level, message, fields) => k.log(level, message, fields),
+      metrics: k.metrics,
     };
     for (const e of k.extensions) {
       if (k.installed.has(e)) continue;
@@ -130,12 +152,12 @@ export class Engine {
    * `RetriesExhaustedError`, ...; a `TerminalError` for codes of users' own) with its status.
    */
   async invoke(req: InvokeRequest, wait: WaitOptions = {}): Promise<unknown> {
-    return this.k.invoke(this.admit(req), wait);
+    return this.k.invoke(this.admit(req, false), wait);
   }
 
   /** Starts a handler without waiting for it; resolves once the invocation is durably accepted. */
   async send(req: InvokeRequest): Promise<SendResult> {
-    return this.k.send(this.admit(req));
+    return this.k.send(this.admit(req, true));
   }
 
   /**
@@ -214,19 +236,89 @@ export class Engine {
     return this.k.control.purge(id);
   }
 
-  /** Resumes a paused invocation (after a non-determinism error was fixed) by replaying it. 409 if not paused. */
+  /**
+   * Resumes a paused invocation: one paused by {@link Engine.pause}, or by an error whose cause
+   * was fixed (non-determinism, an unreadable journal). One that had started is replayed from
+   * its journal; one paused before it started starts as if new. 409 (`not_paused`) otherwise.
+   *
+   * @example
+   * ```ts
+   * await engine.pause(id);
+   * // ... deploy a fix, wait for a dependency ...
+   * await engine.resumePaused(id); // replays its journal: completed steps do not run again
+   * ```
+   */
   async resumePaused(id: string): Promise<InvocationInfo> {
-    return this.k.control.resumePaused(id);
+    return resumeInvocation(this.k, id);
   }
 
-  /** Invocations, newest first, optionally filtered; `cursor` pages through older ones. */
-  async listInvocations(filter: {
-    status?: InvocationRow['status'];
-    service?: string;
-    key?: string;
-    limit?: number;
-    cursor?: string;
-  }): Promise<{ invocations: InvocationInfo[]; nextCursor?: string }> {
+  /**
+   * Pauses an unfinished invocation: it gets status `paused` and does nothing until
+   * {@link Engine.resumePaused} (or a kill). A running handler stops at its next wait or before
+   * its next step (a step already running finishes and is recorded: a completed step is never
+   * lost nor run again); a suspended, backing-off, scheduled or pending one stays parked, its
+   * timers finding nothing to start. Survives restarts; on PostgreSQL the process running it is
+   * told. Paused again: answers it as it is. Throws 404 for an unknown id, 409
+   * (`already_finished`) for a finished one.
+   *
+   * @example
+   * ```ts
+   * const { invocationId } = await engine.send({ service: 'Migration', handler: 'run', key: 'm1' });
+   * await engine.pause(invocationId); // e.g. while a downstream database is being repaired
+   * await engine.resumePaused(invocationId);
+   * ```
+   */
+  async pause(id: string): Promise<InvocationInfo> {
+    return pauseInvocation(this.k, id);
+  }
+
+  /**
+   * Runs a `backing-off` invocation's next attempt (or a `scheduled` one's start) now instead of
+   * when its timer would. A concurrent cancel or kill wins (the change is conditional on the
+   * status). Throws 404 for an unknown id, 409 (`not_waiting`) in any other status.
+   *
+   * @example
+   * ```ts
+   * // The payment provider is back: do not wait out the backoff.
+   * const info = await engine.retryNow(id); // info.status === 'running'
+   * ```
+   */
+  async retryNow(id: string): Promise<InvocationInfo> {
+    return retryNow(this.k, id);
+  }
+
+  /**
+   * Starts a new invocation with the same target, key and input as invocation `id` (in any
+   * status) and resolves with the new one. It has no idempotency key and no caller. A
+   * workflow's `run` (one per key) can be restarted once it has finished: its key passes to the
+   * new run (the old invocation stays readable); an unfinished one throws 409
+   * (`workflow_running`). 404 for an unknown id or a handler no longer registered.
+   *
+   * @example
+   * ```ts
+   * const failed = await engine.listInvocations({ status: 'failed', service: 'Mailer' });
+   * for (const inv of failed.invocations) await engine.restart(inv.id);
+   * ```
+   */
+  async restart(id: string): Promise<InvocationInfo> {
+    return restartInvocation(this.k, id);
+  }
+
+  /**
+   * Invocations, newest first, matching every filter given; `cursor` pages through older ones.
+   * `status` may be a list (any of them), `error` is an error code, `since`/`until` bound
+   * `createdAt` (epoch ms, inclusive).
+   *
+   * @example
+   * ```ts
+   * const { invocations, nextCursor } = await engine.listInvocations({
+   *   status: ['failed', 'backing-off'], service: 'Orders', since: Date.now() - 3_600_000,
+   * });
+   * ```
+   */
+  async listInvocations(
+    filter: ListFilter,
+  ): Promise<{ invocations: InvocationInfo[]; nextCursor?: string }> {
     const limit = Math.min(Math.max(filter.limit ?? 50, 1), 1000);
     const beforeSeq = filter.cursor === undefined ? undefined : Number(filter.cursor);
     if (beforeSeq !== undefined && !Number.isSafeInteger(beforeSeq)) {
@@ -237,7 +329,11 @@ export class Engine {
     const rows = await this.k.store.listInvocations({
       status: filter.status,
       service: filter.service,
+      handler: filter.handler,
       key: filter.key,
+      errorCode: filter.error,
+      createdSince: filter.since,
+      createdUntil: filter.until,
       limit: limit + 1,
       beforeSeq,
     });
@@ -292,13 +388,14 @@ export class Engine {
   }
 
   /** The request, with its target resolved (404 for an unknown one, 400 for a bad delay). */
-  private admit(req: InvokeRequest): Admit {
+  private admit(req: InvokeRequest, send: boolean): Admit {
     if (req.delayMs !== undefined) checkDelay(req.delayMs);
     return {
       ...this.k.admission.resolve(req.service, req.handler, req.key),
       input: req.input,
       idempotencyKey: req.idempotencyKey,
       delayMs: req.delayMs,
+      ...traceOfInvoke(req, send),
     };
   }
 }

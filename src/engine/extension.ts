@@ -9,6 +9,7 @@ import type { Context, Logger } from '../core/context.js';
 import type { Definition } from '../core/definitions.js';
 import { ContextImpl, contextResource } from '../core/replay.js';
 import type { Mount } from '../http/mount.js';
+import type { EngineMetrics } from '../observability/metrics/engine-metrics.js';
 import type { Store } from '../store/types.js';
 import type { Clock } from './clock.js';
 import type { Engine } from './engine.js';
@@ -72,6 +73,11 @@ export interface ExtensionHost {
   provide<T>(key: ContextKey<T>, value: T): void;
   /** Writes to the engine's log. */
   log(level: keyof Logger, message: string, fields?: Record<string, unknown>): void;
+  /**
+   * The engine's Prometheus metrics, to add the extension's own to (`metrics.registry`);
+   * undefined when metrics are off.
+   */
+  readonly metrics?: EngineMetrics;
 }
 
 /**

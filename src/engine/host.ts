@@ -4,6 +4,7 @@ import { CancelledError, errorMessage, toErrorInfo, UsageError } from '../core/e
 import { targetName, type JournalEntry, type Target } from '../core/journal.js';
 import type { StepWrite } from '../core/replay.js';
 import type { OpResult, TimerRow, WriteOp } from '../store/types.js';
+import { redactDeep } from '../observability/redact.js';
 import { fieldsOf } from './info.js';
 import { entryResult, isUnavailable, RETRY_LATER_MS, type Kernel, type Outcome } from './kernel.js';
 import type { Runner } from './runner.js';
@@ -123,6 +124,8 @@ export class RunnerHost {
     target: Target,
     input: unknown,
     options: CallOptions | undefined,
+    /** The trace context the callee's spans are children of (see observability/tracing). */
+    trace?: string,
   ): void {
     const { k } = this;
     const name = targetName(target);
@@ -132,7 +135,7 @@ export class RunnerHost {
     k.admission
       .createNamed(
         target,
-        { input, idempotencyKey: options?.idempotencyKey },
+        { input, idempotencyKey: options?.idempotencyKey, trace },
         { id: me, index },
         (row) => {
           runner.callees.set(index, row.id);
@@ -210,10 +213,15 @@ export class RunnerHost {
     input: unknown,
     options: SendOptions | undefined,
     delayMs: number,
+    /** The trace context the started invocation's spans are children of. */
+    trace?: string,
   ): Promise<string> {
     // Most handlers never look at the send's id: an outage while sending must stop the
     // attempt, or it would go on as if the send had been recorded (and it would never happen).
-    return this.failsAttempt(runner, this.sendNow(runner, index, target, input, options, delayMs));
+    return this.failsAttempt(
+      runner,
+      this.sendNow(runner, index, target, input, options, delayMs, trace),
+    );
   }
 
   private async sendNow(
@@ -223,6 +231,7 @@ export class RunnerHost {
     input: unknown,
     options: SendOptions | undefined,
     delayMs: number,
+    trace: string | undefined,
   ): Promise<string> {
     const { k } = this;
     const me = runner.row.id;
@@ -237,7 +246,7 @@ export class RunnerHost {
       checkDelay(delayMs);
       const { row, existing, durable } = await k.admission.createNamed(
         target,
-        { input, idempotencyKey: options?.idempotencyKey, delayMs },
+        { input, idempotencyKey: options?.idempotencyKey, delayMs, trace },
         undefined,
         (r) => [{ op: 'journal.put', invocationId: me, index, entry: entryFor(r.id) }],
         true, // ctx.send normalized the input
@@ -304,7 +313,8 @@ export class RunnerHost {
 
   /** A handler's log line, with its invocation's fields. */
   log(runner: Runner, level: keyof Logger, message: string, args: unknown[]): void {
-    this.k.log(level, message, { ...fieldsOf(runner.row), args });
+    // Cleaned here, not only in Keel's own logger: an app's `logger` option gets the fields too.
+    this.k.log(level, message, { ...fieldsOf(runner.row), args: redactDeep(args) });
   }
 
   resource(key: symbol): unknown {

@@ -13,6 +13,12 @@ export interface InvokeRequest {
   idempotencyKey?: string;
   /** Sends only: start after this many milliseconds. */
   delayMs?: number;
+  /**
+   * The W3C trace context the invocation's spans continue (the `traceparent` and `tracestate`
+   * headers' values). Without it, the span active where `invoke`/`send` is called (if any).
+   */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 /** What a send answers: the invocation's id and status when accepted. */
@@ -49,9 +55,16 @@ export function targetOf(row: Pick<InvocationRow, 'service' | 'handler' | 'key'>
   return targetName({ service: row.service, handler: row.handler, key: row.key });
 }
 
-/** The log fields of an invocation's lines. */
+/** The log fields of an invocation's lines (`key` only for objects and workflows). */
 export function fieldsOf(row: InvocationRow): Record<string, unknown> {
-  return { invocationId: row.id, target: targetOf(row) };
+  const fields: Record<string, unknown> = {
+    invocationId: row.id,
+    target: targetOf(row),
+    service: row.service,
+    handler: row.handler,
+  };
+  if (row.key !== '') fields.key = row.key;
+  return fields;
 }
 
 export function notFound(id: string): NotFoundError {

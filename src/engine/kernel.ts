@@ -13,6 +13,8 @@ import { resolveRetry, type ResolvedRetryPolicy, type RetryPolicy } from '../cor
 import type { Definition } from '../core/definitions.js';
 import { StoreError } from '../store/errors.js';
 import type { Store } from '../store/types.js';
+import { defaultEngineLogger } from '../observability/log.js';
+import { EngineMetrics, metricsEnabled } from '../observability/metrics/engine-metrics.js';
 import { Admission, type Admit } from './admission.js';
 import { systemClock, type Clock } from './clock.js';
 import { Completions } from './completions.js';
@@ -52,7 +54,10 @@ export interface EngineOptions {
   retention?: Duration;
   /** How long a waiting invocation stays in memory before it suspends. Default `1s`. */
   suspendAfter?: Duration;
-  /** Where engine and handler logs go. Default: console, `info` and above. */
+  /**
+   * Where engine and handler logs go. Default: Keel's pino logger (`keelLogger()`): JSON lines
+   * on standard output (human-readable on a terminal), `info` and above.
+   */
   logger?: EngineLogger;
   /**
    * Shared stores (PostgreSQL): how long a process's invocations stay its own after its last
@@ -61,9 +66,18 @@ export interface EngineOptions {
   lease?: Duration;
   /** Extensions (webhooks, integrations, ...): see `EngineExtension`. Default none. */
   extensions?: readonly EngineExtension[];
+  /**
+   * Prometheus metrics (`GET /metrics` on the admin API; see docs/observability.md). `false`
+   * turns them off. Default: on, unless the environment says `KEEL_METRICS=0`.
+   */
+  metrics?: boolean;
 }
 
-/** A sink for log lines; `fields` carry the invocation id and target. */
+/**
+ * A sink for log lines; an invocation's `fields` carry its `invocationId`, `service`, `handler`,
+ * `key` (objects and workflows) and `target`, a `ctx.log` call's extra arguments `args`.
+ * Replaceable; Keel's own is `toEngineLogger(createLogger())` (pino, see docs/observability.md).
+ */
 export type EngineLogger = (
   level: keyof Logger,
   message: string,
@@ -110,6 +124,8 @@ export class Kernel {
   readonly suspendAfterMs: number;
   private readonly logger: EngineLogger;
   readonly timers: TimerService;
+  /** This engine's metrics; undefined when they are off (`metrics: false`, `KEEL_METRICS=0`). */
+  readonly metrics: EngineMetrics | undefined;
 
   /** Invocations executing in this process. */
   readonly active = new Map<string, Runner>();
@@ -122,6 +138,11 @@ export class Kernel {
   readonly settling = new Set<string>();
   /** Cancellations requested while an invocation's journal was loading. */
   readonly cancelRequests = new Set<string>();
+  /**
+   * Invocations an operator's pause is being recorded for (see pause.ts): no attempt of theirs
+   * starts here meanwhile, whatever a concurrent resume read before the pause was durable.
+   */
+  readonly pausing = new Set<string>();
   /** Services extensions registered (see `ExtensionHost.provide`). */
   readonly resources = new Map<symbol, unknown>();
   /** The store's awakeable secret (see `loadAwakeableSecret`), read at start. */
@@ -154,7 +175,11 @@ export class Kernel {
     this.defaultRetry = resolveRetry(options.retry);
     this.retentionMs = parseDuration(options.retention ?? '24h');
     this.suspendAfterMs = parseDuration(options.suspendAfter ?? '1s');
-    this.logger = options.logger ?? consoleLogger;
+    this.logger = options.logger ?? defaultEngineLogger();
+    this.metrics = metricsEnabled(options.metrics)
+      ? new EngineMetrics(this.store, () => this.active.size)
+      : undefined;
+    if (this.metrics) this.store.observeCommits?.(this.metrics.commits);
     this.own = this.store.shared
       ? new ClusterOwnership(this, parseDuration(options.lease ?? '10s'))
       : new EmbeddedOwnership(this);
@@ -287,18 +312,6 @@ export function kernelOf(engine: Engine): Kernel {
   if (!k) throw new UsageError('not an Engine');
   return k;
 }
-
-const consoleLogger: EngineLogger = (level, message, fields) => {
-  if (level === 'debug') return;
-  const where =
-    typeof fields.invocationId === 'string'
-      ? ` [${String(fields.target)} ${fields.invocationId}]`
-      : '';
-  const line = `keel ${level}${where} ${message}`;
-  if (level === 'error') console.error(line, ...((fields.args as unknown[]) ?? []));
-  else if (level === 'warn') console.warn(line, ...((fields.args as unknown[]) ?? []));
-  else console.log(line, ...((fields.args as unknown[]) ?? []));
-};
 
 /** The store could not be reached (an outage, a lost connection): worth retrying, says nothing else. */
 export function isUnavailable(err: unknown): boolean {

@@ -29,6 +29,8 @@ export class Outcomes {
   idle(runner: Runner): void {
     const { k } = this;
     const id = runner.row.id;
+    // Paused by an operator: it stops here, at its wait (the pause is recorded already).
+    if (runner.pauseRequested) return this.park(runner);
     if (this.suspendTimers.has(id)) return;
     const cancel = k.clock.setTimer(k.suspendAfterMs, () => {
       this.suspendTimers.delete(id);
@@ -63,6 +65,16 @@ export class Outcomes {
       .finally(() => k.settling.delete(id));
   }
 
+  /**
+   * Stops an attempt an operator paused (see pause.ts), at a wait or before a step body: the
+   * pause's write records the status, and `k.pausing` keeps any attempt from starting until
+   * it is durable, so nothing is settling here.
+   */
+  park(runner: Runner): void {
+    this.abandon(runner);
+    this.k.settling.delete(runner.row.id);
+  }
+
   /** Kills a runner and forgets it, keeping its object key held. */
   abandon(runner: Runner): void {
     const { k } = this;
@@ -82,6 +94,21 @@ export class Outcomes {
     runner: Runner,
     failure: { error: unknown; index: number; attempt: number; policy: ResolvedRetryPolicy },
   ): void {
+    if (runner.pauseRequested) {
+      // Paused meanwhile: no backoff timer; the failed attempt still counts when it resumes.
+      this.park(runner);
+      void this.k.store
+        .write([
+          {
+            op: 'invocation.update',
+            id: runner.row.id,
+            set: { attempt: failure.attempt, retryIndex: failure.index },
+            ifStatus: 'paused',
+          },
+        ])
+        .catch(() => undefined);
+      return;
+    }
     this.abandon(runner);
     const delay = backoffDelay(failure.policy, failure.attempt, Math.random());
     this.scheduleRetry(runner.row, failure.attempt, failure.index, delay, failure.error);
@@ -106,6 +133,8 @@ export class Outcomes {
     const timer: TimerRow = { invocationId: row.id, index: -1, fireAt: runAt };
     k.store
       .write([
+        // Only while it runs: an operator may have paused (or killed) it from another process.
+        { op: 'invocation.expect', id: row.id, status: ['running', 'pending'] },
         {
           op: 'invocation.update',
           id: row.id,
@@ -122,8 +151,10 @@ export class Outcomes {
       ])
       .then(
         () => k.timers.add(timer),
-        (err: unknown) =>
-          k.log('error', `could not schedule a retry of ${row.id}: ${errorMessage(err)}`),
+        (err: unknown) => {
+          if (!isPreconditionFailed(err))
+            k.log('error', `could not schedule a retry of ${row.id}: ${errorMessage(err)}`);
+        },
       )
       .finally(() => k.settling.delete(row.id));
   }
@@ -282,6 +313,12 @@ export class Outcomes {
           const loading = k.loading.get(row.id);
           if (loading) loading.finished = true;
           if (clearDedupe) row.dedupe = undefined;
+          k.metrics?.finished(
+            row.service,
+            row.handler,
+            failed ? outcome.error : undefined,
+            (now - row.createdAt) / 1000,
+          );
           if (failed) k.log('warn', `failed: ${outcome.error.message}`, fieldsOf(row));
           k.own.finished(row, results);
           k.results.settle(row.id, outcome);

@@ -4,6 +4,7 @@ import { Cluster } from './cluster.js';
 import type { Kernel } from './kernel.js';
 import { NO_ENTRIES } from './kernel.js';
 import { KeyLocks } from './locks.js';
+import { pausedElsewhere } from './pause.js';
 import type { Runner } from './runner.js';
 
 /**
@@ -298,6 +299,9 @@ export class ClusterOwnership implements Ownership {
         });
         break;
       }
+      case 'pause':
+        pausedElsewhere(k, m.invocationId);
+        break;
       case 'kill': {
         const runner = k.active.get(m.invocationId);
         if (runner) k.outcomes.abandon(runner);

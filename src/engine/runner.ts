@@ -5,6 +5,7 @@ import type { JournalEntry, Target } from '../core/journal.js';
 import { ContextImpl, type InvocationHost, type Outcome, type StepWrite } from '../core/replay.js';
 import type { ResolvedRetryPolicy } from '../core/retry.js';
 import type { InvocationRow } from '../store/types.js';
+import { AttemptTrace } from '../observability/tracing/attempt.js';
 import type { Kernel } from './kernel.js';
 
 interface Waiter {
@@ -24,6 +25,8 @@ interface Waiter {
  */
 export class Runner implements InvocationHost {
   readonly ctx: ContextImpl;
+  /** This attempt's spans (see observability/tracing). */
+  readonly tracing: AttemptTrace;
   /** Completions delivered before the handler asked for them (created on first use). */
   private delivered: Map<number, JournalEntry> | undefined;
   /** The entries the handler waits for right now. */
@@ -32,6 +35,11 @@ export class Runner implements InvocationHost {
   /** Completions the engine is committing for this runner; it is not idle until they land. */
   expecting = 0;
   dead = false;
+  /**
+   * An operator paused the invocation (see pause.ts): the attempt stops at its next wait or
+   * before its next step body, keeping everything its journal recorded.
+   */
+  pauseRequested = false;
   /** A cancellation requested and not yet delivered to the handler. */
   private cancelPending: boolean;
   /**
@@ -72,6 +80,7 @@ export class Runner implements InvocationHost {
   ) {
     this.cancelPending = row.cancel === 'requested';
     this.ctx = new ContextImpl(this, spec.shared);
+    this.tracing = new AttemptTrace(row);
   }
 
   get invocationId(): string {
@@ -92,13 +101,15 @@ export class Runner implements InvocationHost {
 
   /** Runs the handler to its end (or until the attempt is abandoned). */
   async start(): Promise<void> {
+    this.storeRootTrace();
     let outcome: { output: unknown } | { error: unknown };
     try {
-      outcome = { output: await this.spec.fn(this.ctx, this.row.input) };
+      outcome = { output: await this.tracing.run(() => this.spec.fn(this.ctx, this.row.input)) };
     } catch (error) {
       outcome = { error };
     }
     if (this.dead) return;
+    this.tracing.end(outcome);
     try {
       this.k.outcomes.finish(this, outcome);
     } catch (err) {
@@ -118,6 +129,7 @@ export class Runner implements InvocationHost {
   /** Abandons this attempt: the handler's pending awaits never settle and it is garbage. */
   kill(): void {
     this.dead = true;
+    this.tracing.end();
     this.ctx.kill();
     this.waiting.clear();
   }
@@ -163,6 +175,7 @@ export class Runner implements InvocationHost {
   /** A completion for entry `index` arrived (and is durable). */
   deliver(index: number, entry: JournalEntry): void {
     if (this.dead) return;
+    this.tracing.settle(index, entry.error);
     const w = this.waiting.get(index);
     if (w) {
       this.waiting.delete(index);
@@ -202,11 +215,13 @@ export class Runner implements InvocationHost {
   }
 
   startSleep(index: number, entry: JournalEntry): void {
+    this.tracing.wait(index, 'sleep', 'sleep');
     this.k.host.startSleep(this, index, entry);
   }
 
   startCall(index: number, target: Target, input: unknown, options: CallOptions | undefined): void {
-    this.k.host.startCall(this, index, target, input, options);
+    const trace = this.tracing.call(index, target.service, target.handler, target.key);
+    this.k.host.startCall(this, index, target, input, options, trace);
   }
 
   startSend(
@@ -216,7 +231,8 @@ export class Runner implements InvocationHost {
     options: SendOptions | undefined,
     delayMs: number,
   ): Promise<string> {
-    return this.k.host.startSend(this, index, target, input, options, delayMs);
+    const trace = this.tracing.send(index, target.service, target.handler, target.key);
+    return this.k.host.startSend(this, index, target, input, options, delayMs, trace);
   }
 
   awaitCompletion(index: number, entry: JournalEntry): Promise<JournalEntry> {
@@ -245,7 +261,13 @@ export class Runner implements InvocationHost {
 
   trackBody(p: Promise<unknown>): void {
     this.busy++;
+    // A step's duration for the metrics, in a callback that exists anyway. Date.now(), not
+    // performance.now(): a tenth of its cost on a VM's clock, and steps worth watching take
+    // milliseconds (see keel_step_duration_seconds).
+    const metrics = this.k.metrics;
+    const t0 = metrics === undefined ? 0 : Date.now();
     const done = (): void => {
+      if (metrics !== undefined && !this.dead) metrics.step(this.row, Date.now() - t0);
       this.busy--;
       if (this.isIdle && !this.dead) this.k.outcomes.idle(this);
     };
@@ -253,6 +275,7 @@ export class Runner implements InvocationHost {
   }
 
   mayStartStep(): boolean {
+    if (!this.dead && this.pauseRequested) this.k.outcomes.park(this);
     return !this.dead && this.k.host.mayStartStep(this);
   }
 
@@ -261,6 +284,7 @@ export class Runner implements InvocationHost {
   }
 
   createAwakeable(index: number, entry: JournalEntry): void {
+    this.tracing.wait(index, 'awakeable', 'awakeable');
     this.awakeables.add(index);
     if (entry.name) (this.awakeableIds ??= new Map()).set(entry.name, index);
     const written = this.k.completions.createAwakeable(this, index, entry);
@@ -295,6 +319,7 @@ export class Runner implements InvocationHost {
   }
 
   awaitPromise(index: number, entry: JournalEntry): void {
+    this.tracing.wait(index, `promise ${entry.name}`, 'promise', entry.name);
     this.k.completions.awaitPromise(this, index, entry);
   }
 
@@ -332,11 +357,32 @@ export class Runner implements InvocationHost {
     attempt: number;
     policy: ResolvedRetryPolicy;
   }): void {
-    if (!this.dead) this.k.outcomes.retry(this, failure);
+    if (this.dead) return;
+    this.tracing.end({ error: failure.error });
+    this.k.outcomes.retry(this, failure);
   }
 
   fatal(error: KeelError): void {
-    if (!this.dead) this.k.outcomes.fatal(this, error);
+    if (this.dead) return;
+    this.tracing.end({ error });
+    this.k.outcomes.fatal(this, error);
+  }
+
+  runStepBody(index: number, name: string, fn: () => unknown): Promise<unknown> {
+    return this.tracing.step(index, name, fn);
+  }
+
+  /**
+   * An invocation started without a trace context gets its first attempt's span as its trace
+   * (when an SDK records), so its later attempts, in any process, join the same trace.
+   */
+  private storeRootTrace(): void {
+    const trace = this.tracing.rootTrace();
+    if (trace === undefined) return;
+    this.row.trace = trace;
+    void this.k.host
+      .write(this, [{ op: 'invocation.update', id: this.row.id, set: { trace } }])
+      .catch(() => undefined);
   }
 
   log(level: keyof Logger, message: string, args: unknown[]): void {

@@ -1,3 +1,4 @@
+import { describeMount } from '../http/mount-doc.js';
 import { KeelError, UsageError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { EngineExtension } from '../engine/extension.js';
@@ -104,7 +105,19 @@ export function createFlows(options: FlowsOptions = {}): Flows {
       engine = host.engine;
     },
     mounts: {
-      ingress: (r) => ingressMount(() => engine ?? rt().host.engine, rt)(r),
+      ingress: describeMount(
+        (r) => ingressMount(() => engine ?? rt().host.engine, rt)(r),
+        [
+          {
+            method: 'POST',
+            path: '/{name}/run',
+            summary: 'Runs the latest version of a declarative flow and waits for its result',
+            description:
+              'The JSON body is the flow input. Idempotency-Key (or ?id=) makes a repeated request answer the same run.',
+          },
+          { method: 'GET', path: '/runs/{runId}', summary: "A flow run's state" },
+        ],
+      ),
       admin: (r) => adminMount(rt)(r),
     },
     get runtime() {

@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KeelError, UsageError } from '../core/errors.js';
+import { describeMount } from '../http/mount-doc.js';
 import { parseDuration } from '../core/duration.js';
 import type { Engine } from '../engine/engine.js';
 import type { EngineExtension, ExtensionHost } from '../engine/extension.js';
@@ -337,7 +338,24 @@ export function createGateway(options: GatewayOptions): Gateway {
       host = h;
       ring = new KeyRing(h.store, declared, () => h.clock.now(), keyCacheMs);
     },
-    mounts: { ingress, admin },
+    mounts: {
+      // For GET /openapi.json: the declared routes, `:name` parameters as `{name}`.
+      ingress: describeMount(
+        ingress,
+        options.routes.map((r) => ({
+          method: r.method,
+          path: r.path.replace(/:([^/]+)/g, '{$1}'),
+          summary: r.description ?? `${r.method} ${r.path}`,
+          description: 'Needs a gateway API key: Authorization: Bearer <key>.',
+          responses: {
+            [String(r.status ?? 200)]: "The target's result, mapped",
+            '401': 'No valid key',
+            '429': 'Rate limited',
+          },
+        })),
+      ),
+      admin,
+    },
     keys() {
       if (!ring) throw new UsageError('the gateway has no keys before its engine started');
       return ring;

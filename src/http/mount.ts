@@ -26,8 +26,8 @@ export interface MountRequest {
   role?: MountRole;
 }
 
-/** The role of an admin API caller (see `AdminOptions.userToken`). */
-export type MountRole = 'admin' | 'user';
+/** The role of an admin API caller (see `AdminOptions.viewerToken`). */
+export type MountRole = 'admin' | 'viewer';
 
 /** The caller may read but not do this (the user token on an admin-only route). HTTP 403. */
 export class ForbiddenError extends KeelError {
@@ -52,8 +52,8 @@ export class ForbiddenError extends KeelError {
 export function requireAdmin(r: Pick<MountRequest, 'role'>, action: string): void {
   if (r.role === 'admin') return;
   throw new ForbiddenError(
-    r.role === 'user'
-      ? `${action} needs the admin token: the user token (KEEL_USER_TOKEN) can only read. ` +
+    r.role === 'viewer'
+      ? `${action} needs the admin token: a viewer token (KEEL_VIEWER_TOKEN) can only read. ` +
           'Send Authorization: Bearer <the token from KEEL_ADMIN_TOKEN>'
       : `${action} is only possible through the admin API (it is served here without its authentication)`,
   );

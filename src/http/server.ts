@@ -6,6 +6,7 @@ import { inject } from './inject.js';
 import { listen, onClientError } from './listen.js';
 import type { Mounts } from './mount.js';
 import { errorAnswer, MethodNotAllowedError, sendError } from './respond.js';
+import { pathForLog } from '../observability/redact.js';
 
 /**
  * The HTTP server base of the ingress and the admin API: one `node:http` server with the
@@ -154,8 +155,9 @@ export function createServerBase(config: ServerBaseConfig): ServerBase {
     if (config.publicError) err = config.publicError(err, req);
     const answer = errorAnswer(err);
     if (!answer.known) {
-      // The method, URL and error only: headers (tokens) are never logged.
-      log('error', `${name}: ${req.method ?? '?'} ${req.url ?? '?'} failed: ${errorMessage(err)}`, {
+      // The method, path and error only: headers and query values (tokens) are never logged.
+      const path = pathForLog(req.url ?? '?');
+      log('error', `${name}: ${req.method ?? '?'} ${path} failed: ${errorMessage(err)}`, {
         stack: err instanceof Error ? err.stack : undefined,
       });
     }

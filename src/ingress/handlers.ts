@@ -14,6 +14,7 @@ import { kernelOf } from '../engine/kernel.js';
 import { isJsonType, parseJson, readBody, unsupportedMediaType } from '../http/body.js';
 import { errorAnswer, sendJson } from '../http/respond.js';
 import type { Route } from './router.js';
+import { traceOfRequest } from '../observability/tracing/ingress.js';
 
 /** The request handlers with logic of their own: POST invocations, GET /invocations, awakeables. */
 
@@ -44,6 +45,7 @@ export async function readInvokeRequest(
     idempotencyKey: idempotencyKeyOf(req),
     input: await readJsonBody(req, res, bodyLimit, expectContinue),
     delayMs,
+    ...traceOfRequest(req.headers, r.send),
   };
 }
 

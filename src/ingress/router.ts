@@ -15,6 +15,7 @@ import { MethodNotAllowedError } from '../http/respond.js';
  *   POST /awakeables/{id}/resolve|reject
  *   GET  /invocations/{id}[/attach|/output]
  *   GET  /health
+ *   GET  /openapi.json
  *
  * GET routes and POST routes never overlap, so a service may be named `health` or
  * `invocations` and still be reached with POST.
@@ -30,17 +31,21 @@ import { MethodNotAllowedError } from '../http/respond.js';
  */
 export type Route =
   | { kind: 'health' }
+  | { kind: 'openapi' }
   | { kind: 'invocation'; action: 'get' | 'attach' | 'output'; id: string }
   | { kind: 'awakeable'; action: 'resolve' | 'reject'; id: string }
   | { kind: 'invoke'; send: boolean; target: ResolvedTarget };
 
 const SEND = 'send';
+/** The path of the OpenAPI document (a service may still be named so: its routes are POSTs). */
+const OPENAPI = 'openapi.json';
 /** The first path segment of the awakeable routes. */
 export const AWAKEABLES = 'awakeables';
 const ROUTES_HINT =
   'the routes are POST /{Service}/{handler}, POST /{Object}/{key}/{handler} (append /send to start without waiting), ' +
   'POST /awakeables/{id}/resolve, POST /awakeables/{id}/reject, ' +
-  'GET /invocations/{id}, GET /invocations/{id}/attach, GET /invocations/{id}/output and GET /health';
+  'GET /invocations/{id}, GET /invocations/{id}/attach, GET /invocations/{id}/output, GET /health ' +
+  'and GET /openapi.json (this API as OpenAPI 3.1)';
 
 /** The last segment of an awakeable route (see the note on shadowing above). */
 export function isAwakeableAction(segment: string | undefined): segment is 'resolve' | 'reject' {
@@ -70,7 +75,13 @@ export function route(method: string | undefined, path: string, registry: Regist
     throw new MethodNotAllowedError(method ?? '?', 'GET');
   }
   if (registered) throw new MethodNotAllowedError(method ?? '?', 'POST');
-  if (first === 'health' || first === 'invocations' || first === AWAKEABLES || segs.length > 4)
+  if (
+    first === 'health' ||
+    first === 'invocations' ||
+    first === AWAKEABLES ||
+    first === OPENAPI ||
+    segs.length > 4
+  )
     throw unknownPath(path);
   // An unknown first segment: let the registry's 404 say which services exist.
   resolveTarget(registry, first, segs[1] ?? '', undefined);
@@ -93,6 +104,7 @@ function awakeableRoute(id: string, action: 'resolve' | 'reject'): Route {
 function reservedRoute(segs: readonly string[]): Route | undefined {
   const [first, id, action] = segs;
   if (first === 'health' && segs.length === 1) return { kind: 'health' };
+  if (first === OPENAPI && segs.length === 1) return { kind: 'openapi' };
   if (first !== 'invocations' || id === undefined || id === '') return undefined;
   if (segs.length === 2) return { kind: 'invocation', action: 'get', id };
   if (segs.length === 3 && (action === 'attach' || action === 'output'))

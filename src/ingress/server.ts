@@ -13,7 +13,7 @@ import { NotFoundError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
 import { kernelOf } from '../engine/kernel.js';
 import { checkPort, isLoopback } from '../http/listen.js';
-import { dispatchMount } from '../http/mount.js';
+import { dispatchMount, type Mounts } from '../http/mount.js';
 import { splitPath } from '../http/path.js';
 import { sendJson, sendText } from '../http/respond.js';
 import {
@@ -24,7 +24,9 @@ import {
 } from '../http/server.js';
 import { TooManyWaitersError } from '../engine/waiters.js';
 import { answerAwakeable, answerInvocation, clientGone, readInvokeRequest } from './handlers.js';
+import { registerIngress } from './openapi.js';
 import { AWAKEABLES, isAwakeableAction, route, UnknownTargetError, unknownPath } from './router.js';
+import { ingressKeyCheck, IngressUnauthorizedError, SELF_AUTHENTICATED_MOUNTS } from './keys.js';
 
 /**
  * Options of {@link serve}: those every Keel server takes (`port` default `9080`, `host`,
@@ -41,6 +43,14 @@ export interface IngressOptions extends HttpServerOptions {
    * a proxy on the same host every client looks like loopback: set `'never'` there.
    */
   revealTargets?: 'loopback' | 'always' | 'never';
+  /**
+   * API keys (`KEEL_INGRESS_KEYS`, comma-separated), each at least 32 characters. When given,
+   * every request must carry one as `Authorization: Bearer <key>` or `X-API-Key: <key>`, else
+   * 401 `unauthorized`; except `GET /health` and the mounts that authenticate on their own
+   * (inbound webhooks by signature, the gateway by its keys, OAuth links). `/openapi.json`
+   * needs a key (it maps every handler). Default: none, every client may call.
+   */
+  ingressKeys?: readonly string[];
 }
 
 /**
@@ -70,6 +80,7 @@ const SHUTTING_DOWN =
  * | `GET /invocations/{id}/attach`            | waits; 200 the result, or the terminal error       |
  * | `GET /invocations/{id}/output`            | 200 the result if finished, else 202 `{ code: "not_ready", status }` |
  * | `GET /health`                             | 200 `{ status: "ok" }`                             |
+ * | `GET /openapi.json`                       | 200 this API as OpenAPI 3.1, from the handlers' schemas |
  *
  * An `Idempotency-Key` header (once, 1-256 characters, else 400) makes calls and sends
  * idempotent: the same key (per target) answers with the same invocation and result. A
@@ -106,12 +117,22 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
     throw new TypeError(`bodyLimit must be a whole number of bytes, got ${bodyLimit}`);
 
   warnIfShadowed(engine);
+  const openapi = registerIngress(engine, {
+    mounts: merged,
+    ...(options.ingressKeys?.length
+      ? { apiKeys: { exemptMounts: SELF_AUTHENTICATED_MOUNTS } }
+      : {}),
+  });
 
   const reveal = options.revealTargets ?? 'loopback';
   if (reveal !== 'loopback' && reveal !== 'always' && reveal !== 'never')
     throw new TypeError(
       `revealTargets must be 'loopback', 'always' or 'never', got ${String(reveal)}`,
     );
+  const checkKey =
+    options.ingressKeys === undefined || options.ingressKeys.length === 0
+      ? undefined
+      : ingressKeyCheck(options.ingressKeys);
   const revealsTargets = (req: IncomingMessage): boolean =>
     reveal === 'always' || (reveal === 'loopback' && isLoopback(req.socket.remoteAddress ?? ''));
 
@@ -127,16 +148,11 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
       throw new NotFoundError(
         `"${url}" is not a path; send origin-form request targets such as /Greeter/greet`,
       );
+    const segs = splitPath(path);
+    if (checkKey && !exemptFromKeys(segs, mounts)) checkKey(req);
     if (
       mounts &&
-      (await dispatchMount(
-        mounts,
-        req,
-        res,
-        splitPath(path),
-        q === -1 ? '' : url.slice(q + 1),
-        base.closing,
-      ))
+      (await dispatchMount(mounts, req, res, segs, q === -1 ? '' : url.slice(q + 1), base.closing))
     )
       return;
     const r = route(req.method, path, k.registry);
@@ -144,6 +160,9 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
     switch (r.kind) {
       case 'health':
         sendText(res, 200, HEALTH_BODY, close);
+        return;
+      case 'openapi':
+        sendText(res, 200, await openapi.text(), close);
         return;
       case 'invocation':
         return answerInvocation(engine, r, res, close);
@@ -193,13 +212,24 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
     errorHeaders: (err) =>
       err instanceof TooManyWaitersError
         ? ['retry-after', String(err.retryAfterSeconds)]
-        : undefined,
+        : err instanceof IngressUnauthorizedError
+          ? ['www-authenticate', 'Bearer']
+          : undefined,
     publicError: (err, req) =>
       err instanceof UnknownTargetError && !revealsTargets(req) ? plainNotFound(req) : err,
     shuttingDown: SHUTTING_DOWN,
   });
   const { port: boundPort, url } = await base.listen();
+  openapi.bound(url);
   return { port: boundPort, url, close: base.close, handle: base.handle };
+}
+
+/** `GET /health` and the mounts that authenticate on their own need no ingress key (see keys.ts). */
+function exemptFromKeys(segs: readonly string[], mounts: Mounts | undefined): boolean {
+  const first = segs[0];
+  if (first === undefined) return false;
+  if (first === 'health' && segs.length === 1) return true;
+  return SELF_AUTHENTICATED_MOUNTS.has(first) && mounts?.[first] !== undefined;
 }
 
 /** The 404 of an unknown target for a client that may not see which targets exist. */

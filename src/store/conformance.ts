@@ -5,7 +5,9 @@ import { kvConformance } from './conformance-kv.js';
 import { StoreError } from './errors.js';
 import type {
   ClusterMessage,
+  InvocationFilter,
   InvocationRow,
+  InvocationStatus,
   OpResult,
   PromiseWaiter,
   Store,
@@ -95,6 +97,7 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           cancel: 'requested',
           outcome: 'compensated',
           owner: 'process-1',
+          trace: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
         });
         expect(await insert(full)).toEqual([{ inserted: true }]);
         const got = await store.getInvocation('full');
@@ -125,6 +128,7 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           'cancel',
           'outcome',
           'owner',
+          'trace',
         ] as const) {
           expect(min?.[f], f).toBeUndefined();
           expect(min !== undefined && f in min, f).toBe(false);
@@ -252,6 +256,51 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         const none = await store.getInvocation('c');
         expect(none !== undefined && 'outcome' in none).toBe(false);
         expect(none?.status).toBe('running');
+      });
+
+      it('round-trips the trace through inserts, updates, conditional updates and listings', async () => {
+        const t1 = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+        const t2 = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
+        // Traced and untraced inserts in one write, and a traced one that meets a dedupe conflict.
+        const res = await store.write([
+          { op: 'invocation.insert', row: inv('tr1', { trace: t1, dedupe: 'tr-d' }) },
+          { op: 'invocation.insert', row: inv('tr2') },
+          { op: 'invocation.insert', row: inv('tr3', { trace: t2, dedupe: 'tr-d' }) },
+        ]);
+        expect(res[0]).toEqual({ inserted: true });
+        expect(res[2]).toMatchObject({ inserted: false, existing: { id: 'tr1', trace: t1 } });
+        expect(await store.getInvocation('tr3')).toBeUndefined();
+        expect((await store.getInvocation('tr1'))?.trace).toBe(t1);
+        expect((await store.listRunnable()).find((r) => r.id === 'tr1')?.trace).toBe(t1);
+        expect((await store.findByDedupe('tr-d'))?.trace).toBe(t1);
+        const untraced = await store.getInvocation('tr2');
+        expect(untraced !== undefined && 'trace' in untraced).toBe(false);
+        // Set with other fields, then alone; an update without it keeps it.
+        await store.write([
+          { op: 'invocation.update', id: 'tr2', set: { trace: t2, status: 'suspended' } },
+        ]);
+        expect(await store.getInvocation('tr2')).toMatchObject({ trace: t2, status: 'suspended' });
+        await store.write([{ op: 'invocation.update', id: 'tr2', set: { status: 'running' } }]);
+        expect((await store.getInvocation('tr2'))?.trace).toBe(t2);
+        await store.write([{ op: 'invocation.update', id: 'tr1', set: { trace: t2 } }]);
+        expect((await store.getInvocation('tr1'))?.trace).toBe(t2);
+        // A conditional update that does not apply leaves it; one that applies sets it.
+        expect(
+          await store.write([
+            { op: 'invocation.update', id: 'tr1', set: { trace: t1 }, ifStatus: 'scheduled' },
+          ]),
+        ).toEqual([{ updated: false }]);
+        expect((await store.getInvocation('tr1'))?.trace).toBe(t2);
+        expect(
+          await store.write([
+            { op: 'invocation.update', id: 'tr1', set: { trace: t1 }, ifStatus: 'running' },
+          ]),
+        ).toEqual([{ updated: true }]);
+        expect((await store.getInvocation('tr1'))?.trace).toBe(t1);
+        // undefined clears it.
+        await store.write([{ op: 'invocation.update', id: 'tr1', set: { trace: undefined } }]);
+        const cleared = await store.getInvocation('tr1');
+        expect(cleared !== undefined && 'trace' in cleared).toBe(false);
       });
 
       it('does not create an invocation when updating an unknown id', async () => {
@@ -1038,6 +1087,23 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         expect(await store.getStateKeys('svc', '')).toEqual(['n']);
         expect(await store.getStateKeys('svc', 'k')).toEqual([]);
       });
+
+      it('lists the keys of a service that have state, in key order, page by page', async () => {
+        await store.write([
+          { op: 'state.set', service: 'cart', key: 'cy', name: 'a', value: 1 },
+          { op: 'state.set', service: 'cart', key: 'ann', name: 'a', value: 1 },
+          { op: 'state.set', service: 'cart', key: 'ann', name: 'b', value: 2 },
+          { op: 'state.set', service: 'cart', key: '', name: 'a', value: 1 },
+          { op: 'state.set', service: 'cart', key: 'bob', name: 'a', value: 1 },
+          { op: 'state.set', service: 'wish', key: 'dan', name: 'a', value: 1 },
+        ]);
+        await store.write([{ op: 'state.clear', service: 'cart', key: 'bob' }]);
+        expect(await store.listStateKeys('cart')).toEqual(['', 'ann', 'cy']);
+        expect(await store.listStateKeys('cart', { limit: 2 })).toEqual(['', 'ann']);
+        expect(await store.listStateKeys('cart', { after: 'ann', limit: 2 })).toEqual(['cy']);
+        expect(await store.listStateKeys('cart', { after: 'cy' })).toEqual([]);
+        expect(await store.listStateKeys('nobody')).toEqual([]);
+      });
     });
 
     describe('timers', () => {
@@ -1226,6 +1292,167 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         }
         expect(pageSizes).toEqual([100, 100, 30]);
         expect(seen).toEqual(ops.map((o) => (o as { row: InvocationRow }).row.id).reverse());
+      });
+
+      it('filters by handler, error code, created time and several statuses, alone and combined, paging without gaps', async () => {
+        // A deterministic mix; every filter below is checked against the same filter in plain
+        // code over the rows, page by page (7 per page) through beforeSeq.
+        const statuses: InvocationStatus[] = [
+          'pending',
+          'running',
+          'suspended',
+          'backing-off',
+          'completed',
+          'failed',
+        ];
+        const codes = ['timeout', 'card_declined', undefined];
+        const rows: InvocationRow[] = [];
+        for (let i = 0; i < 90; i++) {
+          const status = statuses[(i + (i >> 2)) % statuses.length]!;
+          const code = codes[i % codes.length];
+          const failing = status === 'failed' || status === 'backing-off';
+          rows.push(
+            inv(`f${String(i).padStart(2, '0')}`, {
+              service: ['Orders', 'Payments', 'Mail'][i % 3]!,
+              handler: ['run', 'charge'][(i >> 1) % 2]!,
+              key: ['', 'k1', 'k2'][(i >> 2) % 3]!,
+              status,
+              // Not monotonic in arrival order, as times from several processes are not.
+              createdAt: 1_700_000_000_000 + ((i * 37) % 90) * 1000,
+              ...(failing
+                ? {
+                    error:
+                      code === undefined
+                        ? ({ message: 'no code' } as ErrorInfo)
+                        : { code, message: `m ${i}` },
+                  }
+                : {}),
+            }),
+          );
+        }
+        await store.write(rows.map((row) => ({ op: 'invocation.insert' as const, row })));
+        // The index follows updates of the error: set, changed and cleared.
+        await store.write([
+          {
+            op: 'invocation.update',
+            id: 'f00',
+            set: { status: 'failed', error: { code: 'late', message: 'x' } },
+          },
+          { op: 'invocation.update', id: 'f03', set: { status: 'running', error: undefined } },
+        ]);
+        const current = new Map(rows.map((r) => [r.id, r]));
+        current.set('f00', {
+          ...current.get('f00')!,
+          status: 'failed',
+          error: { code: 'late', message: 'x' },
+        });
+        const f03 = { ...current.get('f03')!, status: 'running' as const };
+        delete f03.error;
+        current.set('f03', f03);
+        const t0 = 1_700_000_000_000;
+        const filters: InvocationFilter[] = [
+          { handler: 'charge' },
+          { service: 'Orders', handler: 'run' },
+          { errorCode: 'timeout' },
+          { errorCode: 'late' },
+          { errorCode: 'nope' },
+          { createdSince: t0 + 30_000 },
+          { createdUntil: t0 + 20_000 },
+          { createdSince: t0 + 10_000, createdUntil: t0 + 50_000 },
+          { status: ['failed', 'backing-off'] },
+          { status: ['completed', 'pending', 'suspended'] },
+          { status: ['running'] },
+          { status: [] },
+          { status: 'failed', errorCode: 'card_declined' },
+          { status: ['failed', 'backing-off'], service: 'Payments', createdSince: t0 + 20_000 },
+          { service: 'Mail', handler: 'charge', key: 'k2' },
+          { key: 'k1', errorCode: 'card_declined', createdUntil: t0 + 60_000 },
+          {
+            handler: 'run',
+            status: ['pending', 'running'],
+            createdSince: t0,
+            createdUntil: t0 + 89_000,
+          },
+        ];
+        const matches = (r: InvocationRow, f: InvocationFilter): boolean => {
+          const st =
+            f.status === undefined ? [] : typeof f.status === 'string' ? [f.status] : f.status;
+          return (
+            (st.length === 0 || st.includes(r.status)) &&
+            (f.service === undefined || r.service === f.service) &&
+            (f.handler === undefined || r.handler === f.handler) &&
+            (f.key === undefined || r.key === f.key) &&
+            (f.errorCode === undefined || r.error?.code === f.errorCode) &&
+            (f.createdSince === undefined || r.createdAt >= f.createdSince) &&
+            (f.createdUntil === undefined || r.createdAt <= f.createdUntil)
+          );
+        };
+        for (const f of filters) {
+          const expected = [...current.values()]
+            .filter((r) => matches(r, f))
+            .map((r) => r.id)
+            .reverse();
+          const seen: string[] = [];
+          let beforeSeq: number | undefined;
+          for (let pages = 0; pages < 20; pages++) {
+            const page = await store.listInvocations({
+              ...f,
+              limit: 7,
+              ...(beforeSeq === undefined ? {} : { beforeSeq }),
+            });
+            seen.push(...page.map((r) => r.id));
+            if (page.length < 7) break;
+            beforeSeq = page[page.length - 1]!.seq;
+          }
+          expect({ filter: f, ids: seen }).toEqual({ filter: f, ids: expected });
+          // Unpaged, the same rows in the same order.
+          expect((await store.listInvocations({ ...f, limit: 1000 })).map((r) => r.id)).toEqual(
+            expected,
+          );
+        }
+        // Sanity: the mix exercises each filter: only the unknown code matches nothing.
+        const empty = filters.filter((f) => ![...current.values()].some((r) => matches(r, f)));
+        expect(empty).toEqual([{ errorCode: 'nope' }]);
+      });
+
+      it('stores errors whose code or message hold NUL or a lone surrogate, and finds unusual codes exactly', async () => {
+        // Such text must never fail a write (PostgreSQL refuses both escapes as text).
+        await store.write([
+          {
+            op: 'invocation.insert',
+            row: inv('nul', {
+              status: 'failed',
+              error: { code: 'odd\u0000', message: 'a\u0000b' },
+            }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('sur', {
+              status: 'failed',
+              error: { code: 'x\ud800', message: 'cut \ud83d' },
+            }),
+          },
+          {
+            op: 'invocation.insert',
+            row: inv('odd', {
+              status: 'failed',
+              error: { code: 'c\\u0000d"é', message: 'm', cause: { code: 'inner' } } as ErrorInfo,
+            }),
+          },
+        ]);
+        await store.write([
+          { op: 'invocation.update', id: 'nul', set: { error: { code: 'y', message: '\udc00' } } },
+        ]);
+        expect((await store.listInvocations({ status: 'failed' })).map((r) => r.id)).toEqual([
+          'odd',
+          'sur',
+          'nul',
+        ]);
+        expect(
+          (await store.listInvocations({ errorCode: 'c\\u0000d"é' })).map((r) => r.id),
+        ).toEqual(['odd']);
+        expect((await store.listInvocations({ errorCode: 'y' })).map((r) => r.id)).toEqual(['nul']);
+        expect(await store.listInvocations({ errorCode: 'inner' })).toEqual([]);
       });
     });
 

@@ -1,5 +1,6 @@
 import type { ErrorInfo } from '../core/errors.js';
 import type { JournalEntry } from '../core/journal.js';
+import type { ActiveCounts, CommitObserver, KeyQueueDepth } from './observe.js';
 
 /**
  * The Store interface: everything the engine persists goes through it. Adapters (SQLite,
@@ -46,6 +47,11 @@ export interface Store {
   getJournal(id: string): Promise<Array<[number, JournalEntry]>>;
   getState(service: string, key: string, name: string): Promise<unknown>;
   getStateKeys(service: string, key: string): Promise<string[]>;
+  /**
+   * The keys of `service` that have object state, in key order: keys after `after`, at most
+   * `limit` (default 100). For the admin API's state browser.
+   */
+  listStateKeys(service: string, options?: { after?: string; limit?: number }): Promise<string[]>;
   /** Invocations to pick up after a restart: every one that is running or pending, oldest first. */
   listRunnable(owner?: string): Promise<InvocationRow[]>;
   /** Exclusive invocations holding or waiting for an object key: running, suspended, backing-off, paused or pending. */
@@ -57,6 +63,15 @@ export interface Store {
   /** Finished invocations whose retention ended at or before `now`, at most `limit`. */
   expired(now: number, limit: number): Promise<string[]>;
   listInvocations(filter: InvocationFilter): Promise<InvocationRow[]>;
+  /** Metrics: tells `observer` of every committed batch from now on (undefined: stop). */
+  observeCommits?(observer: CommitObserver | undefined): void;
+  /** Metrics: unfinished invocations by status, and timers pending. */
+  countActive?(): Promise<ActiveCounts>;
+  /**
+   * Metrics: the object keys with the most pending exclusive invocations waiting for them, most
+   * first, at most `limit` (among the oldest `KEY_QUEUE_SCAN_LIMIT` pending invocations).
+   */
+  keyQueueDepths?(limit: number): Promise<KeyQueueDepth[]>;
   /** A durable promise of a workflow key, or undefined if nothing resolved or awaited it yet. */
   getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined>;
   /**
@@ -116,6 +131,11 @@ export interface InvocationRow {
   outcome?: string;
   /** The process that executes it (shared stores only). */
   owner?: string;
+  /**
+   * The W3C `traceparent` of the span this invocation's spans are children of (the ingress
+   * request's, or the caller's call span), so an attempt in any process continues its trace.
+   */
+  trace?: string;
   /** Arrival order, for FIFO per object key. Assigned by the store. */
   seq?: number;
 }
@@ -127,10 +147,23 @@ export interface TimerRow {
   fireAt: number;
 }
 
+/**
+ * What `listInvocations` returns: invocations matching every field that is set, newest (highest
+ * `seq`) first. Adapters serve each field through an index (migration 9), so paging stays fast
+ * at millions of invocations.
+ */
 export interface InvocationFilter {
-  status?: InvocationStatus;
+  /** One status, or any of several (an empty list matches every status). */
+  status?: InvocationStatus | readonly InvocationStatus[];
   service?: string;
+  handler?: string;
   key?: string;
+  /** The `code` of the invocation's `error` (the last failure of a retrying one, or its end). */
+  errorCode?: string;
+  /** `createdAt` at or after this (epoch ms). */
+  createdSince?: number;
+  /** `createdAt` at or before this (epoch ms). */
+  createdUntil?: number;
   limit?: number;
   /** Return invocations with `seq` below this (paging, newest first). */
   beforeSeq?: number;
@@ -311,7 +344,9 @@ export type ClusterMessage =
    */
   | { type: 'done'; invocationId: string; from?: string }
   /** Cancel or kill an invocation you own. */
-  | { type: 'cancel' | 'kill'; invocationId: string };
+  | { type: 'cancel' | 'kill'; invocationId: string }
+  /** An operator paused an invocation you own (the status is durable): stop its attempt. */
+  | { type: 'pause'; invocationId: string };
 
 export type OpResult =
   | undefined

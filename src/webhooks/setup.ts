@@ -2,6 +2,7 @@ import type { Definition } from '../core/definitions.js';
 import { KeelError, UsageError } from '../core/errors.js';
 import type { EngineExtension } from '../engine/extension.js';
 import type { Mount } from '../http/mount.js';
+import { describeMount } from '../http/mount-doc.js';
 import { receiversMount } from './inbound/receivers.js';
 import type { InboundOptions } from './inbound/types.js';
 import { adminMount } from './outbound/admin.js';
@@ -78,7 +79,16 @@ export function createWebhooks(options: WebhooksOptions = {}): Webhooks {
     },
     mounts: {
       admin: adminMount(rt, options.resolve),
-      ingress: receiversMount(() => rt().host.engine, options),
+      ingress: describeMount(
+        receiversMount(() => rt().host.engine, options),
+        Object.entries(options.receivers ?? {}).map(([name, r]) => ({
+          method: 'POST' as const,
+          path: `/${name}`,
+          summary: `Receives ${r.provider} webhooks`,
+          description: `Verified with the ${r.provider} signature scheme, deduplicated, and routed to a handler.`,
+          responses: { '200': 'Accepted', '401': 'The signature does not verify' },
+        })),
+      ),
     },
     publish: (type, payload, o) => rt().publish(type, payload, o?.id),
     async createEndpoint(input) {

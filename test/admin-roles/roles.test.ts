@@ -380,10 +380,11 @@ describe('user token options', () => {
   });
 
   it('refuses a user token without an admin token, the same as it, or too short', () => {
-    expect(() => checkAdminOptions({ userToken: USER })).toThrow(/without the admin token/);
+    expect(() => checkAdminOptions({ userToken: USER })).toThrow(/without an admin token/);
     expect(() => checkAdminOptions({ token: ADMIN, userToken: ADMIN })).toThrow(/the same as/);
+    // KEEL_USER_TOKEN is the former name of the viewer token.
     expect(() => checkAdminOptions({ token: ADMIN, userToken: 'short' })).toThrow(
-      /user token \(KEEL_USER_TOKEN\) is 5 characters long/,
+      /viewer token \(KEEL_VIEWER_TOKEN \/ KEEL_VIEWER_TOKENS\) is 5 characters long/,
     );
     expect(() => checkAdminOptions({ token: ADMIN, userToken: USER })).not.toThrow();
   });

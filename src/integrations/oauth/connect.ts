@@ -22,6 +22,7 @@
  * pass `accountOf` to take it from its session, or anyone could connect their provider account
  * to someone else's account name.
  */
+import { describeMount } from '../../http/mount-doc.js';
 import { parseDuration, type Duration } from '../../core/duration.js';
 import { NotFoundError, UsageError } from '../../core/errors.js';
 import type { EngineExtension, ExtensionHost } from '../../engine/extension.js';
@@ -263,7 +264,23 @@ export function createOAuthConnect(options: OAuthConnectOptions): OAuthConnect {
         http,
       });
     },
-    mounts: { ingress, admin },
+    mounts: {
+      ingress: describeMount(ingress, [
+        {
+          method: 'GET',
+          path: '/{provider}/connect',
+          summary: "Starts connecting an account: redirects to the provider's consent page",
+          responses: { '302': 'To the provider' },
+        },
+        {
+          method: 'GET',
+          path: '/{provider}/callback',
+          summary: 'Where the provider sends the user back; stores the encrypted tokens',
+          responses: { '200': 'An HTML page saying the account is connected' },
+        },
+      ]),
+      admin,
+    },
     get accounts() {
       return started().accounts;
     },

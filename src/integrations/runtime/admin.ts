@@ -8,6 +8,9 @@
  * - `GET /integrations/{name}/health`: `{ name, status, circuit_state, latency_p50, latency_p99,
  *   success_rate, last_error, ..., health_check? }` for an API integration; `{ name, kind, type,
  *   status, health_check, details }` for a database or broker;
+ * - `GET /integrations/{name}/history`: `{ name, buckets: [{ t, calls, errors, p50, p99 }] }`, the
+ *   last 60 minutes of this process's attempts, one bucket a minute, oldest first (`t` the
+ *   minute's start, ISO 8601; `p50`/`p99` in milliseconds, null in a minute without calls);
  * - `POST /integrations/{name}/circuit/reset`: closes the circuit for every process. Admin
  *   only: the admin API's user token (read-only) is answered 403 `forbidden`; the two reads
  *   accept either token.
@@ -25,6 +28,7 @@ import { MethodNotAllowedError, sendJson } from '../../http/respond.js';
 import type { ProbeStatus } from '../health/monitor.js';
 import type { ProbeKind } from '../health/registry.js';
 import type { BreakerStatus } from '../policies/breaker.js';
+import type { MinuteBucket } from '../../observability/metrics/history.js';
 import type { IntegrationHandle } from './handle.js';
 import type { IntegrationRuntime } from './runtime.js';
 
@@ -75,6 +79,12 @@ export interface ProbeHealth extends ProbeStatusRow {
   health_check: ProbeResult;
   probe: HealthCheckView;
   details: Record<string, unknown> | null;
+}
+
+/** `GET /integrations/{name}/history`: the last 60 minutes, one bucket a minute, oldest first. */
+export interface IntegrationHistory {
+  name: string;
+  buckets: MinuteBucket[];
 }
 
 /** `GET /integrations/{name}/health`. */
@@ -197,6 +207,16 @@ export function integrationsMount(runtime: IntegrationRuntime): Mount {
       sendJson(res, 200, await integrationHealth(runtime, runtime.get(first)), close);
       return;
     }
+    if (first !== undefined && segments.length === 2 && second === 'history') {
+      allow(req.method, 'GET');
+      const h = runtime.get(first);
+      const history: IntegrationHistory = {
+        name: first,
+        buckets: h.stats.history.buckets(runtime.clock.now()),
+      };
+      sendJson(res, 200, history, close);
+      return;
+    }
     if (first !== undefined && segments.length === 3 && second === 'circuit' && third === 'reset') {
       allow(req.method, 'POST');
       req.resume();
@@ -210,7 +230,7 @@ export function integrationsMount(runtime: IntegrationRuntime): Mount {
       return;
     }
     throw new NotFoundError(
-      `no such path: /integrations/${segments.join('/')}; try /integrations/status, /integrations/{name}/health or POST /integrations/{name}/circuit/reset`,
+      `no such path: /integrations/${segments.join('/')}; try /integrations/status, /integrations/{name}/health, /integrations/{name}/history or POST /integrations/{name}/circuit/reset`,
     );
   };
 }

@@ -51,6 +51,7 @@ import {
 } from './transport.js';
 import type { BreakerTicket } from '../policies/breaker.js';
 import { parseDuration } from '../../core/duration.js';
+import { httpClientSpan } from '../../observability/tracing/tracer.js';
 
 /** Where a successful result came from. */
 export type ResultSource = 'network' | 'mock' | 'cache' | 'fallback-cache' | 'fallback-default';
@@ -295,6 +296,7 @@ async function attemptLoop<T>(
     if (h.limiter !== undefined && !h.limiter.tryTake(now)) {
       const wait = h.limiter.estimateWaitMs();
       if (wait > ctl.maxInlineWaitMs) {
+        h.stats.rateLimitWait(wait); // deferred durably, by about that long
         throw new RetryLater(
           retries,
           now + wait,
@@ -304,8 +306,10 @@ async function attemptLoop<T>(
       }
       const permit = h.limiter.acquire();
       if (permit !== undefined) {
+        const waitFrom = now;
         await permit;
         now = s.now();
+        h.stats.rateLimitWait(now - waitFrom);
       }
     }
 
@@ -340,36 +344,46 @@ async function attemptLoop<T>(
           token = await h.accounts.token(options.account, op.name, rejected);
         const base = baseUrl(h);
         const url = requestUrl(base, req);
-        // The built request's headers are this call's own, so bearer auth is set on them in
-        // place, and the request to sign doubles as the one to send.
-        const toSign = {
-          method: req.method,
+        // A CLIENT span around the exchange; its `traceparent` goes into the headers before
+        // they are signed.
+        response = await httpClientSpan(
+          req.method,
           url,
-          headers: req.headers,
-          body: req.body,
-          now: token === undefined ? started : s.now(),
-        };
-        const signed = authorizeOwned(h.integration.auth, toSign, {
-          integration: h.integration.name,
-          env: h.env,
-          accessToken: token,
-        });
-        const wire =
-          signed === toSign
-            ? toSign
-            : { method: req.method, url: signed.url, headers: signed.headers, body: req.body };
-        if (timeoutMs >= COARSE_TIMEOUT_FROM_MS) {
-          // undici's promises awaited right here, as a direct caller of undici would.
-          const head = await s.http.open(
-            wire,
-            timeoutMs,
-            signed.url === url ? s.http.target(base, req) : undefined,
-          );
-          const headers = responseHeaders(head);
-          response = responseOf(head, headers, await readBody(head, headers));
-        } else {
-          response = await s.http.send(wire, timeoutMs);
-        }
+          (name, value) => (req.headers[name] = value),
+          async () => {
+            // The built request's headers are this call's own, so bearer auth is set on them in
+            // place, and the request to sign doubles as the one to send.
+            const toSign = {
+              method: req.method,
+              url,
+              headers: req.headers,
+              body: req.body,
+              now: token === undefined ? started : s.now(),
+            };
+            const signed = authorizeOwned(h.integration.auth, toSign, {
+              integration: h.integration.name,
+              env: h.env,
+              accessToken: token,
+            });
+            const wire =
+              signed === toSign
+                ? toSign
+                : { method: req.method, url: signed.url, headers: signed.headers, body: req.body };
+            if (timeoutMs >= COARSE_TIMEOUT_FROM_MS) {
+              // undici's promises awaited right here, as a direct caller of undici would.
+              const head = await s.http.open(
+                wire,
+                timeoutMs,
+                signed.url === url ? s.http.target(base, req) : undefined,
+              );
+              const headers = responseHeaders(head);
+              return responseOf(head, headers, await readBody(head, headers));
+            }
+            return s.http.send(wire, timeoutMs);
+          },
+          (r) => r.status,
+          { 'keel.integration': h.integration.name, 'keel.integration.operation': op.name },
+        );
       }
       verdict = classifyResponse(response.status, response.headers, s.now, op.errors);
       // The time of the answer, for what uses it: a failure (the breaker's window, stats), the

@@ -5,6 +5,7 @@
  * routes at `/integrations`, and health-checks what the engine's probe registry lists (API
  * integrations with a `healthCheckPath`, databases and buses: see `../health/`).
  */
+import { registerIntegrationMetrics } from './metrics.js';
 import { KeelError, UsageError } from '../../core/errors.js';
 import type { Engine } from '../../engine/engine.js';
 import type { EngineExtension } from '../../engine/extension.js';
@@ -71,6 +72,7 @@ export function createIntegrations(options: IntegrationsOptions = {}): Integrati
         probes: probeRegistry(host.engine),
       });
       host.provide(INTEGRATIONS_RUNTIME, runtime);
+      if (host.metrics) registerIntegrationMetrics(host.metrics, runtime);
       engine = host.engine;
     },
     started() {

@@ -37,6 +37,7 @@ import { apiProbe } from '../health/api-probe.js';
 import { HealthMonitor } from '../health/monitor.js';
 import { ProbeRegistry } from '../health/registry.js';
 import { RequestLog, type LogSink } from './request-log.js';
+import { defaultEngineLogger } from '../../observability/log.js';
 
 /** A durable call between executions: retries made, and when the next attempt is due. */
 export interface CallProgress {
@@ -89,8 +90,8 @@ export interface IntegrationRuntimeOptions {
     idempotencyKey: string;
   }) => Promise<unknown>;
   /**
-   * Where events and problems are reported (never with secrets). Default: `console.info` for
-   * `info` (mock mode chosen, a circuit closed), `console.warn` for the others.
+   * Where events and problems are reported (never with secrets). Default: `logger`, else Keel's
+   * logger (JSON lines on standard output, see docs/observability.md).
    */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
   /**
@@ -323,10 +324,8 @@ export class IntegrationRuntime {
 
   log(level: 'info' | 'warn' | 'error', message: string): void {
     if (this.options.log) this.options.log(level, message);
-    else if (this.options.logger)
-      this.options.logger(level, message, { extension: 'integrations' });
-    else if (level === 'info') console.info(`[keel integrations] ${message}`);
-    else console.warn(`[keel integrations] ${message}`);
+    else
+      (this.options.logger ?? defaultEngineLogger())(level, message, { extension: 'integrations' });
   }
 
   private mockNotes: Map<string, string[]> | undefined;
@@ -444,7 +443,9 @@ export class IntegrationRuntime {
   }
 
   private publish(integration: string, events: BreakerEvent[]): void {
+    const totals = this.handles.get(integration)?.stats.totals;
     for (const e of events) {
+      if (totals) totals.transitions[e.type]++;
       const event = toIntegrationEvent(integration, e);
       // A failed send was logged; circuit events are not sent again.
       this.emit(

@@ -8,6 +8,9 @@
  * shared through the Store.
  */
 
+import { MinuteHistory } from '../../observability/metrics/history.js';
+import { SHORT_BUCKETS } from '../../observability/metrics/instruments.js';
+
 /** One attempt's outcome. */
 export interface AttemptSample {
   at: number;
@@ -34,6 +37,9 @@ export interface StatsSnapshot {
 
 const RING = 1024;
 
+/** Bounds (seconds) of the request latency histogram of `GET /metrics`. */
+export const LATENCY_BOUNDS = SHORT_BUCKETS;
+
 /**
  * Rolling statistics.
  *
@@ -54,6 +60,22 @@ export class IntegrationStats {
   cacheHits = 0;
   fallbacks = 0;
   circuitRejections = 0;
+  /** The last hour, minute by minute (`GET /integrations/{name}/history`). */
+  readonly history = new MinuteHistory();
+  /**
+   * Totals since start, read by `GET /metrics` at scrape time: requests, failed ones, their
+   * latencies per {@link LATENCY_BOUNDS} bucket (the last slot is +Inf), rate-limit waits and
+   * circuit transitions. Plain numbers, so recording them costs a few additions.
+   */
+  readonly totals = {
+    requests: 0,
+    errors: 0,
+    latencyBuckets: new Float64Array(LATENCY_BOUNDS.length + 1),
+    latencySeconds: 0,
+    rateLimitWaits: 0,
+    rateLimitWaitSeconds: 0,
+    transitions: { opened: 0, 'half-opened': 0, closed: 0 },
+  };
 
   constructor(private readonly windowMs = 300_000) {}
 
@@ -69,6 +91,21 @@ export class IntegrationStats {
     this.latency[i] = latencyMs;
     this.next = (i + 1) % RING;
     if (this.size < RING) this.size++;
+    this.history.record(at, ok, latencyMs);
+    const t = this.totals;
+    t.requests++;
+    if (!ok) t.errors++;
+    const seconds = latencyMs / 1000;
+    t.latencySeconds += seconds;
+    let b = 0;
+    while (b < LATENCY_BOUNDS.length && seconds > LATENCY_BOUNDS[b]!) b++;
+    t.latencyBuckets[b]!++;
+  }
+
+  /** A call waited `ms` for the rate limit (or was deferred that long). */
+  rateLimitWait(ms: number): void {
+    this.totals.rateLimitWaits++;
+    this.totals.rateLimitWaitSeconds += Math.max(0, ms) / 1000;
   }
 
   error(at: number, message: string, status?: number): void {

@@ -50,6 +50,7 @@ const COLUMNS: {
   cancel: ['cancel', opt],
   outcome: ['outcome', opt],
   owner: ['owner', opt],
+  trace: ['trace', opt],
 };
 
 type Field = keyof typeof COLUMNS;
@@ -92,6 +93,8 @@ export interface InvocationRecord {
   cancel: string | null;
   outcome: string | null;
   owner: string | null;
+  /** Migration 8. */
+  trace?: string | null;
 }
 
 export function decodeInvocation(r: InvocationRecord): InvocationRow {
@@ -121,6 +124,7 @@ export function decodeInvocation(r: InvocationRecord): InvocationRow {
   if (r.cancel !== null) row.cancel = r.cancel as 'requested' | 'delivered';
   if (r.outcome !== null) row.outcome = r.outcome;
   if (r.owner !== null) row.owner = r.owner;
+  if (r.trace != null) row.trace = r.trace;
   return row;
 }
 
@@ -280,6 +284,31 @@ const timerKey = (invocationId: string, index: number) => `t\0${invocationId}\0$
  * stored, so the whole `write()` call fails before any of it reaches the database.
  */
 export function encodeOp(op: WriteOp): EncodedOp {
+  const e = encodeOpUntraced(op);
+  const trace = traceOf(op);
+  if (trace === undefined) return e;
+  // The statements of migrations 1 to 7 name their columns and skip `trace`: migration 8's `tr`
+  // applies the op, then sets it. It runs on its own, as ops that read first do.
+  return {
+    tuple: ['tr', trace.id, trace.value, e.tuple],
+    decode: e.decode,
+    kind: KIND.ALONE,
+    keys: [],
+  };
+}
+
+/** The trace an insert or update writes (value null clears it), or undefined when it writes none. */
+function traceOf(op: WriteOp): { id: string; value: string | null } | undefined {
+  if (op.op === 'invocation.insert') {
+    return op.row.trace === undefined ? undefined : { id: op.row.id, value: op.row.trace };
+  }
+  if (op.op === 'invocation.update' && 'trace' in op.set) {
+    return { id: op.id, value: op.set.trace ?? null };
+  }
+  return undefined;
+}
+
+function encodeOpUntraced(op: WriteOp): EncodedOp {
   switch (op.op) {
     case 'invocation.insert': {
       const row = op.row;

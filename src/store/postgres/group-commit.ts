@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { StoreError } from '../errors.js';
+import type { CommitObserver } from '../observe.js';
 import type { OpResult } from '../types.js';
 import type { PreparedCall } from './codec.js';
 import { asStoreError, isTransientSqlState } from './errors.js';
@@ -146,6 +147,9 @@ export class GroupCommit {
     conflicts: 0,
   };
 
+  /** Told of every batch (metrics); set through `Store.observeCommits`. */
+  observer: CommitObserver | undefined;
+
   private queue: Waiter[] = [];
   /**
    * The server process (backend) of the last batch whose connection broke before it answered:
@@ -262,8 +266,10 @@ export class GroupCommit {
       if (fenced) this.onFenced(owner);
       return;
     }
-    this.stats.roundTripNs += Number(process.hrtime.bigint() - t0);
+    const roundTripNs = Number(process.hrtime.bigint() - t0);
+    this.stats.roundTripNs += roundTripNs;
     this.stats.batches++;
+    this.observer?.committed(batch.length, roundTripNs / 1e9);
     const [pairs, failures] = raw;
     const byOp: unknown[] = new Array(b.total);
     for (const [index, result] of pairs) byOp[index] = result;

@@ -9,6 +9,8 @@ import { sql as m0004 } from './migrations/0004_kv.js';
 import { sql as m0005 } from './migrations/0005_conditional_update.js';
 import { sql as m0006 } from './migrations/0006_fencing.js';
 import { sql as m0007 } from './migrations/0007_expect.js';
+import { sql as m0008 } from './migrations/0008_trace.js';
+import { sql as m0009 } from './migrations/0009_list_indexes.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -27,6 +29,8 @@ export const MIGRATIONS: ReadonlyArray<{
   { version: 5, name: 'conditional_update', sql: m0005 },
   { version: 6, name: 'fencing', sql: m0006 },
   { version: 7, name: 'expect', sql: m0007 },
+  { version: 8, name: 'trace', sql: m0008 },
+  { version: 9, name: 'list_indexes', sql: m0009 },
 ];
 
 /** The schema version this code writes and understands. */
@@ -71,9 +75,16 @@ export function migrationLockKey(schema: string): string {
  * for the lock, then see the version it committed and apply nothing. DDL is transactional in
  * PostgreSQL, so a failed migration rolls back completely, leaving the previous version intact.
  *
+ * `onApplied` is told of each migration once it ran (inside the transaction: it is durable at
+ * the commit after the last one), so `keel migrate up` can show progress.
+ *
  * @returns the version the schema was at before (0 for a new schema).
  */
-export async function migrate(pool: pg.Pool, schema: string): Promise<number> {
+export async function migrate(
+  pool: pg.Pool,
+  schema: string,
+  onApplied?: (m: { version: number; name: string }) => void,
+): Promise<number> {
   const s = quoteSchema(schema);
   const client = await pool.connect();
   let broken: unknown;
@@ -125,6 +136,7 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number> {
             err,
           );
         }
+        onApplied?.(m);
       }
       await client.query('COMMIT');
       return from;

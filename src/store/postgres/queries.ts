@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { JournalEntry } from '../../core/journal.js';
 import { fromJson } from '../json.js';
+import { listInvocationsSql, POSTGRES_ERROR_CODE } from '../list-sql.js';
 import type { InvocationFilter, InvocationRow, KvRow, PromiseRow, TimerRow } from '../types.js';
 import {
   type EncodedEntry,
@@ -44,6 +45,8 @@ export class Queries {
     | 'journal'
     | 'state'
     | 'stateKeys'
+    | 'stateKeysOf'
+    | 'stateKeysFirst'
     | 'runnable'
     | 'runnableOf'
     | 'keyHolders'
@@ -85,6 +88,15 @@ export class Queries {
       stateKeys: q(
         'state_keys',
         `SELECT name FROM ${s}.state WHERE service = $1 AND key = $2 ORDER BY name`,
+      ),
+      // Through the primary key (service, key, name): one index range per page.
+      stateKeysFirst: q(
+        'state_keys_first',
+        `SELECT DISTINCT key FROM ${s}.state WHERE service = $1 ORDER BY key LIMIT $2`,
+      ),
+      stateKeysOf: q(
+        'state_keys_of',
+        `SELECT DISTINCT key FROM ${s}.state WHERE service = $1 AND key > $2 ORDER BY key LIMIT $3`,
       ),
       runnable: q(
         'runnable',
@@ -155,6 +167,19 @@ export class Queries {
     return rows.map((r) => r.name);
   }
 
+  async listStateKeys(
+    service: string,
+    options: { after?: string; limit?: number } = {},
+  ): Promise<string[]> {
+    const limit = options.limit ?? 100;
+    // '' is a key like any other: without `after` the first page must include it.
+    const rows =
+      options.after === undefined
+        ? await this.rows<{ key: string }>(this.sql.stateKeysFirst, [service, limit])
+        : await this.rows<{ key: string }>(this.sql.stateKeysOf, [service, options.after, limit]);
+    return rows.map((r) => r.key);
+  }
+
   async listRunnable(owner?: string): Promise<InvocationRow[]> {
     const rows =
       owner === undefined
@@ -212,16 +237,13 @@ export class Queries {
   }
 
   async listInvocations(filter: InvocationFilter): Promise<InvocationRow[]> {
-    const where: string[] = [];
     const values: Array<string | number> = [];
-    const param = (v: string | number) => `$${values.push(v)}`;
-    if (filter.status !== undefined) where.push(`status = ${param(filter.status)}`);
-    if (filter.service !== undefined) where.push(`service = ${param(filter.service)}`);
-    if (filter.key !== undefined) where.push(`key = ${param(filter.key)}`);
-    if (filter.beforeSeq !== undefined) where.push(`seq < ${param(filter.beforeSeq)}`);
-    const limit = param(filter.limit ?? DEFAULT_LIST_LIMIT);
-    const text = `SELECT * FROM ${this.s}.invocations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit}`;
-    // One prepared statement per combination of filters (at most 16).
+    const text = listInvocationsSql(filter, filter.limit ?? DEFAULT_LIST_LIMIT, {
+      table: `${this.s}.invocations`,
+      param: (v) => `$${values.push(v)}`,
+      errorCode: POSTGRES_ERROR_CODE,
+    });
+    // One prepared statement per shape of filter (which fields are set, how many statuses).
     let name = this.lists.get(text);
     if (name === undefined) {
       name = `${this.prefix}list${this.lists.size}`;

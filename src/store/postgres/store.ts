@@ -18,6 +18,8 @@ import { type GroupCommitStats, GroupCommit } from './group-commit.js';
 import { Listener } from './listener.js';
 import { migrate, quoteSchema } from './migrations.js';
 import { Queries } from './queries.js';
+import { MetricsQueries } from './metrics-queries.js';
+import type { ActiveCounts, CommitObserver, KeyQueueDepth } from '../observe.js';
 
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -195,6 +197,10 @@ export class PostgresStore implements Store {
     return this.read('getStateKeys', () => this.queries.getStateKeys(service, key));
   }
 
+  listStateKeys(service: string, options?: { after?: string; limit?: number }): Promise<string[]> {
+    return this.read('listStateKeys', () => this.queries.listStateKeys(service, options));
+  }
+
   listRunnable(owner?: string): Promise<InvocationRow[]> {
     return this.read('listRunnable', () => this.queries.listRunnable(owner));
   }
@@ -215,6 +221,23 @@ export class PostgresStore implements Store {
 
   listInvocations(filter: InvocationFilter): Promise<InvocationRow[]> {
     return this.read('listInvocations', () => this.queries.listInvocations(filter));
+  }
+
+  observeCommits(observer: CommitObserver | undefined): void {
+    this.commits.observer = observer;
+  }
+
+  countActive(): Promise<ActiveCounts> {
+    return this.read('countActive', () => this.metricsQueries().countActive());
+  }
+
+  keyQueueDepths(limit: number): Promise<KeyQueueDepth[]> {
+    return this.read('keyQueueDepths', () => this.metricsQueries().keyQueueDepths(limit));
+  }
+
+  private metricsQueriesOnce: MetricsQueries | undefined;
+  private metricsQueries(): MetricsQueries {
+    return (this.metricsQueriesOnce ??= new MetricsQueries(this.pool, this.quoted, 'keel_'));
   }
 
   getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined> {

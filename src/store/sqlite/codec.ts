@@ -37,6 +37,8 @@ export interface InvocationRecord {
   cancel: string | null;
   outcome: string | null;
   owner: string | null;
+  /** Migration 8. */
+  trace?: string | null;
 }
 
 /**
@@ -71,6 +73,7 @@ export const INVOCATION_COLUMNS: {
   cancel: ['cancel', opt],
   outcome: ['outcome', opt],
   owner: ['owner', opt],
+  trace: ['trace', opt],
 };
 
 export type InvocationField = keyof typeof INVOCATION_COLUMNS;
@@ -110,6 +113,7 @@ export function decodeInvocation(r: InvocationRecord): InvocationRow {
   if (r.cancel !== null) row.cancel = r.cancel as 'requested' | 'delivered';
   if (r.outcome !== null) row.outcome = r.outcome;
   if (r.owner !== null) row.owner = r.owner;
+  if (r.trace != null) row.trace = r.trace;
   return row;
 }
 

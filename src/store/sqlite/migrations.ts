@@ -7,6 +7,8 @@ import { sql as m0004 } from './migrations/0004_kv.js';
 import { sql as m0005 } from './migrations/0005_conditional_update.js';
 import { sql as m0006 } from './migrations/0006_fencing.js';
 import { sql as m0007 } from './migrations/0007_expect.js';
+import { sql as m0008 } from './migrations/0008_trace.js';
+import { sql as m0009 } from './migrations/0009_list_indexes.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -20,6 +22,8 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
   { version: 5, name: 'conditional_update', sql: m0005 },
   { version: 6, name: 'fencing', sql: m0006 },
   { version: 7, name: 'expect', sql: m0007 },
+  { version: 8, name: 'trace', sql: m0008 },
+  { version: 9, name: 'list_indexes', sql: m0009 },
 ];
 
 /** The schema version this code writes and understands. */
@@ -33,9 +37,16 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
  * then sees the version the first committed and applies nothing. A failed migration rolls back
  * completely, leaving the previous version intact.
  *
+ * `onApplied` is told of each migration once it ran (inside the transaction: it is durable at
+ * the commit after the last one), so `keel migrate up` can show progress.
+ *
  * @returns the version the database was at before (0 for a new database).
  */
-export function migrate(db: Database.Database, path: string): number {
+export function migrate(
+  db: Database.Database,
+  path: string,
+  onApplied?: (m: { version: number; name: string }) => void,
+): number {
   db.prepare('BEGIN IMMEDIATE').run();
   try {
     db.exec(
@@ -62,6 +73,7 @@ export function migrate(db: Database.Database, path: string): number {
           err,
         );
       }
+      onApplied?.(m);
     }
     if (from !== SCHEMA_VERSION) {
       db.prepare("INSERT OR REPLACE INTO keel_meta (key, value) VALUES ('schema_version', ?)").run(

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { JournalEntry } from '../../core/journal.js';
+import { listInvocationsSql, SQLITE_ERROR_CODE } from '../list-sql.js';
 import type { InvocationFilter, InvocationRow, KvRow, PromiseRow, TimerRow } from '../types.js';
 import {
   type EncodedEntry,
@@ -40,6 +41,8 @@ export class Queries {
   private readonly journal: Database.Statement;
   private readonly state: Database.Statement;
   private readonly stateKeys: Database.Statement;
+  private readonly stateKeysOf: Database.Statement;
+  private readonly stateKeysFirst: Database.Statement;
   private readonly runnable: Database.Statement;
   private readonly runnableOf: Database.Statement;
   private readonly keyHolders: Database.Statement;
@@ -66,6 +69,13 @@ export class Queries {
     this.state = db.prepare('SELECT value FROM state WHERE service = ? AND key = ? AND name = ?');
     this.stateKeys = db
       .prepare('SELECT name FROM state WHERE service = ? AND key = ? ORDER BY name')
+      .pluck();
+    // Through the primary key (service, key, name): one index range per page.
+    this.stateKeysOf = db
+      .prepare('SELECT DISTINCT key FROM state WHERE service = ? AND key > ? ORDER BY key LIMIT ?')
+      .pluck();
+    this.stateKeysFirst = db
+      .prepare('SELECT DISTINCT key FROM state WHERE service = ? ORDER BY key LIMIT ?')
       .pluck();
     this.runnable = db.prepare(
       `SELECT * FROM invocations WHERE ${ACTIVE} AND status IN ('running', 'pending') ORDER BY seq`,
@@ -122,6 +132,16 @@ export class Queries {
     return this.stateKeys.all(service, key) as string[];
   }
 
+  listStateKeys(service: string, options: { after?: string; limit?: number } = {}): string[] {
+    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
+    // '' is a key like any other: without `after` the first page must include it.
+    return (
+      options.after === undefined
+        ? this.stateKeysFirst.all(service, limit)
+        : this.stateKeysOf.all(service, options.after, limit)
+    ) as string[];
+  }
+
   listRunnable(owner?: string): InvocationRow[] {
     const rows = owner === undefined ? this.runnable.all() : this.runnableOf.all(owner);
     return (rows as InvocationRecord[]).map(decodeInvocation);
@@ -171,26 +191,12 @@ export class Queries {
   }
 
   listInvocations(filter: InvocationFilter): InvocationRow[] {
-    const where: string[] = [];
     const params: Array<string | number> = [];
-    if (filter.status !== undefined) {
-      where.push('status = ?');
-      params.push(filter.status);
-    }
-    if (filter.service !== undefined) {
-      where.push('service = ?');
-      params.push(filter.service);
-    }
-    if (filter.key !== undefined) {
-      where.push('key = ?');
-      params.push(filter.key);
-    }
-    if (filter.beforeSeq !== undefined) {
-      where.push('seq < ?');
-      params.push(filter.beforeSeq);
-    }
-    params.push(filter.limit ?? DEFAULT_LIST_LIMIT);
-    const sql = `SELECT * FROM invocations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    const sql = listInvocationsSql(filter, filter.limit ?? DEFAULT_LIST_LIMIT, {
+      table: 'invocations',
+      param: (v) => (params.push(v), '?'),
+      errorCode: SQLITE_ERROR_CODE,
+    });
     let stmt = this.lists.get(sql);
     if (stmt === undefined) {
       stmt = this.db.prepare(sql);

@@ -20,6 +20,8 @@ import { type GroupCommitStats, GroupCommit, asWriteError } from './group-commit
 import { migrate } from './migrations.js';
 import { type Notice, type PreparedOp, WriteStatements, prepareOp } from './ops.js';
 import { Queries } from './queries.js';
+import { MetricsQueries } from './metrics-queries.js';
+import type { ActiveCounts, CommitObserver, KeyQueueDepth } from '../observe.js';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -77,6 +79,7 @@ export class SqliteStore implements Store {
     onMessage: (message: ClusterMessage) => void;
   }>();
   private readonly queries: Queries;
+  private metricsQueries: MetricsQueries | undefined;
   private readonly commits: GroupCommit;
   private closing?: Promise<void>;
 
@@ -230,6 +233,14 @@ export class SqliteStore implements Store {
     return this.queries.getStateKeys(service, key);
   }
 
+  async listStateKeys(
+    service: string,
+    options?: { after?: string; limit?: number },
+  ): Promise<string[]> {
+    this.assertReadable();
+    return this.queries.listStateKeys(service, options);
+  }
+
   async listRunnable(owner?: string): Promise<InvocationRow[]> {
     this.assertReadable();
     return this.queries.listRunnable(owner);
@@ -255,6 +266,20 @@ export class SqliteStore implements Store {
   async listInvocations(filter: InvocationFilter): Promise<InvocationRow[]> {
     this.assertReadable();
     return this.queries.listInvocations(filter);
+  }
+
+  observeCommits(observer: CommitObserver | undefined): void {
+    this.commits.observer = observer;
+  }
+
+  async countActive(): Promise<ActiveCounts> {
+    this.assertReadable();
+    return (this.metricsQueries ??= new MetricsQueries(this.db)).countActive();
+  }
+
+  async keyQueueDepths(limit: number): Promise<KeyQueueDepth[]> {
+    this.assertReadable();
+    return (this.metricsQueries ??= new MetricsQueries(this.db)).keyQueueDepths(limit);
   }
 
   async getPromise(service: string, key: string, name: string): Promise<PromiseRow | undefined> {

@@ -9,6 +9,7 @@
  * and before that commit repeats the attempt on recovery (at least once), with the same
  * `webhook-id`, and then writes its record.
  */
+import type { WebhookTotals } from './metrics.js';
 import { createHmac } from 'node:crypto';
 import type { StepWithWrites } from '../../core/replay.js';
 import type { Clock } from '../../engine/clock.js';
@@ -70,6 +71,8 @@ export interface AttemptDeps {
   schedule: (now: number) => RetrySchedule;
   /** An extra HMAC-of-the-body header (a `type: webhook` declaration's `signature`). */
   signature?: OutboundSignature | undefined;
+  /** Where attempts are counted for `GET /metrics`. */
+  totals?: WebhookTotals | undefined;
 }
 
 /**
@@ -88,6 +91,7 @@ export async function runAttempt(
   let a: AttemptRecord;
   let next: NextStep;
   let retryIn: AttemptResponse | undefined;
+  let sent = false;
 
   if (!endpoint) {
     a = { ...base, error: 'the endpoint was deleted', error_code: 'endpoint_deleted' };
@@ -114,6 +118,7 @@ export async function runAttempt(
       retryIn = { retryAfter: String(Math.ceil(refusedFor / 1000)) };
     } else {
       const outcome = await post(deps, endpoint, t);
+      sent = true;
       a = withOutcome(base, outcome);
       retryIn = outcome.status !== undefined ? { status: outcome.status } : {};
       if (outcome.retryAfter !== undefined) retryIn.retryAfter = outcome.retryAfter;
@@ -125,6 +130,11 @@ export async function runAttempt(
     if (retryIn.status === 410) await deps.endpoints.disable(endpoint.id, 'answered 410 Gone');
   }
 
+  deps.totals?.attempt(
+    a.error_code ?? 'success',
+    sent ? a.duration_ms : undefined,
+    next.action === 'dead',
+  );
   const record = recordOf(t, a, next);
   const write = deps.log.putOp(record);
   const result: AttemptResult = { a, next };

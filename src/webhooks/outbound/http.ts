@@ -8,6 +8,7 @@
  */
 import { HttpClient } from '../../http/client.js';
 import type { Resolver } from '../ssrf.js';
+import { httpClientSpan } from '../../observability/tracing/tracer.js';
 
 /** What came back from one POST. */
 export interface HttpOutcome {
@@ -67,6 +68,19 @@ export class Sender {
    */
   post(url: string, headers: string[], body: string): Promise<HttpOutcome> {
     headers.push('content-type', 'application/json', 'user-agent', USER_AGENT);
+    // A CLIENT span, whose `traceparent` the receiver gets (added after the signature headers,
+    // which sign the body and the webhook id only).
+    return httpClientSpan(
+      'POST',
+      url,
+      (name, value) => headers.push(name, value),
+      () => this.exchange(url, headers, body),
+      (o) => o.status ?? `${o.errorCode ?? 'failed'}: ${o.error ?? 'no answer'}`,
+      { 'keel.webhook': true },
+    );
+  }
+
+  private exchange(url: string, headers: string[], body: string): Promise<HttpOutcome> {
     return this.client.exchange({ method: 'POST', url, headers, body }).then((r) => {
       if (!r.ok) return { error: r.message, errorCode: r.code, durationMs: r.durationMs };
       const o: HttpOutcome = { status: r.status, durationMs: r.durationMs };

@@ -3,6 +3,7 @@
  * and the operations the management API and `publish` need. Registered with the engine under
  * {@link WEBHOOKS_RUNTIME}, so the internal service's handlers reach it from their context.
  */
+import { registerWebhookMetrics, WebhookTotals } from './metrics.js';
 import { ConflictError, NotFoundError, TerminalError, ValidationError } from '../../core/errors.js';
 import type { StepWithWrites } from '../../core/replay.js';
 import { contextKey, type ExtensionHost } from '../../engine/extension.js';
@@ -53,6 +54,8 @@ export class WebhooksRuntime {
   readonly breakers: EndpointBreakers;
   readonly sender: Sender;
   private readonly deps: AttemptDeps;
+  /** Attempts counted for `GET /metrics`. */
+  readonly totals = new WebhookTotals();
 
   constructor(
     readonly host: ExtensionHost,
@@ -78,6 +81,7 @@ export class WebhooksRuntime {
       sender: this.sender,
       log: this.log,
       signature: options.signature,
+      totals: this.totals,
       schedule: (now) =>
         new RetrySchedule({
           retry: policyOf(options.retry),
@@ -85,6 +89,7 @@ export class WebhooksRuntime {
           random: Math.random,
         }),
     };
+    if (host.metrics) registerWebhookMetrics(host.metrics, this.totals, store);
   }
 
   // ---- publishing --------------------------------------------------------------------------
