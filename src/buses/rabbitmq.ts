@@ -14,6 +14,9 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqp
 import { backoff, Health, redact, type BusConnection, type DeliveryHandler } from './health.js';
 import type { RabbitSubscription, Subscription } from './types.js';
 
+/** How long a close waits for the deliveries under way to be settled. */
+const CLOSE_SETTLE_MS = 5_000;
+
 export class RabbitConnection implements BusConnection {
   readonly kind = 'rabbitmq' as const;
   private readonly health: Health;
@@ -24,6 +27,8 @@ export class RabbitConnection implements BusConnection {
   private deliver: DeliveryHandler | undefined;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** Deliveries being taken (sent durably, then acked): a close settles them first. */
+  private readonly taking = new Set<Promise<void>>();
 
   constructor(
     private readonly url: string,
@@ -98,7 +103,8 @@ export class RabbitConnection implements BusConnection {
       await ch.consume(
         s.queue,
         (m) => {
-          if (m) this.onDelivery(s, ch, () => open, m);
+          // Closing: a delivery not taken now is left unacked, so the broker redelivers it.
+          if (m && !this.closed) this.onDelivery(s, ch, () => open, m);
         },
         { noAck: false },
       );
@@ -130,10 +136,14 @@ export class RabbitConnection implements BusConnection {
         // redelivered, and deduplicated by its send's idempotency key
       }
     };
-    void this.deliver!(sub, { id, subject: m.fields.routingKey, headers, body: m.content }).then(
-      settle,
-      () => settle('requeue'),
-    );
+    const taken = this.deliver!(sub, {
+      id,
+      subject: m.fields.routingKey,
+      headers,
+      body: m.content,
+    }).then(settle, () => settle('requeue'));
+    this.taking.add(taken);
+    void taken.finally(() => this.taking.delete(taken));
   }
 
   async publish(
@@ -187,6 +197,12 @@ export class RabbitConnection implements BusConnection {
   async close(): Promise<void> {
     this.closed = true;
     this.wake?.();
+    // An ack lost to the close would make the broker deliver again a message Keel has taken
+    // (deduplicated, but back in the queue): settle the deliveries under way first, briefly.
+    await Promise.race([
+      Promise.allSettled([...this.taking]),
+      new Promise((resolve) => setTimeout(resolve, CLOSE_SETTLE_MS).unref()),
+    ]);
     await this.model?.close().catch(() => undefined);
     await this.loop;
     this.health.set('closed');
