@@ -149,18 +149,34 @@ export async function checkTallies(cluster: Cluster, ledger: Ledger): Promise<Pr
   };
   for (const [key, { exact, maybe }] of ledger.counters) {
     const k = encodeURIComponent(key);
-    const page = await ask(`/Tally/${k}/events`, { limit: 1000 });
     const fail = (detail: string) =>
       problems.push({ invariant: 'event-sourced totals exact', detail: `Tally ${key}: ${detail}` });
-    if (!page || !Array.isArray(page.events)) {
-      fail(`its events could not be read (${JSON.stringify(page)})`);
+    // The whole stream, a page (at most 1,000 events) at a time: a long run appends thousands.
+    const events: Array<{ seq: number; data: { tag: string; n: number } }> = [];
+    let from: number | undefined = 1;
+    let unreadable: unknown;
+    while (from !== undefined) {
+      const page = await ask(`/Tally/${k}/events`, { from, limit: 1000 });
+      if (!page || !Array.isArray(page.events)) {
+        unreadable = page ?? null;
+        break;
+      }
+      events.push(...(page.events as typeof events));
+      from = typeof page.next === 'number' && page.events.length > 0 ? page.next : undefined;
+    }
+    if (unreadable !== undefined) {
+      fail(`its events could not be read (${JSON.stringify(unreadable)})`);
       continue;
     }
-    const events = page.events as Array<{ seq: number; data: { tag: string; n: number } }>;
-    const seqs = events.map((e) => e.seq).join(',');
-    const expected = events.map((_e, i) => i + 1).join(',');
-    if (seqs !== expected || page.next !== undefined)
-      fail(`seqs ${seqs} are not 1..${events.length}`);
+    const wrong = events.findIndex((e, i) => e.seq !== i + 1);
+    if (wrong >= 0)
+      fail(
+        `its stream is not 1..${events.length}: event ${wrong + 1} has seq ${events[wrong]!.seq} ` +
+          `(seqs around it: ${events
+            .slice(Math.max(0, wrong - 3), wrong + 4)
+            .map((e) => e.seq)
+            .join(',')})`,
+      );
     const tags = events.map((e) => e.data.tag);
     const twice = tags.filter((t, i) => tags.indexOf(t) !== i);
     if (twice.length) fail(`adds appended twice: ${[...new Set(twice)].join(', ')}`);

@@ -65,6 +65,8 @@ export class Cluster {
   private readonly slots: Array<AppProcess | undefined>;
   private readonly starting = new Map<number, Promise<AppProcess | undefined>>();
   private readonly killing = new Set<number>();
+  /** Processes under SIGSTOP now (see `stall`). */
+  private readonly stalled = new Set<AppProcess>();
   private readonly startFailures: number[];
   private spawned = 0;
   private stopping = false;
@@ -103,6 +105,31 @@ export class Cluster {
     p.child.kill('SIGKILL');
     await gone;
     record(this.options.logFile, 'kill', String(p.pid));
+    return p.pid;
+  }
+
+  /**
+   * Stops the slot's process with SIGSTOP for `ms`, then lets it go on (SIGCONT), as a long
+   * GC pause, a swapped-out VM or a frozen container would: its lease runs out while it cannot
+   * know, so others adopt its invocations, and it wakes up to find itself fenced. The log gets
+   * `stall <pid> begin` and `stall <pid> end`. Resolves with the pid, or undefined if the slot
+   * was down; a kill during the stall ends it (SIGKILL reaches a stopped process).
+   */
+  async stall(slot: number, ms: number): Promise<number | undefined> {
+    const p = this.slots[slot];
+    if (!p) return undefined;
+    this.stalled.add(p);
+    p.child.kill('SIGSTOP');
+    record(this.options.logFile, 'stall', String(p.pid), 'begin');
+    try {
+      const until = Date.now() + ms;
+      while (!this.stopping && this.slots[slot] === p && Date.now() < until)
+        await new Promise((r) => setTimeout(r, Math.min(50, until - Date.now())));
+    } finally {
+      this.stalled.delete(p);
+      if (this.slots[slot] === p) p.child.kill('SIGCONT');
+      record(this.options.logFile, 'stall', String(p.pid), 'end');
+    }
     return p.pid;
   }
 

@@ -1,6 +1,8 @@
 /**
  * The nemesis (after Jepsen): faults injected at random moments from their own seeded stream.
  * - `kill`: SIGKILL one serving process, restart it after a short random downtime;
+ * - `stall`: SIGSTOP one serving process for a while, then SIGCONT: a process that cannot know
+ *   its lease ran out (a long GC pause, a frozen VM) wakes up among adopters of its work;
  * - `pg-outage`: the proxy in front of PostgreSQL resets every connection and refuses new ones
  *   for a while (what the apps see of a database restart or failover);
  * - `pg-terminate`: pg_terminate_backend on every connection the apps hold (through the proxy);
@@ -31,6 +33,12 @@ export interface NemesisOptions {
    * otherwise a slow start would leave it down most of the run).
    */
   gapAfterRestart: boolean;
+  /**
+   * Stalls (SIGSTOP, then SIGCONT), drawn from their own stream (`stallRng`) so that a seed's
+   * kills and database faults stay where they were: `share` of the process faults from the
+   * fourth fault on, each lasting `ms` (uniform).
+   */
+  stall?: { rng: Rng; share: number; ms: [number, number] };
   /** PostgreSQL faults, when the store is PostgreSQL. */
   pg?: {
     /** The proxy the apps reach the database through (`proxy` and `none`). */
@@ -46,10 +54,10 @@ export interface NemesisOptions {
 }
 
 export interface FaultRecord {
-  kind: 'kill' | 'pg-outage' | 'pg-terminate' | 'pg-restart';
+  kind: 'kill' | 'stall' | 'pg-outage' | 'pg-terminate' | 'pg-restart';
   at: number;
   pid?: number;
-  /** For a kill: when the process served again. */
+  /** For a kill: when the process served again. For a stall: how long it was stopped (`ms`). */
   backAt?: number;
   ms?: number;
   /** For a pg-restart: the shutdown mode. */
@@ -99,6 +107,12 @@ export class Nemesis {
         await this.databaseFault().catch((err: unknown) => {
           this.errors.push(`database fault: ${String(err)}`);
         });
+      } else if (
+        this.o.stall &&
+        this.faults.length >= 3 &&
+        this.o.stall.rng.chance(this.o.stall.share)
+      ) {
+        await this.stall(this.o.stall);
       } else {
         const killed = await this.kill();
         if (this.o.gapAfterRestart) await killed?.restart;
@@ -127,6 +141,18 @@ export class Nemesis {
     void restart.finally(() => this.pendingRestarts.delete(restart));
     // Wrapped: an async function returning the promise itself would wait for it.
     return { restart };
+  }
+
+  /** Stalls a serving process; resolves when it runs again (or was killed meanwhile). */
+  private async stall(o: NonNullable<NemesisOptions['stall']>): Promise<void> {
+    const { cluster, rng } = this.o;
+    const live = cluster.live();
+    if (live.length === 0) return;
+    const victim = rng.pick(live);
+    const ms = o.rng.int(o.ms[0], o.ms[1]);
+    const at = Date.now();
+    const pid = await cluster.stall(victim.slot, ms);
+    if (pid !== undefined) this.faults.push({ kind: 'stall', at, pid, ms: Date.now() - at });
   }
 
   private async databaseFault(): Promise<void> {

@@ -73,7 +73,8 @@ export const stepId = {
  * - `awk <flowKey> <op> <awakeableId>`: a flow created an awakeable;
  * - `fenced`: the engine reported that this live process lost its lease (its writes refused).
  * Kinds written by the harness: `spawn <pid>`, `kill <pid>` (after it is gone), `died <pid>`
- * (an exit the harness did not cause), `outage begin|end`.
+ * (an exit the harness did not cause), `outage begin|end`, `stall <pid> begin|end` (SIGSTOP and
+ * SIGCONT of that process: nothing of it runs in between; see `Cluster.stall`).
  */
 export interface LogLine {
   /** Position in the file: the global order of events. */

@@ -71,6 +71,8 @@ export interface Summary {
   invocations: number;
   unknownFate: number;
   kills: number;
+  /** Processes stopped (SIGSTOP) for a while and let go on. */
+  stalls: number;
   dbFaults: number;
   /** Real restarts of the private PostgreSQL server (`--pg-restart real`), by shutdown mode. */
   pgRestarts?: { fast: number; immediate: number };
@@ -99,6 +101,7 @@ export function formatSummary(s: Summary): string {
     ['invocations checked', String(s.invocations)],
     ['unknown fate (not acked)', String(s.unknownFate)],
     ['kills', String(s.kills)],
+    ['stalls (SIGSTOP, then SIGCONT)', String(s.stalls)],
     ['database faults', String(s.dbFaults)],
     ...(s.pgRestarts
       ? [

@@ -1,6 +1,7 @@
 /**
  * `npm run torture -- [--store sqlite|postgres] [--minutes N] [--ops N] [--seed S]
- *                     [--processes N] [--rate N] [--pg-restart proxy|real|none] [--keep]`
+ *                     [--processes N] [--rate N] [--pg-restart proxy|real|none] [--no-stalls]
+ *                     [--keep]`
  *
  * Runs the randomized torture harness (see runner.ts) and prints the summary table; exits 1 on
  * any violated invariant, printing the seed and the command that replays it.
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     'pg-url': { type: 'string' },
     lease: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'no-stalls': { type: 'boolean', default: false },
   },
 });
 
@@ -67,6 +69,7 @@ const options: TortureOptions = {
   ...(values.lease ? { lease: values.lease } : {}),
   pgRestart,
   keep: values.keep,
+  stalls: !values['no-stalls'],
   progress: (line) => console.log(line),
 };
 

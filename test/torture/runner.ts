@@ -45,6 +45,12 @@ export interface TortureOptions {
   pgRestart?: 'proxy' | 'real' | 'none';
   /** Cluster lease (PostgreSQL). Default 3s. */
   lease?: string;
+  /**
+   * Stall processes (SIGSTOP for a while, then SIGCONT) besides killing them. Default true; a
+   * stall lasts 0.3 to 3 leases on PostgreSQL, so some end before the lease is in doubt, some
+   * after the process fenced itself, most after others adopted its work.
+   */
+  stalls?: boolean;
   /** How long everything may take to finish once quiet. Default 60 s. */
   quietMs?: number;
   /** Keep the run directory (log, stderr of each process, SQLite file). */
@@ -138,6 +144,15 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       every: options.faultEvery ?? (postgres ? [1500, 3500] : [1500, 4000]),
       downtime: [0, 800],
       gapAfterRestart: size === 1,
+      ...(options.stalls !== false
+        ? {
+            stall: {
+              rng: new Rng(`${options.seed}/stalls`),
+              share: postgres ? 0.25 : 0.15,
+              ms: postgres ? [1000, 9000] : [500, 5000],
+            },
+          }
+        : {}),
       ...(postgres
         ? {
             pg: {
@@ -224,7 +239,8 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       invocations: check.checked,
       unknownFate: ledger.unknownFate,
       kills: n$.faults.filter((f) => f.kind === 'kill').length,
-      dbFaults: n$.faults.filter((f) => f.kind !== 'kill').length,
+      stalls: n$.faults.filter((f) => f.kind === 'stall').length,
+      dbFaults: n$.faults.filter((f) => f.kind !== 'kill' && f.kind !== 'stall').length,
       ...(real
         ? {
             pgRestarts: {
