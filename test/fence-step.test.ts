@@ -11,8 +11,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { Engine, service, systemClock, type Clock } from '../src/index.js';
+import { kernelOf } from '../src/engine/kernel.js';
+import { Engine, service, systemClock, type Clock, type Definition } from '../src/index.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
+import type { Store, WriteOp } from '../src/store/types.js';
 import { gate, until } from './helpers.js';
 
 const url = inject('postgresUrl');
@@ -124,5 +126,105 @@ describe('a result delivered after the lease fell in doubt (PostgreSQL)', () => 
     // Never under the id whose lease was in doubt: only the attempt that adopted it went on.
     expect(afterProcesses.length).toBeGreaterThan(0);
     expect(afterProcesses).not.toContain(bodyProcess);
+  }, 30_000);
+});
+
+/** A PostgreSQL engine whose monotonic clock the test can push ahead (a stall), and its schema. */
+async function stallableEngine(
+  services: Definition[],
+  logger: (level: string, message: string) => void = () => undefined,
+  wrap: (store: Store) => Store = (s) => s,
+): Promise<{ engine: Engine; stall: (ms: number) => void }> {
+  let stalled = 0;
+  const clock: Clock = {
+    now: () => systemClock.now(),
+    setTimer: (ms, fn) => systemClock.setTimer(ms, fn),
+    monotonic: () => systemClock.monotonic!() + stalled,
+  };
+  const schema = `keel_fencestep_${randomBytes(4).toString('hex')}`;
+  const store = await openPostgresStore({ url, schema });
+  const engine = new Engine({ services, store: wrap(store), clock, lease: '1s', logger });
+  cleanups.push(async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+  });
+  cleanups.push(() => engine.stop());
+  await engine.start();
+  return { engine, stall: (ms) => (stalled += ms) };
+}
+
+describe('joining again after the lease fell in doubt (PostgreSQL)', () => {
+  // Found by the torture harness's stalls (seed long-pg-10): the id changed at once, but its
+  // registration was queued only after an await, so an invocation admitted meanwhile was
+  // inserted owned by an id not yet registered. Any reaper adopts such rows as orphans: the
+  // process that admitted it ran it too (a flow's send made twice, a counter add run in two
+  // processes at once).
+  it('registers the new id before anything can be written under it', async () => {
+    const writes: WriteOp[][] = [];
+    const Job = service({ name: 'Job', handlers: { run: async () => 'ok' } });
+    const { engine, stall } = await stallableEngine(
+      [Job],
+      undefined,
+      (store) =>
+        new Proxy(store, {
+          get(target, prop, receiver) {
+            if (prop === 'write')
+              return (ops: WriteOp[]) => {
+                writes.push(ops);
+                return target.write(ops);
+              };
+            const v = Reflect.get(target, prop, receiver) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        }),
+    );
+    const old = engine.processId;
+    stall(10_000);
+    // The lease check fences the process (as a watchdog tick or a step's start would), and an
+    // invocation arrives in the same turn of the event loop.
+    const cluster = (kernelOf(engine).own as unknown as { cluster: { checkLease(): boolean } })
+      .cluster;
+    expect(cluster.checkLease()).toBe(false);
+    const fresh = engine.processId;
+    expect(fresh).not.toBe(old);
+    const sent = engine.send({ service: 'Job', handler: 'run' });
+    const { invocationId } = await sent;
+    await expect(engine.attach(invocationId)).resolves.toBe('ok');
+    const registered = writes.findIndex((ops) =>
+      ops.some((op) => op.op === 'process.register' && op.id === fresh),
+    );
+    const inserted = writes.findIndex((ops) =>
+      ops.some((op) => op.op === 'invocation.insert' && op.row.owner === fresh),
+    );
+    expect(registered).toBeGreaterThanOrEqual(0);
+    expect(inserted).toBeGreaterThan(registered);
+  }, 30_000);
+
+  it('starts no handler while the lease is in doubt: its code before the first step runs only after the fence', async () => {
+    const events: string[] = [];
+    const Job = service({
+      name: 'Job',
+      handlers: {
+        run: async (ctx) => {
+          events.push(`prologue ${engine.processId}`);
+          return ctx.run('work', () => 'done');
+        },
+      },
+    });
+    const { engine, stall } = await stallableEngine([Job], (_level, message) => {
+      if (message.includes('may have lost its lease')) events.push('fenced');
+    });
+    const before = engine.processId;
+    // The process stalls, then an invocation arrives before any lease check ran.
+    stall(10_000);
+    const { invocationId } = await engine.send({ service: 'Job', handler: 'run' });
+    await expect(engine.attach(invocationId)).resolves.toBe('done');
+    // Admitted under the id in doubt, it runs only once the process fenced itself (joined
+    // again and adopted it), never as the process whose lease was in doubt.
+    expect(events[0]).toBe('fenced');
+    expect(events).not.toContain(`prologue ${before}`);
+    expect(events.some((e) => e.startsWith('prologue '))).toBe(true);
   }, 30_000);
 });

@@ -80,8 +80,8 @@ export class Cluster {
 
   async start(): Promise<void> {
     this.stopped = false;
-    // Nothing it owns can have been adopted before it first registers.
-    this.renewedAt = this.monotonic();
+    // Nothing it owns can have been adopted before it first registers (`register` starts its
+    // lease count).
     await this.join();
     this.every(this.leaseMs / 4, () => this.heartbeat());
     this.every(this.leaseMs / 8, async () => void this.checkLease());
@@ -140,8 +140,27 @@ export class Cluster {
 
   private async join(): Promise<void> {
     const id = this.id;
-    const sentAt = this.monotonic();
-    // Fenced before it registers: writes queued from now on commit only while it is registered.
+    await this.register(id);
+    await this.subscribe();
+    this.host.log('info', `joined the cluster as ${id}`);
+  }
+
+  /**
+   * Makes `id` this process's id and queues its registration, synchronously: every write made
+   * from here on (an invocation inserted with `id` as its owner, above all) is queued after the
+   * registration and commits only while `id` is registered. Were there an await between the
+   * two, a row owned by an id not yet registered could commit, and any reaper would adopt it
+   * as an orphan while this process runs it too (torture seed long-pg-10: a flow's send made
+   * twice, a counter add run in two processes).
+   *
+   * The lease counts from now: if the registration commits, it ends no earlier than now plus
+   * the lease (the reapers' clock), so the invocations of `id` may start step bodies at once;
+   * if it fails, no row of `id` can exist (every later write is refused) and the lease check
+   * falls in doubt in its time.
+   */
+  private register(id: string): Promise<void> {
+    this.id = id;
+    this.renewedAt = this.monotonic();
     this.store.fenceWrites?.(id, (fenced) => {
       if (fenced !== this.id || this.stopped) return;
       this.rejoin(
@@ -150,13 +169,11 @@ export class Cluster {
         this.host.log('warn', `joining again failed: ${errorMessage(err)}; retrying`),
       );
     });
-    await this.store.write([
-      { op: 'process.register', id, leaseUntil: this.clock.now() + this.leaseMs },
-    ]);
-    if (id === this.id) this.renewedAt = sentAt;
-    this.registered = id;
-    await this.subscribe();
-    this.host.log('info', `joined the cluster as ${id}`);
+    return this.store
+      .write([{ op: 'process.register', id, leaseUntil: this.clock.now() + this.leaseMs }])
+      .then(() => {
+        this.registered = id;
+      });
   }
 
   /** Listens for this process's messages (again, after a failed attempt: see heartbeat). */
@@ -204,17 +221,21 @@ export class Cluster {
     this.rejoining ??= (async () => {
       this.host.log('error', why);
       this.host.onFenced();
-      // The new id at once, before any await: a sweep or takeover running meanwhile must not
-      // start an invocation of the old id (launch checks the owner against the current id).
-      // The old registration is left to expire, not given up: step bodies of the old id that
-      // were running may still be running, and adoption waits for the whole lease.
-      this.id = newProcessId();
       const unlisten = this.unlisten;
       this.unlisten = undefined;
+      // The new id, registered, at once, before any await: a sweep or takeover running
+      // meanwhile must not start an invocation of the old id (launch checks the owner against
+      // the current id), and nothing may be written under the new id before its registration
+      // (see `register`). The old registration is left to expire, not given up: step bodies of
+      // the old id that were running may still be running, and adoption waits for the whole
+      // lease.
+      const id = newProcessId();
+      const registered = this.register(id);
       await unlisten?.().catch(() => undefined);
-      const id = this.id;
       try {
-        await this.join();
+        await registered;
+        await this.subscribe();
+        this.host.log('info', `joined the cluster as ${id}`);
       } finally {
         // Registered even if listening then failed (an outage; the heartbeat listens again):
         // the engine must run again, or its timers, stopped by the fence, stay stopped for good.

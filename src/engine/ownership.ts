@@ -177,8 +177,13 @@ export class ClusterOwnership implements Ownership {
     this.cluster.abandon();
   }
 
+  /**
+   * Also false while the lease is in doubt (the check fences the process, and the row then
+   * names an old id): a process waking from a stall must not start a handler, whose code up
+   * to its first journaled call runs unguarded, for an invocation others may be adopting.
+   */
   runsHere(row: InvocationRow): boolean {
-    return row.owner === this.cluster.processId;
+    return row.owner === this.cluster.processId && this.cluster.checkLease();
   }
 
   elsewhere(owner: string | undefined): boolean {
