@@ -83,6 +83,38 @@ export interface JournalEntry {
   wakeAt?: number;
   /** Call and send: the invocation that was started. */
   calleeId?: string;
+  /**
+   * When it started, in epoch milliseconds (whole). A step (`run`): when the body of its last
+   * attempt started. A wait (sleep, call, awakeable, promise): when the entry was first
+   * recorded; a completion keeps it (the stores keep the stored value when the completion
+   * carries none). Informational only: replay never reads it (it compares kind and name).
+   * Absent on entries recorded before Keel recorded timing.
+   *
+   * @example
+   * ```ts
+   * const entries = await engine.getJournal(id);
+   * for (const [index, e] of entries)
+   *   if (e.startedAt !== undefined) console.log(index, new Date(e.startedAt).toISOString());
+   * ```
+   */
+  startedAt?: number;
+  /** A step: how long the body of its last attempt took, in milliseconds (to 0.1 ms). */
+  durationMs?: number;
+  /**
+   * A step: how many attempts of the invocation it took (the failed ones and the last), only
+   * when more than one. A failed step is retried by retrying the invocation's attempt.
+   */
+  attempts?: number;
+  /** A completed wait: when its completion was recorded, in epoch milliseconds. */
+  completedAt?: number;
+  /**
+   * A completed wait: what completed it. `timer` (a sleep came due), `call <invocationId>` (the
+   * callee answered), `awakeable` (resolved or rejected from outside: the ingress, an inbound
+   * webhook, `Engine.resolveAwakeable`), `awakeable (handler <invocationId>)` (by a handler),
+   * `cancel` (a cancellation delivered to this entry). Absent for durable promises (completed
+   * inside the store) and for entries recorded before Keel recorded it.
+   */
+  completedBy?: string;
 }
 
 /** Human-readable description of an entry, used in non-determinism errors. */

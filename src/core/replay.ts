@@ -53,6 +53,13 @@ export interface InvocationHost {
 
   now(): number;
   /**
+   * A reading for timing step bodies: fractional milliseconds from a clock that never goes
+   * back (two readings' difference is a duration).
+   */
+  monotonic(): number;
+  /** The epoch milliseconds (see {@link now}) a {@link monotonic} reading taken just now stands for. */
+  epochOf(monotonic: number): number;
+  /**
    * Records an entry; resolves once it is durable. `writes` (from {@link runWithWrites}) are
    * committed in the same store write, atomically with the entry.
    */
@@ -345,10 +352,17 @@ export class ContextImpl implements ObjectContext {
       if (this.dead) return NEVER; // the awakeable's write failed: the attempt is retried
     }
     if (this.dead || !this.host.mayStartStep()) return NEVER;
+    // The entry's timing: two readings of the host's monotonic clock per step, no more.
+    const t0 = this.host.monotonic();
+    const startedAt = Math.round(this.host.epochOf(t0));
+    // Attempts of the invocation this step took: it is retried by retrying the attempt.
+    const attempt = (this.host.retryIndex === index ? this.host.attempt : 0) + 1;
     let value: unknown;
     let writes: readonly StepWrite[] | undefined;
+    let durationMs: number;
     try {
       value = await (this.host.runStepBody ? this.host.runStepBody(index, name, fn) : fn());
+      durationMs = elapsed(this.host, t0);
       if (withWrites) {
         const r = value as StepWithWrites<unknown>;
         value = r.value;
@@ -356,17 +370,13 @@ export class ContextImpl implements ObjectContext {
       }
     } catch (err) {
       if (this.dead) return NEVER;
-      if (isTerminal(err))
-        return this.fail(index, { kind: 'run', name, done: true, error: toErrorInfo(err) });
-      const attempt = (this.host.retryIndex === index ? this.host.attempt : 0) + 1;
-      if (attempt >= policy.maxAttempts) {
-        const exhausted = new RetriesExhaustedError(`step "${name}"`, attempt, err);
-        return this.fail(index, {
-          kind: 'run',
-          name,
-          done: true,
-          error: toErrorInfo(exhausted),
-        });
+      let error: ErrorInfo | undefined;
+      if (isTerminal(err)) error = toErrorInfo(err);
+      else if (attempt >= policy.maxAttempts)
+        error = toErrorInfo(new RetriesExhaustedError(`step "${name}"`, attempt, err));
+      if (error !== undefined) {
+        const failed: JournalEntry = { kind: 'run', name, done: true, error };
+        return this.fail(index, withTiming(failed, startedAt, elapsed(this.host, t0), attempt));
       }
       this.host.retry({ error: err, index, attempt, policy });
       return NEVER;
@@ -376,9 +386,11 @@ export class ContextImpl implements ObjectContext {
     try {
       stored = normalize(value, `the result of step "${name}"`);
     } catch (err) {
-      return this.fail(index, { kind: 'run', name, done: true, error: toErrorInfo(err) });
+      const failed: JournalEntry = { kind: 'run', name, done: true, error: toErrorInfo(err) };
+      return this.fail(index, withTiming(failed, startedAt, durationMs, attempt));
     }
-    await this.host.commit(index, { kind: 'run', name, done: true, value: stored }, writes);
+    const entry: JournalEntry = { kind: 'run', name, done: true, value: stored };
+    await this.host.commit(index, withTiming(entry, startedAt, durationMs, attempt), writes);
     return stored;
   }
 
@@ -396,11 +408,13 @@ export class ContextImpl implements ObjectContext {
     if (!entry) {
       const cancelled = this.deliverCancel(index);
       if (cancelled) return this.future(cancelled);
+      const now = this.host.now();
       entry = {
         kind: 'sleep',
         name: '',
         done: false,
-        wakeAt: this.host.now() + parseDuration(duration),
+        wakeAt: now + parseDuration(duration),
+        startedAt: now,
       };
       this.host.startSleep(index, entry);
     }
@@ -612,6 +626,7 @@ export class ContextImpl implements ObjectContext {
       kind: 'awakeable',
       name: this.host.newAwakeableId(index),
       done: false,
+      startedAt: this.host.now(),
     };
     this.host.createAwakeable(index, entry);
     return {
@@ -674,7 +689,7 @@ export class ContextImpl implements ObjectContext {
     if (!entry) {
       const cancelled = this.deliverCancel(index);
       if (cancelled) return this.future(cancelled);
-      entry = { kind: 'promise', name, done: false };
+      entry = { kind: 'promise', name, done: false, startedAt: this.host.now() };
       this.host.awaitPromise(index, entry);
     }
     return this.future(this.host.awaitCompletion(index, entry).then((e) => settle<T>(e)));
@@ -957,6 +972,24 @@ export class ContextImpl implements ObjectContext {
 function droppable<T>(p: Promise<T>): Promise<T> {
   p.catch(() => undefined);
   return p;
+}
+
+/** A step's entry with its timing (see `JournalEntry.startedAt`); `attempts` only when > 1. */
+function withTiming(
+  entry: JournalEntry,
+  startedAt: number,
+  durationMs: number,
+  attempts: number,
+): JournalEntry {
+  entry.startedAt = startedAt;
+  entry.durationMs = durationMs;
+  if (attempts > 1) entry.attempts = attempts;
+  return entry;
+}
+
+/** Milliseconds since the monotonic reading `t0`, to a tenth. */
+function elapsed(host: InvocationHost, t0: number): number {
+  return Math.round((host.monotonic() - t0) * 10) / 10;
 }
 
 function settle<T>(entry: JournalEntry): Promise<T> {

@@ -12,12 +12,34 @@ export interface Clock {
    * make a lease look younger). Optional: a clock without it measures with `now()`.
    */
   monotonic?(): number;
+  /**
+   * The epoch milliseconds a {@link monotonic} reading taken just now stands for, so a step's
+   * start and its duration come from one pair of readings. Optional: `now()` otherwise.
+   */
+  epochOf?(monotonic: number): number;
 }
+
+/**
+ * `performance.now()` counts from `performance.timeOrigin` but drifts from the wall clock (it
+ * ignores a wall clock set, and stops while the machine sleeps): the offset between the two is
+ * read again at most once a second, and changed only when it moved by more than the 1 ms that
+ * `Date.now()` cannot resolve, so readings a step apart stay consistent.
+ */
+let epochOffset = Number.NaN;
+let anchoredAt = Number.NEGATIVE_INFINITY;
 
 /** The real clock. Timers are unref'd: a pending timer never keeps the process alive. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   monotonic: () => performance.now(),
+  epochOf(m) {
+    if (!(m - anchoredAt < 1000)) {
+      anchoredAt = m;
+      const offset = Date.now() - m;
+      if (!(Math.abs(offset - epochOffset) <= 1)) epochOffset = offset;
+    }
+    return epochOffset + m;
+  },
   setTimer(ms, fn) {
     // setTimeout cannot wait longer than 2^31-1 ms; longer timers re-arm themselves.
     const MAX = 2_147_483_647;

@@ -161,7 +161,14 @@ export class Completions {
    */
   async completeAwakeableById(id: string, result: EntryOutcome): Promise<void> {
     const { invocationId, index, name } = await this.checkAwakeable(id);
-    const entry: JournalEntry = { kind: 'awakeable', name, done: true, ...result };
+    const entry: JournalEntry = {
+      kind: 'awakeable',
+      name,
+      done: true,
+      ...result,
+      completedAt: this.k.clock.now(),
+      completedBy: 'awakeable',
+    };
     const completed = await this.completeEntry(invocationId, index, entry);
     if (!completed)
       throw new ConflictError(`awakeable "${id}" was already completed`, 'already_completed');
@@ -198,7 +205,14 @@ export class Completions {
       return failed;
     }
     // The attempt and the completion are one write: exactly once, even across a crash.
-    const entry: JournalEntry = { kind: 'awakeable', name: target.name, done: true, ...result };
+    const entry: JournalEntry = {
+      kind: 'awakeable',
+      name: target.name,
+      done: true,
+      ...result,
+      completedAt: k.clock.now(),
+      completedBy: `awakeable (handler ${runner.row.id})`,
+    };
     const completed = await this.completeEntry(target.invocationId, target.index, entry, [
       { op: 'journal.put', invocationId: runner.row.id, index, entry: own },
     ]);

@@ -130,7 +130,7 @@ export class RunnerHost {
     const { k } = this;
     const name = targetName(target);
     const me = runner.row.id;
-    const pending: JournalEntry = { kind: 'call', name, done: false };
+    const pending: JournalEntry = { kind: 'call', name, done: false, startedAt: k.clock.now() };
     runner.expecting++; // busy until the call is created (validation and dedupe lookups are async)
     k.admission
       .createNamed(
@@ -191,6 +191,8 @@ export class RunnerHost {
           ...entry,
           done: true,
           ...entryResult(outcome),
+          completedAt: k.clock.now(),
+          completedBy: `call ${entry.calleeId!}`,
         }),
       ).catch(() => undefined);
     };
@@ -273,6 +275,8 @@ export class RunnerHost {
       done: true,
       value: undefined,
       error: toErrorInfo(new CancelledError()),
+      completedAt: k.clock.now(),
+      completedBy: 'cancel',
     };
     const extra: WriteOp[] =
       entry.kind === 'sleep' ? [{ op: 'timer.delete', invocationId: runner.row.id, index }] : [];

@@ -292,6 +292,8 @@ export class Outcomes {
             done: true,
             calleeId: row.id,
             ...entryResult(outcome),
+            completedAt: now,
+            completedBy: `call ${row.id}`,
           }
         : undefined;
     const caller = row.callerId === undefined ? undefined : k.active.get(row.callerId);

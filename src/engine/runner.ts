@@ -191,6 +191,17 @@ export class Runner implements InvocationHost {
     return this.k.clock.now();
   }
 
+  monotonic(): number {
+    const { clock } = this.k;
+    // A clock without one (a fake clock) times durable waits; a step body takes real time.
+    return clock.monotonic ? clock.monotonic() : performance.now();
+  }
+
+  epochOf(monotonic: number): number {
+    const { clock } = this.k;
+    return clock.monotonic && clock.epochOf ? clock.epochOf(monotonic) : clock.now();
+  }
+
   commit(index: number, entry: JournalEntry, writes?: readonly StepWrite[]): Promise<unknown> {
     this.busy++;
     const done = (): void => {

@@ -21,7 +21,14 @@ export function fireTimer(k: Kernel, t: TimerRow): void {
     startAfterTimer(k, t.invocationId, again);
     return;
   }
-  const entry: JournalEntry = { kind: 'sleep', name: '', done: true, wakeAt: t.fireAt };
+  const entry: JournalEntry = {
+    kind: 'sleep',
+    name: '',
+    done: true,
+    wakeAt: t.fireAt,
+    completedAt: k.clock.now(),
+    completedBy: 'timer',
+  };
   // The deletion rides with the completion; forget the timer once both are durable.
   k.completions
     .completeEntry(t.invocationId, t.index, entry, [

@@ -612,6 +612,77 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         expect(res).toEqual([{ completed: false, resumed: false }]);
         expect(await store.getJournal('gone')).toEqual([]);
       });
+
+      it("keeps the waiting entry's startedAt when the completion carries none, and the value's key order", async () => {
+        const waiting: JournalEntry = {
+          kind: 'call',
+          name: 'S/h',
+          done: false,
+          calleeId: 'c',
+          startedAt: 1_700_000_000_123,
+        };
+        await store.write([
+          { op: 'invocation.insert', row: inv('t', { status: 'suspended' }) },
+          { op: 'journal.put', invocationId: 't', index: 0, entry: waiting },
+        ]);
+        // The value holds a "startedAt" of its own, and keys in no sorted order.
+        const value = { z: 1, startedAt: 'mine', a: { y: [2, { d: 1, c: 0 }], b: null } };
+        const answered: JournalEntry = {
+          kind: 'call',
+          name: 'S/h',
+          done: true,
+          calleeId: 'c',
+          value,
+          completedAt: 1_700_000_000_456,
+          completedBy: 'call c',
+        };
+        const res = await store.write([
+          { op: 'journal.complete', invocationId: 't', index: 0, entry: answered },
+        ]);
+        expect(res).toEqual([{ completed: true, resumed: true }]);
+        const [[, stored]] = (await store.getJournal('t')) as [[number, JournalEntry]];
+        expect(stored).toEqual({ ...answered, startedAt: 1_700_000_000_123 });
+        const got = stored.value as typeof value;
+        expect(Object.keys(got)).toEqual(['z', 'startedAt', 'a']);
+        expect(Object.keys(got.a)).toEqual(['y', 'b']);
+        expect(Object.keys(got.a.y[1] as object)).toEqual(['d', 'c']);
+      });
+
+      it('keeps a startedAt the completion carries, and adds the stored one to a completion without data', async () => {
+        const started = (at: number): JournalEntry => ({
+          kind: 'awakeable',
+          name: 'awk',
+          done: false,
+          startedAt: at,
+        });
+        await insert(inv('u', { status: 'running' }));
+        const res = await store.write([
+          { op: 'journal.put', invocationId: 'u', index: 0, entry: started(10) },
+          { op: 'journal.put', invocationId: 'u', index: 1, entry: started(20) },
+          // Its own startedAt wins.
+          {
+            op: 'journal.complete',
+            invocationId: 'u',
+            index: 0,
+            entry: { kind: 'awakeable', name: 'awk', done: true, value: 'x', startedAt: 11 },
+          },
+          // Nothing but kind, name and done (a value of undefined): the stored one is kept.
+          {
+            op: 'journal.complete',
+            invocationId: 'u',
+            index: 1,
+            entry: { kind: 'awakeable', name: 'awk', done: true },
+          },
+        ]);
+        expect(res.slice(2)).toEqual([
+          { completed: true, resumed: false },
+          { completed: true, resumed: false },
+        ]);
+        expect(await store.getJournal('u')).toEqual([
+          [0, { kind: 'awakeable', name: 'awk', done: true, value: 'x', startedAt: 11 }],
+          [1, { kind: 'awakeable', name: 'awk', done: true, startedAt: 20 }],
+        ]);
+      });
     });
 
     describe('durable promises', () => {
@@ -778,6 +849,42 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         ).rejects.toMatchObject({ code: 'write_failed' });
         expect(await store.getPromise('Wf', 'wf1', 'p')).toBeUndefined();
         expect(await store.getState('Wf', 'wf1', 's')).toBeUndefined();
+      });
+
+      it("keeps the waiting entry's startedAt when the promise completes, or completed it already", async () => {
+        const timedAwait = (invocationId: string, index: number, name: string): WriteOp => ({
+          op: 'promise.await',
+          service: 'Wf',
+          key: 'wf1',
+          name,
+          invocationId,
+          index,
+          entry: { kind: 'promise', name, done: false, startedAt: 1_700_000_000_001 },
+        });
+        await insert(inv('pt', { service: 'Wf', key: 'wf1', status: 'running' }));
+        await store.write([timedAwait('pt', 0, 'later'), complete('sooner', { value: 1 })]);
+        await store.write([
+          complete('later', { value: { b: 1, a: 2 } }),
+          timedAwait('pt', 1, 'sooner'),
+        ]);
+        const journal = await store.getJournal('pt');
+        expect(journal).toEqual([
+          [
+            0,
+            {
+              kind: 'promise',
+              name: 'later',
+              done: true,
+              value: { b: 1, a: 2 },
+              startedAt: 1_700_000_000_001,
+            },
+          ],
+          [
+            1,
+            { kind: 'promise', name: 'sooner', done: true, value: 1, startedAt: 1_700_000_000_001 },
+          ],
+        ]);
+        expect(Object.keys(journal[0]![1].value as object)).toEqual(['b', 'a']);
       });
 
       it('stores an awaited entry with the outcome of the promise only', async () => {

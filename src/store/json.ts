@@ -46,3 +46,35 @@ export function encodeMessage(message: ClusterMessage): string {
   }
   return json;
 }
+
+/**
+ * The start of a journal entry's `data` that holds a `startedAt`: adapters always write it as
+ * the first key (see {@link withStartedAt}), so whether an entry's data holds one, and its
+ * value, are read from the text without decoding it.
+ */
+const STARTED_AT = '{"startedAt":';
+const STORED_STARTED_AT = /^\{"startedAt":(\d{1,16})[,}]/;
+
+/**
+ * An entry's `data` (JSON text of its other fields, or null) with `"startedAt"` put first.
+ * A non-finite time is dropped (JSON has no form for it); a fractional one is rounded.
+ */
+export function withStartedAt(data: string | null, startedAt: number): string | null {
+  if (!Number.isFinite(startedAt)) return data;
+  const field = `${STARTED_AT}${Math.round(startedAt)}`;
+  return data === null || data === '{}' ? `${field}}` : `${field},${data.slice(1)}`;
+}
+
+/**
+ * The `data` a completion stores over a waiting entry's `stored` data: the completion's, with
+ * the stored `startedAt` spliced in as text when the completion carries none (a timer, a callee
+ * or a cancellation does not know when the wait began). Never decodes either: a value's JSON
+ * text is stored as it came, key order and all. PostgreSQL's `apply_op` (migration 10) does the
+ * same in SQL.
+ */
+export function keepStartedAt(data: string | null, stored: string | null): string | null {
+  if (stored === null || !stored.startsWith(STARTED_AT)) return data;
+  if (data !== null && data.startsWith(STARTED_AT)) return data;
+  const m = STORED_STARTED_AT.exec(stored);
+  return m === null ? data : withStartedAt(data, Number(m[1]));
+}

@@ -393,7 +393,9 @@ describe('ls and show', () => {
       if (!/timer/.test(shown)) await new Promise((r) => setTimeout(r, 500));
     }
     expect(shown).toMatch(/^0\s+run before\s.*"awake"/m);
-    expect(shown).toMatch(/^1\s+sleep\s.*waiting\s+timer \d{4}-\d{2}-\d{2}/m);
+    // The step's start (from the invocation's creation) and duration; the sleep's start.
+    expect(shown).toMatch(/^0\s+run before\s+\+\d\S*\s+\d\S*ms\s+"awake"/m);
+    expect(shown).toMatch(/^1\s+sleep\s+\+\d\S*\s+waiting\s+timer \d{4}-\d{2}-\d{2}/m);
     await run('kill', sent.invocationId);
   });
 });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { z } from 'zod';
@@ -22,6 +22,8 @@ import { ensureChromium, openBrowser, screenshot, type TestBrowser } from './bro
 const ADMIN = 'admin-token-dashboard-0123456789abcdef';
 const USER = 'user-token-dashboard-0123456789abcdef0';
 const WAIT = { timeout: 60_000 };
+/** Waits for the first element `l` matches (text that may match nested elements too). */
+const first = (l: Locator): Promise<void> => l.first().waitFor(WAIT);
 
 const skipReason = ensureChromium();
 if (skipReason) console.log(`[dashboard tests] skipped: ${skipReason}`);
@@ -224,6 +226,11 @@ describe.skipIf(skipReason !== undefined)('dashboard in a browser', { timeout: 3
     await timeline.getByText('charge card').waitFor(WAIT);
     // The sleep waits for its timer.
     await timeline.locator('[data-kind=sleep]').getByText('waits for timer').waitFor(WAIT);
+    // Each entry's timing: a step's start and duration, a wait's start.
+    const step = timeline.locator('li', { hasText: 'reserve stock' }).first();
+    await first(step.getByText(/^took /));
+    await first(step.getByText(/^started /));
+    await first(timeline.locator('[data-kind=sleep]').getByText(/^started /));
     await screenshot(page, 'invocation');
   });
 
@@ -234,6 +241,11 @@ describe.skipIf(skipReason !== undefined)('dashboard in a browser', { timeout: 3
     const timeline = page.getByTestId('timeline');
     await timeline.getByText('undo charge card').waitFor(WAIT);
     await timeline.getByText('undo reserve stock').waitFor(WAIT);
+    // The sleep says what ended it, when, and how long it waited.
+    const sleep = timeline.locator('[data-kind=sleep]');
+    await sleep.getByText('completed by cancel').waitFor(WAIT);
+    await first(sleep.getByText(/^completed (now|\d)/));
+    await first(sleep.getByText(/^waited /));
     await page.locator('.page-head .badge.status-failed').waitFor(WAIT);
     await screenshot(page, 'invocation-cancelled');
     const info = await adminApi('GET', `/invocations/${sagaId}`);

@@ -172,7 +172,12 @@ async function show(ctx: Ctx, [id]: string[]): Promise<void> {
           `${e.kind}${e.name ? ` ${e.name}` : ''}${e.attempts !== undefined && e.attempts > 1 ? ` ×${e.attempts}` : ''}`,
           // Relative to the invocation's creation: a timeline reads left to right.
           start === undefined || Number.isNaN(created) ? '' : `+${duration(start - created)}`,
-          ms === undefined ? '' : duration(ms),
+          // A step's own duration has a tenth of a millisecond: shown under 10 ms.
+          ms === undefined
+            ? ''
+            : ms < 10 && !Number.isInteger(ms)
+              ? `${ms.toFixed(1)}ms`
+              : duration(ms),
           result(ctx, e),
           waitOf(e),
         ];

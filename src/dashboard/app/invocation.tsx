@@ -178,6 +178,10 @@ export function Timeline({ entries }: { entries: JournalEntry[] }) {
         const waits = WAITS[e.kind];
         const state = e.error ? 'failed' : e.done ? 'done' : 'waiting';
         const started = time(e.startedAt);
+        const completed = waits && e.done ? time(e.completedAt) : undefined;
+        // How long a wait took: from when it was recorded to when its completion was.
+        const waited =
+          started && completed ? Date.parse(completed) - Date.parse(started) : undefined;
         return (
           <li key={e.index} class={`entry ${state}`} data-kind={e.kind}>
             <span class="idx" aria-label="index">
@@ -195,11 +199,20 @@ export function Timeline({ entries }: { entries: JournalEntry[] }) {
                     started <Time iso={started} />
                   </span>
                 )}
-                {e.durationMs !== undefined && <span>took {formatMs(e.durationMs)}</span>}
+                {e.durationMs !== undefined && (
+                  <span>
+                    took{' '}
+                    {e.durationMs < 10 ? `${e.durationMs.toFixed(1)} ms` : formatMs(e.durationMs)}
+                  </span>
+                )}
                 {e.attempts !== undefined && e.attempts > 1 && <span>{e.attempts} attempts</span>}
                 {waits && (
                   <span>
-                    {e.error ? 'waited for' : e.done ? 'completed by' : 'waits for'}{' '}
+                    {e.done && (e.completedBy || !e.error)
+                      ? 'completed by'
+                      : e.error
+                        ? 'waited for'
+                        : 'waits for'}{' '}
                     {e.completedBy ?? waits}
                     {e.kind === 'sleep' && !e.done && e.wakeAt !== undefined && (
                       <>
@@ -209,6 +222,12 @@ export function Timeline({ entries }: { entries: JournalEntry[] }) {
                     )}
                   </span>
                 )}
+                {completed && (
+                  <span>
+                    completed <Time iso={completed} />
+                  </span>
+                )}
+                {waited !== undefined && waited >= 0 && <span>waited {formatMs(waited)}</span>}
                 {e.calleeId && (
                   <span>
                     callee{' '}

@@ -1,7 +1,7 @@
 import type { ErrorInfo } from '../../core/errors.js';
 import type { EntryKind, JournalEntry } from '../../core/journal.js';
 import { StoreError } from '../errors.js';
-import { encodeMessage, fromJson, toJson } from '../json.js';
+import { encodeMessage, fromJson, toJson, withStartedAt } from '../json.js';
 import type {
   InvocationRow,
   InvocationStatus,
@@ -141,7 +141,7 @@ export function encodeEntry(
   invocationId: string,
   index: number,
 ): EncodedEntry {
-  const { kind, name, done, ...rest } = entry;
+  const { kind, name, done, startedAt, ...rest } = entry;
   // JSON.stringify drops undefined-valued keys and keeps nulls: exactly the distinction we need.
   let data: string | null = null;
   for (const k in rest) {
@@ -150,6 +150,7 @@ export function encodeEntry(
       break;
     }
   }
+  if (startedAt !== undefined) data = withStartedAt(data, startedAt);
   return { kind, name, done: !!done, data };
 }
 

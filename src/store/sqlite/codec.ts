@@ -1,6 +1,6 @@
 import type { ErrorInfo } from '../../core/errors.js';
 import type { EntryKind, JournalEntry } from '../../core/journal.js';
-import { fromJson, toJson } from '../json.js';
+import { fromJson, toJson, withStartedAt } from '../json.js';
 import type { InvocationRow, InvocationStatus, PromiseRow, TimerRow } from '../types.js';
 
 export { fromJson, toJson };
@@ -130,7 +130,7 @@ export function encodeEntry(
   invocationId: string,
   index: number,
 ): EncodedEntry {
-  const { kind, name, done, ...rest } = entry;
+  const { kind, name, done, startedAt, ...rest } = entry;
   // JSON.stringify drops undefined-valued keys and keeps nulls: exactly the distinction we need.
   let data: string | null = null;
   for (const k in rest) {
@@ -139,6 +139,7 @@ export function encodeEntry(
       break;
     }
   }
+  if (startedAt !== undefined) data = withStartedAt(data, startedAt);
   return { kind, name, done: done ? 1 : 0, data };
 }
 

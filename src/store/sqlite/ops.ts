@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { ErrorInfo } from '../../core/errors.js';
 import { StoreError } from '../errors.js';
-import { encodeMessage } from '../json.js';
+import { encodeMessage, keepStartedAt } from '../json.js';
 import type { ClusterMessage, OpResult, PromiseWaiter, WriteOp } from '../types.js';
 import {
   type EncodedEntry,
@@ -108,9 +108,10 @@ export class WriteStatements {
     this.putEntry = db.prepare(
       'INSERT OR REPLACE INTO journal (invocation_id, idx, kind, name, done, data) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.entryDone = db
-      .prepare('SELECT done FROM journal WHERE invocation_id = ? AND idx = ?')
-      .pluck();
+    // A completion keeps the waiting entry's `startedAt` from its data (see `keepStartedAt`).
+    this.entryDone = db.prepare(
+      'SELECT done, data FROM journal WHERE invocation_id = ? AND idx = ?',
+    );
     this.setState = db.prepare(
       'INSERT OR REPLACE INTO state (service, key, name, value) VALUES (?, ?, ?, ?)',
     );
@@ -358,15 +359,16 @@ export function prepareOp(op: WriteOp): PreparedOp {
     case 'journal.complete': {
       const { invocationId, index, notifyFrom } = op;
       const e = encodeEntry(op.entry, invocationId, index);
-      const params = [invocationId, index, e.kind, e.name, e.done, e.data];
       return (s) => {
-        const done = s.entryDone.get(invocationId, index) as number | undefined;
-        if (done !== undefined && done !== 0) return { completed: false, resumed: false };
+        const stored = s.entryDone.get(invocationId, index) as
+          { done: number; data: string | null } | undefined;
+        if (stored !== undefined && stored.done !== 0) return { completed: false, resumed: false };
         const inv = s.invocationOwner.get(invocationId) as OwnerRecord | undefined;
         // The completion won the race against the entry's start (or the start is in this
         // same batch further back): record it, unless the invocation itself is gone.
-        if (done === undefined && inv === undefined) return { completed: false, resumed: false };
-        s.putEntry.run(params);
+        if (stored === undefined && inv === undefined) return { completed: false, resumed: false };
+        const data = stored === undefined ? e.data : keepStartedAt(e.data, stored.data);
+        s.putEntry.run(invocationId, index, e.kind, e.name, e.done, data);
         return completion(s, invocationId, inv, notifyFrom);
       };
     }
