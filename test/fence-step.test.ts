@@ -14,7 +14,8 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { kernelOf } from '../src/engine/kernel.js';
 import { Engine, service, systemClock, type Clock, type Definition } from '../src/index.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
-import type { Store, WriteOp } from '../src/store/types.js';
+import { StoreError } from '../src/store/errors.js';
+import type { ClusterMessage, Store, WriteOp } from '../src/store/types.js';
 import { gate, until } from './helpers.js';
 
 const url = inject('postgresUrl');
@@ -226,5 +227,67 @@ describe('joining again after the lease fell in doubt (PostgreSQL)', () => {
     expect(events[0]).toBe('fenced');
     expect(events).not.toContain(`prologue ${before}`);
     expect(events.some((e) => e.startsWith('prologue '))).toBe(true);
+  }, 30_000);
+});
+
+describe('joining again while the store refuses the registration (PostgreSQL)', () => {
+  // The 30-minute PostgreSQL torture run after the fix above: the registration, now queued at
+  // once, failed (a connection reset) while the old subscription was still being closed, and
+  // its rejection, awaited only after that, ended the process.
+  it('does not end the process: it joins again once the store answers', async () => {
+    let refuse = false;
+    let unlistenDelay = 0;
+    const Job = service({ name: 'Job', handlers: { run: async () => 'ok' } });
+    const { engine, stall } = await stallableEngine(
+      [Job],
+      undefined,
+      (store) =>
+        new Proxy(store, {
+          get(target, prop, receiver) {
+            if (prop === 'write')
+              return (ops: WriteOp[]) =>
+                refuse && ops.some((op) => op.op === 'process.register')
+                  ? Promise.reject(
+                      new StoreError('store_unavailable', 'the write failed (test: reset)'),
+                    )
+                  : target.write(ops);
+            if (prop === 'listen')
+              return async (id: string, on: (m: ClusterMessage) => void) => {
+                const unlisten = await target.listen(id, on);
+                return async () => {
+                  await new Promise((r) => setTimeout(r, unlistenDelay));
+                  await unlisten();
+                };
+              };
+            const v = Reflect.get(target, prop, receiver) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        }),
+    );
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    cleanups.push(async () => void process.off('unhandledRejection', onUnhandled));
+    refuse = true;
+    unlistenDelay = 200;
+    stall(10_000);
+    const cluster = (kernelOf(engine).own as unknown as { cluster: { checkLease(): boolean } })
+      .cluster;
+    expect(cluster.checkLease()).toBe(false);
+    await new Promise((r) => setTimeout(r, 400));
+    refuse = false;
+    unlistenDelay = 0;
+    // The next heartbeat finds the id unregistered and joins again; until then a request is
+    // refused (retry later), as a client would retry; then work runs.
+    let invocationId: string | undefined;
+    for (let i = 0; i < 50 && invocationId === undefined; i++) {
+      invocationId = await engine.send({ service: 'Job', handler: 'run' }).then(
+        (r) => r.invocationId,
+        () => new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)),
+      );
+    }
+    expect(invocationId).toBeDefined();
+    await expect(engine.attach(invocationId!)).resolves.toBe('ok');
+    expect(unhandled).toEqual([]);
   }, 30_000);
 });

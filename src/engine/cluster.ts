@@ -231,6 +231,9 @@ export class Cluster {
       // lease.
       const id = newProcessId();
       const registered = this.register(id);
+      // Awaited below, after the old subscription ends: a registration refused meanwhile (the
+      // store unreachable) must not be an unhandled rejection, which ends the process.
+      registered.catch(() => undefined);
       await unlisten?.().catch(() => undefined);
       try {
         await registered;
