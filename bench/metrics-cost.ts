@@ -17,6 +17,10 @@
  * a phase (the idle app's periodic work, garbage left by the phase before) falls on both modes
  * alike, and the ratio on/off is taken within a round, so slow spells of the machine cancel.
  * Never asserts.
+ *
+ *   BENCH_METRICS_ROUNDS=60 BENCH_METRICS_K=1000 npm run bench -- --only=metrics-cost
+ *   BENCH_METRICS_CONTROL=1 npm run bench -- --only=metrics-cost   # metrics off in both apps
+ *   BENCH_METRICS_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/p' npm run bench -- --only=metrics-cost
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -113,9 +117,14 @@ export async function metricsCost(opts: MetricsCostOptions): Promise<MetricsCost
   fs.mkdirSync(dir, { recursive: true });
   // Compiled (npm run bench): the server's .js sits next to this file.
   const compiled = import.meta.url.endsWith('.js');
-  const entry = compiled
-    ? [fileURLToPath(new URL('./metrics-pair-server.js', import.meta.url))]
-    : ['--import', 'tsx', 'bench/metrics-pair-server.ts'];
+  // E.g. `--cpu-prof --cpu-prof-dir=DIR` to see where the server's time goes.
+  const nodeFlags = (process.env.BENCH_METRICS_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const entry = [
+    ...nodeFlags,
+    ...(compiled
+      ? [fileURLToPath(new URL('./metrics-pair-server.js', import.meta.url))]
+      : ['--import', 'tsx', 'bench/metrics-pair-server.ts']),
+  ];
   const [cmd, argv] = opts.pinned
     ? ['taskset', ['-c', '0', process.execPath, ...entry]]
     : [process.execPath, entry];
@@ -217,6 +226,9 @@ export interface MetricsCostSummary {
   ratioMax: number;
   /** (ratio - 1) * 100. */
   costPct: number;
+  /** A 95 % bootstrap interval of the median ratio (resampled rounds, fixed seed). */
+  ratioLow: number;
+  ratioHigh: number;
   failed: number;
 }
 
@@ -231,6 +243,7 @@ export function summarizeMetricsCost(r: MetricsCostResult): MetricsCostSummary {
     if (on && off) ratios.push(us(on) / us(off));
   }
   const ratio = median(ratios);
+  const [ratioLow, ratioHigh] = bootstrapMedian(ratios);
   return {
     usOn: median(of('on').map(us)),
     usOff: median(of('off').map(us)),
@@ -240,14 +253,43 @@ export function summarizeMetricsCost(r: MetricsCostResult): MetricsCostSummary {
     ratioMin: Math.min(...ratios),
     ratioMax: Math.max(...ratios),
     costPct: (ratio - 1) * 100,
+    ratioLow,
+    ratioHigh,
     failed: r.phases.reduce((n, p) => n + p.failed, 0),
   };
+}
+
+/**
+ * The 2.5th and 97.5th percentiles of the median of `xs` resampled with replacement, 4,000
+ * times, with a fixed seed (the same data print the same interval): how far the median of the
+ * rounds could be from the one more rounds would give.
+ */
+function bootstrapMedian(xs: number[]): [number, number] {
+  if (xs.length === 0) return [NaN, NaN];
+  let seed = 0x9e3779b9;
+  const random = (): number => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const medians: number[] = [];
+  for (let b = 0; b < 4_000; b++)
+    medians.push(median(xs.map(() => xs[Math.floor(random() * xs.length)]!)));
+  medians.sort((a, b) => a - b);
+  return [
+    medians[Math.floor(0.025 * medians.length)]!,
+    medians[Math.ceil(0.975 * medians.length) - 1]!,
+  ];
 }
 
 export function metricsCostSection(r: MetricsCostResult): string {
   const s = summarizeMetricsCost(r);
   const f1 = (n: number): string => n.toFixed(1);
   const fInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+  const pct = (ratio: number): string =>
+    `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)} %`;
   const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(', ');
   const perWfScrape = r.scrapeUs / (5 * s.rateOn);
   const failed = (mode: Mode): number =>
@@ -267,7 +309,8 @@ export function metricsCostSection(r: MetricsCostResult): string {
     `| off | ${f1(s.usOff)} | ${fInt(s.rateOff)} | ${r.rounds} | ${failed('off')} |`,
     '',
     `**${r.control ? 'Control' : 'Metrics'} cost: ${s.costPct >= 0 ? '+' : ''}${s.costPct.toFixed(2)} % server CPU per workflow** ` +
-      `(median over ${r.rounds} rounds of the paired ratio on/off: ${s.ratio.toFixed(4)}; min–max ${s.ratioMin.toFixed(4)}–${s.ratioMax.toFixed(4)}). ` +
+      `(median over ${r.rounds} rounds of the paired ratio on/off: ${s.ratio.toFixed(4)}; min–max ${s.ratioMin.toFixed(4)}–${s.ratioMax.toFixed(4)}; ` +
+      `95 % bootstrap interval of the median ${pct(s.ratioLow)} to ${pct(s.ratioHigh)}). ` +
       (r.control
         ? ''
         : `One scrape (store counts read anew) took ${fInt(r.scrapeUs)} µs of CPU: every 5 s at the median "on" rate, ${perWfScrape.toFixed(2)} µs per workflow. `) +
@@ -275,11 +318,11 @@ export function metricsCostSection(r: MetricsCostResult): string {
     '',
     `One server process (bench/metrics-pair-server.ts${r.compiled ? ', compiled JavaScript' : ', under tsx'}; ` +
       `${r.pinned ? 'pinned to CPU 0, the load generator on CPU 1' : 'not pinned: taskset missing or fewer than 2 cores'}) ` +
-      'runs two Keel apps, each on its own SQLite file with durability `fsync`: one with metrics on, scraped in process (`metrics.text()`, the work of `GET /metrics`) every 5 s of its own phases\' time, one with `metrics: false`. ' +
+      "runs two Keel apps, each on its own SQLite file with durability `fsync`: one with metrics on, scraped in process (`metrics.text()`, the work of `GET /metrics`) every 5 s of its own phases' time, one with `metrics: false`. " +
       `After a warm-up of ${fInt(r.warmup)} workflows per app, each round runs one phase per app, in alternating order (on, off; then off, on); ` +
       `a phase is ${fInt(r.perPhase)} workflows \`POST /Bench3/{new key}/run\` from ${r.clients} keep-alive clients. ` +
       "The server's CPU time (`process.cpuUsage()`: user + system, every thread, read over IPC before and after the phase) divided by the phase's workflows is its µs/workflow; " +
-      'the cost is the median over rounds of on/off within a round. Process-wide work falls on both modes alike: the idle app\'s periodic work, garbage collected after the phase that made it, ' +
+      "the cost is the median over rounds of on/off within a round. Process-wide work falls on both modes alike: the idle app's periodic work, garbage collected after the phase that made it, " +
       "and Node's process metrics that the first scrape installs (event-loop delay monitor, GC observer), so the last are not in the difference. Workflows/s is for information only: the machine is shared. See bench/metrics-cost.ts.",
   ].join('\n');
 }

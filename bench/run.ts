@@ -13,7 +13,7 @@
  *   npm run bench -- --only=keel-fsync,plain
  *   npm run bench -- --only=keel-pg,keel-pg-2 --scenarios=wf-conc
  *   npm run bench -- --only=metrics-on,metrics-off --rounds=2   # metrics' cost: on, off, on, off
- *   npm run bench -- --only=metrics-instructions   # metrics' cost in instructions (callgrind)
+ *   npm run bench -- --only=metrics-cost   # metrics' cost: CPU per workflow, on/off interleaved in one process
  *   npm run bench -- --profile         # CPU profile of the Keel server under the 32-client workflow load
  *   npm run bench -- --profile=wf-conc,noop-conc,wf-seq
  *   npm run bench -- --profile --server=keel-pg   # the same for Keel on PostgreSQL
@@ -35,7 +35,7 @@ import { busesBench } from './buses.js';
 import { gatewayBench } from './gateway.js';
 import { integrationsBench } from './integrations.js';
 import { listBench } from './list.js';
-import { instructionTable, metricsInstructions } from './metrics-cost.js';
+import { metricsCost, metricsCostSection } from './metrics-cost.js';
 import { formatSummary, summarizeProfile } from './profile.js';
 import { runSuspendedBench, suspendedTable, SUSPENDED_TARGET } from './suspended.js';
 import { runWebhookBench, webhookTable, type WebhookRow } from './webhooks.js';
@@ -1243,11 +1243,11 @@ async function main(): Promise<void> {
       typeof only !== 'string' || only.split(',').includes('list')
         ? await listBench(log, { tmp: TMP, pgUrl: PG_URL })
         : undefined;
-    // `--only=...,metrics-instructions` (never by default: callgrind takes minutes): metrics'
-    // cost in instructions, which the machine's load does not move (bench/metrics-cost.ts).
-    const instructionRows =
-      typeof only === 'string' && only.split(',').includes('metrics-instructions')
-        ? await metricsInstructions(undefined, undefined, log)
+    // `--only=...,metrics-cost` (never by default): metrics' cost in server CPU per workflow,
+    // on and off interleaved in one process (bench/metrics-cost.ts).
+    const metricsCostResult =
+      typeof only === 'string' && only.split(',').includes('metrics-cost')
+        ? await metricsCost({ root: ROOT, tmp: TMP, pinned, log })
         : undefined;
     const secs = ((Date.now() - t0) / 1000).toFixed(0);
     console.log('# Keel benchmark\n');
@@ -1305,14 +1305,9 @@ async function main(): Promise<void> {
     if (gatewaySection !== undefined) console.log(`\n${gatewaySection}`);
     if (busesSection !== undefined) console.log(`\n${busesSection}`);
     if (listSection !== undefined) console.log(`\n${listSection}`);
-    if (instructionRows !== undefined) {
+    if (metricsCostResult !== undefined) {
       console.log(
-        `\n## The cost of metrics, in instructions\n\n${instructionTable(instructionRows)}`,
-      );
-      console.log(
-        '\nThe bench server (SQLite, `fsync`) under `valgrind --tool=callgrind` with V8 `--single-threaded`, metrics on (scraped every 5 s) or off (`KEEL_METRICS=0`); ' +
-          'one client sends the 3-step workflows one after the other. Per workflow = the difference between the two runs of a mode divided by the difference in workflows ' +
-          '(start-up, compilation and shutdown cancel out). Instructions in user space only: the fdatasyncs, the same in both modes, are not counted. See bench/metrics-cost.ts.',
+        `\n## The cost of metrics, in server CPU per workflow\n\n${metricsCostSection(metricsCostResult)}`,
       );
     }
   } finally {

@@ -42,9 +42,6 @@ const ACTIVE_STATUSES: readonly InvocationStatus[] = [
 /** Steps are timed in whole milliseconds: the first bucket is "under a millisecond". */
 const STEP_BUCKETS = SHORT_BUCKETS.filter((b) => b >= 0.001);
 
-/** Where a runner's row keeps its step series (one lookup per attempt, not per step). */
-const STEP_CELL: unique symbol = Symbol('keel.metrics.step');
-
 /** The content type of `GET /metrics`: Prometheus text format 0.0.4. */
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
@@ -84,6 +81,12 @@ export class EngineMetrics {
   private readonly fsyncCell: HistogramCell;
   private defaults = false;
   private counts: { until: number; value: Promise<StoreCounts> } | undefined;
+  /**
+   * The step series of the last target: consecutive steps are mostly of one handler, so most
+   * steps find their series without a lookup. Kept here rather than on the caller's row, whose
+   * shape (an object the whole engine reads) a metrics-only property would change.
+   */
+  private lastStep: { service: string; handler: string; cell: HistogramCell } | undefined;
 
   /** What the store's group commit tells (see `Store.observeCommits`). */
   readonly commits: CommitObserver;
@@ -207,14 +210,18 @@ export class EngineMetrics {
 
   /**
    * A step of an invocation of `target` took `ms` milliseconds (whole: measured with
-   * `Date.now()`). The series is found once per target and kept on it.
+   * `Date.now()`).
    */
-  step(
-    target: { service: string; handler: string; [STEP_CELL]?: HistogramCell },
-    ms: number,
-  ): void {
-    const cell = (target[STEP_CELL] ??= this.stepSeconds.series([target.service, target.handler]));
-    observe(cell, STEP_BUCKETS, ms / 1000);
+  step(target: { readonly service: string; readonly handler: string }, ms: number): void {
+    const { service, handler } = target;
+    let last = this.lastStep;
+    if (last === undefined || last.service !== service || last.handler !== handler)
+      this.lastStep = last = {
+        service,
+        handler,
+        cell: this.stepSeconds.series([service, handler]),
+      };
+    observe(last.cell, STEP_BUCKETS, ms / 1000);
   }
 
   /**
