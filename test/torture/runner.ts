@@ -184,7 +184,19 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
         say('  every process crash-loops: no more operations');
         break;
       }
-      while (tasks.size >= MAX_IN_FLIGHT) await Promise.race(tasks);
+      // A free slot, but not forever: in-flight operations wait for their acknowledgements until
+      // the run's deadline, which counts from the end of issuing, so 48 of them waiting (a slot
+      // that crash-loops, say) would otherwise hold the run here for good (long-pg-11 did).
+      const slotBy = Math.min(endAt, Date.now() + quietMs);
+      while (tasks.size >= MAX_IN_FLIGHT && Date.now() < slotBy && !aborted)
+        await Promise.race([...tasks, sleep(Math.min(1000, Math.max(0, slotBy - Date.now())))]);
+      if (tasks.size >= MAX_IN_FLIGHT) {
+        if (Date.now() < endAt && !aborted)
+          say(
+            `  ${MAX_IN_FLIGHT} operations in flight for ${quietMs / 1000} s: no more operations`,
+          );
+        break;
+      }
       const task = workload.run(generateOp(options.seed, n++)).catch((err: unknown) => {
         ledger.problems.push({ invariant: 'harness', detail: `op ${n - 1}: ${String(err)}` });
       });
