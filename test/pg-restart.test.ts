@@ -85,7 +85,9 @@ describe('PostgreSQL connections dropped mid-run', () => {
         'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1',
         [`keel-pgdrop-${schema}`],
       );
-      expect(rows[0]!.n).toBeGreaterThan(0);
+      // The first drop must hit connections; by the second the engines may hold none (the pool
+      // reconnects on demand, and the LISTEN connection after a backoff).
+      if (round === 0) expect(rows[0]!.n).toBeGreaterThan(0);
       await new Promise((r) => setTimeout(r, 150));
     }
     await admin.end();
