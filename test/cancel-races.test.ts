@@ -9,12 +9,14 @@
  * (`invocation.expect`), and reads the invocation again when it changed.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { Engine, object } from '../src/index.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
 import type { OpResult, Store, WriteOp } from '../src/store/types.js';
-import { gate, until } from './helpers.js';
+import { gate, tempDir, until } from './helpers.js';
 
 const url = inject('postgresUrl');
 let cleanups: Array<() => Promise<void>> = [];
@@ -141,6 +143,61 @@ describe('an operator cancel or kill racing a change of the invocation (PostgreS
     expect(mostInside, 'two invocations were inside one key at once').toBe(1);
   }, 30_000);
 
+  it('never ends a queued invocation whose key the write just before the cancel handed to it', async () => {
+    // Found by the PostgreSQL torture run (cancelled flows whose calls queued on one key): the
+    // holder's finishing write handed the key to b and left b's row pending; the cancel of b,
+    // decided on that pending row, landed right after it, before b's start was recorded,
+    // ended b (which the expect allowed) and handed the key on to c while b ran.
+    const gates = new Map<string, ReturnType<typeof gate>>();
+    let inside = 0;
+    let mostInside = 0;
+    const Box = object({
+      name: 'Box',
+      handlers: {
+        put: async (ctx, tag: string) => {
+          inside++;
+          mostInside = Math.max(mostInside, inside);
+          try {
+            await ctx.run('hold', () => gates.get(tag)?.promise);
+            return await ctx.run('after', () => tag);
+          } finally {
+            inside--;
+          }
+        },
+      },
+    });
+    for (const tag of ['a', 'b', 'c']) gates.set(tag, gate());
+    const { engine, store } = await pgEngine([Box]);
+    const send = (tag: string) =>
+      engine.send({ service: 'Box', handler: 'put', key: 'k', input: tag });
+    const a = await send('a');
+    const b = await send('b');
+    const c = await send('c');
+    await until(() => inside === 1, 'a to hold the key');
+    // a's finishing write (which hands the key to b) and the cancel of b, decided while b was
+    // still queued, go to the store one right after the other.
+    store.hold(
+      (ops) =>
+        ops.some(
+          (o) =>
+            o.op === 'invocation.update' && o.id === a.invocationId && o.set.status === 'completed',
+        ) || ends(b.invocationId, 'cancelled')(ops),
+    );
+    gates.get('a')!.open(undefined);
+    await until(() => store.held === 1, "a's finishing write");
+    const cancelled = engine.cancel(b.invocationId);
+    await until(() => store.held === 2, "the cancel's write");
+    store.release();
+    await expect(engine.attach(a.invocationId)).resolves.toBe('a');
+    // b got the key and runs: the cancel reaches it as a running invocation, at its next await.
+    await expect(cancelled).resolves.toMatchObject({ id: b.invocationId });
+    gates.get('b')!.open(undefined);
+    await expect(engine.attach(b.invocationId)).rejects.toMatchObject({ code: 'cancelled' });
+    gates.get('c')!.open(undefined);
+    await expect(engine.attach(c.invocationId)).resolves.toBe('c');
+    expect(mostInside, 'two invocations were inside one key at once').toBe(1);
+  }, 30_000);
+
   it('never overwrites an outcome recorded after a kill read the invocation', async () => {
     const Nap = object({
       name: 'Nap',
@@ -166,5 +223,81 @@ describe('an operator cancel or kill racing a change of the invocation (PostgreS
     await expect(killed).rejects.toMatchObject({ code: 'already_finished' });
     expect(await engine.getInvocation(invocationId)).toMatchObject({ status: 'completed' });
     await expect(engine.attach(invocationId)).resolves.toBe('rested');
+  }, 30_000);
+});
+
+describe('an operator kill decided while the key is handed to the invocation (SQLite)', () => {
+  it('stops the attempt that started while the kill read the invocation', async () => {
+    // The kill read b (queued, not running here) from the store; before the read answered,
+    // the holder finished and handed b the key, and b started. The kill decided on the row it
+    // had read: it recorded b killed but left b's attempt running, which then ran its next
+    // step and overwrote the kill with its own result.
+    const gates = new Map<string, ReturnType<typeof gate>>();
+    const after: string[] = [];
+    const Box = object({
+      name: 'Box',
+      handlers: {
+        put: async (ctx, tag: string) => {
+          await ctx.run('hold', () => gates.get(tag)?.promise);
+          return ctx.run('after', () => {
+            after.push(tag);
+            return tag;
+          });
+        },
+      },
+    });
+    for (const tag of ['a', 'b']) gates.set(tag, gate());
+    const { dir, cleanup } = tempDir();
+    const base = openSqliteStore({ path: join(dir, 'keel.db') });
+    let holdRead: string | undefined;
+    const read = gate();
+    let readHeld = false;
+    const store = new Proxy(base, {
+      get(target, prop) {
+        if (prop === 'getInvocation')
+          return async (id: string) => {
+            if (id === holdRead) {
+              holdRead = undefined;
+              readHeld = true;
+              await read.promise;
+            }
+            return target.getInvocation(id);
+          };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const engine = new Engine({ services: [Box], store, logger: () => undefined });
+    cleanups.push(async () => {
+      await engine.stop();
+      cleanup();
+    });
+    await engine.start();
+    const send = (tag: string) =>
+      engine.send({ service: 'Box', handler: 'put', key: 'k', input: tag });
+    const a = await send('a');
+    const b = await send('b');
+    await until(
+      async () => (await engine.getInvocation(a.invocationId))?.status === 'running',
+      'a to run',
+    );
+    holdRead = b.invocationId;
+    const killed = engine.kill(b.invocationId);
+    await until(() => readHeld, "the kill's read of b");
+    gates.get('a')!.open(undefined);
+    await expect(engine.attach(a.invocationId)).resolves.toBe('a');
+    await until(
+      async () => (await engine.getInvocation(b.invocationId))?.status === 'running',
+      'b to start',
+    );
+    read.open(undefined);
+    await expect(killed).resolves.toMatchObject({ id: b.invocationId, status: 'failed' });
+    gates.get('b')!.open(undefined);
+    await expect(engine.attach(b.invocationId)).rejects.toMatchObject({ code: 'killed' });
+    // Its attempt was stopped: the step after the one it was in never ran, the kill stands.
+    const c = await send('c');
+    await expect(engine.attach(c.invocationId)).resolves.toBe('c');
+    expect(after).toEqual(['a', 'c']);
+    expect(await engine.getInvocation(b.invocationId)).toMatchObject({ status: 'failed' });
   }, 30_000);
 });

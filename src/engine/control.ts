@@ -74,8 +74,12 @@ export class Control {
 
   private async cancelOnce(id: string): Promise<InvocationInfo> {
     const { k } = this;
+    const read = k.active.get(id)?.row ?? (await k.store.getInvocation(id));
+    // It may have started while the row was read (its object key handed to it): then its
+    // runner decides, not the row that says pending (ending that would end a running
+    // invocation and hand its key on while it runs).
     const runner = k.active.get(id);
-    const row = runner?.row ?? (await k.store.getInvocation(id));
+    const row = runner?.row ?? read;
     if (!row) throw notFound(id);
     if (row.status === 'completed' || row.status === 'failed') {
       throw new ConflictError(
@@ -167,8 +171,10 @@ export class Control {
 
   private async killOnce(id: string): Promise<InvocationInfo> {
     const { k } = this;
+    const read = k.active.get(id)?.row ?? (await k.store.getInvocation(id));
+    // Started while the row was read: that attempt must stop too (see `cancelOnce`).
     const runner = k.active.get(id);
-    const row = runner?.row ?? (await k.store.getInvocation(id));
+    const row = runner?.row ?? read;
     if (!row) throw notFound(id);
     if (row.status === 'completed' || row.status === 'failed') {
       throw new ConflictError(

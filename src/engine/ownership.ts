@@ -220,17 +220,17 @@ export class ClusterOwnership implements Ownership {
       key: row.key,
       invocationId: row.id,
     };
-    // It may hold the key because another process handed it over (and owns it now): run it
-    // only if it is still this process's and has not started.
-    const launchIfWaiting = async (): Promise<void> => {
+    // The acquire started it (set it running) only if it was waiting: an acquire repeated for
+    // one that got the key from a release meanwhile starts nothing (whoever got it runs it).
+    // Run it only if it is still this process's.
+    const launchIfStarted = async (): Promise<void> => {
       const fresh = await k.store.getInvocation(row.id);
-      const waiting = fresh?.status === 'pending' || fresh?.status === 'scheduled';
-      if (fresh?.owner === me && waiting) k.admission.launch(fresh, NO_ENTRIES);
+      if (fresh?.owner === me && fresh.status === 'running') k.admission.launch(fresh, NO_ENTRIES);
     };
     k.store
       .write([acquire])
       .then(async ([r]) => {
-        if ((r as { acquired: boolean }).acquired) await launchIfWaiting();
+        if ((r as { started?: boolean }).started) await launchIfStarted();
       })
       .catch((err: unknown) => {
         k.log('warn', `could not take the key of ${row.id}: ${errorMessage(err)}`);

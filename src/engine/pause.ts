@@ -54,8 +54,11 @@ export async function pauseInvocation(k: Kernel, id: string): Promise<Invocation
 
 /** One decision; undefined: the invocation was busy changing, decide again. */
 async function pauseOnce(k: Kernel, id: string): Promise<InvocationInfo | undefined> {
+  const read = k.active.get(id)?.row ?? (await k.store.getInvocation(id));
+  // It may have started while the row was read (its object key handed to it): then the
+  // runner's row decides (see `Control.cancelOnce`).
   const runner = k.active.get(id);
-  const row = runner?.row ?? (await k.store.getInvocation(id));
+  const row = runner?.row ?? read;
   if (!row) throw notFound(id);
   if (FINISHED.includes(row.status))
     throw new ConflictError(

@@ -2235,8 +2235,10 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         await store.write([{ op: 'invocation.update', id: 'h', set: { status: 'completed' } }]);
         const [first] = await store.write([release('k', 'h', 'p3')]);
         const x1 = (first as { next: InvocationRow }).next;
+        // Started by the hand-off itself: a decision that expects x1 pending (a cancel, a
+        // pause) finds it changed, rather than ending an invocation that runs.
         expect(x1).toEqual({
-          ...inv('x1', { service: 'Obj', key: 'k', exclusive: true, status: 'pending' }),
+          ...inv('x1', { service: 'Obj', key: 'k', exclusive: true, status: 'running' }),
           owner: 'p3',
           seq: expect.any(Number),
         });
@@ -2251,7 +2253,12 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         expect((second as { next: InvocationRow }).next).toMatchObject({ id: 'x2', owner: 'p4' });
         await store.write([{ op: 'invocation.update', id: 'x2', set: { status: 'running' } }]);
         const [third] = await store.write([release('k', 'x2', 'p1')]);
-        expect((third as { next: InvocationRow }).next).toMatchObject({ id: 'x3', owner: 'p1' });
+        expect((third as { next: InvocationRow }).next).toMatchObject({
+          id: 'x3',
+          owner: 'p1',
+          status: 'running',
+        });
+        expect((await store.getInvocation('x3'))?.status).toBe('running');
         // Nobody pending: the key is free.
         await store.write([{ op: 'invocation.update', id: 'x3', set: { status: 'failed' } }]);
         expect(await store.write([release('k', 'x3', 'p1'), acquire('k', 'new')])).toEqual([
@@ -2296,8 +2303,11 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
           { acquired: false },
           { acquired: false },
         ]);
-        // The key stayed free: the next in line takes it.
-        expect(await store.write([acquire('k', 'z')])).toEqual([{ acquired: true, holder: 'z' }]);
+        // The key stayed free: the next in line takes it, and is started by it.
+        expect(await store.write([acquire('k', 'z')])).toEqual([
+          { acquired: true, holder: 'z', started: true },
+        ]);
+        expect((await store.getInvocation('z'))?.status).toBe('running');
       });
 
       it('frees a key its finished holder acquires again (a repeated acquire)', async () => {
@@ -2309,6 +2319,10 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         ]);
         expect(await store.write([acquire('k', 'x')])).toEqual([{ acquired: false }]);
         await store.write([queued('z', { owner: 'p2' })]);
+        expect(await store.write([acquire('k', 'z')])).toEqual([
+          { acquired: true, holder: 'z', started: true },
+        ]);
+        // Repeated, it starts nothing: z runs already.
         expect(await store.write([acquire('k', 'z')])).toEqual([{ acquired: true, holder: 'z' }]);
       });
 

@@ -276,7 +276,9 @@ export type WriteOp =
   | { op: 'process.reap'; now: number; by: string }
   /**
    * Takes an object key for an exclusive invocation unless another holds it. Result:
-   * `{ acquired: boolean; holder?: string }`. Must serialize with `key.release` of the same key,
+   * `{ acquired: boolean; holder?: string; started?: true }`: `started` when the invocation
+   * was waiting (`pending` or `scheduled`) and this op set it `running` (its caller launches
+   * it; a repeated acquire of a started one starts nothing). Must serialize with `key.release` of the same key,
    * so that an invocation queued concurrently with a release is never left without a holder.
    * Never takes a free key for an invocation that has finished (`{ acquired: false }`, no
    * holder): an acquire sent while it was pending may arrive after it got the key from a
@@ -285,7 +287,9 @@ export type WriteOp =
   | { op: 'key.acquire'; service: string; key: string; invocationId: string }
   /**
    * Releases a key held by `invocationId` and hands it to the next pending exclusive invocation
-   * of that key (lowest seq), which becomes owned by `owner`. Result: `{ next?: InvocationRow }`.
+   * of that key (lowest seq), which becomes owned by `owner` and `running` (started in the same
+   * op: a decision that expects it pending, such as a cancel, must find it changed).
+   * Result: `{ next?: InvocationRow }`.
    */
   | { op: 'key.release'; service: string; key: string; invocationId: string; owner: string }
   /**

@@ -71,7 +71,10 @@ export const stepId = {
  * - `ack <step>`: the handler observed the step's result, so it was durable (journaled);
  * - `enter <key> <tag>` / `exit <key> <tag>`: an exclusive `Counter.add` began / ended;
  * - `awk <flowKey> <op> <awakeableId>`: a flow created an awakeable;
- * - `fenced`: the engine reported that this live process lost its lease (its writes refused).
+ * - `fenced`: the engine reported that this live process lost its lease (its writes refused);
+ * - `joined <processId>`: this process (re)joined the cluster under that id;
+ * - `adopted <n> <processId...>`: this process reaped those ids and took over their n
+ *   invocations (for reading a report; the checker does not use these two).
  * Kinds written by the harness: `spawn <pid>`, `kill <pid>` (after it is gone), `died <pid>`
  * (an exit the harness did not cause), `outage begin|end`, `stall <pid> begin|end` (SIGSTOP and
  * SIGCONT of that process: nothing of it runs in between; see `Cluster.stall`).

@@ -224,8 +224,9 @@ const reapResult: ResultDecoder = (raw) => {
 };
 
 const acquireResult: ResultDecoder = (raw) => {
-  const [acquired, holder] = raw as [boolean, string | null];
-  return holder === null ? { acquired } : { acquired, holder };
+  const [acquired, holder, started] = raw as [boolean, string | null, boolean | undefined];
+  const r = holder === null ? { acquired } : { acquired, holder };
+  return started === true ? { ...r, started } : r;
 };
 
 const releaseResult: ResultDecoder = (raw) =>

@@ -12,6 +12,7 @@ import { sql as m0007 } from './migrations/0007_expect.js';
 import { sql as m0008 } from './migrations/0008_trace.js';
 import { sql as m0009 } from './migrations/0009_list_indexes.js';
 import { sql as m0010 } from './migrations/0010_entry_timing.js';
+import { sql as m0011 } from './migrations/0011_handoff_starts.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -33,6 +34,7 @@ export const MIGRATIONS: ReadonlyArray<{
   { version: 8, name: 'trace', sql: m0008 },
   { version: 9, name: 'list_indexes', sql: m0009 },
   { version: 10, name: 'entry_timing', sql: m0010 },
+  { version: 11, name: 'handoff_starts', sql: m0011 },
 ];
 
 /** The schema version this code writes and understands. */

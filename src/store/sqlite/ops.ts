@@ -88,6 +88,7 @@ export class WriteStatements {
   readonly deleteLock: Database.Statement;
   readonly nextPending: Database.Statement;
   readonly setOwner: Database.Statement;
+  readonly startWaiting: Database.Statement;
   readonly kvVersion: Database.Statement;
   readonly kvPut: Database.Statement;
   readonly kvDelete: Database.Statement;
@@ -197,7 +198,13 @@ export class WriteStatements {
       `SELECT * FROM invocations WHERE ${ACTIVE} AND status = 'pending' AND exclusive = 1 ` +
         'AND service = ? AND key = ? ORDER BY seq LIMIT 1',
     );
-    this.setOwner = db.prepare('UPDATE invocations SET owner = ? WHERE seq = ?');
+    // A key handed on starts its new holder (see key.release).
+    this.setOwner = db.prepare(
+      "UPDATE invocations SET owner = ?, status = 'running' WHERE seq = ?",
+    );
+    this.startWaiting = db.prepare(
+      "UPDATE invocations SET status = 'running' WHERE id = ? AND status IN ('pending', 'scheduled')",
+    );
     this.kvVersion = db.prepare('SELECT version FROM kv WHERE scope = ? AND key = ?').pluck();
     this.kvPut = db.prepare(
       'INSERT OR REPLACE INTO kv (scope, key, value, version, expires_at) VALUES (?, ?, ?, ?, ?)',
@@ -526,8 +533,13 @@ export function prepareOp(op: WriteOp): PreparedOp {
         // invocation that ran and finished meanwhile: nothing would ever release the key, so
         // it is freed, as PostgreSQL's store does.
         const row = s.invocationOwner.get(invocationId) as { status: string } | undefined;
-        if (row?.status !== 'completed' && row?.status !== 'failed')
+        if (row?.status !== 'completed' && row?.status !== 'failed') {
+          // A waiting invocation that holds the key is started by the same op, so the store
+          // never shows a key holder as not started (see PostgreSQL's migration 11).
+          if (s.startWaiting.run(invocationId).changes > 0)
+            return { acquired: true, holder: invocationId, started: true };
           return { acquired: true, holder: invocationId };
+        }
         s.deleteLock.run(params);
         return { acquired: false };
       };
@@ -540,8 +552,10 @@ export function prepareOp(op: WriteOp): PreparedOp {
         const next = s.nextPending.get(service, key) as InvocationRecord | undefined;
         if (next === undefined) return {};
         s.insertLock.run(service, key, next.id);
+        // Started as it gets the key: a decision that expects it pending (a cancel, a pause)
+        // must find it changed, or it would end an invocation that runs (two in one key).
         s.setOwner.run(owner, next.seq);
-        return { next: decodeInvocation({ ...next, owner }) };
+        return { next: decodeInvocation({ ...next, owner, status: 'running' }) };
       };
     }
     case 'kv.put': {
