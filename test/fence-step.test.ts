@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { kernelOf } from '../src/engine/kernel.js';
-import { Engine, service, systemClock, type Clock, type Definition } from '../src/index.js';
+import { Engine, object, service, systemClock, type Clock, type Definition } from '../src/index.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
 import { StoreError } from '../src/store/errors.js';
 import type { ClusterMessage, Store, WriteOp } from '../src/store/types.js';
@@ -129,6 +129,62 @@ describe('a result delivered after the lease fell in doubt (PostgreSQL)', () => 
     expect(afterProcesses).not.toContain(bodyProcess);
   }, 30_000);
 });
+
+describe('a state read answered after the lease fell in doubt (PostgreSQL)', () => {
+  // The same as a late step result, for `ctx.get`: the read is not a journaled wait, and the
+  // handler went on after it with only an "abandoned?" check, so a process waking from a stall
+  // during the read ran handler code next to the process adopting the invocation.
+  it('is not observed by the handler: the code after the read runs only in the adopting attempt', async () => {
+    let readerProcess = '';
+    const afterProcesses: string[] = [];
+    let stallOnce: (() => void) | undefined;
+    const Tally = object({
+      name: 'Tally',
+      handlers: {
+        add: async (ctx) => {
+          const n = (await ctx.get<number>('n')) ?? 0;
+          afterProcesses.push(engine.processId ?? '');
+          ctx.set('n', n + 1);
+          return n + 1;
+        },
+      },
+    });
+    const { engine, stall } = await stallableEngine([Tally], undefined, (store) =>
+      wrapMethod(store, 'getState', async (call) => {
+        const v = await call();
+        if (stallOnce) {
+          readerProcess = engine.processId ?? '';
+          stallOnce();
+          stallOnce = undefined;
+        }
+        return v;
+      }),
+    );
+    stallOnce = () => stall(10_000);
+    const { invocationId } = await engine.send({ service: 'Tally', handler: 'add', key: 't' });
+    await expect(engine.attach(invocationId)).resolves.toBe(1);
+    expect(readerProcess).not.toBe('');
+    expect(afterProcesses.length).toBeGreaterThan(0);
+    expect(afterProcesses).not.toContain(readerProcess);
+  }, 30_000);
+});
+
+/** `store` with `method` passed through `around` (which calls the real one with `call`). */
+function wrapMethod(
+  store: Store,
+  method: keyof Store,
+  around: (call: () => Promise<unknown>) => Promise<unknown>,
+): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      const f = (v as (...a: unknown[]) => unknown).bind(target);
+      if (prop !== method) return f;
+      return (...args: unknown[]) => around(() => f(...args) as Promise<unknown>);
+    },
+  });
+}
 
 /** A PostgreSQL engine whose monotonic clock the test can push ahead (a stall), and its schema. */
 async function stallableEngine(

@@ -455,7 +455,9 @@ export class ContextImpl implements ObjectContext {
     else if (this.clearedAll) value = undefined;
     else value = await this.host.readState(name);
     if (value === DELETED) value = undefined;
-    if (this.dead) return NEVER;
+    // As for a future (see `future`): a read that answers after a stall past the lease must
+    // not let the handler run on next to the process that adopted the invocation.
+    if (!this.mayProceed()) return NEVER;
     this.host.append(index, { kind: 'get', name, done: true, value });
     return value as T | undefined;
   }
@@ -471,7 +473,7 @@ export class ContextImpl implements ObjectContext {
       else keys.add(k);
     }
     const value = [...keys].sort();
-    if (this.dead) return NEVER;
+    if (!this.mayProceed()) return NEVER;
     this.host.append(index, { kind: 'keys', name: '', done: true, value });
     return value;
   }
@@ -701,7 +703,7 @@ export class ContextImpl implements ObjectContext {
     if (rec === 'dead') return NEVER;
     if (rec) return settle<T | undefined>(rec);
     const state = await this.host.peekPromise(name);
-    if (this.dead) return NEVER;
+    if (!this.mayProceed()) return NEVER; // as after a state read (see `get`)
     const entry: JournalEntry = { kind: 'peekPromise', name, done: true };
     if (state?.done && state.error) entry.error = state.error;
     else if (state?.done) entry.value = state.value;
