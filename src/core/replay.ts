@@ -655,10 +655,12 @@ export class ContextImpl implements ObjectContext {
     if (rec === 'dead') return NEVER;
     if (rec) return droppable(settle<void>(rec).then(() => undefined));
     return droppable(
-      this.host
-        .completeAwakeable(index, id, result)
-        .then((e) => settle<void>(e))
-        .then(() => undefined),
+      this.observed(
+        this.host
+          .completeAwakeable(index, id, result)
+          .then((e) => settle<void>(e))
+          .then(() => undefined),
+      ),
     );
   }
 
@@ -872,20 +874,27 @@ export class ContextImpl implements ObjectContext {
     return this.future(result);
   }
 
-  /** Wraps a promise as a durable future whose `orTimeout` races a durable timer. */
-  private future<T>(p: Promise<T>): DurablePromise<T> {
-    // The handler observes nothing once its attempt is abandoned (a fence, a suspension), nor
-    // while its process's lease is in doubt: a result whose commit answered late, or a process
-    // waking from a stall, would otherwise run handler code (code outside the journal) next to
-    // the process that adopted the invocation. Checked at delivery, synchronously.
-    const gated = p.then(
+  /**
+   * `p` as the handler may observe it: never once the attempt is abandoned or while the lease
+   * is in doubt (see `future`), checked synchronously when it settles.
+   */
+  private observed<T>(p: Promise<T>): Promise<T> {
+    return p.then(
       (v) => (this.mayProceed() ? v : NEVER),
       (err: unknown) => {
         if (!this.mayProceed()) return NEVER;
         throw err;
       },
     );
-    return new DurablePromise(gated, (self, d) => {
+  }
+
+  /** Wraps a promise as a durable future whose `orTimeout` races a durable timer. */
+  private future<T>(p: Promise<T>): DurablePromise<T> {
+    // The handler observes nothing once its attempt is abandoned (a fence, a suspension), nor
+    // while its process's lease is in doubt: a result whose commit answered late, or a process
+    // waking from a stall, would otherwise run handler code (code outside the journal) next to
+    // the process that adopted the invocation. Checked at delivery, synchronously.
+    return new DurablePromise(this.observed(p), (self, d) => {
       const timer = this.sleep(d).then(() => {
         throw new TimeoutError(`timed out after ${typeof d === 'number' ? `${d} ms` : d}`);
       });
@@ -930,12 +939,14 @@ export class ContextImpl implements ObjectContext {
     const delay = options.delay === undefined ? 0 : parseDuration(options.delay);
     return {
       invocationId: droppable(
-        this.host.startSend(
-          index,
-          target,
-          normalize(input, `the input of ${targetName(target)}`),
-          options,
-          delay,
+        this.observed(
+          this.host.startSend(
+            index,
+            target,
+            normalize(input, `the input of ${targetName(target)}`),
+            options,
+            delay,
+          ),
         ),
       ),
     };
