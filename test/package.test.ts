@@ -6,8 +6,11 @@
  * another `--outDir`, then `package.json` and README copied beside it), never into the shared
  * `dist/`: the tarball holds only this build's output (no file left behind by an older build of
  * a since deleted source), and no `npm start` or `npm run bench` running from `dist/` at the
- * same time sees its files rewritten. `npm pack --ignore-scripts` there skips `prepack` (the
- * build, already done).
+ * same time sees its files rewritten. The dashboard is built there as `npm run build` builds it
+ * (`npm run build:dashboard` in the stage, while links to the checkout's `src/` and
+ * `node_modules/` give the compiled build script its sources and esbuild), into the stage's
+ * `dist/src/dashboard/ui/`: the package must ship it, since it does not ship that build script.
+ * `npm pack --ignore-scripts` there skips `prepack` (the build, already done).
  *
  * The install resolves from the machine's npm cache where it can (`--prefer-offline`), and
  * skips install scripts: the only one is better-sqlite3's native build (a prebuilt download,
@@ -15,8 +18,16 @@
  * version and gets a copy of the repository's compiled binary of that same version instead.
  */
 import { execFile, execFileSync, type ExecFileOptions } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers.js';
 
@@ -26,6 +37,8 @@ const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   dependencies: Record<string, string>;
 };
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+/** The dashboard's script in the tarball, named by its content hash (esbuild's `[name]-[hash]`). */
+const HASHED_JS = /^dist\/src\/dashboard\/ui\/([^/]+-[A-Z0-9]{8}\.js)$/;
 
 function npmVersion(): string | undefined {
   try {
@@ -95,6 +108,7 @@ const app = await startApp({
   storeWait: 0,
 });
 let result;
+let dashboard;
 try {
   const res = await fetch('http://127.0.0.1:' + app.ingress.port + '/Greeter/greet', {
     method: 'POST',
@@ -102,10 +116,23 @@ try {
     body: JSON.stringify('Ada'),
   });
   result = { status: res.status, body: await res.json() };
+  // The dashboard on the admin port: the page, and the script it names.
+  const admin = 'http://127.0.0.1:' + app.admin.port;
+  const page = await fetch(admin + '/');
+  const html = await page.text();
+  const script = html.match(/<script type="module" src="[/]ui[/]([^"]+)"/)?.[1] ?? null;
+  const js = script === null ? undefined : await fetch(admin + '/ui/' + script);
+  dashboard = {
+    status: page.status,
+    type: page.headers.get('content-type'),
+    script,
+    scriptStatus: js?.status ?? null,
+    error: page.status === 200 ? undefined : html,
+  };
 } finally {
   await app.close();
 }
-console.log(JSON.stringify({ before, afterKeel, afterApp, result }));
+console.log(JSON.stringify({ before, afterKeel, afterApp, result, dashboard }));
 `;
 
 /** TypeScript against the installed types; the @ts-expect-error lines fail if a type is `any`. */
@@ -219,6 +246,15 @@ describe.skipIf(!npm)('the npm package', () => {
     for (const f of ['package.json', 'README.md', 'LICENSE']) {
       if (existsSync(join(ROOT, f))) copyFileSync(join(ROOT, f), join(stage, f));
     }
+    // The stage laid out as the checkout (dist/ beside src/ and node_modules/) for the
+    // dashboard's build script only: the links go before `npm pack`.
+    const links = ['src', 'node_modules'].map((d) => join(stage, d));
+    try {
+      for (const l of links) symlinkSync(join(ROOT, basename(l)), l, 'junction');
+      await run(NPM, ['run', 'build:dashboard', '--silent'], { cwd: stage });
+    } finally {
+      for (const l of links) if (existsSync(l)) unlinkSync(l);
+    }
     const out = await run(
       NPM,
       ['pack', '--json', '--ignore-scripts', '--pack-destination', tmp.dir],
@@ -266,6 +302,12 @@ describe.skipIf(!npm)('the npm package', () => {
       for (const p of paths) expect(files).toContain(p.replace(/^\.\//, ''));
     }
     expect(files).toContain('README.md');
+    // The built dashboard: the admin server serves it from there (the build script is not shipped).
+    expect(files).toContain('dist/src/dashboard/ui/index.html');
+    expect(files.filter((f) => HASHED_JS.test(f))).not.toEqual([]);
+    expect(
+      files.filter((f) => /^dist\/src\/dashboard\/ui\/[^/]+-[A-Z0-9]{8}\.css$/.test(f)),
+    ).not.toEqual([]);
     // Only the library's build output: not examples/ or bench/, no TypeScript sources, no tests
     // and no test suites (the store conformance suite imports vitest).
     expect(
@@ -280,7 +322,7 @@ describe.skipIf(!npm)('the npm package', () => {
     }
   });
 
-  it('runs an app on SQLite from plain JavaScript, and `keel` alone loads no driver', async () => {
+  it('runs an app on SQLite from plain JavaScript, `keel` alone loads no driver, and the admin port serves the shipped dashboard', async () => {
     writeFileSync(join(project, 'app.mjs'), APP_JS);
     const out = await run(process.execPath, ['app.mjs', join(project, 'keel.db')], {
       cwd: project,
@@ -295,6 +337,13 @@ describe.skipIf(!npm)('the npm package', () => {
       // The same check sees them once something does load them: it would catch `keel`.
       afterApp: ['better-sqlite3', 'pg', 'pg-pool', 'undici'],
       result: { status: 200, body: 'Hello, ADA!' },
+      // The page names the script the tarball holds, and serves it.
+      dashboard: {
+        status: 200,
+        type: 'text/html; charset=utf-8',
+        script: packed.files.map((f) => HASHED_JS.exec(f.path)?.[1]).find((n) => n !== undefined),
+        scriptStatus: 200,
+      },
     });
   });
 
