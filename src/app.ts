@@ -26,6 +26,7 @@ import { outboundFromDeclaration } from './webhooks/outbound/options.js';
 import { startWhileUnavailable } from './startup.js';
 import { createFlows, type Flows } from './flows/setup.js';
 import { keelLogger, parseLogLevel, type LogLevel } from './observability/log.js';
+import { metricsEnabled } from './observability/metrics/engine-metrics.js';
 
 /** Options of a whole Keel application: engine, store, ingress and admin API. Env vars override none of these; see {@link appOptionsFromEnv}. */
 export interface AppOptions extends Omit<EngineOptions, 'store'> {
@@ -203,6 +204,9 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
       env.KEEL_STORE_WAIT === 'forever'
         ? 'forever'
         : checked(env.KEEL_STORE_WAIT, 'KEEL_STORE_WAIT (a duration or "forever")');
+  // Read as the engine reads it when `metrics` is not given (0, false, off or no: off), so an
+  // app file's `metrics` gives way to the environment like every other KEEL_* variable.
+  if (env.KEEL_METRICS) o.metrics = metricsEnabled(undefined, { KEEL_METRICS: env.KEEL_METRICS });
   return o;
 }
 

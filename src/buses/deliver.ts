@@ -69,8 +69,8 @@ async function deliver(ctx: Context, input: DeliveryInput): Promise<DeliveryResu
     { subscription: sub.name, message: input.message, error, attempts: max },
     `${ctx.invocationId}:dead-letter`,
     { 'x-keel-error': error, 'x-keel-subscription': sub.name },
+    () => runtime.countDeadLetter(sub.name),
   );
-  runtime.countDeadLetter(sub.name);
   return { attempts: max, deadLettered: true };
 }
 

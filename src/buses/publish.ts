@@ -60,10 +60,15 @@ export function publish(
     payload,
     messageId,
     options.headers ?? {},
+    () => runtime.countPublished(bus),
   );
 }
 
-/** The journaled publish `publish` and dead-lettering share. */
+/**
+ * The journaled publish `publish` and dead-lettering share. `counted` runs inside the step once
+ * the broker confirmed, so each metric counts what this process really published: a replay
+ * counts nothing again, and a dead letter is not counted as a handler's publish.
+ */
 export function publishStep(
   ctx: Context,
   runtime: BusesRuntime,
@@ -74,13 +79,14 @@ export function publishStep(
   payload: unknown,
   messageId: string,
   headers: Record<string, string>,
+  counted: () => void,
 ): DurablePromise<{ messageId: string }> {
   const body = Buffer.from(JSON.stringify(payload ?? null), 'utf8');
   return ctx.run(name, async () => {
     await producerSpan(bus, destination, messageId, headers, (h) =>
       runtime.connection(bus).publish(destination, routingKey, body, messageId, h),
     );
-    runtime.countPublished(bus);
+    counted();
     return { messageId };
   });
 }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../store/sqlite/index.js';
 import type { Store } from '../../store/types.js';
-import { EngineMetrics } from './engine-metrics.js';
+import { appOptionsFromEnv, startApp } from '../../app.js';
+import { EngineMetrics, metricsEnabled } from './engine-metrics.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keel-engine-metrics-'));
 let store: Store | undefined;
@@ -50,6 +51,41 @@ describe('EngineMetrics.step', () => {
     for (const row of [a, b, c]) {
       expect(Object.getOwnPropertySymbols(row)).toEqual([]);
       expect(Object.keys(row)).toEqual(['id', 'service', 'handler']);
+    }
+  });
+});
+
+describe('KEEL_METRICS', () => {
+  it('maps onto the metrics option through appOptionsFromEnv, as the engine reads it', () => {
+    for (const off of ['0', 'false', 'OFF', ' no ']) {
+      expect(appOptionsFromEnv({ KEEL_METRICS: off }).metrics, off).toBe(false);
+      expect(metricsEnabled(undefined, { KEEL_METRICS: off }), off).toBe(false);
+    }
+    for (const on of ['1', 'true', 'on'])
+      expect(appOptionsFromEnv({ KEEL_METRICS: on }).metrics, on).toBe(true);
+    // Unset or empty: the option is left alone (metrics on by default).
+    expect('metrics' in appOptionsFromEnv({})).toBe(false);
+    expect('metrics' in appOptionsFromEnv({ KEEL_METRICS: '' })).toBe(false);
+    // The option wins over the environment the engine would read.
+    expect(metricsEnabled(true, { KEEL_METRICS: '0' })).toBe(true);
+  });
+
+  it('spread after the options, it turns GET /metrics off', async () => {
+    const app = await startApp({
+      services: [],
+      db: join(dir, 'env.db'),
+      port: 0,
+      adminPort: 0,
+      metrics: true,
+      logger: () => undefined,
+      ...appOptionsFromEnv({ KEEL_METRICS: '0' }),
+    });
+    try {
+      const res = await fetch(`${app.admin.url}/metrics`);
+      expect(res.status).toBe(404);
+      expect(await res.json()).toMatchObject({ code: 'metrics_disabled' });
+    } finally {
+      await app.close();
     }
   });
 });
