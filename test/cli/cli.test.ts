@@ -630,6 +630,43 @@ describe('webhooks', () => {
     expectExit(replayUnknown, 3);
     expectExit(await asViewer('webhooks', 'retry', deliveryId), 4);
   });
+
+  it(
+    'replay --wait follows the replayed deliveries to their end; exit 7 when some failed again',
+    T,
+    async () => {
+      const flaky = await receiver(() => ({ status: 500 }));
+      try {
+        const created = await admin('POST', '/webhooks', { name: 'Flaky', url: flaky.url });
+        const ep = created.body.id as string;
+        const failed = await Promise.all([1, 2].map(() => admin('POST', `/webhooks/${ep}/test`)));
+        expect(failed.map((f) => f.body.status)).toEqual(['failed', 'failed']);
+
+        // Still refused: each gets its one replayed attempt, which fails again.
+        const again = await run('webhooks', 'replay', ep, '--wait', '--json');
+        expectExit(again, 7);
+        const body = json(again);
+        expect(body).toMatchObject({ replayed: 2, delivered: 0 });
+        expect(body.deliveries.map((d: { attempts: unknown[] }) => d.attempts.length)).toEqual([
+          2, 2,
+        ]);
+        expect(flaky.requests).toHaveLength(4);
+
+        // The endpoint is fixed: the replay empties the dead-letter queue.
+        flaky.answer = () => ({ status: 200 });
+        const fixed = await run('webhooks', 'replay', ep, '--wait');
+        expectExit(fixed, 0);
+        expect(fixed.stdout).toContain(
+          `replayed 2 deliveries of ${ep}: 2 delivered, 0 failed again`,
+        );
+        expect(flaky.requests).toHaveLength(6);
+        const after = await run('webhooks', 'ls', ep, '--status', 'failed', '--json');
+        expect(json(after).deliveries).toEqual([]);
+      } finally {
+        await flaky.close();
+      }
+    },
+  );
 });
 
 describe('integrations', () => {

@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 import { act } from '../command.js';
 import { positiveInt, type Ctx } from '../context.js';
-import { usage } from '../errors.js';
+import { CliError, EXIT, usage } from '../errors.js';
 import { admin, query, seg } from '../http.js';
+import { progress } from '../progress.js';
 import { status, table, time } from '../output.js';
 
 interface Endpoint {
@@ -111,21 +112,76 @@ async function retry(ctx: Ctx, [deliveryId]: string[]): Promise<void> {
   );
 }
 
-async function replay(ctx: Ctx, [endpointId]: string[], o: { since: string }): Promise<void> {
+async function replay(
+  ctx: Ctx,
+  [endpointId]: string[],
+  o: { since: string; wait?: boolean },
+): Promise<void> {
   // The admin API reads `since` itself: ISO, epoch ms, or a duration back from now.
   const since = /^\d+$/.test(o.since) ? Number(o.since) : o.since;
-  const { body } = await admin<{ replayed: number; deliveries: string[] }>(
+  const { body } = await admin<{ replayed: number; deliveries: string[]; attempts?: number[] }>(
     ctx.target,
     `/webhooks/${seg(endpointId!)}/replay`,
     { method: 'POST', body: { since } },
   );
   const { out } = ctx;
+  if (o.wait) return follow(ctx, endpointId!, body.deliveries, body.attempts ?? []);
   if (out.json) return out.data(body);
   out.line(
     `replaying ${body.replayed} failed deliver${body.replayed === 1 ? 'y' : 'ies'} of ${endpointId} since ${o.since}`,
   );
   for (const id of body.deliveries) out.line(`  ${id}`);
-  if (body.replayed > 0) out.note(`follow them: keel webhooks ls ${endpointId}`);
+  if (body.replayed > 0)
+    out.note(`follow them: keel webhooks ls ${endpointId} (or replay with --wait)`);
+}
+
+/**
+ * `replay --wait`: follows the replayed deliveries until each is delivered or has failed again
+ * (its retries spent), with a progress bar on a terminal. Exits 7 when some failed again, so a
+ * script can tell a replay that emptied the dead-letter queue from one that did not.
+ */
+async function follow(
+  ctx: Ctx,
+  endpointId: string,
+  ids: string[],
+  /** Each delivery's attempts before the replay: settled once it has more and is not pending. */
+  before: number[],
+): Promise<void> {
+  const { out } = ctx;
+  const bar = progress(out, 'replaying');
+  bar.start(ids.length);
+  const settled = new Map<string, Delivery>();
+  for (;;) {
+    // One delivery at a time: a replay is rarely large, and the admin API answers fast.
+    for (const [i, id] of ids.entries()) {
+      if (settled.has(id)) continue;
+      const { body } = await admin<Delivery>(ctx.target, `/webhooks/deliveries/${seg(id)}`);
+      const attempted = (body.attempts?.length ?? 0) > (before[i] ?? 0);
+      if (attempted && body.status !== 'pending') settled.set(id, body);
+    }
+    bar.update(settled.size);
+    if (settled.size === ids.length) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  bar.stop();
+  const deliveries = ids.map((id) => settled.get(id)!);
+  const failed = deliveries.filter((d) => d.status !== 'delivered');
+  if (out.json)
+    out.data({ replayed: ids.length, delivered: ids.length - failed.length, deliveries });
+  else {
+    out.line(
+      `replayed ${ids.length} deliver${ids.length === 1 ? 'y' : 'ies'} of ${endpointId}: ` +
+        `${ids.length - failed.length} delivered, ${failed.length} failed again`,
+    );
+    for (const d of failed)
+      out.line(`  ${d.id}  ${status(out, d.status)}  last HTTP ${lastHttp(d) ?? '-'}`);
+  }
+  if (failed.length > 0)
+    throw new CliError(
+      'partial',
+      `${failed.length} of the ${ids.length} replayed deliveries failed again`,
+      EXIT.partial,
+    );
 }
 
 interface IntegrationRow {
@@ -191,6 +247,10 @@ export function registerWebhooks(program: Command): void {
     .command('replay <endpointId>')
     .description('retry every failed delivery of an endpoint since a time')
     .option('--since <time>', 'ISO time, epoch ms, or a duration back from now', '24h')
+    .option(
+      '--wait',
+      'follow the replayed deliveries (a progress bar) until each is delivered or failed again; exit 7 if any failed',
+    )
     .action(act(replay));
 }
 

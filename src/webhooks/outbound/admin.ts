@@ -14,7 +14,7 @@
  * | `GET /webhooks/{id}/secret`             | 200 `{ secret }` (explicit reveal)                                 |
  * | `GET /webhooks/{id}/deliveries`         | 200 `{ deliveries, next_cursor? }`, newest first; `?status=&limit=&cursor=` |
  * | `POST /webhooks/{id}/test`              | 200 the test delivery after its one attempt, with its `response_status_code` and `duration_ms` at the top level |
- * | `POST /webhooks/{id}/replay`            | 202 `{ replayed, deliveries }`: retries failed deliveries `{ "since" }` |
+ * | `POST /webhooks/{id}/replay`            | 202 `{ replayed, deliveries, attempts }`: retries failed deliveries `{ "since" }` |
  * | `GET /webhooks/deliveries/{id}`         | 200 one delivery with every attempt and its payload                |
  * | `POST /webhooks/deliveries/{id}/retry`  | 200 the delivery after one more attempt                            |
  */

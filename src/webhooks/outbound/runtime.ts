@@ -255,14 +255,19 @@ export class WebhooksRuntime {
     return summary((await this.log.get(id))!.record);
   }
 
-  /** Starts a retry of every dead-lettered delivery of an endpoint created since `since`. */
+  /**
+   * Starts a retry of every dead-lettered delivery of an endpoint created since `since`.
+   * `attempts[i]`: how many attempts delivery `deliveries[i]` had when its retry started, so a
+   * client following the replay (`keel webhooks replay --wait`) knows when its attempt is made.
+   */
   async replay(
     endpointId: string,
     since: number,
-  ): Promise<{ replayed: number; deliveries: string[] }> {
+  ): Promise<{ replayed: number; deliveries: string[]; attempts: number[] }> {
     const endpoint = await this.endpoints.require(endpointId);
     if (!endpoint.is_active) throw endpointDisabled(endpoint);
     const started: string[] = [];
+    const attempts: number[] = [];
     for await (const { record, version } of this.log.failedSince(endpointId, since)) {
       await this.host.send({
         service: SERVICE_NAME,
@@ -271,8 +276,9 @@ export class WebhooksRuntime {
         idempotencyKey: `${record.id}:${version}`,
       });
       started.push(record.id);
+      attempts.push(record.attempts.length);
     }
-    return { replayed: started.length, deliveries: started };
+    return { replayed: started.length, deliveries: started, attempts };
   }
 
   /** Publishes from outside a handler (durable once it resolves). */
