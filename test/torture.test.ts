@@ -31,7 +31,7 @@ async function tortured(options: Omit<TortureOptions, 'seed'>): Promise<void> {
   console.log(`torture ${options.store}: seed ${seed} (pin it with KEEL_TORTURE_SEED=${seed})`);
   if (options.stalls === false)
     console.log(
-      `torture ${options.store}: no stalls in this short run (open overlaps on PostgreSQL, issue 11; npm run torture has them)`,
+      `torture ${options.store}: no stalls in this short run, which gates CI (the long runs have them: npm run torture; see test/torture/README.md)`,
     );
   const controller = new AbortController();
   const run = runTorture({ ...options, seed, signal: controller.signal });
