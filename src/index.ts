@@ -75,13 +75,15 @@ export type { Values, Settled } from './core/futures.js';
 export type { Awakeable, DurablePromiseHandle } from './core/replay.js';
 export type { RetryPolicy } from './core/retry.js';
 export type { StandardSchemaV1 } from './core/schema.js';
-export { Engine } from './engine/engine.js';
+export { Engine, RestartPrefixError } from './engine/engine.js';
 export type {
   EngineOptions,
   EngineLogger,
   InvokeRequest,
   SendResult,
   InvocationInfo,
+  RestartOptions,
+  RestartPrefixCode,
 } from './engine/engine.js';
 export {
   createLogger,

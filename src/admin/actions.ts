@@ -5,7 +5,7 @@
  * | ------------------------------------ | ---------------------------------------------------------- |
  * | `POST /invocations/{id}/pause`       | 202 `{ invocation }`: status `paused`; a running handler stops at its next wait or step |
  * | `POST /invocations/{id}/retry-now`   | 202 `{ invocation }`: a backing-off (or scheduled) invocation runs now |
- * | `POST /invocations/{id}/restart`     | 202 `{ invocation }`: the NEW invocation, same target, key and input |
+ * | `POST /invocations/{id}/restart`     | 202 `{ invocation }`: the NEW invocation, same target, key and input; optional body `{ "fromEntry": N }` restarts from a journal prefix (see engine/restart.ts) |
  * | `POST /invocations/bulk`             | body `{ action, filter }` or `{ action, ids }`: 202 `{ job }` |
  * | `GET /invocations/bulk/{jobId}`      | 200 `{ job }`: `{ id, action, status, matched, done, failed, errors }` |
  * | `/state/...`                         | see state.ts                                               |
@@ -13,8 +13,9 @@
  * Every change needs the admin role (403 `forbidden` for the read-only token).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { NotFoundError } from '../core/errors.js';
+import { NotFoundError, ValidationError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
+import type { RestartOptions } from '../engine/restart.js';
 import { isInvocationId } from '../engine/ids.js';
 import { kernelOf } from '../engine/kernel.js';
 import { isJsonType, parseJson, readBody, unsupportedMediaType } from '../http/body.js';
@@ -79,10 +80,35 @@ export function operatorRoutes(engine: Engine): OperatorRoutes {
         ? await engine.pause(id)
         : action === 'retry-now'
           ? await engine.retryNow(id)
-          : await engine.restart(id);
+          : await engine.restart(id, parseRestart(await readJson(req)));
     sendJson(res, 202, { invocation }, close);
     return true;
   };
+}
+
+/**
+ * The optional body of a restart: none (or `{}`) for a plain restart, `{ "fromEntry": N }` to
+ * keep the journal's first N entries. Unknown fields are refused, so a misspelt option never
+ * turns into a plain restart that runs every step again.
+ */
+function parseRestart(body: unknown): RestartOptions {
+  if (body === undefined) return {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ValidationError(
+      'the body of a restart is a JSON object, { "fromEntry": N }, or nothing',
+    );
+  const unknown = Object.keys(body).filter((k) => k !== 'fromEntry');
+  if (unknown.length > 0)
+    throw new ValidationError(
+      `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} in the body of a restart: the only one is "fromEntry"`,
+    );
+  const { fromEntry } = body as { fromEntry?: unknown };
+  if (fromEntry === undefined) return {};
+  if (typeof fromEntry !== 'number' || !Number.isSafeInteger(fromEntry) || fromEntry < 0)
+    throw new ValidationError(
+      `"fromEntry" is the journal index of the first entry to run again, a whole number from 0, not ${JSON.stringify(fromEntry)}`,
+    );
+  return { fromEntry };
 }
 
 function isAction(s: string | undefined): s is Action {

@@ -109,7 +109,7 @@ export function checkAdminOptions(options: AdminOptions): void {
  * | `POST /invocations/{id}/resume`                         | 202 `{ invocation }`: a paused invocation is replayed (one paused before it started starts) |
  * | `POST /invocations/{id}/pause`                          | 202 `{ invocation }`: status `paused`; a running handler stops at its next wait or step, timers do not run it |
  * | `POST /invocations/{id}/retry-now`                      | 202 `{ invocation }`: a backing-off (or scheduled) invocation runs now; 409 `not_waiting` otherwise |
- * | `POST /invocations/{id}/restart`                        | 202 `{ invocation }`: a NEW invocation, same target, key and input; a workflow run only once finished (409 `workflow_running`) |
+ * | `POST /invocations/{id}/restart`                        | 202 `{ invocation }`: a NEW invocation, same target, key and input; a workflow run only once finished (409 `workflow_running`). Optional body `{ "fromEntry": N }`: the new one starts with a copy of the journal's entries 0..N-1 and replays them (a finished invocation only, 409 `not_finished`; 400 `entry_out_of_range`; 409 `entry_unfinished`, `entry_not_portable`, `key_busy`) |
  * | `POST /invocations/bulk`                                | body `{ action, filter }` or `{ action, ids }` (action: cancel, kill, purge, restart, resume, pause): 202 `{ job }` |
  * | `GET /invocations/bulk/{jobId}`                         | 200 `{ job: { id, action, status, matched, done, failed, errors } }` |
  * | `GET /state/{service}?limit=&cursor=`                   | 200 `{ keys: [{ key }], nextCursor? }`: keys of an object or workflow that have state |

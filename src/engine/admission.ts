@@ -1,12 +1,18 @@
 import type { SpanKind } from '@opentelemetry/api';
 import type { Definition, HandlerSpec } from '../core/definitions.js';
-import { errorMessage, NotFoundError, toErrorInfo, ValidationError } from '../core/errors.js';
+import {
+  ConflictError,
+  errorMessage,
+  NotFoundError,
+  toErrorInfo,
+  ValidationError,
+} from '../core/errors.js';
 import type { JournalEntry, Target } from '../core/journal.js';
 import { resolveRetry, type ResolvedRetryPolicy } from '../core/retry.js';
 import { normalize } from '../core/replay.js';
 import { validate } from '../core/schema.js';
 import { StoreError } from '../store/errors.js';
-import type { InvocationRow, WriteOp } from '../store/types.js';
+import type { InvocationRow, TimerRow, WriteOp } from '../store/types.js';
 import { adminHandlerSpec } from './admin-state.js';
 import { dedupeKey } from './dedupe.js';
 import { newInvocationId } from './ids.js';
@@ -35,6 +41,15 @@ export interface Admit extends ResolvedTarget {
    * ingress's invoke, consumer from a send or a broker message).
    */
   spanKind?: SpanKind;
+  /**
+   * A restart from a journal prefix (restart.ts): the entries the new invocation starts with,
+   * done ones and unfinished sleeps only. They are written in the insert's own write (never an
+   * invocation with half a prefix), with a timer for each unfinished sleep, and its first
+   * attempt replays them. It must start at once: an invocation queued behind its object key
+   * is started later without its journal being read (`Ownership.enqueue`), so a busy key
+   * refuses it (409 `key_busy`) instead of queueing it.
+   */
+  prefix?: ReadonlyMap<number, JournalEntry>;
 }
 
 /** What {@link Admission.create} answers. */
@@ -44,6 +59,13 @@ export interface Admitted {
   existing: boolean;
   /** Settles once the insert is durable (rejects when it failed). */
   durable: Promise<unknown>;
+}
+
+function keyBusy(row: InvocationRow): ConflictError {
+  return new ConflictError(
+    `object ${row.service}/${row.key} is busy (another invocation holds its key): a restart from a journal prefix of an exclusive handler starts at once or not at all; try again once the key is free`,
+    'key_busy',
+  );
 }
 
 /**
@@ -161,6 +183,7 @@ export class Admission {
     else if (req.spanKind !== undefined) noteRootKind(row, req.spanKind);
     const { insert, byStore } = k.own.admit(row, delay > 0);
     const ops: WriteOp[] = [insert];
+    const sleeps = req.prefix ? this.withPrefix(row, insert, byStore, req.prefix, ops) : [];
     if (delay > 0)
       ops.push({
         op: 'timer.put',
@@ -181,8 +204,11 @@ export class Admission {
       (results) => {
         if (dedupe) this.inflightDedupe.delete(dedupe);
         if (delay > 0) k.timers.add({ invocationId: row.id, index: -1, fireAt: now + delay });
-        // Counted once durable, and not when another process's insert held the key already.
-        if (k.metrics && (results[0] as { inserted?: boolean } | undefined)?.inserted !== false)
+        const first = results[0] as { inserted?: boolean; acquired?: boolean } | undefined;
+        // Counted once durable, and not when another process's insert held the key already
+        // (nor for a restart from a prefix that found its key busy: it is deleted again).
+        const dropped = req.prefix !== undefined && first?.acquired === false;
+        if (k.metrics && first?.inserted !== false && !dropped)
           k.metrics.started(row.service, row.handler);
       },
       (err: unknown) => {
@@ -205,16 +231,73 @@ export class Admission {
       if (!inserted.inserted) return { row: inserted.existing!, existing: true, durable };
       if (delay > 0) return { row, existing: false, durable };
       if (byStore) {
-        if (!inserted.acquired) return { row, existing: false, durable };
+        if (!inserted.acquired) {
+          if (req.prefix) return this.dropPrefixed(row);
+          return { row, existing: false, durable };
+        }
         row.status = 'running';
       }
     }
     // Its step bodies wait for the insert when a retry of its creation would be the same
-    // request: a dedupe key (Idempotency-Key, workflow key, bus message) or a caller's journaled
-    // call. Without either, a caller's retry is a new request by definition, so nothing waits.
-    const hold = dedupe !== undefined || caller !== undefined ? written : undefined;
-    if (row.status === 'running') this.launch(row, NO_ENTRIES, def, spec, hold);
+    // request: a dedupe key (Idempotency-Key, workflow key, bus message), a caller's journaled
+    // call, or an operator's restart from a prefix. Without any, a caller's retry is a new
+    // request by definition, so nothing waits.
+    const hold = dedupe !== undefined || caller !== undefined || req.prefix ? written : undefined;
+    if (row.status === 'running') this.launch(row, req.prefix ?? NO_ENTRIES, def, spec, hold);
+    // The copied sleeps' timers, held once durable (a refused restart never gets here).
+    if (sleeps.length > 0)
+      void written.then(
+        () => sleeps.forEach((t) => k.timers.add(t)),
+        () => undefined,
+      );
     return { row, existing: false, durable };
+  }
+
+  /**
+   * Adds a restart's journal prefix to the insert's write `ops` (see `Admit.prefix`) and answers
+   * the timers of its unfinished sleeps. Embedded, the object key was taken (or not) in memory
+   * already: a busy key refuses the restart before anything is written. On a shared store the
+   * insert takes the key: the row is inserted `paused` (the store stores it `running` when it
+   * gets the key), so that when the key is busy it is not queued, and is deleted again.
+   */
+  private withPrefix(
+    row: InvocationRow,
+    insert: WriteOp,
+    byStore: boolean,
+    prefix: ReadonlyMap<number, JournalEntry>,
+    ops: WriteOp[],
+  ): TimerRow[] {
+    if (!byStore && row.status !== 'running') {
+      this.k.own.dequeue(row);
+      throw keyBusy(row);
+    }
+    if (byStore && insert.op === 'invocation.insert') insert.row.status = 'paused';
+    const sleeps: TimerRow[] = [];
+    for (const [index, entry] of prefix) {
+      ops.push({ op: 'journal.put', invocationId: row.id, index, entry });
+      if (entry.kind === 'sleep' && !entry.done && entry.wakeAt !== undefined)
+        sleeps.push({ invocationId: row.id, index, fireAt: entry.wakeAt });
+    }
+    for (const timer of sleeps) ops.push({ op: 'timer.put', timer });
+    return sleeps;
+  }
+
+  /** A restart from a prefix found its object key busy on a shared store: undo its insert. */
+  private async dropPrefixed(row: InvocationRow): Promise<never> {
+    const { k } = this;
+    try {
+      // Nothing started it: it was stored paused, which no key hand-off starts.
+      await k.store.write([
+        { op: 'invocation.expect', id: row.id, status: ['paused'] },
+        { op: 'invocation.delete', id: row.id },
+      ]);
+    } catch (err) {
+      k.log(
+        'warn',
+        `could not delete ${row.id}, a restart refused for a busy key: ${errorMessage(err)}; it stays paused (kill or purge it)`,
+      );
+    }
+    throw keyBusy(row);
   }
 
   /** The insert of a new invocation failed: undo what started it. */

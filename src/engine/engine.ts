@@ -17,12 +17,15 @@ import {
 } from './info.js';
 import { bindKernel, Kernel, type EngineOptions, type Outcome } from './kernel.js';
 import { pauseInvocation, restartInvocation, resumeInvocation, retryNow } from './pause.js';
+import { restartFromEntry, type RestartOptions } from './restart.js';
 import { loadAwakeableSecret } from './secrets.js';
 import type { WaitOptions } from './waiters.js';
 import { traceOfInvoke } from '../observability/tracing/ingress.js';
 
 export type { EngineLogger, EngineOptions } from './kernel.js';
 export type { InvocationInfo, InvokeRequest, SendResult } from './info.js';
+export { RestartPrefixError } from './restart.js';
+export type { RestartOptions, RestartPrefixCode } from './restart.js';
 
 /** The filters of {@link Engine.listInvocations} (and of the admin API's `GET /invocations`). */
 export interface ListFilter {
@@ -294,13 +297,27 @@ export class Engine {
    * new run (the old invocation stays readable); an unfinished one throws 409
    * (`workflow_running`). 404 for an unknown id or a handler no longer registered.
    *
+   * With `fromEntry: N` (N > 0) it restarts from a journal prefix: the new invocation's journal
+   * starts as a copy of entries `0 .. N-1` of the old one (written with its insert, in one
+   * write), which it replays (those steps' bodies do not run again) before it runs the rest
+   * anew. The old invocation must be finished (409 `not_finished`); N may be 0 to the journal's
+   * length (400 `entry_out_of_range`); every copied entry must have completed, an unfinished
+   * sleep excepted, which keeps its wake-up time (409 `entry_unfinished`); a prefix holding a
+   * delivered cancellation is refused (409 `entry_not_portable`); an exclusive handler's object
+   * key must be free (409 `key_busy`). State and the effects of the copied calls are not rolled
+   * back. `fromEntry: 0` is a plain restart. See restart.ts for the reasons.
+   *
    * @example
    * ```ts
    * const failed = await engine.listInvocations({ status: 'failed', service: 'Mailer' });
    * for (const inv of failed.invocations) await engine.restart(inv.id);
+   *
+   * // Steps 0 and 1 (reserve, charge) succeeded, step 2 (ship) failed and its code is fixed:
+   * const again = await engine.restart(orderRun, { fromEntry: 2 });
    * ```
    */
-  async restart(id: string): Promise<InvocationInfo> {
+  async restart(id: string, options: RestartOptions = {}): Promise<InvocationInfo> {
+    if (options.fromEntry !== undefined) return restartFromEntry(this.k, id, options.fromEntry);
     return restartInvocation(this.k, id);
   }
 

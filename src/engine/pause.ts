@@ -1,4 +1,5 @@
 import { ConflictError, NotFoundError } from '../core/errors.js';
+import type { JournalEntry } from '../core/journal.js';
 import type { InvocationRow, InvocationStatus, TimerRow, WriteOp } from '../store/types.js';
 import { notFound, toInfo, type InvocationInfo } from './info.js';
 import { isPreconditionFailed, type Kernel } from './kernel.js';
@@ -250,8 +251,15 @@ export async function retryNow(k: Kernel, id: string): Promise<InvocationInfo> {
  * to the new run (the old invocation stays readable by its id until its retention ends; the
  * key's state and durable promises, which belong to the key, are kept); an unfinished one is
  * refused (409 `workflow_running`: cancel or kill it first).
+ *
+ * `prefix`: the journal entries the new invocation starts with, checked by restart.ts (a
+ * restart from a journal prefix); they are written with its insert.
  */
-export async function restartInvocation(k: Kernel, id: string): Promise<InvocationInfo> {
+export async function restartInvocation(
+  k: Kernel,
+  id: string,
+  prefix?: ReadonlyMap<number, JournalEntry>,
+): Promise<InvocationInfo> {
   const row = await k.store.getInvocation(id);
   if (!row) throw notFound(id);
   let target;
@@ -272,7 +280,7 @@ export async function restartInvocation(k: Kernel, id: string): Promise<Invocati
       { op: 'invocation.update', id, set: { dedupe: undefined } },
     ]);
   }
-  const sent = await k.send({ ...target, input: row.input });
+  const sent = await k.send({ ...target, input: row.input, ...(prefix ? { prefix } : {}) });
   if (sent.existing)
     throw new ConflictError(
       `workflow ${row.service}/${row.key} was started again meanwhile (invocation ${sent.invocationId})`,
@@ -280,6 +288,7 @@ export async function restartInvocation(k: Kernel, id: string): Promise<Invocati
     );
   const fresh = await k.store.getInvocation(sent.invocationId);
   if (!fresh) throw notFound(sent.invocationId);
-  k.log('info', `restarted by an operator as ${sent.invocationId}`, { invocationId: id });
+  const from = prefix ? ` from journal entry ${prefix.size}` : '';
+  k.log('info', `restarted by an operator as ${sent.invocationId}${from}`, { invocationId: id });
   return toInfo(fresh);
 }

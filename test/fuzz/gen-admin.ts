@@ -12,7 +12,7 @@ import { badBody, jsonValue, segment } from './values.js';
 
 const AUTH: [string, string] = ['authorization', `Bearer ${ADMIN_TOKEN}`];
 const USER_AUTH: [string, string] = ['authorization', `Bearer ${USER_TOKEN}`];
-const ACTIONS = ['cancel', 'kill', 'purge', 'resume'];
+const ACTIONS = ['cancel', 'kill', 'purge', 'resume', 'pause', 'retry-now', 'restart'];
 const STATUSES = [
   'pending',
   'scheduled',
@@ -76,6 +76,23 @@ export const adminValid: Generator[] = [
     weight: 2,
     make: (r, k) =>
       http('admin', 'POST', `/invocations/${someInvocation(r, k)}/${r.pick(ACTIONS)}`, [AUTH]),
+  },
+  {
+    name: 'admin-restart',
+    valid: true,
+    weight: 1,
+    // A restart as new, or from a journal prefix (`fromEntry`): 202, or 400/409 for an entry
+    // out of range or one that cannot be carried over, 409 for an unfinished invocation.
+    make: (r, k) => {
+      const body = r.pick<unknown>([undefined, {}, { fromEntry: r.int(0, 6) }]);
+      return http(
+        'admin',
+        'POST',
+        `/invocations/${someInvocation(r, k)}/restart`,
+        body === undefined ? [AUTH] : [AUTH, JSON_TYPE],
+        body === undefined ? undefined : Buffer.from(JSON.stringify(body)),
+      );
+    },
   },
   {
     name: 'admin-other',
@@ -163,6 +180,37 @@ export const adminInvalid: Generator[] = [
         ['GET', `/webhooks/${segment(r)}/deliveries?limit=${segment(r)}`],
       ]);
       return http('admin', method, path, [AUTH]);
+    },
+  },
+  {
+    name: 'admin-bad-restart',
+    valid: false,
+    weight: 1,
+    make: (r, k) => {
+      const body = r.chance(0.3)
+        ? badBody(r, 16 * 1024)
+        : Buffer.from(
+            JSON.stringify(
+              r.pick<unknown>([
+                { fromEntry: -1 },
+                { fromEntry: 1.5 },
+                { fromEntry: '2' },
+                { fromEntry: null },
+                { fromEntry: 1e30 },
+                { from: 2 },
+                { fromEntry: 1, extra: true },
+                [1],
+                'fromEntry',
+              ]),
+            ),
+          );
+      return http(
+        'admin',
+        'POST',
+        `/invocations/${someInvocation(r, k)}/restart`,
+        [AUTH, JSON_TYPE],
+        body,
+      );
     },
   },
   {

@@ -235,17 +235,20 @@ interface BulkJob {
   errors: Array<{ id: string; code: string; message: string }>;
 }
 
-async function single(ctx: Ctx, action: Action, id: string): Promise<void> {
+async function single(ctx: Ctx, action: Action, id: string, fromEntry?: number): Promise<void> {
   const { body } = await admin<{ invocation?: InvocationInfo; purged?: string }>(
     ctx.target,
     `/invocations/${seg(id)}/${action}`,
-    { method: 'POST' },
+    { method: 'POST', ...(fromEntry === undefined ? {} : { body: { fromEntry } }) },
   );
   const { out } = ctx;
   if (out.json) return out.data(body);
   if (action === 'purge') return out.line(`purged ${id}`);
   const inv = body.invocation;
-  if (action === 'restart' && inv) return out.line(`restarted ${id} as ${inv.id} (${inv.status})`);
+  if (action === 'restart' && inv) {
+    const from = fromEntry ? ` from entry ${fromEntry}` : '';
+    return out.line(`restarted ${id} as ${inv.id}${from} (${inv.status})`);
+  }
   out.line(`${action}: ${id} ${inv ? `is ${status(out, inv.status)}` : 'done'}`);
 }
 
@@ -285,6 +288,14 @@ async function bulk(
     );
 }
 
+/** `--from-entry`: a journal index, 0 or more (0 is a plain restart). */
+function entryIndex(text: string): number {
+  const n = /^\d{1,15}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n))
+    throw usage(`--from-entry "${text}" must be a journal index: a whole number from 0`);
+  return n;
+}
+
 /** Items the job has finished with, failed or not (`done` counts the successes). */
 function processed(job: BulkJob): number {
   return Math.min(job.matched, job.done + job.failed);
@@ -301,8 +312,18 @@ function registerAction(program: Command, action: Action): void {
           : ''),
     );
   if (canBulk) addFilters(cmd);
+  if (action === 'restart')
+    cmd.option(
+      '--from-entry <n>',
+      'keep the journal entries before index n (their steps are replayed, not run again) and run the rest anew; one finished invocation only',
+    );
   cmd.action(
-    act<FilterOptions>(async (ctx, ids, o) => {
+    act<FilterOptions & { fromEntry?: string }>(async (ctx, ids, o) => {
+      if (o.fromEntry !== undefined) {
+        if (ids.length !== 1 || filterOf(o) !== undefined)
+          throw usage('--from-entry restarts one invocation: give exactly one id and no filter');
+        return single(ctx, action, ids[0]!, entryIndex(o.fromEntry));
+      }
       const filter = canBulk ? filterOf(o) : undefined;
       if (ids.length === 1 && filter === undefined) return single(ctx, action, ids[0]!);
       if (ids.length === 0 && filter === undefined)
