@@ -85,6 +85,9 @@ const loaded = () =>
   [...new Set(Object.keys(require.cache).flatMap((p) => p.match(HEAVY)?.[1] ?? []))].sort();
 
 const before = loaded();
+// The remote client first: it must load no driver (it uses the global fetch only).
+const { connect } = await import('keel/client');
+const afterClient = loaded();
 const keel = await import('keel');
 const afterKeel = loaded();
 const { startApp } = await import('keel/app');
@@ -108,6 +111,7 @@ const app = await startApp({
   storeWait: 0,
 });
 let result;
+let viaClient;
 let dashboard;
 try {
   const res = await fetch('http://127.0.0.1:' + app.ingress.port + '/Greeter/greet', {
@@ -116,6 +120,8 @@ try {
     body: JSON.stringify('Ada'),
   });
   result = { status: res.status, body: await res.json() };
+  // The same handler through keel/client.
+  viaClient = await connect({ url: app.ingress.url }).serviceClient('Greeter').greet('Bob');
   // The dashboard on the admin port: the page, and the script it names.
   const admin = 'http://127.0.0.1:' + app.admin.port;
   const page = await fetch(admin + '/');
@@ -132,7 +138,7 @@ try {
 } finally {
   await app.close();
 }
-console.log(JSON.stringify({ before, afterKeel, afterApp, result, dashboard }));
+console.log(JSON.stringify({ before, afterClient, afterKeel, afterApp, result, viaClient, dashboard }));
 `;
 
 /** TypeScript against the installed types; the @ts-expect-error lines fail if a type is `any`. */
@@ -159,6 +165,7 @@ import { bearer, env, integration, use } from 'keel/integrations';
 import { stripeMock, type MockHandler } from 'keel/integrations/mocks';
 import { parseIntegrations } from 'keel/integrations/dsl';
 import { createGateway, type GatewayRoute } from 'keel/gateway';
+import { connect, NetworkError } from 'keel/client';
 
 const Greeter = service({
   name: 'Greeter',
@@ -217,6 +224,15 @@ export async function main(): Promise<number> {
   // The gateway's subpath resolves, with its types.
   const route: GatewayRoute = { method: 'GET', path: '/v1/hi', target: { service: 'Greeter', handler: 'greet' } };
   void createGateway({ env: false, routes: [route] });
+  // The remote client's subpath resolves, typed by the definitions.
+  const remote = connect({ url: 'http://127.0.0.1:9080' });
+  const greeting: string = await remote.serviceClient<typeof Greeter>('Greeter').greet('Ada');
+  const total: number = await remote.objectClient<typeof Counter>('Counter', 'c').add(1);
+  void [greeting, total, NetworkError];
+  // @ts-expect-error greet takes a string
+  await remote.serviceClient<typeof Greeter>('Greeter').greet(42);
+  // @ts-expect-error not a workflow
+  remote.workflowClient<typeof Counter>('Counter', 'c');
   // @ts-expect-error not a code Keel raises
   const wrong: KeelErrorCode = 'no_such_code';
   void wrong;
@@ -333,10 +349,12 @@ describe.skipIf(!npm)('the npm package', () => {
     const report = JSON.parse(line) as Record<string, unknown>;
     expect(report).toEqual({
       before: [],
+      afterClient: [],
       afterKeel: [],
       // The same check sees them once something does load them: it would catch `keel`.
       afterApp: ['better-sqlite3', 'pg', 'pg-pool', 'undici'],
       result: { status: 200, body: 'Hello, ADA!' },
+      viaClient: 'Hello, BOB!',
       // The page names the script the tarball holds, and serves it.
       dashboard: {
         status: 200,
