@@ -190,6 +190,52 @@ export interface Context {
   uuid(): string;
 
   /**
+   * A versioning gate: lets a handler's code change while invocations are in flight. True
+   * (take the new code) for an invocation that reaches this point under code that has the
+   * gate: it records a marker in the journal, and its replays find the marker and answer true
+   * again. False (keep the old code) for an invocation whose journal was written past this
+   * point by code without the gate: its replay goes on with the old code's entries. The marker
+   * takes a journal index only where it is recorded, so old journals replay unchanged. A change
+   * without a gate still pauses old invocations with a `non_determinism` error.
+   *
+   * To retire the old branch once no invocation that took it is left, replace the gate with
+   * {@link Context.deprecatePatch}; once no invocation with the marker is left either, remove
+   * that call too (replay skips markers the code no longer asks about). Keep a gate where it
+   * is: move it and it is a different point of the journal.
+   *
+   * @param changeId Names the change; unique within the handler.
+   *
+   * @example
+   * ```ts
+   * await ctx.run('reserve', () => stock.reserve(order));
+   * if (ctx.patched('fraud-check')) {
+   *   await ctx.run('fraud check', () => fraud.check(order)); // only invocations that reach here now
+   * }
+   * await ctx.sleep('1h');
+   * ```
+   */
+  patched(changeId: string): boolean;
+
+  /**
+   * Retires a {@link Context.patched} gate: the code keeps only the new branch, and
+   * invocations whose journal has the gate's marker still replay (the marker is consumed).
+   * Use it only once no invocation that took the old branch is left: one that replays here
+   * pauses with a `non_determinism` error naming the change. New invocations record the
+   * marker too, so rolling the code back to the `patched` version keeps them on the new branch.
+   *
+   * @param changeId The change id the `patched` call named.
+   *
+   * @example
+   * ```ts
+   * await ctx.run('reserve', () => stock.reserve(order));
+   * ctx.deprecatePatch('fraud-check'); // was: if (ctx.patched('fraud-check')) { ... }
+   * await ctx.run('fraud check', () => fraud.check(order));
+   * await ctx.sleep('1h');
+   * ```
+   */
+  deprecatePatch(changeId: string): void;
+
+  /**
    * A typed request-response client for a service: the call is journaled and its result
    * replayed.
    *

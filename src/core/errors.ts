@@ -85,7 +85,7 @@ export class NonDeterminismError extends KeelError {
   ) {
     super(
       `journal mismatch at entry ${entryIndex}: the journal recorded ${recorded} but the code now attempted ${attempted}. ` +
-        'The handler changed while this invocation was in flight; restore the old step order or let the invocation finish on the old code.',
+        'The handler changed while this invocation was in flight; restore the old step order or let the invocation finish on the old code, and gate the change with ctx.patched() so in-flight invocations keep the old code.',
       { code: 'non_determinism', status: 500 },
     );
   }

@@ -30,7 +30,13 @@ export type EntryKind =
   /** Where a cancellation was delivered to the handler. */
   | 'cancel'
   /** The handler reported an outcome (e.g. a saga's `compensated`). */
-  | 'outcome';
+  | 'outcome'
+  /**
+   * A versioning marker (`ctx.patched`, `ctx.deprecatePatch`; the name is the change id): this
+   * run took the new branch of that change. Recorded only by runs that reached the gate under
+   * code that has it, so a journal written by older code has no marker and keeps its indexes.
+   */
+  | 'patch';
 
 /**
  * Awakeable ids are capabilities: whoever holds one can complete that awakeable, so they must

@@ -322,7 +322,7 @@ export class ContextImpl implements ObjectContext {
     options: RunOptions | undefined,
     withWrites: boolean,
   ): DurablePromise<unknown> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'run', name);
     if (rec === 'dead') return this.future(NEVER);
     if (rec?.done) return this.future(settle(rec));
@@ -400,7 +400,7 @@ export class ContextImpl implements ObjectContext {
   }
 
   sleep(duration: Duration): DurablePromise<void> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'sleep', '');
     if (rec === 'dead') return this.future(NEVER);
     if (rec?.done) return this.future(settle<void>(rec).then(() => undefined));
@@ -422,7 +422,7 @@ export class ContextImpl implements ObjectContext {
   }
 
   now(): Promise<number> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'now', '');
     if (rec === 'dead') return NEVER;
     if (rec) return Promise.resolve(rec.value as number);
@@ -446,7 +446,7 @@ export class ContextImpl implements ObjectContext {
   // ---- state ----------------------------------------------------------------------------
 
   async get<T = unknown>(name: string): Promise<T | undefined> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'get', name);
     if (rec === 'dead') return NEVER;
     if (rec) return rec.value as T | undefined;
@@ -463,7 +463,7 @@ export class ContextImpl implements ObjectContext {
   }
 
   async stateKeys(): Promise<string[]> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'keys', '');
     if (rec === 'dead') return NEVER;
     if (rec) return rec.value as string[];
@@ -501,7 +501,7 @@ export class ContextImpl implements ObjectContext {
         `ctx.set("${name}", undefined): use ctx.clear("${name}") to delete a value`,
       );
     }
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, kind, name);
     if (rec === 'dead') return;
     if (kind === 'clearAll') {
@@ -581,7 +581,7 @@ export class ContextImpl implements ObjectContext {
     input: unknown,
     options: CallOptions | undefined,
   ): DurablePromise<unknown> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'call', targetName(target));
     if (rec === 'dead') return this.future(NEVER);
     if (rec?.done) return this.future(settle(rec));
@@ -608,7 +608,7 @@ export class ContextImpl implements ObjectContext {
    * Completions that arrive before the handler awaits the promise are kept.
    */
   awakeable<T = unknown>(): Awakeable<T> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     // The id is random, so it is whatever the journal recorded; the code cannot mismatch it.
     const rec = this.replay(index, 'awakeable', ANY_NAME);
     if (rec === 'dead') return { id: NO_AWAKEABLE, promise: this.future(NEVER) };
@@ -650,7 +650,7 @@ export class ContextImpl implements ObjectContext {
   }
 
   private completeAwakeable(id: string, result: Outcome): Promise<void> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'completeAwakeable', id);
     if (rec === 'dead') return NEVER;
     if (rec) return droppable(settle<void>(rec).then(() => undefined));
@@ -685,7 +685,7 @@ export class ContextImpl implements ObjectContext {
   }
 
   private getPromise<T>(name: string): DurablePromise<T> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'promise', name);
     if (rec === 'dead') return this.future(NEVER);
     if (rec?.done) return this.future(settle<T>(rec));
@@ -700,7 +700,7 @@ export class ContextImpl implements ObjectContext {
   }
 
   private async peekPromise<T>(name: string): Promise<T | undefined> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'peekPromise', name);
     if (rec === 'dead') return NEVER;
     if (rec) return settle<T | undefined>(rec);
@@ -714,7 +714,7 @@ export class ContextImpl implements ObjectContext {
   }
 
   private completePromise(name: string, result: Outcome): Promise<void> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'completePromise', name);
     if (rec === 'dead') return NEVER;
     if (rec) return droppable(settle<void>(rec).then(() => undefined));
@@ -808,7 +808,7 @@ export class ContextImpl implements ObjectContext {
     live: (ps: Promise<unknown>[]) => Promise<unknown>,
     replayed: (pos: number, ps: Promise<unknown>[]) => Promise<unknown>,
   ): DurablePromise<unknown> {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const ps = futures.map((f) => Promise.resolve(f));
     // A replayed decision subscribes only to the inputs that decided it, and a live one stops
     // caring once decided: an input that fails later (a losing awakeable rejected, a losing
@@ -925,14 +925,14 @@ export class ContextImpl implements ObjectContext {
    * `compensated`.
    */
   setOutcome(outcome: string): void {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'outcome', outcome);
     if (rec === 'dead' || rec) return;
     this.host.append(index, { kind: 'outcome', name: outcome, done: true });
   }
 
   private send(target: Target, input: unknown, options: SendOptions): InvocationHandle {
-    const index = this.nextIndex++;
+    const index = this.claim();
     const rec = this.replay(index, 'send', targetName(target));
     if (rec === 'dead') return { invocationId: NEVER };
     if (rec) return { invocationId: Promise.resolve(rec.calleeId!) };
@@ -950,6 +950,69 @@ export class ContextImpl implements ObjectContext {
         ),
       ),
     };
+  }
+
+  // ---- versioning -----------------------------------------------------------------------
+
+  /** Whether this invocation takes the new branch of `changeId` (see `Context.patched`). */
+  patched(changeId: string): boolean {
+    return this.patch(changeId, 'patched');
+  }
+
+  /** Replays a retired gate's marker (see `Context.deprecatePatch`). */
+  deprecatePatch(changeId: string): void {
+    this.patch(changeId, 'deprecatePatch');
+  }
+
+  /**
+   * A versioning gate, decided as Temporal decides `patched`: a marker recorded here (among
+   * the markers at the code's next index) means the run took the new branch; replaying entries
+   * recorded by code that did not ask here means old code ran past this point, so the old
+   * branch; past the journal's end the decision is live: the new branch, with a marker. A
+   * marker takes an index only where it is recorded, so an old journal replays unshifted.
+   */
+  private patch(changeId: string, method: 'patched' | 'deprecatePatch'): boolean {
+    if (typeof changeId !== 'string' || changeId === '')
+      throw new UsageError(`ctx.${method}() needs a non-empty change id`);
+    if (this.dead) return true; // the attempt is abandoned: nothing it does is recorded
+    // Several gates at one point record consecutive markers; a marker before ours belongs to
+    // a gate the code no longer asks about (removed once retired), and is skipped.
+    for (let i = this.nextIndex; ; i++) {
+      const rec = this.host.recorded.get(i);
+      if (rec?.kind !== 'patch') break;
+      if (rec.name === changeId) {
+        this.nextIndex = i + 1;
+        return true;
+      }
+    }
+    if (this.nextIndex < this.replayEnd) {
+      if (method === 'patched') return false;
+      // A retired gate has no old branch left to take: this run started before the change.
+      const index = this.nextIndex;
+      const rec = this.host.recorded.get(index);
+      this.dead = true;
+      this.host.fatal(
+        new NonDeterminismError(
+          index,
+          rec ? describeEntry(rec) : 'no entry',
+          `deprecatePatch("${changeId}"), whose old branch this invocation took (it started before the change)`,
+        ),
+      );
+      return true;
+    }
+    // Recorded also by deprecatePatch, so code rolled back to `patched` takes the same branch.
+    this.host.append(this.nextIndex++, { kind: 'patch', name: changeId, done: true });
+    return true;
+  }
+
+  /**
+   * The index of the code's next journaled call. Patch markers recorded there are skipped: the
+   * code no longer asks about their gate (it was retired, and its call removed), and the run
+   * took the branch that stayed.
+   */
+  private claim(): number {
+    while (this.host.recorded.get(this.nextIndex)?.kind === 'patch') this.nextIndex++;
+    return this.nextIndex++;
   }
 
   // ---- replay ---------------------------------------------------------------------------
