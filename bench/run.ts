@@ -21,6 +21,7 @@
  *   npm run bench -- --only=gateway    # the integration platform's gateway rows (bench/gateway.ts)
  *   npm run bench -- --only=buses      # messages/s from RabbitMQ and NATS into invocations (bench/buses.ts)
  *   npm run bench -- --only=list       # the dashboard's list queries at 1,000,000 invocations (bench/list.ts)
+ *   npm run bench -- --only=schedules  # cron schedules due in the same second: how late ticks fire (bench/schedules.ts)
  *   BENCH_SEQ=5000 BENCH_N=20000 BENCH_CLIENTS=64 npm run bench
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -35,6 +36,7 @@ import { busesBench } from './buses.js';
 import { gatewayBench } from './gateway.js';
 import { integrationsBench } from './integrations.js';
 import { listBench } from './list.js';
+import { runSchedulesBench, schedulesTable } from './schedules.js';
 import { metricsCost, metricsCostSection } from './metrics-cost.js';
 import { formatSummary, summarizeProfile } from './profile.js';
 import { runSuspendedBench, suspendedTable, SUSPENDED_TARGET } from './suspended.js';
@@ -1243,6 +1245,11 @@ async function main(): Promise<void> {
       typeof only !== 'string' || only.split(',').includes('list')
         ? await listBench(log, { tmp: TMP, pgUrl: PG_URL })
         : undefined;
+    // `--only=...,schedules` (or no --only): cron schedules due in the same second (bench/schedules.ts).
+    const schedulesSection =
+      typeof only !== 'string' || only.split(',').includes('schedules')
+        ? schedulesTable(await runSchedulesBench(log, { tmp: TMP }))
+        : undefined;
     // `--only=...,metrics-cost` (never by default): metrics' cost in server CPU per workflow,
     // on and off interleaved in one process (bench/metrics-cost.ts).
     const metricsCostResult =
@@ -1305,6 +1312,7 @@ async function main(): Promise<void> {
     if (gatewaySection !== undefined) console.log(`\n${gatewaySection}`);
     if (busesSection !== undefined) console.log(`\n${busesSection}`);
     if (listSection !== undefined) console.log(`\n${listSection}`);
+    if (schedulesSection !== undefined) console.log(`\n${schedulesSection}`);
     if (metricsCostResult !== undefined) {
       console.log(
         `\n## The cost of metrics, in server CPU per workflow\n\n${metricsCostSection(metricsCostResult)}`,

@@ -25,6 +25,8 @@ import { createWebhooks, type Webhooks, type WebhooksOptions } from './webhooks/
 import { outboundFromDeclaration } from './webhooks/outbound/options.js';
 import { startWhileUnavailable } from './startup.js';
 import { createFlows, type Flows } from './flows/setup.js';
+import { schedules as createSchedules } from './schedules/setup.js';
+import type { ScheduleDeclaration } from './schedules/spec.js';
 import { keelLogger, parseLogLevel, type LogLevel } from './observability/log.js';
 import { metricsEnabled } from './observability/metrics/engine-metrics.js';
 
@@ -41,6 +43,23 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
   databaseSchema?: string;
   /** `fsync` (default): acknowledged results survive power loss. `os`: they survive a process crash only. (`KEEL_DURABILITY`) */
   durability?: 'fsync' | 'os';
+  /**
+   * Values (inputs, outputs, step results, state values) whose JSON is longer than this many
+   * bytes are stored out of line and read only when needed (see docs/payloads.md). Default
+   * 256 KiB (`KEEL_LARGE_PAYLOAD_THRESHOLD`).
+   */
+  largePayloadThreshold?: number;
+  /**
+   * The largest JSON of one stored value, in bytes; above it a write fails with
+   * `payload_too_large` (a step with a larger result fails terminally). Default 64 MiB
+   * (`KEEL_MAX_PAYLOAD_BYTES`).
+   */
+  maxPayloadBytes?: number;
+  /**
+   * Largest request body the ingress accepts, in bytes; larger ones get 413 `body_too_large`.
+   * Default 1 MiB (`KEEL_BODY_LIMIT`). Raise it (up to `maxPayloadBytes`) to accept large inputs.
+   */
+  bodyLimit?: number;
   /** Ingress port. Default 9080 (`KEEL_PORT`). */
   port?: number;
   /** Ingress address. Default `127.0.0.1` (`KEEL_HOST`). */
@@ -119,6 +138,13 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
    */
   flowsDir?: string;
   /**
+   * Cron schedules declared in code (`schedule({ ... })` from `keel/schedules`; see
+   * docs/schedules.md): adds the schedules extension, which fires them and serves `/schedules`
+   * on the admin API. `[]` adds it with none declared, for schedules created through the admin
+   * API. Ignored when `extensions` has a schedules extension already. Default: none.
+   */
+  schedules?: readonly ScheduleDeclaration[];
+  /**
    * The least severe level Keel's logger writes: `trace`, `debug`, `info`, `warn`, `error` or
    * `silent` (`KEEL_LOG_LEVEL`). Default `info`. Lines are JSON on standard output,
    * human-readable when it is a terminal (see docs/observability.md). Ignored when `logger` is
@@ -195,6 +221,14 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
   if (env.KEEL_LOG_LEVEL) o.logLevel = parseLogLevel(env.KEEL_LOG_LEVEL, 'KEEL_LOG_LEVEL');
   if (env.KEEL_DATABASE_URL) o.databaseUrl = env.KEEL_DATABASE_URL;
   if (env.KEEL_DATABASE_SCHEMA) o.databaseSchema = env.KEEL_DATABASE_SCHEMA;
+  if (env.KEEL_LARGE_PAYLOAD_THRESHOLD)
+    o.largePayloadThreshold = bytesFrom(
+      env.KEEL_LARGE_PAYLOAD_THRESHOLD,
+      'KEEL_LARGE_PAYLOAD_THRESHOLD',
+    );
+  if (env.KEEL_MAX_PAYLOAD_BYTES)
+    o.maxPayloadBytes = bytesFrom(env.KEEL_MAX_PAYLOAD_BYTES, 'KEEL_MAX_PAYLOAD_BYTES');
+  if (env.KEEL_BODY_LIMIT) o.bodyLimit = bytesFrom(env.KEEL_BODY_LIMIT, 'KEEL_BODY_LIMIT');
   if (env.KEEL_LEASE) o.lease = checked(env.KEEL_LEASE, 'KEEL_LEASE');
   if (env.KEEL_RETENTION) o.retention = checked(env.KEEL_RETENTION, 'KEEL_RETENTION');
   if (env.KEEL_SUSPEND_AFTER)
@@ -215,6 +249,14 @@ function portFrom(text: string, name: string): number {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new RangeError(`${name}="${text}" is not a port number (0-65535)`);
   return port;
+}
+
+/** A whole number of bytes from an env var (digits only). */
+function bytesFrom(text: string, name: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n))
+    throw new RangeError(`${name}="${text}" is not a whole number of bytes`);
+  return n;
 }
 
 function checked(d: Duration, name: string): Duration {
@@ -260,9 +302,17 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     integrationsFile,
     storeWait = 'forever',
     flowsDir,
+    schedules: scheduleDeclarations,
     logLevel,
+    largePayloadThreshold,
+    maxPayloadBytes,
+    bodyLimit,
     ...engineOptions
   } = options;
+  const payloads = {
+    ...(largePayloadThreshold !== undefined ? { largePayloadThreshold } : {}),
+    ...(maxPayloadBytes !== undefined ? { maxPayloadBytes } : {}),
+  };
   // One logger for the start, the engine and the signals; a bad level fails the start at once.
   const logger: EngineLogger =
     engineOptions.logger ?? keelLogger({ level: parseLogLevel(logLevel ?? 'info', 'logLevel') });
@@ -302,8 +352,9 @@ export async function startApp(options: AppOptions & { services: Definition[] })
       ? await openPostgresStore({
           url: databaseUrl,
           ...(databaseSchema ? { schema: databaseSchema } : {}),
+          ...payloads,
         })
-      : openSqliteStore({ path: db, durability });
+      : openSqliteStore({ path: db, durability, ...payloads });
     // The webhooks and integrations options are extensions like any other.
     const webhooks = webhooksOptions ? createWebhooks(webhooksOptions) : undefined;
     const others = withSubscriptions(
@@ -325,6 +376,9 @@ export async function startApp(options: AppOptions & { services: Definition[] })
       ...others,
       // Last: flows check their steps against the integrations and databases installed before.
       ...(flowsDir === undefined || flowsGiven ? [] : [createFlows({ dir: flowsDir })]),
+      ...(scheduleDeclarations === undefined || others.some((e) => e.name === 'schedules')
+        ? []
+        : [createSchedules(scheduleDeclarations)]),
     ];
     const engine = new Engine({ ...engineOptions, logger, extensions, store });
     try {
@@ -347,7 +401,12 @@ export async function startApp(options: AppOptions & { services: Definition[] })
   let admin: AdminServer;
   try {
     // Both serve the extensions' routes under their names (`/webhooks`, `/integrations`).
-    ingress = await serve(engine, { port, host, ...(ingressKeys ? { ingressKeys } : {}) });
+    ingress = await serve(engine, {
+      port,
+      host,
+      ...(ingressKeys ? { ingressKeys } : {}),
+      ...(bodyLimit !== undefined ? { bodyLimit } : {}),
+    });
     admin = await serveAdmin(engine, {
       port: adminPort,
       host: adminHost,

@@ -16,6 +16,8 @@
  * `startApp` (which wires all of them from options) at `keel/app`.
  */
 export { service, object, workflow, handler, shared } from './core/definitions.js';
+export { queue } from './core/queue.js';
+export type { Queue, QueueOptions, RateLimitOptions } from './core/queue.js';
 export type {
   Definition,
   ServiceDefinition,
@@ -54,6 +56,13 @@ export {
   InvalidDelayError,
 } from './core/errors.js';
 export type { ErrorInfo, KeelErrorOptions } from './core/errors.js';
+export {
+  InvalidFlowControlError,
+  ThrottledError,
+  MAX_THROTTLE_LIMIT,
+  MAX_FLOW_KEY_LENGTH,
+} from './core/flow.js';
+export type { DebounceOptions, ThrottleOptions } from './core/flow.js';
 export type { KeelErrorCode } from './engine/errors.js';
 export { parseDuration, MAX_DELAY_MS } from './core/duration.js';
 export type { Duration } from './core/duration.js';

@@ -9,6 +9,7 @@ type Status = InvocationInfo['status'];
 
 /** Every status, in lifecycle order (the order the 400 lists them in). */
 export const STATUSES = [
+  'queued',
   'pending',
   'scheduled',
   'running',

@@ -8,6 +8,7 @@ import { registerInvoke } from './commands/invoke.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerMisc } from './commands/misc.js';
 import { registerStart } from './commands/start.js';
+import { registerSchedules } from './commands/schedules.js';
 import { registerState } from './commands/state.js';
 import { registerIntegrations, registerWebhooks } from './commands/webhooks.js';
 import { colours } from './output.js';
@@ -65,6 +66,7 @@ ${EXIT_CODES_HELP}`,
   registerState(program);
   registerWebhooks(program);
   registerIntegrations(program);
+  registerSchedules(program);
   registerMigrate(program);
   registerMisc(program);
   return program;

@@ -6,10 +6,11 @@
  */
 import type { Definition } from '../core/definitions.js';
 import { UsageError, ValidationError } from '../core/errors.js';
+import { ThrottledError } from '../core/flow.js';
 import { resolveRetry } from '../core/retry.js';
 import { CLIENT_RETRY, exchange, type Transport } from './http.js';
 import { invocationRef, sentInvocation } from './invocation.js';
-import { awakeablePath, delayQuery, invokePath } from './paths.js';
+import { awakeablePath, invokePath, sendQuery } from './paths.js';
 import type {
   ConnectOptions,
   KeelClient,
@@ -70,12 +71,19 @@ export function connect(options: ConnectOptions): KeelClient {
     const answer = await exchange(t, {
       method: 'POST',
       path:
-        invokePath(target.service, target.handler, target.key, true) + delayQuery(options?.delay),
+        invokePath(target.service, target.handler, target.key, true) + sendQuery(options ?? {}),
       body: bodyOf(input),
       idempotencyKey: options?.idempotencyKey,
       idempotent: idempotent || options?.idempotencyKey !== undefined,
       signal: options?.signal,
     });
+    // A throttle in drop mode refused it: 200 `{ dropped: true }`, thrown as the engine API does.
+    const dropped = answer.body as { dropped?: unknown; retryAfterMs?: unknown; message?: unknown };
+    if (dropped?.dropped === true)
+      throw new ThrottledError(
+        typeof dropped.message === 'string' ? dropped.message : 'the send was dropped (throttled)',
+        typeof dropped.retryAfterMs === 'number' ? dropped.retryAfterMs : 0,
+      );
     return sentInvocation<O>(t, answer.body);
   };
 
@@ -102,6 +110,8 @@ export function connect(options: ConnectOptions): KeelClient {
         input,
         {
           delay: options?.delay,
+          debounce: options?.debounce,
+          throttle: options?.throttle,
           idempotencyKey: callOptions?.idempotencyKey ?? options?.idempotencyKey,
           signal: callOptions?.signal ?? options?.signal,
         },

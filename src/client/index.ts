@@ -52,5 +52,7 @@ export {
   ValidationError,
 } from '../core/errors.js';
 export type { ErrorInfo } from '../core/errors.js';
+export { InvalidFlowControlError, ThrottledError } from '../core/flow.js';
+export type { DebounceOptions, ThrottleOptions } from '../core/flow.js';
 export type { Duration } from '../core/duration.js';
 export type { RetryPolicy } from '../core/retry.js';

@@ -1,10 +1,17 @@
 /**
  * The ingress's URL shapes, built on the client's side (see src/ingress/router.ts for the other
  * side): `/{Service}/{handler}`, `/{Object or Workflow}/{key}/{handler}`, `/send` appended for a
- * send, `?delay=` on a send, `/invocations/{id}[/attach|/output]`, `/awakeables/{id}/resolve|reject`.
+ * send, `?delay=` and debounce/throttle parameters on a send, `/invocations/{id}[/attach|/output]`,
+ * `/awakeables/{id}/resolve|reject`.
  */
 import { checkDelay, parseDuration, type Duration } from '../core/duration.js';
 import { UsageError } from '../core/errors.js';
+import {
+  checkDebounce,
+  checkThrottle,
+  type DebounceOptions,
+  type ThrottleOptions,
+} from '../core/flow.js';
 
 /**
  * One path segment, percent-encoded (the ingress decodes each segment). `.` and `..` are
@@ -36,13 +43,34 @@ export function invokePath(
 }
 
 /**
- * The `?delay=` of a send, checked here as the engine checks it (so a bad delay costs no
- * request): `InvalidDelayError` (code `invalid_delay`) for one that is not a duration, negative,
- * or over 365 days.
+ * The query of a send: `?delay=` and the debounce and throttle parameters (see
+ * src/ingress/flow-params.ts), checked here as the engine checks them, so bad options cost no
+ * request: `InvalidDelayError`, `InvalidFlowControlError` (`invalid_debounce`, `invalid_throttle`).
  */
-export function delayQuery(delay: Duration | undefined): string {
-  if (delay === undefined) return '';
-  return `?delay=${checkDelay(parseDuration(delay))}ms`;
+export function sendQuery(options: {
+  delay?: Duration;
+  debounce?: DebounceOptions;
+  throttle?: ThrottleOptions;
+}): string {
+  const params: string[] = [];
+  const add = (name: string, value: string | number): void => {
+    params.push(`${name}=${encodeURIComponent(value)}`);
+  };
+  if (options.delay !== undefined) add('delay', `${checkDelay(parseDuration(options.delay))}ms`);
+  if (options.debounce !== undefined) {
+    const d = checkDebounce(options.debounce);
+    add('debounceKey', d.key);
+    add('debouncePeriod', `${d.periodMs}ms`);
+    if (d.maxWaitMs !== undefined) add('debounceMaxWait', `${d.maxWaitMs}ms`);
+  }
+  if (options.throttle !== undefined) {
+    const t = checkThrottle(options.throttle);
+    add('throttleKey', t.key);
+    add('throttleLimit', t.limit);
+    add('throttlePeriod', `${t.periodMs}ms`);
+    add('throttleMode', t.mode);
+  }
+  return params.length === 0 ? '' : `?${params.join('&')}`;
 }
 
 /** `/invocations/{id}` with an optional action. */

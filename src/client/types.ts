@@ -12,6 +12,7 @@ import type {
   WorkflowDefinition,
 } from '../core/definitions.js';
 import type { Duration } from '../core/duration.js';
+import type { DebounceOptions, ThrottleOptions } from '../core/flow.js';
 import type { RetryPolicy } from '../core/retry.js';
 import type { InvocationInfo } from '../engine/info.js';
 import type { InvocationStatus } from '../store/types.js';
@@ -152,10 +153,18 @@ export interface RemoteTarget {
   key?: string;
 }
 
-/** Per-send options of {@link KeelClient.send}: a call's and a delay. */
+/**
+ * Per-send options of {@link KeelClient.send}: a call's, a delay, and debounce or throttle (see
+ * docs/flow-control.md). A send a throttle in `drop` mode refused rejects with `ThrottledError`
+ * (code `throttled`, `retryAfterMs`); it is not retried.
+ */
 export interface RemoteSendCallOptions extends RemoteCallOptions {
   /** Start the invocation after this delay (`500ms`, `10s`, `PT1M`, or milliseconds). */
   delay?: Duration;
+  /** One invocation per burst of sends with this key, with the last input. */
+  debounce?: DebounceOptions;
+  /** At most `limit` starts per `period` per key: delayed (default) or dropped beyond it. */
+  throttle?: ThrottleOptions;
 }
 
 /** A connection to a Keel app's ingress, made by {@link connect}. */

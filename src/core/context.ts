@@ -1,4 +1,5 @@
 import type { Duration } from './duration.js';
+import type { DebounceOptions, ThrottleOptions } from './flow.js';
 import type { DurablePromise, Settled, Values } from './futures.js';
 import type { Awakeable, DurablePromiseHandle } from './replay.js';
 import type { RetryPolicy } from './retry.js';
@@ -34,6 +35,17 @@ export interface CallOptions {
 export interface SendOptions extends CallOptions {
   /** Start the invocation after this delay (`500ms`, `10s`, `PT1M`, ...). */
   delay?: Duration;
+  /**
+   * One invocation per burst of sends with this key, started with the last input once the key
+   * has been quiet for `period` (see docs/flow-control.md). Not with `delay` or an idempotency key.
+   */
+  debounce?: DebounceOptions;
+  /**
+   * At most `limit` starts per `period` per key: the rest wait for a free slot (`mode: 'delay'`,
+   * the default). `mode: 'drop'` is for the engine API and the ingress only: inside a handler
+   * it fails the invocation with a `UsageError` (a dropped send has no invocation to journal).
+   */
+  throttle?: ThrottleOptions;
 }
 
 /** What a one-way send returns: the id of the invocation it started. */

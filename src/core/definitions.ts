@@ -12,6 +12,7 @@ import { UsageError } from './errors.js';
 import type { DurablePromise } from './futures.js';
 import type { RetryPolicy } from './retry.js';
 import type { StandardSchemaV1 } from './schema.js';
+import type { Queue } from './queue.js';
 
 const HANDLER = Symbol.for('keel.handler');
 
@@ -25,6 +26,16 @@ export interface HandlerOptions<I = any, O = any> {
   output?: StandardSchemaV1<unknown, O>;
   /** Overrides the definition's retry policy for this handler. */
   retry?: RetryPolicy;
+  /**
+   * The flow-control queue its invocations wait in until its limits let them start (see
+   * {@link queue}). Services, workflows' `run` and objects' shared handlers; an object's
+   * exclusive handlers already run one at a time per object key.
+   */
+  queue?: Queue;
+  /** The queue's fairness and per-key limit key of an invocation. Default: `''` (one key). */
+  queueKey?: (input: I) => string;
+  /** Higher starts first within a key. Default 0. Integers from -1,000,000 to 1,000,000. */
+  priority?: (input: I) => number;
 }
 
 /** A handler function with options attached, made by {@link handler} or {@link shared}. */

@@ -8,6 +8,7 @@ import type {
 } from './context.js';
 import type { Client, Definition, SendClient } from './definitions.js';
 import { parseDuration, type Duration } from './duration.js';
+import { checkDebounce, checkThrottle } from './flow.js';
 import {
   CancelledError,
   errorMessage,
@@ -390,7 +391,22 @@ export class ContextImpl implements ObjectContext {
       return this.fail(index, withTiming(failed, startedAt, durationMs, attempt));
     }
     const entry: JournalEntry = { kind: 'run', name, done: true, value: stored };
-    await this.host.commit(index, withTiming(entry, startedAt, durationMs, attempt), writes);
+    try {
+      await this.host.commit(index, withTiming(entry, startedAt, durationMs, attempt), writes);
+    } catch (err) {
+      // A result above the store's hard limit would be too large on every retry too, and each
+      // retry would repeat the body's side effects: the step fails for good, its failure
+      // recorded (a small entry), which the handler may catch (e.g. to keep the data elsewhere).
+      if (this.dead || (err as { code?: unknown } | null)?.code !== 'payload_too_large') throw err;
+      const error = toErrorInfo(
+        new TerminalError(
+          `the result of step "${name}" is too large to store: ${errorMessage(err)}`,
+          { code: 'payload_too_large', cause: err },
+        ),
+      );
+      const failed: JournalEntry = { kind: 'run', name, done: true, error };
+      return this.fail(index, withTiming(failed, startedAt, durationMs, attempt));
+    }
     return stored;
   }
 
@@ -932,6 +948,9 @@ export class ContextImpl implements ObjectContext {
   }
 
   private send(target: Target, input: unknown, options: SendOptions): InvocationHandle {
+    // Before the send takes an index: options that cannot be used fail the handler at once
+    // (terminal), live or replayed alike.
+    checkSendFlow(options);
     const index = this.claim();
     const rec = this.replay(index, 'send', targetName(target));
     if (rec === 'dead') return { invocationId: NEVER };
@@ -1165,4 +1184,17 @@ function plainItem(v: unknown, depth: number): unknown {
       // Functions and symbols (dropped or null in JSON), bigints (an error): the slow path.
       return NOT_PLAIN;
   }
+}
+
+/**
+ * Debounce and throttle options of a handler's send, checked (`InvalidFlowControlError`). A
+ * throttle in `drop` mode is refused: a dropped send starts no invocation, so its journal entry
+ * would have no id to record and its handle nothing to resolve with.
+ */
+function checkSendFlow(options: SendOptions): void {
+  if (options.debounce !== undefined) checkDebounce(options.debounce);
+  if (options.throttle !== undefined && checkThrottle(options.throttle).mode === 'drop')
+    throw new UsageError(
+      "throttle mode 'drop' is not available for sends inside a handler (a dropped send has no invocation to journal): use mode 'delay', or send with drop from outside (engine.send, the ingress, keel/client)",
+    );
 }

@@ -14,6 +14,7 @@ import { validate } from '../core/schema.js';
 import { StoreError } from '../store/errors.js';
 import type { InvocationRow, TimerRow, WriteOp } from '../store/types.js';
 import { adminHandlerSpec } from './admin-state.js';
+import type { Debounce, Throttle } from '../core/flow.js';
 import { dedupeKey } from './dedupe.js';
 import { newInvocationId } from './ids.js';
 import { NO_ENTRIES, unreplayable, type Kernel, type Loading } from './kernel.js';
@@ -50,6 +51,17 @@ export interface Admit extends ResolvedTarget {
    * refuses it (409 `key_busy`) instead of queueing it.
    */
   prefix?: ReadonlyMap<number, JournalEntry>;
+  /** Sends only: debounce (flow-control.ts handles it before `create`). */
+  debounce?: Debounce;
+  /** Sends only: throttle (flow-control.ts handles it before `create`). */
+  throttle?: Throttle;
+  /**
+   * The dedupe key to store instead of the one {@link dedupeKey} derives: a debounced burst's
+   * generation (flow-control.ts), so concurrent first sends of a burst create one invocation.
+   */
+  dedupe?: string;
+  /** The index of a delayed start's timer: -1, or `DEBOUNCE_TIMER` (timer-firing.ts) for a debounced one. */
+  startTimer?: number;
 }
 
 /** What {@link Admission.create} answers. */
@@ -121,25 +133,19 @@ export class Admission {
     caller: { id: string; index: number } | undefined,
     /** Ops that ride in the insert's write (the caller's journal entry of a call or send). */
     extra?: (row: InvocationRow) => WriteOp[],
-    /** The input is already in its JSON form (a handler's call or send normalized it). */
-    normalized = false,
+    /**
+     * The input is already in its JSON form (a handler's call or send normalized it), or
+     * `'validated'`: {@link checkInput} checked it already (flow control does, before it counts).
+     */
+    normalized: boolean | 'validated' = false,
   ): Promise<Admitted> {
     const { k } = this;
     k.checkRunning();
     const { def, spec, key } = req;
-    let input = req.input;
-    // A schema may transform the input (defaults, coercions): its output is normalized again.
-    if (spec.options.input || !normalized) {
-      if (spec.options.input)
-        input = await validate(spec.options.input, input, `input of ${def.name}.${spec.name}`);
-      try {
-        input = normalize(input, `the input of ${def.name}.${spec.name}`);
-      } catch (err) {
-        throw new ValidationError((err as Error).message);
-      }
-    }
+    const input =
+      normalized === 'validated' ? req.input : await this.checkInput(req, req.input, normalized);
     // A workflow's run is keyed by its workflow key alone (see dedupe.ts).
-    const dedupe = dedupeKey(def.kind, def.name, spec.name, key, req.idempotencyKey);
+    const dedupe = req.dedupe ?? dedupeKey(def.kind, def.name, spec.name, key, req.idempotencyKey);
     // Checked again right after each await, before anything else can run: a concurrent
     // request for the same key that got there first is found, not duplicated.
     while (dedupe) {
@@ -181,13 +187,23 @@ export class Admission {
     };
     if (req.trace !== undefined) row.trace = req.trace;
     else if (req.spanKind !== undefined) noteRootKind(row, req.spanKind);
-    const { insert, byStore } = k.own.admit(row, delay > 0);
+    const startTimer = req.startTimer ?? -1;
+    // A queued handler's invocation waits in its queue (unless delayed: its start timer files
+    // it; or restarted from a prefix by an operator: that starts at once).
+    const queued = spec.options.queue !== undefined && delay === 0 && !req.prefix;
+    // Computed for a delayed one too: a queueKey that throws is the sender's 400, not the timer's.
+    const queuePut = spec.options.queue ? k.queues.putOp(row, spec) : undefined;
+    if (queued) row.status = 'queued';
+    const { insert, byStore } = queued
+      ? this.queuedInsert(row)
+      : k.own.admit(row, delay > 0);
     const ops: WriteOp[] = [insert];
+    if (queued) ops.push(queuePut!);
     const sleeps = req.prefix ? this.withPrefix(row, insert, byStore, req.prefix, ops) : [];
     if (delay > 0)
       ops.push({
         op: 'timer.put',
-        timer: { invocationId: row.id, index: -1, fireAt: now + delay },
+        timer: { invocationId: row.id, index: startTimer, fireAt: now + delay },
       });
     // The caller's journal entry rides in the same write, so a call or send is recorded
     // atomically with the invocation it starts.
@@ -203,7 +219,9 @@ export class Admission {
     const durable: Promise<unknown> = written.then(
       (results) => {
         if (dedupe) this.inflightDedupe.delete(dedupe);
-        if (delay > 0) k.timers.add({ invocationId: row.id, index: -1, fireAt: now + delay });
+        if (delay > 0)
+          k.timers.add({ invocationId: row.id, index: startTimer, fireAt: now + delay });
+        if (queued) k.queues.poke(spec.options.queue!.name);
         const first = results[0] as { inserted?: boolean; acquired?: boolean } | undefined;
         // Counted once durable, and not when another process's insert held the key already
         // (nor for a restart from a prefix that found its key busy: it is deleted again).
@@ -251,6 +269,32 @@ export class Admission {
         () => undefined,
       );
     return { row, existing: false, durable };
+  }
+
+  /**
+   * The input of `target` as it is stored: validated against the handler's schema (which may
+   * transform it: defaults, coercions) and in its JSON form. 400 (`ValidationError`) otherwise.
+   */
+  async checkInput(target: ResolvedTarget, input: unknown, normalized: boolean): Promise<unknown> {
+    const { def, spec } = target;
+    // A schema may transform the input (defaults, coercions): its output is normalized again.
+    if (spec.options.input || !normalized) {
+      if (spec.options.input)
+        input = await validate(spec.options.input, input, `input of ${def.name}.${spec.name}`);
+      try {
+        input = normalize(input, `the input of ${def.name}.${spec.name}`);
+      } catch (err) {
+        throw new ValidationError((err as Error).message);
+      }
+    }
+    return input;
+  }
+
+  /** The insert of a `queued` invocation: it takes no key and starts nothing (admission does). */
+  private queuedInsert(row: InvocationRow): { insert: WriteOp; byStore: boolean } {
+    const owner = this.k.own.processId;
+    if (owner !== undefined) row.owner = owner;
+    return { insert: { op: 'invocation.insert', row: { ...row } }, byStore: false };
   }
 
   /**

@@ -10,6 +10,7 @@ const DECIDE_TRIES = 5;
 
 /** Every status but the finished ones. */
 const UNFINISHED: InvocationStatus[] = [
+  'queued',
   'pending',
   'scheduled',
   'running',
@@ -94,13 +95,14 @@ export class Control {
       );
     }
     if (row.cancel) return toInfo(row);
-    if (row.status === 'pending' || row.status === 'scheduled') {
+    if (row.status === 'pending' || row.status === 'scheduled' || row.status === 'queued') {
       // Not started: nothing to compensate, it ends here.
       k.own.dequeue(row);
       const error = toErrorInfo(new CancelledError());
       const unrecorded = await k.outcomes.finishRow(row, { error }, false, [
         'pending',
         'scheduled',
+        'queued',
       ]);
       if (unrecorded) throw unrecorded;
       return toInfo({ ...row, status: 'failed', error });

@@ -2,6 +2,7 @@ import type { CallOptions, SendOptions } from '../core/context.js';
 import type { Definition, ExternalClient, SendClient } from '../core/definitions.js';
 import { checkDelay, parseDuration } from '../core/duration.js';
 import { errorMessage, fromErrorInfo, KeelError, ValidationError } from '../core/errors.js';
+import { checkDebounce, checkThrottle, InvalidFlowControlError } from '../core/flow.js';
 import type { JournalEntry } from '../core/journal.js';
 import { normalize } from '../core/replay.js';
 import type { InvocationRow, Store } from '../store/types.js';
@@ -20,10 +21,12 @@ import { pauseInvocation, restartInvocation, resumeInvocation, retryNow } from '
 import { restartFromEntry, type RestartOptions } from './restart.js';
 import { loadAwakeableSecret } from './secrets.js';
 import type { WaitOptions } from './waiters.js';
+import type { QueueInfo } from './queues.js';
 import { traceOfInvoke } from '../observability/tracing/ingress.js';
 
 export type { EngineLogger, EngineOptions } from './kernel.js';
 export type { InvocationInfo, InvokeRequest, SendResult } from './info.js';
+export type { QueueInfo } from './queues.js';
 export { RestartPrefixError } from './restart.js';
 export type { RestartOptions, RestartPrefixCode } from './restart.js';
 
@@ -95,6 +98,7 @@ export class Engine {
     k.started = true;
     await k.own.start();
     await k.timers.start();
+    k.queues.start();
     k.retention.schedule(0);
     for (const e of k.installed) e.started?.();
   }
@@ -105,6 +109,7 @@ export class Engine {
     k.stopping = true;
     await k.own.stop();
     k.timers.stop();
+    k.queues.stop();
     k.retention.stop();
     k.dropAll();
     k.results.clear(
@@ -158,7 +163,26 @@ export class Engine {
     return this.k.invoke(this.admit(req, false), wait);
   }
 
-  /** Starts a handler without waiting for it; resolves once the invocation is durably accepted. */
+  /**
+   * Starts a handler without waiting for it; resolves once the invocation is durably accepted.
+   *
+   * With `debounce`, the sends of a burst (same target and key, closer than `period`) make one
+   * invocation that starts with the last input once the key is quiet for `period` (at most
+   * `maxWait` after the burst's first send); each resolves with that invocation's id. With
+   * `throttle`, at most `limit` invocations start per `period` per key: the rest are scheduled
+   * at the next free slot (`mode: 'delay'`, the default) or refused with `ThrottledError`
+   * (code `throttled`, `retryAfterMs`; `mode: 'drop'`). Bad options: 400 `invalid_debounce` /
+   * `invalid_throttle`, nothing stored. See docs/flow-control.md.
+   *
+   * @example
+   * ```ts
+   * // One reindex per document, 5 s after its last edit (at most 1 min after the first).
+   * const { invocationId } = await engine.send({
+   *   service: 'Search', handler: 'reindex', input: doc,
+   *   debounce: { key: doc.id, period: '5s', maxWait: '1m' },
+   * });
+   * ```
+   */
   async send(req: InvokeRequest): Promise<SendResult> {
     return this.k.send(this.admit(req, true));
   }
@@ -322,6 +346,19 @@ export class Engine {
   }
 
   /**
+   * The flow-control queues of this engine's handlers (see `queue`), with their limits and
+   * figures: invocations waiting and running, keys waiting, the oldest wait.
+   *
+   * @example
+   * ```ts
+   * for (const q of await engine.queues()) console.log(q.name, q.waiting, q.running);
+   * ```
+   */
+  async queues(): Promise<QueueInfo[]> {
+    return this.k.queues.info();
+  }
+
+  /**
    * Invocations, newest first, matching every filter given; `cursor` pages through older ones.
    * `status` may be a list (any of them), `error` is an error code, `since`/`until` bound
    * `createdAt` (epoch ms, inclusive).
@@ -385,7 +422,15 @@ export class Engine {
     return out as ExternalClient<D>;
   }
 
-  /** A typed one-way client, for use outside handlers. */
+  /**
+   * A typed one-way client, for use outside handlers. `options` apply to every send of it
+   * (`delay`, `debounce`, `throttle`: see {@link Engine.send}).
+   *
+   * @example
+   * ```ts
+   * await engine.sendClient(Search, undefined, { debounce: { key: doc.id, period: '5s' } }).reindex(doc);
+   * ```
+   */
   sendClient<D extends Definition>(def: D, key?: string, options?: SendOptions): SendClient<D> {
     const delayMs = options?.delay === undefined ? undefined : parseDuration(options.delay);
     const out: Record<string, unknown> = {};
@@ -398,20 +443,32 @@ export class Engine {
           input,
           delayMs,
           idempotencyKey: callOptions?.idempotencyKey ?? options?.idempotencyKey,
+          debounce: options?.debounce,
+          throttle: options?.throttle,
         }).then((r) => r.invocationId),
       });
     }
     return out as SendClient<D>;
   }
 
-  /** The request, with its target resolved (404 for an unknown one, 400 for a bad delay). */
+  /**
+   * The request, with its target resolved (404 for an unknown one, 400 for a bad delay or bad
+   * debounce or throttle options).
+   */
   private admit(req: InvokeRequest, send: boolean): Admit {
     if (req.delayMs !== undefined) checkDelay(req.delayMs);
+    if (!send && (req.debounce !== undefined || req.throttle !== undefined))
+      throw new InvalidFlowControlError(
+        'debounce and throttle apply to sends only: use engine.send (or /send on the ingress)',
+        req.debounce !== undefined ? 'invalid_debounce' : 'invalid_throttle',
+      );
     return {
       ...this.k.admission.resolve(req.service, req.handler, req.key),
       input: req.input,
       idempotencyKey: req.idempotencyKey,
       delayMs: req.delayMs,
+      ...(req.debounce === undefined ? {} : { debounce: checkDebounce(req.debounce) }),
+      ...(req.throttle === undefined ? {} : { throttle: checkThrottle(req.throttle) }),
       ...traceOfInvoke(req, send),
     };
   }

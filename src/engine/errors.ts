@@ -18,7 +18,16 @@ export type EngineErrorCode =
   /** The secret that derives awakeable ids could not be read or created (HTTP 503). */
   | 'secret_unavailable'
   /** The stored secret is damaged (HTTP 500). */
-  | 'secret_damaged';
+  | 'secret_damaged'
+  /** Debounce options that cannot be used (HTTP 400; nothing stored). */
+  | 'invalid_debounce'
+  /** Throttle options that cannot be used (HTTP 400; nothing stored). */
+  | 'invalid_throttle'
+  /** A throttled send in `drop` mode found no free slot (`ThrottledError`; the ingress answers 200 `{ dropped: true }`). */
+  | 'throttled'
+  /** A debounce or throttle key was contended past the engine's retries (HTTP 503: send again). */
+  | 'debounce_contended'
+  | 'throttle_contended';
 
 /**
  * Every code the engine (with its core and its store) raises, for matching on `err.code`. A

@@ -1,6 +1,7 @@
 import type { CallOptions, Logger, SendOptions } from '../core/context.js';
 import { checkDelay } from '../core/duration.js';
 import { CancelledError, errorMessage, toErrorInfo, UsageError } from '../core/errors.js';
+import { checkDebounce, checkThrottle } from '../core/flow.js';
 import { targetName, type JournalEntry, type Target } from '../core/journal.js';
 import type { StepWrite } from '../core/replay.js';
 import type { OpResult, TimerRow, WriteOp } from '../store/types.js';
@@ -246,6 +247,29 @@ export class RunnerHost {
     runner.expecting++;
     try {
       checkDelay(delayMs);
+      if (options?.debounce !== undefined || options?.throttle !== undefined) {
+        // The send's entry rides in the write that makes it durable: the insert of a new
+        // burst or a throttled invocation, or the write that joins a burst.
+        const sent = await k.flow.send(
+          {
+            ...k.admission.resolve(target.service, target.handler, target.key),
+            input,
+            idempotencyKey: options.idempotencyKey,
+            delayMs: delayMs > 0 ? delayMs : undefined,
+            trace,
+            ...(options.debounce === undefined ? {} : { debounce: checkDebounce(options.debounce) }),
+            ...(options.throttle === undefined ? {} : { throttle: checkThrottle(options.throttle) }),
+          },
+          (r) => [{ op: 'journal.put', invocationId: me, index, entry: entryFor(r.id) }],
+          true, // ctx.send normalized the input
+        );
+        // A throttled send that found its idempotency key's invocation wrote nothing.
+        if (sent.existing && options.debounce === undefined && !runner.dead)
+          await this.write(runner, [
+            { op: 'journal.put', invocationId: me, index, entry: entryFor(sent.invocationId) },
+          ]);
+        return sent.invocationId;
+      }
       const { row, existing, durable } = await k.admission.createNamed(
         target,
         { input, idempotencyKey: options?.idempotencyKey, delayMs, trace },

@@ -1,4 +1,5 @@
 import { NotFoundError, type ErrorInfo } from '../core/errors.js';
+import type { DebounceOptions, ThrottleOptions } from '../core/flow.js';
 import { targetName } from '../core/journal.js';
 import type { InvocationRow } from '../store/types.js';
 import { idempotencyKeyOf } from './dedupe.js';
@@ -13,6 +14,16 @@ export interface InvokeRequest {
   idempotencyKey?: string;
   /** Sends only: start after this many milliseconds. */
   delayMs?: number;
+  /**
+   * Sends only: one invocation, with the last input, per burst of sends with this key (see
+   * docs/flow-control.md). Not with `delayMs`, an idempotency key or `throttle`.
+   */
+  debounce?: DebounceOptions;
+  /**
+   * Sends only: at most `limit` starts per `period` per key; beyond it delayed to the next free
+   * slot, or (`mode: 'drop'`) refused with `ThrottledError` (see docs/flow-control.md).
+   */
+  throttle?: ThrottleOptions;
   /**
    * The W3C trace context the invocation's spans continue (the `traceparent` and `tracestate`
    * headers' values). Without it, the span active where `invoke`/`send` is called (if any).

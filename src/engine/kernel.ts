@@ -19,6 +19,7 @@ import { Admission, type Admit } from './admission.js';
 import { systemClock, type Clock } from './clock.js';
 import { Completions } from './completions.js';
 import { Control } from './control.js';
+import { FlowControl } from './flow-control.js';
 import type { Engine } from './engine.js';
 import type { EngineExtension } from './extension.js';
 import type { Mount } from '../http/mount.js';
@@ -29,6 +30,7 @@ import { Outcomes } from './outcome.js';
 import { Registry } from './registry.js';
 import { Results } from './results.js';
 import { Retention } from './retention.js';
+import { Queues } from './queues.js';
 import type { Runner } from './runner.js';
 import { fireTimer } from './timer-firing.js';
 import { TimerService } from './timers.js';
@@ -158,6 +160,8 @@ export class Kernel {
   readonly control: Control;
   readonly results: Results;
   readonly retention: Retention;
+  readonly flow: FlowControl;
+  readonly queues: Queues;
 
   /** The engine's extensions, installed by `Engine.start` (see `EngineExtension`). */
   readonly extensions: readonly EngineExtension[];
@@ -196,6 +200,8 @@ export class Kernel {
     this.control = new Control(this);
     this.results = new Results(this);
     this.retention = new Retention(this);
+    this.flow = new FlowControl(this);
+    this.queues = new Queues(this);
   }
 
   /**
@@ -212,8 +218,13 @@ export class Kernel {
     return outcome.output;
   }
 
-  /** Starts a resolved target; resolves once the invocation is durably accepted. */
+  /**
+   * Starts a resolved target; resolves once the invocation is durably accepted (a debounced
+   * send: once it is part of the burst that will run). A throttled send in `drop` mode with no
+   * free slot throws `ThrottledError`.
+   */
   async send(req: Admit): Promise<SendResult> {
+    if (req.debounce || req.throttle) return this.flow.send(req);
     const { row, existing, durable } = await this.admission.create(req, undefined);
     await durable;
     return { invocationId: row.id, status: row.status, existing };
@@ -224,6 +235,7 @@ export class Kernel {
     this.stopping = true;
     this.own.crash();
     this.timers.stop();
+    this.queues.stop();
     this.retention.stop();
     this.dropAll();
     this.results.clear();

@@ -3,6 +3,7 @@ import {
   isTerminal,
   KeelError,
   RetriesExhaustedError,
+  TerminalError,
   toErrorInfo,
 } from '../core/errors.js';
 import type { JournalEntry } from '../core/journal.js';
@@ -323,6 +324,7 @@ export class Outcomes {
           );
           if (failed) k.log('warn', `failed: ${outcome.error.message}`, fieldsOf(row));
           k.own.finished(row, results);
+          k.queues.finished(row);
           k.results.settle(row.id, outcome);
           if (caller) caller.doneExpecting();
           if (callerEntry) {
@@ -342,6 +344,15 @@ export class Outcomes {
           if (caller) caller.doneExpecting();
           // The operator's cancel or kill found the invocation changed: the caller decides anew.
           if (isPreconditionFailed(err)) return err as Error;
+          if (!failed && (err as { code?: unknown } | null)?.code === 'payload_too_large') {
+            // An output above the store's hard limit is as large on every attempt: the
+            // invocation fails with that, rather than running again at each start.
+            const error = new TerminalError(
+              `the output of ${targetOf(row)} is too large to store: ${errorMessage(err)}`,
+              { code: 'payload_too_large' },
+            );
+            return this.finishRow(row, { error: toErrorInfo(error) }, freeDedupe, expect);
+          }
           k.log(
             'error',
             `could not record the outcome of ${row.id}: ${errorMessage(err)}; it runs again at the next start`,

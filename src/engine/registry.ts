@@ -22,6 +22,11 @@ export class Registry {
     }
   }
 
+  /** A handler's spec by exact names. */
+  spec(service: string, handler: string): HandlerSpec | undefined {
+    return this.specs.get(`${service}/${handler}`);
+  }
+
   all(): Definition[] {
     return [...this.byName.values()];
   }

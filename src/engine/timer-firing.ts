@@ -4,8 +4,17 @@ import type { TimerRow } from '../store/types.js';
 import type { Kernel } from './kernel.js';
 
 /**
+ * The index of a debounced invocation's start timer (flow-control.ts). Not -1: a debounced
+ * send moves its invocation's start later (`runAt`), which the timer held in memory does not
+ * know, so this timer's firing first reads the row and waits again until `runAt` is due.
+ * Other delayed starts and retries (-1) never move and start without that read.
+ */
+export const DEBOUNCE_TIMER = -2;
+
+/**
  * What a due timer does (the `TimerService` decides when): index -1 starts a scheduled
- * invocation or replays one that backed off; any other index completes that sleep entry.
+ * invocation or replays one that backed off, {@link DEBOUNCE_TIMER} starts a debounced one
+ * once its `runAt` is due; any other index completes that sleep entry.
  */
 export function fireTimer(k: Kernel, t: TimerRow): void {
   // A timer whose firing could not be recorded (the store is unreachable) fires again soon.
@@ -18,7 +27,15 @@ export function fireTimer(k: Kernel, t: TimerRow): void {
     k.clock.setTimer(1000, () => k.timers.add(t));
   };
   if (t.index === -1) {
-    startAfterTimer(k, t.invocationId, again);
+    if (!k.queues.any) startAfterTimer(k, t.invocationId, again, -1);
+    else
+      k.queues.fileAfterTimer(t.invocationId).then((filed) => {
+        if (!filed) startAfterTimer(k, t.invocationId, again, -1);
+      }, again);
+    return;
+  }
+  if (t.index === DEBOUNCE_TIMER) {
+    startDebounced(k, t, again);
     return;
   }
   const entry: JournalEntry = {
@@ -43,11 +60,16 @@ export function fireTimer(k: Kernel, t: TimerRow): void {
  * the key hand-off (which take running and pending rows) find it after a crash or while its
  * key is busy. The status checks keep a cancellation made meanwhile.
  */
-function startAfterTimer(k: Kernel, id: string, again: (err: unknown) => void): void {
+function startAfterTimer(
+  k: Kernel,
+  id: string,
+  again: (err: unknown) => void,
+  index: number,
+): void {
   const now = k.clock.now();
   k.store
     .write([
-      { op: 'timer.delete', invocationId: id, index: -1 },
+      { op: 'timer.delete', invocationId: id, index },
       {
         op: 'invocation.update',
         id,
@@ -62,7 +84,7 @@ function startAfterTimer(k: Kernel, id: string, again: (err: unknown) => void): 
       },
     ])
     .then(([, started, retried]) => {
-      k.timers.done(id, -1);
+      k.timers.done(id, index);
       const starts = (started as { updated: boolean }).updated;
       if (!starts && !(retried as { updated: boolean }).updated) return;
       // Durably runnable now: if this read fails, recovery (or a cluster's sweep) starts it.
@@ -76,4 +98,37 @@ function startAfterTimer(k: Kernel, id: string, again: (err: unknown) => void): 
           k.log('error', `could not start ${id} after its timer: ${errorMessage(err)}`),
       );
     }, again);
+}
+
+/**
+ * A debounced invocation's start timer: the sends of its burst moved `runAt` (and the timer's
+ * row) later while this process held the first fire time, so the row decides. Still waiting:
+ * held again for its `runAt`. Due: started as any delayed start is, by the write that deletes
+ * the timer and expects `scheduled`; a send whose own write (which expects `scheduled` too)
+ * committed before it joined this invocation, and its input is what runs; one that comes after
+ * finds it started and begins a new burst (flow-control.ts). No longer scheduled (started,
+ * cancelled, paused): the timer has nothing left to do.
+ */
+function startDebounced(k: Kernel, t: TimerRow, again: (err: unknown) => void): void {
+  const id = t.invocationId;
+  k.store.getInvocation(id).then((row) => {
+    if (row?.status !== 'scheduled') {
+      k.store
+        .write([{ op: 'timer.delete', invocationId: id, index: t.index }])
+        .then(() => k.timers.done(id, t.index), again);
+      return;
+    }
+    // Taken over by another process meanwhile: its reload holds the timer now.
+    if (k.own.elsewhere(row.owner)) {
+      k.timers.done(id, t.index);
+      return;
+    }
+    const runAt = row.runAt ?? t.fireAt;
+    if (runAt > k.clock.now()) {
+      k.timers.done(id, t.index);
+      k.timers.add({ invocationId: id, index: t.index, fireAt: runAt });
+      return;
+    }
+    startAfterTimer(k, id, again, t.index);
+  }, again);
 }

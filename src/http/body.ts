@@ -7,7 +7,7 @@ import { KeelError } from '../core/errors.js';
 export class BodyTooLargeError extends KeelError {
   constructor(limit: number) {
     super(
-      `the request body is larger than the limit of ${limit} bytes; send less, or raise bodyLimit in the ingress options`,
+      `the request body is larger than the limit of ${limit} bytes; send less, or raise bodyLimit in the ingress options (KEEL_BODY_LIMIT for an app)`,
       {
         code: 'body_too_large',
         status: 413,

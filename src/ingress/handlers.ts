@@ -13,6 +13,7 @@ import type { Engine } from '../engine/engine.js';
 import { kernelOf } from '../engine/kernel.js';
 import { isJsonType, parseJson, readBody, unsupportedMediaType } from '../http/body.js';
 import { errorAnswer, sendJson } from '../http/respond.js';
+import { flowParams } from './flow-params.js';
 import type { Route } from './router.js';
 import { traceOfRequest } from '../observability/tracing/ingress.js';
 
@@ -33,18 +34,22 @@ export async function readInvokeRequest(
   expectContinue: boolean,
 ): Promise<Admit> {
   let delayMs: number | undefined;
+  let flow: ReturnType<typeof flowParams> = {};
   if (query !== undefined) {
-    const delays = new URLSearchParams(query).getAll('delay');
+    const params = new URLSearchParams(query);
+    const delays = params.getAll('delay');
     // Two delays would silently pick one: refused, as the admin API refuses repeated parameters.
     if (delays.length > 1)
       throw new InvalidDelayError('?delay= is given more than once: give it once, e.g. ?delay=10s');
     if (delays[0] !== undefined) delayMs = parseDelay(delays[0], r.send);
+    flow = flowParams(params, r.send);
   }
   return {
     ...r.target,
     idempotencyKey: idempotencyKeyOf(req),
     input: await readJsonBody(req, res, bodyLimit, expectContinue),
     delayMs,
+    ...flow,
     ...traceOfRequest(req.headers, r.send),
   };
 }

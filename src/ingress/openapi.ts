@@ -321,9 +321,15 @@ class Builder {
             'Start after this long: a duration such as 10s, 5m, 2h or 1d, or milliseconds; at most 365 days.',
           schema: { type: 'string', examples: ['10s', '5m', '1500'] },
         },
+        ...FLOW_PARAMS,
       ],
       ...this.body(h, input),
       responses: {
+        '200': {
+          description:
+            'Dropped by a throttle with throttleMode=drop: no invocation was created (not an error: the send was refused as asked). retryAfterMs says when the next slot frees.',
+          content: json(ref('DroppedSend')),
+        },
         '202': {
           description: 'Accepted: the invocation is durable and will run.',
           headers: {
@@ -617,6 +623,7 @@ const ERROR_SCHEMA: Obj = {
 };
 
 const STATUSES = [
+  'queued',
   'pending',
   'scheduled',
   'running',
@@ -627,8 +634,76 @@ const STATUSES = [
   'failed',
 ];
 
+const durationParam = (name: string, description: string): Obj => ({
+  name,
+  in: 'query',
+  required: false,
+  description,
+  schema: { type: 'string', examples: ['5s', '1m', 'PT1H'] },
+});
+
+/** The debounce and throttle parameters of a send (src/ingress/flow-params.ts, docs/flow-control.md). */
+const FLOW_PARAMS: Obj[] = [
+  {
+    name: 'debounceKey',
+    in: 'query',
+    required: false,
+    description:
+      'Debounce: sends to this handler (and object key) with the same debounceKey that follow each other closer than debouncePeriod make one invocation, started with the last input once the key was quiet for debouncePeriod. Every send of a burst answers the same invocationId. 1-256 characters; not with delay or an Idempotency-Key.',
+    schema: { type: 'string', minLength: 1, maxLength: 256 },
+  },
+  durationParam(
+    'debouncePeriod',
+    'Debounce: the quiet period (required with debounceKey); more than 0, at most 365 days.',
+  ),
+  durationParam(
+    'debounceMaxWait',
+    'Debounce: the longest a burst can postpone its start, from its first send; at least debouncePeriod. Default: no bound.',
+  ),
+  {
+    name: 'throttleKey',
+    in: 'query',
+    required: false,
+    description:
+      'Throttle: at most throttleLimit invocations of this handler with the same throttleKey start within any window of throttlePeriod. 1-256 characters.',
+    schema: { type: 'string', minLength: 1, maxLength: 256 },
+  },
+  {
+    name: 'throttleLimit',
+    in: 'query',
+    required: false,
+    description: 'Throttle: starts per period (required with throttleKey), 1 to 1000.',
+    schema: { type: 'string', pattern: '^[0-9]+$', examples: ['10'] },
+  },
+  durationParam(
+    'throttlePeriod',
+    'Throttle: the window (required with throttleKey); more than 0, at most 365 days.',
+  ),
+  {
+    name: 'throttleMode',
+    in: 'query',
+    required: false,
+    description:
+      'Throttle: beyond the limit, delay (default) schedules the start at the next free slot (202, status scheduled); drop refuses it (200 DroppedSend).',
+    schema: { enum: ['delay', 'drop'] },
+  },
+];
+
 const FIXED_SCHEMAS: Record<string, Obj> = {
   Error: ERROR_SCHEMA,
+  DroppedSend: {
+    type: 'object',
+    properties: {
+      dropped: { const: true },
+      code: { const: 'throttled' },
+      retryAfterMs: {
+        type: 'integer',
+        description: 'Milliseconds until the throttle has a free slot again.',
+      },
+      message: { type: 'string' },
+    },
+    required: ['dropped', 'code', 'retryAfterMs', 'message'],
+  },
   SendResult: {
     type: 'object',
     properties: {
@@ -693,7 +768,7 @@ const FIXED_RESPONSES: Record<string, Obj> = {
   BadRequest: errorResponse(
     'The request is invalid; nothing was started. Codes: validation_failed (the input does not match ' +
       "the handler's schema; the message lists every issue, or a key is missing), invalid_json, " +
-      'invalid_idempotency_key, invalid_delay.',
+      'invalid_idempotency_key, invalid_delay, invalid_debounce, invalid_throttle.',
   ),
   Unauthorized: errorResponse('No valid API key (code unauthorized).'),
   NotFound: errorResponse('No such service, handler, invocation or awakeable (code not_found).'),

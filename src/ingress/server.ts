@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../core/duration.js';
 import { NotFoundError } from '../core/errors.js';
+import { ThrottledError } from '../core/flow.js';
 import type { Engine } from '../engine/engine.js';
 import { kernelOf } from '../engine/kernel.js';
 import { checkPort, isLoopback } from '../http/listen.js';
@@ -74,6 +75,8 @@ const SHUTTING_DOWN =
  * | `POST /{Service}/{handler}`               | 200, the result as JSON (`null` when it returns nothing) |
  * | `POST /{Object or Workflow}/{key}/{handler}` | same; keys are URL-decoded path segments       |
  * | the same with `/send`, `?delay=10s` optional | 202 `{ invocationId, status, existing }`        |
+ * | `/send?debounceKey=..&debouncePeriod=5s`  | 202 as above: the burst's invocation (docs/flow-control.md) |
+ * | `/send?throttleKey=..&throttleLimit=10&throttlePeriod=1m[&throttleMode=drop]` | 202, or 200 `{ dropped: true, code: "throttled", retryAfterMs }` |
  * | `POST /awakeables/{id}/resolve`           | 200 `{ resolved: id }`; the body is the value (empty: `null`) |
  * | `POST /awakeables/{id}/reject`            | 200 `{ rejected: id }`; body `{ message: string }` |
  * | `GET /invocations/{id}`                   | 200 the invocation's status, 404 if unknown        |
@@ -178,7 +181,25 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
           expectContinue,
         );
         if (r.send) {
-          const sent = await k.send(request);
+          const sent = await k.send(request).catch((err: unknown) => {
+            if (err instanceof ThrottledError) return err;
+            throw err;
+          });
+          if (sent instanceof ThrottledError) {
+            // Dropped as asked: a 200 that says so, not a 429 (see docs/flow-control.md).
+            sendJson(
+              res,
+              200,
+              {
+                dropped: true,
+                code: sent.code,
+                retryAfterMs: sent.retryAfterMs,
+                message: sent.message,
+              },
+              withClose(undefined, base.closing),
+            );
+            return;
+          }
           const body = {
             invocationId: sent.invocationId,
             status: sent.status,

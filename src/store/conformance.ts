@@ -2,6 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ErrorInfo } from '../core/errors.js';
 import type { JournalEntry } from '../core/journal.js';
 import { kvConformance } from './conformance-kv.js';
+import { queueConformance } from './conformance-queues.js';
+import { payloadConformance } from './conformance-payloads.js';
 import { StoreError } from './errors.js';
 import type {
   ClusterMessage,
@@ -2571,6 +2573,8 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
     });
 
     kvConformance(() => ({ store, h }));
+    queueConformance(() => ({ store, h }));
+    payloadConformance(() => ({ store, h }));
 
     describe('lifecycle', () => {
       it('rejects writes after close with code store_closed, and close is idempotent', async () => {

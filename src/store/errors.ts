@@ -31,7 +31,12 @@ export type StoreErrorCode =
    * process or request changed it first); none of the write's operations were applied. Read
    * the invocation again and decide anew.
    */
-  | 'precondition_failed';
+  | 'precondition_failed'
+  /**
+   * A value (an input, an output, a step's result, a state value) whose JSON is longer than the
+   * store's `maxPayloadBytes`; none of the write's operations were applied. See docs/payloads.md.
+   */
+  | 'payload_too_large';
 
 /**
  * An error raised by a Store adapter.
@@ -57,7 +62,9 @@ export class StoreError extends KeelError {
           ? 503
           : code === 'precondition_failed'
             ? 409
-            : 500,
+            : code === 'payload_too_large'
+              ? 413
+              : 500,
       cause,
     });
   }
@@ -72,6 +79,7 @@ const STORE_ERROR_CODES: Record<StoreErrorCode, true> = {
   store_unavailable: true,
   process_fenced: true,
   precondition_failed: true,
+  payload_too_large: true,
 };
 
 // Rebuilt from a stored outcome as a `StoreError` (see `fromErrorInfo`).

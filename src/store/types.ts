@@ -85,11 +85,14 @@ export interface Store {
     scope: string,
     options?: { prefix?: string; after?: string; limit?: number },
   ): Promise<Array<KvRow & { key: string }>>;
+  /** Figures of flow-control queue `queue` (zeros for one never used). */
+  queueStats(queue: string): Promise<QueueStats>;
   close(): Promise<void>;
 }
 
 export type InvocationStatus =
   | 'pending' // accepted, waiting to start (queued behind its object key, or not picked up yet)
+  | 'queued' // accepted into a flow-control queue, waiting for its admission (queue.admit)
   | 'scheduled' // a delayed send, waiting for its start time
   | 'running' // executing, or runnable after a restart
   | 'suspended' // waiting for a timer or a completion, holding no memory
@@ -142,7 +145,10 @@ export interface InvocationRow {
 
 export interface TimerRow {
   invocationId: string;
-  /** The journal index of the sleep, or -1 to start or retry the invocation itself. */
+  /**
+   * The journal index of the sleep, or -1 to start or retry the invocation itself, or -2 to
+   * start a debounced invocation once its (movable) `runAt` is due (engine/timer-firing.ts).
+   */
   index: number;
   fireAt: number;
 }
@@ -312,7 +318,64 @@ export type WriteOp =
   /** Deletes values whose `expiresAt` is at or before `before`, at most `limit` (default 1000). Result: `{ deleted: number }`. */
   | { op: 'kv.purge'; before: number; limit?: number }
   | { op: 'timer.put'; timer: TimerRow }
-  | { op: 'timer.delete'; invocationId: string; index: number };
+  | { op: 'timer.delete'; invocationId: string; index: number }
+  /**
+   * Puts a `queued` invocation inserted in the same write into flow-control queue `queue`, under
+   * fairness/concurrency key `key` (`''`: none), with `priority` (higher first within a key).
+   * Nothing is stored when no `queued` invocation `invocationId` exists (its insert met a dedupe
+   * conflict). Result: none.
+   */
+  | { op: 'queue.put'; invocationId: string; queue: string; key: string; priority: number }
+  /**
+   * Admits waiting invocations of queue `queue` within its limits (see {@link QueueAdmit}):
+   * each admitted one goes from `queued` to `running`, owned by `owner`. Must be the only op of
+   * its `write()` call. Result: {@link QueueAdmitResult}.
+   */
+  | ({ op: 'queue.admit' } & QueueAdmit);
+
+/** A limit of starts: at most `limit` in any `periodMs` (a sliding window). */
+export interface StartRate {
+  limit: number;
+  periodMs: number;
+}
+
+/** The limits one admission applies (the queue's declaration, the same in every process). */
+export interface QueueAdmit {
+  queue: string;
+  /** The process that will run what is admitted (shared stores). */
+  owner?: string;
+  now: number;
+  /** Admitted and unfinished invocations of the queue at most. Default: no limit. */
+  concurrency?: number;
+  /** Admitted and unfinished invocations per key at most. Default: no limit. */
+  keyConcurrency?: number;
+  /** Starts of the queue. */
+  rate?: StartRate;
+  /** Starts per key. */
+  keyRate?: StartRate;
+  /** Admit at most this many in this call. */
+  max: number;
+}
+
+/** What a `queue.admit` answers. */
+export interface QueueAdmitResult {
+  /** The invocations admitted, now `running` (oldest turn first). */
+  admitted: InvocationRow[];
+  /** When a rate limit will let a waiting invocation start (epoch ms), if one holds one back. */
+  retryAt?: number;
+}
+
+/** A queue's figures, for the admin API. */
+export interface QueueStats {
+  /** Invocations waiting for admission. */
+  waiting: number;
+  /** Admitted and unfinished. */
+  running: number;
+  /** Keys with waiting invocations. */
+  keys: number;
+  /** `createdAt` of the oldest waiting invocation. */
+  oldestWaitingSince?: number;
+}
 
 /** A value of the key-value space with its version (1 on first write, +1 on each write). */
 export interface KvRow {
@@ -358,6 +421,7 @@ export type OpResult =
   | { reaped: string[]; invocations: string[] }
   | { acquired: boolean; holder?: string }
   | { next?: InvocationRow }
+  | QueueAdmitResult
   | { completed: boolean; waiters: PromiseWaiter[] }
   | { done: boolean; value?: unknown; error?: ErrorInfo }
   | { ok: boolean; version: number }

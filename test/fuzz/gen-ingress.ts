@@ -47,6 +47,23 @@ function validOrder(r: Rand, orderId: string): unknown {
 
 const send = (r: Rand): string => (r.chance(0.5) ? '/send' : '');
 
+/** Debounce and throttle periods that are not usable (none is a duration a trim would save). */
+const BAD_PERIODS = [
+  'abc',
+  '-1s',
+  '1x',
+  '',
+  'Infinity',
+  'NaN',
+  '0ms',
+  '9'.repeat(400),
+  'P',
+  'PT',
+  '0x10',
+  '400d',
+  '1.5.5s',
+];
+
 export const ingressValid: Generator[] = [
   {
     name: 'greet',
@@ -71,6 +88,22 @@ export const ingressValid: Generator[] = [
         : [];
       const query = delay === undefined ? '' : `?delay=${delay}`;
       return post('ingress', `/Counter/${key(r)}/add${s}${query}`, r.int(-5, 100), idem);
+    },
+  },
+  {
+    // Debounced and throttled sends (docs/flow-control.md): a few keys, so bursts join and
+    // throttles fill; a dropped send answers 200 { dropped: true }, not an error.
+    name: 'counter-add-flow',
+    valid: true,
+    weight: 2,
+    make: (r) => {
+      const query = r.chance(0.5)
+        ? `?debounceKey=d${r.int(0, 3)}&debouncePeriod=${r.pick(['100ms', '1s', 'PT2S'])}` +
+          (r.chance(0.3) ? `&debounceMaxWait=${r.pick(['2s', '5s'])}` : '')
+        : `?throttleKey=t${r.int(0, 3)}&throttleLimit=${r.int(1, 5)}` +
+          `&throttlePeriod=${r.pick(['100ms', '1s'])}` +
+          (r.chance(0.5) ? `&throttleMode=${r.pick(['delay', 'drop'])}` : '');
+      return post('ingress', `/Counter/${key(r)}/add/send${query}`, r.int(-5, 100));
     },
   },
   {
@@ -314,6 +347,43 @@ export const ingressInvalid: Generator[] = [
       ])();
       // A delay is only for sends; on a call it is refused too.
       return post('ingress', `/Counter/${key(r)}/add${r.chance(0.8) ? '/send' : ''}${q}`, 1);
+    },
+  },
+  {
+    // Debounce and throttle parameters that cannot be used: 400, nothing stored or counted.
+    name: 'bad-flow-control',
+    valid: false,
+    weight: 2,
+    make: (r) => {
+      const q = r.pick([
+        () => `?debounceKey=&debouncePeriod=1s`,
+        () => `?debounceKey=k${r.int(0, 3)}`,
+        () => `?debounceKey=k&debouncePeriod=${encodeURIComponent(r.pick(BAD_PERIODS))}`,
+        () => `?debounceKey=k&debouncePeriod=0`,
+        () => `?debounceKey=k&debouncePeriod=10s&debounceMaxWait=1s`,
+        () => `?debounceKey=a&debounceKey=b&debouncePeriod=1s`,
+        () => `?debounceKey=k&debouncePeriod=1s&delay=1s`,
+        () => `?debounceKey=${'x'.repeat(257)}&debouncePeriod=1s`,
+        () =>
+          `?throttleKey=k&throttleLimit=${r.pick(['0', '-1', '1.5', '1e3', 'x', '', '1001'])}&throttlePeriod=1s`,
+        () =>
+          `?throttleKey=k&throttleLimit=1&throttlePeriod=${encodeURIComponent(r.pick(BAD_PERIODS))}`,
+        () =>
+          `?throttleKey=k&throttleLimit=1&throttlePeriod=1s&throttleMode=${r.pick(['', 'queue', 'DROP'])}`,
+        () => `?throttleLimit=1&throttlePeriod=1s`,
+        () => `?debounceKey=k&debouncePeriod=1s&throttleKey=k&throttleLimit=1&throttlePeriod=1s`,
+      ])();
+      // Only for sends; on a call they are refused too. An idempotency key with a debounce is.
+      const headers: [string, string][] =
+        q.startsWith('?debounceKey=k&debouncePeriod=1s') && r.chance(0.2)
+          ? [['idempotency-key', `flow-${r.int(0, 9)}`]]
+          : [];
+      return post(
+        'ingress',
+        `/Counter/${key(r)}/add${r.chance(0.85) ? '/send' : ''}${q}`,
+        1,
+        headers,
+      );
     },
   },
   {

@@ -133,9 +133,16 @@ describe('GET /openapi.json on the ingress', () => {
       required: ['invocationId', 'status', 'existing'],
     });
     expect(op.responses['202'].headers['x-keel-invocation-id']).toBeDefined();
-    expect(op.responses['200']).toBeUndefined();
+    // A 200 only for a send a throttle dropped (docs/flow-control.md).
+    expect(okSchema('/Shop/place/send', '200')).toMatchObject({
+      required: ['dropped', 'code', 'retryAfterMs', 'message'],
+    });
     const params = op.parameters.map(deref);
     expect(params).toContainEqual(expect.objectContaining({ name: 'delay', in: 'query' }));
+    for (const name of ['debounceKey', 'debouncePeriod', 'debounceMaxWait', 'throttleKey'])
+      expect(params).toContainEqual(expect.objectContaining({ name, in: 'query' }));
+    for (const name of ['throttleLimit', 'throttlePeriod', 'throttleMode'])
+      expect(params).toContainEqual(expect.objectContaining({ name, in: 'query' }));
     expect(params).toContainEqual(expect.objectContaining({ name: 'Idempotency-Key' }));
     // The delay is for sends only.
     expect(doc.paths['/Shop/place'].post.parameters.map(deref)).not.toContainEqual(

@@ -12,6 +12,7 @@ import { brief, duration, fields, status, table, time } from '../output.js';
 import { progress } from '../progress.js';
 
 const STATUSES = [
+  'queued',
   'pending',
   'scheduled',
   'running',

@@ -69,6 +69,7 @@ export interface ServiceInfo {
 export type JsonSchema = { [k: string]: unknown };
 
 export const STATUSES = [
+  'queued',
   'pending',
   'scheduled',
   'running',

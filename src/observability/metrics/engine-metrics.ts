@@ -31,6 +31,7 @@ export const STORE_COUNTS_COST_FACTOR = 200;
 
 /** The statuses `keel_invocations` reports (the unfinished ones; finished ones are counters). */
 const ACTIVE_STATUSES: readonly InvocationStatus[] = [
+  'queued',
   'pending',
   'scheduled',
   'running',

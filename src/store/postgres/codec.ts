@@ -1,7 +1,18 @@
 import type { ErrorInfo } from '../../core/errors.js';
 import type { EntryKind, JournalEntry } from '../../core/journal.js';
 import { StoreError } from '../errors.js';
-import { encodeMessage, fromJson, toJson, withStartedAt } from '../json.js';
+import { encodeMessage, fromJson, toJson } from '../json.js';
+import {
+  type PayloadLimits,
+  INPUT_PART,
+  OUTPUT_PART,
+  checkPayload,
+  decodeColumn,
+  LargePayload,
+  payloadLimits,
+  splitEntryData,
+  splitValue,
+} from '../payloads.js';
 import type {
   InvocationRow,
   InvocationStatus,
@@ -95,6 +106,18 @@ export interface InvocationRecord {
   owner: string | null;
   /** Migration 8. */
   trace?: string | null;
+  /** Reads that join the blob table (migration 13): the out-of-line input and output. */
+  input_blob?: string | null;
+  output_blob?: string | null;
+}
+
+/**
+ * An input or output column: its value, read from `blob` when stored out of line, or, without
+ * the blob (a list, a write's answer), a {@link LargePayload} giving its size.
+ */
+function payload(stored: string | null, blob: string | null | undefined): unknown {
+  const v = decodeColumn(stored);
+  return v instanceof LargePayload && blob != null ? JSON.parse(blob) : v;
 }
 
 export function decodeInvocation(r: InvocationRecord): InvocationRow {
@@ -105,7 +128,7 @@ export function decodeInvocation(r: InvocationRecord): InvocationRow {
     key: r.key,
     exclusive: r.exclusive,
     status: r.status as InvocationStatus,
-    input: fromJson(r.input),
+    input: payload(r.input, r.input_blob),
     attempt: r.attempt,
     retryIndex: r.retry_index,
     createdAt: Number(r.created_at),
@@ -113,7 +136,7 @@ export function decodeInvocation(r: InvocationRecord): InvocationRow {
     seq: Number(r.seq),
   };
   // Absent rather than `undefined`-valued keys, so rows compare and print like the originals.
-  if (r.output !== null) row.output = fromJson(r.output);
+  if (r.output !== null) row.output = payload(r.output, r.output_blob);
   if (r.error !== null) row.error = fromJson(r.error) as ErrorInfo;
   if (r.dedupe !== null) row.dedupe = r.dedupe;
   if (r.caller_id !== null) row.callerId = r.caller_id;
@@ -136,22 +159,29 @@ export interface EncodedEntry {
   data: string | null;
 }
 
+/**
+ * An entry as stored. With `limits`, data longer than the threshold goes to `blob` (see
+ * store/payloads.ts), which the caller writes with the entry.
+ */
 export function encodeEntry(
   entry: JournalEntry,
   invocationId: string,
   index: number,
-): EncodedEntry {
+  limits?: PayloadLimits,
+): EncodedEntry & { blob?: string } {
   const { kind, name, done, startedAt, ...rest } = entry;
+  const what = () => `journal entry ${index} of invocation ${invocationId}`;
   // JSON.stringify drops undefined-valued keys and keeps nulls: exactly the distinction we need.
-  let data: string | null = null;
+  let json: string | null = null;
   for (const k in rest) {
     if ((rest as Record<string, unknown>)[k] !== undefined) {
-      data = toJson(rest, () => `journal entry ${index} of invocation ${invocationId}`);
+      json = toJson(rest, what);
       break;
     }
   }
-  if (startedAt !== undefined) data = withStartedAt(data, startedAt);
-  return { kind, name, done: !!done, data };
+  const { data, blob } = splitEntryData(json, startedAt, limits, what);
+  const e = { kind, name, done: !!done, data };
+  return blob === undefined ? e : { ...e, blob };
 }
 
 export function decodeEntry(r: EncodedEntry): JournalEntry {
@@ -285,18 +315,58 @@ const timerKey = (invocationId: string, index: number) => `t\0${invocationId}\0$
  * Validates and encodes an op. Throws a `write_failed` StoreError for values that cannot be
  * stored, so the whole `write()` call fails before any of it reaches the database.
  */
-export function encodeOp(op: WriteOp): EncodedOp {
-  const e = encodeOpUntraced(op);
+export function encodeOp(op: WriteOp, limits: PayloadLimits = DEFAULT_LIMITS): EncodedOp {
+  const large: LargeValues = {};
+  let e = encodeOpUntraced(op, limits, large);
   const trace = traceOf(op);
-  if (trace === undefined) return e;
-  // The statements of migrations 1 to 7 name their columns and skip `trace`: migration 8's `tr`
-  // applies the op, then sets it. It runs on its own, as ops that read first do.
-  return {
-    tuple: ['tr', trace.id, trace.value, e.tuple],
-    decode: e.decode,
-    kind: KIND.ALONE,
-    keys: [],
-  };
+  if (trace !== undefined) {
+    // The statements of migrations 1 to 7 name their columns and skip `trace`: migration 8's
+    // `tr` applies the op, then sets it. It runs on its own, as ops that read first do.
+    e = {
+      tuple: ['tr', trace.id, trace.value, e.tuple],
+      decode: e.decode,
+      kind: KIND.ALONE,
+      keys: [],
+    };
+  }
+  // Migration 13's `bi` and `bs` apply the op, then write its blobs: on their own too.
+  if (large.parts !== undefined) {
+    const tuple = ['bi', large.parts.id, large.parts.blobs, e.tuple];
+    return { tuple, decode: e.decode, kind: KIND.ALONE, keys: [] };
+  }
+  if (large.state !== undefined) {
+    const { service, key, name, blob } = large.state;
+    const tuple = ['bs', service, key, name, blob, e.tuple];
+    return { tuple, decode: e.decode, kind: KIND.ALONE, keys: [] };
+  }
+  return e;
+}
+
+/** The default limits, for callers that pass none. */
+const DEFAULT_LIMITS = payloadLimits();
+
+/** The blobs an op writes with its row (see migration 13), filled in by `encodeOpUntraced`. */
+interface LargeValues {
+  parts?: { id: string; blobs: Array<[part: number, json: string]> };
+  state?: { service: string; key: string; name: string; blob: string };
+}
+
+/** The input or output column of invocation `id`, its blob (if large) noted in `large`. */
+function splitPart(
+  field: 'input' | 'output',
+  text: Json,
+  id: string,
+  limits: PayloadLimits,
+  large: LargeValues,
+): Json {
+  const split = splitValue(text as string | null, limits, () => `the ${field} of invocation ${id}`);
+  if (split.blob !== undefined) addPart(large, id, field === 'input' ? INPUT_PART : OUTPUT_PART, split.blob);
+  return split.stored;
+}
+
+function addPart(large: LargeValues, id: string, part: number, blob: string): void {
+  large.parts ??= { id, blobs: [] };
+  large.parts.blobs.push([part, blob]);
 }
 
 /** The trace an insert or update writes (value null clears it), or undefined when it writes none. */
@@ -310,13 +380,14 @@ function traceOf(op: WriteOp): { id: string; value: string | null } | undefined 
   return undefined;
 }
 
-function encodeOpUntraced(op: WriteOp): EncodedOp {
+function encodeOpUntraced(op: WriteOp, limits: PayloadLimits, large: LargeValues): EncodedOp {
   switch (op.op) {
     case 'invocation.insert': {
       const row = op.row;
       const record: Record<string, Json> = {};
       for (const f of FIELDS) {
-        const v = encodeField(f, row[f], row.id);
+        let v = encodeField(f, row[f], row.id);
+        if (f === 'input' || f === 'output') v = splitPart(f, v, row.id, limits, large);
         // Absent keys are NULL for jsonb_populate_record: smaller batches.
         if (v !== null) record[COLUMNS[f][0]] = v;
       }
@@ -340,7 +411,9 @@ function encodeOpUntraced(op: WriteOp): EncodedOp {
           );
         }
         // A field present with value undefined clears the column (e.g. runAt after a retry starts).
-        set[COLUMNS[field as Field][0]] = encodeField(field as Field, value, op.id);
+        let v = encodeField(field as Field, value, op.id);
+        if (field === 'input' || field === 'output') v = splitPart(field, v, op.id, limits, large);
+        set[COLUMNS[field as Field][0]] = v;
       }
       if (op.ifStatus !== undefined) {
         // Reads the status before it writes (migration 5): runs on its own.
@@ -372,7 +445,8 @@ function encodeOpUntraced(op: WriteOp): EncodedOp {
     case 'invocation.delete':
       return { tuple: ['d', op.id], decode: none, kind: KIND.ALONE, keys: [] };
     case 'journal.put': {
-      const e = encodeEntry(op.entry, op.invocationId, op.index);
+      const e = encodeEntry(op.entry, op.invocationId, op.index, limits);
+      if (e.blob !== undefined) addPart(large, op.invocationId, op.index, e.blob);
       return {
         tuple: ['j', op.invocationId, op.index, e.kind, e.name, e.done, e.data],
         decode: none,
@@ -381,7 +455,8 @@ function encodeOpUntraced(op: WriteOp): EncodedOp {
       };
     }
     case 'journal.complete': {
-      const e = encodeEntry(op.entry, op.invocationId, op.index);
+      const e = encodeEntry(op.entry, op.invocationId, op.index, limits);
+      if (e.blob !== undefined) addPart(large, op.invocationId, op.index, e.blob);
       return {
         tuple: ['c', op.invocationId, op.index, e.kind, e.name, e.done, e.data, opt(op.notifyFrom)],
         decode: completeResult,
@@ -391,7 +466,9 @@ function encodeOpUntraced(op: WriteOp): EncodedOp {
     }
     case 'state.set': {
       const { service, key, name } = op;
-      const value = toJson(op.value, () => `state "${name}" of ${service}/${key}`);
+      const what = () => `state "${name}" of ${service}/${key}`;
+      const { stored: value, blob } = splitValue(toJson(op.value, what), limits, what);
+      if (blob !== undefined) large.state = { service, key, name, blob };
       return {
         tuple: ['s', service, key, name, value],
         decode: none,
@@ -416,7 +493,9 @@ function encodeOpUntraced(op: WriteOp): EncodedOp {
           `cannot complete promise "${name}" of ${service}/${key} with both a value and an error`,
         );
       }
-      const value = toJson(op.value, () => `the value of promise "${name}" of ${service}/${key}`);
+      const what = () => `the value of promise "${name}" of ${service}/${key}`;
+      const value = toJson(op.value, what);
+      checkPayload(value, limits, what);
       const error = toJson(op.error, () => `the error of promise "${name}" of ${service}/${key}`);
       return {
         tuple: ['pc', service, key, name, value, error, opt(op.notifyFrom)],
@@ -499,13 +578,16 @@ function encodeOpUntraced(op: WriteOp): EncodedOp {
         kind: KIND.ALONE,
         keys: [],
       };
-    case 'kv.put':
+    case 'kv.put': {
+      const what = () => `value "${op.key}" of key-value scope "${op.scope}"`;
+      const value = toJson(op.value, what) ?? 'null';
+      checkPayload(value, limits, what);
       return {
         tuple: [
           'kp',
           op.scope,
           op.key,
-          toJson(op.value, () => `value "${op.key}" of key-value scope "${op.scope}"`) ?? 'null',
+          value,
           opt(op.expectVersion),
           opt(op.expiresAt),
         ],
@@ -513,6 +595,7 @@ function encodeOpUntraced(op: WriteOp): EncodedOp {
         kind: KIND.ALONE,
         keys: [],
       };
+    }
     case 'kv.delete':
       return {
         tuple: ['kd', op.scope, op.key, opt(op.expectVersion)],
@@ -527,6 +610,19 @@ function encodeOpUntraced(op: WriteOp): EncodedOp {
         kind: KIND.ALONE,
         keys: [],
       };
+    case 'queue.put':
+      return {
+        tuple: ['qp', op.invocationId, op.queue, op.key, op.priority],
+        decode: none,
+        kind: KIND.ALONE,
+        keys: [],
+      };
+    case 'queue.admit':
+      // Runs in a transaction of its own (see PostgresStore.write), never in a batch.
+      throw new StoreError(
+        'write_failed',
+        'queue.admit must be the only op of its write() call; none of the write was applied.',
+      );
     default: {
       const unknown: never = op;
       throw new StoreError(
@@ -559,10 +655,10 @@ export interface PreparedCall {
  * Encodes the ops of one `write()` call. Throws a `write_failed` StoreError when the call
  * cannot be stored; the other calls are unaffected.
  */
-export function encodeCall(ops: WriteOp[]): PreparedCall {
+export function encodeCall(ops: WriteOp[], limits: PayloadLimits = DEFAULT_LIMITS): PreparedCall {
   const call: PreparedCall = { json: [], decoders: [], kinds: [], keys: [] };
   for (const op of ops) {
-    const e = encodeOp(op);
+    const e = encodeOp(op, limits);
     const json = JSON.stringify(e.tuple);
     if (UNSTORABLE.test(json)) {
       throw new StoreError(

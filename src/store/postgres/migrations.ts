@@ -13,6 +13,8 @@ import { sql as m0008 } from './migrations/0008_trace.js';
 import { sql as m0009 } from './migrations/0009_list_indexes.js';
 import { sql as m0010 } from './migrations/0010_entry_timing.js';
 import { sql as m0011 } from './migrations/0011_handoff_starts.js';
+import { sql as m0012 } from './migrations/0012_queues.js';
+import { sql as m0013 } from './migrations/0013_large_payloads.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -35,6 +37,8 @@ export const MIGRATIONS: ReadonlyArray<{
   { version: 9, name: 'list_indexes', sql: m0009 },
   { version: 10, name: 'entry_timing', sql: m0010 },
   { version: 11, name: 'handoff_starts', sql: m0011 },
+  { version: 12, name: 'queues', sql: m0012 },
+  { version: 13, name: 'large_payloads', sql: m0013 },
 ];
 
 /** The schema version this code writes and understands. */

@@ -13,6 +13,7 @@ import {
   decodePromise,
   decodeTimer,
 } from './codec.js';
+import { entryBlobBytes, INPUT_PART, missingBlob, OUTPUT_PART, withEntryBlob } from '../payloads.js';
 
 /** Must match the WHERE clause of the partial index `invocations_active` for the planner to use it. */
 const ACTIVE = "status NOT IN ('completed', 'failed')";
@@ -55,7 +56,8 @@ export class Queries {
     | 'timersOf'
     | 'expired'
     | 'kv'
-    | 'kvList',
+    | 'kvList'
+    | 'payloads',
     pg.QueryConfig
   >;
   private readonly lists = new Map<string, string>();
@@ -67,8 +69,14 @@ export class Queries {
     private readonly prefix: string,
   ) {
     const q = (name: string, text: string): pg.QueryConfig => ({ name: `${prefix}${name}`, text });
+    // Rows that are run (not listed) come with their out-of-line input and output (migration
+    // 13), read in the same statement, so in the same snapshot as the row.
+    const blob = (column: string, part: number) =>
+      `CASE WHEN left(i.${column}, 6) = '@blob:' THEN (SELECT b.data FROM ${s}.invocation_blobs AS b ` +
+      `WHERE b.invocation_id = i.id AND b.part = ${part}) END AS ${column}_blob`;
+    const invocations = `SELECT i.*, ${blob('input', INPUT_PART)}, ${blob('output', OUTPUT_PART)} FROM ${s}.invocations AS i`;
     this.sql = {
-      invocation: q('inv', `SELECT * FROM ${s}.invocations WHERE id = $1`),
+      invocation: q('inv', `${invocations} WHERE id = $1`),
       kv: q('kv', `SELECT value, version, expires_at FROM ${s}.kv WHERE scope = $1 AND key = $2`),
       // The prefix range is [prefix, prefix || U+FFFF): index-friendly, unlike LIKE with escapes.
       kvList: q(
@@ -76,14 +84,24 @@ export class Queries {
         `SELECT key, value, version, expires_at FROM ${s}.kv ` +
           'WHERE scope = $1 AND key > $2 AND key >= $3 AND key < $4 ORDER BY key LIMIT $5',
       ),
-      byDedupe: q('dedupe', `SELECT * FROM ${s}.invocations WHERE dedupe = $1`),
+      byDedupe: q('dedupe', `${invocations} WHERE dedupe = $1`),
+      // An entry stored out of line has a short data holding "$blob" (see store/payloads.ts).
       journal: q(
         'journal',
-        `SELECT idx, kind, name, done, data FROM ${s}.journal WHERE invocation_id = $1 ORDER BY idx`,
+        `SELECT j.idx, j.kind, j.name, j.done, j.data, CASE WHEN octet_length(j.data) <= 64 ` +
+          `AND position('"$blob":' IN j.data) > 0 THEN (SELECT b.data FROM ${s}.invocation_blobs AS b ` +
+          'WHERE b.invocation_id = j.invocation_id AND b.part = j.idx) END AS blob ' +
+          `FROM ${s}.journal AS j WHERE j.invocation_id = $1 ORDER BY j.idx`,
       ),
       state: q(
         'state',
-        `SELECT value FROM ${s}.state WHERE service = $1 AND key = $2 AND name = $3`,
+        `SELECT st.value, CASE WHEN left(st.value, 6) = '@blob:' THEN (SELECT b.data FROM ${s}.state_blobs AS b ` +
+          'WHERE b.service = st.service AND b.key = st.key AND b.name = st.name) END AS blob ' +
+          `FROM ${s}.state AS st WHERE st.service = $1 AND st.key = $2 AND st.name = $3`,
+      ),
+      payloads: q(
+        'payloads',
+        `SELECT part, data FROM ${s}.invocation_blobs WHERE invocation_id = $1 AND part IN (${INPUT_PART}, ${OUTPUT_PART})`,
       ),
       stateKeys: q(
         'state_keys',
@@ -100,12 +118,12 @@ export class Queries {
       ),
       runnable: q(
         'runnable',
-        `SELECT * FROM ${s}.invocations WHERE ${ACTIVE} AND status IN ('running', 'pending') ORDER BY seq`,
+        `${invocations} WHERE ${ACTIVE} AND status IN ('running', 'pending') ORDER BY seq`,
       ),
       // Through invocations_owner (owner, seq), whose condition these terms imply.
       runnableOf: q(
         'runnable_of',
-        `SELECT * FROM ${s}.invocations WHERE ${ACTIVE} AND owner = $1 AND status IN ('running', 'pending') ORDER BY seq`,
+        `${invocations} WHERE ${ACTIVE} AND owner = $1 AND status IN ('running', 'pending') ORDER BY seq`,
       ),
       keyHolders: q(
         'key_holders',
@@ -153,13 +171,39 @@ export class Queries {
   }
 
   async getJournal(id: string): Promise<Array<[number, JournalEntry]>> {
-    const rows = await this.rows<EncodedEntry & { idx: number }>(this.sql.journal, [id]);
-    return rows.map((r) => [r.idx, decodeEntry(r)]);
+    const rows = await this.rows<EncodedEntry & { idx: number; blob: string | null }>(
+      this.sql.journal,
+      [id],
+    );
+    return rows.map((r) => {
+      const entry = decodeEntry(r);
+      if (entryBlobBytes(entry) === undefined) return [r.idx, entry];
+      if (r.blob === null) throw missingBlob(`journal entry ${r.idx} of invocation ${id}`);
+      return [r.idx, withEntryBlob(entry, r.blob)];
+    });
   }
 
   async getState(service: string, key: string, name: string): Promise<unknown> {
-    const [r] = await this.rows<{ value: string | null }>(this.sql.state, [service, key, name]);
-    return r && fromJson(r.value);
+    const [r] = await this.rows<{ value: string | null; blob: string | null }>(this.sql.state, [
+      service,
+      key,
+      name,
+    ]);
+    if (r === undefined) return undefined;
+    if (r.value === null || !r.value.startsWith('@blob:')) return fromJson(r.value);
+    if (r.blob === null) throw missingBlob(`state "${name}" of ${service}/${key}`);
+    return JSON.parse(r.blob);
+  }
+
+  /** The out-of-line input and output of invocation `id` (undefined: none, or in line). */
+  async payloads(id: string): Promise<{ input?: unknown; output?: unknown }> {
+    const rows = await this.rows<{ part: number; data: string }>(this.sql.payloads, [id]);
+    const out: { input?: unknown; output?: unknown } = {};
+    for (const r of rows) {
+      if (r.part === INPUT_PART) out.input = JSON.parse(r.data);
+      else out.output = JSON.parse(r.data);
+    }
+    return out;
   }
 
   async getStateKeys(service: string, key: string): Promise<string[]> {

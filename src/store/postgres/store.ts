@@ -8,6 +8,7 @@ import type {
   KvRow,
   OpResult,
   PromiseRow,
+  QueueStats,
   Store,
   TimerRow,
   WriteOp,
@@ -18,11 +19,21 @@ import { type GroupCommitStats, GroupCommit } from './group-commit.js';
 import { Listener } from './listener.js';
 import { migrate, quoteSchema } from './migrations.js';
 import { Queries } from './queries.js';
+import {
+  type PayloadLimits,
+  type PayloadOptions,
+  LargePayload,
+  payloadLimits,
+} from '../payloads.js';
+import { admitQueued, queueStats } from './queues.js';
 import { MetricsQueries } from './metrics-queries.js';
 import type { ActiveCounts, CommitObserver, KeyQueueDepth } from '../observe.js';
 
-/** Options of {@link openPostgresStore}. */
-export interface PostgresStoreOptions {
+/**
+ * Options of {@link openPostgresStore}. `largePayloadThreshold` and `maxPayloadBytes`: see
+ * docs/payloads.md.
+ */
+export interface PostgresStoreOptions extends PayloadOptions {
   /** A connection string, e.g. `postgres://user:password@host:5432/db`. */
   url: string;
   /**
@@ -93,6 +104,7 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     /** The schema holding the tables. */
     readonly schema: string,
+    private readonly limits: PayloadLimits = payloadLimits(),
   ) {
     const s = quoteSchema(schema);
     this.quoted = s;
@@ -107,9 +119,21 @@ export class PostgresStore implements Store {
 
   write(ops: WriteOp[]): Promise<OpResult[]> {
     if (this.closing) return Promise.reject(this.closedError('write'));
+    const first = ops[0];
+    if (first?.op === 'queue.admit') {
+      if (ops.length > 1)
+        return Promise.reject(
+          new StoreError(
+            'write_failed',
+            'queue.admit must be the only op of its write() call; none of the write was applied.',
+          ),
+        );
+      const { op: _op, ...req } = first;
+      return admitQueued(this.pool, this.quoted, req, (id) => this.onFenced(id)).then((r) => [r]);
+    }
     let call: PreparedCall;
     try {
-      call = encodeCall(ops);
+      call = encodeCall(ops, this.limits);
     } catch (err) {
       return Promise.reject(
         err instanceof StoreError
@@ -124,7 +148,32 @@ export class PostgresStore implements Store {
     if (ops.length === 0) return Promise.resolve([]);
     // A registration is what later writes are checked against: it is not checked itself.
     const registers = ops.some((op) => op.op === 'process.register');
-    return this.commits.add(call, registers ? null : this.fencedTo);
+    return this.commits
+      .add(call, registers ? null : this.fencedTo)
+      .then((results) => this.withPayloads(results));
+  }
+
+  /**
+   * The results of a write with the out-of-line input and output of the rows they hold (a
+   * dedupe conflict's `existing`, a key hand-off's `next`) read: `apply` answers with the rows'
+   * markers (see migration 13). Rare; every other result passes through as it is.
+   */
+  private async withPayloads(results: OpResult[]): Promise<OpResult[]> {
+    for (const r of results) {
+      const row =
+        r !== undefined && 'existing' in r ? r.existing : r !== undefined && 'next' in r ? r.next : undefined;
+      if (row === undefined) continue;
+      if (!(row.input instanceof LargePayload) && !(row.output instanceof LargePayload)) continue;
+      const read = await this.read('a written row', () => this.queries.payloads(row.id));
+      if (row.input instanceof LargePayload && read.input !== undefined) row.input = read.input;
+      if (row.output instanceof LargePayload && read.output !== undefined)
+        row.output = read.output;
+    }
+    return results;
+  }
+
+  async queueStats(queue: string): Promise<QueueStats> {
+    return this.read('queue stats', () => queueStats(this.pool, this.quoted, queue));
   }
 
   /**
@@ -322,6 +371,7 @@ export class PostgresStore implements Store {
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
   const schema = options.schema ?? 'keel';
   quoteSchema(schema);
+  const limits = payloadLimits(options);
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
@@ -342,5 +392,5 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await pool.end().catch(() => {});
     throw asStoreError(err, `opening the PostgreSQL schema "${schema}"`);
   }
-  return new PostgresStore(pool, schema);
+  return new PostgresStore(pool, schema, limits);
 }

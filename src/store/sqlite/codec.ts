@@ -1,6 +1,15 @@
 import type { ErrorInfo } from '../../core/errors.js';
 import type { EntryKind, JournalEntry } from '../../core/journal.js';
-import { fromJson, toJson, withStartedAt } from '../json.js';
+import { fromJson, toJson } from '../json.js';
+import {
+  type PayloadLimits,
+  INPUT_PART,
+  LargePayload,
+  OUTPUT_PART,
+  decodeColumn,
+  missingBlob,
+  splitEntryData,
+} from '../payloads.js';
 import type { InvocationRow, InvocationStatus, PromiseRow, TimerRow } from '../types.js';
 
 export { fromJson, toJson };
@@ -86,7 +95,23 @@ export function encodeField(field: InvocationField, value: unknown, id: string):
   return v === undefined ? null : v;
 }
 
-export function decodeInvocation(r: InvocationRecord): InvocationRow {
+/** Reads part `part` of invocation `id` from the blob table (see store/payloads.ts). */
+export type BlobReader = (id: string, part: number) => string | undefined;
+
+/**
+ * The value of an input or output column: out-of-line values read through `blobs`, or, without
+ * it (lists), a {@link LargePayload} giving their size.
+ */
+function payload(stored: string | null, id: string, part: number, blobs?: BlobReader): unknown {
+  const v = decodeColumn(stored);
+  if (!(v instanceof LargePayload) || blobs === undefined) return v;
+  const text = blobs(id, part);
+  if (text === undefined)
+    throw missingBlob(`the ${part === INPUT_PART ? 'input' : 'output'} of invocation ${id}`);
+  return JSON.parse(text);
+}
+
+export function decodeInvocation(r: InvocationRecord, blobs?: BlobReader): InvocationRow {
   const row: InvocationRow = {
     id: r.id,
     service: r.service,
@@ -94,7 +119,7 @@ export function decodeInvocation(r: InvocationRecord): InvocationRow {
     key: r.key,
     exclusive: r.exclusive !== 0,
     status: r.status as InvocationStatus,
-    input: fromJson(r.input),
+    input: payload(r.input, r.id, INPUT_PART, blobs),
     attempt: r.attempt,
     retryIndex: r.retry_index,
     createdAt: r.created_at,
@@ -102,7 +127,7 @@ export function decodeInvocation(r: InvocationRecord): InvocationRow {
     seq: r.seq,
   };
   // Absent rather than `undefined`-valued keys, so rows compare and print like the originals.
-  if (r.output !== null) row.output = fromJson(r.output);
+  if (r.output !== null) row.output = payload(r.output, r.id, OUTPUT_PART, blobs);
   if (r.error !== null) row.error = fromJson(r.error) as ErrorInfo;
   if (r.dedupe !== null) row.dedupe = r.dedupe;
   if (r.caller_id !== null) row.callerId = r.caller_id;
@@ -125,22 +150,29 @@ export interface EncodedEntry {
   data: string | null;
 }
 
+/**
+ * An entry as stored. With `limits`, data longer than the threshold goes to `blob` (see
+ * store/payloads.ts), which the caller writes with the entry.
+ */
 export function encodeEntry(
   entry: JournalEntry,
   invocationId: string,
   index: number,
-): EncodedEntry {
+  limits?: PayloadLimits,
+): EncodedEntry & { blob?: string } {
   const { kind, name, done, startedAt, ...rest } = entry;
+  const what = () => `journal entry ${index} of invocation ${invocationId}`;
   // JSON.stringify drops undefined-valued keys and keeps nulls: exactly the distinction we need.
-  let data: string | null = null;
+  let json: string | null = null;
   for (const k in rest) {
     if ((rest as Record<string, unknown>)[k] !== undefined) {
-      data = toJson(rest, () => `journal entry ${index} of invocation ${invocationId}`);
+      json = toJson(rest, what);
       break;
     }
   }
-  if (startedAt !== undefined) data = withStartedAt(data, startedAt);
-  return { kind, name, done: done ? 1 : 0, data };
+  const { data, blob } = splitEntryData(json, startedAt, limits, what);
+  const e = { kind, name, done: done ? 1 : 0, data };
+  return blob === undefined ? e : { ...e, blob };
 }
 
 export function decodeEntry(r: EncodedEntry): JournalEntry {

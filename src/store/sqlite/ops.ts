@@ -3,6 +3,16 @@ import type { ErrorInfo } from '../../core/errors.js';
 import { StoreError } from '../errors.js';
 import { encodeMessage, keepStartedAt } from '../json.js';
 import type { ClusterMessage, OpResult, PromiseWaiter, WriteOp } from '../types.js';
+import { QueueStatements } from './queue-ops.js';
+import { BlobStatements } from './blob-ops.js';
+import {
+  type PayloadLimits,
+  INPUT_PART,
+  OUTPUT_PART,
+  checkPayload,
+  payloadLimits,
+  splitValue,
+} from '../payloads.js';
 import {
   type EncodedEntry,
   type InvocationField,
@@ -99,6 +109,18 @@ export class WriteStatements {
    */
   outbox: Notice[] = [];
   private readonly updates = new Map<string, Database.Statement>();
+  private queueStatements?: QueueStatements;
+  private blobStatements?: BlobStatements;
+
+  /** The statements of the blob tables (large payloads), prepared on first use. */
+  get blobs(): BlobStatements {
+    return (this.blobStatements ??= new BlobStatements(this.db));
+  }
+
+  /** The statements of flow-control queues, prepared on first use. */
+  get queues(): QueueStatements {
+    return (this.queueStatements ??= new QueueStatements(this.db));
+  }
 
   constructor(private readonly db: Database.Database) {
     this.insertInvocation = db.prepare(INSERT_SQL);
@@ -237,7 +259,34 @@ function existingByDedupe(s: WriteStatements, id: string, dedupe: string | undef
   const existing = s.invocationByDedupe.get(dedupe) as InvocationRecord | undefined;
   if (existing === undefined)
     throw new Error(`insert of invocation ${id} was ignored without a dedupe conflict`);
-  return decodeInvocation(existing);
+  return decodeInvocation(existing, s.blobs.part);
+}
+
+/** The default limits, for callers that pass none. */
+const DEFAULT_LIMITS = payloadLimits();
+
+/** An invocation's input and output blobs to write with its row (large payloads). */
+type PartBlobs = Array<[part: number, data: string]>;
+
+/**
+ * Splits the input and output (`field`, encoded as `value`) of an invocation row or update:
+ * the column's value to bind, and, for a large value, the blob to write with it.
+ */
+function splitPart(
+  field: InvocationField,
+  value: SqlValue,
+  id: string,
+  limits: PayloadLimits,
+  blobs: PartBlobs,
+): SqlValue {
+  if (field !== 'input' && field !== 'output') return value;
+  const split = splitValue(value as string | null, limits, () => `the ${field} of invocation ${id}`);
+  if (split.blob !== undefined) blobs.push([field === 'input' ? INPUT_PART : OUTPUT_PART, split.blob]);
+  return split.stored;
+}
+
+function putParts(s: WriteStatements, id: string, blobs: PartBlobs): void {
+  for (const [part, data] of blobs) s.blobs.putPart(id, part, data);
 }
 
 interface WaiterRecord {
@@ -277,36 +326,43 @@ function completion(
  * Validates and encodes an op. Throws a `write_failed` StoreError for values that cannot be
  * stored, so the whole `write()` call fails before any of it reaches the database.
  */
-export function prepareOp(op: WriteOp): PreparedOp {
+export function prepareOp(op: WriteOp, limits: PayloadLimits = DEFAULT_LIMITS): PreparedOp {
   switch (op.op) {
     case 'invocation.insert': {
       const row = op.row;
-      const params = INSERT_FIELDS.map((f) => encodeField(f, row[f], row.id));
+      const blobs: PartBlobs = [];
+      const params = INSERT_FIELDS.map((f) =>
+        splitPart(f, encodeField(f, row[f], row.id), row.id, limits, blobs),
+      );
       const dedupe = row.dedupe;
       if (op.acquireKey) {
-        const running = INSERT_FIELDS.map((f) =>
-          f === 'status' ? 'running' : encodeField(f, row[f], row.id),
-        );
+        const running = params.map((v, i) => (INSERT_FIELDS[i] === 'status' ? 'running' : v));
         const lock = [row.service, row.key, row.id];
         return (s) => {
           const acquired = s.insertLock.run(lock).changes > 0;
-          if (s.insertInvocation.run(acquired ? running : params).changes > 0)
+          if (s.insertInvocation.run(acquired ? running : params).changes > 0) {
+            putParts(s, row.id, blobs);
             return { inserted: true, acquired };
+          }
           if (acquired) s.deleteLock.run(lock);
           return { inserted: false, existing: existingByDedupe(s, row.id, dedupe) };
         };
       }
       return (s) => {
-        if (s.insertInvocation.run(params).changes > 0) return { inserted: true };
+        if (s.insertInvocation.run(params).changes > 0) {
+          putParts(s, row.id, blobs);
+          return { inserted: true };
+        }
         const existing = s.invocationByDedupe.get(dedupe) as InvocationRecord | undefined;
         if (existing === undefined)
           throw new Error(`insert of invocation ${row.id} was ignored without a dedupe conflict`);
-        return { inserted: false, existing: decodeInvocation(existing) };
+        return { inserted: false, existing: decodeInvocation(existing, s.blobs.part) };
       };
     }
     case 'invocation.update': {
       const fields: InvocationField[] = [];
       const values: SqlValue[] = [];
+      const blobs: PartBlobs = [];
       for (const [field, value] of Object.entries(op.set)) {
         // `id` and `seq` are not settable; tolerate them so a spread row can be passed as `set`.
         if (field === 'seq' || field === 'id') continue;
@@ -318,17 +374,24 @@ export function prepareOp(op: WriteOp): PreparedOp {
         }
         fields.push(field as InvocationField);
         // A field present with value undefined clears the column (e.g. runAt after a retry starts).
-        values.push(encodeField(field as InvocationField, value, op.id));
+        const v = encodeField(field as InvocationField, value, op.id);
+        values.push(splitPart(field as InvocationField, v, op.id, limits, blobs));
       }
       const ifStatus = op.ifStatus;
+      const id = op.id;
+      // Blobs only with a row that was updated: none of an invocation that is gone.
       if (ifStatus !== undefined) {
-        values.push(op.id, ifStatus);
-        return (s) => ({ updated: s.update(fields, true).run(values).changes > 0 });
+        values.push(id, ifStatus);
+        return (s) => {
+          const updated = s.update(fields, true).run(values).changes > 0;
+          if (updated) putParts(s, id, blobs);
+          return { updated };
+        };
       }
       if (fields.length === 0) return () => undefined;
-      values.push(op.id);
+      values.push(id);
       return (s) => {
-        s.update(fields).run(values);
+        if (s.update(fields).run(values).changes > 0) putParts(s, id, blobs);
         return undefined;
       };
     }
@@ -352,20 +415,24 @@ export function prepareOp(op: WriteOp): PreparedOp {
         s.deleteTimers.run(id);
         s.deleteInvocationWaiters.run(id);
         s.deleteInvocationLock.run(id);
+        s.blobs.deleteInvocation(id);
         return undefined;
       };
     }
     case 'journal.put': {
-      const e = encodeEntry(op.entry, op.invocationId, op.index);
-      const params = [op.invocationId, op.index, e.kind, e.name, e.done, e.data];
+      const { invocationId, index } = op;
+      const e = encodeEntry(op.entry, invocationId, index, limits);
+      const params = [invocationId, index, e.kind, e.name, e.done, e.data];
+      const blob = e.blob;
       return (s) => {
         s.putEntry.run(params);
+        if (blob !== undefined) s.blobs.putPart(invocationId, index, blob);
         return undefined;
       };
     }
     case 'journal.complete': {
       const { invocationId, index, notifyFrom } = op;
-      const e = encodeEntry(op.entry, invocationId, index);
+      const e = encodeEntry(op.entry, invocationId, index, limits);
       return (s) => {
         const stored = s.entryDone.get(invocationId, index) as
           { done: number; data: string | null } | undefined;
@@ -376,33 +443,38 @@ export function prepareOp(op: WriteOp): PreparedOp {
         if (stored === undefined && inv === undefined) return { completed: false, resumed: false };
         const data = stored === undefined ? e.data : keepStartedAt(e.data, stored.data);
         s.putEntry.run(invocationId, index, e.kind, e.name, e.done, data);
+        if (e.blob !== undefined) s.blobs.putPart(invocationId, index, e.blob);
         return completion(s, invocationId, inv, notifyFrom);
       };
     }
     case 'state.set': {
       const { service, key, name } = op;
-      const params = [
-        service,
-        key,
-        name,
-        toJson(op.value, () => `state "${name}" of ${service}/${key}`),
-      ];
+      const what = () => `state "${name}" of ${service}/${key}`;
+      const { stored, blob } = splitValue(toJson(op.value, what), limits, what);
+      const params = [service, key, name, stored];
       return (s) => {
         s.setState.run(params);
+        // A value in line leaves no blob of an earlier large one behind.
+        if (blob !== undefined) s.blobs.putStateValue(service, key, name, blob);
+        else s.blobs.deleteStateValue(service, key, name);
         return undefined;
       };
     }
     case 'state.delete': {
-      const params = [op.service, op.key, op.name];
+      const { service, key, name } = op;
+      const params = [service, key, name];
       return (s) => {
         s.deleteState.run(params);
+        s.blobs.deleteStateValue(service, key, name);
         return undefined;
       };
     }
     case 'state.clear': {
-      const params = [op.service, op.key];
+      const { service, key } = op;
+      const params = [service, key];
       return (s) => {
         s.clearState.run(params);
+        s.blobs.clearStateValues(service, key);
         return undefined;
       };
     }
@@ -414,7 +486,9 @@ export function prepareOp(op: WriteOp): PreparedOp {
           `cannot complete promise "${name}" of ${service}/${key} with both a value and an error`,
         );
       }
-      const value = toJson(op.value, () => `the value of promise "${name}" of ${service}/${key}`);
+      const what = () => `the value of promise "${name}" of ${service}/${key}`;
+      const value = toJson(op.value, what);
+      checkPayload(value, limits, what);
       const error = toJson(op.error, () => `the error of promise "${name}" of ${service}/${key}`);
       const params = [service, key, name, value, error];
       const promise = [service, key, name];
@@ -555,13 +629,14 @@ export function prepareOp(op: WriteOp): PreparedOp {
         // Started as it gets the key: a decision that expects it pending (a cancel, a pause)
         // must find it changed, or it would end an invocation that runs (two in one key).
         s.setOwner.run(owner, next.seq);
-        return { next: decodeInvocation({ ...next, owner, status: 'running' }) };
+        return { next: decodeInvocation({ ...next, owner, status: 'running' }, s.blobs.part) };
       };
     }
     case 'kv.put': {
       const { scope, key, expectVersion } = op;
-      const value =
-        toJson(op.value, () => `value "${key}" of key-value scope "${scope}"`) ?? 'null';
+      const what = () => `value "${key}" of key-value scope "${scope}"`;
+      const value = toJson(op.value, what) ?? 'null';
+      checkPayload(value, limits, what);
       const expiresAt = op.expiresAt ?? null;
       return (s) => {
         const found = (s.kvVersion.get(scope, key) as number | undefined) ?? 0;
@@ -584,6 +659,17 @@ export function prepareOp(op: WriteOp): PreparedOp {
     case 'kv.purge': {
       const params = [op.before, op.limit ?? 1000];
       return (s) => ({ deleted: s.kvPurge.run(params).changes });
+    }
+    case 'queue.put': {
+      const { invocationId, queue, key, priority } = op;
+      return (s) => {
+        s.queues.put(invocationId, queue, key, priority);
+        return undefined;
+      };
+    }
+    case 'queue.admit': {
+      const { op: _op, ...req } = op;
+      return (s) => s.queues.admit(req);
     }
     default: {
       const unknown: never = op;

@@ -13,6 +13,8 @@ import {
   decodeTimer,
   fromJson,
 } from './codec.js';
+import { BlobStatements } from './blob-ops.js';
+import { decodeColumn, entryBlobBytes, LargePayload, missingBlob, withEntryBlob } from '../payloads.js';
 
 /**
  * Must match the WHERE clause of the partial index `invocations_active` term for term:
@@ -53,6 +55,12 @@ export class Queries {
   private readonly lists = new Map<string, Database.Statement>();
   private readonly kv: Database.Statement;
   private readonly kvList: Database.Statement;
+  private blobStatements?: BlobStatements;
+
+  /** Blob reads (large payloads), prepared on first use. */
+  private get blobs(): BlobStatements {
+    return (this.blobStatements ??= new BlobStatements(this.db));
+  }
 
   constructor(private readonly db: Database.Database) {
     this.invocation = db.prepare('SELECT * FROM invocations WHERE id = ?');
@@ -110,22 +118,33 @@ export class Queries {
 
   getInvocation(id: string): InvocationRow | undefined {
     const r = this.invocation.get(id) as InvocationRecord | undefined;
-    return r && decodeInvocation(r);
+    return r && decodeInvocation(r, this.blobs.part);
   }
 
   findByDedupe(dedupe: string): InvocationRow | undefined {
     const r = this.byDedupe.get(dedupe) as InvocationRecord | undefined;
-    return r && decodeInvocation(r);
+    return r && decodeInvocation(r, this.blobs.part);
   }
 
   getJournal(id: string): Array<[number, JournalEntry]> {
     const rows = this.journal.all(id) as Array<EncodedEntry & { idx: number }>;
-    return rows.map((r) => [r.idx, decodeEntry(r)]);
+    return rows.map((r) => {
+      const entry = decodeEntry(r);
+      if (entryBlobBytes(entry) === undefined) return [r.idx, entry];
+      const blob = this.blobs.part(id, r.idx);
+      if (blob === undefined) throw missingBlob(`journal entry ${r.idx} of invocation ${id}`);
+      return [r.idx, withEntryBlob(entry, blob)];
+    });
   }
 
   getState(service: string, key: string, name: string): unknown {
     const r = this.state.get(service, key, name) as { value: string | null } | undefined;
-    return r && fromJson(r.value);
+    if (r === undefined) return undefined;
+    const value = decodeColumn(r.value);
+    if (!(value instanceof LargePayload)) return value;
+    const blob = this.blobs.stateValue(service, key, name);
+    if (blob === undefined) throw missingBlob(`state "${name}" of ${service}/${key}`);
+    return JSON.parse(blob);
   }
 
   getStateKeys(service: string, key: string): string[] {
@@ -144,7 +163,7 @@ export class Queries {
 
   listRunnable(owner?: string): InvocationRow[] {
     const rows = owner === undefined ? this.runnable.all() : this.runnableOf.all(owner);
-    return (rows as InvocationRecord[]).map(decodeInvocation);
+    return (rows as InvocationRecord[]).map((r) => decodeInvocation(r, this.blobs.part));
   }
 
   listKeyHolders(): Array<Pick<InvocationRow, 'id' | 'service' | 'key' | 'status' | 'seq'>> {
@@ -202,6 +221,7 @@ export class Queries {
       stmt = this.db.prepare(sql);
       this.lists.set(sql, stmt);
     }
-    return (stmt.all(params) as InvocationRecord[]).map(decodeInvocation);
+    // No blobs: a list shows an out-of-line input or output as a LargePayload (its size).
+    return (stmt.all(params) as InvocationRecord[]).map((r) => decodeInvocation(r));
   }
 }

@@ -11,6 +11,7 @@ import type {
   KvRow,
   OpResult,
   PromiseRow,
+  QueueStats,
   Store,
   TimerRow,
   WriteOp,
@@ -20,11 +21,16 @@ import { type GroupCommitStats, GroupCommit, asWriteError } from './group-commit
 import { migrate } from './migrations.js';
 import { type Notice, type PreparedOp, WriteStatements, prepareOp } from './ops.js';
 import { Queries } from './queries.js';
+import { type PayloadLimits, type PayloadOptions, payloadLimits } from '../payloads.js';
+import { QueueStatements } from './queue-ops.js';
 import { MetricsQueries } from './metrics-queries.js';
 import type { ActiveCounts, CommitObserver, KeyQueueDepth } from '../observe.js';
 
-/** Options of {@link openSqliteStore}. */
-export interface SqliteStoreOptions {
+/**
+ * Options of {@link openSqliteStore}. `largePayloadThreshold` and `maxPayloadBytes`: see
+ * docs/payloads.md.
+ */
+export interface SqliteStoreOptions extends PayloadOptions {
   /** The database file. Its directory is created if missing. In-memory databases are refused. */
   path: string;
   /**
@@ -82,6 +88,8 @@ export class SqliteStore implements Store {
   private metricsQueries: MetricsQueries | undefined;
   private readonly commits: GroupCommit;
   private closing?: Promise<void>;
+  private readonly limits: PayloadLimits;
+  private queueReads?: QueueStatements;
 
   /** Use {@link openSqliteStore}. */
   constructor(
@@ -94,6 +102,7 @@ export class SqliteStore implements Store {
           'use a file (tests can use a file in os.tmpdir()).',
       );
     }
+    this.limits = payloadLimits(options);
     fs.mkdirSync(nodePath.dirname(path), { recursive: true });
     const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     this.db = db;
@@ -153,9 +162,16 @@ export class SqliteStore implements Store {
         ),
       );
     }
+    if (ops.length > 1 && ops.some((op) => op.op === 'queue.admit'))
+      return Promise.reject(
+        new StoreError(
+          'write_failed',
+          'queue.admit must be the only op of its write() call; none of the write was applied.',
+        ),
+      );
     let prepared: PreparedOp[];
     try {
-      prepared = ops.map(prepareOp);
+      prepared = ops.map((op) => prepareOp(op, this.limits));
     } catch (err) {
       return Promise.reject(asWriteError(err));
     }
@@ -298,6 +314,11 @@ export class SqliteStore implements Store {
   ): Promise<Array<KvRow & { key: string }>> {
     this.assertReadable();
     return this.queries.listKv(scope, options);
+  }
+
+  async queueStats(queue: string): Promise<QueueStats> {
+    this.assertReadable();
+    return (this.queueReads ??= new QueueStatements(this.db)).statsOf(queue);
   }
 
   /**

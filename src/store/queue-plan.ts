@@ -1,0 +1,156 @@
+/**
+ * The admission algorithm of flow-control queues (`queue.admit`), written once for every
+ * adapter: a generator that asks its driver for what it needs to read and write, one small
+ * query at a time. The SQLite adapter runs it synchronously inside its batch transaction, the
+ * PostgreSQL adapter with an `await` per query inside a transaction that holds the queue's
+ * lock, so both apply exactly the same rules:
+ *
+ * - **Concurrency**: admitted invocations that have not finished count against the queue's
+ *   `concurrency` and their key's `keyConcurrency` (a suspended one still holds its slot).
+ * - **Rates**: starts are logged per queue and per key (the last `limit` start times); a start
+ *   is allowed when fewer than `limit` happened in the `periodMs` before `now` — a sliding
+ *   window, so no window of that length ever holds more than `limit` starts.
+ * - **Fairness**: keys take turns. Each admission stamps its key with the queue's next turn
+ *   number, and keys with waiting invocations are served lowest turn first, so a key that just
+ *   got one goes to the back, and a key with 10 waiting is served between the starts of a key
+ *   with 10,000.
+ * - **Priority**: within one key, higher `priority` first, then arrival order.
+ */
+import type { InvocationRow, QueueAdmit, QueueAdmitResult } from './types.js';
+
+/** A key with waiting invocations. */
+export interface QueueKeyRow {
+  key: string;
+  turn: number;
+  /** Its start log (epoch ms, oldest first), for its rate. */
+  starts: number[];
+}
+
+/** What the algorithm asks of the adapter; the answer type is noted on each. */
+export type QueueQuery =
+  /** Forget admitted items whose invocation finished; answer the unfinished admitted per key: `Array<[key, n]>`. */
+  | { q: 'active' }
+  /** The queue's turn counter and start log: `{ turn: number; starts: number[] }` (zeros when new). */
+  | { q: 'queue' }
+  /** Keys with waiting items, lowest turn first (then key): `QueueKeyRow[]`. */
+  | { q: 'keys'; limit: number }
+  /** A key's waiting items, highest priority first, then oldest: invocation ids, `string[]`. */
+  | { q: 'items'; key: string; limit: number }
+  /**
+   * Admit item `id` of `key`: its invocation goes `queued` → `running` (owner set); the item is
+   * marked admitted and its key's waiting count drops. Answers the invocation row, or
+   * `undefined` when it is not `queued` any more (cancelled, deleted): the item is then deleted
+   * (and the waiting count drops all the same).
+   */
+  | { q: 'start'; id: string; key: string }
+  /** A key said to have waiting items has none: set its waiting count to 0. Answer: none. */
+  | { q: 'empty'; key: string }
+  /** Store a key's turn and start log. Answer: none. */
+  | { q: 'saveKey'; key: string; turn: number; starts: number[] }
+  /** Store the queue's turn counter and start log. Answer: none. */
+  | { q: 'saveQueue'; turn: number; starts: number[] };
+
+/** Keys read per round. */
+const KEY_PAGE = 256;
+
+/** The start log of a rate, without the starts that left its window. */
+function window(starts: number[], rate: QueueAdmit['rate'], now: number): number[] {
+  if (!rate) return [];
+  const from = now - rate.periodMs;
+  let i = 0;
+  while (i < starts.length && starts[i]! <= from) i++;
+  return i === 0 ? starts : starts.slice(i);
+}
+
+/**
+ * Admits what `req`'s limits allow. Drive it with {@link runSync} or {@link runAsync}.
+ */
+export function* admitPlan(req: QueueAdmit): Generator<QueueQuery, QueueAdmitResult, unknown> {
+  const { now } = req;
+  const active = new Map((yield { q: 'active' }) as Array<[string, number]>);
+  let running = 0;
+  for (const n of active.values()) running += n;
+  let free = Math.min(req.max, (req.concurrency ?? Infinity) - running);
+  const queue = (yield { q: 'queue' }) as { turn: number; starts: number[] };
+  let turn = queue.turn;
+  let qStarts = window(queue.starts, req.rate, now);
+  let retryAt: number | undefined;
+  const later = (at: number): void => {
+    retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
+  };
+  if (req.rate) {
+    const left = req.rate.limit - qStarts.length;
+    if (left <= 0) later(qStarts[0]! + req.rate.periodMs);
+    free = Math.min(free, left);
+  }
+  const admitted: InvocationRow[] = [];
+  // Rounds: every eligible key gets its share, then the keys are read again in their new turn
+  // order. A round that admits nothing ends it (everything left is held back by a limit).
+  while (free > 0) {
+    const keys = (yield { q: 'keys', limit: KEY_PAGE }) as QueueKeyRow[];
+    const eligible: Array<{ row: QueueKeyRow; cap: number; starts: number[] }> = [];
+    for (const row of keys) {
+      let cap = (req.keyConcurrency ?? Infinity) - (active.get(row.key) ?? 0);
+      const starts = window(row.starts, req.keyRate, now);
+      if (req.keyRate) {
+        const left = req.keyRate.limit - starts.length;
+        if (left <= 0 && cap > 0) later(starts[0]! + req.keyRate.periodMs);
+        cap = Math.min(cap, left);
+      }
+      if (cap > 0) eligible.push({ row, cap, starts });
+    }
+    if (eligible.length === 0) break;
+    // A full page shares one start per key per round (more keys wait behind it); a partial one
+    // shares what is free among the keys it holds.
+    const share = keys.length < KEY_PAGE ? Math.max(1, Math.floor(free / eligible.length)) : 1;
+    let progress = false;
+    for (const e of eligible) {
+      if (free <= 0) break;
+      const want = Math.min(e.cap, share, free);
+      const ids = (yield { q: 'items', key: e.row.key, limit: want }) as string[];
+      if (ids.length === 0) {
+        yield { q: 'empty', key: e.row.key };
+        continue;
+      }
+      let took = 0;
+      for (const id of ids) {
+        const row = (yield { q: 'start', id, key: e.row.key }) as InvocationRow | undefined;
+        if (!row) continue;
+        admitted.push(row);
+        took++;
+        free--;
+        e.starts = req.keyRate ? [...e.starts, now].slice(-req.keyRate.limit) : [];
+        if (req.rate) qStarts = [...qStarts, now].slice(-req.rate.limit);
+      }
+      // Even a key whose items were all stale goes to the back: its next read is fresh.
+      turn++;
+      yield { q: 'saveKey', key: e.row.key, turn, starts: e.starts };
+      active.set(e.row.key, (active.get(e.row.key) ?? 0) + took);
+      progress = true;
+    }
+    if (!progress) break;
+  }
+  if (admitted.length > 0 || turn !== queue.turn)
+    yield { q: 'saveQueue', turn, starts: req.rate ? qStarts : [] };
+  if (req.rate && qStarts.length >= req.rate.limit) later(qStarts[0]! + req.rate.periodMs);
+  return retryAt === undefined ? { admitted } : { admitted, retryAt };
+}
+
+/** Runs {@link admitPlan} against synchronous answers (SQLite, inside its transaction). */
+export function runSync(req: QueueAdmit, answer: (q: QueueQuery) => unknown): QueueAdmitResult {
+  const plan = admitPlan(req);
+  let next = plan.next();
+  while (!next.done) next = plan.next(answer(next.value));
+  return next.value;
+}
+
+/** Runs {@link admitPlan} against asynchronous answers (PostgreSQL, inside its transaction). */
+export async function runAsync(
+  req: QueueAdmit,
+  answer: (q: QueueQuery) => Promise<unknown>,
+): Promise<QueueAdmitResult> {
+  const plan = admitPlan(req);
+  let next = plan.next();
+  while (!next.done) next = plan.next(await answer(next.value));
+  return next.value;
+}

@@ -1,0 +1,147 @@
+import type Database from 'better-sqlite3';
+import { runSync, type QueueQuery } from '../queue-plan.js';
+import type { QueueAdmit, QueueAdmitResult, QueueStats } from '../types.js';
+import { decodeInvocation, type InvocationRecord } from './codec.js';
+
+const FINISHED = "('completed', 'failed')";
+
+/** The statements of flow-control queues (migration 12), prepared on first use. */
+export class QueueStatements {
+  private readonly seqOfQueued: Database.Statement;
+  private readonly putItem: Database.Statement;
+  private readonly countWaiting: Database.Statement;
+  private readonly forgetFinished: Database.Statement;
+  private readonly activeByKey: Database.Statement;
+  private readonly queueRow: Database.Statement;
+  private readonly keys: Database.Statement;
+  private readonly items: Database.Statement;
+  private readonly startInvocation: Database.Statement;
+  private readonly invocation: Database.Statement;
+  private readonly admitItem: Database.Statement;
+  private readonly dropItem: Database.Statement;
+  private readonly uncount: Database.Statement;
+  private readonly empty: Database.Statement;
+  private readonly saveKey: Database.Statement;
+  private readonly saveQueue: Database.Statement;
+  private readonly stats: Database.Statement;
+
+  constructor(db: Database.Database) {
+    this.seqOfQueued = db.prepare("SELECT seq FROM invocations WHERE id = ? AND status = 'queued'");
+    this.putItem = db.prepare(
+      'INSERT OR IGNORE INTO queue_items (invocation_id, queue, qkey, priority, n) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.countWaiting = db.prepare(
+      'INSERT INTO queue_keys (queue, qkey, waiting, turn) VALUES (?, ?, 1, 0) ' +
+        'ON CONFLICT (queue, qkey) DO UPDATE SET waiting = waiting + 1',
+    );
+    this.forgetFinished = db.prepare(
+      'DELETE FROM queue_items WHERE queue = ? AND admitted = 1 AND NOT EXISTS (' +
+        `SELECT 1 FROM invocations i WHERE i.id = queue_items.invocation_id AND i.status NOT IN ${FINISHED})`,
+    );
+    this.activeByKey = db.prepare(
+      'SELECT qkey, count(*) AS n FROM queue_items WHERE queue = ? AND admitted = 1 GROUP BY qkey',
+    );
+    this.queueRow = db.prepare('SELECT turn, starts FROM queues WHERE queue = ?');
+    this.keys = db.prepare(
+      'SELECT qkey, turn, starts FROM queue_keys WHERE queue = ? AND waiting > 0 ORDER BY turn, qkey LIMIT ?',
+    );
+    this.items = db.prepare(
+      'SELECT invocation_id FROM queue_items WHERE queue = ? AND qkey = ? AND admitted = 0 ' +
+        'ORDER BY priority DESC, n LIMIT ?',
+    );
+    this.startInvocation = db.prepare(
+      "UPDATE invocations SET status = 'running', owner = ?, modified_at = ? WHERE id = ? AND status = 'queued'",
+    );
+    this.invocation = db.prepare('SELECT * FROM invocations WHERE id = ?');
+    this.admitItem = db.prepare('UPDATE queue_items SET admitted = 1 WHERE invocation_id = ?');
+    this.dropItem = db.prepare('DELETE FROM queue_items WHERE invocation_id = ?');
+    this.uncount = db.prepare(
+      'UPDATE queue_keys SET waiting = max(waiting - 1, 0) WHERE queue = ? AND qkey = ?',
+    );
+    this.empty = db.prepare('UPDATE queue_keys SET waiting = 0 WHERE queue = ? AND qkey = ?');
+    this.saveKey = db.prepare(
+      'UPDATE queue_keys SET turn = ?, starts = ? WHERE queue = ? AND qkey = ?',
+    );
+    this.saveQueue = db.prepare(
+      'INSERT INTO queues (queue, turn, starts) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (queue) DO UPDATE SET turn = excluded.turn, starts = excluded.starts',
+    );
+    this.stats = db.prepare(
+      'SELECT ' +
+        '(SELECT count(*) FROM queue_items q JOIN invocations i ON i.id = q.invocation_id ' +
+        "  WHERE q.queue = @q AND q.admitted = 0 AND i.status = 'queued') AS waiting, " +
+        '(SELECT count(*) FROM queue_items q JOIN invocations i ON i.id = q.invocation_id ' +
+        `  WHERE q.queue = @q AND q.admitted = 1 AND i.status NOT IN ${FINISHED}) AS running, ` +
+        '(SELECT count(*) FROM queue_keys WHERE queue = @q AND waiting > 0) AS keys, ' +
+        '(SELECT min(i.created_at) FROM queue_items q JOIN invocations i ON i.id = q.invocation_id ' +
+        "  WHERE q.queue = @q AND q.admitted = 0 AND i.status = 'queued') AS oldest",
+    );
+  }
+
+  /** `queue.put`: only for a `queued` invocation of this write (a dedupe conflict inserted none). */
+  put(id: string, queue: string, key: string, priority: number): void {
+    const seq = this.seqOfQueued.pluck().get(id) as number | undefined;
+    if (seq === undefined) return;
+    if (this.putItem.run(id, queue, key, priority, seq).changes > 0)
+      this.countWaiting.run(queue, key);
+  }
+
+  /** `queue.admit`: the plan of queue-plan.ts against this connection, inside the batch. */
+  admit(req: QueueAdmit): QueueAdmitResult {
+    const { queue } = req;
+    const owner = req.owner ?? null;
+    return runSync(req, (q: QueueQuery): unknown => {
+      switch (q.q) {
+        case 'active':
+          this.forgetFinished.run(queue);
+          return (this.activeByKey.all(queue) as Array<{ qkey: string; n: number }>).map((r) => [
+            r.qkey,
+            r.n,
+          ]);
+        case 'queue': {
+          const r = this.queueRow.get(queue) as { turn: number; starts: string } | undefined;
+          return r
+            ? { turn: r.turn, starts: JSON.parse(r.starts) as number[] }
+            : { turn: 0, starts: [] };
+        }
+        case 'keys':
+          return (
+            this.keys.all(queue, q.limit) as Array<{ qkey: string; turn: number; starts: string }>
+          ).map((r) => ({ key: r.qkey, turn: r.turn, starts: JSON.parse(r.starts) as number[] }));
+        case 'items':
+          return this.items.pluck().all(queue, q.key, q.limit);
+        case 'start': {
+          this.uncount.run(queue, q.key);
+          if (this.startInvocation.run(owner, req.now, q.id).changes === 0) {
+            this.dropItem.run(q.id);
+            return undefined;
+          }
+          this.admitItem.run(q.id);
+          return decodeInvocation(this.invocation.get(q.id) as InvocationRecord);
+        }
+        case 'empty':
+          this.empty.run(queue, q.key);
+          return undefined;
+        case 'saveKey':
+          this.saveKey.run(q.turn, JSON.stringify(q.starts), queue, q.key);
+          return undefined;
+        case 'saveQueue':
+          this.saveQueue.run(queue, q.turn, JSON.stringify(q.starts));
+          return undefined;
+      }
+    });
+  }
+
+  /** See `Store.queueStats`. */
+  statsOf(queue: string): QueueStats {
+    const r = this.stats.get({ q: queue }) as {
+      waiting: number;
+      running: number;
+      keys: number;
+      oldest: number | null;
+    };
+    const out: QueueStats = { waiting: r.waiting, running: r.running, keys: r.keys };
+    if (r.oldest !== null) out.oldestWaitingSince = r.oldest;
+    return out;
+  }
+}

@@ -1,0 +1,24 @@
+import path from 'node:path';
+import { it, expect } from 'vitest';
+import { Engine, workflow } from '../src/index.js';
+import { serve } from '../src/ingress/index.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { FakeClock } from '../src/testing/index.js';
+import { tempDir } from './helpers.js';
+const MiB = 1024 * 1024;
+it('dbg', async () => {
+  const Echo = workflow({ name: 'Echo', run: async (_ctx, input: string) => input.length });
+  const { dir } = tempDir('keel-lp-');
+  const engine = new Engine({ services: [Echo], store: openSqliteStore({ path: path.join(dir, 'keel.db'), maxPayloadBytes: MiB }), clock: new FakeClock(), logger: (l, m) => console.log(l, m) });
+  await engine.start();
+  const server = await serve(engine, { port: 0, bodyLimit: 4 * MiB });
+  const post = (body: string) => fetch(`${server.url}/Echo/k${body.length}/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  console.log('a');
+  const fine = await post(JSON.stringify('x'.repeat(MiB / 2)));
+  console.log('fine', fine.status, await fine.text());
+  const aboveStore = await post(JSON.stringify('x'.repeat(2 * MiB)));
+  console.log('above', aboveStore.status, (await aboveStore.text()).slice(0, 300));
+  const over = await post(JSON.stringify('x'.repeat(5 * MiB)));
+  console.log('over', over.status, await over.text());
+  await server.close(); await engine.stop();
+}, 60000);
