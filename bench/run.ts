@@ -113,7 +113,14 @@ const PG_BACKEND_CPUS = cpuList('BENCH_PG_BACKEND_CPUS', '');
 // Servers and scenarios
 
 type ServerId =
-  'keel-fsync' | 'keel-os' | 'plain' | 'keel-pg' | 'keel-pg-2' | 'metrics-on' | 'metrics-off';
+  | 'keel-fsync'
+  | 'keel-os'
+  | 'plain'
+  | 'keel-pg'
+  | 'keel-pg-2'
+  | 'metrics-on'
+  | 'metrics-off'
+  | 'keel-queue';
 interface ServerKind {
   id: ServerId;
   label: string;
@@ -135,6 +142,14 @@ const SERVERS: ServerKind[] = [
   },
   { id: 'keel-os', label: 'Keel, `os`', entry: 'bench/server.ts', env: { KEEL_DURABILITY: 'os' } },
   { id: 'plain', label: 'plain node:http', entry: 'bench/plain-server.ts', env: {} },
+  // The cost of a flow-control queue: Bench3 filed in a queue of concurrency 64 (bench/services.ts).
+  // Opt-in (`--only=keel-fsync,keel-queue --scenarios=wf-conc`): compare it with keel-fsync.
+  {
+    id: 'keel-queue',
+    label: 'Keel, `fsync`, workflow in a queue (concurrency 64)',
+    entry: 'bench/server.ts',
+    env: { KEEL_DURABILITY: 'fsync', KEEL_BENCH_QUEUE: '1' },
+  },
   // The cost of metrics (the 3-step workflow rows only): the same server with metrics on and
   // scraped every 5 s (GET /metrics' work, in process), then with KEEL_METRICS=0. Measured back
   // to back in one run; `--rounds=2` alternates on, off, on, off.
@@ -244,6 +259,8 @@ const PG_TARGET = 2_500;
 function scenariosFor(kind: ServerKind): Scenario[] {
   if (kind.id === 'metrics-on' || kind.id === 'metrics-off')
     return SCENARIOS.filter((s) => s.handler === 'Bench3');
+  // The issue's row: the queue's overhead on the 3-step workflow at 32 clients (≤ 10%).
+  if (kind.id === 'keel-queue') return SCENARIOS.filter((s) => s.id === 'wf-conc');
   if (!kind.pgProcesses) return SCENARIOS;
   // In this order: the issue's row first, so that 1 and 2 processes measure it after the same
   // warm-up on equally fresh tables.

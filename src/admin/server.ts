@@ -78,7 +78,7 @@ const ROUTES_HINT =
   'the routes are GET /invocations (?status=&service=&handler=&key=&error=&since=&until=&limit=&cursor=), GET /invocations/{id}, ' +
   'GET /invocations/{id}/journal, POST /invocations/{id}/cancel, /kill, /purge, /resume, /pause, /retry-now and /restart, ' +
   'POST /invocations/bulk, GET /invocations/bulk/{jobId}, GET /state/{service}[/{key}], PUT and DELETE /state/{service}/{key}/{name}, ' +
-  'GET /health and GET /metrics; ' +
+  'GET /queues[/{name}], GET /health and GET /metrics; ' +
   SERVICES_ROUTES;
 
 /** The admin API refuses to start; thrown before anything is bound when it can be decided then. */
@@ -121,6 +121,8 @@ export function checkAdminOptions(options: AdminOptions): void {
  * | `GET /services`                                         | 200 `{ services }`: each routable service, object and workflow with its handlers' JSON Schemas |
  * | `POST /services/{service}/{handler}/invoke`             | body `{ key?, input?, mode?: "call"\|"send", delay?, idempotencyKey? }`: 200 `{ invocationId, output }` (call), 202 `{ invocationId }` (send, the default); admin only |
  * | `GET /openapi.json`                                     | 200 the ingress's OpenAPI 3.1 document        |
+ * | `GET /queues`                                           | 200 `{ queues }`: each flow-control queue with its `limits`, `waiting`, `running`, `keys` and `oldestWaitingSince` (epoch ms) |
+ * | `GET /queues/{name}`                                    | 200 one queue; 404 `not_found` for an unknown name |
  *
  * Errors are `{ code, message }` with the error's status, as on the ingress: 400 for a bad
  * query, 401 `unauthorized`, 403 `forbidden`, 404 for an unknown id or path, 405 (with `Allow`) for a wrong
@@ -183,6 +185,22 @@ export async function serveAdmin(engine: Engine, options: AdminOptions = {}): Pr
     // Prometheus text; any role may scrape (404 metrics_disabled when metrics are off).
     if (await answerMetrics(kernelOf(engine).metrics, req, res, segs, close)) return;
     if (await answerServices(engine, req, res, segs, role, close)) return;
+    if (first === 'queues' && segs.length <= 2) {
+      allow(req, 'GET');
+      const queues = await engine.queues();
+      if (id === undefined) {
+        sendJson(res, 200, { queues }, close);
+        return;
+      }
+      const one = queues.find((x) => x.name === id);
+      if (!one)
+        throw unknownQueue(
+          id,
+          queues.map((x) => x.name),
+        );
+      sendJson(res, 200, one, close);
+      return;
+    }
     if (await operator(req, res, segs, query, role, close)) return;
     if (first !== 'invocations' || segs.length > 3 || id === '') throw unknownPath(path);
     if (id === undefined) {
@@ -261,6 +279,12 @@ function isAction(s: string): s is Action {
 
 function unknownInvocation(id: string): NotFoundError {
   return new NotFoundError(`no invocation "${id}": it never existed or its retention ended`);
+}
+
+function unknownQueue(name: string, known: string[]): NotFoundError {
+  return new NotFoundError(
+    `no queue "${name}": the queues are ${known.length ? known.join(', ') : '(none)'}`,
+  );
 }
 
 function unknownPath(path: string): NotFoundError {

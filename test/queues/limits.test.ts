@@ -351,3 +351,46 @@ describe('bad declarations and inputs', () => {
     expect(all.invocations).toHaveLength(0);
   });
 });
+
+describe('the admin API', () => {
+  it('lists the queues with their limits and figures, and answers 404 for an unknown one', async () => {
+    const { serveAdmin } = await import('../../src/index.js');
+    const Q = queue({
+      name: 'seen',
+      concurrency: 2,
+      perKey: { rateLimit: { limit: 3, period: '1m' } },
+    });
+    const Svc = service({
+      name: 'Seen',
+      handlers: { go: handler({ queue: Q }, async () => new Promise<never>(() => undefined)) },
+    });
+    h = await harness({ services: [Svc] });
+    for (let n = 0; n < 3; n++) await h.engine.send({ service: 'Seen', handler: 'go', input: n });
+    await until(async () => (await h!.engine.queues())[0]?.running === 2, '2 running');
+    const server = await serveAdmin(h.engine, { port: 0 });
+    try {
+      const all = await fetch(`${server.url}/queues`);
+      expect(all.status).toBe(200);
+      const body = (await all.json()) as { queues: unknown[] };
+      expect(body.queues).toEqual([
+        {
+          name: 'seen',
+          limits: { concurrency: 2, perKey: { rateLimit: { limit: 3, periodMs: 60_000 } } },
+          waiting: 1,
+          running: 2,
+          keys: 1,
+          oldestWaitingSince: expect.any(Number),
+        },
+      ]);
+      const one = await fetch(`${server.url}/queues/seen`);
+      expect(((await one.json()) as { name: string }).name).toBe('seen');
+      const missing = await fetch(`${server.url}/queues/nope`);
+      expect(missing.status).toBe(404);
+      expect(((await missing.json()) as { message: string }).message).toMatch(/queues are seen/);
+      const post = await fetch(`${server.url}/queues`, { method: 'POST' });
+      expect(post.status).toBe(405);
+    } finally {
+      await server.close();
+    }
+  });
+});
