@@ -73,7 +73,10 @@ describe('debounce on a shared PostgreSQL store', () => {
     // Sequential sends from both engines after the concurrent ones: the last is the input.
     expect((await send(b, 100)).invocationId).toBe(id);
     expect((await send(a, 101)).invocationId).toBe(id);
-    await until(async () => (await a.getInvocation(id!))?.status === 'completed', 'the burst to run');
+    await until(
+      async () => (await a.getInvocation(id!))?.status === 'completed',
+      'the burst to run',
+    );
     expect(runs).toEqual([{ v: 101, id }]);
     // After the start, a send begins a new burst, whichever engine sends it.
     const next = await send(b, 200);

@@ -12,6 +12,23 @@ import { harness, until, type Harness } from './helpers.js';
 let starts: Array<{ v: number; at: number }> = [];
 let clock: FakeClock;
 
+const Fanout = service({
+  name: 'Fanout',
+  handlers: {
+    // Five throttled sends from inside a handler: journaled, delayed to free slots.
+    spread: async (ctx: Context) => {
+      const ids: string[] = [];
+      for (let v = 0; v < 5; v++)
+        ids.push(
+          await ctx
+            .serviceSendClient(Sync, { throttle: { key: 'fan', limit: 2, period: '1s' } })
+            .run(100 + v).invocationId,
+        );
+      return ids;
+    },
+  },
+});
+
 const Sync = service({
   name: 'Sync',
   handlers: {
@@ -31,7 +48,7 @@ afterEach(async () => {
 
 async function setup(): Promise<Harness> {
   starts = [];
-  h = await harness({ services: [Sync] });
+  h = await harness({ services: [Sync, Fanout] });
   clock = h.clock;
   return h;
 }
@@ -73,15 +90,28 @@ describe('throttle', () => {
     expect(planned.slice(3).map((t) => Date.parse(t!) - t0)).toEqual([
       1000, 1000, 1000, 2000, 2000, 2000, 3000,
     ]);
-    await h.clock.advance('4s');
-    await until(() => starts.length === 10, 'every throttled send to start');
+    await until(() => starts.length === 3, 'the immediate starts');
+    // Second by second: the clock stands still while the starts due at that second run.
+    for (const [second, total] of [
+      [1, 6],
+      [2, 9],
+      [3, 10],
+    ] as const) {
+      await h.clock.advance('1s');
+      await until(() => starts.length === total, `the starts due at second ${second}`);
+    }
     // Starts due at the same time run in any order among themselves.
     const byTime = [...starts].sort((a, b) => a.at - b.at || a.v - b.v);
     expect(byTime.map((s) => s.at - t0)).toEqual([
       0, 0, 0, 1000, 1000, 1000, 2000, 2000, 2000, 3000,
     ]);
     expect(byTime.map((s) => s.v)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(mostInWindow(starts.map((s) => s.at), 1000)).toBe(3);
+    expect(
+      mostInWindow(
+        starts.map((s) => s.at),
+        1000,
+      ),
+    ).toBe(3);
   });
 
   it('delay counts over a sliding window, not calendar windows', async () => {
@@ -94,16 +124,29 @@ describe('throttle', () => {
         input: v,
         throttle: { key: 'k', limit: 2, period: '1s' },
       });
+    // Each immediate start runs before the clock moves on (so it runs at its send's time).
+    const started = (n: number) => until(() => starts.length === n, `start ${n}`);
     await send(0);
+    await started(1);
     await h.clock.advance('900ms');
     await send(1); // t = 900: a second start within [0, 1000): allowed
+    await started(2);
     await h.clock.advance('200ms');
     await send(2); // t = 1100: the window (100, 1100] holds one start (900): allowed
     await send(3); // t = 1100: two in (100, 1100] now: next free at 900 + 1000 = 1900
-    await h.clock.advance('2s');
-    await until(() => starts.length === 4, 'all four to start');
+    await started(3);
+    await h.clock.advance('799ms');
+    for (let i = 0; i < 20; i++) await settle();
+    expect(starts).toHaveLength(3);
+    await h.clock.advance('1ms');
+    await until(() => starts.length === 4, 'the fourth to start at 1900');
     expect(starts.map((s) => s.at - t0)).toEqual([0, 900, 1100, 1900]);
-    expect(mostInWindow(starts.map((s) => s.at), 1000)).toBe(2);
+    expect(
+      mostInWindow(
+        starts.map((s) => s.at),
+        1000,
+      ),
+    ).toBe(2);
   });
 
   it('drop: beyond the limit a send is refused with retryAfterMs; the next window accepts again', async () => {
@@ -156,5 +199,22 @@ describe('throttle', () => {
     await expect(send('run', 'a')).rejects.toBeInstanceOf(ThrottledError);
     await expect(send('run', 'b')).resolves.toMatchObject({ existing: false });
     await expect(send('other', 'a')).resolves.toMatchObject({ existing: false });
+  });
+
+  it('delay works for sends inside a handler, each journaled with its invocation', async () => {
+    const h = await setup();
+    const t0 = clock.now();
+    const ids = (await h.engine.invoke({ service: 'Fanout', handler: 'spread' })) as string[];
+    expect(new Set(ids).size).toBe(5);
+    const planned = await Promise.all(
+      ids.map(async (id) => {
+        const info = await h.engine.getInvocation(id);
+        return info?.nextAttemptAt === undefined ? 0 : Date.parse(info.nextAttemptAt) - t0;
+      }),
+    );
+    expect(planned).toEqual([0, 0, 1000, 1000, 2000]);
+    const fanouts = await h.engine.listInvocations({ service: 'Fanout' });
+    const journal = await h.engine.getJournal(fanouts.invocations[0]!.id);
+    expect(journal.filter((e) => e.kind === 'send').map((e) => e.calleeId)).toEqual(ids);
   });
 });

@@ -70,8 +70,7 @@ export function connect(options: ConnectOptions): KeelClient {
   ): Promise<SentInvocation<O>> => {
     const answer = await exchange(t, {
       method: 'POST',
-      path:
-        invokePath(target.service, target.handler, target.key, true) + sendQuery(options ?? {}),
+      path: invokePath(target.service, target.handler, target.key, true) + sendQuery(options ?? {}),
       body: bodyOf(input),
       idempotencyKey: options?.idempotencyKey,
       idempotent: idempotent || options?.idempotencyKey !== undefined,

@@ -91,6 +91,21 @@ export interface DefinitionOptions {
    * ```
    */
   internal?: boolean;
+  /**
+   * Side-by-side versions: register the same name twice or more, each with its own `version`
+   * (a whole number from 1). New invocations run the highest version; an invocation runs, on
+   * every attempt, the version it first journaled under (recorded in its journal), and one
+   * whose journal was written before versions were declared runs the lowest. Remove an old
+   * version once nothing in flight runs it. Without `version`, one definition per name.
+   *
+   * @example
+   * ```ts
+   * const OrderV1 = workflow({ name: 'Order', version: 1, run: oldRun });
+   * const OrderV2 = workflow({ name: 'Order', version: 2, run: newRun });
+   * new Engine({ services: [OrderV1, OrderV2], store });
+   * ```
+   */
+  version?: number;
 }
 
 export interface ServiceDefinition<
@@ -352,5 +367,10 @@ function pickOptions(def: DefinitionOptions): DefinitionOptions {
   if (def.internal === true) o.internal = true;
   else if (def.internal !== undefined && def.internal !== false)
     throw new UsageError(`"internal" must be true or false, got ${String(def.internal)}`);
+  if (def.version !== undefined) {
+    if (!Number.isInteger(def.version) || def.version < 1)
+      throw new UsageError(`"version" must be a whole number from 1, got ${String(def.version)}`);
+    o.version = def.version;
+  }
   return o;
 }

@@ -84,6 +84,11 @@ export interface Throttle {
 /**
  * Debounce or throttle options that cannot be used (an empty key, a period that is not a
  * duration or not positive, a limit below 1, ...). Terminal; HTTP 400. Nothing is stored.
+ *
+ * @example
+ * ```ts
+ * checkThrottle({ key: 'tenant-1', limit: 0, period: '1m' }); // throws: code 'invalid_throttle'
+ * ```
  */
 export class InvalidFlowControlError extends TerminalError {
   constructor(message: string, code: 'invalid_debounce' | 'invalid_throttle') {
@@ -96,6 +101,17 @@ export class InvalidFlowControlError extends TerminalError {
  * of the request: the HTTP ingress answers it `200 { dropped: true, ... }` (see
  * docs/flow-control.md); the engine API throws it, since a send's result always names an
  * invocation and a dropped one has none. `retryAfterMs`: when the next slot frees.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await engine.send({ service: 'Notify', handler: 'remind', input,
+ *     throttle: { key: userId, limit: 1, period: '1h', mode: 'drop' } });
+ * } catch (err) {
+ *   if (!(err instanceof ThrottledError)) throw err;
+ *   log.info(`reminder dropped; the next one may go in ${err.retryAfterMs} ms`);
+ * }
+ * ```
  */
 export class ThrottledError extends KeelError {
   readonly retryAfterMs: number;
@@ -128,15 +144,16 @@ function checkPeriod(
   name: string,
   code: 'invalid_debounce' | 'invalid_throttle',
 ): number {
+  const bad = (what: string): InvalidFlowControlError =>
+    new InvalidFlowControlError(`${name} ${what}: use e.g. 500ms, 10s, 5m, 1h or PT1M`, code);
+  if (value === undefined) throw bad('is missing');
+  if (typeof value !== 'string' && typeof value !== 'number')
+    throw bad(`is a ${value === null ? 'null' : typeof value}, not a duration`);
   let ms: number;
   try {
-    if (typeof value !== 'string' && typeof value !== 'number') throw new Error('missing');
     ms = parseDuration(value);
   } catch {
-    throw new InvalidFlowControlError(
-      `${name} ${value === undefined ? 'is missing' : `"${String(value)}" is not a duration`}: use e.g. 500ms, 10s, 5m, 1h or PT1M`,
-      code,
-    );
+    throw bad(`"${value}" is not a duration`);
   }
   if (ms <= 0 || ms > MAX_DELAY_MS)
     throw new InvalidFlowControlError(

@@ -131,3 +131,26 @@ export function describeEntry(e: Pick<JournalEntry, 'kind' | 'name'>): string {
 export function targetName(t: Target): string {
   return t.key ? `${t.service}/${t.key}/${t.handler}` : `${t.service}/${t.handler}`;
 }
+
+/** The name prefix of the journal marker that pins an invocation to a definition version. */
+const VERSION_MARKER = '@version:';
+
+/**
+ * The marker recorded at index 0 of an invocation of a versioned definition: a `patch` entry
+ * (which replay skips, see `ContextImpl`) naming the version its journal belongs to.
+ */
+export function versionMarker(version: number): JournalEntry {
+  return { kind: 'patch', name: `${VERSION_MARKER}${version}`, done: true };
+}
+
+/** The version a journal is pinned to by its marker at index 0, if it has one. */
+export function pinnedVersion(first: JournalEntry | undefined): number | undefined {
+  if (first?.kind !== 'patch' || !first.name.startsWith(VERSION_MARKER)) return undefined;
+  const v = Number(first.name.slice(VERSION_MARKER.length));
+  return Number.isInteger(v) && v >= 1 ? v : undefined;
+}
+
+/** Whether a user's change id would read as a version marker (refused by `ctx.patched`). */
+export function isVersionMarkerName(name: string): boolean {
+  return name.startsWith(VERSION_MARKER);
+}

@@ -26,6 +26,8 @@ import {
 import { DurablePromise, type Settled, type Values } from './futures.js';
 import {
   describeEntry,
+  isVersionMarkerName,
+  pinnedVersion,
   legacyAwakeableId,
   targetName,
   type EntryKind,
@@ -248,6 +250,8 @@ const DELETED = Symbol('deleted');
 export class ContextImpl implements ObjectContext {
   readonly log: Logger;
   private nextIndex = 0;
+  /** The first index the handler's own entries take (1 after a version marker). */
+  private base = 0;
   private readonly replayEnd: number;
   /** Created on first use: most handlers never draw a random number. */
   private prngInstance: Prng | undefined;
@@ -263,6 +267,8 @@ export class ContextImpl implements ObjectContext {
     let max = -1;
     for (const i of host.recorded.keys()) if (i > max) max = i;
     this.replayEnd = max + 1;
+    // A versioned definition's journal starts with its version marker: not the handler's.
+    if (pinnedVersion(host.recorded.get(0)) !== undefined) this.nextIndex = this.base = 1;
     const log =
       (level: keyof Logger) =>
       (message: string, ...args: unknown[]) => {
@@ -294,7 +300,7 @@ export class ContextImpl implements ObjectContext {
    * is still running, a timer, a call, ...) in this attempt or an earlier one.
    */
   get touchedJournal(): boolean {
-    return this.nextIndex > 0 || this.replayEnd > 0;
+    return this.nextIndex > this.base || this.replayEnd > this.base;
   }
 
   /** Called by the engine when the attempt is abandoned: later context calls do nothing. */
@@ -993,6 +999,8 @@ export class ContextImpl implements ObjectContext {
   private patch(changeId: string, method: 'patched' | 'deprecatePatch'): boolean {
     if (typeof changeId !== 'string' || changeId === '')
       throw new UsageError(`ctx.${method}() needs a non-empty change id`);
+    if (isVersionMarkerName(changeId))
+      throw new UsageError(`ctx.${method}(): change ids starting with "@version:" are Keel's own`);
     if (this.dead) return true; // the attempt is abandoned: nothing it does is recorded
     // Several gates at one point record consecutive markers; a marker before ours belongs to
     // a gate the code no longer asks about (removed once retired), and is skipped.

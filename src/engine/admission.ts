@@ -1,5 +1,5 @@
 import type { SpanKind } from '@opentelemetry/api';
-import type { Definition, HandlerSpec } from '../core/definitions.js';
+import { handlerSpec, type Definition, type HandlerSpec } from '../core/definitions.js';
 import {
   ConflictError,
   errorMessage,
@@ -7,7 +7,7 @@ import {
   toErrorInfo,
   ValidationError,
 } from '../core/errors.js';
-import type { JournalEntry, Target } from '../core/journal.js';
+import { pinnedVersion, versionMarker, type JournalEntry, type Target } from '../core/journal.js';
 import { resolveRetry, type ResolvedRetryPolicy } from '../core/retry.js';
 import { normalize } from '../core/replay.js';
 import { validate } from '../core/schema.js';
@@ -194,9 +194,7 @@ export class Admission {
     // Computed for a delayed one too: a queueKey that throws is the sender's 400, not the timer's.
     const queuePut = spec.options.queue ? k.queues.putOp(row, spec) : undefined;
     if (queued) row.status = 'queued';
-    const { insert, byStore } = queued
-      ? this.queuedInsert(row)
-      : k.own.admit(row, delay > 0);
+    const { insert, byStore } = queued ? this.queuedInsert(row) : k.own.admit(row, delay > 0);
     const ops: WriteOp[] = [insert];
     if (queued) ops.push(queuePut!);
     const sleeps = req.prefix ? this.withPrefix(row, insert, byStore, req.prefix, ops) : [];
@@ -383,20 +381,32 @@ export class Admission {
     // Shared store: only its owner runs an invocation. A row read or handed over before this
     // process lost its lease names the old id: it is another process's now.
     if (!k.own.runsHere(row)) return;
-    const def = resolvedDef ?? k.registry.get(row.service);
-    const spec = resolvedSpec ?? (def && this.specOf(def, row.handler));
+    const pinned = pinnedVersion(recorded.get(0));
+    const chosen = k.registry.versionFor(row.service, pinned, recorded.size > 0);
+    const def = chosen.versioned ? chosen.def : (resolvedDef ?? chosen.def);
+    const spec =
+      (def === resolvedDef ? resolvedSpec : undefined) ?? (def && this.specOf(def, row.handler));
     if (!def || !spec) {
-      void k.outcomes.finishRow(row, {
-        error: toErrorInfo(
-          new NotFoundError(`${row.service}.${row.handler} is no longer registered`),
-        ),
-      });
+      const what =
+        pinned !== undefined
+          ? `version ${pinned} of ${row.service} (which this invocation started with) is no longer registered: register it again beside the new one until its invocations finish`
+          : `${row.service}.${row.handler} is no longer registered`;
+      void k.outcomes.finishRow(row, { error: toErrorInfo(new NotFoundError(what)) });
       return;
     }
+    // Pins a new invocation of a versioned definition to the version it starts with: every
+    // later attempt (another process, newer code) reads the marker and runs the same version.
+    const marker =
+      chosen.versioned && recorded.size === 0 ? versionMarker(def.options.version!) : undefined;
+    if (marker) recorded = new Map([[0, marker]]);
     const policy = this.retryPolicyOf(def, spec);
     if (k.cancelRequests.delete(row.id)) row.cancel ??= 'requested';
     const runner = new Runner(k, row, spec, recorded, policy, def.kind === 'workflow');
     k.active.set(row.id, runner);
+    if (marker)
+      void k.host
+        .write(runner, [{ op: 'journal.put', invocationId: row.id, index: 0, entry: marker }])
+        .catch(() => undefined);
     if (row.status !== 'running') {
       row.status = 'running';
       // Marks the invocation runnable for recovery; rides along with its first commit.
@@ -428,6 +438,8 @@ export class Admission {
   }
 
   private specOf(def: Definition, handler: string): HandlerSpec | undefined {
+    // An older side-by-side version: its own handlers, not the name's current ones.
+    if (this.k.registry.get(def.name) !== def) return handlerSpec(def, handler);
     try {
       return this.k.registry.resolve(def.name, handler, def.kind === 'service' ? '' : 'k').spec;
     } catch {

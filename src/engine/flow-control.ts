@@ -176,7 +176,13 @@ export class FlowControl {
   ): Promise<SendResult> {
     const { k } = this;
     // A repeated send (same idempotency key) answers its invocation without using a slot.
-    const dedupe = dedupeKey(req.def.kind, req.def.name, req.spec.name, req.key, req.idempotencyKey);
+    const dedupe = dedupeKey(
+      req.def.kind,
+      req.def.name,
+      req.spec.name,
+      req.key,
+      req.idempotencyKey,
+    );
     if (dedupe) {
       const found = await k.store.findByDedupe(dedupe);
       if (found) return { invocationId: found.id, status: found.status, existing: true };

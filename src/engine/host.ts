@@ -257,8 +257,12 @@ export class RunnerHost {
             idempotencyKey: options.idempotencyKey,
             delayMs: delayMs > 0 ? delayMs : undefined,
             trace,
-            ...(options.debounce === undefined ? {} : { debounce: checkDebounce(options.debounce) }),
-            ...(options.throttle === undefined ? {} : { throttle: checkThrottle(options.throttle) }),
+            ...(options.debounce === undefined
+              ? {}
+              : { debounce: checkDebounce(options.debounce) }),
+            ...(options.throttle === undefined
+              ? {}
+              : { throttle: checkThrottle(options.throttle) }),
           },
           (r) => [{ op: 'journal.put', invocationId: me, index, entry: entryFor(r.id) }],
           true, // ctx.send normalized the input

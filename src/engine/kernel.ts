@@ -5,6 +5,7 @@ import {
   errorMessage,
   fromErrorInfo,
   KeelError,
+  toErrorInfo,
   UsageError,
   type ErrorInfo,
 } from '../core/errors.js';
@@ -209,11 +210,23 @@ export class Kernel {
    * ingress resolves its targets itself, so they are resolved once).
    */
   async invoke(req: Admit, wait: WaitOptions = {}): Promise<unknown> {
-    const { row, existing } = await this.admission.create(req, undefined);
+    const { row, existing, durable } = await this.admission.create(req, undefined);
     // A new invocation cannot have finished yet: skip the store lookup on the hot path.
-    const outcome = await (existing
+    const waiting = existing
       ? this.results.await(row.id, true, wait)
-      : this.results.awaitNew(row.id, wait));
+      : this.results.awaitNew(row.id, wait);
+    // An insert the store refused (e.g. an input above `maxPayloadBytes`) may have settled the
+    // waiters before ours was registered: settle again, with the refusal, so ours is not left.
+    const outcome = await Promise.race([
+      waiting,
+      durable.then(
+        () => waiting,
+        (err: unknown) => {
+          this.results.settle(row.id, { error: toErrorInfo(err) });
+          return waiting;
+        },
+      ),
+    ]);
     if ('error' in outcome) throw fromErrorInfo(outcome.error);
     return outcome.output;
   }

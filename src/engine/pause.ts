@@ -158,7 +158,9 @@ export async function resumeInvocation(k: Kernel, id: string): Promise<Invocatio
   if (notStarted) {
     const me = k.own.processId;
     const later = row.runAt !== undefined && row.runAt > now;
-    const status: InvocationStatus = later ? 'scheduled' : 'pending';
+    // A queued handler's goes back into its queue (it never took a slot).
+    const filed = later ? undefined : k.queues.refile(row);
+    const status: InvocationStatus = later ? 'scheduled' : filed ? 'queued' : 'pending';
     // This process starts it (a shared store's other processes start pending rows only in
     // their sweep); nothing runs it elsewhere, as it never started.
     const fresh: InvocationRow = {
@@ -180,8 +182,10 @@ export async function resumeInvocation(k: Kernel, id: string): Promise<Invocatio
       ? { invocationId: id, index: -1, fireAt: row.runAt! }
       : undefined;
     if (timer) ops.push({ op: 'timer.put', timer });
+    if (filed) ops.push(filed);
     await k.store.write(ops);
     if (timer) k.timers.add(timer);
+    else if (filed) k.queues.poke(filed.queue);
     else k.own.enqueue(fresh);
     return toInfo(fresh);
   }
@@ -214,7 +218,9 @@ export async function retryNow(k: Kernel, id: string): Promise<InvocationInfo> {
       'not_waiting',
     );
   const starts = row.status === 'scheduled';
-  const status: InvocationStatus = starts ? 'pending' : 'running';
+  // A delayed send to a queued handler goes into its queue now, as its timer would.
+  const filed = starts ? k.queues.refile(row) : undefined;
+  const status: InvocationStatus = filed ? 'queued' : starts ? 'pending' : 'running';
   const now = k.clock.now();
   const me = k.own.processId;
   const [, r] = await k.store.write([
@@ -225,6 +231,7 @@ export async function retryNow(k: Kernel, id: string): Promise<InvocationInfo> {
       set: { status, modifiedAt: now, ...(me ? { owner: me } : {}) },
       ifStatus: row.status,
     },
+    ...(filed ? [filed] : []),
   ]);
   if (!(r as { updated: boolean }).updated) {
     const fresh = await k.store.getInvocation(id);
@@ -237,7 +244,8 @@ export async function retryNow(k: Kernel, id: string): Promise<InvocationInfo> {
   // status check), or at worst starts a later backoff of the same invocation early.
   k.timers.done(id, -1);
   const fresh: InvocationRow = { ...row, status, modifiedAt: now, ...(me ? { owner: me } : {}) };
-  if (starts) k.own.enqueue(fresh);
+  if (filed) k.queues.poke(filed.queue);
+  else if (starts) k.own.enqueue(fresh);
   else k.admission.resume(fresh);
   return toInfo(fresh);
 }

@@ -98,6 +98,26 @@ export class Queues {
   }
 
   /**
+   * The `queue.put` that files `row` again (an invocation that never started: resumed after a
+   * pause, or started now by an operator), or undefined when its handler has no queue.
+   */
+  refile(row: InvocationRow): Extract<WriteOp, { op: 'queue.put' }> | undefined {
+    const spec = this.k.registry.spec(row.service, row.handler);
+    if (!spec?.options.queue) return undefined;
+    try {
+      return this.putOp(row, spec) as Extract<WriteOp, { op: 'queue.put' }>;
+    } catch {
+      return {
+        op: 'queue.put',
+        invocationId: row.id,
+        queue: spec.options.queue.name,
+        key: '',
+        priority: 0,
+      };
+    }
+  }
+
+  /**
    * A start timer fired: if its invocation is a delayed one of a queued handler, file it in its
    * queue (status `queued`, in the write that deletes the timer) instead of starting it.
    * Answers false when it is not one (the caller starts it as usual).

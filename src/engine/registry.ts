@@ -5,21 +5,59 @@ import { handlerSpec, type Definition, type HandlerSpec } from '../core/definiti
 export class Registry {
   private readonly byName = new Map<string, Definition>();
   private readonly specs = new Map<string, HandlerSpec>();
+  /** Side-by-side versions by name, lowest first (names registered with `version` only). */
+  private readonly byVersion = new Map<string, Definition[]>();
 
   constructor(definitions: Definition[]) {
+    const groups = new Map<string, Definition[]>();
     for (const d of definitions) {
-      if (this.byName.has(d.name))
-        throw new UsageError(`two definitions are named "${d.name}": names must be unique`);
-      this.byName.set(d.name, d);
+      const g = groups.get(d.name);
+      if (g) g.push(d);
+      else groups.set(d.name, [d]);
       for (const h of Object.keys(d.handlers)) {
-        const spec = handlerSpec(d, h);
-        if (!spec)
+        if (!handlerSpec(d, h))
           throw new UsageError(
             `${d.name}.${h} is not a handler: use an async function or handler(options, fn)`,
           );
-        this.specs.set(`${d.name}/${h}`, spec);
       }
     }
+    for (const [name, group] of groups) {
+      if (group.length > 1 || group[0]!.options.version !== undefined) {
+        const versions = group.map((d) => d.options.version);
+        if (versions.some((v) => v === undefined) || new Set(versions).size !== versions.length)
+          throw new UsageError(
+            `${group.length} definitions are named "${name}": names must be unique, or each must have its own "version" (side-by-side versions)`,
+          );
+        const kinds = new Set(group.map((d) => d.kind));
+        if (kinds.size > 1)
+          throw new UsageError(
+            `the versions of "${name}" must all be of one kind (${[...kinds].join(', ')})`,
+          );
+        group.sort((a, b) => a.options.version! - b.options.version!);
+        this.byVersion.set(name, group);
+      }
+      // The highest version serves new invocations and routing.
+      const d = group[group.length - 1]!;
+      this.byName.set(name, d);
+      for (const h of Object.keys(d.handlers)) this.specs.set(`${name}/${h}`, handlerSpec(d, h)!);
+    }
+  }
+
+  /**
+   * The definition an invocation of `name` runs: the version its journal is pinned to, the
+   * lowest for a journal written before versions were declared (non-empty, no marker), else the
+   * highest. `undefined` when its pinned version is not registered (any more).
+   */
+  versionFor(
+    name: string,
+    pinned: number | undefined,
+    journaled: boolean,
+  ): { def: Definition | undefined; versioned: boolean } {
+    const group = this.byVersion.get(name);
+    if (!group) return { def: this.byName.get(name), versioned: false };
+    if (pinned !== undefined)
+      return { def: group.find((d) => d.options.version === pinned), versioned: true };
+    return { def: journaled ? group[0] : group[group.length - 1], versioned: true };
   }
 
   /** A handler's spec by exact names. */

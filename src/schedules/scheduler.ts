@@ -20,6 +20,7 @@
  */
 import { errorMessage, KeelError } from '../core/errors.js';
 import type { ExtensionHost } from '../engine/extension.js';
+import { kernelOf } from '../engine/kernel.js';
 import {
   changeCount,
   listSchedules,
@@ -172,6 +173,8 @@ export class Scheduler {
 
   /** Evaluates every schedule due, in concurrent batches, then arms the timer again. */
   private async run(): Promise<void> {
+    // The engine stops before its extensions close: a tick due in between waits for the next start.
+    if (kernelOf(this.host.engine).stopping) return;
     if (this.running) {
       this.rerun = true;
       return;

@@ -79,13 +79,17 @@ export interface ScheduleOptions {
   readonly name: string;
   /**
    * A cron pattern (croner): five fields (minute hour day month weekday) or six with seconds
-   * first (`*\/30 * * * * *`); `@hourly`, `@daily` and the like; `L`, `#` and `W`.
+   * first (`*\/30 * * * * *`); `@hourly`, `@daily` and the like; `L` and `#`.
    */
   readonly cron: string;
   /** An IANA timezone the pattern is read in (`Europe/Berlin`). Default: UTC. */
   readonly timezone?: string;
-  /** What each tick starts: a service's handler, an object's handler with its key, a workflow. */
-  readonly target: ScheduleTarget | TypedScheduleTarget<Definition>;
+  /**
+   * What each tick starts: a service's handler, an object's handler with its key, a workflow.
+   * The service may be given as its definition (`{ service: Reports, handler: 'build' }`), and
+   * the handler's name is then checked by the compiler.
+   */
+  readonly target: ScheduleTarget;
   /** The input of every tick's invocation. */
   readonly input?: unknown;
   /** Ticks missed while the app was down: `'skip'` (default), `'once'` or `{ all: N }`. */
@@ -125,7 +129,11 @@ export function schedule<D extends Definition>(
   options: Omit<ScheduleOptions, 'target'> & { readonly target: TypedScheduleTarget<D> },
 ): ScheduleDeclaration;
 export function schedule(options: ScheduleOptions): ScheduleDeclaration;
-export function schedule(options: ScheduleOptions): ScheduleDeclaration {
+export function schedule(
+  options: Omit<ScheduleOptions, 'target'> & {
+    readonly target: ScheduleTarget | TypedScheduleTarget<Definition>;
+  },
+): ScheduleDeclaration {
   const target = options.target;
   const service = typeof target.service === 'string' ? target.service : target.service?.name;
   const parsed = parseSchedule({ ...options, target: { ...target, service } });

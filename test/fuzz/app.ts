@@ -39,6 +39,8 @@ const app = await startApp({
   // `os`: a fuzz run measures the HTTP surfaces, not the disk's fsync rate.
   durability: 'os',
   webhooks: { receivers: { ...receivers, ...exampleReceivers } },
+  // Cron schedules (/schedules on the admin API), see gen-schedules.ts: none declared.
+  schedules: [],
   logger: (level, message) => {
     if (level === 'error') process.stderr.write(`[app ${level}] ${message}\n`);
   },

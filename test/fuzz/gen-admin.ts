@@ -98,7 +98,10 @@ export const adminValid: Generator[] = [
     name: 'admin-other',
     valid: true,
     weight: 1,
-    make: (r) => http('admin', 'GET', r.pick(['/health', '/webhooks']), [AUTH]),
+    make: (r) =>
+      http('admin', 'GET', r.pick(['/health', '/webhooks', '/queues', `/queues/${segment(r)}`]), [
+        AUTH,
+      ]),
   },
 ];
 
@@ -116,6 +119,7 @@ export const adminInvalid: Generator[] = [
         ['POST', '/webhooks'],
         ['DELETE', `/webhooks/${segment(r)}`],
         ['GET', '/health'],
+        ['GET', '/queues'],
         ['GET', `/${segment(r)}`],
       ]);
       const body =
@@ -292,6 +296,7 @@ function read(r: Rand, k: Known): string {
     [3, () => `/invocations${listQuery(r)}`],
     [3, () => `/invocations/${someInvocation(r, k)}${r.pick(['', '/journal'])}`],
     [1, () => '/health'],
+    [1, () => '/queues'],
     [1, () => '/webhooks'],
     [1, () => `/webhooks/${someEndpoint(r, k)}${r.pick(['', '/deliveries'])}`],
     [1, () => `/webhooks/deliveries/${someEndpoint(r, k)}_0`],

@@ -11,6 +11,7 @@ import { gatewayInvalid, gatewayValid } from './gen-gateway.js';
 import { ingressInvalid, ingressValid } from './gen-ingress.js';
 import { oauthInvalid, oauthValid } from './gen-oauth.js';
 import { rawInvalid } from './gen-raw.js';
+import { schedulesInvalid, schedulesValid } from './gen-schedules.js';
 import { receiversInvalid, receiversValid } from './gen-receivers.js';
 import { webhooksInvalid, webhooksValid } from './gen-webhooks.js';
 import { nextCase, type Generator } from './generator.js';
@@ -90,6 +91,8 @@ const GENERATORS: Generator[] = [
   ...oauthInvalid,
   ...flowsValid,
   ...flowsInvalid,
+  ...schedulesValid,
+  ...schedulesInvalid,
 ];
 /** Timers due within this are "soon": an invalid batch never runs while one could fire. */
 const HORIZON_MS = 5_000;

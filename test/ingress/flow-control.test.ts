@@ -121,7 +121,11 @@ describe('bad debounce and throttle parameters', () => {
       'invalid_throttle',
       /mode "queue" is not valid/,
     ],
-    ['/Search/reindex/send?throttleLimit=1&throttlePeriod=1s', 'invalid_throttle', /key is missing/],
+    [
+      '/Search/reindex/send?throttleLimit=1&throttlePeriod=1s',
+      'invalid_throttle',
+      /key is missing/,
+    ],
     ['/Search/reindex/send?throttleKey=k&throttleLimit=1', 'invalid_throttle', /period is missing/],
   ];
   it.each(cases)('%s answers 400 %s', async (path, code, message) => {

@@ -264,6 +264,45 @@ describe('a delayed send to a queued handler', () => {
   });
 });
 
+describe('operator actions on queued work', () => {
+  it('pauses a queued invocation out of the queue, and a resume and a retry-now file it again', async () => {
+    const ran: number[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const Q = queue({ name: 'ops', concurrency: 1 });
+    const Svc = service({
+      name: 'Ops',
+      handlers: {
+        go: handler({ queue: Q }, async (ctx: Context, n: number) => {
+          await ctx.run('go', async () => {
+            ran.push(n);
+            if (n === 0) await held;
+          });
+        }),
+      },
+    });
+    h = await harness({ services: [Svc] });
+    await h.engine.send({ service: 'Ops', handler: 'go', input: 0 });
+    const paused = await h.engine.send({ service: 'Ops', handler: 'go', input: 1 });
+    const delayed = await h.engine.send({
+      service: 'Ops',
+      handler: 'go',
+      input: 2,
+      delayMs: 3_600_000,
+    });
+    await until(async () => ran.length === 1, 'the first ran');
+    expect((await h.engine.pause(paused.invocationId)).status).toBe('paused');
+    expect((await h.engine.retryNow(delayed.invocationId)).status).toBe('queued');
+    release();
+    await until(async () => ran.length === 2, 'the retried one ran');
+    expect(ran).toEqual([0, 2]);
+    expect((await h.engine.getInvocation(paused.invocationId))?.status).toBe('paused');
+    expect((await h.engine.resumePaused(paused.invocationId)).status).toBe('queued');
+    await until(async () => ran.length === 3, 'the resumed one ran');
+    expect(ran).toEqual([0, 2, 1]);
+  });
+});
+
 describe('cancelling a queued invocation', () => {
   it('ends it without running it, and the queue goes on', async () => {
     const ran: number[] = [];

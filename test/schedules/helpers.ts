@@ -89,7 +89,13 @@ export async function scheduleHarness(
       cleanup();
     },
   };
-  await h.engine.start();
+  try {
+    await h.engine.start();
+  } catch (err) {
+    await h.engine.stop().catch(() => undefined);
+    cleanup();
+    throw err;
+  }
   return h;
 }
 

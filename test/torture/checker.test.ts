@@ -151,3 +151,75 @@ describe('the torture checker on steps that ran again', () => {
     expect(reruns(r)).toHaveLength(1);
   });
 });
+
+describe('the torture checker on the flow-control queue (2 at once, 1 per key)', () => {
+  const queueProblems = (r: ReturnType<typeof analyzeLog>) =>
+    r.problems.filter((p) => p.invariant === 'queue limits');
+
+  it('reports a third invocation inside the queue at once', () => {
+    const r = analyzeLog(
+      log('1 qenter q0 a', '1 qenter q1 b', '1 qenter q2 c', '1 qexit q0 a', '1 qexit q1 b'),
+    );
+    expect(r.queueViolations).toBe(1);
+    expect(queueProblems(r)).toHaveLength(1);
+    expect(queueProblems(r)[0]!.detail).toMatch(/^c \(key q2, pid 1\).*3 inside \(limit 2\)/);
+    expect(r.queuePeak).toEqual({ total: 3, perKey: 1 });
+  });
+
+  it('reports two invocations of one key inside at once, across processes', () => {
+    const r = analyzeLog(log('1 qenter q0 a', '2 qenter q0 b', '2 qexit q0 b', '1 qexit q0 a'));
+    expect(r.queueViolations).toBe(1);
+    expect(queueProblems(r)[0]!.detail).toMatch(/2 of key q0 inside \(limit 1\); inside: a /);
+  });
+
+  it('accepts invocations that enter as others exit, and attempts of one invocation again', () => {
+    const r = analyzeLog(
+      log(
+        '1 qenter q0 a',
+        '1 qenter q1 b',
+        '1 qexit q0 a',
+        '1 qenter q0 c',
+        // b suspended in its sleep (its attempt logs no exit) and resumes: the same slot.
+        '1 qenter q1 b',
+        '1 qexit q1 b',
+        '1 qexit q0 c',
+      ),
+    );
+    expect(queueProblems(r)).toEqual([]);
+    expect(r.queueAdmissions).toBe(3);
+    expect(r.queuePeak).toEqual({ total: 2, perKey: 1 });
+  });
+
+  it('accepts holders killed mid-attempt whose invocations go on in another process', () => {
+    // Process 1 dies with a and b inside (neither logs an exit); the survivors resume them. A new
+    // invocation enters only once one of them has finished.
+    const r = analyzeLog(
+      log(
+        '1 qenter q0 a',
+        '1 start Q/a/0',
+        '1 qenter q1 b',
+        '9 kill 1',
+        '2 qenter q0 a',
+        '2 start Q/a/0',
+        '2 end Q/a/0',
+        '2 ack Q/a/0',
+        '3 qenter q1 b',
+        '2 qexit q0 a',
+        '2 qenter q0 c',
+        '3 qexit q1 b',
+        '2 qexit q0 c',
+      ),
+    );
+    expect(queueProblems(r)).toEqual([]);
+    expect(r.queuePeak).toEqual({ total: 2, perKey: 1 });
+  });
+
+  it('does not free a killed holder’s slot: its invocation is unfinished until it exits', () => {
+    // The store counts an admitted invocation until it finishes, whatever became of the process
+    // that ran it: a new one entering meanwhile is over the limit.
+    const r = analyzeLog(log('1 qenter q0 a', '1 qenter q1 b', '9 kill 1', '2 qenter q2 c'));
+    expect(r.queueViolations).toBe(1);
+    const sameKey = analyzeLog(log('1 qenter q0 a', '9 kill 1', '2 qenter q0 d'));
+    expect(sameKey.queueViolations).toBe(1);
+  });
+});

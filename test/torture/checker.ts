@@ -7,16 +7,26 @@
  * - no completed step ran twice (from the execution log, see `analyzeLog`);
  * - no two executions of one object key overlapped, except zombie overlaps proven harmless by
  *   the log (see `analyzeLog`), which are counted apart;
+ * - the flow-control queue's limits held: never more than 2 invocations of `Queued.work` inside
+ *   their slot at once, never 2 of one queue key (see `analyzeLog`);
  * - (the runner adds: no process exited on its own).
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Cluster } from './cluster.js';
 import { request, sleep } from './http.js';
-import { stepId, type LogLine } from './program.js';
+import { QUEUE, stepId, type LogLine } from './program.js';
 import type { Ledger, Problem } from './workload.js';
 
 const FINISHED = new Set(['completed', 'failed']);
-const UNFINISHED = ['pending', 'scheduled', 'running', 'suspended', 'backing-off', 'paused'];
+const UNFINISHED = [
+  'queued',
+  'pending',
+  'scheduled',
+  'running',
+  'suspended',
+  'backing-off',
+  'paused',
+];
 
 export interface CheckResult {
   checked: number;
@@ -107,6 +117,28 @@ export async function checkInvocations(
     strays: strays.length,
     problems,
   };
+}
+
+/**
+ * The queues' own figures once quiet (admin `GET /queues`): nothing waiting, nothing holding a
+ * slot. "Nothing stuck" already finds a `queued` invocation; this also finds a slot the store
+ * still counts for an invocation that finished (which would shrink the queue for good).
+ */
+export async function checkQueues(cluster: Cluster): Promise<Problem[]> {
+  for (let i = 0; i < 20; i++) {
+    const r = await request(cluster, () => i, 'GET', '/queues', { api: 'admin' });
+    if (r.kind !== 'ok' || r.status !== 200) {
+      await sleep(250);
+      continue;
+    }
+    return (r.json.queues as Array<{ name: string; waiting: number; running: number }>)
+      .filter((q) => q.waiting !== 0 || q.running !== 0)
+      .map((q) => ({
+        invariant: 'queues drain',
+        detail: `queue ${q.name}: ${q.waiting} waiting, ${q.running} running after the quiet period`,
+      }));
+  }
+  return [{ invariant: 'queues drain', detail: 'GET /queues never answered 200' }];
 }
 
 /** Counter totals against the ledger. */
@@ -225,6 +257,12 @@ export interface LogAnalysis {
   zombieOverlaps: number;
   /** What each zombie overlap was, for the report. */
   zombies: string[];
+  /** Invocations of the queued handler that entered their slot (distinct tags). */
+  queueAdmissions: number;
+  /** Most invocations inside the queue at once, and most of one key. */
+  queuePeak: { total: number; perKey: number };
+  /** Entries into the queue beyond its limits (`QUEUE` of program.ts). */
+  queueViolations: number;
   problems: Problem[];
 }
 
@@ -262,6 +300,24 @@ interface Overlap {
  *   but fence itself (a stalled process waking up), and logged nothing of the invocation after
  *   (a dropped runner never logs its `exit`).
  * Anything short of that evidence stays a violation.
+ *
+ * Queue limits. `Queued.work` runs only once its queue admitted it, and its invocation holds
+ * the slot until it finishes, suspensions and crashes included (docs/flow-control.md: the
+ * store counts an admitted invocation until its status is completed or failed). So the unit
+ * here is the invocation (its tag), not the attempt: it is inside from its first `qenter` to a
+ * `qexit` of its tag, from any process. An attempt cut by a kill, a fence or a suspension logs
+ * no `qexit`, but that does not free the slot: its invocation stays unfinished and its next
+ * attempt (a resumption, a recovery, an adoption by another process) enters again under the
+ * same tag, which is not a new entry. A kill therefore removes no holder here, unlike the
+ * object-key check (which judges overlapping executions, not slots): a new invocation entering
+ * while a killed holder's invocation is unfinished is over the limit as much as a live one.
+ * Each `qexit` precedes the commit that finishes its invocation, so the log's interval of an
+ * invocation lies inside the store's (a late `qexit` of a zombie only ends it early: a missed
+ * overlap, not an invented one). What the log cannot tell from a holder: an attempt of a fenced
+ * zombie that enters after another process finished its invocation and never logs a `qexit`;
+ * the object-key check would flag the same on `Counter`, and each violation names the holders'
+ * pids and log positions so a reader can judge it. An entry beyond `QUEUE.concurrency` inside,
+ * or beyond `QUEUE.perKey` of its key, is a violation.
  */
 export function analyzeLog(lines: LogLine[]): LogAnalysis {
   const problems: Problem[] = [];
@@ -272,9 +328,16 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
   const ends = new Map<string, LogLine[]>();
   const holders = new Map<string, { pid: number; tag: string; seq: number }>();
   const candidates: Overlap[] = [];
+  const queue = new QueueSlots();
   let openOutage: number | undefined;
   for (const l of lines) {
     switch (l.kind) {
+      case 'qenter':
+        queue.enter(l, problems);
+        break;
+      case 'qexit':
+        queue.exit(l);
+        break;
       case 'start': {
         const id = l.args[0]!;
         const list = starts.get(id) ?? [];
@@ -395,8 +458,55 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
     overlaps,
     zombieOverlaps: zombies.length,
     zombies,
+    queueAdmissions: queue.admissions,
+    queuePeak: queue.peak,
+    queueViolations: queue.violations,
     problems,
   };
+}
+
+/** The invocations inside the queue as the log goes (see "Queue limits" on `analyzeLog`). */
+class QueueSlots {
+  /** Tag → its queue key and the attempt that last entered. */
+  private readonly inside = new Map<string, { key: string; pid: number; seq: number }>();
+  private readonly seen = new Set<string>();
+  readonly peak = { total: 0, perKey: 0 };
+  violations = 0;
+
+  get admissions(): number {
+    return this.seen.size;
+  }
+
+  enter(l: LogLine, problems: Problem[]): void {
+    const [key, tag] = l.args as [string, string];
+    const again = this.inside.has(tag);
+    this.inside.set(tag, { key, pid: l.pid, seq: l.seq });
+    this.seen.add(tag);
+    // Another attempt of an invocation already inside: the same slot.
+    if (again) return;
+    const all = [...this.inside];
+    const ofKey = all.filter(([, h]) => h.key === key);
+    this.peak.total = Math.max(this.peak.total, all.length);
+    this.peak.perKey = Math.max(this.peak.perKey, ofKey.length);
+    const over: string[] = [];
+    if (all.length > QUEUE.concurrency)
+      over.push(`${all.length} inside (limit ${QUEUE.concurrency})`);
+    if (ofKey.length > QUEUE.perKey)
+      over.push(`${ofKey.length} of key ${key} inside (limit ${QUEUE.perKey})`);
+    if (over.length === 0) return;
+    this.violations++;
+    const others = (over.length === 1 && ofKey.length > QUEUE.perKey ? ofKey : all)
+      .filter(([t]) => t !== tag)
+      .map(([t, h]) => `${t} (key ${h.key}, pid ${h.pid}, log seq ${h.seq})`);
+    problems.push({
+      invariant: 'queue limits',
+      detail: `${tag} (key ${key}, pid ${l.pid}) entered at log seq ${l.seq}: ${over.join(', ')}; inside: ${others.join(', ')}`,
+    });
+  }
+
+  exit(l: LogLine): void {
+    this.inside.delete(l.args[1]!);
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  * program (the interleaving with kills still varies, as with any Jepsen-style run).
  */
 import { Prng } from '../../src/core/prng.js';
-import type { FlowInput, FlowOp } from './program.js';
+import { QUEUE_KEYS, type FlowInput, type FlowOp } from './program.js';
 
 /** Counter keys whose total must be exact: only idempotent (retried until acknowledged) adds. */
 export const EXACT_KEYS = ['c0', 'c1', 'c2', 'c3'];
@@ -79,6 +79,19 @@ export type ClientOp =
       via: 'send' | 'call';
       delayMs?: number;
       idem?: { key: string; dupes: Duplicates };
+    }
+  | {
+      /** `Queued.work`, the handler in the flow-control queue (2 at once, 1 per key). */
+      kind: 'queued';
+      n: number;
+      tag: string;
+      key: string;
+      prio: number;
+      sleepMs: number;
+      via: 'send' | 'call';
+      /** A delayed send waits for its time, then for its turn in the queue. */
+      delayMs?: number;
+      idem?: { key: string; dupes: Duplicates };
     };
 
 function dupes(r: Rng): Duplicates {
@@ -104,6 +117,7 @@ function flowOps(r: Rng, cancellable: boolean): FlowOp[] {
       awakeable: 10,
       promise: 8,
       saga: 8,
+      queued: 5,
     });
     switch (kind) {
       case 'step':
@@ -151,15 +165,30 @@ function flowOps(r: Rng, cancellable: boolean): FlowOp[] {
           ...(r.chance(0.5) ? { failAt: r.int(0, 3) } : {}),
         });
         break;
+      case 'queued':
+        ops.push({
+          op: 'queued',
+          via: r.chance(0.5) ? 'call' : 'send',
+          key: r.pick(QUEUE_KEYS),
+          prio: queuedPriority(r),
+          sleepMs: r.chance(0.3) ? r.int(10, 600) : 0,
+        });
+        break;
     }
   }
   return ops;
 }
 
+/** Mostly the default 0; some higher (served first within their key), a few lower. */
+function queuedPriority(r: Rng): number {
+  const p = r.float();
+  return p < 0.7 ? 0 : p < 0.9 ? r.int(1, 10) : -r.int(1, 10);
+}
+
 /** Operation `n` of a run with this seed. */
 export function generateOp(seed: string, n: number): ClientOp {
   const r = new Rng(`${seed}/op/${n}`);
-  const kind = r.weighted({ flow: 35, work: 20, add: 45 });
+  const kind = r.weighted({ flow: 35, work: 20, add: 45, queued: 8 });
   if (kind === 'flow') {
     const cancellable = r.chance(0.1);
     const ops = flowOps(r, cancellable);
@@ -191,6 +220,19 @@ export function generateOp(seed: string, n: number): ClientOp {
   }
   const via = r.chance(0.3) ? 'call' : 'send';
   const delayMs = via === 'send' && r.chance(0.3) ? r.int(10, 3000) : undefined;
+  if (kind === 'queued') {
+    return {
+      kind: 'queued',
+      n,
+      tag: `q${n}`,
+      key: r.pick(QUEUE_KEYS),
+      prio: queuedPriority(r),
+      sleepMs: r.chance(0.3) ? r.int(10, 800) : 0,
+      via,
+      ...(delayMs !== undefined ? { delayMs } : {}),
+      ...(r.chance(0.6) ? { idem: { key: `iq${n}`, dupes: dupes(r) } } : {}),
+    };
+  }
   if (kind === 'work') {
     return {
       kind: 'work',

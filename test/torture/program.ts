@@ -32,7 +32,12 @@ export type FlowOp =
   /** Waits for durable promise `name` (resolved by the harness through `Flow.signal`). */
   | { op: 'promise'; name: string; timeoutMs?: number }
   /** A saga of `steps` steps with compensations; step `failAt` fails terminally. */
-  | { op: 'saga'; steps: number; failAt?: number };
+  | { op: 'saga'; steps: number; failAt?: number }
+  /**
+   * A call (waits for its result) or a send (does not) of the queued handler `Queued.work`,
+   * from inside the workflow: a queued invocation created by a handler, not by the ingress.
+   */
+  | { op: 'queued'; via: 'call' | 'send'; key: string; prio: number; sleepMs: number };
 
 export interface FlowInput {
   ops: FlowOp[];
@@ -57,12 +62,36 @@ export interface AddInput {
   n: number;
 }
 
+/**
+ * The flow-control queue of `Queued.work` (test/fixtures/torture-app.ts): the fixture declares
+ * it with these limits and the checker holds the execution log to them.
+ */
+export const QUEUE = { name: 'torture', concurrency: 2, perKey: 1 } as const;
+/** The queue keys `Queued.work` is called with (few, so the per-key limit binds often). */
+export const QUEUE_KEYS = ['q0', 'q1', 'q2'];
+
+export interface QueuedInput {
+  /** Unique per logical operation, as for `WorkInput`. */
+  tag: string;
+  /** Its queue key (one of `QUEUE_KEYS`). */
+  key: string;
+  /** Its priority in the queue (higher first, within a key). */
+  prio: number;
+  /** A durable sleep between its two steps (0: none), so it may suspend holding its slot. */
+  sleepMs: number;
+}
+
+/** What `Queued.work` returns for an input. */
+export const queuedOutput = (input: { tag: string; key: string }): string =>
+  `${input.tag}@${input.key}`;
+
 /** Step ids: stable per logical step, so a second execution of the same step is visible. */
 export const stepId = {
   flow: (key: string, op: number, sub?: string): string =>
     sub === undefined ? `F/${key}/${op}` : `F/${key}/${op}.${sub}`,
   work: (tag: string, step: number): string => `W/${tag}/${step}`,
   add: (tag: string): string => `C/${tag}`,
+  queued: (tag: string, step: number): string => `Q/${tag}/${step}`,
 };
 
 /**
@@ -70,6 +99,8 @@ export const stepId = {
  * - `start <step>` / `end <step>`: a step body began / returned (one execution);
  * - `ack <step>`: the handler observed the step's result, so it was durable (journaled);
  * - `enter <key> <tag>` / `exit <key> <tag>`: an exclusive `Counter.add` began / ended;
+ * - `qenter <queueKey> <tag>` / `qexit <queueKey> <tag>`: an attempt of `Queued.work` (which
+ *   runs only once admitted by its queue) began / ended its body;
  * - `awk <flowKey> <op> <awakeableId>`: a flow created an awakeable;
  * - `fenced`: the engine reported that this live process lost its lease (its writes refused);
  * - `joined <processId>`: this process (re)joined the cluster under that id;

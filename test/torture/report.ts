@@ -123,6 +123,11 @@ export function formatSummary(s: Summary): string {
     ['RE-RUNS WITHOUT A CRASH', String(s.log.unexplainedReruns)],
     ['zombie overlaps (fenced, nothing committed)', String(s.log.zombieOverlaps)],
     ['EXCLUSIVITY VIOLATIONS', String(s.log.overlaps)],
+    [
+      'queued invocations run (peak inside / of one key)',
+      `${s.log.queueAdmissions} (${s.log.queuePeak.total} / ${s.log.queuePeak.perKey})`,
+    ],
+    ['QUEUE LIMIT VIOLATIONS', String(s.log.queueViolations)],
     ['UNPLANNED EXITS', String(s.unplannedExits)],
     ['VIOLATIONS (all invariants)', String(s.problems.length)],
     [

@@ -13,7 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Cluster, CRASH_LOOP_LIMIT } from './cluster.js';
-import { analyzeLog, checkCounters, checkInvocations, checkTallies } from './checker.js';
+import {
+  analyzeLog,
+  checkCounters,
+  checkInvocations,
+  checkQueues,
+  checkTallies,
+} from './checker.js';
 import { generateOp, Rng } from './generator.js';
 import { sleep } from './http.js';
 import { Nemesis } from './nemesis.js';
@@ -219,6 +225,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     const check = await checkInvocations(c, ledger, quietMs, () => aborted);
     const counterProblems = await checkCounters(c, ledger);
     const tallyProblems = await checkTallies(c, ledger);
+    const queueProblems = await checkQueues(c);
     const lines = parseLog(readFileSync(logFile, 'utf8'));
     const log = analyzeLog(lines);
     const problems = [
@@ -227,6 +234,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       ...check.problems,
       ...counterProblems,
       ...tallyProblems,
+      ...queueProblems,
       ...log.problems,
       ...c.unplanned.map((u) => ({
         invariant: 'no process exits on its own',

@@ -11,7 +11,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Cluster } from './cluster.js';
 import type { ClientOp, Duplicates } from './generator.js';
 import { NO_PROCESS, request, sleep, type Reply, type RequestOptions } from './http.js';
-import type { FlowOutput, LogTail } from './program.js';
+import { queuedOutput, type FlowOutput, type LogTail, type QueuedInput } from './program.js';
 
 /** What an acknowledged invocation must come to. */
 export interface Expectation {
@@ -93,6 +93,7 @@ export class Workload {
   async run(op: ClientOp): Promise<void> {
     if (op.kind === 'flow') return this.flow(op);
     if (op.kind === 'work') return this.work(op);
+    if (op.kind === 'queued') return this.queued(op);
     return this.add(op);
   }
 
@@ -268,14 +269,46 @@ export class Workload {
   }
 
   private async work(op: Extract<ClientOp, { kind: 'work' }>): Promise<void> {
-    const name = `work ${op.tag}`;
-    const output = `${op.tag}:${op.steps}`;
-    const input = { tag: op.tag, steps: op.steps, ms: 2, sleepMs: op.sleepMs };
+    await this.serviceOp(op, 'Worker/work', `work ${op.tag}`, {
+      input: { tag: op.tag, steps: op.steps, ms: 2, sleepMs: op.sleepMs },
+      output: `${op.tag}:${op.steps}`,
+    });
+  }
+
+  /**
+   * `Queued.work`, the handler in the flow-control queue: acknowledged like `Worker.work`, so
+   * the checker knows which must complete; the log shows whether the queue's limits held.
+   */
+  private async queued(op: Extract<ClientOp, { kind: 'queued' }>): Promise<void> {
+    const input: QueuedInput = { tag: op.tag, key: op.key, prio: op.prio, sleepMs: op.sleepMs };
+    await this.serviceOp(op, 'Queued/work', `queued ${op.tag}`, {
+      input,
+      output: queuedOutput(input),
+      // A call waits for its turn in the queue besides its run: the flows' call timeout.
+      ...(op.via === 'call' ? { timeoutMs: 30_000 } : {}),
+    });
+  }
+
+  /**
+   * A call or a (maybe delayed) send of a service handler whose output is known: sent once
+   * without an idempotency key, else retried (with its duplicates) until acknowledged.
+   */
+  private async serviceOp(
+    op: Extract<ClientOp, { kind: 'work' | 'queued' }>,
+    target: string,
+    name: string,
+    call: { input: unknown; output: string; timeoutMs?: number },
+  ): Promise<void> {
+    const { output } = call;
     const path =
       op.via === 'send'
-        ? `/Worker/work/send${op.delayMs !== undefined ? `?delay=${op.delayMs}ms` : ''}`
-        : '/Worker/work';
-    const what = `POST /Worker/work${op.via === 'send' ? '/send' : ''}`;
+        ? `/${target}/send${op.delayMs !== undefined ? `?delay=${op.delayMs}ms` : ''}`
+        : `/${target}`;
+    const what = `POST /${target}${op.via === 'send' ? '/send' : ''}`;
+    const options: RequestOptions = {
+      body: call.input,
+      ...(call.timeoutMs !== undefined ? { timeoutMs: call.timeoutMs } : {}),
+    };
     const landed = (reply: Reply, scope: string | undefined): void => {
       if (reply.kind !== 'ok' || reply.status >= 300) return;
       const id = op.via === 'send' ? (reply.json?.invocationId as string) : undefined;
@@ -288,14 +321,14 @@ export class Workload {
       }
     };
     if (!op.idem) {
-      landed(await this.send(what, 'POST', path, { body: input }), undefined);
+      landed(await this.send(what, 'POST', path, options), undefined);
       return;
     }
     const idem = op.idem;
-    const scope = `idempotency-key Worker/work ${idem.key}`;
+    const scope = `idempotency-key ${target} ${idem.key}`;
     await this.withDuplicates(idem.dupes, async () => {
       const { reply } = await this.untilOk(what, 'POST', path, {
-        body: input,
+        ...options,
         headers: { 'idempotency-key': idem.key },
       });
       landed(reply, scope);

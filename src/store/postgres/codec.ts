@@ -360,7 +360,8 @@ function splitPart(
   large: LargeValues,
 ): Json {
   const split = splitValue(text as string | null, limits, () => `the ${field} of invocation ${id}`);
-  if (split.blob !== undefined) addPart(large, id, field === 'input' ? INPUT_PART : OUTPUT_PART, split.blob);
+  if (split.blob !== undefined)
+    addPart(large, id, field === 'input' ? INPUT_PART : OUTPUT_PART, split.blob);
   return split.stored;
 }
 
@@ -583,14 +584,7 @@ function encodeOpUntraced(op: WriteOp, limits: PayloadLimits, large: LargeValues
       const value = toJson(op.value, what) ?? 'null';
       checkPayload(value, limits, what);
       return {
-        tuple: [
-          'kp',
-          op.scope,
-          op.key,
-          value,
-          opt(op.expectVersion),
-          opt(op.expiresAt),
-        ],
+        tuple: ['kp', op.scope, op.key, value, opt(op.expectVersion), opt(op.expiresAt)],
         decode: versionResult,
         kind: KIND.ALONE,
         keys: [],

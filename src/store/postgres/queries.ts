@@ -13,7 +13,26 @@ import {
   decodePromise,
   decodeTimer,
 } from './codec.js';
-import { entryBlobBytes, INPUT_PART, missingBlob, OUTPUT_PART, withEntryBlob } from '../payloads.js';
+import {
+  entryBlobBytes,
+  INPUT_PART,
+  LargePayload,
+  markerBytes,
+  missingBlob,
+  OUTPUT_PART,
+  withEntryBlob,
+} from '../payloads.js';
+
+/**
+ * A row read with its out-of-line input and output (see `invocations` in the constructor): a
+ * marker left without its blob means the database was changed outside Keel.
+ */
+function decodeFull(r: InvocationRecord): InvocationRow {
+  const row = decodeInvocation(r);
+  if (row.input instanceof LargePayload) throw missingBlob(`the input of invocation ${r.id}`);
+  if (row.output instanceof LargePayload) throw missingBlob(`the output of invocation ${r.id}`);
+  return row;
+}
 
 /** Must match the WHERE clause of the partial index `invocations_active` for the planner to use it. */
 const ACTIVE = "status NOT IN ('completed', 'failed')";
@@ -162,12 +181,12 @@ export class Queries {
 
   async getInvocation(id: string): Promise<InvocationRow | undefined> {
     const [r] = await this.rows<InvocationRecord>(this.sql.invocation, [id]);
-    return r && decodeInvocation(r);
+    return r && decodeFull(r);
   }
 
   async findByDedupe(dedupe: string): Promise<InvocationRow | undefined> {
     const [r] = await this.rows<InvocationRecord>(this.sql.byDedupe, [dedupe]);
-    return r && decodeInvocation(r);
+    return r && decodeFull(r);
   }
 
   async getJournal(id: string): Promise<Array<[number, JournalEntry]>> {
@@ -190,7 +209,7 @@ export class Queries {
       name,
     ]);
     if (r === undefined) return undefined;
-    if (r.value === null || !r.value.startsWith('@blob:')) return fromJson(r.value);
+    if (markerBytes(r.value) === undefined) return fromJson(r.value);
     if (r.blob === null) throw missingBlob(`state "${name}" of ${service}/${key}`);
     return JSON.parse(r.blob);
   }
@@ -229,7 +248,7 @@ export class Queries {
       owner === undefined
         ? await this.rows<InvocationRecord>(this.sql.runnable, [])
         : await this.rows<InvocationRecord>(this.sql.runnableOf, [owner]);
-    return rows.map(decodeInvocation);
+    return rows.map(decodeFull);
   }
 
   async listKeyHolders(): Promise<KeyHolder[]> {

@@ -161,13 +161,16 @@ export class PostgresStore implements Store {
   private async withPayloads(results: OpResult[]): Promise<OpResult[]> {
     for (const r of results) {
       const row =
-        r !== undefined && 'existing' in r ? r.existing : r !== undefined && 'next' in r ? r.next : undefined;
+        r !== undefined && 'existing' in r
+          ? r.existing
+          : r !== undefined && 'next' in r
+            ? r.next
+            : undefined;
       if (row === undefined) continue;
       if (!(row.input instanceof LargePayload) && !(row.output instanceof LargePayload)) continue;
       const read = await this.read('a written row', () => this.queries.payloads(row.id));
       if (row.input instanceof LargePayload && read.input !== undefined) row.input = read.input;
-      if (row.output instanceof LargePayload && read.output !== undefined)
-        row.output = read.output;
+      if (row.output instanceof LargePayload && read.output !== undefined) row.output = read.output;
     }
     return results;
   }

@@ -280,8 +280,13 @@ function splitPart(
   blobs: PartBlobs,
 ): SqlValue {
   if (field !== 'input' && field !== 'output') return value;
-  const split = splitValue(value as string | null, limits, () => `the ${field} of invocation ${id}`);
-  if (split.blob !== undefined) blobs.push([field === 'input' ? INPUT_PART : OUTPUT_PART, split.blob]);
+  const split = splitValue(
+    value as string | null,
+    limits,
+    () => `the ${field} of invocation ${id}`,
+  );
+  if (split.blob !== undefined)
+    blobs.push([field === 'input' ? INPUT_PART : OUTPUT_PART, split.blob]);
   return split.stored;
 }
 

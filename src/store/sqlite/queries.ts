@@ -14,7 +14,13 @@ import {
   fromJson,
 } from './codec.js';
 import { BlobStatements } from './blob-ops.js';
-import { decodeColumn, entryBlobBytes, LargePayload, missingBlob, withEntryBlob } from '../payloads.js';
+import {
+  decodeColumn,
+  entryBlobBytes,
+  LargePayload,
+  missingBlob,
+  withEntryBlob,
+} from '../payloads.js';
 
 /**
  * Must match the WHERE clause of the partial index `invocations_active` term for term:
