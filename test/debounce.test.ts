@@ -4,7 +4,15 @@ import { Engine, InvalidFlowControlError, service, type Context } from '../src/i
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { crash, FakeClock, settle } from '../src/testing/index.js';
 import type { Store } from '../src/store/types.js';
-import { gate, harness, holdingStore, tempDir, until, type Harness } from './helpers.js';
+import {
+  gate,
+  harness,
+  holdingStore,
+  pausingReads,
+  tempDir,
+  until,
+  type Harness,
+} from './helpers.js';
 
 /**
  * Debounce (engine API, SQLite, fake clock): a burst of sends to one key makes one invocation
@@ -335,7 +343,7 @@ describe('debounce when the start and a send race', () => {
   const send = (engine: Engine, v: number) =>
     engine.send({ service: 'Indexer', handler: 'reindex', input: { v }, debounce: debounce('1s') });
 
-  it('a send whose write lands after the start committed begins a new burst', async () => {
+  it('a send while the start is being written begins a new burst', async () => {
     clock = new FakeClock();
     runs = [];
     const store = holdingStore(openSqliteStore({ path: join(tmp.dir, 'after.db') }));
@@ -346,9 +354,10 @@ describe('debounce when the start and a send race', () => {
       store.hold((ops) => ops[0]?.op === 'timer.delete' && ops[0].index === -2);
       await clock.advance('1s');
       await until(() => store.held === 1, 'the start to be written');
-      // The send read the row while it was still scheduled; its write queues behind the start.
+      // The send waits for the start (in one process they take turns), writing nothing yet.
       const late = send(engine, 2);
-      await until(() => store.held === 2, 'the send to be written');
+      await settled();
+      expect(store.held).toBe(1);
       store.release();
       const second = await late;
       expect(second.invocationId).not.toBe(first.invocationId);
@@ -364,7 +373,7 @@ describe('debounce when the start and a send race', () => {
     }
   });
 
-  it('a send that joins between the due check and the start write runs in that start', async () => {
+  it('in one process, a send during the start timer check waits and begins a new burst', async () => {
     clock = new FakeClock();
     runs = [];
     const real = openSqliteStore({ path: join(tmp.dir, 'between.db') });
@@ -372,35 +381,38 @@ describe('debounce when the start and a send race', () => {
     let pauseFor: string | undefined;
     const go = gate();
     const reading = gate();
-    const store = new Proxy(real, {
-      get(target, prop) {
-        if (prop === 'getInvocation')
-          return async (id: string) => {
-            const row = await target.getInvocation(id);
-            if (id === pauseFor) {
-              pauseFor = undefined;
-              reading.open();
-              await go.promise;
-            }
-            return row;
-          };
-        const v = Reflect.get(target, prop) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    const store = pausingReads(
+      real,
+      () => pauseFor,
+      () => {
+        pauseFor = undefined;
+        reading.open();
+        return go.promise;
       },
-    }) as Store;
+    );
     const engine = await engineOn(store);
     try {
       const first = await send(engine, 1);
       pauseFor = first.invocationId;
       await clock.advance('1s');
       await reading.promise; // the timer read the row: due
-      const joined = await send(engine, 2); // acknowledged before the start committed
-      expect(joined.invocationId).toBe(first.invocationId);
-      go.open();
-      await until(() => runs.length === 1, 'the burst to run');
-      await clock.advance('5s');
+      let answered = false;
+      const later = send(engine, 2).then((r) => {
+        answered = true;
+        return r;
+      });
       await settled();
-      expect(runs).toEqual([expect.objectContaining({ id: first.invocationId, input: { v: 2 } })]);
+      expect(answered).toBe(false); // it waits for the start to commit
+      go.open();
+      const second = await later;
+      expect(second.invocationId).not.toBe(first.invocationId);
+      await until(() => runs.length === 1, 'the first burst to run');
+      await clock.advance('1s');
+      await until(() => runs.length === 2, 'the second burst to run');
+      expect(runs).toEqual([
+        expect.objectContaining({ id: first.invocationId, input: { v: 1 } }),
+        expect.objectContaining({ id: second.invocationId, input: { v: 2 } }),
+      ]);
     } finally {
       await engine.stop();
     }

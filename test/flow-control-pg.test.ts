@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Engine, service, ThrottledError, type Context } from '../src/index.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
-import { until } from './helpers.js';
+import { gate, pausingReads, until } from './helpers.js';
 
 /**
  * Debounce and throttle shared by two engines (processes) on one PostgreSQL schema: their
@@ -95,6 +95,50 @@ describe('debounce on a shared PostgreSQL store', () => {
       [Svc.name],
     );
     expect(rows[0].n).toBe(2);
+  });
+});
+
+describe('debounce: a send of another process while the start is decided', () => {
+  it('joins the starting invocation: it runs once, with that send input', async () => {
+    const runs: Array<{ v: number; id: string }> = [];
+    const Svc = target(runs);
+    // Engine a's read of the burst's row (its start timer's) waits until the test lets it go.
+    let pauseFor: string | undefined;
+    const reading = gate();
+    const go = gate();
+    const storeA = pausingReads(
+      await openPostgresStore({ url, schema }),
+      () => pauseFor,
+      () => {
+        pauseFor = undefined;
+        reading.open();
+        return go.promise;
+      },
+    );
+    const a = new Engine({ services: [Svc], store: storeA, lease: '2s', logger: () => undefined });
+    engines.push(a);
+    await a.start();
+    const b = await makeEngine([Svc]);
+    const send = (e: Engine, v: number) =>
+      e.send({ service: Svc.name, handler: 'run', input: v, debounce: { key: 'k', period: '1s' } });
+    const first = await send(a, 1); // a owns the burst: its timer starts it
+    pauseFor = first.invocationId;
+    await reading.promise; // a's timer read the row: due
+    const joined = await send(b, 2); // b's write lands before a's start
+    expect(joined.invocationId).toBe(first.invocationId);
+    go.open();
+    await until(
+      async () => (await b.getInvocation(first.invocationId))?.status === 'completed',
+      'the burst to run',
+    );
+    expect(runs).toEqual([{ v: 2, id: first.invocationId }]);
+    // Nothing else was started, and no timer is left behind.
+    const { rows } = await admin.query(
+      `SELECT (SELECT count(*)::int FROM ${schema}.invocations WHERE service = $1) AS n,
+              (SELECT count(*)::int FROM ${schema}.timers WHERE invocation_id = $2) AS t`,
+      [Svc.name, first.invocationId],
+    );
+    expect(rows[0]).toEqual({ n: 1, t: 0 });
   });
 });
 

@@ -183,3 +183,26 @@ export function holdingStore(store: Store): HoldingStore {
     },
   }) as HoldingStore;
 }
+
+/**
+ * A store whose `getInvocation` of the id `which()` names waits, after reading, for `hold()`:
+ * the row read is taken, the caller does not see it yet.
+ */
+export function pausingReads(
+  real: Store,
+  which: () => string | undefined,
+  hold: () => Promise<unknown>,
+): Store {
+  return new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'getInvocation')
+        return async (id: string) => {
+          const row = await target.getInvocation(id);
+          if (id === which()) await hold();
+          return row;
+        };
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { appOptionsFromEnv } from '../src/app.js';
-import { Engine, TerminalError, workflow } from '../src/index.js';
+import { Engine, object, TerminalError, workflow } from '../src/index.js';
 import { serve } from '../src/ingress/index.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
@@ -376,6 +376,31 @@ describe('large payloads through the engine', { timeout: 120_000 }, () => {
       status: 'failed',
       error: { code: 'payload_too_large' },
     });
+  });
+
+  it('fails an invocation that sets a state value above the limit, without retrying it', async () => {
+    const attempts = { count: 0 };
+    const Box = object({
+      name: 'Box',
+      handlers: {
+        put: async (ctx) => {
+          attempts.count++;
+          ctx.set('big', payload(2));
+          await ctx.run('after', () => 1);
+          return 'stored';
+        },
+      },
+    });
+    const engine = await limited([Box]);
+    const { invocationId } = await engine.send({ service: 'Box', handler: 'put', key: 'b' });
+    await expect(engine.attach(invocationId)).rejects.toThrow(
+      /journal entry 0 \(set "big"\) of invocation .* above the limit of 1048576 bytes/,
+    );
+    expect(await engine.getInvocation(invocationId)).toMatchObject({
+      status: 'failed',
+      error: { code: 'payload_too_large' },
+    });
+    expect(attempts.count).toBe(1);
   });
 
   it('answers 413 at the ingress: above bodyLimit, and above maxPayloadBytes', async () => {

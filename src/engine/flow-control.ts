@@ -118,7 +118,16 @@ export class FlowControl {
    * in one write that fails unless the row is still `scheduled`. False when it started (or is
    * gone): the send then belongs to the next burst.
    */
-  private async join(
+  private join(
+    id: string,
+    req: Admit,
+    d: Debounce,
+    extra: ((row: InvocationRow) => WriteOp[]) | undefined,
+  ): Promise<boolean> {
+    return this.exclusive(id, () => this.joinNow(id, req, d, extra));
+  }
+
+  private async joinNow(
     id: string,
     req: Admit,
     d: Debounce,
@@ -243,6 +252,16 @@ export class FlowControl {
   }
 
   // ---- helpers -------------------------------------------------------------------------------
+
+  /**
+   * Runs `task` while no join of debounced invocation `id` runs in this process (and no other
+   * task for it): the start timer's check-and-start (timer-firing.ts) and a send's
+   * read-and-join of the same burst never interleave here. Across processes the store's
+   * `scheduled` conditions decide (see `startDebounced`).
+   */
+  exclusive<T>(id: string, task: () => Promise<T>): Promise<T> {
+    return this.inOrder(`i:${id}`, task);
+  }
 
   private inOrder<T>(key: string, task: () => Promise<T>): Promise<T> {
     const before = this.queues.get(key) ?? Promise.resolve();

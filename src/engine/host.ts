@@ -1,6 +1,12 @@
 import type { CallOptions, Logger, SendOptions } from '../core/context.js';
 import { checkDelay } from '../core/duration.js';
-import { CancelledError, errorMessage, toErrorInfo, UsageError } from '../core/errors.js';
+import {
+  CancelledError,
+  errorMessage,
+  TerminalError,
+  toErrorInfo,
+  UsageError,
+} from '../core/errors.js';
 import { checkDebounce, checkThrottle } from '../core/flow.js';
 import { targetName, type JournalEntry, type Target } from '../core/journal.js';
 import type { StepWrite } from '../core/replay.js';
@@ -32,6 +38,15 @@ export class RunnerHost {
   /** A journal write of the attempt failed: the attempt stops and is retried from its journal. */
   failAttempt(runner: Runner, err: unknown): void {
     if (runner.dead) return;
+    if ((err as { code?: unknown } | null)?.code === 'payload_too_large') {
+      // A value above the store's limit (a state value, say) is as large on every attempt:
+      // the invocation fails for good rather than retrying the same write forever.
+      const message = `a journal write failed: ${errorMessage(err)}`;
+      this.k.outcomes.finish(runner, {
+        error: new TerminalError(message, { code: 'payload_too_large', cause: err }),
+      });
+      return;
+    }
     this.k.log(
       'error',
       `a journal write failed: ${errorMessage(err)}; the attempt is retried`,

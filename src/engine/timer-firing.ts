@@ -66,8 +66,18 @@ function startAfterTimer(
   again: (err: unknown) => void,
   index: number,
 ): void {
+  void startNow(k, id, again, index);
+}
+
+/** {@link startAfterTimer}, settling once its write is answered. */
+function startNow(
+  k: Kernel,
+  id: string,
+  again: (err: unknown) => void,
+  index: number,
+): Promise<void> {
   const now = k.clock.now();
-  k.store
+  return k.store
     .write([
       { op: 'timer.delete', invocationId: id, index },
       {
@@ -103,32 +113,41 @@ function startAfterTimer(
 /**
  * A debounced invocation's start timer: the sends of its burst moved `runAt` (and the timer's
  * row) later while this process held the first fire time, so the row decides. Still waiting:
- * held again for its `runAt`. Due: started as any delayed start is, by the write that deletes
- * the timer and expects `scheduled`; a send whose own write (which expects `scheduled` too)
- * committed before it joined this invocation, and its input is what runs; one that comes after
- * finds it started and begins a new burst (flow-control.ts). No longer scheduled (started,
- * cancelled, paused): the timer has nothing left to do.
+ * held again for its `runAt`. Due: started as any delayed start is (or filed in its queue), by
+ * the write that deletes the timer and expects `scheduled`; a send whose write (which expects
+ * `scheduled` too) lands after it finds it started and begins a new burst (flow-control.ts).
+ * No longer scheduled (started, cancelled, paused): the timer has nothing left to do.
+ *
+ * The read and the start run inside `FlowControl.exclusive` for the invocation, as the sends
+ * that join it do: in this process no send joins between the check and the start. A send of
+ * another process sharing the store can (its write lands between this read and this write):
+ * it joins the invocation that is starting, whose input it set, without a further quiet period.
  */
 function startDebounced(k: Kernel, t: TimerRow, again: (err: unknown) => void): void {
   const id = t.invocationId;
-  k.store.getInvocation(id).then((row) => {
-    if (row?.status !== 'scheduled') {
-      k.store
-        .write([{ op: 'timer.delete', invocationId: id, index: t.index }])
-        .then(() => k.timers.done(id, t.index), again);
-      return;
-    }
-    // Taken over by another process meanwhile: its reload holds the timer now.
-    if (k.own.elsewhere(row.owner)) {
-      k.timers.done(id, t.index);
-      return;
-    }
-    const runAt = row.runAt ?? t.fireAt;
-    if (runAt > k.clock.now()) {
-      k.timers.done(id, t.index);
-      k.timers.add({ invocationId: id, index: t.index, fireAt: runAt });
-      return;
-    }
-    startAfterTimer(k, id, again, t.index);
-  }, again);
+  const forget = async (): Promise<void> => {
+    await k.store.write([{ op: 'timer.delete', invocationId: id, index: t.index }]);
+    k.timers.done(id, t.index);
+  };
+  k.flow
+    .exclusive(id, async () => {
+      const row = await k.store.getInvocation(id);
+      if (row?.status !== 'scheduled') return forget();
+      // Taken over by another process meanwhile: its reload holds the timer now.
+      if (k.own.elsewhere(row.owner)) {
+        k.timers.done(id, t.index);
+        return;
+      }
+      const runAt = row.runAt ?? t.fireAt;
+      if (runAt > k.clock.now()) {
+        k.timers.done(id, t.index);
+        k.timers.add({ invocationId: id, index: t.index, fireAt: runAt });
+        return;
+      }
+      // A queued handler's debounced start waits in its queue, as a delayed start does (that
+      // write deletes a start timer -1; this one is deleted after, or by its next firing).
+      if (k.queues.any && (await k.queues.fileAfterTimer(id))) return forget();
+      await startNow(k, id, again, t.index);
+    })
+    .catch(again);
 }

@@ -47,13 +47,21 @@ export class FakeClock implements Clock {
     return this.pending.length;
   }
 
+  /** When the earliest waiting timer falls due (epoch ms), or undefined when none waits. */
+  get nextTimerAt(): number | undefined {
+    let at: number | undefined;
+    for (const p of this.pending) if (at === undefined || p.at < at) at = p.at;
+    return at;
+  }
+
   /**
    * Moves time forward by `d`, firing every timer that falls due, in order, and letting I/O
-   * settle after each one.
+   * settle after each one: by default a few turns of the event loop ({@link settle}); `between`
+   * replaces that wait (`testApp` passes one that waits until the engine has nothing left to do).
    */
-  async advance(d: Duration): Promise<void> {
+  async advance(d: Duration, between: () => Promise<void> = () => settle()): Promise<void> {
     const target = this.current + parseDuration(d);
-    await settle();
+    await between();
     for (;;) {
       this.pending.sort((a, b) => a.at - b.at || a.seq - b.seq);
       const next = this.pending[0];
@@ -61,10 +69,10 @@ export class FakeClock implements Clock {
       this.pending.shift();
       this.current = Math.max(this.current, next.at);
       next.fn();
-      await settle();
+      await between();
     }
     this.current = target;
-    await settle();
+    await between();
   }
 }
 

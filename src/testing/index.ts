@@ -1,12 +1,27 @@
 /**
- * What users import to test their own services: a fake clock.
+ * What users import to test their own services: `testApp` (an engine on a temporary SQLite
+ * file with a fake clock, typed clients, assertions and time skipping; see docs/testing.md),
+ * the fake clock itself, and crash injection.
  *
  * @example
  * ```ts
- * import { FakeClock } from 'keel/testing';
+ * import { testApp } from 'keel/testing';
+ *
+ * await using t = await testApp({ services: [Counter] });
+ * await t.object(Counter, 'visits').add(1);
  * ```
  */
 export { FakeClock, settle } from './fake-clock.js';
+export {
+  testApp,
+  TestApp,
+  type TestAppOptions,
+  type TestSendClient,
+  type TestLogLine,
+  type InvocationQuery,
+  type RunUntilIdleOptions,
+} from './test-app.js';
+export { TestAppError, type TestAppErrorCode } from './errors.js';
 
 import type { Engine } from '../engine/engine.js';
 import { kernelOf } from '../engine/kernel.js';

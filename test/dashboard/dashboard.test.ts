@@ -3,7 +3,7 @@ import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { z } from 'zod';
-import { handler, object, saga, service } from '../../src/index.js';
+import { handler, object, queue, saga, service } from '../../src/index.js';
 import { integration, use } from '../../src/integrations/index.js';
 import { ProviderServer } from '../fakes/provider-server.js';
 import { tempDir } from '../helpers.js';
@@ -132,8 +132,14 @@ beforeAll(async () => {
           ),
     },
   });
+  // A queue of one slot, taken by a send that never finishes: one running, two waiting.
+  const Mail = queue({ name: 'mail', concurrency: 1, rateLimit: { limit: 5, period: '1m' } });
+  const Mailer = service({
+    name: 'Mailer',
+    handlers: { send: handler({ queue: Mail }, async () => new Promise<never>(() => undefined)) },
+  });
   app = await startApp({
-    services: [Shop, Counter, Greeter, Checkout],
+    services: [Shop, Counter, Greeter, Checkout, Mailer],
     integrations: [Billing],
     webhooks: { allow: ['127.0.0.1'], retry: { maxAttempts: 2, schedule: ['100ms'] } },
     db: join(tmp.dir, 'keel.db'),
@@ -159,6 +165,8 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++)
     await app.engine.invoke({ service: 'Checkout', handler: 'pay', input: null });
   await app.engine.invoke({ service: 'Counter', handler: 'add', key: 'apples', input: 3 });
+  for (let i = 0; i < 3; i++)
+    await app.engine.send({ service: 'Mailer', handler: 'send', input: i });
   browser = await openBrowser();
   browser.context.on('request', (r) => requested.push(r.url()));
 }, 600_000);
@@ -279,6 +287,20 @@ describe.skipIf(skipReason !== undefined)('dashboard in a browser', { timeout: 3
     const status = await adminApi('GET', '/integrations/status');
     const billingRow = status.body.integrations.find((r: { name: string }) => r.name === 'Billing');
     expect(billingRow.circuit_state).toBe('closed');
+  });
+
+  it('shows the queues with their limits, waiting and running', async () => {
+    const { page } = browser!;
+    await page.goto(`${app.admin.url}/#/queues`);
+    const row = page.getByTestId('queue-mail');
+    await row.waitFor(WAIT);
+    await row.getByTestId('running').filter({ hasText: '1' }).waitFor(WAIT);
+    await row.getByTestId('waiting').filter({ hasText: '2' }).waitFor(WAIT);
+    expect(await row.textContent()).toContain('5 per 1.0 min');
+    await screenshot(page, 'queues');
+    // The link lists the queued invocations.
+    await page.getByRole('link', { name: 'Queued invocations' }).click();
+    await page.waitForURL(/status=queued/);
   });
 
   it('invokes a handler from the services form', async (t) => {

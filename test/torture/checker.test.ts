@@ -188,6 +188,7 @@ describe('the torture checker on the flow-control queue (2 at once, 1 per key)',
     expect(queueProblems(r)).toEqual([]);
     expect(r.queueAdmissions).toBe(3);
     expect(r.queuePeak).toEqual({ total: 2, perKey: 1 });
+    expect(r.queueReentries).toEqual({ afterCut: 0, other: 1 });
   });
 
   it('accepts holders killed mid-attempt whose invocations go on in another process', () => {
@@ -212,6 +213,7 @@ describe('the torture checker on the flow-control queue (2 at once, 1 per key)',
     );
     expect(queueProblems(r)).toEqual([]);
     expect(r.queuePeak).toEqual({ total: 2, perKey: 1 });
+    expect(r.queueReentries).toEqual({ afterCut: 2, other: 0 });
   });
 
   it('does not free a killed holder’s slot: its invocation is unfinished until it exits', () => {
@@ -219,6 +221,9 @@ describe('the torture checker on the flow-control queue (2 at once, 1 per key)',
     // that ran it: a new one entering meanwhile is over the limit.
     const r = analyzeLog(log('1 qenter q0 a', '1 qenter q1 b', '9 kill 1', '2 qenter q2 c'));
     expect(r.queueViolations).toBe(1);
+    expect(queueProblems(r)[0]!.detail).toContain(
+      'a (key q0, pid 1, log seq 0, its process killed since)',
+    );
     const sameKey = analyzeLog(log('1 qenter q0 a', '9 kill 1', '2 qenter q0 d'));
     expect(sameKey.queueViolations).toBe(1);
   });

@@ -261,6 +261,11 @@ export interface LogAnalysis {
   queueAdmissions: number;
   /** Most invocations inside the queue at once, and most of one key. */
   queuePeak: { total: number; perKey: number };
+  /**
+   * Attempts that entered a slot their invocation already held: after the previous attempt's
+   * process was killed, died or fenced, and otherwise (a suspension, a retry).
+   */
+  queueReentries: { afterCut: number; other: number };
   /** Entries into the queue beyond its limits (`QUEUE` of program.ts). */
   queueViolations: number;
   problems: Problem[];
@@ -359,11 +364,13 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
         // Logged when the fenced process's next write is refused, which can be after the
         // taker-over re-ran its step: it excuses re-runs on either side of it.
         crashes.push({ seq: l.seq, pid: l.pid, fenced: true });
+        queue.cut(l.pid, 'fenced');
         break;
       case 'kill':
       case 'died': {
         const pid = Number(l.args[0]);
         crashes.push({ seq: l.seq, pid });
+        queue.cut(pid, l.kind === 'kill' ? 'killed' : 'died');
         for (const [key, h] of holders) if (h.pid === pid) holders.delete(key);
         break;
       }
@@ -460,6 +467,7 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
     zombies,
     queueAdmissions: queue.admissions,
     queuePeak: queue.peak,
+    queueReentries: queue.reentries,
     queueViolations: queue.violations,
     problems,
   };
@@ -467,23 +475,40 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
 
 /** The invocations inside the queue as the log goes (see "Queue limits" on `analyzeLog`). */
 class QueueSlots {
-  /** Tag → its queue key and the attempt that last entered. */
-  private readonly inside = new Map<string, { key: string; pid: number; seq: number }>();
+  /**
+   * Tag → its queue key and the attempt that last entered; `cut` once that attempt's process
+   * was killed, died or fenced (its invocation still holds the slot).
+   */
+  private readonly inside = new Map<
+    string,
+    { key: string; pid: number; seq: number; cut?: string }
+  >();
   private readonly seen = new Set<string>();
   readonly peak = { total: 0, perKey: 0 };
+  /** Attempts that entered again a slot their invocation held: after a cut, after a suspension. */
+  readonly reentries = { afterCut: 0, other: 0 };
   violations = 0;
 
   get admissions(): number {
     return this.seen.size;
   }
 
+  /** Process `pid` was killed, died or fenced: its attempts inside were cut (not their slots). */
+  cut(pid: number, how: string): void {
+    for (const h of this.inside.values()) if (h.pid === pid) h.cut ??= how;
+  }
+
   enter(l: LogLine, problems: Problem[]): void {
     const [key, tag] = l.args as [string, string];
-    const again = this.inside.has(tag);
+    const before = this.inside.get(tag);
     this.inside.set(tag, { key, pid: l.pid, seq: l.seq });
     this.seen.add(tag);
     // Another attempt of an invocation already inside: the same slot.
-    if (again) return;
+    if (before) {
+      if (before.cut) this.reentries.afterCut++;
+      else this.reentries.other++;
+      return;
+    }
     const all = [...this.inside];
     const ofKey = all.filter(([, h]) => h.key === key);
     this.peak.total = Math.max(this.peak.total, all.length);
@@ -497,7 +522,10 @@ class QueueSlots {
     this.violations++;
     const others = (over.length === 1 && ofKey.length > QUEUE.perKey ? ofKey : all)
       .filter(([t]) => t !== tag)
-      .map(([t, h]) => `${t} (key ${h.key}, pid ${h.pid}, log seq ${h.seq})`);
+      .map(
+        ([t, h]) =>
+          `${t} (key ${h.key}, pid ${h.pid}, log seq ${h.seq}${h.cut ? `, its process ${h.cut} since` : ''})`,
+      );
     problems.push({
       invariant: 'queue limits',
       detail: `${tag} (key ${key}, pid ${l.pid}) entered at log seq ${l.seq}: ${over.join(', ')}; inside: ${others.join(', ')}`,

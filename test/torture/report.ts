@@ -127,6 +127,10 @@ export function formatSummary(s: Summary): string {
       'queued invocations run (peak inside / of one key)',
       `${s.log.queueAdmissions} (${s.log.queuePeak.total} / ${s.log.queuePeak.perKey})`,
     ],
+    [
+      'slots re-entered after a kill or fence / other',
+      `${s.log.queueReentries.afterCut} / ${s.log.queueReentries.other}`,
+    ],
     ['QUEUE LIMIT VIOLATIONS', String(s.log.queueViolations)],
     ['UNPLANNED EXITS', String(s.unplannedExits)],
     ['VIOLATIONS (all invariants)', String(s.problems.length)],

@@ -9,6 +9,7 @@ import { InvocationsPage } from './invocations.js';
 import { InvocationPage } from './invocation.js';
 import { IntegrationsPage } from './integrations.js';
 import { ServicesPage } from './services.js';
+import { QueuesPage } from './queues.js';
 import { StatePage } from './state.js';
 import { WebhooksPage } from './webhooks.js';
 import { href, useRoute } from './router.js';
@@ -130,6 +131,7 @@ const NAV: Array<[string, string]> = [
   ['invocations', 'Invocations'],
   ['state', 'Objects & workflows'],
   ['services', 'Services'],
+  ['queues', 'Queues'],
   ['integrations', 'Integrations'],
   ['webhooks', 'Webhooks'],
 ];
@@ -193,6 +195,7 @@ function App() {
   else if (section === 'state') page = <StatePage route={route} />;
   else if (section === 'services') page = <ServicesPage route={route} />;
   else if (section === 'integrations') page = <IntegrationsPage />;
+  else if (section === 'queues') page = <QueuesPage />;
   else if (section === 'webhooks') page = <WebhooksPage route={route} />;
   else page = <InvocationsPage route={route} />;
 

@@ -170,7 +170,7 @@ export function encodeEntry(
   limits?: PayloadLimits,
 ): EncodedEntry & { blob?: string } {
   const { kind, name, done, startedAt, ...rest } = entry;
-  const what = () => `journal entry ${index} of invocation ${invocationId}`;
+  const what = () => `journal entry ${index} (${kind} "${name}") of invocation ${invocationId}`;
   // JSON.stringify drops undefined-valued keys and keeps nulls: exactly the distinction we need.
   let json: string | null = null;
   for (const k in rest) {

@@ -1,0 +1,588 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CallOptions, SendOptions } from '../core/context.js';
+import type {
+  Definition,
+  ExternalClient,
+  ObjectDefinition,
+  SendClient,
+  ServiceDefinition,
+  WorkflowDefinition,
+} from '../core/definitions.js';
+import { parseDuration, type Duration } from '../core/duration.js';
+import type { JournalEntry } from '../core/journal.js';
+import {
+  Engine,
+  type EngineOptions,
+  type InvocationInfo,
+  type ListFilter,
+  type RestartOptions,
+} from '../engine/engine.js';
+import { kernelOf, type Outcome } from '../engine/kernel.js';
+import type { InvocationStatus } from '../store/types.js';
+import { TestAppError } from './errors.js';
+import { FakeClock } from './fake-clock.js';
+import { IdleWatch } from './idle.js';
+import { watchStore, type WatchedStore } from './watched-store.js';
+
+/**
+ * Options of {@link testApp}: the engine's own (`services`, `extensions`, `retry`,
+ * `suspendAfter`, ...) without `store` and `clock`, which the test app makes, plus its own.
+ */
+export interface TestAppOptions extends Omit<EngineOptions, 'store' | 'clock'> {
+  /** Where the fake clock starts (epoch ms or a Date). Default 2026-01-01T00:00:00Z. */
+  startAt?: number | Date;
+  /**
+   * How long (real time) `idle()` waits without seeing any progress before it gives up with a
+   * `TestAppError` (`idle_stalled`) naming what is still busy. Default `4s`, under Vitest's and
+   * Jest's default test timeout of 5 s, so the message shows rather than a bare timeout.
+   */
+  idleTimeout?: Duration;
+}
+
+/** A one-way client of the test app: one method per handler, resolving with the invocation's id. */
+export type TestSendClient<D extends Definition> = {
+  [K in keyof D['handlers']]: (...args: Parameters<SendClient<D>[K]>) => Promise<string>;
+};
+
+/** A log line the engine or a handler (`ctx.log`) wrote, kept by the test app. */
+export interface TestLogLine {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+/** The filters of {@link TestApp.invocations}: those of `Engine.listInvocations`, without paging. */
+export interface InvocationQuery extends Omit<ListFilter, 'cursor' | 'limit' | 'service'> {
+  /** A service name, or the definition itself. */
+  service?: string | Definition;
+}
+
+/** Options of {@link TestApp.runUntilIdle}. */
+export interface RunUntilIdleOptions {
+  /**
+   * While nothing is runnable and a durable timer (a sleep, a retry's backoff, a delayed start)
+   * waits, move the fake clock to it and go on. Default false: wait only for what can run now.
+   */
+  skipTime?: boolean;
+  /**
+   * How far time may be skipped in all; a timer beyond it throws a `TestAppError`
+   * (`time_limit`) listing what still waits, so a workflow that sleeps forever fails the test
+   * instead of hanging it. Default `365d`.
+   */
+  limit?: Duration;
+}
+
+const DEFAULT_LIMIT = '365d';
+const UNFINISHED: InvocationStatus[] = [
+  'pending',
+  'scheduled',
+  'queued',
+  'running',
+  'suspended',
+  'backing-off',
+  'paused',
+];
+
+/**
+ * An engine for tests, with everything a test needs around it: see {@link testApp}.
+ *
+ * Its clients work exactly as `engine.client` does (and as `ctx.serviceClient`, `objectClient`
+ * and `workflowClient` do in a handler): typed from the definition, resolving with the result
+ * once it is durable, rejecting with the handler's terminal error.
+ */
+export class TestApp implements AsyncDisposable {
+  /** The engine under test. */
+  readonly engine: Engine;
+  /** The fake clock the engine runs on: it moves only with {@link advance} and {@link runUntilIdle}. */
+  readonly clock: FakeClock;
+  /** The SQLite file of this test app (in `os.tmpdir()`, removed by {@link close}). */
+  readonly path: string;
+  /** Every log line written so far (they are kept here rather than printed). */
+  readonly logs: TestLogLine[];
+  private readonly watch: IdleWatch;
+  private closed: Promise<void> | undefined;
+
+  /** Use {@link testApp}. */
+  constructor(parts: {
+    engine: Engine;
+    clock: FakeClock;
+    path: string;
+    logs: TestLogLine[];
+    store: WatchedStore;
+    idleTimeoutMs: number;
+    cleanup: () => void;
+  }) {
+    this.engine = parts.engine;
+    this.clock = parts.clock;
+    this.path = parts.path;
+    this.logs = parts.logs;
+    this.cleanup = parts.cleanup;
+    this.watch = new IdleWatch(
+      () => kernelOf(this.engine),
+      parts.store,
+      parts.clock,
+      parts.idleTimeoutMs,
+    );
+  }
+
+  private readonly cleanup: () => void;
+
+  // ---- clients -------------------------------------------------------------------------
+
+  /**
+   * A request-response client of a service.
+   *
+   * @example
+   * ```ts
+   * expect(await t.service(Greeter).greet('Ada')).toBe('Hello, Ada!');
+   * ```
+   */
+  service<D extends ServiceDefinition>(def: D): ExternalClient<D> {
+    return this.engine.client(def);
+  }
+
+  /**
+   * A request-response client of one key of a keyed object.
+   *
+   * @example
+   * ```ts
+   * expect(await t.object(Counter, 'visits').add(2)).toBe(2);
+   * ```
+   */
+  object<D extends ObjectDefinition>(def: D, key: string): ExternalClient<D> {
+    return this.engine.client(def, key);
+  }
+
+  /**
+   * A request-response client of one workflow key: `run` (once per key) and its other handlers.
+   *
+   * @example
+   * ```ts
+   * const result = await t.workflow(Signup, 'ada').run({ email: 'ada@example.com' });
+   * ```
+   */
+  workflow<D extends WorkflowDefinition>(def: D, key: string): ExternalClient<D> {
+    return this.engine.client(def, key);
+  }
+
+  /**
+   * A one-way client of a service: each call resolves with the id of the invocation it
+   * started, once it is durably accepted. `options` (`delay`, `debounce`, `throttle`,
+   * `idempotencyKey`) apply to every send of it.
+   *
+   * @example
+   * ```ts
+   * const id = await t.serviceSend(Mailer, { delay: '1h' }).remind({ userId: 'ada' });
+   * ```
+   */
+  serviceSend<D extends ServiceDefinition>(def: D, options?: SendOptions): TestSendClient<D> {
+    return sendIds(this.engine.sendClient(def, undefined, options));
+  }
+
+  /**
+   * A one-way client of one key of a keyed object (see {@link serviceSend}).
+   *
+   * @example
+   * ```ts
+   * const id = await t.objectSend(Counter, 'visits').add(1);
+   * await t.idle();
+   * expect(await t.state(Counter, 'visits')).toEqual({ total: 1 });
+   * ```
+   */
+  objectSend<D extends ObjectDefinition>(
+    def: D,
+    key: string,
+    options?: SendOptions,
+  ): TestSendClient<D> {
+    return sendIds(this.engine.sendClient(def, key, options));
+  }
+
+  /**
+   * A one-way client of one workflow key (see {@link serviceSend}).
+   *
+   * @example
+   * ```ts
+   * const id = await t.workflowSend(Signup, 'ada').run({ email: 'ada@example.com' });
+   * await t.runUntilIdle({ skipTime: true });
+   * expect(await t.output(id)).toMatchObject({ ready: true });
+   * ```
+   */
+  workflowSend<D extends WorkflowDefinition>(
+    def: D,
+    key: string,
+    options?: SendOptions,
+  ): TestSendClient<D> {
+    return sendIds(this.engine.sendClient(def, key, options));
+  }
+
+  /**
+   * Waits for an invocation's result (or throws its terminal error), as `engine.attach`.
+   *
+   * @example
+   * ```ts
+   * const id = await t.workflowSend(Signup, 'ada').run({ email: 'ada@example.com' });
+   * await t.advance('1d');
+   * expect(await t.attach(id)).toBe('done');
+   * ```
+   */
+  attach<T = unknown>(id: string): Promise<T> {
+    return this.engine.attach(id) as Promise<T>;
+  }
+
+  /**
+   * The outcome if the invocation has finished, else its status; never waits.
+   *
+   * @example
+   * ```ts
+   * expect(await t.output(id)).toEqual({ ready: true, outcome: { output: 3 } });
+   * ```
+   */
+  output(
+    id: string,
+  ): Promise<{ ready: true; outcome: Outcome } | { ready: false; status: InvocationStatus }> {
+    return this.engine.output(id);
+  }
+
+  /**
+   * Completes an awakeable with a value, as an outside system would.
+   *
+   * @example
+   * ```ts
+   * await t.resolveAwakeable(approvalId, { approved: true });
+   * ```
+   */
+  resolveAwakeable(id: string, value: unknown): Promise<void> {
+    return this.engine.resolveAwakeable(id, value);
+  }
+
+  /**
+   * Fails an awakeable: its waiter sees a `TerminalError` with `message`.
+   *
+   * @example
+   * ```ts
+   * await t.rejectAwakeable(approvalId, 'rejected by reviewer');
+   * ```
+   */
+  rejectAwakeable(id: string, message: string): Promise<void> {
+    return this.engine.rejectAwakeable(id, message);
+  }
+
+  // ---- admin operations (the engine's, see Engine for what each does) -------------------
+
+  /**
+   * Cancels an invocation gracefully (its handler sees a `CancelledError` and can compensate).
+   *
+   * @example
+   * ```ts
+   * await t.cancel(id);
+   * await t.idle();
+   * ```
+   */
+  cancel(id: string): Promise<InvocationInfo> {
+    return this.engine.cancel(id);
+  }
+
+  /**
+   * Ends an invocation at once with the error code `killed`: no compensation runs.
+   *
+   * @example
+   * ```ts
+   * await t.kill(id);
+   * ```
+   */
+  kill(id: string): Promise<InvocationInfo> {
+    return this.engine.kill(id);
+  }
+
+  /**
+   * Pauses an unfinished invocation until {@link resume}.
+   *
+   * @example
+   * ```ts
+   * await t.pause(id);
+   * ```
+   */
+  pause(id: string): Promise<InvocationInfo> {
+    return this.engine.pause(id);
+  }
+
+  /**
+   * Resumes a paused invocation (`Engine.resumePaused`): it replays its journal.
+   *
+   * @example
+   * ```ts
+   * await t.resume(id);
+   * await t.idle();
+   * ```
+   */
+  resume(id: string): Promise<InvocationInfo> {
+    return this.engine.resumePaused(id);
+  }
+
+  /**
+   * Starts the invocation again, as a new one (optionally from a journal prefix); resolves with
+   * the new invocation.
+   *
+   * @example
+   * ```ts
+   * const again = await t.restart(failedId);
+   * await t.idle();
+   * expect(await t.output(again.id)).toMatchObject({ ready: true });
+   * ```
+   */
+  restart(id: string, options?: RestartOptions): Promise<InvocationInfo> {
+    return this.engine.restart(id, options);
+  }
+
+  // ---- assertions ------------------------------------------------------------------------
+
+  /**
+   * Every state value of an object or workflow key, as a plain object (`{}` when it has none).
+   *
+   * @example
+   * ```ts
+   * expect(await t.state(Counter, 'visits')).toEqual({ total: 3 });
+   * ```
+   */
+  async state<S extends Record<string, unknown> = Record<string, unknown>>(
+    def: ObjectDefinition | WorkflowDefinition,
+    key: string,
+  ): Promise<S> {
+    const { store } = this.engine;
+    const out: Record<string, unknown> = {};
+    for (const name of await store.getStateKeys(def.name, key))
+      out[name] = await store.getState(def.name, key, name);
+    return out as S;
+  }
+
+  /**
+   * The journal of an invocation, entry by entry (`kind`, `name`, `done`, `value`, ...).
+   *
+   * @example
+   * ```ts
+   * const steps = (await t.journal(id)).filter((e) => e.kind === 'run').map((e) => e.name);
+   * expect(steps).toEqual(['reserve', 'charge']);
+   * ```
+   */
+  journal(id: string): Promise<Array<JournalEntry & { index: number }>> {
+    return this.engine.getJournal(id);
+  }
+
+  /**
+   * Every invocation matching the filters, newest first (all pages).
+   *
+   * @example
+   * ```ts
+   * const failed = await t.invocations({ service: OrderSaga, status: 'failed' });
+   * expect(failed).toHaveLength(0);
+   * ```
+   */
+  async invocations(filter: InvocationQuery = {}): Promise<InvocationInfo[]> {
+    const { service, ...rest } = filter;
+    const name = typeof service === 'string' || service === undefined ? service : service.name;
+    const out: InvocationInfo[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.engine.listInvocations({
+        ...rest,
+        ...(name === undefined ? {} : { service: name }),
+        limit: 1000,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      out.push(...page.invocations);
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return out;
+  }
+
+  // ---- time --------------------------------------------------------------------------------
+
+  /**
+   * Resolves once nothing is runnable: every invocation has finished or waits for something
+   * only time or the test can bring (a timer, an awakeable, a durable promise), no journal is
+   * loading, no store write is pending, and the fake clock's timers due now have fired. Throws
+   * a `TestAppError` (`idle_stalled`) if nothing progresses for `idleTimeout` while something
+   * is still busy.
+   *
+   * @example
+   * ```ts
+   * await t.objectSend(Counter, 'visits').add(1);
+   * await t.idle();
+   * expect(await t.state(Counter, 'visits')).toEqual({ total: 1 });
+   * ```
+   */
+  async idle(): Promise<void> {
+    this.checkOpen();
+    await this.watch.idle();
+  }
+
+  /**
+   * Moves the fake clock forward by `d` (`'30d'`, `'1h30m'`, or milliseconds), firing every
+   * timer due on the way in time order (sleeps, retries' backoffs, delayed starts, the engine's
+   * own timers) and waiting, after each, until its consequences have run. Then waits for
+   * {@link idle}.
+   *
+   * @example
+   * ```ts
+   * const id = await t.workflowSend(Trial, 'ada').run();
+   * await t.advance('30d'); // the 30-day ctx.sleep fires, no real waiting
+   * expect(await t.output(id)).toMatchObject({ ready: true });
+   * ```
+   */
+  async advance(d: Duration): Promise<void> {
+    const ms = parseDuration(d);
+    await this.idle();
+    await this.clock.advance(ms, () => this.watch.quiesce());
+    await this.idle();
+  }
+
+  /**
+   * Waits for {@link idle}; with `skipTime`, then moves the fake clock straight to the next
+   * durable timer (a sleep, a backoff, a delayed start), lets what it wakes run, and repeats
+   * until no durable timer is left: a workflow that sleeps for weeks completes at once, as in
+   * Temporal's time-skipping test environment (no server here). Throws a `TestAppError`
+   * (`time_limit`) instead of skipping past `limit` (default `365d`), listing what still waits.
+   *
+   * @example
+   * ```ts
+   * const id = await t.workflowSend(Onboarding, 'ada').run(); // sleeps 1d, then 7d, then 30d
+   * await t.runUntilIdle({ skipTime: true });
+   * expect(await t.output(id)).toMatchObject({ ready: true });
+   * ```
+   */
+  async runUntilIdle(options: RunUntilIdleOptions = {}): Promise<void> {
+    const limitMs = parseDuration(options.limit ?? DEFAULT_LIMIT);
+    const deadline = this.clock.now() + limitMs;
+    await this.idle();
+    if (!options.skipTime) return;
+    for (;;) {
+      const [next] = await this.engine.store.dueTimers(Number.MAX_SAFE_INTEGER, 1);
+      if (!next) return;
+      if (next.fireAt > deadline) throw await this.timeLimit(limitMs, next.fireAt);
+      // A durable timer already due that idle() did not fire is one the engine does not hold
+      // yet (its window reloads on a timer of its own): move to the clock's next timer instead.
+      const to =
+        next.fireAt > this.clock.now() ? next.fireAt : (this.clock.nextTimerAt ?? next.fireAt);
+      if (to <= this.clock.now())
+        throw new TestAppError(
+          `the timer of invocation ${next.invocationId} (entry ${next.index}) was due at ` +
+            `${iso(next.fireAt)} but did not fire, and nothing else is scheduled`,
+          'time_limit',
+        );
+      await this.advance(Math.min(to, deadline) - this.clock.now());
+    }
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /**
+   * Stops the engine and deletes the SQLite file (and its directory). Safe to call twice.
+   *
+   * @example
+   * ```ts
+   * afterEach(() => t.close());
+   * ```
+   */
+  close(): Promise<void> {
+    this.closed ??= this.engine
+      .stop()
+      .catch(() => undefined)
+      .finally(() => this.cleanup());
+    return this.closed;
+  }
+
+  /** `await using t = await testApp(...)` closes it at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new TestAppError('the test app is closed', 'closed');
+  }
+
+  private async timeLimit(limitMs: number, nextAt: number): Promise<TestAppError> {
+    const waiting = await this.invocations({ status: UNFINISHED });
+    const lines = waiting
+      .slice(0, 10)
+      .map(
+        (i) =>
+          `${i.id} ${i.target} (${i.status}${i.nextAttemptAt ? `, next attempt at ${i.nextAttemptAt}` : ''})`,
+      );
+    const more = waiting.length > 10 ? ` and ${waiting.length - 10} more` : '';
+    return new TestAppError(
+      `runUntilIdle skipped time up to its limit of ${limitMs} ms (${iso(this.clock.now())}) ` +
+        `and the next timer is at ${iso(nextAt)}; still waiting: ${lines.join('; ') || 'nothing'}${more}. ` +
+        'A workflow that sleeps or retries forever never goes idle: raise `limit`, or assert on ' +
+        'its progress with advance() instead.',
+      'time_limit',
+    );
+  }
+}
+
+/**
+ * Starts an engine for a test: a fresh SQLite file in `os.tmpdir()` (durability `'os'`: a
+ * kill -9 of the test process loses nothing, and no fsync slows the test), a {@link FakeClock},
+ * the typed clients handlers use, the admin operations, state and journal reads for
+ * assertions, and control of time (`idle`, `advance`, `runUntilIdle`). Log lines are kept in
+ * `t.logs` rather than printed (pass `logger` to change that). Close it with `t.close()`, or
+ * let `await using` do it.
+ *
+ * @example
+ * ```ts
+ * import { testApp } from 'keel/testing';
+ *
+ * test('counts', async () => {
+ *   await using t = await testApp({ services: [Counter] });
+ *   await t.object(Counter, 'visits').add(2);
+ *   expect(await t.state(Counter, 'visits')).toEqual({ total: 2 });
+ * });
+ * ```
+ */
+export async function testApp(options: TestAppOptions): Promise<TestApp> {
+  const { startAt, idleTimeout, ...engineOptions } = options;
+  const idleTimeoutMs = parseDuration(idleTimeout ?? '4s');
+  // Loaded here, not at the top: `keel/testing`'s FakeClock alone needs no database driver.
+  const { openSqliteStore } = await import('../store/sqlite/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'keel-test-'));
+  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  const path = join(dir, 'keel.db');
+  try {
+    const clock = new FakeClock(startAt instanceof Date ? startAt.getTime() : startAt);
+    const logs: TestLogLine[] = [];
+    const store = watchStore(openSqliteStore({ path, durability: 'os' }));
+    const engine = new Engine({
+      logger: (level, message, fields) => logs.push({ level, message, fields }),
+      ...engineOptions,
+      store: store.store,
+      clock,
+    });
+    const t = new TestApp({ engine, clock, path, logs, store, idleTimeoutMs, cleanup });
+    try {
+      await engine.start();
+    } catch (err) {
+      await t.close();
+      throw err;
+    }
+    return t;
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+/** A send client whose methods resolve with the invocation id. */
+function sendIds<D extends Definition>(client: SendClient<D>): TestSendClient<D> {
+  const out: Record<string, unknown> = {};
+  for (const [name, send] of Object.entries(client)) {
+    out[name] = (input?: unknown, options?: CallOptions) =>
+      (send as (i?: unknown, o?: CallOptions) => { invocationId: Promise<string> })(input, options)
+        .invocationId;
+  }
+  return out as TestSendClient<D>;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
