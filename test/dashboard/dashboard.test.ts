@@ -303,6 +303,29 @@ describe.skipIf(skipReason !== undefined)('dashboard in a browser', { timeout: 3
     await page.waitForURL(/status=queued/);
   });
 
+  it('restarts a finished invocation from a journal entry', async () => {
+    const list = await adminApi('GET', '/invocations?service=Counter&status=completed');
+    const done = list.body.invocations[0] as { id: string };
+    const before = await adminApi('GET', `/invocations/${done.id}/journal`);
+    const entries = before.body.entries as unknown[];
+    expect(entries.length).toBeGreaterThan(0);
+    const { page } = browser!;
+    await page.goto(`${app.admin.url}/#/invocations/${done.id}`);
+    const from = entries.length - 1;
+    await page.getByTestId(`restart-from-${from}`).click();
+    await page.getByRole('button', { name: 'Yes, restart from here' }).click();
+    await page.waitForURL((u) => u.hash.startsWith('#/invocations/') && !u.hash.includes(done.id));
+    const next = decodeURIComponent(new URL(page.url()).hash.split('/')[2]!);
+    const started = await until(async () => {
+      const r = await adminApi('GET', `/invocations/${next}`);
+      return r.body.status === 'completed' ? r.body : undefined;
+    }, 'the restarted invocation to complete');
+    expect(started.target).toContain('Counter');
+    // The entries before `from` were copied, not run again.
+    const after = await adminApi('GET', `/invocations/${next}/journal`);
+    expect((after.body.entries as unknown[]).slice(0, from)).toEqual(entries.slice(0, from));
+  });
+
   it('invokes a handler from the services form', async (t) => {
     if (!(await has('GET', '/services'))) {
       console.log('[dashboard tests] skipped: the server has no GET /services yet');

@@ -150,7 +150,21 @@ export function InvocationPage({ id }: { id: string }) {
         loading={journal.loading && !journal.data}
         what="The journal"
       >
-        {journal.data && <Timeline entries={journal.data.entries} />}
+        {journal.data && (
+          <Timeline
+            entries={journal.data.entries}
+            // A finished invocation restarts from an entry: the entries before it are kept.
+            restartFrom={
+              inv && FINISHED.has(inv.status)
+                ? (index) => () =>
+                    api(`/invocations/${seg(id)}/restart`, {
+                      method: 'POST',
+                      body: { fromEntry: index },
+                    })
+                : undefined
+            }
+          />
+        )}
       </Loading>
     </section>
   );
@@ -170,7 +184,14 @@ function time(t: string | number | undefined): string | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
-export function Timeline({ entries }: { entries: JournalEntry[] }) {
+export function Timeline({
+  entries,
+  restartFrom,
+}: {
+  entries: JournalEntry[];
+  /** When set, each entry offers "Restart from here" (a new invocation keeping the ones before). */
+  restartFrom?: (index: number) => () => Promise<unknown>;
+}) {
   if (entries.length === 0) return <p class="empty">No journal entry yet.</p>;
   return (
     <ol class="timeline" data-testid="timeline">
@@ -228,6 +249,19 @@ export function Timeline({ entries }: { entries: JournalEntry[] }) {
                   </span>
                 )}
                 {waited !== undefined && waited >= 0 && <span>waited {formatMs(waited)}</span>}
+                {restartFrom && (
+                  <ActionButton
+                    label="Restart from here"
+                    testId={`restart-from-${e.index}`}
+                    run={restartFrom(e.index)}
+                    confirm={`Start a new invocation with entries 0 to ${e.index - 1} of this journal, running the rest again?`}
+                    onDone={(r) => {
+                      const next = (r as { invocation?: { id?: string } } | undefined)?.invocation
+                        ?.id;
+                      if (next) navigate(href(['invocations', next]));
+                    }}
+                  />
+                )}
                 {e.calleeId && (
                   <span>
                     callee{' '}
