@@ -43,6 +43,8 @@ export default defineConfig({
       'test/integrations/*.test.ts',
       'test/integrations/connectors/*.test.ts',
       'test/webhooks/*.test.ts',
+      'test/testing/*.test.ts',
+      'examples/testing/*.test.ts',
     ],
     exclude: [
       '**/node_modules/**',

@@ -1,6 +1,13 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Engine, InvalidFlowControlError, service, type Context } from '../src/index.js';
+import {
+  Engine,
+  handler,
+  InvalidFlowControlError,
+  queue,
+  service,
+  type Context,
+} from '../src/index.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import { crash, FakeClock, settle } from '../src/testing/index.js';
 import type { Store } from '../src/store/types.js';
@@ -215,6 +222,55 @@ describe('debounce', () => {
     const relays = await h.engine.listInvocations({ service: 'Relay' });
     const journal = await h.engine.getJournal(relays.invocations[0]!.id);
     expect(journal.find((e) => e.kind === 'send')?.calleeId).toBe(outer.invocationId);
+  });
+
+  it('a debounced send to a queued handler starts through its queue, once', async () => {
+    runs = [];
+    const Q = queue({ name: 'debounced', concurrency: 1 });
+    const Queued = service({
+      name: 'Queued',
+      handlers: {
+        go: handler({ queue: Q }, async (ctx: Context, doc: { v: number }) => {
+          if (doc.v < 0) await ctx.run('hold', () => held.promise);
+          else runs.push({ input: doc, at: clock.now(), id: ctx.invocationId });
+        }),
+      },
+    });
+    const held = gate();
+    h = await harness({ services: [Queued] });
+    clock = h.clock;
+    // The queue's one slot is taken while the burst comes due.
+    const holder = await h.engine.send({ service: 'Queued', handler: 'go', input: { v: -1 } });
+    await until(
+      async () => (await h!.engine.getInvocation(holder.invocationId))?.status === 'running',
+      'the holder to run',
+    );
+    const ids = new Set<string>();
+    for (let v = 0; v < 5; v++) {
+      const sent = await h.engine.send({
+        service: 'Queued',
+        handler: 'go',
+        input: { v },
+        debounce: debounce(),
+      });
+      ids.add(sent.invocationId);
+      await h.clock.advance('100ms');
+    }
+    expect(ids.size).toBe(1);
+    const [id] = [...ids];
+    await h.clock.advance('1s');
+    await until(
+      async () => (await h!.engine.getInvocation(id!))?.status === 'queued',
+      'the burst to wait in its queue',
+    );
+    expect(runs).toEqual([]);
+    held.open();
+    await until(() => runs.length === 1, 'the burst to run through its queue');
+    await h.clock.advance('5s');
+    await settled();
+    expect(runs).toEqual([expect.objectContaining({ id: [...ids][0], input: { v: 4 } })]);
+    // Its debounce timer did not outlive the start.
+    expect(await h.engine.store.dueTimers(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
   });
 
   it('refuses a throttle in drop mode inside a handler with a clear error', async () => {

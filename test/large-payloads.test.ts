@@ -305,6 +305,30 @@ describe('large payloads through the engine', { timeout: 120_000 }, () => {
     expect(made.count).toBe(1);
   }, 180_000);
 
+  it('frees the blobs of a finished invocation when its retention ends', async () => {
+    const Flow = workflow({
+      name: 'Kept',
+      run: async (ctx) => {
+        const data = await ctx.run('make', () => payload(1, 'kept'));
+        return data; // a large output too
+      },
+    });
+    h = await harness({ services: [Flow], retention: '1h' });
+    const blobs = () => {
+      const db = new Database(h!.dbPath, { readonly: true });
+      try {
+        return db.prepare('SELECT count(*) FROM invocation_blobs').pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    };
+    const output = await h.engine.invoke({ service: 'Kept', handler: 'run', key: 'a' });
+    expect(output === payload(1, 'kept')).toBe(true);
+    expect(blobs()).toBe(2); // the step's entry and the output
+    await h.clock.advance('2h');
+    await until(() => blobs() === 0, 'the blobs deleted with the invocation');
+  });
+
   /** An engine on a store with a small hard limit, and a fake clock. */
   async function limited(services: Parameters<typeof harness>[0]['services']) {
     const { dir, cleanup } = tempDir('keel-lp-');

@@ -323,9 +323,19 @@ export type WriteOp =
    * Puts a `queued` invocation inserted in the same write into flow-control queue `queue`, under
    * fairness/concurrency key `key` (`''`: none), with `priority` (higher first within a key).
    * Nothing is stored when no `queued` invocation `invocationId` exists (its insert met a dedupe
-   * conflict). Result: none.
+   * conflict). With `admit`: when nothing waits in the queue and its limits allow one more
+   * start, the invocation is admitted at once instead (`running`, owned by `admit.owner`, its
+   * start counted as `queue.admit` counts it), serialized with admissions of the queue — the
+   * fast path of a queue that is not full. Result: `{ admitted: boolean }`.
    */
-  | { op: 'queue.put'; invocationId: string; queue: string; key: string; priority: number }
+  | {
+      op: 'queue.put';
+      invocationId: string;
+      queue: string;
+      key: string;
+      priority: number;
+      admit?: Omit<QueueAdmit, 'queue' | 'max'>;
+    }
   /**
    * Admits waiting invocations of queue `queue` within its limits (see {@link QueueAdmit}):
    * each admitted one goes from `queued` to `running`, owned by `owner`. Must be the only op of
@@ -422,6 +432,7 @@ export type OpResult =
   | { acquired: boolean; holder?: string }
   | { next?: InvocationRow }
   | QueueAdmitResult
+  | { admitted: boolean }
   | { completed: boolean; waiters: PromiseWaiter[] }
   | { done: boolean; value?: unknown; error?: ErrorInfo }
   | { ok: boolean; version: number }

@@ -3,7 +3,8 @@ import { KeelError } from '../core/errors.js';
 /**
  * The codes of {@link TestAppError}:
  * - `idle_stalled`: `idle()` saw no progress for `idleTimeout` (real time) while something was
- *   still busy: a handler or step awaiting a promise that never settles, for one.
+ *   still busy (a handler or step awaiting a promise that never settles, for one), or
+ *   `runUntilIdle` found a durable timer overdue that nothing will fire.
  * - `time_limit`: `runUntilIdle({ skipTime: true })` would have skipped past its `limit` while
  *   invocations still wait (a workflow that sleeps forever, a retry loop that never ends).
  * - `closed`: the test app was closed.

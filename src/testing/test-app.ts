@@ -31,6 +31,12 @@ import { watchStore, type WatchedStore } from './watched-store.js';
  * `suspendAfter`, ...) without `store` and `clock`, which the test app makes, plus its own.
  */
 export interface TestAppOptions extends Omit<EngineOptions, 'store' | 'clock'> {
+  /**
+   * How long finished invocations (their outputs, journals and idempotency keys) are kept, in
+   * fake time. Default `3650d` here, not the engine's `24h`: a test that advances the clock by
+   * weeks can still read what finished on the way. Pass `'24h'` to test retention itself.
+   */
+  retention?: Duration;
   /** Where the fake clock starts (epoch ms or a Date). Default 2026-01-01T00:00:00Z. */
   startAt?: number | Date;
   /**
@@ -75,6 +81,7 @@ export interface RunUntilIdleOptions {
 }
 
 const DEFAULT_LIMIT = '365d';
+const TEST_RETENTION = '3650d';
 const UNFINISHED: InvocationStatus[] = [
   'pending',
   'scheduled',
@@ -468,8 +475,9 @@ export class TestApp implements AsyncDisposable {
       if (to <= this.clock.now())
         throw new TestAppError(
           `the timer of invocation ${next.invocationId} (entry ${next.index}) was due at ` +
-            `${iso(next.fireAt)} but did not fire, and nothing else is scheduled`,
-          'time_limit',
+            `${iso(next.fireAt)} but did not fire, and the engine has no timer of its own left ` +
+            'that could load it: the engine lost track of it (worth reporting as a bug)',
+          'idle_stalled',
         );
       await this.advance(Math.min(to, deadline) - this.clock.now());
     }
@@ -512,10 +520,10 @@ export class TestApp implements AsyncDisposable {
       );
     const more = waiting.length > 10 ? ` and ${waiting.length - 10} more` : '';
     return new TestAppError(
-      `runUntilIdle skipped time up to its limit of ${limitMs} ms (${iso(this.clock.now())}) ` +
-        `and the next timer is at ${iso(nextAt)}; still waiting: ${lines.join('; ') || 'nothing'}${more}. ` +
-        'A workflow that sleeps or retries forever never goes idle: raise `limit`, or assert on ' +
-        'its progress with advance() instead.',
+      `runUntilIdle({ skipTime: true }) stops at its limit of ${span(limitMs)}: the next timer ` +
+        `is at ${iso(nextAt)}, the clock is at ${iso(this.clock.now())}. Still waiting: ` +
+        `${lines.join('; ') || 'nothing'}${more}. A workflow that sleeps or retries forever ` +
+        'never goes idle: raise `limit`, or check its progress with advance() instead.',
       'time_limit',
     );
   }
@@ -554,6 +562,7 @@ export async function testApp(options: TestAppOptions): Promise<TestApp> {
     const store = watchStore(openSqliteStore({ path, durability: 'os' }));
     const engine = new Engine({
       logger: (level, message, fields) => logs.push({ level, message, fields }),
+      retention: TEST_RETENTION,
       ...engineOptions,
       store: store.store,
       clock,
@@ -581,6 +590,26 @@ function sendIds<D extends Definition>(client: SendClient<D>): TestSendClient<D>
         .invocationId;
   }
   return out as TestSendClient<D>;
+}
+
+/** `30d`, `1d 2h`, `90s`, `250ms`: a span as a reader would write it. */
+function span(ms: number): string {
+  const units: Array<[string, number]> = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ];
+  const parts: string[] = [];
+  let left = ms;
+  for (const [unit, size] of units) {
+    if (left >= size) {
+      parts.push(`${Math.floor(left / size)}${unit}`);
+      left %= size;
+    }
+  }
+  if (left > 0 || parts.length === 0) parts.push(`${left}ms`);
+  return parts.join(' ');
 }
 
 function iso(ms: number): string {

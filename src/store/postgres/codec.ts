@@ -304,6 +304,12 @@ export interface EncodedOp {
    * string never contains one (see {@link encodeCall}).
    */
   keys: string[];
+  /**
+   * The tuple without its blobs (migration 13's `bi`, `bs`), for the check of
+   * {@link encodeCall}: a blob is the JSON text of a value, which holds no character
+   * PostgreSQL refuses, and scanning megabytes of it for one would cost seconds.
+   */
+  probe?: Json[];
 }
 
 const invocationKey = (id: string) => `i\0${id}`;
@@ -331,13 +337,16 @@ export function encodeOp(op: WriteOp, limits: PayloadLimits = DEFAULT_LIMITS): E
   }
   // Migration 13's `bi` and `bs` apply the op, then write its blobs: on their own too.
   if (large.parts !== undefined) {
-    const tuple = ['bi', large.parts.id, large.parts.blobs, e.tuple];
-    return { tuple, decode: e.decode, kind: KIND.ALONE, keys: [] };
+    const { id, blobs } = large.parts;
+    const tuple = ['bi', id, blobs, e.tuple];
+    const probe = ['bi', id, blobs.map(([part]) => [part, '']), e.tuple];
+    return { tuple, decode: e.decode, kind: KIND.ALONE, keys: [], probe };
   }
   if (large.state !== undefined) {
     const { service, key, name, blob } = large.state;
     const tuple = ['bs', service, key, name, blob, e.tuple];
-    return { tuple, decode: e.decode, kind: KIND.ALONE, keys: [] };
+    const probe = ['bs', service, key, name, '', e.tuple];
+    return { tuple, decode: e.decode, kind: KIND.ALONE, keys: [], probe };
   }
   return e;
 }
@@ -606,8 +615,15 @@ function encodeOpUntraced(op: WriteOp, limits: PayloadLimits, large: LargeValues
       };
     case 'queue.put':
       return {
-        tuple: ['qp', op.invocationId, op.queue, op.key, op.priority],
-        decode: none,
+        tuple: [
+          'qp',
+          op.invocationId,
+          op.queue,
+          op.key,
+          op.priority,
+          op.admit === undefined ? null : (JSON.parse(JSON.stringify(op.admit)) as Json),
+        ],
+        decode: (raw) => ({ admitted: raw === true }),
         kind: KIND.ALONE,
         keys: [],
       };
@@ -654,7 +670,7 @@ export function encodeCall(ops: WriteOp[], limits: PayloadLimits = DEFAULT_LIMIT
   for (const op of ops) {
     const e = encodeOp(op, limits);
     const json = JSON.stringify(e.tuple);
-    if (UNSTORABLE.test(json)) {
+    if (UNSTORABLE.test(e.probe === undefined ? json : JSON.stringify(e.probe))) {
       throw new StoreError(
         'write_failed',
         `cannot store ${op.op}: an id, key or name holds a NUL character or an unpaired surrogate, ` +

@@ -666,11 +666,8 @@ export function prepareOp(op: WriteOp, limits: PayloadLimits = DEFAULT_LIMITS): 
       return (s) => ({ deleted: s.kvPurge.run(params).changes });
     }
     case 'queue.put': {
-      const { invocationId, queue, key, priority } = op;
-      return (s) => {
-        s.queues.put(invocationId, queue, key, priority);
-        return undefined;
-      };
+      const { invocationId, queue, key, priority, admit } = op;
+      return (s) => s.queues.put(invocationId, queue, key, priority, admit);
     }
     case 'queue.admit': {
       const { op: _op, ...req } = op;

@@ -5,6 +5,16 @@ import { decodeInvocation, type InvocationRecord } from './codec.js';
 
 const FINISHED = "('completed', 'failed')";
 
+/** A stored start log without the starts that left the rate's window (empty without a rate). */
+function startsIn(
+  stored: string | undefined,
+  rate: QueueAdmit['rate'],
+  now: number,
+): number[] {
+  if (!rate || stored === undefined) return [];
+  return (JSON.parse(stored) as number[]).filter((t) => t > now - rate.periodMs);
+}
+
 /** The statements of flow-control queues (migration 12), prepared on first use. */
 export class QueueStatements {
   private readonly seqOfQueued: Database.Statement;
@@ -24,6 +34,12 @@ export class QueueStatements {
   private readonly saveKey: Database.Statement;
   private readonly saveQueue: Database.Statement;
   private readonly stats: Database.Statement;
+  private readonly anyWaiting: Database.Statement;
+  private readonly countAdmitted: Database.Statement;
+  private readonly countAdmittedKey: Database.Statement;
+  private readonly keyRow: Database.Statement;
+  private readonly putAdmitted: Database.Statement;
+  private readonly stampKey: Database.Statement;
 
   constructor(db: Database.Database) {
     this.seqOfQueued = db.prepare("SELECT seq FROM invocations WHERE id = ? AND status = 'queued'");
@@ -66,6 +82,23 @@ export class QueueStatements {
       'INSERT INTO queues (queue, turn, starts) VALUES (?, ?, ?) ' +
         'ON CONFLICT (queue) DO UPDATE SET turn = excluded.turn, starts = excluded.starts',
     );
+    this.anyWaiting = db.prepare(
+      'SELECT 1 FROM queue_keys WHERE queue = ? AND waiting > 0 LIMIT 1',
+    );
+    this.countAdmitted = db.prepare(
+      'SELECT count(*) FROM queue_items WHERE queue = ? AND admitted = 1',
+    );
+    this.countAdmittedKey = db.prepare(
+      'SELECT count(*) FROM queue_items WHERE queue = ? AND qkey = ? AND admitted = 1',
+    );
+    this.keyRow = db.prepare('SELECT starts FROM queue_keys WHERE queue = ? AND qkey = ?');
+    this.putAdmitted = db.prepare(
+      'INSERT INTO queue_items (invocation_id, queue, qkey, priority, n, admitted) VALUES (?, ?, ?, ?, ?, 1)',
+    );
+    this.stampKey = db.prepare(
+      'INSERT INTO queue_keys (queue, qkey, waiting, turn, starts) VALUES (?, ?, 0, ?, ?) ' +
+        'ON CONFLICT (queue, qkey) DO UPDATE SET turn = excluded.turn, starts = excluded.starts',
+    );
     this.stats = db.prepare(
       'SELECT ' +
         '(SELECT count(*) FROM queue_items q JOIN invocations i ON i.id = q.invocation_id ' +
@@ -79,11 +112,62 @@ export class QueueStatements {
   }
 
   /** `queue.put`: only for a `queued` invocation of this write (a dedupe conflict inserted none). */
-  put(id: string, queue: string, key: string, priority: number): void {
+  put(
+    id: string,
+    queue: string,
+    key: string,
+    priority: number,
+    admit: Omit<QueueAdmit, 'queue' | 'max'> | undefined,
+  ): { admitted: boolean } {
     const seq = this.seqOfQueued.pluck().get(id) as number | undefined;
-    if (seq === undefined) return;
+    if (seq === undefined) return { admitted: false };
+    if (admit && this.admitNow(id, queue, key, priority, seq, admit)) return { admitted: true };
     if (this.putItem.run(id, queue, key, priority, seq).changes > 0)
       this.countWaiting.run(queue, key);
+    return { admitted: false };
+  }
+
+  /**
+   * The fast path of a queue that is not full: nothing waits (so no one is passed over) and
+   * every limit allows one more start. The same counts and start logs as `admit` keeps.
+   */
+  private admitNow(
+    id: string,
+    queue: string,
+    key: string,
+    priority: number,
+    seq: number,
+    req: Omit<QueueAdmit, 'queue' | 'max'>,
+  ): boolean {
+    if (this.anyWaiting.get(queue) !== undefined) return false;
+    if (req.concurrency !== undefined || req.keyConcurrency !== undefined) {
+      this.forgetFinished.run(queue);
+      if (
+        req.concurrency !== undefined &&
+        (this.countAdmitted.pluck().get(queue) as number) >= req.concurrency
+      )
+        return false;
+      if (
+        req.keyConcurrency !== undefined &&
+        (this.countAdmittedKey.pluck().get(queue, key) as number) >= req.keyConcurrency
+      )
+        return false;
+    }
+    const head = this.queueRow.get(queue) as { turn: number; starts: string } | undefined;
+    let qStarts = startsIn(head?.starts, req.rate, req.now);
+    if (req.rate && qStarts.length >= req.rate.limit) return false;
+    let kStarts = req.keyRate
+      ? startsIn(this.keyRow.pluck().get(queue, key) as string | undefined, req.keyRate, req.now)
+      : [];
+    if (req.keyRate && kStarts.length >= req.keyRate.limit) return false;
+    if (this.startInvocation.run(req.owner ?? null, req.now, id).changes === 0) return false;
+    this.putAdmitted.run(id, queue, key, priority, seq);
+    if (req.rate) qStarts = [...qStarts, req.now];
+    if (req.keyRate) kStarts = [...kStarts, req.now];
+    const turn = (head?.turn ?? 0) + 1;
+    this.stampKey.run(queue, key, turn, JSON.stringify(kStarts));
+    this.saveQueue.run(queue, turn, JSON.stringify(qStarts));
+    return true;
   }
 
   /** `queue.admit`: the plan of queue-plan.ts against this connection, inside the batch. */
