@@ -196,7 +196,8 @@ export class Admission {
     if (queued) row.status = 'queued';
     const { insert, byStore } = queued ? this.queuedInsert(row) : k.own.admit(row, delay > 0);
     const ops: WriteOp[] = [insert];
-    if (queued) ops.push(queuePut!);
+    // Admitted by the insert itself when nothing waits and the limits allow (the fast path).
+    if (queued) ops.push({ ...queuePut!, admit: k.queues.limitsNow(spec.options.queue!) });
     const sleeps = req.prefix ? this.withPrefix(row, insert, byStore, req.prefix, ops) : [];
     if (delay > 0)
       ops.push({
@@ -219,7 +220,8 @@ export class Admission {
         if (dedupe) this.inflightDedupe.delete(dedupe);
         if (delay > 0)
           k.timers.add({ invocationId: row.id, index: startTimer, fireAt: now + delay });
-        if (queued) k.queues.poke(spec.options.queue!.name);
+        if (queued && !(results[1] as { admitted?: boolean } | undefined)?.admitted)
+          k.queues.poke(spec.options.queue!.name);
         const first = results[0] as { inserted?: boolean; acquired?: boolean } | undefined;
         // Counted once durable, and not when another process's insert held the key already
         // (nor for a restart from a prefix that found its key busy: it is deleted again).
@@ -236,6 +238,17 @@ export class Admission {
     // Callers that do not wait for durability (invoke waits for the result instead) must not
     // leave its failure unhandled; those that await it still see the rejection.
     durable.catch(() => undefined);
+    if (queued) {
+      // Whether it starts now is the store's answer (the queue's limits, across processes).
+      const results = await written;
+      const inserted = results[0] as { inserted: boolean; existing?: InvocationRow };
+      if (!inserted.inserted) return { row: inserted.existing!, existing: true, durable };
+      if ((results[1] as { admitted: boolean }).admitted) {
+        row.status = 'running';
+        this.launch(row, NO_ENTRIES, def, spec);
+      }
+      return { row, existing: false, durable };
+    }
     if (byStore || (dedupe && k.own.dedupeByInsert)) {
       // Another process may hold the dedupe key or the object key: wait for the store's answer.
       const results = await written;

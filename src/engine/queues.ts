@@ -1,9 +1,18 @@
 import type { HandlerSpec } from '../core/definitions.js';
 import { errorMessage, UsageError, ValidationError } from '../core/errors.js';
 import type { Queue } from '../core/queue.js';
-import type { InvocationRow, QueueAdmitResult, QueueStats, WriteOp } from '../store/types.js';
+import type {
+  InvocationRow,
+  QueueAdmit,
+  QueueAdmitResult,
+  QueueStats,
+  WriteOp,
+} from '../store/types.js';
 import type { Kernel } from './kernel.js';
 import { NO_ENTRIES } from './kernel.js';
+
+/** The op that files an invocation in its queue. */
+export type QueuePut = Extract<WriteOp, { op: 'queue.put' }>;
 
 /** Invocations admitted per `queue.admit`: one short transaction, then the next. */
 const ADMIT_BATCH = 64;
@@ -75,7 +84,7 @@ export class Queues {
   }
 
   /** The `queue.put` of a new invocation of `spec` (a queued handler), with its key and priority. */
-  putOp(row: InvocationRow, spec: HandlerSpec): WriteOp {
+  putOp(row: InvocationRow, spec: HandlerSpec): QueuePut {
     const q = spec.options.queue!;
     const where = `${row.service}.${row.handler}`;
     let key = '';
@@ -101,11 +110,11 @@ export class Queues {
    * The `queue.put` that files `row` again (an invocation that never started: resumed after a
    * pause, or started now by an operator), or undefined when its handler has no queue.
    */
-  refile(row: InvocationRow): Extract<WriteOp, { op: 'queue.put' }> | undefined {
+  refile(row: InvocationRow): QueuePut | undefined {
     const spec = this.k.registry.spec(row.service, row.handler);
     if (!spec?.options.queue) return undefined;
     try {
-      return this.putOp(row, spec) as Extract<WriteOp, { op: 'queue.put' }>;
+      return this.putOp(row, spec);
     } catch {
       return {
         op: 'queue.put',
@@ -125,10 +134,15 @@ export class Queues {
   async fileAfterTimer(id: string): Promise<boolean> {
     const { k } = this;
     const row = await k.store.getInvocation(id);
-    if (!row || row.status !== 'scheduled' || k.own.elsewhere(row.owner)) return false;
-    const spec = k.registry.spec(row.service, row.handler);
-    if (!spec?.options.queue) return false;
-    let put: WriteOp;
+    const spec = row && k.registry.spec(row.service, row.handler);
+    if (!row || !spec?.options.queue) return false;
+    // Not waiting for its start (cancelled, started, a retry's timer): the usual path decides.
+    if (row.status !== 'scheduled') return false;
+    // Whoever owns the row: a queued invocation is nobody's until admitted, and the write below
+    // files it only while it is still scheduled (a second firing files nothing). Answering
+    // "not mine" here would let the caller start it outside its queue (torture seed f9caad8a:
+    // the process rejoined under a new id while it read the row).
+    let put: QueuePut;
     try {
       put = this.putOp(row, spec);
     } catch {
@@ -154,6 +168,19 @@ export class Queues {
     k.timers.done(id, -1);
     this.poke(spec.options.queue.name);
     return true;
+  }
+
+  /** The limits of `q` as `queue.put`'s fast path and `queue.admit` take them, now. */
+  limitsNow(q: Queue): Omit<QueueAdmit, 'queue' | 'max'> {
+    const { k } = this;
+    const l: Omit<QueueAdmit, 'queue' | 'max'> = { now: k.clock.now() };
+    const owner = k.own.processId;
+    if (owner !== undefined) l.owner = owner;
+    if (q.concurrency !== undefined) l.concurrency = q.concurrency;
+    if (q.keyConcurrency !== undefined) l.keyConcurrency = q.keyConcurrency;
+    if (q.rate) l.rate = q.rate;
+    if (q.keyRate) l.keyRate = q.keyRate;
+    return l;
   }
 
   /** Admits from every queue once, and polls on a shared store. */
@@ -235,15 +262,9 @@ export class Queues {
       const admit: WriteOp = {
         op: 'queue.admit',
         queue: q.name,
-        now: k.clock.now(),
         max: ADMIT_BATCH,
+        ...this.limitsNow(q),
       };
-      const owner = k.own.processId;
-      if (owner !== undefined) admit.owner = owner;
-      if (q.concurrency !== undefined) admit.concurrency = q.concurrency;
-      if (q.keyConcurrency !== undefined) admit.keyConcurrency = q.keyConcurrency;
-      if (q.rate) admit.rate = q.rate;
-      if (q.keyRate) admit.keyRate = q.keyRate;
       const [r] = await k.store.write([admit]);
       const res = r as QueueAdmitResult;
       for (const row of res.admitted) {

@@ -100,6 +100,41 @@ export function queueConformance(get: () => { store: Store; h: ConformanceHarnes
       expect(await store.queueStats('qx')).toMatchObject({ waiting: 0, running: 1, keys: 0 });
     });
 
+    it('admits at insert when nothing waits and the limits allow (the fast path), else files it', async () => {
+      const { store } = get();
+      const fast = (id: string, key: string, limits: Omit<QueueAdmit, 'queue' | 'max'>) =>
+        store
+          .write([
+            { op: 'invocation.insert', row: row(id) },
+            { op: 'queue.put', invocationId: id, queue: 'qf', key, priority: 0, admit: limits },
+          ])
+          .then((r) => r[1] as { admitted: boolean });
+      const limits = {
+        now: 10_000,
+        concurrency: 2,
+        keyConcurrency: 1,
+        rate: { limit: 3, periodMs: 1000 },
+      };
+      expect(await fast('f1', 'A', limits)).toEqual({ admitted: true });
+      expect((await store.getInvocation('f1'))?.status).toBe('running');
+      // Key A is at its limit: filed, waiting.
+      expect(await fast('f2', 'A', limits)).toEqual({ admitted: false });
+      expect((await store.getInvocation('f2'))?.status).toBe('queued');
+      // A slot is free for key B, but f2 waits: B does not pass it by on the fast path.
+      expect(await fast('f3', 'B', limits)).toEqual({ admitted: false });
+      expect(await store.queueStats('qf')).toMatchObject({ waiting: 2, running: 1 });
+      // The admission takes the waiting ones in turn and counts the fast path's start.
+      expect(ids(await admit(store, { queue: 'qf', ...limits }))).toEqual(['f3']);
+      await finish(store, 'f1');
+      await finish(store, 'f3');
+      // The rate: 3 starts (f1, f3, then f2) fill the window.
+      expect(ids(await admit(store, { queue: 'qf', ...limits }))).toEqual(['f2']);
+      await finish(store, 'f2');
+      expect(await fast('f4', 'C', limits)).toEqual({ admitted: false });
+      expect(await fast('f5', 'C', { ...limits, now: 11_000 })).toEqual({ admitted: false });
+      expect(ids(await admit(store, { queue: 'qf', ...limits, now: 11_000 }))).toEqual(['f4']);
+    });
+
     it('refuses queue.admit with other ops in the same write', async () => {
       const { store } = get();
       await expect(

@@ -62,6 +62,11 @@ export interface Store {
   dueTimers(before: number, limit: number, owner?: string): Promise<TimerRow[]>;
   /** Finished invocations whose retention ended at or before `now`, at most `limit`. */
   expired(now: number, limit: number): Promise<string[]>;
+  /**
+   * Invocations matching `filter`. A list never reads blobs: an input or output stored out of
+   * line (see store/payloads.ts) comes as a `LargePayload` giving its size. Every other read
+   * returns values themselves.
+   */
   listInvocations(filter: InvocationFilter): Promise<InvocationRow[]>;
   /** Metrics: tells `observer` of every committed batch from now on (undefined: stop). */
   observeCommits?(observer: CommitObserver | undefined): void;

@@ -3,6 +3,7 @@ import { StoreError } from '../errors.js';
 import { runAsync, type QueueQuery } from '../queue-plan.js';
 import type { QueueAdmit, QueueAdmitResult, QueueStats } from '../types.js';
 import { decodeInvocation, type InvocationRecord } from './codec.js';
+import { withPayloads } from './blobs.js';
 import { asStoreError, isBrokenConnection } from './errors.js';
 
 const FINISHED = "('completed', 'failed')";
@@ -129,7 +130,8 @@ async function admitOnce(
         await c.query(`UPDATE ${s}.queue_items SET admitted = true WHERE invocation_id = $1`, [
           q.id,
         ]);
-        return decodeInvocation(r.rows[0]!);
+        // An out-of-line input is read now: the caller runs the row (see blobs.ts).
+        return withPayloads(c, s, decodeInvocation(r.rows[0]!));
       }
       case 'empty':
         await c.query(`UPDATE ${s}.queue_keys SET waiting = 0 WHERE queue = $1 AND qkey = $2`, [

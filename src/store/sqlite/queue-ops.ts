@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { runSync, type QueueQuery } from '../queue-plan.js';
 import type { QueueAdmit, QueueAdmitResult, QueueStats } from '../types.js';
 import { decodeInvocation, type InvocationRecord } from './codec.js';
+import { BlobStatements } from './blob-ops.js';
 
 const FINISHED = "('completed', 'failed')";
 
@@ -40,8 +41,11 @@ export class QueueStatements {
   private readonly keyRow: Database.Statement;
   private readonly putAdmitted: Database.Statement;
   private readonly stampKey: Database.Statement;
+  /** Large payloads (migration 13): a started row's out-of-line input. */
+  private readonly blobs: BlobStatements;
 
   constructor(db: Database.Database) {
+    this.blobs = new BlobStatements(db);
     this.seqOfQueued = db.prepare("SELECT seq FROM invocations WHERE id = ? AND status = 'queued'");
     this.putItem = db.prepare(
       'INSERT OR IGNORE INTO queue_items (invocation_id, queue, qkey, priority, n) VALUES (?, ?, ?, ?, ?)',
@@ -201,7 +205,8 @@ export class QueueStatements {
             return undefined;
           }
           this.admitItem.run(q.id);
-          return decodeInvocation(this.invocation.get(q.id) as InvocationRecord);
+          // With an out-of-line input read: the caller runs the row.
+          return decodeInvocation(this.invocation.get(q.id) as InvocationRecord, this.blobs.part);
         }
         case 'empty':
           this.empty.run(queue, q.key);
