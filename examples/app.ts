@@ -7,11 +7,12 @@
  */
 import { appOptionsFromEnv, startApp } from '../src/app.js';
 import { integrationOptions } from './integrations.js';
-import { extensions, services } from './services.js';
+import { extensions, schedules, services } from './services.js';
 
 const app = await startApp({
   services,
   extensions,
+  schedules,
   ...integrationOptions,
   ...appOptionsFromEnv(),
 });

@@ -6,6 +6,7 @@ import { OrderWorkflow } from './basics/order-workflow.js';
 import { createFlows } from '../src/flows/index.js';
 import * as declarativeSaga from './declarative-saga/index.js';
 import * as eventSourcing from './event-sourcing/index.js';
+import * as flowControl from './flow-control/index.js';
 import * as fulfillment from './fulfillment/index.js';
 import * as githubDeployment from './github-deployment/index.js';
 import * as patterns from './integration-patterns/index.js';
@@ -38,7 +39,12 @@ export const services: Definition[] = [
   ...oauthConnect.definitions,
   // Seed 004's capstone: the integration platform behind the gateway (/gateway/v1/...).
   ...platform.definitions,
+  // Flow control: a queue per tenant, a debounced rebuild, a cron schedule (issue 16).
+  ...flowControl.definitions,
 ];
+
+/** The example app's cron schedules (docs/schedules.md). */
+export const schedules = flowControl.schedules;
 
 /** The extensions the example definitions need besides integrations and webhooks. */
 export const extensions: EngineExtension[] = [
