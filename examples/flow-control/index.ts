@@ -38,7 +38,7 @@ export const Mailer = service({
           await new Promise((r) => setTimeout(r, 500));
           return `msg_${randomUUID().slice(0, 8)}`;
         });
-        await ctx.objectSendClient(Outbox, m.tenant).record({ to: m.to, id });
+        ctx.objectSendClient(Outbox, m.tenant).record({ to: m.to, id });
         return { sent: m.to, id };
       },
     ),

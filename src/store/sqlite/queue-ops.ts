@@ -7,11 +7,7 @@ import { BlobStatements } from './blob-ops.js';
 const FINISHED = "('completed', 'failed')";
 
 /** A stored start log without the starts that left the rate's window (empty without a rate). */
-function startsIn(
-  stored: string | undefined,
-  rate: QueueAdmit['rate'],
-  now: number,
-): number[] {
+function startsIn(stored: string | undefined, rate: QueueAdmit['rate'], now: number): number[] {
   if (!rate || stored === undefined) return [];
   return (JSON.parse(stored) as number[]).filter((t) => t > now - rate.periodMs);
 }
