@@ -222,9 +222,49 @@ describe('the torture checker on the flow-control queue (2 at once, 1 per key)',
     const r = analyzeLog(log('1 qenter q0 a', '1 qenter q1 b', '9 kill 1', '2 qenter q2 c'));
     expect(r.queueViolations).toBe(1);
     expect(queueProblems(r)[0]!.detail).toContain(
-      'a (key q0, pid 1, log seq 0, its process killed since)',
+      'a (key q0, entered at log seq 0; attempt of pid 1 at log seq 0, its process killed at log seq 2; never exited)',
     );
     const sameKey = analyzeLog(log('1 qenter q0 a', '9 kill 1', '2 qenter q0 d'));
     expect(sameKey.queueViolations).toBe(1);
+  });
+
+  it('keeps an invocation inside from its exit to its next entry (killed before its finish committed)', () => {
+    // Seed f9caad8a: f logged its exit, its process was killed before the commit that would
+    // have finished it, and a new invocation n of its key entered before f ran again elsewhere.
+    const r = analyzeLog(
+      log(
+        '1 qenter q0 f',
+        '1 qexit q0 f',
+        '9 kill 1',
+        '2 qenter q0 n',
+        '2 qenter q0 f',
+        '2 qexit q0 f',
+        '2 qexit q0 n',
+      ),
+    );
+    expect(r.queueViolations).toBe(1);
+    expect(queueProblems(r)[0]!.detail).toMatch(
+      /^n \(key q0, pid 2\) entered at log seq 3: 2 of key q0/,
+    );
+    expect(queueProblems(r)[0]!.detail).toContain('f (key q0, entered at log seq 0;');
+    // Without a later entry of f, its exit freed the slot.
+    const freed = analyzeLog(
+      log('1 qenter q0 f', '1 qexit q0 f', '9 kill 1', '2 qenter q0 n', '2 qexit q0 n'),
+    );
+    expect(freed.queueViolations).toBe(0);
+    // A zombie's late exit (after the attempt that finished it) does not stretch its span.
+    const zombie = analyzeLog(
+      log(
+        '1 qenter q0 f',
+        '1 fenced',
+        '2 qenter q0 f',
+        '2 qexit q0 f',
+        '3 qenter q0 n',
+        '1 qexit q0 f',
+        '3 qexit q0 n',
+      ),
+    );
+    expect(zombie.queueViolations).toBe(0);
+    expect(zombie.queueReentries).toEqual({ afterCut: 1, other: 0 });
   });
 });

@@ -309,20 +309,22 @@ interface Overlap {
  * Queue limits. `Queued.work` runs only once its queue admitted it, and its invocation holds
  * the slot until it finishes, suspensions and crashes included (docs/flow-control.md: the
  * store counts an admitted invocation until its status is completed or failed). So the unit
- * here is the invocation (its tag), not the attempt: it is inside from its first `qenter` to a
- * `qexit` of its tag, from any process. An attempt cut by a kill, a fence or a suspension logs
- * no `qexit`, but that does not free the slot: its invocation stays unfinished and its next
- * attempt (a resumption, a recovery, an adoption by another process) enters again under the
- * same tag, which is not a new entry. A kill therefore removes no holder here, unlike the
- * object-key check (which judges overlapping executions, not slots): a new invocation entering
- * while a killed holder's invocation is unfinished is over the limit as much as a live one.
- * Each `qexit` precedes the commit that finishes its invocation, so the log's interval of an
- * invocation lies inside the store's (a late `qexit` of a zombie only ends it early: a missed
- * overlap, not an invented one). What the log cannot tell from a holder: an attempt of a fenced
- * zombie that enters after another process finished its invocation and never logs a `qexit`;
- * the object-key check would flag the same on `Counter`, and each violation names the holders'
- * pids and log positions so a reader can judge it. An entry beyond `QUEUE.concurrency` inside,
- * or beyond `QUEUE.perKey` of its key, is a violation.
+ * here is the invocation (its tag), not the attempt. An attempt cut by a kill, a fence or a
+ * suspension logs no `qexit`, but that does not free the slot: its invocation stays unfinished
+ * and its next attempt (a resumption, a recovery, an adoption) enters again under the same tag.
+ * Likewise a `qexit` followed by another `qenter` of the tag (a kill between the exit and the
+ * commit that would have finished it) did not free it: a finished invocation never runs again.
+ * So an invocation is inside from its first `qenter` to the first `qexit` after its last
+ * `qenter` (for good if there is none), and a kill removes no holder here, unlike the object-key
+ * check (which judges overlapping executions, not slots): a new invocation entering while a
+ * killed holder's invocation is unfinished is over the limit as much as a live one. Each
+ * `qexit` precedes the commit that finishes its invocation, so this span lies inside the
+ * store's (a zombie's late `qexit` comes after that first one and is not used). What the log
+ * cannot tell from a holder: an attempt of a fenced zombie that enters after another process
+ * finished its invocation; the object-key check would flag the same on `Counter`, and each
+ * violation names the holders' pids and log positions so a reader can judge it. The first
+ * `qenter` of an invocation with more inside than `QUEUE.concurrency`, or more of its key than
+ * `QUEUE.perKey`, is a violation.
  */
 export function analyzeLog(lines: LogLine[]): LogAnalysis {
   const problems: Problem[] = [];
@@ -338,7 +340,7 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
   for (const l of lines) {
     switch (l.kind) {
       case 'qenter':
-        queue.enter(l, problems);
+        queue.enter(l);
         break;
       case 'qexit':
         queue.exit(l);
@@ -364,13 +366,13 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
         // Logged when the fenced process's next write is refused, which can be after the
         // taker-over re-ran its step: it excuses re-runs on either side of it.
         crashes.push({ seq: l.seq, pid: l.pid, fenced: true });
-        queue.cut(l.pid, 'fenced');
+        queue.cut(l, l.pid, 'fenced');
         break;
       case 'kill':
       case 'died': {
         const pid = Number(l.args[0]);
         crashes.push({ seq: l.seq, pid });
-        queue.cut(pid, l.kind === 'kill' ? 'killed' : 'died');
+        queue.cut(l, pid, l.kind === 'kill' ? 'killed' : 'died');
         for (const [key, h] of holders) if (h.pid === pid) holders.delete(key);
         break;
       }
@@ -397,6 +399,7 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
     }
   }
   if (openOutage !== undefined) outages.push({ from: openOutage, to: Infinity });
+  queue.check(problems);
   let overlaps = 0;
   const zombies: string[] = [];
   for (const o of candidates) {
@@ -473,67 +476,88 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
   };
 }
 
-/** The invocations inside the queue as the log goes (see "Queue limits" on `analyzeLog`). */
+/** The invocations inside the queue (see "Queue limits" on `analyzeLog`). */
 class QueueSlots {
-  /**
-   * Tag → its queue key and the attempt that last entered; `cut` once that attempt's process
-   * was killed, died or fenced (its invocation still holds the slot).
-   */
-  private readonly inside = new Map<
+  /** Per tag: its key, its attempts' entries (pid, seq, cut), its exits. */
+  private readonly tags = new Map<
     string,
-    { key: string; pid: number; seq: number; cut?: string }
+    {
+      key: string;
+      enters: Array<{ pid: number; seq: number; cut?: { how: string; seq: number } }>;
+      exits: number[];
+    }
   >();
-  private readonly seen = new Set<string>();
   readonly peak = { total: 0, perKey: 0 };
-  /** Attempts that entered again a slot their invocation held: after a cut, after a suspension. */
+  /** Attempts that entered a slot their invocation held: after a cut, and otherwise. */
   readonly reentries = { afterCut: 0, other: 0 };
   violations = 0;
 
   get admissions(): number {
-    return this.seen.size;
+    return this.tags.size;
   }
 
-  /** Process `pid` was killed, died or fenced: its attempts inside were cut (not their slots). */
-  cut(pid: number, how: string): void {
-    for (const h of this.inside.values()) if (h.pid === pid) h.cut ??= how;
+  /** Process `pid` was killed, died or fenced (at `l`): its attempts were cut, not their slots. */
+  cut(l: LogLine, pid: number, how: string): void {
+    for (const t of this.tags.values()) {
+      const last = t.enters[t.enters.length - 1]!;
+      if (last.pid === pid) last.cut ??= { how, seq: l.seq };
+    }
   }
 
-  enter(l: LogLine, problems: Problem[]): void {
+  enter(l: LogLine): void {
     const [key, tag] = l.args as [string, string];
-    const before = this.inside.get(tag);
-    this.inside.set(tag, { key, pid: l.pid, seq: l.seq });
-    this.seen.add(tag);
-    // Another attempt of an invocation already inside: the same slot.
-    if (before) {
-      if (before.cut) this.reentries.afterCut++;
-      else this.reentries.other++;
+    const t = this.tags.get(tag);
+    if (!t) {
+      this.tags.set(tag, { key, enters: [{ pid: l.pid, seq: l.seq }], exits: [] });
       return;
     }
-    const all = [...this.inside];
-    const ofKey = all.filter(([, h]) => h.key === key);
-    this.peak.total = Math.max(this.peak.total, all.length);
-    this.peak.perKey = Math.max(this.peak.perKey, ofKey.length);
-    const over: string[] = [];
-    if (all.length > QUEUE.concurrency)
-      over.push(`${all.length} inside (limit ${QUEUE.concurrency})`);
-    if (ofKey.length > QUEUE.perKey)
-      over.push(`${ofKey.length} of key ${key} inside (limit ${QUEUE.perKey})`);
-    if (over.length === 0) return;
-    this.violations++;
-    const others = (over.length === 1 && ofKey.length > QUEUE.perKey ? ofKey : all)
-      .filter(([t]) => t !== tag)
-      .map(
-        ([t, h]) =>
-          `${t} (key ${h.key}, pid ${h.pid}, log seq ${h.seq}${h.cut ? `, its process ${h.cut} since` : ''})`,
-      );
-    problems.push({
-      invariant: 'queue limits',
-      detail: `${tag} (key ${key}, pid ${l.pid}) entered at log seq ${l.seq}: ${over.join(', ')}; inside: ${others.join(', ')}`,
-    });
+    if (t.enters[t.enters.length - 1]!.cut) this.reentries.afterCut++;
+    else this.reentries.other++;
+    t.enters.push({ pid: l.pid, seq: l.seq });
   }
 
   exit(l: LogLine): void {
-    this.inside.delete(l.args[1]!);
+    this.tags.get(l.args[1]!)?.exits.push(l.seq);
+  }
+
+  /** Judges every first entry against the spans of the others. */
+  check(problems: Problem[]): void {
+    const spans = [...this.tags].map(([tag, t]) => {
+      const last = t.enters[t.enters.length - 1]!.seq;
+      const to = t.exits.find((x) => x > last) ?? Infinity;
+      return { tag, key: t.key, from: t.enters[0]!, to };
+    });
+    for (const e of spans) {
+      const at = e.from.seq;
+      const all = spans.filter((o) => o.from.seq <= at && o.to > at);
+      const ofKey = all.filter((o) => o.key === e.key);
+      this.peak.total = Math.max(this.peak.total, all.length);
+      this.peak.perKey = Math.max(this.peak.perKey, ofKey.length);
+      const over: string[] = [];
+      if (all.length > QUEUE.concurrency)
+        over.push(`${all.length} inside (limit ${QUEUE.concurrency})`);
+      if (ofKey.length > QUEUE.perKey)
+        over.push(`${ofKey.length} of key ${e.key} inside (limit ${QUEUE.perKey})`);
+      if (over.length === 0) continue;
+      this.violations++;
+      const others = (over.length === 1 && ofKey.length > QUEUE.perKey ? ofKey : all)
+        .filter((o) => o !== e)
+        .map((o) => {
+          const t = this.tags.get(o.tag)!;
+          // The attempt inside at that moment, and whether its process was cut since.
+          const attempt = [...t.enters].reverse().find((a) => a.seq < at)!;
+          const cut =
+            attempt.cut && attempt.cut.seq < at
+              ? `, its process ${attempt.cut.how} at log seq ${attempt.cut.seq}`
+              : '';
+          const until = o.to === Infinity ? 'never exited' : `exited at log seq ${o.to}`;
+          return `${o.tag} (key ${o.key}, entered at log seq ${o.from.seq}; attempt of pid ${attempt.pid} at log seq ${attempt.seq}${cut}; ${until})`;
+        });
+      problems.push({
+        invariant: 'queue limits',
+        detail: `${e.tag} (key ${e.key}, pid ${e.from.pid}) entered at log seq ${at}: ${over.join(', ')}; inside: ${others.join('; ')}`,
+      });
+    }
   }
 }
 
