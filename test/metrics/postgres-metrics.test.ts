@@ -107,8 +107,9 @@ describe('store gauges on PostgreSQL', () => {
     expect(value(samples, 'keel_invocations', { status: 'backing-off' })).toBe(1);
     expect(value(samples, 'keel_invocations', { status: 'running' })).toBe(0);
     expect(value(samples, 'keel_invocations', { status: 'paused' })).toBe(0);
+    expect(value(samples, 'keel_invocations', { status: 'queued' })).toBe(0);
     // Finished invocations are counters, not gauges.
-    expect(series(samples, 'keel_invocations')).toHaveLength(6);
+    expect(series(samples, 'keel_invocations')).toHaveLength(7);
     const flow = { service: 'Flow', handler: 'run' };
     expect(
       value(samples, 'keel_invocations_finished_total', { ...flow, outcome: 'completed' }),
