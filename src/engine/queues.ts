@@ -50,6 +50,12 @@ export interface QueueInfo extends QueueStats {
 export class Queues {
   private readonly byName = new Map<string, Queue>();
   private readonly pumps = new Map<string, Pump>();
+  /**
+   * Embedded: the queues where invocations may wait (filed, not admitted at insert), so a
+   * finish pokes only those; the last admission says whether any is left. A shared store's
+   * other processes file too, so there every finish pokes.
+   */
+  private readonly mayWait = new Set<string>();
   private stopPoll?: () => void;
 
   constructor(private readonly k: Kernel) {
@@ -205,13 +211,14 @@ export class Queues {
   finished(row: InvocationRow): void {
     if (this.byName.size === 0) return;
     const q = this.k.registry.spec(row.service, row.handler)?.options.queue;
-    if (q) this.poke(q.name);
+    if (q && (this.k.store.shared || this.mayWait.has(q.name))) this.poke(q.name);
   }
 
   /** A slot or a rate window may have opened in queue `name`: admit what fits (coalesced). */
   poke(name: string): void {
     const q = this.byName.get(name);
     if (!q || this.k.stopping) return;
+    this.mayWait.add(name);
     let p = this.pumps.get(name);
     if (!p) this.pumps.set(name, (p = { running: false, again: false }));
     if (p.running) {
@@ -274,6 +281,8 @@ export class Queues {
         k.admission.launch(row, NO_ENTRIES);
       }
       if (res.retryAt !== undefined) this.wakeAt(q.name, p, res.retryAt);
+      // Filed after this admission read: its insert poked, so `again` is set.
+      if (!res.waiting && !p.again) this.mayWait.delete(q.name);
       if (res.admitted.length === ADMIT_BATCH) p.again = true;
     } while (p.again && !k.stopping);
   }

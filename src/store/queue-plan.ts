@@ -48,7 +48,9 @@ export type QueueQuery =
   /** Store a key's turn and start log. Answer: none. */
   | { q: 'saveKey'; key: string; turn: number; starts: number[] }
   /** Store the queue's turn counter and start log. Answer: none. */
-  | { q: 'saveQueue'; turn: number; starts: number[] };
+  | { q: 'saveQueue'; turn: number; starts: number[] }
+  /** Whether any key of the queue has waiting items: `boolean`. */
+  | { q: 'anyWaiting' };
 
 /** Keys read per round. */
 const KEY_PAGE = 256;
@@ -133,7 +135,8 @@ export function* admitPlan(req: QueueAdmit): Generator<QueueQuery, QueueAdmitRes
   if (admitted.length > 0 || turn !== queue.turn)
     yield { q: 'saveQueue', turn, starts: req.rate ? qStarts : [] };
   if (req.rate && qStarts.length >= req.rate.limit) later(qStarts[0]! + req.rate.periodMs);
-  return retryAt === undefined ? { admitted } : { admitted, retryAt };
+  const waiting = (yield { q: 'anyWaiting' }) as boolean;
+  return retryAt === undefined ? { admitted, waiting } : { admitted, retryAt, waiting };
 }
 
 /** Runs {@link admitPlan} against synchronous answers (SQLite, inside its transaction). */

@@ -378,6 +378,8 @@ export interface QueueAdmitResult {
   admitted: InvocationRow[];
   /** When a rate limit will let a waiting invocation start (epoch ms), if one holds one back. */
   retryAt?: number;
+  /** Whether invocations still wait in the queue after this admission. */
+  waiting: boolean;
 }
 
 /** A queue's figures, for the admin API. */

@@ -145,6 +145,13 @@ async function admitOnce(
           [q.turn, JSON.stringify(q.starts), queue, q.key],
         );
         return undefined;
+      case 'anyWaiting': {
+        const r = await c.query(
+          `SELECT 1 FROM ${s}.queue_keys WHERE queue = $1 AND waiting > 0 LIMIT 1`,
+          [queue],
+        );
+        return (r.rowCount ?? 0) > 0;
+      }
       case 'saveQueue':
         await c.query(`UPDATE ${s}.queues SET turn = $1, starts = $2 WHERE queue = $3`, [
           q.turn,

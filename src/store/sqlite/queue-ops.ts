@@ -140,18 +140,17 @@ export class QueueStatements {
     req: Omit<QueueAdmit, 'queue' | 'max'>,
   ): boolean {
     if (this.anyWaiting.get(queue) !== undefined) return false;
-    if (req.concurrency !== undefined || req.keyConcurrency !== undefined) {
+    // Admitted items include finished ones not forgotten yet: below the limit with them, the
+    // queue is below it for sure; only at the limit are they forgotten and counted again. So
+    // the forgetting (one lookup per item) is paid about once per `concurrency` starts.
+    const full = (): boolean =>
+      (req.concurrency !== undefined &&
+        (this.countAdmitted.pluck().get(queue) as number) >= req.concurrency) ||
+      (req.keyConcurrency !== undefined &&
+        (this.countAdmittedKey.pluck().get(queue, key) as number) >= req.keyConcurrency);
+    if (full()) {
       this.forgetFinished.run(queue);
-      if (
-        req.concurrency !== undefined &&
-        (this.countAdmitted.pluck().get(queue) as number) >= req.concurrency
-      )
-        return false;
-      if (
-        req.keyConcurrency !== undefined &&
-        (this.countAdmittedKey.pluck().get(queue, key) as number) >= req.keyConcurrency
-      )
-        return false;
+      if (full()) return false;
     }
     const head = this.queueRow.get(queue) as { turn: number; starts: string } | undefined;
     let qStarts = startsIn(head?.starts, req.rate, req.now);
@@ -213,6 +212,8 @@ export class QueueStatements {
         case 'saveQueue':
           this.saveQueue.run(queue, q.turn, JSON.stringify(q.starts));
           return undefined;
+        case 'anyWaiting':
+          return this.anyWaiting.get(queue) !== undefined;
       }
     });
   }

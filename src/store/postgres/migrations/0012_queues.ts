@@ -62,26 +62,33 @@ DECLARE
   v_qstarts jsonb;
   v_kstarts jsonb := '[]'::jsonb;
   v_n bigint;
+  v_full boolean;
+  v_pass integer;
 BEGIN
   INSERT INTO ${s}.queues (queue, turn, starts) VALUES (p_queue, 0, '[]') ON CONFLICT DO NOTHING;
   SELECT q.turn, q.starts::jsonb INTO v_turn, v_qstarts FROM ${s}.queues AS q
   WHERE q.queue = p_queue FOR UPDATE;
   PERFORM 1 FROM ${s}.queue_keys AS k WHERE k.queue = p_queue AND k.waiting > 0 LIMIT 1;
   IF FOUND THEN RETURN false; END IF;
-  IF p_adm ? 'concurrency' OR p_adm ? 'keyConcurrency' THEN
+  -- Admitted items include finished ones not forgotten yet: below the limits with them, the
+  -- queue is below them for sure; only at a limit are they forgotten and counted again.
+  FOR v_pass IN 1..2 LOOP
+    v_full := false;
+    IF p_adm ? 'concurrency' THEN
+      SELECT count(*) INTO v_n FROM ${s}.queue_items AS qi WHERE qi.queue = p_queue AND qi.admitted;
+      v_full := v_n >= (p_adm ->> 'concurrency')::bigint;
+    END IF;
+    IF NOT v_full AND p_adm ? 'keyConcurrency' THEN
+      SELECT count(*) INTO v_n FROM ${s}.queue_items AS qi
+      WHERE qi.queue = p_queue AND qi.qkey = p_key AND qi.admitted;
+      v_full := v_n >= (p_adm ->> 'keyConcurrency')::bigint;
+    END IF;
+    EXIT WHEN NOT v_full;
+    IF v_pass = 2 THEN RETURN false; END IF;
     DELETE FROM ${s}.queue_items AS qi WHERE qi.queue = p_queue AND qi.admitted AND NOT EXISTS (
       SELECT 1 FROM ${s}.invocations AS i
       WHERE i.id = qi.invocation_id AND i.status NOT IN ('completed', 'failed'));
-    IF p_adm ? 'concurrency' THEN
-      SELECT count(*) INTO v_n FROM ${s}.queue_items AS qi WHERE qi.queue = p_queue AND qi.admitted;
-      IF v_n >= (p_adm ->> 'concurrency')::bigint THEN RETURN false; END IF;
-    END IF;
-    IF p_adm ? 'keyConcurrency' THEN
-      SELECT count(*) INTO v_n FROM ${s}.queue_items AS qi
-      WHERE qi.queue = p_queue AND qi.qkey = p_key AND qi.admitted;
-      IF v_n >= (p_adm ->> 'keyConcurrency')::bigint THEN RETURN false; END IF;
-    END IF;
-  END IF;
+  END LOOP;
   IF p_adm ? 'rate' THEN
     SELECT coalesce(jsonb_agg(e ORDER BY (e #>> '{}')::bigint), '[]'::jsonb) INTO v_qstarts
     FROM jsonb_array_elements(v_qstarts) AS e
