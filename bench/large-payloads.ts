@@ -27,6 +27,9 @@ const n = process.env.LP_N ?? '100';
 const mb = process.env.LP_MB ?? '50';
 const pgUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const stores = (process.env.LP_STORES ?? 'sqlite,postgres').split(',');
+// One run at a time at this size: a 50 MiB write holds several copies of the value while in
+// flight, and PostgreSQL takes seconds for each.
+const par = process.env.LP_PAR ?? '1';
 
 interface Result {
   n: number;
@@ -45,7 +48,7 @@ function run(
     // The child's peak RSS: VmHWM, polled from /proc (Linux).
     const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fixture], {
       cwd: root,
-      env: { ...process.env, LP_N: n, LP_MB: mb, ...env },
+      env: { ...process.env, LP_N: n, LP_MB: mb, LP_PAR: par, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -72,12 +75,17 @@ function run(
 const MB = (b: number) => (b / 1024 / 1024).toFixed(0);
 
 async function main(): Promise<void> {
-  const rows: string[] = [];
+  process.stdout.write(
+    '| store | runs × MiB | results total (MiB) | RSS before (MiB) | RSS with all waiting (MiB) | growth (MiB) | peak RSS (MiB) | replay identical | time (s) |\n' +
+      '|---|---|---|---|---|---|---|---|---|\n',
+  );
+  // Each row as soon as it is measured: the PostgreSQL row takes long.
+  const print = (row: string) => process.stdout.write(row);
   if (stores.includes('sqlite')) {
     fs.mkdirSync(path.join(root, '.tmp'), { recursive: true });
     const dir = fs.mkdtempSync(path.join(root, '.tmp', 'lp-'));
     try {
-      rows.push(format('sqlite', await run({ LP_DB: path.join(dir, 'keel.db') })));
+      print(format('sqlite', await run({ LP_DB: path.join(dir, 'keel.db') })));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -86,17 +94,12 @@ async function main(): Promise<void> {
     const schema = `keel_bench_lp_${randomBytes(4).toString('hex')}`;
     const admin = new pg.Pool({ connectionString: pgUrl, max: 1 });
     try {
-      rows.push(format('postgres', await run({ LP_PG_URL: pgUrl, LP_SCHEMA: schema })));
+      print(format('postgres', await run({ LP_PG_URL: pgUrl, LP_SCHEMA: schema })));
     } finally {
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
       await admin.end();
     }
   }
-  process.stdout.write(
-    '| store | runs × MiB | results total (MiB) | RSS before (MiB) | RSS with all waiting (MiB) | growth (MiB) | peak RSS (MiB) | replay identical | time (s) |\n' +
-      '|---|---|---|---|---|---|---|---|---|\n' +
-      rows.join(''),
-  );
 }
 
 function format(store: string, r: { result: Result; seconds: number; peak: number }): string {

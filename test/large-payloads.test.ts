@@ -5,7 +5,16 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { appOptionsFromEnv } from '../src/app.js';
-import { Engine, object, TerminalError, workflow } from '../src/index.js';
+import {
+  Engine,
+  handler,
+  object,
+  queue,
+  service,
+  TerminalError,
+  workflow,
+  type Context,
+} from '../src/index.js';
 import { serve } from '../src/ingress/index.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
@@ -329,6 +338,33 @@ describe('large payloads through the engine', { timeout: 120_000 }, () => {
     await until(() => blobs() === 0, 'the blobs deleted with the invocation');
   });
 
+  it('starts a queued invocation with its large input, read back from the store', async () => {
+    const Q = queue({ name: 'one-at-a-time', concurrency: 1 });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const seen: Array<{ n: number; hash: string }> = [];
+    const Svc = service({
+      name: 'Queued',
+      handlers: {
+        go: handler({ queue: Q }, async (ctx: Context, input: { n: number; data: string }) => {
+          await ctx.run('see', async () => {
+            seen.push({ n: input.n, hash: sha(input.data) });
+            if (input.n === 0) await held;
+          });
+        }),
+      },
+    });
+    h = await harness({ services: [Svc] });
+    const data = (n: number) => payload(1, `q${n}`);
+    await h.engine.send({ service: 'Queued', handler: 'go', input: { n: 0, data: data(0) } });
+    await until(async () => seen.length === 1, 'the first started');
+    // Waits in the store ('queued'), then starts from the row the store hands back.
+    await h.engine.send({ service: 'Queued', handler: 'go', input: { n: 1, data: data(1) } });
+    release();
+    await until(async () => seen.length === 2, 'the queued one ran');
+    expect(seen[1]).toEqual({ n: 1, hash: sha(data(1)) });
+  });
+
   /** An engine on a store with a small hard limit, and a fake clock. */
   async function limited(services: Parameters<typeof harness>[0]['services']) {
     const { dir, cleanup } = tempDir('keel-lp-');
@@ -521,6 +557,7 @@ describe('memory while invocations with large results wait', () => {
     const r = await measureRss({
       LP_N: '4',
       LP_MB: '10',
+      LP_PAR: '2',
       LP_DB: path.join(dir, 'keel.db'),
       LP_LEAK: '1',
     });
