@@ -164,8 +164,7 @@ describe('GitHub deployment (seed 000, exercise 5)', () => {
     // The timeout runs from when the workflow armed it: `deploy` moved the fake clock while it
     // waited for the deployment (a loaded machine moves it further), so read the timer's time.
     const timer = (await app.engine.getJournal(invocationId)).find((e) => e.kind === 'sleep') as
-      | { wakeAt: number; startedAt: number }
-      | undefined;
+      { wakeAt: number; startedAt: number } | undefined;
     expect(timer!.wakeAt - timer!.startedAt).toBe(10 * 60_000);
     await app.clock.advance(timer!.wakeAt - app.clock.now() - 1000);
     const still = await app.post('/GitHubDeployment/deploy-slow/status', {});
