@@ -30,12 +30,13 @@ afterAll(async () => {
   await admin.end();
 });
 
-function target(runs: Array<{ v: number; id: string }>) {
+function target(runs: Array<{ v: number; id: string }>, ranAt: number[] = []) {
   return service({
     name: `Flow_${randomBytes(4).toString('hex')}`,
     handlers: {
       run: async (ctx: Context, v: number) => {
         runs.push({ v, id: ctx.invocationId });
+        ranAt.push(Date.now());
         return v;
       },
     },
@@ -99,9 +100,10 @@ describe('debounce on a shared PostgreSQL store', () => {
 });
 
 describe('debounce: a send of another process while the start is decided', () => {
-  it('joins the starting invocation: it runs once, with that send input', async () => {
+  it('joins the burst, which then waits its quiet period: it runs once, with that send input', async () => {
     const runs: Array<{ v: number; id: string }> = [];
-    const Svc = target(runs);
+    const ranAt: number[] = [];
+    const Svc = target(runs, ranAt);
     // Engine a's read of the burst's row (its start timer's) waits until the test lets it go.
     let pauseFor: string | undefined;
     const reading = gate();
@@ -124,6 +126,7 @@ describe('debounce: a send of another process while the start is decided', () =>
     const first = await send(a, 1); // a owns the burst: its timer starts it
     pauseFor = first.invocationId;
     await reading.promise; // a's timer read the row: due
+    const joinedAt = Date.now();
     const joined = await send(b, 2); // b's write lands before a's start
     expect(joined.invocationId).toBe(first.invocationId);
     go.open();
@@ -132,6 +135,9 @@ describe('debounce: a send of another process while the start is decided', () =>
       'the burst to run',
     );
     expect(runs).toEqual([{ v: 2, id: first.invocationId }]);
+    // a's start expected the runAt it had read; b moved it, so the start waited for the new
+    // one: a full period of quiet after b's send (before, it started at once).
+    expect(ranAt[0]).toBeGreaterThanOrEqual(joinedAt + 1000);
     // Nothing else was started, and no timer is left behind.
     const { rows } = await admin.query(
       `SELECT (SELECT count(*)::int FROM ${schema}.invocations WHERE service = $1) AS n,

@@ -137,7 +137,7 @@ export class Queues {
    * queue (status `queued`, in the write that deletes the timer) instead of starting it.
    * Answers false when it is not one (the caller starts it as usual).
    */
-  async fileAfterTimer(id: string): Promise<boolean> {
+  async fileAfterTimer(id: string, expectRunAt?: number): Promise<boolean> {
     const { k } = this;
     const row = await k.store.getInvocation(id);
     const spec = row && k.registry.spec(row.service, row.handler);
@@ -162,6 +162,17 @@ export class Queues {
       };
     }
     await k.store.write([
+      // A debounced start: only while no send moved it later since it was found due.
+      ...(expectRunAt === undefined
+        ? []
+        : [
+            {
+              op: 'invocation.expect',
+              id,
+              status: ['scheduled'],
+              runAt: expectRunAt,
+            } satisfies WriteOp,
+          ]),
       { op: 'timer.delete', invocationId: id, index: -1 },
       {
         op: 'invocation.update',

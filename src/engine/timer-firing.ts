@@ -1,6 +1,7 @@
 import { errorMessage } from '../core/errors.js';
 import type { JournalEntry } from '../core/journal.js';
-import type { TimerRow } from '../store/types.js';
+import { StoreError } from '../store/errors.js';
+import type { TimerRow, WriteOp } from '../store/types.js';
 import type { Kernel } from './kernel.js';
 
 /**
@@ -75,10 +76,21 @@ function startNow(
   id: string,
   again: (err: unknown) => void,
   index: number,
+  expectRunAt?: number,
 ): Promise<void> {
   const now = k.clock.now();
   return k.store
     .write([
+      ...(expectRunAt === undefined
+        ? []
+        : [
+            {
+              op: 'invocation.expect',
+              id,
+              status: ['scheduled'],
+              runAt: expectRunAt,
+            } satisfies WriteOp,
+          ]),
       { op: 'timer.delete', invocationId: id, index },
       {
         op: 'invocation.update',
@@ -93,7 +105,8 @@ function startNow(
         ifStatus: 'backing-off',
       },
     ])
-    .then(([, started, retried]) => {
+    .then((results) => {
+      const [, started, retried] = expectRunAt === undefined ? results : results.slice(1);
       k.timers.done(id, index);
       const starts = (started as { updated: boolean }).updated;
       if (!starts && !(retried as { updated: boolean }).updated) return;
@@ -120,11 +133,18 @@ function startNow(
  *
  * The read and the start run inside `FlowControl.exclusive` for the invocation, as the sends
  * that join it do: in this process no send joins between the check and the start. A send of
- * another process sharing the store can (its write lands between this read and this write):
- * it joins the invocation that is starting, whose input it set, without a further quiet period.
+ * another process sharing the store can (its write lands between this read and this write): the
+ * start expects the `runAt` it read, so a send that moved it makes the start apply nothing, and
+ * the timer waits again for the new time: every send of a burst gets its quiet period.
  */
 function startDebounced(k: Kernel, t: TimerRow, again: (err: unknown) => void): void {
   const id = t.invocationId;
+  // A send joined after the read (another process): read the row again and wait for its time.
+  const moved = (err: unknown): void => {
+    if (err instanceof StoreError && err.code === 'precondition_failed')
+      startDebounced(k, t, again);
+    else again(err);
+  };
   const forget = async (): Promise<void> => {
     await k.store.write([{ op: 'timer.delete', invocationId: id, index: t.index }]);
     k.timers.done(id, t.index);
@@ -146,8 +166,8 @@ function startDebounced(k: Kernel, t: TimerRow, again: (err: unknown) => void): 
       }
       // A queued handler's debounced start waits in its queue, as a delayed start does (that
       // write deletes a start timer -1; this one is deleted after, or by its next firing).
-      if (k.queues.any && (await k.queues.fileAfterTimer(id))) return forget();
-      await startNow(k, id, again, t.index);
+      if (k.queues.any && (await k.queues.fileAfterTimer(id, runAt))) return forget();
+      await startNow(k, id, moved, t.index, runAt);
     })
-    .catch(again);
+    .catch(moved);
 }

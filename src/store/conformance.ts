@@ -383,6 +383,28 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         ).rejects.toMatchObject({ code: 'precondition_failed' });
       });
 
+      it('invocation.expect with runAt also needs the row to run at that time', async () => {
+        await insert(inv('ra', { status: 'scheduled', runAt: 5_000 }));
+        const start = (runAt: number): Promise<unknown> =>
+          store.write([
+            { op: 'invocation.expect', id: 'ra', status: ['scheduled'], runAt },
+            { op: 'invocation.update', id: 'ra', set: { status: 'pending', modifiedAt: 9 } },
+          ]);
+        // A debounced send moved it later meanwhile: the start applies nothing.
+        await store.write([{ op: 'invocation.update', id: 'ra', set: { runAt: 8_000 } }]);
+        const err = (await start(5_000).catch((e: unknown) => e)) as StoreError;
+        expect(err).toBeInstanceOf(StoreError);
+        expect(err.code).toBe('precondition_failed');
+        expect(err.message).toMatch(/invocation ra runs at 8000, not 5000/);
+        expect((await store.getInvocation('ra'))?.status).toBe('scheduled');
+        // The status is checked as before, and the time it runs at now lets it through.
+        await expect(
+          store.write([{ op: 'invocation.expect', id: 'ra', status: ['running'], runAt: 8_000 }]),
+        ).rejects.toMatchObject({ code: 'precondition_failed' });
+        await start(8_000);
+        expect((await store.getInvocation('ra'))?.status).toBe('pending');
+      });
+
       it('assigns seq in arrival order, within and across writes, above every stored one', async () => {
         await store.write([
           { op: 'invocation.insert', row: inv('s1') },

@@ -214,9 +214,11 @@ export type WriteOp =
    * ops applied, unless invocation `id` exists with one of the statuses in `status`. Put it first:
    * the ops after it then apply only while it holds, serialized with a concurrent change of the
    * row (an operator's cancel of an invocation that has not started must not finish one another
-   * process just started, nor a kill overwrite an outcome recorded meanwhile). Result: none.
+   * process just started, nor a kill overwrite an outcome recorded meanwhile). With `runAt`, the
+   * row's `runAt` must also equal it (a debounced start expects the time it found due: a send
+   * that moved it later meanwhile wins, and the start waits again). Result: none.
    */
-  | { op: 'invocation.expect'; id: string; status: InvocationStatus[] }
+  | { op: 'invocation.expect'; id: string; status: InvocationStatus[]; runAt?: number }
   /** Deletes an invocation with its journal, timers and promise waiters (not its object state or promises). */
   | { op: 'invocation.delete'; id: string }
   /** Inserts or replaces the entry at `index`. */

@@ -451,7 +451,14 @@ function encodeOpUntraced(op: WriteOp, limits: PayloadLimits, large: LargeValues
       };
     case 'invocation.expect':
       // Reads (and locks) the row before the call's other ops (migration 7): runs on its own.
-      return { tuple: ['ie', op.id, op.status], decode: none, kind: KIND.ALONE, keys: [] };
+      return {
+        // With runAt: migration 14's fourth element.
+        tuple:
+          op.runAt === undefined ? ['ie', op.id, op.status] : ['ie', op.id, op.status, op.runAt],
+        decode: none,
+        kind: KIND.ALONE,
+        keys: [],
+      };
     case 'invocation.delete':
       return { tuple: ['d', op.id], decode: none, kind: KIND.ALONE, keys: [] };
     case 'journal.put': {

@@ -173,7 +173,9 @@ export class WriteStatements {
     this.entry = db.prepare(
       'SELECT kind, name, done, data FROM journal WHERE invocation_id = ? AND idx = ?',
     );
-    this.invocationOwner = db.prepare('SELECT seq, status, owner FROM invocations WHERE id = ?');
+    this.invocationOwner = db.prepare(
+      'SELECT seq, status, owner, run_at FROM invocations WHERE id = ?',
+    );
     this.resumeSeq = db.prepare("UPDATE invocations SET status = 'running' WHERE seq = ?");
     this.deleteInvocationLock = db.prepare('DELETE FROM key_locks WHERE invocation_id = ?');
     this.registerProcess = db.prepare(
@@ -401,10 +403,14 @@ export function prepareOp(op: WriteOp, limits: PayloadLimits = DEFAULT_LIMITS): 
       };
     }
     case 'invocation.expect': {
-      const { id, status } = op;
+      const { id, status, runAt } = op;
       return (s) => {
-        const row = s.invocationOwner.get(id) as { status: string } | undefined;
-        if (row && (status as string[]).includes(row.status)) return undefined;
+        const row = s.invocationOwner.get(id) as
+          { status: string; run_at: number | null } | undefined;
+        if (row && (status as string[]).includes(row.status)) {
+          if (runAt === undefined || row.run_at === runAt) return undefined;
+          throw runAtMoved(id, runAt, row.run_at);
+        }
         throw expectationFailed(id, status, row?.status);
       };
     }
@@ -684,6 +690,15 @@ export function prepareOp(op: WriteOp, limits: PayloadLimits = DEFAULT_LIMITS): 
 }
 
 /** The error of an `invocation.expect` op that does not hold. */
+/** The `invocation.expect` of a debounced start found `runAt` moved (a send joined meanwhile). */
+export function runAtMoved(id: string, expected: number, actual: number | null): StoreError {
+  return new StoreError(
+    'precondition_failed',
+    `invocation ${id} runs at ${actual ?? 'no time'}, not ${expected}: it was moved meanwhile, ` +
+      'and none of the write was applied. Read it again.',
+  );
+}
+
 export function expectationFailed(
   id: string,
   expected: string[],
