@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
+    // The Jest example is Jest's to run (test/testing/runners.test.ts starts it).
+    exclude: [...configDefaults.exclude, 'examples/**/*.jest.test.ts'],
     // Finds (or starts) the PostgreSQL server the storage tests run against.
     globalSetup: ['test/setup/postgres.ts'],
     testTimeout: 30_000,

@@ -48,8 +48,10 @@ export default defineConfig({
     ],
     exclude: [
       '**/node_modules/**',
+      'examples/**/*.jest.test.ts',
       // Child processes.
       'test/**/crash.test.ts',
+      'test/testing/runners.test.ts',
       'test/ingress/edges.test.ts',
       'test/integrations/idempotency-crash.test.ts',
       // PostgreSQL.
