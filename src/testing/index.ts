@@ -1,7 +1,7 @@
 /**
  * What users import to test their own services: `testApp` (an engine on a temporary SQLite
  * file with a fake clock, typed clients, assertions and time skipping; see docs/testing.md),
- * the fake clock itself, and crash injection.
+ * the fake clock itself, crash injection, and mocks of integrations and webhooks.
  *
  * @example
  * ```ts
@@ -22,6 +22,53 @@ export {
   type RunUntilIdleOptions,
 } from './test-app.js';
 export { TestAppError, type TestAppErrorCode } from './errors.js';
+export {
+  mockReply,
+  mockFail,
+  mockTimeout,
+  mockNetworkError,
+  type MockAnswer,
+  type TaggedAnswer,
+  type Responder,
+  type MockReplyOptions,
+  type MockFailOptions,
+} from './answers.js';
+export {
+  IntegrationMock,
+  type MockCall,
+  type MockResponders,
+  type MockFunction,
+  type OperationsOf,
+} from './mocks.js';
+export {
+  TestWebhooks,
+  type DeliverOptions,
+  type DeliveryResponse,
+  type SentWebhook,
+  type SentFilter,
+  type CaptureEndpoint,
+  type CaptureEndpointOptions,
+} from './webhooks.js';
+export type { SignatureMode } from './webhook-signing.js';
+export type { KitOptions } from './kit.js';
+export type { ReplayFailure } from './replay-check.js';
+export {
+  checkCrashes,
+  CrashCheckError,
+  type CrashCheckOptions,
+  type CrashMoment,
+  type CrashPointReport,
+  type CrashReport,
+  type RerunStep,
+} from './crash-check.js';
+export {
+  Faults,
+  type Fault,
+  type FailOptions,
+  type DelayOptions,
+  type CommitFaultOptions,
+  type InjectedError,
+} from './faults.js';
 
 import type { Engine } from '../engine/engine.js';
 import { kernelOf } from '../engine/kernel.js';

@@ -23,14 +23,19 @@ import { kernelOf, type Outcome } from '../engine/kernel.js';
 import type { InvocationStatus } from '../store/types.js';
 import { TestAppError } from './errors.js';
 import { FakeClock } from './fake-clock.js';
+import { Faults } from './faults.js';
 import { IdleWatch } from './idle.js';
+import { ReplayChecker, type ReplayFailure } from './replay-check.js';
 import { watchStore, type WatchedStore } from './watched-store.js';
+import { TestKit, type KitOptions } from './kit.js';
+import type { MockFunction } from './mocks.js';
+import type { TestWebhooks } from './webhooks.js';
 
 /**
  * Options of {@link testApp}: the engine's own (`services`, `extensions`, `retry`,
  * `suspendAfter`, ...) without `store` and `clock`, which the test app makes, plus its own.
  */
-export interface TestAppOptions extends Omit<EngineOptions, 'store' | 'clock'> {
+export interface TestAppOptions extends Omit<EngineOptions, 'store' | 'clock'>, KitOptions {
   /**
    * How long finished invocations (their outputs, journals and idempotency keys) are kept, in
    * fake time. Default `3650d` here, not the engine's `24h`: a test that advances the clock by
@@ -45,6 +50,25 @@ export interface TestAppOptions extends Omit<EngineOptions, 'store' | 'clock'> {
    * Jest's default test timeout of 5 s, so the message shows rather than a bare timeout.
    */
   idleTimeout?: Duration;
+  /**
+   * Replay checking. `'every-step'`: after every journal write of every invocation, its handler
+   * is run again from scratch over the journal so far (beside the live run, which it does not
+   * touch), with `Date.now()`, `new Date()`, `Math.random()`, `crypto.randomUUID()` and
+   * `performance.now()` returning other values than the live run saw, and `fetch`/`http.request`
+   * reported. If the replay attempts anything else than the journal recorded (another step,
+   * another state value, call input, sleep duration or result), the client call, `idle()`,
+   * `advance()` or `runUntilIdle()` in progress rejects with a `TestAppError`
+   * (`replay_diverged`) naming the invocation, the handler and the entry; see
+   * {@link TestApp.replayFailures}. Default `'off'`. Slower: use it in a few tests per service.
+   *
+   * @example
+   * ```ts
+   * await using t = await testApp({ services: [OrderSaga], replay: 'every-step' });
+   * await t.workflow(OrderSaga, 'o-1').run(order); // rejects if the saga is not deterministic
+   * expect(t.replayFailures).toEqual([]);
+   * ```
+   */
+  replay?: 'off' | 'every-step';
 }
 
 /** A one-way client of the test app: one method per handler, resolving with the invocation's id. */
@@ -108,6 +132,27 @@ export class TestApp implements AsyncDisposable {
   readonly path: string;
   /** Every log line written so far (they are kept here rather than printed). */
   readonly logs: TestLogLine[];
+  /**
+   * Failure injection: make a step or a handler fail, delay a handler past a caller's timeout,
+   * make the store fail a write (see {@link Faults}).
+   */
+  readonly faults: Faults;
+  /** @internal The store wrapper the engine writes through (faults and crash checks intercept it). */
+  readonly watched: WatchedStore;
+  /**
+   * Mocks an integration (installed with the `integrations` option): its requests are answered
+   * as scripted and recorded, through its real retry, breaker and rate-limit policies. The
+   * answer helpers are on it: `t.mock.fail(503)`, `t.mock.timeout()`, ... (see docs/testing.md).
+   *
+   * @example
+   * ```ts
+   * const payments = t.mock(stripe, { create_charge: [t.mock.fail(503, { times: 2 }), { id: 'ch_1' }] });
+   * ```
+   */
+  readonly mock: MockFunction;
+  /** Signed inbound webhooks and captured outbound deliveries (with the `webhooks` option). */
+  readonly webhooks: TestWebhooks;
+  private readonly kit: TestKit;
   private readonly watch: IdleWatch;
   private closed: Promise<void> | undefined;
 
@@ -120,12 +165,21 @@ export class TestApp implements AsyncDisposable {
     store: WatchedStore;
     idleTimeoutMs: number;
     cleanup: () => void;
+    kit?: TestKit;
+    replay?: ReplayChecker;
   }) {
+    this.replay = parts.replay;
     this.engine = parts.engine;
     this.clock = parts.clock;
     this.path = parts.path;
     this.logs = parts.logs;
     this.cleanup = parts.cleanup;
+    this.kit = parts.kit ?? new TestKit(parts.clock, {});
+    this.mock = this.kit.mocks.fn();
+    this.webhooks = this.kit.webhooks(this.engine, () => this.idle());
+    this.watched = parts.store;
+    // Before the engine starts: runners that recovery starts at once are instrumented too.
+    this.faults = new Faults(kernelOf(this.engine), parts.store);
     this.watch = new IdleWatch(
       () => kernelOf(this.engine),
       parts.store,
@@ -135,6 +189,26 @@ export class TestApp implements AsyncDisposable {
   }
 
   private readonly cleanup: () => void;
+  private readonly replay: ReplayChecker | undefined;
+
+  /**
+   * What replay checking (`replay: 'every-step'`) found so far, oldest first; always empty when
+   * it is off. Each one was also thrown once, by the client call or `idle()` in progress.
+   *
+   * @example
+   * ```ts
+   * await expect(t.service(Stamp).now()).rejects.toMatchObject({ code: 'replay_diverged' });
+   * expect(t.replayFailures[0]).toMatchObject({ handler: 'Stamp.now', step: 'set "at"' });
+   * ```
+   */
+  get replayFailures(): readonly ReplayFailure[] {
+    return this.replay?.failures ?? [];
+  }
+
+  /** A client whose calls also fail with a replay divergence (when replay checking is on). */
+  private guarded<C extends object>(client: C): C {
+    return this.replay ? this.replay.guardClient(client) : client;
+  }
 
   // ---- clients -------------------------------------------------------------------------
 
@@ -147,7 +221,7 @@ export class TestApp implements AsyncDisposable {
    * ```
    */
   service<D extends ServiceDefinition>(def: D): ExternalClient<D> {
-    return this.engine.client(def);
+    return this.guarded(this.engine.client(def));
   }
 
   /**
@@ -159,7 +233,7 @@ export class TestApp implements AsyncDisposable {
    * ```
    */
   object<D extends ObjectDefinition>(def: D, key: string): ExternalClient<D> {
-    return this.engine.client(def, key);
+    return this.guarded(this.engine.client(def, key));
   }
 
   /**
@@ -171,7 +245,7 @@ export class TestApp implements AsyncDisposable {
    * ```
    */
   workflow<D extends WorkflowDefinition>(def: D, key: string): ExternalClient<D> {
-    return this.engine.client(def, key);
+    return this.guarded(this.engine.client(def, key));
   }
 
   /**
@@ -235,7 +309,8 @@ export class TestApp implements AsyncDisposable {
    * ```
    */
   attach<T = unknown>(id: string): Promise<T> {
-    return this.engine.attach(id) as Promise<T>;
+    const p = this.engine.attach(id) as Promise<T>;
+    return this.replay ? this.replay.guard(p) : p;
   }
 
   /**
@@ -423,6 +498,8 @@ export class TestApp implements AsyncDisposable {
   async idle(): Promise<void> {
     this.checkOpen();
     await this.watch.idle();
+    // Replay checks read the store only: they leave the engine idle.
+    if (this.replay) await this.replay.settle();
   }
 
   /**
@@ -494,8 +571,10 @@ export class TestApp implements AsyncDisposable {
    * ```
    */
   close(): Promise<void> {
-    this.closed ??= this.engine
-      .stop()
+    this.replay?.close();
+    this.closed ??= this.kit
+      .close()
+      .then(() => this.engine.stop())
       .catch(() => undefined)
       .finally(() => this.cleanup());
     return this.closed;
@@ -549,33 +628,54 @@ export class TestApp implements AsyncDisposable {
  * ```
  */
 export async function testApp(options: TestAppOptions): Promise<TestApp> {
-  const { startAt, idleTimeout, ...engineOptions } = options;
+  return testAppIn(mkdtempSync(join(tmpdir(), 'keel-test-')), options);
+}
+
+/**
+ * {@link testApp} on the SQLite file `keel.db` in `dir`, which may hold what an earlier engine
+ * wrote (a crash check starts the engine that recovers it this way). Closing it deletes `dir`.
+ */
+export async function testAppIn(dir: string, options: TestAppOptions): Promise<TestApp> {
+  const { startAt, idleTimeout, integrations, webhooks, replay, ...engineOptions } = options;
   const idleTimeoutMs = parseDuration(idleTimeout ?? '4s');
   // Loaded here, not at the top: `keel/testing`'s FakeClock alone needs no database driver.
   const { openSqliteStore } = await import('../store/sqlite/index.js');
-  const dir = mkdtempSync(join(tmpdir(), 'keel-test-'));
   const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
   const path = join(dir, 'keel.db');
+  let checker: ReplayChecker | undefined;
   try {
     const clock = new FakeClock(startAt instanceof Date ? startAt.getTime() : startAt);
     const logs: TestLogLine[] = [];
-    const store = watchStore(openSqliteStore({ path, durability: 'os' }));
+    const kit = new TestKit(clock, {
+      ...(integrations ? { integrations } : {}),
+      ...(webhooks ? { webhooks } : {}),
+    });
+    const sqlite = openSqliteStore({ path, durability: 'os' });
+    checker = replay === 'every-step' ? new ReplayChecker(sqlite) : undefined;
+    const store = watchStore(checker ? checker.wrap(sqlite) : sqlite);
     const engine = new Engine({
       logger: (level, message, fields) => logs.push({ level, message, fields }),
       retention: TEST_RETENTION,
       ...engineOptions,
+      extensions: kit.extensions(engineOptions.extensions),
       store: store.store,
       clock,
     });
-    const t = new TestApp({ engine, clock, path, logs, store, idleTimeoutMs, cleanup });
+    checker?.attach(engine);
+    const t = new TestApp({
+      ...{ engine, clock, path, logs, store, idleTimeoutMs, cleanup, kit },
+      ...(checker ? { replay: checker } : {}),
+    });
     try {
       await engine.start();
+      kit.started();
     } catch (err) {
       await t.close();
       throw err;
     }
     return t;
   } catch (err) {
+    checker?.close();
     cleanup();
     throw err;
   }
