@@ -149,6 +149,31 @@ export interface InvocationHost {
    * or undefined. Keeps the core ignorant of what extensions exist.
    */
   resource(key: symbol): unknown;
+  /**
+   * Optional, for test kits (`keel/testing`'s replay checking): asked at every replayed entry
+   * whose kind and name match what the code attempts, with what the code attempts there; an
+   * error returned stops the replay as a mismatch would (the context calls {@link fatal} with
+   * it). Absent in the engine, so replay costs nothing more in production.
+   */
+  checkReplay?(
+    index: number,
+    recorded: JournalEntry,
+    attempted: AttemptedEntry,
+  ): KeelError | undefined;
+}
+
+/** What the code attempts at a replayed journal entry (see {@link InvocationHost.checkReplay}). */
+export interface AttemptedEntry {
+  kind: EntryKind;
+  /** The name the code passes; undefined where the journal decides it (an awakeable's id). */
+  name: string | undefined;
+  /**
+   * What the code passes, as passed (not normalized): a call's or send's input, a state value,
+   * a sleep's duration, a completion's outcome (`{ value }` or `{ error }`).
+   */
+  input?: unknown;
+  /** A send's options (its `delay`). */
+  options?: SendOptions;
 }
 
 /**
@@ -423,7 +448,7 @@ export class ContextImpl implements ObjectContext {
 
   sleep(duration: Duration): DurablePromise<void> {
     const index = this.claim();
-    const rec = this.replay(index, 'sleep', '');
+    const rec = this.replay(index, 'sleep', '', duration);
     if (rec === 'dead') return this.future(NEVER);
     if (rec?.done) return this.future(settle<void>(rec).then(() => undefined));
     let entry = rec;
@@ -524,7 +549,7 @@ export class ContextImpl implements ObjectContext {
       );
     }
     const index = this.claim();
-    const rec = this.replay(index, kind, name);
+    const rec = this.replay(index, kind, name, kind === 'set' ? value : undefined);
     if (rec === 'dead') return;
     if (kind === 'clearAll') {
       this.overlay.clear();
@@ -604,7 +629,7 @@ export class ContextImpl implements ObjectContext {
     options: CallOptions | undefined,
   ): DurablePromise<unknown> {
     const index = this.claim();
-    const rec = this.replay(index, 'call', targetName(target));
+    const rec = this.replay(index, 'call', targetName(target), input);
     if (rec === 'dead') return this.future(NEVER);
     if (rec?.done) return this.future(settle(rec));
     let entry = rec;
@@ -673,7 +698,7 @@ export class ContextImpl implements ObjectContext {
 
   private completeAwakeable(id: string, result: Outcome): Promise<void> {
     const index = this.claim();
-    const rec = this.replay(index, 'completeAwakeable', id);
+    const rec = this.replay(index, 'completeAwakeable', id, result);
     if (rec === 'dead') return NEVER;
     if (rec) return droppable(settle<void>(rec).then(() => undefined));
     return droppable(
@@ -737,7 +762,7 @@ export class ContextImpl implements ObjectContext {
 
   private completePromise(name: string, result: Outcome): Promise<void> {
     const index = this.claim();
-    const rec = this.replay(index, 'completePromise', name);
+    const rec = this.replay(index, 'completePromise', name, result);
     if (rec === 'dead') return NEVER;
     if (rec) return droppable(settle<void>(rec).then(() => undefined));
     return droppable(
@@ -958,7 +983,7 @@ export class ContextImpl implements ObjectContext {
     // (terminal), live or replayed alike.
     checkSendFlow(options);
     const index = this.claim();
-    const rec = this.replay(index, 'send', targetName(target));
+    const rec = this.replay(index, 'send', targetName(target), input, options);
     if (rec === 'dead') return { invocationId: NEVER };
     if (rec) return { invocationId: Promise.resolve(rec.calleeId!) };
     const delay = options.delay === undefined ? 0 : parseDuration(options.delay);
@@ -1049,17 +1074,34 @@ export class ContextImpl implements ObjectContext {
     index: number,
     kind: EntryKind,
     name: string | typeof ANY_NAME,
+    /** What the code passes (see `AttemptedEntry`), only for the host's `checkReplay`. */
+    input?: unknown,
+    options?: SendOptions,
   ): JournalEntry | undefined | 'dead' {
     if (this.dead) return 'dead';
     const rec = this.host.recorded.get(index);
     // A delivered cancellation took the place of whatever waiting step the code attempted.
-    if (rec?.kind === 'cancel') return rec;
-    if (rec && (rec.kind !== kind || (name !== ANY_NAME && rec.name !== name))) {
+    if (
+      rec?.kind !== 'cancel' &&
+      rec &&
+      (rec.kind !== kind || (name !== ANY_NAME && rec.name !== name))
+    ) {
       const attempted = describeEntry({ kind, name: name === ANY_NAME ? '' : name });
       const err = new NonDeterminismError(index, describeEntry(rec), attempted);
       this.dead = true;
       this.host.fatal(err);
       return 'dead';
+    }
+    // Only a test kit's host has the hook (no object is built without it).
+    if (rec && this.host.checkReplay) {
+      const attempted: AttemptedEntry = { kind, name: name === ANY_NAME ? undefined : name, input };
+      if (options !== undefined) attempted.options = options;
+      const err = this.host.checkReplay(index, rec, attempted);
+      if (err) {
+        this.dead = true;
+        this.host.fatal(err);
+        return 'dead';
+      }
     }
     return rec;
   }

@@ -1,4 +1,13 @@
-import type { Store } from '../store/types.js';
+import type { OpResult, Store, WriteOp } from '../store/types.js';
+
+/**
+ * Stands between the engine and one `write()` call (a fault, a crash check): `forward` passes
+ * the ops on to the next interceptor and then to the real store.
+ */
+export type WriteInterceptor = (
+  ops: WriteOp[],
+  forward: (ops: WriteOp[]) => Promise<OpResult[]>,
+) => Promise<OpResult[]>;
 
 /** A store whose calls a test can see in flight (see {@link watchStore}). */
 export interface WatchedStore {
@@ -8,6 +17,8 @@ export interface WatchedStore {
   readonly calls: number;
   /** Calls whose promise has not settled yet. */
   readonly inFlight: number;
+  /** Interceptors of `write()`, outermost first (see `TestApp.faults`, `checkCrashes`). */
+  readonly interceptors: WriteInterceptor[];
 }
 
 /**
@@ -15,13 +26,19 @@ export interface WatchedStore {
  * event loop is a chain of store round trips (a write, its answer, the next read), so "no call
  * in flight, and none started for a few turns" is what tells `TestApp.idle` that a cascade is
  * over, whatever the store (SQLite's group commit answers on a later turn, PostgreSQL over a
- * socket). Nothing is changed, held back or reordered.
+ * socket). Nothing is changed, held back or reordered, unless a test installs an interceptor
+ * (`TestApp.faults`, `checkCrashes`).
  */
 export function watchStore(inner: Store): WatchedStore {
   let calls = 0;
   let inFlight = 0;
   const done = (): void => {
     inFlight--;
+  };
+  const interceptors: WriteInterceptor[] = [];
+  const intercepted = (i: number, ops: WriteOp[]): Promise<OpResult[]> => {
+    const next = interceptors[i];
+    return next ? next(ops, (forwarded) => intercepted(i + 1, forwarded)) : inner.write(ops);
   };
   // One wrapper per method, so the engine's hot paths do not allocate a closure per call.
   const wrapped = new Map<PropertyKey, unknown>();
@@ -33,7 +50,10 @@ export function watchStore(inner: Store): WatchedStore {
       if (w === undefined) {
         const fn = v as (...a: unknown[]) => unknown;
         w = (...args: unknown[]): unknown => {
-          const r = fn.apply(target, args);
+          const r =
+            prop === 'write' && interceptors.length > 0
+              ? intercepted(0, args[0] as WriteOp[])
+              : fn.apply(target, args);
           if (r instanceof Promise) {
             calls++;
             inFlight++;
@@ -55,5 +75,6 @@ export function watchStore(inner: Store): WatchedStore {
     get inFlight() {
       return inFlight;
     },
+    interceptors,
   };
 }
