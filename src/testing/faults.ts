@@ -100,6 +100,7 @@ export class Faults {
   private readonly ins: Instruments;
   private readonly all: Budget[] = [];
 
+  /** @internal A test app makes its own: use `t.faults`. */
   constructor(
     kernel: Kernel,
     private readonly store: WatchedStore,

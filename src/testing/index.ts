@@ -1,7 +1,8 @@
 /**
  * What users import to test their own services: `testApp` (an engine on a temporary SQLite
  * file with a fake clock, typed clients, assertions and time skipping; see docs/testing.md),
- * the fake clock itself, crash injection, and mocks of integrations and webhooks.
+ * the fake clock itself, crash injection and crash testing (`checkCrashes`), failure injection
+ * (`t.faults`), and mocks of integrations and webhooks.
  *
  * @example
  * ```ts
