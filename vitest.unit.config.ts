@@ -10,9 +10,12 @@ import full from './vitest.config.js';
  * processes (crash and kill tests, the fuzz and torture runs). A new test file belongs here when
  * it needs neither.
  */
+// One project here: the list below, isolated as `npm test`'s integration project is.
+const { projects: _projects, ...shared } = full.test ?? {};
+
 export default defineConfig({
   test: {
-    ...full.test,
+    ...shared,
     globalSetup: [],
     include: [
       'src/**/*.test.ts',
