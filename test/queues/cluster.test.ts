@@ -93,3 +93,44 @@ describe('a queue shared by two engines on PostgreSQL', () => {
     expect(done.invocations).toHaveLength(60);
   });
 });
+
+describe('a queue on PostgreSQL with inputs stored out of line', () => {
+  it('admits waiting invocations whose input and output live in the blob table, intact', async () => {
+    const Q = queue({ name: 'big', concurrency: 1 });
+    const got: string[] = [];
+    const Big = service({
+      name: 'Big',
+      handlers: {
+        // The first fills the only slot, so the others wait in the queue (not the fast path).
+        echo: handler({ queue: Q }, async (ctx: Context, doc: { n: number; body: string }) => {
+          await ctx.run('hold', () => new Promise((r) => setTimeout(r, 20)));
+          got.push(`${doc.n}:${doc.body.length}:${doc.body.slice(0, 6)}`);
+          return { n: doc.n, body: doc.body.toUpperCase() };
+        }),
+      },
+    });
+    // A threshold of 1 KiB stores every 4 KiB input and output out of line.
+    const e = new Engine({
+      services: [Big],
+      store: await openPostgresStore({ url, schema, largePayloadThreshold: 1024 }),
+      logger: () => undefined,
+    });
+    engines.push(e);
+    await e.start();
+    const body = (n: number) => `doc-${n}-`.padEnd(4096, String.fromCharCode(97 + n));
+    const sent = await Promise.all(
+      [0, 1, 2, 3].map((n) =>
+        e.send({ service: 'Big', handler: 'echo', input: { n, body: body(n) } }),
+      ),
+    );
+    const outputs = await Promise.all(sent.map((s) => e.attach(s.invocationId)));
+    expect(outputs).toEqual([0, 1, 2, 3].map((n) => ({ n, body: body(n).toUpperCase() })));
+    expect([...got].sort()).toEqual([0, 1, 2, 3].map((n) => `${n}:4096:doc-${n}-`));
+    // They were stored out of line: an input part and an output part each.
+    const { rows } = await admin.query(
+      `SELECT count(*)::int AS n FROM ${schema}.invocation_blobs b
+         JOIN ${schema}.invocations i ON i.id = b.invocation_id WHERE i.service = 'Big'`,
+    );
+    expect(rows[0].n).toBeGreaterThanOrEqual(8);
+  });
+});
