@@ -1081,11 +1081,11 @@ export class ContextImpl implements ObjectContext {
     if (this.dead) return 'dead';
     const rec = this.host.recorded.get(index);
     // A delivered cancellation took the place of whatever waiting step the code attempted.
-    if (
-      rec?.kind !== 'cancel' &&
-      rec &&
-      (rec.kind !== kind || (name !== ANY_NAME && rec.name !== name))
-    ) {
+    const matches =
+      !rec ||
+      rec.kind === 'cancel' ||
+      (rec.kind === kind && (name === ANY_NAME || rec.name === name));
+    if (!matches) {
       const attempted = describeEntry({ kind, name: name === ANY_NAME ? '' : name });
       const err = new NonDeterminismError(index, describeEntry(rec), attempted);
       this.dead = true;

@@ -43,8 +43,9 @@ export interface ReplayFailure {
 /** How long a shadow replay may wait for something outside the journal before it counts as stuck. */
 const STALL_MS = 1000;
 /**
- * Turns of the event loop a shadow replay that matched every entry of a finished invocation
- * is given to return, so its result can be compared with the recorded one.
+ * Turns of the event loop a shadow replay that matched every entry is given to go on (to
+ * attempt something new, to do I/O outside a step, or to return its result for comparison)
+ * before it counts as waiting for a completion the journal does not have yet.
  */
 const SETTLE_TURNS = 10;
 /** The shadow's wall clock runs this far ahead of the real one: 5 days, 7 h, 13 min, 17 s. */
@@ -137,11 +138,11 @@ export class ReplayChecker {
   async guard<T>(p: Promise<T>): Promise<T> {
     p.catch(() => undefined);
     let stop: ((f: ReplayFailure) => void) | undefined;
-    const failed = new Promise<'failed'>((resolve) => {
-      stop = () => resolve('failed');
-      this.listeners.add(stop);
+    const failed = new Promise<ReplayFailure>((resolve) => {
+      stop = resolve;
+      this.listeners.add(resolve);
     });
-    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | 'failed';
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | ReplayFailure;
     try {
       outcome = await Promise.race([
         p.then(
@@ -154,7 +155,9 @@ export class ReplayChecker {
       this.listeners.delete(stop!);
     }
     await this.settle();
-    if (outcome === 'failed') throw new TestAppError('a replay check failed', 'replay_diverged');
+    // Found while this call waited, and thrown already by another call or idle(): this call
+    // does not finish (the invocation may wait forever), so it fails with it too.
+    if (!('ok' in outcome)) throw new TestAppError(outcome.message, 'replay_diverged');
     if (!outcome.ok) throw outcome.error;
     return outcome.value;
   }
@@ -244,13 +247,30 @@ export class ReplayChecker {
           if (failure) this.fail(failure);
         } while (state.again);
       } catch (err) {
-        // The store went away under a check (the app closing): nothing to report.
-        if (!this.closed) throw err;
+        // A store that cannot answer (closed under a check, an injected fault) says nothing
+        // about the handler. Anything else is a fault of the check itself: reported, not hidden.
+        if (!this.closed && !isStoreError(err)) this.fail(this.broken(id, err));
       } finally {
         this.checks.delete(id);
       }
     })();
     this.checks.set(id, state);
+  }
+
+  private broken(id: string, err: unknown): ReplayFailure {
+    const message =
+      `replay check: checking invocation ${id} failed: ${errorMessage(err)}. This is a fault of ` +
+      "keel/testing's replay checking, not of the handler (worth reporting); turn the mode off " +
+      'for this test meanwhile.';
+    return {
+      invocationId: id,
+      handler: '',
+      index: -1,
+      step: '',
+      recorded: '',
+      attempted: '',
+      message,
+    };
   }
 
   private fail(f: ReplayFailure): void {
@@ -411,7 +431,9 @@ class Shadow implements InvocationHost {
         verdict = await this.settled(settled, finished);
         break;
       }
-      if (this.allMatched && (this.frontier || !finished || turn >= SETTLE_TURNS)) break;
+      // Every entry matched: done once the code tries something new, or after a few turns
+      // (it waits for a completion not journaled yet, or a finished one returns by then).
+      if (this.allMatched && (this.frontier || turn >= SETTLE_TURNS)) break;
       if (performance.now() - started > STALL_MS) {
         verdict = this.stuck();
         break;
@@ -457,7 +479,14 @@ class Shadow implements InvocationHost {
     const at = this.recorded.size;
     if (row.status === 'completed') {
       if (!s.ok) return this.diverge(at, `the result ${show(row.output)}`, what, 'the result');
-      const value = safeNormalize(s.value);
+      // The stored result went through the handler's output schema, which may transform it.
+      const schema = this.resolved.spec.options.output;
+      let value: unknown;
+      try {
+        value = normalize(schema ? await validate(schema, s.value, 'output') : s.value);
+      } catch {
+        return undefined; // the live result passed it: nothing comparable here
+      }
       if (!sameValue(value, row.output))
         return this.diverge(
           at,
@@ -756,14 +785,6 @@ function sameValue(a: unknown, b: unknown): boolean {
   return isDeepStrictEqual(a ?? null, b ?? null);
 }
 
-function safeNormalize(v: unknown): unknown {
-  try {
-    return normalize(v);
-  } catch {
-    return v;
-  }
-}
-
 /** A value for a message: JSON, cut short. */
 function show(v: unknown): string {
   let s: string;
@@ -781,4 +802,10 @@ function outcomeText(o: { value?: unknown; error?: { message: string } }): strin
 
 function errorName(err: unknown): string {
   return err instanceof Error ? err.name : 'a non-error';
+}
+
+/** An error of the store (closed, unreachable, a fault a test injected), not of the check. */
+function isStoreError(err: unknown): boolean {
+  const e = err as { name?: unknown; code?: unknown } | null;
+  return e?.name === 'StoreError' || (typeof e?.code === 'string' && e.code.startsWith('store_'));
 }

@@ -165,6 +165,8 @@ function install(): () => void {
   return () => {
     for (const u of undo.reverse()) u();
     syncBuiltinESMExports();
+    // Lets Node turn its promise hooks off again once no async local storage is in use.
+    scope.disable();
   };
 }
 
