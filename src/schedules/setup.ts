@@ -183,7 +183,10 @@ export function schedules(
       for (const d of declarations) await checkTarget(h.engine, d.name, d.spec, false);
       await storeDeclarations(h, declarations);
       host = h;
-      scheduler = new Scheduler(h, { refreshMs, batch: 500 });
+      // Embedded, a window of 10,000 due schedules starts at once: every tick's invocation is
+      // created within the second. On a shared store each start waits for a round trip and the
+      // engine's work grows with the invocations in flight: windows of a page go faster there.
+      scheduler = new Scheduler(h, { refreshMs, batch: h.store.shared ? 1000 : 10_000 });
     },
     started() {
       const s = scheduler!;

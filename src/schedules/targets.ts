@@ -81,5 +81,17 @@ export function tickRequest(
 
 /** A tick's idempotency key: the schedule and the tick time, the same in every process. */
 export function tickKey(name: string, tick: number): string {
-  return `schedule:${name}:${new Date(tick).toISOString()}`;
+  return `schedule:${name}:${isoOf(tick)}`;
+}
+
+let memoTick = Number.NaN;
+let memoIso = '';
+
+/** `tick` in ISO-8601; remembers the last, as schedules due together mostly share their tick. */
+export function isoOf(tick: number): string {
+  if (tick !== memoTick) {
+    memoIso = new Date(tick).toISOString();
+    memoTick = tick;
+  }
+  return memoIso;
 }

@@ -98,4 +98,50 @@ describe('schedules on two processes sharing PostgreSQL', () => {
     expect(completed.length).toBeGreaterThanOrEqual(rows.length - 4);
     for (const r of completed) expect(runs.get(r.id), r.id).toBe(1);
   });
+
+  it('fire 300 schedules due together once each: bulk reads, bulk compare-and-sets, one loser', async () => {
+    const a = await start();
+    await start();
+    // Every second, all of them: both processes evaluate the 300 together each tick, and the
+    // slower one's compare-and-sets of lastTick lose and are read again in bulk. `all`: a
+    // process that lags a second under the test's load still fires every tick.
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        a.ext.create({
+          name: `bulk-${String(i).padStart(3, '0')}`,
+          cron: '* * * * * *',
+          target: { service: 'Beat', handler: 'hit' },
+          missed: { all: 10 },
+        }),
+      ),
+    );
+    const began = Date.now();
+    await until(() => Date.now() - began > 3_000, 'three seconds of ticks', 100_000);
+    await Promise.all(engines.map((e) => e.stop()));
+    const store = await openPostgresStore({ url, schema });
+    const reader = new Engine({ services: [Beat], store, logger: () => undefined });
+    const rows = (await invocationsOf(reader, 'Beat')).filter((r) =>
+      r.idempotencyKey!.startsWith('schedule:bulk-'),
+    );
+    const kv = await store.listKv('keel.schedules', { prefix: 'bulk-', limit: 1000 });
+    await store.close();
+
+    expect(rows).toHaveLength(new Set(rows.map((r) => r.idempotencyKey)).size);
+    const byName = new Map<string, number[]>();
+    for (const r of rows) {
+      const [, name, ...at] = r.idempotencyKey!.split(':');
+      byName.set(name!, [...(byName.get(name!) ?? []), Date.parse(at.join(':'))]);
+    }
+    expect(byName.size).toBe(300);
+    const lastTicks = new Map(kv.map((r) => [r.key, (r.value as { lastTick?: number }).lastTick]));
+    for (const [name, ticks] of byName) {
+      ticks.sort((x, y) => x - y);
+      expect(ticks.length, name).toBeGreaterThanOrEqual(2);
+      for (let i = 1; i < ticks.length; i++) expect(ticks[i]! - ticks[i - 1]!, name).toBe(1000);
+      // Marked through its latest fired tick (a tick sent as the engines stopped may be unmarked).
+      expect(lastTicks.get(name), name).toBeGreaterThanOrEqual(ticks[ticks.length - 2] ?? 0);
+    }
+    const completed = rows.filter((r) => r.status === 'completed');
+    for (const r of completed) expect(runs.get(r.id), r.id).toBe(1);
+  });
 });
