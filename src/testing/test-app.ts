@@ -28,6 +28,7 @@ import { IdleWatch } from './idle.js';
 import { ReplayChecker, type ReplayFailure } from './replay-check.js';
 import { watchStore, type WatchedStore } from './watched-store.js';
 import { TestKit, type KitOptions } from './kit.js';
+import { copyMigratedTemplate } from './template.js';
 import type { MockFunction } from './mocks.js';
 import type { TestWebhooks } from './webhooks.js';
 
@@ -628,7 +629,10 @@ export class TestApp implements AsyncDisposable {
  * ```
  */
 export async function testApp(options: TestAppOptions): Promise<TestApp> {
-  return testAppIn(mkdtempSync(join(tmpdir(), 'keel-test-')), options);
+  const dir = mkdtempSync(join(tmpdir(), 'keel-test-'));
+  // A copy of a database this process migrated once: no schema to create per test app.
+  await copyMigratedTemplate(join(dir, 'keel.db'));
+  return testAppIn(dir, options);
 }
 
 /**

@@ -9,7 +9,7 @@
  *                                 each stage; every test checks the environments' history
  * kill -9 in the middle of pipelines: crash.test.ts.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   deploymentPipeline,
   PipelineBuild,
@@ -18,56 +18,57 @@ import {
   PipelineTests,
 } from '../../../examples/pipeline-orchestrator/index.js';
 import type { PipelineRequest } from '../../../examples/pipeline-orchestrator/orchestrator.js';
-import type { Harness } from '../../helpers.js';
-import { driveUntil, events, useHarness } from './support.js';
+import { testApp, type TestApp } from '../../../src/testing/index.js';
+import { events } from './support.js';
 
-const start = useHarness(deploymentPipeline);
+let t: TestApp;
+beforeEach(async () => {
+  t = await testApp({ services: deploymentPipeline });
+});
+afterEach(() => t.close());
 
 const COMMIT = '9fceb02d0ae598e95dc970b74767f19372d61af8';
 
-function launch(h: Harness, id: string, patch: Partial<PipelineRequest> = {}) {
+function launch(id: string, patch: Partial<PipelineRequest> = {}) {
   const input: PipelineRequest = { repo: 'shop', commit: COMMIT, ...patch };
-  const sent = h.engine.send({ service: 'PipelineOrchestrator', handler: 'run', key: id, input });
-  const status = () => h.engine.client(PipelineOrchestrator, id).status();
-  return { sent, status, client: h.engine.client(PipelineOrchestrator, id) };
+  const sent = t.workflowSend(PipelineOrchestrator, id).run(input);
+  const status = () => t.workflow(PipelineOrchestrator, id).status();
+  return { sent, status, client: t.workflow(PipelineOrchestrator, id) };
 }
 
-/** Drives the clock until the pipeline waits for approval (or ended); returns its status. */
-async function untilSettled(h: Harness, status: () => Promise<any>) {
-  await driveUntil(
-    h,
-    async () => {
-      const s = await status();
-      return s.state === 'waiting' || ['completed', 'compensated'].includes(s.state);
-    },
-    'waiting for approval or finished',
-    '250ms',
-  );
-  return status();
+/**
+ * Runs the pipeline until it waits for approval (or ended), and returns its status: its
+ * stages take seconds of fake time, a minute covers them; the approval deadline is a day.
+ */
+async function untilSettled(status: () => Promise<any>) {
+  await t.advance('1m');
+  const s = await status();
+  expect(s.state === 'waiting' || ['completed', 'compensated'].includes(s.state)).toBe(true);
+  return s;
 }
 
-const env = (h: Harness, name: string) => h.engine.client(PipelineDeploy, name).status();
-const actions = async (h: Harness, name: string) =>
-  (await env(h, name)).history.map((e) => `${e.action} ${e.pipelineId}`);
+const env = (name: string) => t.object(PipelineDeploy, name).status();
+const actions = async (name: string) =>
+  (await env(name)).history.map((e) => `${e.action} ${e.pipelineId}`);
 
 /** Runs a pipeline to completion with an approval, for a known production baseline. */
-async function ship(h: Harness, id: string, commit: string) {
-  const p = launch(h, id, { commit });
-  const { invocationId } = await p.sent;
-  await untilSettled(h, p.status);
+async function ship(id: string, commit: string) {
+  const p = launch(id, { commit });
+  const invocationId = await p.sent;
+  await untilSettled(p.status);
   await p.client.approve({ by: 'ann' });
-  await driveUntil(h, async () => (await p.status()).state === 'completed', 'shipped', '250ms');
-  return h.engine.attach(invocationId);
+  await t.runUntilIdle({ skipTime: true });
+  expect((await p.status()).state).toBe('completed');
+  return t.attach(invocationId);
 }
 
 describe('PipelineOrchestrator', () => {
   it('builds and unit-tests in parallel: both start at once and overlap', async () => {
-    const h = await start();
-    const p = launch(h, 'b-1');
+    const p = launch('b-1');
     await p.sent;
-    await untilSettled(h, p.status);
-    const build = (await h.engine.client(PipelineBuild, 'b-1').get())!;
-    const unit = (await h.engine.client(PipelineTests, 'b-1').results()).unit!;
+    await untilSettled(p.status);
+    const build = (await t.object(PipelineBuild, 'b-1').get())!;
+    const unit = (await t.object(PipelineTests, 'b-1').results()).unit!;
     expect(build.startedAt).toBe(unit.startedAt);
     expect(build.startedAt < unit.finishedAt && unit.startedAt < build.finishedAt).toBe(true);
     // On the fake clock the stage took less than the sum of the two (1s each).
@@ -76,18 +77,12 @@ describe('PipelineOrchestrator', () => {
   });
 
   it('deploys to production once approved, with its status tracked at every stage', async () => {
-    const h = await start();
-    const p = launch(h, 'b-2');
-    const { invocationId } = await p.sent;
-    await driveUntil(
-      h,
-      async () => (await p.status()).currentStep === 'build + unit tests',
-      'building',
-      '0ms',
-    );
+    const p = launch('b-2');
+    const invocationId = await p.sent;
+    await t.idle();
     expect(await p.status()).toMatchObject({ state: 'running', currentStep: 'build + unit tests' });
 
-    const waiting = await untilSettled(h, p.status);
+    const waiting = await untilSettled(p.status);
     expect(waiting).toMatchObject({
       state: 'waiting',
       currentStep: 'manual approval',
@@ -97,22 +92,23 @@ describe('PipelineOrchestrator', () => {
         deadline: expect.any(String),
       },
     });
-    expect((await env(h, 'staging')).current).toBe('shop@9fceb02');
-    expect((await env(h, 'production')).current).toBeNull();
-    expect((await h.engine.client(PipelineTests, 'b-2').results()).integration?.failed).toBe(0);
+    expect((await env('staging')).current).toBe('shop@9fceb02');
+    expect((await env('production')).current).toBeNull();
+    expect((await t.object(PipelineTests, 'b-2').results()).integration?.failed).toBe(0);
 
     expect(await p.client.approve({ by: 'ann', comment: 'ship it' })).toMatchObject({
       decision: { approved: true, by: 'ann' },
     });
-    await driveUntil(h, async () => (await p.status()).state === 'completed', 'deployed', '250ms');
-    expect(await h.engine.attach(invocationId)).toEqual({
+    await t.runUntilIdle({ skipTime: true });
+    expect((await p.status()).state).toBe('completed');
+    expect(await t.attach(invocationId)).toEqual({
       status: 'completed',
       pipelineId: 'b-2',
       version: 'shop@9fceb02',
       artifact: 'shop:9fceb02',
       approvedBy: 'ann',
     });
-    expect((await env(h, 'production')).current).toBe('shop@9fceb02');
+    expect((await env('production')).current).toBe('shop@9fceb02');
     expect(events(await p.status()).filter((e) => e.endsWith(':completed'))).toEqual([
       'build + unit tests:completed',
       'security scan:completed',
@@ -129,39 +125,37 @@ describe('PipelineOrchestrator', () => {
   });
 
   it('takes an approval straight over the awakeable API', async () => {
-    const h = await start();
-    const p = launch(h, 'b-3');
-    const { invocationId } = await p.sent;
-    const waiting = await untilSettled(h, p.status);
-    await h.engine.resolveAwakeable(waiting.waitingFor.awakeableId, { approved: true, by: 'cy' });
-    await driveUntil(h, async () => (await p.status()).state === 'completed', 'deployed', '250ms');
-    expect(await h.engine.attach(invocationId)).toMatchObject({ approvedBy: 'cy' });
+    const p = launch('b-3');
+    const invocationId = await p.sent;
+    const waiting = await untilSettled(p.status);
+    await t.resolveAwakeable(waiting.waitingFor.awakeableId, { approved: true, by: 'cy' });
+    await t.runUntilIdle({ skipTime: true });
+    expect((await p.status()).state).toBe('completed');
+    expect(await t.attach(invocationId)).toMatchObject({ approvedBy: 'cy' });
   });
 
   it('rolls staging back when the integration tests fail; production is untouched', async () => {
-    const h = await start();
-    await ship(h, 'b-4', 'aaaaaaa');
-    const p = launch(h, 'b-5', { simulate: { integrationTests: 'fail' } });
-    const { invocationId } = await p.sent;
-    await untilSettled(h, p.status);
-    expect(await h.engine.attach(invocationId)).toMatchObject({
+    await ship('b-4', 'aaaaaaa');
+    const p = launch('b-5', { simulate: { integrationTests: 'fail' } });
+    const invocationId = await p.sent;
+    await untilSettled(p.status);
+    expect(await t.attach(invocationId)).toMatchObject({
       status: 'compensated',
       failedStep: 'integration tests',
       error: { code: 'tests_failed', message: '3 of 36 integration tests failed (simulated)' },
       compensated: ['roll back staging'],
     });
-    expect((await env(h, 'staging')).current).toBe('shop@aaaaaaa');
-    expect(await actions(h, 'staging')).toEqual(['deploy b-4', 'deploy b-5', 'rollback b-5']);
-    expect(await actions(h, 'production')).toEqual(['deploy b-4']);
+    expect((await env('staging')).current).toBe('shop@aaaaaaa');
+    expect(await actions('staging')).toEqual(['deploy b-4', 'deploy b-5', 'rollback b-5']);
+    expect(await actions('production')).toEqual(['deploy b-4']);
   });
 
   it('rolls staging back when the approver rejects the deploy', async () => {
-    const h = await start();
-    const p = launch(h, 'b-6');
-    const { invocationId } = await p.sent;
-    await untilSettled(h, p.status);
+    const p = launch('b-6');
+    const invocationId = await p.sent;
+    await untilSettled(p.status);
     await p.client.reject({ by: 'dan', comment: 'not on a Friday' });
-    expect(await h.engine.attach(invocationId)).toMatchObject({
+    expect(await t.attach(invocationId)).toMatchObject({
       status: 'compensated',
       failedStep: 'manual approval',
       error: {
@@ -170,94 +164,83 @@ describe('PipelineOrchestrator', () => {
       },
       compensated: ['roll back staging'],
     });
-    expect((await env(h, 'staging')).current).toBeNull();
+    expect((await env('staging')).current).toBeNull();
   });
 
   it('rolls staging back when nobody approves within 24 hours', async () => {
-    const h = await start();
-    const p = launch(h, 'b-7');
-    const { invocationId } = await p.sent;
-    await untilSettled(h, p.status);
-    await h.clock.advance('23h');
+    const p = launch('b-7');
+    const invocationId = await p.sent;
+    await untilSettled(p.status);
+    await t.advance('23h');
     expect((await p.status()).state).toBe('waiting');
-    await h.clock.advance('1h');
-    expect(await h.engine.attach(invocationId)).toMatchObject({
+    await t.advance('1h');
+    expect(await t.attach(invocationId)).toMatchObject({
       failedStep: 'manual approval',
       error: { code: 'approval_timeout' },
       compensated: ['roll back staging'],
     });
-    expect(await actions(h, 'staging')).toEqual(['deploy b-7', 'rollback b-7']);
+    expect(await actions('staging')).toEqual(['deploy b-7', 'rollback b-7']);
   });
 
   it('stops before deploying anything when the unit tests, the build or the scan fail', async () => {
-    const h = await start();
     for (const [id, simulate, code] of [
       ['b-8', { unitTests: 'fail' }, 'tests_failed'],
       ['b-9', { build: 'fail' }, 'compile_error'],
       ['b-10', { securityScan: 'fail' }, 'vulnerabilities_found'],
     ] as const) {
-      const p = launch(h, id, { simulate });
-      const { invocationId } = await p.sent;
-      await untilSettled(h, p.status);
-      expect(await h.engine.attach(invocationId)).toMatchObject({
+      const p = launch(id, { simulate });
+      const invocationId = await p.sent;
+      await untilSettled(p.status);
+      expect(await t.attach(invocationId)).toMatchObject({
         status: 'compensated',
         error: { code },
         compensated: [],
       });
     }
-    expect((await env(h, 'staging')).history).toEqual([]);
+    expect((await env('staging')).history).toEqual([]);
   });
 
   it('rolls back staging when the production deploy fails, and production too when it hangs', async () => {
-    const h = await start();
-    await ship(h, 'b-11', 'bbbbbbb');
+    await ship('b-11', 'bbbbbbb');
 
-    const failing = launch(h, 'b-12', { simulate: { production: 'fail' } });
+    const failing = launch('b-12', { simulate: { production: 'fail' } });
     const failed = await failing.sent;
-    await untilSettled(h, failing.status);
+    await untilSettled(failing.status);
     await failing.client.approve({ by: 'ann' });
-    await driveUntil(
-      h,
-      async () => (await failing.status()).state === 'compensated',
-      'rolled back',
-    );
-    expect(await h.engine.attach(failed.invocationId)).toMatchObject({
+    await t.runUntilIdle({ skipTime: true });
+    expect((await failing.status()).state).toBe('compensated');
+    expect(await t.attach(failed)).toMatchObject({
       failedStep: 'deploy to production',
       error: { code: 'deploy_failed' },
       compensated: ['roll back staging'],
     });
 
-    const hanging = launch(h, 'b-13', { simulate: { production: 'stall' } });
+    const hanging = launch('b-13', { simulate: { production: 'stall' } });
     const hung = await hanging.sent;
-    await untilSettled(h, hanging.status);
+    await untilSettled(hanging.status);
     await hanging.client.approve({ by: 'ann' });
-    await driveUntil(
-      h,
-      async () => (await hanging.status()).state === 'compensated',
-      'undone',
-      '10m',
-    );
-    expect(await h.engine.attach(hung.invocationId)).toMatchObject({
+    await t.runUntilIdle({ skipTime: true });
+    expect((await hanging.status()).state).toBe('compensated');
+    expect(await t.attach(hung)).toMatchObject({
       failedStep: 'deploy to production',
       error: { code: 'timeout' },
       compensated: ['roll back production', 'roll back staging'],
     });
     // The hung deploy landed after the timeout and was rolled back: b-11 runs everywhere.
-    expect(await actions(h, 'production')).toEqual(['deploy b-11', 'deploy b-13', 'rollback b-13']);
-    expect((await env(h, 'production')).current).toBe('shop@bbbbbbb');
-    expect((await env(h, 'staging')).current).toBe('shop@bbbbbbb');
+    expect(await actions('production')).toEqual(['deploy b-11', 'deploy b-13', 'rollback b-13']);
+    expect((await env('production')).current).toBe('shop@bbbbbbb');
+    expect((await env('staging')).current).toBe('shop@bbbbbbb');
   });
 
   it('runs a pipeline id once, and deploys / rolls back once per pipeline', async () => {
-    const h = await start();
-    const first = await ship(h, 'b-14', 'ccccccc');
+    const first = await ship('b-14', 'ccccccc');
     expect(
-      await h.engine.client(PipelineOrchestrator, 'b-14').run({ repo: 'x', commit: 'ddddddd' }),
+      await t.workflow(PipelineOrchestrator, 'b-14').run({ repo: 'x', commit: 'ddddddd' }),
     ).toEqual(first);
-    const staging = h.engine.client(PipelineDeploy, 'staging');
+    const staging = t.object(PipelineDeploy, 'staging');
     await staging.rollback('b-14');
     await staging.rollback('b-14');
-    expect(await actions(h, 'staging')).toEqual(['deploy b-14', 'rollback b-14']);
+    expect(await actions('staging')).toEqual(['deploy b-14', 'rollback b-14']);
     // A rollback that arrives before its deploy cancels it.
     await staging.rollback('b-15');
     await expect(

@@ -1,0 +1,3 @@
+import { defineSuite } from '../suite.js';
+
+defineSuite('kit', 'money-transfer-saga');
