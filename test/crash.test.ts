@@ -54,7 +54,11 @@ describe('crash and recovery (kill -9)', () => {
 
     // Accept everything first (202 = durably accepted), then crash while it executes.
     const accepted = await Promise.all([
-      ...workflows.map((k, i) => post(`${first.url}/CrashFlow/${k}/run/send`, { sleepMs: 25 * i })),
+      // The second half sleeps 3 s more, so a loaded machine that polls late still crashes
+      // before they finish (the test needs work cut off by the kill).
+      ...workflows.map((k, i) =>
+        post(`${first.url}/CrashFlow/${k}/run/send`, { sleepMs: 25 * i + (i >= 15 ? 3000 : 0) }),
+      ),
       ...Array.from({ length: 150 }, (_, i) => {
         const key = ['a', 'b', 'c'][i % 3]!;
         adds[key]!++;
