@@ -11,11 +11,10 @@
  * - `kit` (suite B) is `testApp` from `keel/testing`: `t.idle()` instead of polling,
  *   `t.advance()`, `t.runUntilIdle({ skipTime: true })` instead of stepping the clock.
  */
-import { dirname } from 'node:path';
 import { afterEach, expect } from 'vitest';
 import type { Definition, Duration, Engine, EngineOptions } from '../../src/index.js';
 import type { FakeClock } from '../../src/testing/index.js';
-import { testApp, testAppIn, type TestApp } from '../../src/testing/test-app.js';
+import { testApp, type TestApp } from '../../src/testing/test-app.js';
 import { harness, until, type Harness } from '../../test/helpers.js';
 
 /** What a scenario drives: the engine under test, its clock, and ways to wait and move time. */
@@ -111,7 +110,6 @@ async function harnessDriver(s: Scenario): Promise<{ driver: Driver; close: () =
 async function kitDriver(s: Scenario): Promise<{ driver: Driver; close: () => Promise<void> }> {
   const options = { ...s.options, services: s.services };
   let t: TestApp = await testApp(options);
-  const retired: TestApp[] = [];
   const driver: Driver = {
     get engine() {
       return t.engine;
@@ -137,20 +135,14 @@ async function kitDriver(s: Scenario): Promise<{ driver: Driver; close: () => Pr
       return t.attach(id);
     },
     async restart() {
-      // `keel/testing` has no engine restart of its own: stop this engine (leaving its file),
-      // start a test app on the same directory with the clock where it was. The old one is
-      // closed (its directory removed) with the new one, after the test.
-      const old = t;
-      await old.engine.stop();
-      retired.push(old);
-      t = await testAppIn(dirname(old.path), { ...options, startAt: old.clock.now() });
+      // The same file and options, the clock where it was; the old app is closed.
+      t = await t.restartApp();
     },
   };
   return {
     driver,
     close: async () => {
       await t.close();
-      for (const old of retired) await old.close();
     },
   };
 }

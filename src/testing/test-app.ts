@@ -166,6 +166,8 @@ export class TestApp implements AsyncDisposable {
     store: WatchedStore;
     idleTimeoutMs: number;
     cleanup: () => void;
+    /** Starts a test app on the same directory (see {@link restartApp}). */
+    reopen?: (startAt: number) => Promise<TestApp>;
     kit?: TestKit;
     replay?: ReplayChecker;
   }) {
@@ -175,6 +177,7 @@ export class TestApp implements AsyncDisposable {
     this.path = parts.path;
     this.logs = parts.logs;
     this.cleanup = parts.cleanup;
+    this.reopen = parts.reopen;
     this.kit = parts.kit ?? new TestKit(parts.clock, {});
     this.mock = this.kit.mocks.fn();
     this.webhooks = this.kit.webhooks(this.engine, () => this.idle());
@@ -189,7 +192,9 @@ export class TestApp implements AsyncDisposable {
     );
   }
 
-  private readonly cleanup: () => void;
+  private cleanup: () => void;
+  private restarted = false;
+  private readonly reopen: ((startAt: number) => Promise<TestApp>) | undefined;
   private readonly replay: ReplayChecker | undefined;
 
   /**
@@ -208,6 +213,7 @@ export class TestApp implements AsyncDisposable {
 
   /** A client whose calls also fail with a replay divergence (when replay checking is on). */
   private guarded<C extends object>(client: C): C {
+    this.checkOpen();
     return this.replay ? this.replay.guardClient(client) : client;
   }
 
@@ -260,6 +266,7 @@ export class TestApp implements AsyncDisposable {
    * ```
    */
   serviceSend<D extends ServiceDefinition>(def: D, options?: SendOptions): TestSendClient<D> {
+    this.checkOpen();
     return sendIds(this.engine.sendClient(def, undefined, options));
   }
 
@@ -278,6 +285,7 @@ export class TestApp implements AsyncDisposable {
     key: string,
     options?: SendOptions,
   ): TestSendClient<D> {
+    this.checkOpen();
     return sendIds(this.engine.sendClient(def, key, options));
   }
 
@@ -296,6 +304,7 @@ export class TestApp implements AsyncDisposable {
     key: string,
     options?: SendOptions,
   ): TestSendClient<D> {
+    this.checkOpen();
     return sendIds(this.engine.sendClient(def, key, options));
   }
 
@@ -581,12 +590,48 @@ export class TestApp implements AsyncDisposable {
     return this.closed;
   }
 
+  /**
+   * Restarts the app as a deploy or a crash would: this engine stops (`crash: true`: dies as
+   * `kill -9` would, in-memory work lost, nothing handed over), and a new engine starts on the
+   * same SQLite file with the same options, the fake clock where it was. Resolves with the new
+   * test app, which owns the file from then on (closing it removes it); this one is closed.
+   * Mocks, faults and captured webhooks belong to the old app and are not carried over.
+   *
+   * @example
+   * ```ts
+   * await t.workflowSend(OrderSaga, 'o-1').run(order);
+   * t = await t.restartApp({ crash: true });
+   * await t.runUntilIdle({ skipTime: true }); // recovery finishes what the crash cut off
+   * ```
+   */
+  async restartApp(options: { crash?: boolean } = {}): Promise<TestApp> {
+    this.checkOpen();
+    if (!this.reopen) throw new TestAppError('this test app cannot be restarted', 'closed');
+    // The new app removes the directory when it closes; this one must leave it.
+    const cleanup = this.cleanup;
+    this.cleanup = () => undefined;
+    this.restarted = true;
+    if (options.crash) await kernelOf(this.engine).crash();
+    await this.close();
+    try {
+      return await this.reopen(this.clock.now());
+    } catch (err) {
+      cleanup();
+      throw err;
+    }
+  }
+
   /** `await using t = await testApp(...)` closes it at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
   private checkOpen(): void {
+    if (this.restarted)
+      throw new TestAppError(
+        'this test app was restarted: use the test app restartApp() resolved with',
+        'closed',
+      );
     if (this.closed) throw new TestAppError('the test app is closed', 'closed');
   }
 
@@ -668,6 +713,7 @@ export async function testAppIn(dir: string, options: TestAppOptions): Promise<T
     checker?.attach(engine);
     const t = new TestApp({
       ...{ engine, clock, path, logs, store, idleTimeoutMs, cleanup, kit },
+      reopen: (at: number) => testAppIn(dir, { ...options, startAt: at }),
       ...(checker ? { replay: checker } : {}),
     });
     try {
