@@ -7,7 +7,6 @@ import {
   type MigrationResult,
 } from '../../../examples/migration-saga/index.js';
 import { testApp, type TestApp } from '../../../src/testing/index.js';
-import { harness, until, type Harness } from '../../helpers.js';
 
 /**
  * Exercise 6 (Microservices Migration Saga): dual-write, 100 batches with a 1-minute sleep
@@ -126,42 +125,21 @@ describe('MigrationSaga (seed 002, exercise 6)', () => {
     });
   });
 
-  // On test/helpers.ts' harness: `keel/testing` has no engine restart (a crash check restarts
-  // engines of its own).
   it('continues where it was after a restart, copying no batch twice', async () => {
-    const h: Harness = await harness({ services: migrationSaga, suspendAfter: '2m' });
-    try {
-      const run = await h.engine.send({
-        service: 'MigrationSaga',
-        handler: 'run',
-        key: 'mig-r',
-        input: { migrationId: 'mig-r', serviceId: 'svc-users', totalRecords: 1000 },
-      });
-      const batches = async () =>
-        (await h.engine.client(MigrationSaga, 'mig-r').progress()).batchesMigrated;
-      // Minute by minute, each batch seen before the clock moves on (one long advance would
-      // outrun a loaded machine: a batch's next sleep starts after the advance has passed it).
-      await until(async () => (await batches()) === 1, 'first batch');
-      for (let minute = 1; minute <= 10; minute++) {
-        await h.clock.advance('1m');
-        await until(async () => (await batches()) === minute + 1, `batch ${minute + 1}`);
-      }
-      await h.restart();
-      for (let step = 0; step < 100; step++) {
-        const status = (await h.engine.getInvocation(run.invocationId))?.status;
-        if (status === 'completed' || status === 'failed') break;
-        await h.clock.advance('10m');
-      }
-      expect(await h.engine.attach(run.invocationId)).toMatchObject({
-        status: 'completed',
-        verification: { consistent: true, recordsMigrated: 1000 },
-      });
-      expect(await h.engine.client(MigrationTarget, 'svc-users').progress()).toMatchObject({
-        batches: 100,
-        replays: 0,
-      });
-    } finally {
-      await h.close();
+    await start();
+    const id = await begin('mig-r', 'svc-users');
+    await t!.idle();
+    expect((await progress('mig-r')).batchesMigrated).toBe(1);
+    // Minute by minute, ten more batches; then the app restarts (as a deploy) mid-migration.
+    for (let minute = 1; minute <= 10; minute++) {
+      await t!.advance('1m');
+      expect((await progress('mig-r')).batchesMigrated).toBe(minute + 1);
     }
+    t = await t!.restartApp();
+    expect(await finish(id)).toMatchObject({
+      status: 'completed',
+      verification: { consistent: true, recordsMigrated: 1000 },
+    });
+    expect(await copied('svc-users')).toMatchObject({ batches: 100, replays: 0 });
   });
 });
