@@ -22,6 +22,7 @@
  *   npm run bench -- --only=buses      # messages/s from RabbitMQ and NATS into invocations (bench/buses.ts)
  *   npm run bench -- --only=list       # the dashboard's list queries at 1,000,000 invocations (bench/list.ts)
  *   npm run bench -- --only=schedules  # cron schedules due in the same second: how late ticks fire (bench/schedules.ts)
+ *   npm run bench -- --only=fdatasync  # one write + fdatasync on this disk, appending vs overwriting (bench/fdatasync.ts)
  *   BENCH_SEQ=5000 BENCH_N=20000 BENCH_CLIENTS=64 npm run bench
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -37,6 +38,7 @@ import { gatewayBench } from './gateway.js';
 import { integrationsBench } from './integrations.js';
 import { listBench } from './list.js';
 import { runSchedulesBench, schedulesTable } from './schedules.js';
+import { fdatasyncTable, measureFdatasync } from './fdatasync.js';
 import { metricsCost, metricsCostSection } from './metrics-cost.js';
 import { formatSummary, summarizeProfile } from './profile.js';
 import { runSuspendedBench, suspendedTable, SUSPENDED_TARGET } from './suspended.js';
@@ -1267,6 +1269,11 @@ async function main(): Promise<void> {
       typeof only !== 'string' || only.split(',').includes('schedules')
         ? schedulesTable(await runSchedulesBench(log, { tmp: TMP }))
         : undefined;
+    // `--only=...,fdatasync` (or no --only): the disk's floor, appending vs overwriting (bench/fdatasync.ts).
+    const fdatasyncSection =
+      typeof only !== 'string' || only.split(',').includes('fdatasync')
+        ? fdatasyncTable(measureFdatasync(path.join(TMP, 'fdatasync')))
+        : undefined;
     // `--only=...,metrics-cost` (never by default): metrics' cost in server CPU per workflow,
     // on and off interleaved in one process (bench/metrics-cost.ts).
     const metricsCostResult =
@@ -1330,6 +1337,7 @@ async function main(): Promise<void> {
     if (busesSection !== undefined) console.log(`\n${busesSection}`);
     if (listSection !== undefined) console.log(`\n${listSection}`);
     if (schedulesSection !== undefined) console.log(`\n${schedulesSection}`);
+    if (fdatasyncSection !== undefined) console.log(`\n${fdatasyncSection}`);
     if (metricsCostResult !== undefined) {
       console.log(
         `\n## The cost of metrics, in server CPU per workflow\n\n${metricsCostSection(metricsCostResult)}`,
