@@ -236,9 +236,11 @@ describe('large payloads through the engine', { timeout: 120_000 }, () => {
       key: 'w1',
       input: 'w1',
     });
+    // The 50 MB step is durable and the sleep recorded (its fdatasync runs off the event loop
+    // and takes a while): only then is the handler idle, and the clock can pass suspendAfter.
     await until(
-      async () => (await h!.engine.getInvocation(invocationId))?.status === 'running',
-      'started',
+      async () => (await h!.engine.getJournal(invocationId)).some((e) => e.kind === 'sleep'),
+      'the step durable and the sleep recorded',
     );
     await h.clock.advance('2s'); // past suspendAfter: suspended, held nowhere in memory
     await until(

@@ -239,9 +239,12 @@ function suite(driver: () => Driver): void {
     };
     const first = await startChild({ ...env, CRASH_AFTER_CONFIRM: '1' });
     await until('connected', () => connectionUp(first, name));
+    // With an Idempotency-Key the step bodies wait for the durable insert, which the 202
+    // acknowledges: without one the publish may run (and the process die) before the insert's
+    // fdatasync returns, and the 202 is never sent (test/step-before-insert.test.ts).
     const res = await fetch(`${first.url}/Emitter/emit/send`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'idempotency-key': `${name}-1` },
       body: JSON.stringify({ bus: d.bus, ...d.emitTo(name), payload: { id: 'emitted' } }),
     });
     expect(res.status).toBe(202);

@@ -6,12 +6,10 @@ import type { OpResult } from '../types.js';
 import { isBusy } from './busy.js';
 import { type CheckpointMode, type CheckpointResult, Checkpointer } from './checkpointer.js';
 import type { Notice, PreparedOp, WriteStatements } from './ops.js';
+import { WalReserve } from './wal-reserve.js';
 
 /** About 5 ms of work: larger transactions gain no throughput and would stall the event loop. */
 const MAX_BATCH_OPS = 1024;
-
-/** Batches of at most this many calls are fdatasync'ed inline (see `flush`). */
-const INLINE_SYNC_MAX_CALLS = 2;
 
 /** A pending `write()` call. */
 interface Waiter {
@@ -31,6 +29,8 @@ export interface GroupCommitOptions {
   durable: boolean;
   /** WAL size, in frames, that triggers a checkpoint. */
   checkpointFrames: number;
+  /** The database's page size: a WAL frame is a page and a 24-byte header. */
+  pageSize: number;
   busyTimeoutMs: number;
   /** Delivers the messages of a call that resolved (see {@link Notice}). */
   deliver: (notices: Notice[]) => void;
@@ -51,6 +51,8 @@ export interface GroupCommitStats {
   checkpointNs: number;
   /** Time writes were held back while a checkpoint reset the WAL. */
   pauseNs: number;
+  /** Bytes of zeros added to the WAL ahead of the writes (see {@link WalReserve}). */
+  walReserved: number;
 }
 
 /**
@@ -79,6 +81,7 @@ export class GroupCommit {
     syncNs: 0,
     checkpointNs: 0,
     pauseNs: 0,
+    walReserved: 0,
   };
 
   /** Told of every batch (metrics); set through `Store.observeCommits`. */
@@ -94,8 +97,14 @@ export class GroupCommit {
   private readonly rollbackTo: Database.Statement;
   private readonly walFrames: Database.Statement;
   private readonly walFd: number;
+  /** Keeps the WAL pre-extended (durable stores only: it saves fdatasync time). */
+  private reserve?: WalReserve;
+  /** The next transaction should extend the WAL first. */
+  private reserveDue: boolean;
 
   private queue: Waiter[] = [];
+  /** Committed, waiting for the next fdatasync to resolve. */
+  private unsynced: Waiter[] = [];
   private flushScheduled = false;
   private syncing = false;
   /** Flushes are held back while a checkpoint resets the WAL. */
@@ -123,6 +132,15 @@ export class GroupCommit {
     // The caller made sure the WAL exists. While our connection is open no other connection
     // deletes it (an open WAL connection holds a shared lock), so this fd stays valid.
     this.walFd = fs.openSync(`${o.path}-wal`, 'r+');
+    if (o.durable) {
+      const frameBytes = o.pageSize + 24;
+      this.reserve = new WalReserve(
+        this.walFd,
+        o.pageSize,
+        32 + (o.checkpointFrames + Math.ceil((1024 * 1024) / frameBytes)) * frameBytes,
+      );
+    }
+    this.reserveDue = this.reserve !== undefined;
   }
 
   /** The error that made the store refuse writes, if any. */
@@ -158,7 +176,7 @@ export class GroupCommit {
   }
 
   private schedule(): void {
-    if (this.flushScheduled || this.syncing || this.paused) return;
+    if (this.flushScheduled || this.paused) return;
     this.flushScheduled = true;
     // setImmediate, not a microtask: every caller that runs in this turn of the event loop
     // (including continuations of the writes just acknowledged) joins the batch.
@@ -167,7 +185,7 @@ export class GroupCommit {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    if (this.syncing || this.paused) return;
+    if (this.paused) return;
     const batch = this.takeBatch();
     const t0 = process.hrtime.bigint();
     const committed = batch.length > 0 ? this.commit(batch) : [];
@@ -176,43 +194,35 @@ export class GroupCommit {
     // The clock readings above serve the stats already: metrics cost no extra one.
     if (this.observer !== undefined && committed.length > 0)
       this.observer.committed(committed.length, Number(t1 - t0) / 1e9);
-    if (committed.length === 0 || !this.o.durable) {
-      this.resolveAll(committed);
-      this.afterFlush();
-      return;
-    }
-    this.stats.syncs++;
-    if (committed.length <= INLINE_SYNC_MAX_CALLS && this.queue.length === 0) {
-      // A lone writer (light load, a sequential client): an inline fdatasync answers sooner
-      // than a round trip through the libuv threadpool, and with a batch this small there is
-      // little else the event loop could do meanwhile. Under load batches are large and take
-      // the asynchronous path below.
-      try {
-        fs.fdatasyncSync(this.walFd);
-      } catch (err) {
-        this.fail(
-          new StoreError(
-            'store_failed',
-            `fdatasync of ${this.o.path}-wal failed: ${msg(err)}`,
-            err,
-          ),
-          committed,
-        );
-        return;
+    if (committed.length > 0) {
+      if (this.o.durable) {
+        for (const w of committed) this.unsynced.push(w);
+        if (!this.syncing) this.startSync();
+      } else {
+        this.resolveAll(committed);
       }
-      const syncNs = Number(process.hrtime.bigint() - t1);
-      this.stats.syncNs += syncNs;
-      this.observer?.synced(syncNs / 1e9);
-      this.resolveAll(committed);
-      this.afterFlush();
-      return;
     }
+    this.afterFlush();
+  };
+
+  /**
+   * Starts an fdatasync of the WAL on the libuv threadpool for every call committed and not yet
+   * synced. Never on the event loop: a lone sequential writer pays the threadpool's hand-off
+   * (tens of microseconds) rather than stalling every other request for the whole fdatasync.
+   * One fdatasync in flight at a time; transactions go on meanwhile, and the calls they commit
+   * are covered by the next fdatasync, started as soon as this one returns.
+   */
+  private startSync(): void {
+    const covered = this.unsynced;
+    this.unsynced = [];
     this.syncing = true;
+    this.stats.syncs++;
+    const t0 = process.hrtime.bigint();
     // Resolves exactly the calls committed before this fdatasync started; on Linux, fdatasync
     // on any fd flushes the file's dirty pages, whoever wrote them.
     fs.fdatasync(this.walFd, (err) => {
       this.syncing = false;
-      const syncNs = Number(process.hrtime.bigint() - t1);
+      const syncNs = Number(process.hrtime.bigint() - t0);
       this.stats.syncNs += syncNs;
       this.observer?.synced(syncNs / 1e9);
       if (err) {
@@ -222,14 +232,17 @@ export class GroupCommit {
             `fdatasync of ${this.o.path}-wal failed: ${err.message}`,
             err,
           ),
-          committed,
+          covered,
         );
-      } else {
-        this.resolveAll(committed);
+        this.notifyIfIdle();
+        return;
       }
-      this.afterFlush();
+      this.resolveAll(covered);
+      if (this.unsynced.length > 0) this.startSync();
+      else if (this.queue.length > 0) this.schedule();
+      else this.notifyIfIdle();
     });
-  };
+  }
 
   /**
    * Takes queued calls up to {@link MAX_BATCH_OPS} operations (at least one call): a huge
@@ -266,7 +279,7 @@ export class GroupCommit {
     try {
       this.begin.run();
     } catch (err) {
-      this.rejectAll(
+      this.rejectBatch(
         batch,
         new StoreError(
           'store_failed',
@@ -276,6 +289,7 @@ export class GroupCommit {
       );
       return [];
     }
+    if (this.reserveDue) this.extendWal();
     const committed: Waiter[] = [];
     for (const w of batch) {
       w.results = [];
@@ -289,7 +303,7 @@ export class GroupCommit {
       } catch (err) {
         if (!this.db.inTransaction) {
           // Some errors (I/O, disk full) make SQLite roll back the whole transaction.
-          this.rejectAll(
+          this.rejectBatch(
             batch,
             new StoreError('store_failed', `a write on ${this.o.path} failed: ${msg(err)}`, err),
           );
@@ -314,8 +328,8 @@ export class GroupCommit {
       this.commitTx.run();
     } catch (err) {
       if (this.db.inTransaction) this.rollbackTx.run();
-      this.rejectAll(
-        committed,
+      this.rejectBatch(
+        batch,
         new StoreError('store_failed', `commit on ${this.o.path} failed: ${msg(err)}`, err),
       );
       return [];
@@ -326,11 +340,27 @@ export class GroupCommit {
     return committed;
   }
 
+  /** Inside a write transaction, which holds the WAL write lock that {@link WalReserve} needs. */
+  private extendWal(): void {
+    this.reserveDue = false;
+    try {
+      this.reserve!.extend();
+      this.stats.walReserved = this.reserve!.written;
+    } catch {
+      // Only an optimisation: a file system that refuses the zeros (full, say) gets appends,
+      // and the commit that follows reports the real trouble if there is one.
+      this.reserve = undefined;
+    }
+  }
+
   private afterFlush(): void {
-    if (this.checkpointing === undefined && this.failure === undefined) {
+    if (this.failure === undefined && (this.checkpointing === undefined || this.reserve)) {
       const [status] = this.walFrames.all() as CheckpointResult[];
-      if (status !== undefined && status.log >= this.checkpointAt)
-        this.checkpointing = this.checkpoint();
+      if (status !== undefined) {
+        if (this.checkpointing === undefined && status.log >= this.checkpointAt)
+          this.checkpointing = this.checkpoint();
+        if (this.reserve?.needed(status.log)) this.reserveDue = true;
+      }
     }
     if (this.queue.length > 0) this.schedule();
     else this.notifyIfIdle();
@@ -411,7 +441,14 @@ export class GroupCommit {
   }
 
   private notifyIfIdle(): void {
-    if (this.queue.length > 0 || this.syncing || this.flushScheduled || this.paused) return;
+    if (
+      this.queue.length > 0 ||
+      this.unsynced.length > 0 ||
+      this.syncing ||
+      this.flushScheduled ||
+      this.paused
+    )
+      return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
@@ -424,6 +461,9 @@ export class GroupCommit {
   private fail(err: StoreError, committed: Waiter[]): void {
     this.failure ??= err;
     this.rejectAll(committed, err);
+    const unsynced = this.unsynced;
+    this.unsynced = [];
+    this.rejectAll(unsynced, err);
     const queued = this.queue;
     this.queue = [];
     this.rejectAll(queued, err);
@@ -434,6 +474,20 @@ export class GroupCommit {
       w.resolve(w.results);
       if (w.notices.length > 0) this.o.deliver(w.notices);
     }
+  }
+
+  /**
+   * A transaction failed as a whole: its calls fail, and so do the calls queued behind it. A
+   * call queued before the failure was reported may depend on one of the failed calls (the
+   * engine hands a step's result to the handler before its write is durable, and writes the
+   * handler's later effects right behind it): it must not commit without it. Calls made once
+   * the failure is known go into the next transaction as usual.
+   */
+  private rejectBatch(batch: Waiter[], err: StoreError): void {
+    this.rejectAll(batch, err);
+    const queued = this.queue;
+    this.queue = [];
+    this.rejectAll(queued, err);
   }
 
   private rejectAll(waiters: Waiter[], err: StoreError): void {

@@ -134,6 +134,7 @@ export class SqliteStore implements Store {
         stmts: new WriteStatements(db),
         path,
         durable,
+        pageSize,
         checkpointFrames: Math.max(
           1,
           Math.floor((options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES) / (pageSize + 24)),
