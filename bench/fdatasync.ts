@@ -7,7 +7,9 @@
  * - **overwrite**: each write lands in a file already that size (as a WAL that is reused from
  *   its start after a checkpoint), so only the data is flushed.
  *
- * Run alone with `npx tsx bench/fdatasync.ts [samples]`, or in `npm run bench` (`--only=fdatasync`).
+ * `npm run bench` measures both at the start of every run, in the directory of its SQLite files,
+ * prints them in its header and judges the sequential `fsync` rows against the overwrite p50;
+ * `--only=fdatasync` prints this table alone. Run alone with `npx tsx bench/fdatasync.ts [samples]`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,13 +27,16 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-/** Milliseconds of each write + fdatasync, `samples` of each kind, alternating in blocks of 50. */
+/**
+ * Milliseconds of each write + fdatasync, `samples` of each kind, alternating in blocks of 50 so
+ * that both see the same disk weather. The files are created in `dir` and removed afterwards.
+ */
 export function measureFdatasync(dir: string, samples = 1000): FdatasyncResult {
   const bytes = 4096 + 24;
   const buf = Buffer.alloc(bytes, 7);
   fs.mkdirSync(dir, { recursive: true });
-  const appendPath = path.join(dir, 'append.bin');
-  const overwritePath = path.join(dir, 'overwrite.bin');
+  const appendPath = path.join(dir, 'fdatasync-append.bin');
+  const overwritePath = path.join(dir, 'fdatasync-overwrite.bin');
   const size = bytes * samples;
   // The overwritten file gets its size, and its blocks, before the clock starts.
   fs.writeFileSync(overwritePath, Buffer.alloc(size));
@@ -79,7 +84,7 @@ export function fdatasyncTable(r: FdatasyncResult): string {
     `| overwrite (the file has its size) | ${ms(r.overwrite.p50)} | ${ms(r.overwrite.p99)} |`,
     '',
     `${r.samples} writes of ${r.bytes} bytes of each kind, alternating in blocks of 50, in the ` +
-      "bench's temporary directory: the floor under one durable round trip of the SQLite store.",
+      "bench's temporary directory (where its SQLite files are), at the start of the run: the floor under one durable round trip of the SQLite store.",
   ].join('\n');
 }
 
