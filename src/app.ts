@@ -41,6 +41,11 @@ export interface AppOptions extends Omit<EngineOptions, 'store'> {
   databaseUrl?: string;
   /** The PostgreSQL schema Keel's tables live in. Default `keel` (`KEEL_DATABASE_SCHEMA`). */
   databaseSchema?: string;
+  /**
+   * PostgreSQL: write batches in flight at once (`KEEL_PG_PIPELINE`). Default 1 (one at a
+   * time); more overlap unrelated batches. See `PostgresStoreOptions.pipeline`.
+   */
+  databasePipeline?: number;
   /** `fsync` (default): acknowledged results survive power loss. `os`: they survive a process crash only. (`KEEL_DURABILITY`) */
   durability?: 'fsync' | 'os';
   /**
@@ -221,6 +226,14 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
   if (env.KEEL_LOG_LEVEL) o.logLevel = parseLogLevel(env.KEEL_LOG_LEVEL, 'KEEL_LOG_LEVEL');
   if (env.KEEL_DATABASE_URL) o.databaseUrl = env.KEEL_DATABASE_URL;
   if (env.KEEL_DATABASE_SCHEMA) o.databaseSchema = env.KEEL_DATABASE_SCHEMA;
+  if (env.KEEL_PG_PIPELINE) {
+    const n = Number(env.KEEL_PG_PIPELINE);
+    if (!/^\d+$/.test(env.KEEL_PG_PIPELINE.trim()) || n < 1)
+      throw new RangeError(
+        `KEEL_PG_PIPELINE="${env.KEEL_PG_PIPELINE}" is not a whole number of batches (1 or more)`,
+      );
+    o.databasePipeline = n;
+  }
   if (env.KEEL_LARGE_PAYLOAD_THRESHOLD)
     o.largePayloadThreshold = bytesFrom(
       env.KEEL_LARGE_PAYLOAD_THRESHOLD,
@@ -297,6 +310,7 @@ export async function startApp(options: AppOptions & { services: Definition[] })
     ingressKeys,
     databaseUrl,
     databaseSchema,
+    databasePipeline,
     webhooks: webhooksGiven,
     integrations: integrationsGiven,
     integrationsFile,
@@ -352,6 +366,7 @@ export async function startApp(options: AppOptions & { services: Definition[] })
       ? await openPostgresStore({
           url: databaseUrl,
           ...(databaseSchema ? { schema: databaseSchema } : {}),
+          ...(databasePipeline !== undefined ? { pipeline: databasePipeline } : {}),
           ...payloads,
         })
       : openSqliteStore({ path: db, durability, ...payloads });

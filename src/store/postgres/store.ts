@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { JournalEntry } from '../../core/journal.js';
+import { UsageError } from '../../core/errors.js';
 import { StoreError } from '../errors.js';
 import type {
   ClusterMessage,
@@ -15,7 +16,13 @@ import type {
 } from '../types.js';
 import { type PreparedCall, encodeCall } from './codec.js';
 import { asStoreError, isBrokenConnection, msg } from './errors.js';
-import { type GroupCommitStats, GroupCommit } from './group-commit.js';
+import {
+  type GroupCommitStats,
+  DEFAULT_PIPELINE,
+  GroupCommit,
+  MAX_PIPELINE,
+  orderingDomains,
+} from './group-commit.js';
 import { Listener } from './listener.js';
 import { migrate, quoteSchema } from './migrations.js';
 import { Queries } from './queries.js';
@@ -42,10 +49,19 @@ export interface PostgresStoreOptions extends PayloadOptions {
    */
   schema?: string;
   /**
-   * Connections in the pool. Default 10. Writes use one at a time (see {@link GroupCommit});
-   * the others serve reads.
+   * Connections in the pool. Default 10. Writes use up to `pipeline` of them at a time (see
+   * {@link GroupCommit}); the others serve reads.
    */
   poolSize?: number;
+  /**
+   * Write batches in flight at once, each one transaction on its own pooled connection
+   * (`KEEL_PG_PIPELINE` in an app). Default 1: one batch at a time, writes queued
+   * meanwhile form the next batch. More overlaps the round trip and WAL flush of one batch with
+   * the next; writes that touch the same invocation, object key or key-value entry still commit
+   * in the order they were made (see {@link GroupCommit}). A whole number from 1 to 32, at most
+   * `poolSize`.
+   */
+  pipeline?: number;
   /** How long to wait for a new connection before failing with `store_unavailable`. Default 10 s. */
   connectTimeoutMs?: number;
   /** Shown in `pg_stat_activity.application_name`. Default `keel`. */
@@ -69,8 +85,9 @@ const types: pg.CustomTypesConfig = {
 
 /**
  * The scale-out Store: tables in one schema of a PostgreSQL database, written through group
- * commit (see {@link GroupCommit}): every `write()` call queued while a batch is in flight goes
- * into the next batch, and a batch is one statement, one transaction and one WAL flush.
+ * commit (see {@link GroupCommit}): queued `write()` calls go together into a batch, one
+ * statement, one transaction and one WAL flush, with up to `pipeline` batches in flight at once
+ * (writes that touch the same invocation, key or entry stay in the order they were made).
  *
  * A `write()` resolves once PostgreSQL has committed it, which, with the server's default
  * `synchronous_commit = on`, means flushed to its WAL on disk (see docs/postgres.md).
@@ -105,11 +122,13 @@ export class PostgresStore implements Store {
     /** The schema holding the tables. */
     readonly schema: string,
     private readonly limits: PayloadLimits = payloadLimits(),
+    /** Write batches in flight at once (see {@link PostgresStoreOptions.pipeline}). */
+    pipeline = DEFAULT_PIPELINE,
   ) {
     const s = quoteSchema(schema);
     this.quoted = s;
     this.queries = new Queries(pool, s, 'keel_');
-    this.commits = new GroupCommit(pool, s, 'keel_apply4', (id) => this.onFenced(id));
+    this.commits = new GroupCommit(pool, s, 'keel_apply4', (id) => this.onFenced(id), pipeline);
   }
 
   /** Counters for benchmarks and diagnostics. */
@@ -149,7 +168,7 @@ export class PostgresStore implements Store {
     // A registration is what later writes are checked against: it is not checked itself.
     const registers = ops.some((op) => op.op === 'process.register');
     return this.commits
-      .add(call, registers ? null : this.fencedTo)
+      .add(call, registers ? null : this.fencedTo, orderingDomains(ops))
       .then((results) => this.withPayloads(results));
   }
 
@@ -375,9 +394,16 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const schema = options.schema ?? 'keel';
   quoteSchema(schema);
   const limits = payloadLimits(options);
+  const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+  const pipeline = options.pipeline ?? Math.min(DEFAULT_PIPELINE, poolSize);
+  if (!Number.isInteger(pipeline) || pipeline < 1 || pipeline > Math.min(MAX_PIPELINE, poolSize))
+    throw new UsageError(
+      `invalid PostgreSQL store option pipeline=${String(pipeline)}: use a whole number from 1 to ` +
+        `${Math.min(MAX_PIPELINE, poolSize)} (at most 32 and at most poolSize, ${poolSize}).`,
+    );
   const pool = new pg.Pool({
     connectionString: options.url,
-    max: options.poolSize ?? DEFAULT_POOL_SIZE,
+    max: poolSize,
     connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     application_name: options.applicationName ?? 'keel',
     keepAlive: true,
@@ -395,5 +421,5 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await pool.end().catch(() => {});
     throw asStoreError(err, `opening the PostgreSQL schema "${schema}"`);
   }
-  return new PostgresStore(pool, schema, limits);
+  return new PostgresStore(pool, schema, limits, pipeline);
 }
