@@ -17,6 +17,12 @@ export interface Clock {
    * start and its duration come from one pair of readings. Optional: `now()` otherwise.
    */
   epochOf?(monotonic: number): number;
+  /**
+   * Optional, for fake clocks: told of every store write the engine starts, so that moving time
+   * can wait for the writes already under way (a timer written by one of them is then armed
+   * before time passes it). The real clock has none.
+   */
+  hold?(work: Promise<unknown>): void;
 }
 
 /**

@@ -175,7 +175,7 @@ export class Kernel {
       ...options.services,
       ...this.extensions.flatMap((e) => e.services ?? []),
     ]);
-    this.store = options.store;
+    this.store = options.clock?.hold ? heldWrites(options.store, options.clock) : options.store;
     this.clock = options.clock ?? systemClock;
     this.defaultRetry = resolveRetry(options.retry);
     this.retentionMs = parseDuration(options.retention ?? '24h');
@@ -363,4 +363,24 @@ export function unreplayable(id: string, cause: unknown): KeelError {
       'Repair the journal (or the code) and resume the invocation, or kill it.',
     { code: 'journal_unreadable', status: 500, cause },
   );
+}
+
+/**
+ * The store, with every write reported to the clock's `hold` (a fake clock: see
+ * {@link Clock.hold}). Only when the clock asks for it: the real clock costs nothing.
+ */
+function heldWrites(store: Store, clock: Clock): Store {
+  const write = store.write.bind(store);
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'write')
+        return (ops: Parameters<Store['write']>[0]) => {
+          const p = write(ops);
+          clock.hold!(p);
+          return p;
+        };
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
 }

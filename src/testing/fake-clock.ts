@@ -1,6 +1,9 @@
 import { parseDuration, type Duration } from '../core/duration.js';
 import type { Clock } from '../engine/clock.js';
 
+/** How long, in real time, `advance` waits at most for the store writes under way, each time. */
+const HOLD_LIMIT_MS = 1000;
+
 interface Pending {
   at: number;
   seq: number;
@@ -25,6 +28,8 @@ export class FakeClock implements Clock {
   private current: number;
   private seq = 0;
   private pending: Pending[] = [];
+  /** Store writes the engine started and that have not settled (see {@link hold}). */
+  private readonly held = new Set<Promise<unknown>>();
 
   constructor(start = Date.UTC(2026, 0, 1)) {
     this.current = start;
@@ -42,6 +47,34 @@ export class FakeClock implements Clock {
     };
   }
 
+  /**
+   * Told by the engine of each store write it starts: `advance` waits for those under way before
+   * it moves time (see {@link Clock.hold}), so a timer that such a write records (a retry's
+   * backoff, a sleep) is armed before time passes it, however long the fdatasync takes.
+   */
+  hold(work: Promise<unknown>): void {
+    this.held.add(work);
+    const done = (): void => void this.held.delete(work);
+    work.then(done, done);
+  }
+
+  /**
+   * The default wait between timers: a few turns of the event loop, and the store writes under
+   * way (for at most {@link HOLD_LIMIT_MS} of real time: a test may hold a write on purpose).
+   */
+  private async settleWrites(): Promise<void> {
+    await settle();
+    const deadline = performance.now() + HOLD_LIMIT_MS;
+    while (this.held.size > 0 && performance.now() < deadline) {
+      await Promise.race([
+        Promise.allSettled([...this.held]),
+        new Promise<void>((r) => setTimeout(r, 10)),
+      ]);
+      // Continuations of the writes (arming the timers they recorded) run now.
+      await settle(1);
+    }
+  }
+
   /** Timers waiting to fire. */
   get timerCount(): number {
     return this.pending.length;
@@ -56,10 +89,13 @@ export class FakeClock implements Clock {
 
   /**
    * Moves time forward by `d`, firing every timer that falls due, in order, and letting I/O
-   * settle after each one: by default a few turns of the event loop ({@link settle}); `between`
-   * replaces that wait (`testApp` passes one that waits until the engine has nothing left to do).
+   * settle after each one: by default a few turns of the event loop ({@link settle}) and the
+   * engine's store writes under way (see {@link hold}); `between` replaces that wait (`testApp` passes one that waits until the engine has nothing left to do).
    */
-  async advance(d: Duration, between: () => Promise<void> = () => settle()): Promise<void> {
+  async advance(
+    d: Duration,
+    between: () => Promise<void> = () => this.settleWrites(),
+  ): Promise<void> {
     const target = this.current + parseDuration(d);
     await between();
     for (;;) {
