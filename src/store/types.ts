@@ -6,10 +6,13 @@ import type { ActiveCounts, CommitObserver, KeyQueueDepth } from './observe.js';
  * The Store interface: everything the engine persists goes through it. Adapters (SQLite,
  * PostgreSQL) implement it and must pass the one conformance suite in `conformance.ts`.
  *
- * Writes are typed operations, not SQL, and are applied by `write()` in order. An adapter
- * groups the writes of many concurrent callers into shared commits (group commit): a
- * `write()` resolves only once its operations are durable, and operations from calls that
- * resolved earlier are never lost when a later one is.
+ * Writes are typed operations, not SQL, and are applied by `write()` in order: a call's
+ * operations in their order, and calls in the order they were made wherever they touch the same
+ * invocation, object key or entry (PostgreSQL with `pipeline` > 1 commits unrelated calls in
+ * parallel batches). An adapter groups the writes of many concurrent callers into shared
+ * commits (group commit): a `write()` resolves only once its operations are durable, and
+ * operations from calls that resolved earlier are never lost when a later one is. A commit that
+ * fails as a whole also fails the related calls queued behind it.
  */
 export interface Store {
   /**
