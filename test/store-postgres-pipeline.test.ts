@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { appOptionsFromEnv } from '../src/app.js';
 import type { JournalEntry } from '../src/core/journal.js';
 import { inv } from '../src/store/conformance.js';
@@ -279,6 +279,11 @@ describe('PostgresStore with several batches in flight (pipeline)', () => {
         }
       }
     };
+    // However the test ends, the writers stop (a failed assertion must not leave them looping
+    // against a closed store).
+    onTestFinished(() => {
+      stop = true;
+    });
     const writers = Array.from({ length: 8 }, writer);
     await until(() => acknowledged.length >= 100, 'writes flow');
     const blocker = await admin.connect();
@@ -301,7 +306,9 @@ describe('PostgresStore with several batches in flight (pipeline)', () => {
         () => 'committed',
         (err: unknown) => err,
       );
-      // The other batches in flight go on meanwhile.
+      // The other batches in flight go on meanwhile. Fresh writers: under load every writer's
+      // outstanding call may have joined the stuck call's batch (group commit), and waits with it.
+      writers.push(...Array.from({ length: 4 }, writer));
       const before = acknowledged.length;
       await until(() => acknowledged.length >= before + 100, 'writes go on beside a stuck batch');
       expect(blocked.settled()).toBe(false);
