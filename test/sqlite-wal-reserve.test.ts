@@ -87,4 +87,36 @@ describe('SQLite WAL reserved ahead of the writes', () => {
     // 64 KiB of threshold + one 1 MiB chunk, rounded to whole frames.
     expect(fs.statSync(`${file}-wal`).size).toBeLessThanOrEqual(64 * 1024 + 1024 * 1024 + 8192);
   });
+
+  it('reads the WAL size far less often than once per transaction, and keeps the reserve ahead of the writes', async () => {
+    const file = path.join(dir(), 'keel.db');
+    const store = open(file);
+    // About 13 frames per write, 200 writes: some 11 MiB of WAL, under the 16 MiB threshold.
+    const big = 'y'.repeat(20_000);
+    for (let i = 0; i < 200; i++) {
+      await store.write([{ op: 'invocation.insert', row: inv(`w${i}`, { input: { big, i } }) }]);
+      // Never written into space that was not reserved: the file's last 4 KiB stay zeros.
+      if (i % 10 === 9) {
+        const fd = fs.openSync(`${file}-wal`, 'r');
+        try {
+          const size = fs.fstatSync(fd).size;
+          const tail = Buffer.alloc(4096);
+          fs.readSync(fd, tail, 0, 4096, size - 4096);
+          expect(tail.every((b) => b === 0)).toBe(true);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+    }
+    expect(store.stats.walReserved).toBeGreaterThanOrEqual(10 * 1024 * 1024);
+    expect(store.stats.checkpoints).toBe(0);
+    expect(store.stats.transactions).toBeGreaterThanOrEqual(200);
+    expect(store.stats.walChecks).toBeLessThan(store.stats.transactions / 2);
+    // Small writes (one frame or two each, as a journal entry is): far fewer reads still.
+    const before = { ...store.stats };
+    for (let i = 0; i < 400; i++)
+      await store.write([{ op: 'state.set', service: 's', key: 'k', name: 'n', value: i }]);
+    expect(store.stats.transactions - before.transactions).toBe(400);
+    expect(store.stats.walChecks - before.walChecks).toBeLessThan(400 / 8);
+  });
 });

@@ -17,6 +17,12 @@ const MAX_BATCH_OPS = 1024;
  */
 const MAX_SYNCS = 2;
 
+/**
+ * The WAL's size is read again after at most this many transactions, whatever the estimate
+ * says: one transaction with a large payload can write far more frames than its ops suggest.
+ */
+const MAX_TXNS_UNCHECKED = 32;
+
 /** An fdatasync in flight and the calls it makes durable. */
 interface Sync {
   covered: Waiter[];
@@ -65,6 +71,8 @@ export interface GroupCommitStats {
   pauseNs: number;
   /** Bytes of zeros added to the WAL ahead of the writes (see {@link WalReserve}). */
   walReserved: number;
+  /** Times the WAL's size was read (see `checkWal`). */
+  walChecks: number;
 }
 
 /**
@@ -95,6 +103,7 @@ export class GroupCommit {
     checkpointNs: 0,
     pauseNs: 0,
     walReserved: 0,
+    walChecks: 0,
   };
 
   /** Told of every batch (metrics); set through `Store.observeCommits`. */
@@ -128,6 +137,12 @@ export class GroupCommit {
   /** WAL frames at which the next checkpoint starts; raised after a checkpoint that was blocked. */
   private checkpointAt: number;
   private failure?: StoreError;
+  /** The WAL's size when last read, and the counters then (see {@link afterFlush}). */
+  private walSeen = { frames: 0, transactions: 0, ops: 0 };
+  /** The WAL's size is read again once this many transactions or ops have committed. */
+  private walCheckAt = { transactions: 0, ops: 0 };
+  /** WAL frames per committed op, the most seen lately (decays, so one outlier fades). */
+  private framesPerOp = 1;
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly o: GroupCommitOptions) {
@@ -140,7 +155,8 @@ export class GroupCommit {
     this.savepoint = db.prepare('SAVEPOINT w');
     this.release = db.prepare('RELEASE w');
     this.rollbackTo = db.prepare('ROLLBACK TO w');
-    // NOOP reports the WAL size without checkpointing (SQLite >= 3.51): about 2µs.
+    // NOOP reports the WAL size without checkpointing (SQLite >= 3.51): microseconds, but per
+    // transaction that adds up (see checkWal).
     this.walFrames = db.prepare('PRAGMA wal_checkpoint(NOOP)');
     this.checkpointAt = o.checkpointFrames;
     // The caller made sure the WAL exists. While our connection is open no other connection
@@ -382,16 +398,57 @@ export class GroupCommit {
   }
 
   private afterFlush(): void {
-    if (this.failure === undefined && (this.checkpointing === undefined || this.reserve)) {
-      const [status] = this.walFrames.all() as CheckpointResult[];
-      if (status !== undefined) {
-        if (this.checkpointing === undefined && status.log >= this.checkpointAt)
-          this.checkpointing = this.checkpoint();
-        if (this.reserve?.needed(status.log)) this.reserveDue = true;
-      }
-    }
+    if (
+      this.failure === undefined &&
+      (this.checkpointing === undefined || this.reserve) &&
+      (this.stats.transactions >= this.walCheckAt.transactions ||
+        this.stats.ops >= this.walCheckAt.ops)
+    )
+      this.checkWal();
     if (this.queue.length > 0) this.schedule();
     else this.notifyIfIdle();
+  }
+
+  /**
+   * Reads the WAL's size, starts a checkpoint or marks the reserve due when it is time, and
+   * decides when to read it again. Reading it costs a statement (PRAGMA wal_checkpoint(NOOP),
+   * several microseconds): after every transaction, that was a few percent of a sequential
+   * invocation's time. So it is read again only once the ops committed since could, at twice
+   * the frames per op seen lately, have reached the checkpoint threshold or the end of the
+   * reserve; and after {@link MAX_TXNS_UNCHECKED} transactions at most. Reading it late only
+   * costs a checkpoint started a little late or a few appends past the reserve.
+   */
+  private checkWal(): void {
+    const [status] = this.walFrames.all() as CheckpointResult[];
+    this.stats.walChecks++;
+    const { transactions, ops } = this.stats;
+    if (status === undefined) {
+      this.walCheckAt = { transactions: transactions + 1, ops: ops + 1 };
+      return;
+    }
+    const frames = status.log;
+    const seen = this.walSeen;
+    // A checkpoint that RESTARTed the WAL in between makes the count go down: no sample then.
+    if (frames > seen.frames && ops > seen.ops) {
+      this.framesPerOp = Math.max(
+        (frames - seen.frames) / (ops - seen.ops),
+        this.framesPerOp * 0.9,
+      );
+    }
+    this.walSeen = { frames, transactions, ops };
+    if (this.checkpointing === undefined && frames >= this.checkpointAt)
+      this.checkpointing = this.checkpoint();
+    if (this.reserve?.needed(frames)) this.reserveDue = true;
+    const left = Math.min(
+      this.checkpointing === undefined ? this.checkpointAt - frames : Infinity,
+      this.reserve && !this.reserveDue ? this.reserve.framesLeft(frames) : Infinity,
+    );
+    const opsLeft = left === Infinity ? Infinity : Math.floor(left / (2 * this.framesPerOp));
+    // Due: the next transaction extends the reserve, and the check after it sees how far.
+    this.walCheckAt = {
+      transactions: transactions + (opsLeft >= 1 && !this.reserveDue ? MAX_TXNS_UNCHECKED : 1),
+      ops: ops + Math.max(1, Math.min(opsLeft, Number.MAX_SAFE_INTEGER)),
+    };
   }
 
   /** Never rejects: a failed checkpoint fails the store, a blocked one is retried later. */
@@ -413,6 +470,8 @@ export class GroupCommit {
       }
     } finally {
       this.checkpointing = undefined;
+      // The WAL starts over (or did not): read its size after the next transaction.
+      this.walCheckAt = { transactions: 0, ops: 0 };
       if (this.queue.length > 0) this.schedule();
       else this.notifyIfIdle();
     }
@@ -507,8 +566,8 @@ export class GroupCommit {
   /**
    * A transaction failed as a whole: its calls fail, and so do the calls queued behind it. A
    * call queued before the failure was reported may depend on one of the failed calls (the
-   * engine hands a step's result to the handler before its write is durable, and writes the
-   * handler's later effects right behind it): it must not commit without it. Calls made once
+   * engine starts a new invocation before its insert is durable and queues the handler's
+   * writes right behind it): it must not commit without it. Calls made once
    * the failure is known go into the next transaction as usual.
    */
   private rejectBatch(batch: Waiter[], err: StoreError): void {

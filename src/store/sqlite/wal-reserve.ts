@@ -54,6 +54,16 @@ export class WalReserve {
   }
 
   /**
+   * How many more frames may follow `frames` before {@link needed} says yes (Infinity once the
+   * reserve reached its limit): lets the caller read the WAL's size less often.
+   */
+  framesLeft(frames: number): number {
+    if (this.reservedTo >= this.limitBytes) return Infinity;
+    const room = this.reservedTo - MARGIN_BYTES - WAL_HEADER_BYTES;
+    return Math.max(0, Math.floor(room / this.frameBytes) - frames);
+  }
+
+  /**
    * Extends the file by a chunk of zeros past its current size. Call only while holding the WAL
    * write lock (inside a write transaction). Throws what the file system throws.
    */
