@@ -13,7 +13,8 @@ import { requireAdmin, type MountRole } from '../http/mount.js';
 import { errorAnswer, MethodNotAllowedError, sendJson, sendText } from '../http/respond.js';
 import { catalogOf, type HandlerKind, type JsonSchema } from '../ingress/catalog.js';
 import type { StandardSchemaV1 } from '../core/schema.js';
-import { clientGone, MAX_IDEMPOTENCY_KEY_LENGTH } from '../ingress/handlers.js';
+import { clientGone } from '../http/client-gone.js';
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../ingress/handlers.js';
 import { servedOpenApiText } from '../ingress/openapi.js';
 
 /** One entry of `GET /services`. */
@@ -161,7 +162,7 @@ async function invoke(
     return;
   }
   try {
-    const output = await engine.attach(sent.invocationId, { signal: clientGone(res) });
+    const output = await engine.attach(sent.invocationId, { gone: clientGone(res) });
     sendJson(res, 200, { invocationId: sent.invocationId, output }, close);
   } catch (err) {
     const a = errorAnswer(err);

@@ -1,7 +1,13 @@
 import { errorMessage, KeelError } from '../core/errors.js';
 import { notFound } from './info.js';
 import type { Kernel, Outcome } from './kernel.js';
-import { abandoned, MAX_WAITERS, TooManyWaitersError, type WaitOptions } from './waiters.js';
+import {
+  abandoned,
+  goneOnAbort,
+  MAX_WAITERS,
+  TooManyWaitersError,
+  type WaitOptions,
+} from './waiters.js';
 
 interface Deferred<T> {
   resolve(v: T): void;
@@ -112,8 +118,8 @@ export class Results {
     let list = this.waiters.get(id);
     let waiter: Deferred<Outcome> = { resolve, reject };
     if (wait) {
-      const signal = wait.signal;
-      if (signal?.aborted) {
+      const gone = wait.gone ?? (wait.signal ? goneOnAbort(wait.signal) : undefined);
+      if (gone?.happened) {
         reject(abandoned(id));
         return undefined;
       }
@@ -121,24 +127,23 @@ export class Results {
         reject(new TooManyWaitersError(id));
         return undefined;
       }
-      if (signal) {
+      if (gone) {
         // The client went away: forget its waiter now, not when the invocation ends (which
         // may be in 30 days). The invocation itself goes on.
-        const onAbort = (): void => {
+        const unwatch = gone.watch(() => {
           this.drop(id, waiter);
           reject(abandoned(id));
-        };
+        });
         waiter = {
           resolve: (v) => {
-            signal.removeEventListener('abort', onAbort);
+            unwatch();
             resolve(v);
           },
           reject: (e) => {
-            signal.removeEventListener('abort', onAbort);
+            unwatch();
             reject(e);
           },
         };
-        signal.addEventListener('abort', onAbort, { once: true });
       }
     }
     if (!list) this.waiters.set(id, (list = []));

@@ -17,7 +17,8 @@
  * - `GET /flows/definitions/{name}/versions/{n}`: one version;
  * - `GET /flows/runs/{runId}`: as on the ingress.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { clientGone } from '../http/client-gone.js';
+import type { IncomingMessage } from 'node:http';
 import { KeelError, NotFoundError } from '../core/errors.js';
 import type { Engine } from '../engine/engine.js';
 import { isJsonType, parseJson, readBody, unsupportedMediaType } from '../http/body.js';
@@ -50,7 +51,7 @@ export function ingressMount(engine: () => Engine, rt: () => FlowsRuntime): Moun
           ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
         },
         // A client that leaves stops the wait, not the run (it answers the next request).
-        { signal: clientGone(r.res) },
+        { gone: clientGone(r.res) },
       );
       sendJson(r.res, 200, result);
       return;
@@ -164,12 +165,4 @@ function idempotencyKeyOf(req: IncomingMessage): string | undefined {
   if (key.length > 256)
     throw bad(`the Idempotency-Key header is ${key.length} characters; the limit is 256`);
   return key;
-}
-
-function clientGone(res: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }

@@ -5,7 +5,8 @@
  * declarative workflow) and its result mapped into the answer. Its admin routes (`/{name}/keys`,
  * `/{name}/routes`) manage the stored keys and list the routes.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { clientGone } from '../http/client-gone.js';
+import type { IncomingMessage } from 'node:http';
 import { KeelError, UsageError } from '../core/errors.js';
 import { describeMount } from '../http/mount-doc.js';
 import { parseDuration } from '../core/duration.js';
@@ -229,7 +230,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       };
       result = t.send
         ? await h.engine.send(req)
-        : await h.engine.invoke(req, { signal: clientGone(r.res) });
+        : await h.engine.invoke(req, { gone: clientGone(r.res) });
     }
     if (!route.response) return result;
     try {
@@ -414,12 +415,4 @@ function idempotencyKeyOf(req: IncomingMessage): string | undefined {
       `the Idempotency-Key header must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`,
     );
   return v;
-}
-
-function clientGone(res: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { clientGone } from '../http/client-gone.js';
 import { checkDelay, MAX_DELAY_MS, parseDuration } from '../core/duration.js';
 import {
   errorMessage,
@@ -177,7 +178,7 @@ export async function answerInvocation(
   if (r.action === 'get') {
     sendJson(res, 200, info, close);
   } else if (r.action === 'attach') {
-    sendJson(res, 200, await engine.attach(r.id, { signal: clientGone(res) }), close);
+    sendJson(res, 200, await engine.attach(r.id, { gone: clientGone(res) }), close);
   } else {
     const out = await engine.output(r.id);
     if (!out.ready) {
@@ -193,16 +194,4 @@ export async function answerInvocation(
       sendJson(res, 200, out.outcome.output, close);
     }
   }
-}
-
-/**
- * A signal that aborts when the client goes away before its answer was sent, so the engine
- * can release the wait at once instead of holding it until the invocation ends.
- */
-export function clientGone(res: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }

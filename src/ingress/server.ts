@@ -24,7 +24,8 @@ import {
   type HttpServerOptions,
 } from '../http/server.js';
 import { TooManyWaitersError } from '../engine/waiters.js';
-import { answerAwakeable, answerInvocation, clientGone, readInvokeRequest } from './handlers.js';
+import { clientGone } from '../http/client-gone.js';
+import { answerAwakeable, answerInvocation, readInvokeRequest } from './handlers.js';
 import { registerIngress } from './openapi.js';
 import { AWAKEABLES, isAwakeableAction, route, UnknownTargetError, unknownPath } from './router.js';
 import { ingressKeyCheck, IngressUnauthorizedError, SELF_AUTHENTICATED_MOUNTS } from './keys.js';
@@ -212,7 +213,7 @@ export async function serve(engine: Engine, options: IngressOptions = {}): Promi
             withClose(['x-keel-invocation-id', sent.invocationId], base.closing),
           );
         } else {
-          const result = await k.invoke(request, { signal: clientGone(res) });
+          const result = await k.invoke(request, { gone: clientGone(res) });
           // Read again: close() may have been called while the invocation ran.
           sendJson(res, 200, result, withClose(undefined, base.closing));
         }
