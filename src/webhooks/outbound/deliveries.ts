@@ -12,7 +12,7 @@
 import { ValidationError } from '../../core/errors.js';
 import type { StepWrite } from '../../core/replay.js';
 import type { Clock } from '../../engine/clock.js';
-import type { Store } from '../../store/types.js';
+import type { KvRow, Store } from '../../store/types.js';
 import { parseDeliveryId, sortKeyBound } from './ids.js';
 import { SCOPES, type DeliveryRecord, type DeliveryStatus } from './types.js';
 
@@ -59,9 +59,36 @@ export class DeliveryLog {
     if (!ids) return undefined;
     const row = await this.store.getKv(SCOPES.deliveries, ids.logKey);
     // Expired records stay in the store until the engine's next purge; they are gone to us.
-    if (!row || (row.expiresAt !== undefined && row.expiresAt <= this.clock.now()))
-      return undefined;
+    if (!row || this.expired(row, this.clock.now())) return undefined;
     return { record: row.value as DeliveryRecord, version: row.version };
+  }
+
+  /**
+   * Dead-lettered deliveries in the log, of every endpoint, reading at most `scanLimit` records
+   * (beyond, the count is a lower bound). Expired records do not count: they are gone to `get`.
+   */
+  async countFailed(scanLimit: number): Promise<number> {
+    let n = 0;
+    let read = 0;
+    let after: string | undefined;
+    while (read < scanLimit) {
+      const rows = await this.store.listKv(SCOPES.deliveries, {
+        limit: PAGE,
+        ...(after === undefined ? {} : { after }),
+      });
+      const now = this.clock.now();
+      for (const row of rows)
+        if ((row.value as DeliveryRecord).status === 'failed' && !this.expired(row, now)) n++;
+      read += rows.length;
+      if (rows.length < PAGE) break;
+      after = rows[rows.length - 1]!.key;
+    }
+    return n;
+  }
+
+  /** Whether a record outlived its retention (it stays in the store until the next sweep). */
+  private expired(row: KvRow, now: number): boolean {
+    return row.expiresAt !== undefined && row.expiresAt <= now;
   }
 
   /** An endpoint's deliveries, newest first, optionally only those with `status`. */
@@ -86,10 +113,13 @@ export class DeliveryLog {
         limit: ask,
         ...(after !== undefined ? { after } : {}),
       });
+      const now = this.clock.now();
       for (const row of rows) {
         scanned++;
         const r = row.value as DeliveryRecord;
-        if (!options.status || r.status === options.status) {
+        if (this.expired(row, now)) {
+          // Gone to `get` already: listed, it would be a link to a 404. Purged at the next sweep.
+        } else if (!options.status || r.status === options.status) {
           if (out.length === limit) return { deliveries: out, next_cursor: after! };
           out.push(summary(r));
         }
@@ -111,11 +141,14 @@ export class DeliveryLog {
         limit: PAGE,
         ...(after !== undefined ? { after } : {}),
       });
+      const now = this.clock.now();
       for (const row of rows) {
         // Keys sort newest first: past the bound, everything is older than `since`.
         if (row.key.slice(0, bound.length) > bound) return;
         const record = row.value as DeliveryRecord;
-        if (record.status === 'failed') yield { record, version: row.version };
+        // An expired record is not replayed: its retention ended, as `get` says.
+        if (record.status === 'failed' && !this.expired(row, now))
+          yield { record, version: row.version };
       }
       if (rows.length < PAGE) return;
       after = rows[rows.length - 1]!.key;

@@ -9,8 +9,6 @@ import {
   SHORT_BUCKETS,
   type Sample,
 } from '../../observability/metrics/instruments.js';
-import type { Store } from '../../store/types.js';
-import { SCOPES, type DeliveryRecord } from './types.js';
 
 /** Delivery records the DLQ gauge reads at most per scrape: beyond, it is a lower bound. */
 export const DLQ_SCAN_LIMIT = 10_000;
@@ -45,13 +43,14 @@ export class WebhookTotals {
  *
  * @example
  * ```ts
- * if (host.metrics) registerWebhookMetrics(host.metrics, totals, host.store);
+ * if (host.metrics) registerWebhookMetrics(host.metrics, totals, log);
  * ```
  */
 export function registerWebhookMetrics(
   metrics: EngineMetrics,
   totals: WebhookTotals,
-  store: Store,
+  /** The delivery log, which counts the dead-letter queue (see `DeliveryLog.countFailed`). */
+  log: { countFailed(scanLimit: number): Promise<number> },
 ): void {
   const r = metrics.registry;
   new CollectedMetric(
@@ -91,7 +90,7 @@ export function registerWebhookMetrics(
     () => {
       const now = performance.now();
       if (cached !== undefined && now - cached.at < DLQ_TTL_MS) return cached.value;
-      const value = countDlq(store).then(
+      const value = log.countFailed(DLQ_SCAN_LIMIT).then(
         (n): Sample[] => [{ labels: {}, value: n }],
         (): Sample[] => {
           cached = undefined;
@@ -102,21 +101,4 @@ export function registerWebhookMetrics(
       return value;
     },
   );
-}
-
-async function countDlq(store: Store): Promise<number> {
-  let n = 0;
-  let read = 0;
-  let after: string | undefined;
-  while (read < DLQ_SCAN_LIMIT) {
-    const rows = await store.listKv(SCOPES.deliveries, {
-      limit: 1000,
-      ...(after === undefined ? {} : { after }),
-    });
-    for (const row of rows) if ((row.value as DeliveryRecord).status === 'failed') n++;
-    read += rows.length;
-    if (rows.length < 1000) break;
-    after = rows[rows.length - 1]!.key;
-  }
-  return n;
 }

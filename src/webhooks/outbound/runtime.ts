@@ -89,7 +89,7 @@ export class WebhooksRuntime {
           random: Math.random,
         }),
     };
-    if (host.metrics) registerWebhookMetrics(host.metrics, this.totals, store);
+    if (host.metrics) registerWebhookMetrics(host.metrics, this.totals, this.log);
   }
 
   // ---- publishing --------------------------------------------------------------------------
