@@ -474,3 +474,101 @@ describe('debounce when the start and a send race', () => {
     }
   });
 });
+
+describe('debounce pointers expire', () => {
+  const send = (h: Harness, key: string, v: number, period = '1s') =>
+    h.engine.send({
+      service: 'Indexer',
+      handler: 'reindex',
+      input: { v },
+      debounce: { key, period },
+    });
+  const pointers = async (h: Harness) => h.engine.store.listKv('keel.debounce', { limit: 1000 });
+
+  it('retention deletes the pointers of bursts that ran; a later send to such a key starts a new burst, run once', async () => {
+    runs = [];
+    h = await harness({ services: [Indexer], retention: '1h' });
+    clock = h.clock;
+    const first = new Map<string, string>();
+    for (let i = 0; i < 30; i++) first.set(`k${i}`, (await send(h, `k${i}`, i)).invocationId);
+    await h.clock.advance('1s');
+    await until(() => runs.length === 30, 'the 30 bursts to run');
+    const kept = await pointers(h);
+    expect(kept).toHaveLength(30);
+    // Each expires twice the retention (at least 2 h) after its burst's start time.
+    for (const p of kept) expect(p.expiresAt).toBe(h.clock.now() + 2 * 3_600_000);
+    // Past that (and a retention sweep), the pointers are gone with the bursts they named.
+    await h.clock.advance('2h');
+    await h.clock.advance('30m');
+    await until(async () => (await pointers(h!)).length === 0, 'retention to delete the pointers');
+    expect((await h.engine.listInvocations({ service: 'Indexer' })).invocations).toEqual([]);
+    // An old key debounces as a new one: a new burst, joined by the sends within its period.
+    const again = await send(h, 'k0', 100);
+    expect(again.existing).toBe(false);
+    expect(again.invocationId).not.toBe(first.get('k0'));
+    expect((await send(h, 'k0', 101)).invocationId).toBe(again.invocationId);
+    await h.clock.advance('1s');
+    await until(() => runs.length === 31, 'the new burst to run');
+    await h.clock.advance('10s');
+    await settled();
+    expect(runs.slice(30)).toEqual([
+      expect.objectContaining({ id: again.invocationId, input: { v: 101 } }),
+    ]);
+    expect(await pointers(h)).toHaveLength(1);
+  });
+
+  it('without its pointer, a send finds the burst by the chain: joins it while it waits, else starts the next', async () => {
+    runs = [];
+    h = await harness({ services: [Indexer] });
+    clock = h.clock;
+    const drop = async () => {
+      const [p] = await pointers(h!);
+      expect(p).toBeDefined();
+      await h!.engine.store.write([{ op: 'kv.delete', scope: 'keel.debounce', key: p!.key }]);
+    };
+    const a = await send(h, 'doc', 1);
+    await drop();
+    // The burst still waits: found at the chain's start, and joined.
+    const joined = await send(h, 'doc', 2);
+    expect(joined).toMatchObject({ invocationId: a.invocationId, existing: true });
+    await h.clock.advance('1s');
+    await until(() => runs.length === 1, 'the burst to run');
+    // Joined by the chain, not by a pointer: none was written again.
+    expect(await pointers(h)).toEqual([]);
+    // It ran (and is still kept): the chain leads past it to a new burst.
+    const b = await send(h, 'doc', 3);
+    expect(b.existing).toBe(false);
+    expect(b.invocationId).not.toBe(a.invocationId);
+    await h.clock.advance('1s');
+    await until(() => runs.length === 2, 'the second burst to run');
+    await h.clock.advance('10s');
+    await settled();
+    expect(runs.map((r) => [r.id, r.input])).toEqual([
+      [a.invocationId, { v: 2 }],
+      [b.invocationId, { v: 3 }],
+    ]);
+  });
+
+  it('a burst its sends keep waiting keeps its pointer past the first expiry', async () => {
+    runs = [];
+    h = await harness({ services: [Indexer], retention: '1h' });
+    clock = h.clock;
+    const start = h.clock.now();
+    const first = await send(h, 'busy', 0, '40m');
+    const [p0] = await pointers(h);
+    expect(p0!.expiresAt).toBe(start + 40 * 60_000 + 2 * 3_600_000);
+    // A send every 30 min for 3.5 h: never quiet for 40 min, so the burst waits all along.
+    for (let v = 1; v <= 7; v++) {
+      await h.clock.advance('30m');
+      expect((await send(h, 'busy', v, '40m')).invocationId).toBe(first.invocationId);
+    }
+    // Retention swept past the first expiry; the joins pushed it back instead.
+    expect(h.clock.now()).toBeGreaterThan(p0!.expiresAt!);
+    const [p] = await pointers(h);
+    expect(p).toMatchObject({ value: { id: first.invocationId } });
+    expect(p!.expiresAt).toBeGreaterThan(h.clock.now() + 40 * 60_000);
+    await h.clock.advance('40m');
+    await until(() => runs.length === 1, 'the burst to run');
+    expect(runs[0]).toMatchObject({ id: first.invocationId, input: { v: 7 } });
+  });
+});

@@ -51,7 +51,19 @@ function harnessFor(schema = schemaName(), options: Partial<PostgresStoreOptions
 
 storeConformance('postgres', async () => {
   const h = harnessFor();
-  return { store: await h.open(), reopen: h.open, another: h.open, cleanup: h.cleanup };
+  return {
+    store: await h.open(),
+    reopen: h.open,
+    another: h.open,
+    cleanup: h.cleanup,
+    queueKeyRows: async (queue) => {
+      const r = await admin.query<{ n: string }>(
+        `SELECT count(*) AS n FROM "${h.schema}".queue_keys WHERE queue = $1`,
+        [queue],
+      );
+      return Number(r.rows[0]!.n);
+    },
+  };
 });
 
 describe('PostgresStore', () => {

@@ -37,7 +37,23 @@ function harnessFor(dir: string, durability: 'fsync' | 'os') {
 for (const durability of ['fsync', 'os'] as const) {
   storeConformance(`sqlite (${durability})`, async () => {
     const h = harnessFor(tempDir(), durability);
-    return { store: h.open(), reopen: async () => h.open(), cleanup: h.cleanup };
+    return {
+      store: h.open(),
+      reopen: async () => h.open(),
+      cleanup: h.cleanup,
+      queueKeyRows: async (queue) => {
+        // A reader of its own, as another process would be: it sees what the store committed.
+        const db = new Database(h.file, { readonly: true });
+        try {
+          return db
+            .prepare('SELECT count(*) FROM queue_keys WHERE queue = ?')
+            .pluck()
+            .get(queue) as number;
+        } finally {
+          db.close();
+        }
+      },
+    };
   });
 }
 
@@ -98,9 +114,30 @@ describe('SqliteStore', () => {
     expect(await second.getInvocation('a')).toBeDefined();
   });
 
-  it('numbers its migrations 1, 2, ... and is at version 14', () => {
+  it('numbers its migrations 1, 2, ... and is at version 15', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-    expect(SCHEMA_VERSION).toBe(14);
+    expect(SCHEMA_VERSION).toBe(15);
+  });
+
+  it('migration 15 deletes the idle queue key rows nothing counts, keeping the others', async () => {
+    const h = fresh();
+    await h.open().close();
+    // A version 14 database with the rows it kept: idle ones with and without a start log.
+    const db = new Database(h.file);
+    db.exec(`
+      DROP INDEX queue_keys_idle;
+      UPDATE keel_meta SET value = '14' WHERE key = 'schema_version';
+      INSERT INTO queue_keys (queue, qkey, waiting, turn, starts) VALUES
+        ('q', 'idle', 0, 3, '[]'), ('q', 'logged', 0, 4, '[5000]'), ('q', 'waits', 2, 5, '[]');
+    `);
+    db.close();
+    await h.open().close();
+    const after = new Database(h.file, { readonly: true });
+    expect(after.prepare('SELECT qkey FROM queue_keys ORDER BY qkey').pluck().all()).toEqual([
+      'logged',
+      'waits',
+    ]);
+    after.close();
   });
 
   it('upgrades a version 1 database in place, keeping its data', async () => {

@@ -26,7 +26,8 @@ import { DEBOUNCE_TIMER } from './timer-firing.js';
  *   names the burst before it (`…#<previous id>`, `…#-` for the first), so concurrent first
  *   sends of a burst, in any process, insert one invocation (the store's unique dedupe key
  *   decides) and the others join it. A KV row (scope `keel.debounce`) points at the newest
- *   burst, so a send starts there rather than walking the chain.
+ *   burst, so a send starts there rather than walking the chain. The row expires (and retention
+ *   deletes it) long after its burst was due to start: see {@link FlowControl.pointerLife}.
  * - **Throttle.** A KV row per key (scope `keel.throttle`) holds the reserved start times of
  *   the last `limit` starts, written by compare-and-set. A send reserves the first time at which
  *   fewer than `limit` starts fall within `period` before it, and at or after every earlier
@@ -80,9 +81,12 @@ export class FlowControl {
       let after = head?.id;
       let gen = head?.gen ?? 0;
       // Each step either ends or moves one burst along the chain; a walk this long means the
-      // pointer is far behind, which only a stream of lost pointer writes could cause.
+      // pointer is far behind, which only a stream of lost pointer writes could cause (or, with
+      // no pointer, a hundred earlier bursts all still kept: see `pointerLife`).
       for (let step = 0; step < MAX_CHAIN_STEPS; step++) {
-        if (after !== undefined && (await this.join(after, req, d, extra)))
+        // Joining the burst the pointer names: the join keeps the pointer from expiring first.
+        const keep = pointer && after === head?.id ? { key: kvKey, row: pointer } : undefined;
+        if (after !== undefined && (await this.join(after, req, d, extra, keep)))
           return { invocationId: after, status: 'scheduled', existing: true };
         const admitted = await k.admission.create(
           {
@@ -98,7 +102,9 @@ export class FlowControl {
         await admitted.durable;
         gen++;
         if (!admitted.existing) {
-          await this.point(kvKey, { id: admitted.row.id, gen }, pointer);
+          const runAt = admitted.row.runAt ?? k.clock.now() + d.periodMs;
+          const expiresAt = runAt + this.pointerLife(req);
+          await this.point(kvKey, { id: admitted.row.id, gen }, pointer, expiresAt);
           return { invocationId: admitted.row.id, status: 'scheduled', existing: false };
         }
         // Another send (this process's earlier one, or another process's) created this burst:
@@ -123,8 +129,9 @@ export class FlowControl {
     req: Admit,
     d: Debounce,
     extra: ((row: InvocationRow) => WriteOp[]) | undefined,
+    keep: KeptPointer | undefined,
   ): Promise<boolean> {
-    return this.exclusive(id, () => this.joinNow(id, req, d, extra));
+    return this.exclusive(id, () => this.joinNow(id, req, d, extra, keep));
   }
 
   private async joinNow(
@@ -132,6 +139,7 @@ export class FlowControl {
     req: Admit,
     d: Debounce,
     extra: ((row: InvocationRow) => WriteOp[]) | undefined,
+    keep: KeptPointer | undefined,
   ): Promise<boolean> {
     const { k } = this;
     const row = await k.store.getInvocation(id);
@@ -147,6 +155,7 @@ export class FlowControl {
         { op: 'invocation.expect', id, status: ['scheduled'] },
         { op: 'invocation.update', id, set: { input: req.input, runAt, modifiedAt: now } },
         { op: 'timer.put', timer: { invocationId: id, index: DEBOUNCE_TIMER, fireAt: runAt } },
+        ...this.extendPointer(keep, runAt, req, now),
         ...(extra ? extra(row) : []),
       ]);
       return true;
@@ -157,17 +166,74 @@ export class FlowControl {
   }
 
   /**
+   * How long past its burst's `runAt` a pointer is kept: twice the service's retention, at
+   * least two hours. When it expires and retention deletes it, the burst it names has started
+   * (half that time covers a timer that fired late: an engine restart), and the bursts before
+   * it have almost surely been deleted by retention too (each is deleted one retention period
+   * after it finished, and they started before it). A send then finds no pointer and begins at the chain's start
+   * (`…#-`): free, it starts a new burst; taken (an old burst still kept), it walks the few
+   * bursts still kept, each started, and starts a new one after them. Either way no send is
+   * lost or joins a burst that started. Until retention deletes it, an expired pointer is read
+   * and followed like any other (the store returns it): it names a real burst, and its
+   * successors are found by the chain as ever.
+   *
+   * What this does not cover: a pointer deleted while its burst is still `scheduled` (every
+   * engine was stopped for longer than that, so its timer could not fire), or a send that read
+   * the pointer just before retention deleted it while another send found none: each can start
+   * a second burst beside the first. Every send still runs exactly once; the key is only
+   * debounced into two invocations.
+   */
+  private pointerLife(req: Admit): number {
+    return 2 * Math.max(this.k.retention.of(req.def.name), POINTER_SLACK_MS);
+  }
+
+  /**
+   * The op that pushes back the expiry of the pointer a join reached its burst by, when the
+   * join moved `runAt` close to it: by compare-and-set from the row read, so a pointer moved on
+   * meanwhile is left alone (the op answers not ok, the join stands). Rare: once per half a
+   * {@link pointerLife} of a burst kept waiting by its sends (without `maxWait`). A pointer
+   * already expired is not touched: retention may be deleting it, and a put would revive a
+   * stale one under another send's new version.
+   */
+  private extendPointer(
+    keep: KeptPointer | undefined,
+    runAt: number,
+    req: Admit,
+    now: number,
+  ): WriteOp[] {
+    if (!keep) return [];
+    const life = this.pointerLife(req);
+    const { expiresAt, value, version } = keep.row;
+    if (expiresAt !== undefined && (expiresAt <= now || expiresAt >= runAt + life / 2)) return [];
+    return [
+      {
+        op: 'kv.put',
+        scope: DEBOUNCE_SCOPE,
+        key: keep.key,
+        value,
+        expectVersion: version,
+        expiresAt: runAt + life,
+      },
+    ];
+  }
+
+  /**
    * Moves the KV pointer of a debounce key to a newer burst, by compare-and-set from the row
    * read before; a pointer another send moved to a burst at least as new is left alone. A
    * pointer left behind (this write failed) costs later sends a step along the chain, nothing
-   * more: the chain, not the pointer, decides.
+   * more: the chain, not the pointer, decides. `expiresAt`: see {@link pointerLife}.
    */
-  private async point(key: string, to: BurstPointer, read: KvRow | undefined): Promise<void> {
+  private async point(
+    key: string,
+    to: BurstPointer,
+    read: KvRow | undefined,
+    expiresAt: number,
+  ): Promise<void> {
     const { k } = this;
     let version = read?.version ?? 0;
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const [r] = await k.store.write([
-        { op: 'kv.put', scope: DEBOUNCE_SCOPE, key, value: to, expectVersion: version },
+        { op: 'kv.put', scope: DEBOUNCE_SCOPE, key, value: to, expectVersion: version, expiresAt },
       ]);
       if ((r as { ok: boolean }).ok) return;
       const now = await k.store.getKv(DEBOUNCE_SCOPE, key);
@@ -284,6 +350,12 @@ interface BurstPointer {
   gen: number;
 }
 
+/** The pointer a send read, when it joins the burst the pointer names. */
+interface KeptPointer {
+  key: string;
+  row: KvRow;
+}
+
 /** What a throttle key's KV row holds: the last `limit` reserved start times, ascending. */
 interface ThrottleWindow {
   starts: number[];
@@ -295,6 +367,8 @@ const THROTTLE_SCOPE = 'keel.throttle';
 const DEBOUNCE_DEDUPE = 'debounce:';
 const MAX_CHAIN_STEPS = 100;
 const MAX_CAS_ATTEMPTS = 100;
+/** The least time a pointer is kept past its burst's start, as a late timer's margin: an hour. */
+const POINTER_SLACK_MS = 3_600_000;
 
 /**
  * The combinations flow control refuses (400): a debounced send starts after its own period (a

@@ -135,6 +135,174 @@ export function queueConformance(get: () => { store: Store; h: ConformanceHarnes
       expect(ids(await admit(store, { queue: 'qf', ...limits, now: 11_000 }))).toEqual(['f4']);
     });
 
+    it('serves a key that waits between the items of keys that arrive new', async () => {
+      const { store } = get();
+      // "zz" has a backlog; a new key arrives after each of its starts. New keys join the back
+      // of the round, so they cannot keep "zz" waiting (they sort before it on a tie).
+      for (let i = 0; i < 4; i++) await put(store, 'qn', `z${i}`, 'zz');
+      const order: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const [id] = ids(await admit(store, { queue: 'qn', concurrency: 1 }));
+        expect(id).toBeDefined();
+        order.push(id!);
+        await finish(store, id!);
+        await put(store, 'qn', `n${i}`, `k${i}`);
+      }
+      // Round robin by last turn (a tie goes to the lower key): "zz" keeps its share. New keys
+      // placed ahead of every served key would be served one after the other, "zz" never.
+      expect(order).toEqual(['z0', 'n0', 'z1', 'n1', 'n2', 'z2']);
+    });
+
+    it('does not let a key whose row was deleted pass the keys it was behind', async () => {
+      const { store } = get();
+      await put(store, 'qb', 'b0', 'B');
+      await put(store, 'qb', 'b1', 'B');
+      await put(store, 'qb', 'a0', 'A');
+      expect(ids(await admit(store, { queue: 'qb', concurrency: 1 }))).toEqual(['a0']);
+      await finish(store, 'a0');
+      // A had nothing left (its row may be gone); with an item again it goes after B, served
+      // less recently.
+      await put(store, 'qb', 'a1', 'A');
+      expect(ids(await admit(store, { queue: 'qb', concurrency: 1 }))).toEqual(['b0']);
+      await finish(store, 'b0');
+      expect(ids(await admit(store, { queue: 'qb', concurrency: 1 }))).toEqual(['a1']);
+      await finish(store, 'a1');
+      expect(ids(await admit(store, { queue: 'qb', concurrency: 1 }))).toEqual(['b1']);
+    });
+
+    it('keeps no row for a key with nothing waiting and nothing a rate counts', async (t) => {
+      const { h, store } = get();
+      t.skip(!h.queueKeyRows, 'the harness cannot count the rows of queue_keys');
+      // Filed, then admitted: one item for each of 50 keys (a user id, say).
+      for (let i = 0; i < 50; i++) await put(store, 'qu', `u${i}`, `user-${i}`);
+      const all = await admit(store, { queue: 'qu', concurrency: 100, keyConcurrency: 1 });
+      expect(all.admitted).toHaveLength(50);
+      for (const r of all.admitted) await finish(store, r.id);
+      expect(await h.queueKeyRows!('qu')).toBe(0);
+      // Admitted at insert (the fast path): 50 more keys.
+      for (let i = 50; i < 100; i++) {
+        const [, r] = await store.write([
+          { op: 'invocation.insert', row: row(`u${i}`) },
+          {
+            op: 'queue.put',
+            invocationId: `u${i}`,
+            queue: 'qu',
+            key: `user-${i}`,
+            priority: 0,
+            admit: { now: 10_000, concurrency: 100, keyConcurrency: 1 },
+          },
+        ]);
+        expect(r).toEqual({ admitted: true });
+        await finish(store, `u${i}`);
+      }
+      expect(await h.queueKeyRows!('qu')).toBe(0);
+      // A key seen before gets an item again: its row comes back, and it is admitted.
+      await put(store, 'qu', 'again', 'user-7');
+      expect(await h.queueKeyRows!('qu')).toBe(1);
+      expect(await store.queueStats('qu')).toMatchObject({ waiting: 1, keys: 1 });
+      expect(ids(await admit(store, { queue: 'qu', concurrency: 100, keyConcurrency: 1 }))).toEqual(
+        ['again'],
+      );
+      expect(await h.queueKeyRows!('qu')).toBe(0);
+    });
+
+    it('keeps the row of a key while its per-key rate counts a start, then deletes it', async (t) => {
+      const { h, store } = get();
+      t.skip(!h.queueKeyRows, 'the harness cannot count the rows of queue_keys');
+      const keyRate = { limit: 1, periodMs: 1000 };
+      // 30 keys start one item each at 10,000: their rows hold the start the rate counts.
+      for (let i = 0; i < 30; i++) await put(store, 'qp', `p${i}`, `user-${i}`);
+      const first = await admit(store, { queue: 'qp', keyRate, now: 10_000 });
+      expect(first.admitted).toHaveLength(30);
+      for (const r of first.admitted) await finish(store, r.id);
+      expect(await h.queueKeyRows!('qp')).toBe(30);
+      // Within the period, user-3's next item waits for its rate: the row still counts.
+      await put(store, 'qp', 'p3b', 'user-3');
+      expect(ids(await admit(store, { queue: 'qp', keyRate, now: 10_500 }))).toEqual([]);
+      expect(ids(await admit(store, { queue: 'qp', keyRate, now: 11_000 }))).toEqual(['p3b']);
+      await finish(store, 'p3b');
+      // New keys keep starting, one a second, each at insert or by an admission: the rows whose
+      // start left the window go, a few per start.
+      for (let i = 0; i < 20; i++) {
+        const now = 12_000 + i * 1000;
+        const id = `q${i}`;
+        if (i % 2 === 0) {
+          await put(store, 'qp', id, `new-${i}`);
+          expect(ids(await admit(store, { queue: 'qp', keyRate, now }))).toEqual([id]);
+        } else {
+          const [, r] = await store.write([
+            { op: 'invocation.insert', row: row(id) },
+            {
+              op: 'queue.put',
+              invocationId: id,
+              queue: 'qp',
+              key: `new-${i}`,
+              priority: 0,
+              admit: { now, keyRate },
+            },
+          ]);
+          expect(r).toEqual({ admitted: true });
+        }
+        await finish(store, id);
+      }
+      // Only the last start is still in its window.
+      expect(await h.queueKeyRows!('qp')).toBe(1);
+    });
+
+    it('loses no item when puts of a key race the admissions that delete its row', async (t) => {
+      const { h, store } = get();
+      t.skip(!h.another, 'this adapter is not shared between processes');
+      const other = await h.another!();
+      try {
+        const limits = { concurrency: 2, keyConcurrency: 1 };
+        const total = 60;
+        let putsDone = false;
+        // One store files items of 3 keys (every other one tries the fast path first) ...
+        const putting = (async () => {
+          for (let i = 0; i < total; i++) {
+            const id = `race${i}`;
+            await store.write([
+              { op: 'invocation.insert', row: row(id) },
+              {
+                op: 'queue.put',
+                invocationId: id,
+                queue: 'qrace',
+                key: `k${i % 3}`,
+                priority: 0,
+                ...(i % 2 === 0 ? { admit: { now: 10_000, ...limits } } : {}),
+              },
+            ]);
+          }
+          putsDone = true;
+        })();
+        // ... while the other admits and finishes them, emptying (deleting) the keys' rows.
+        const started = new Set<string>();
+        const admitting = (async () => {
+          // Until all is put and nothing runs; then a few idle rounds more, which admit what a
+          // lost count would leave behind only if it was not lost.
+          for (let idle = 0; idle < 5;) {
+            const r = await admit(other, { queue: 'qrace', ...limits });
+            for (const x of r.admitted) {
+              expect(started.has(x.id)).toBe(false);
+              started.add(x.id);
+            }
+            const running = await other.listInvocations({ status: 'running', limit: 10 });
+            for (const x of running) await finish(other, x.id);
+            const quiet = putsDone && r.admitted.length === 0 && running.length === 0;
+            idle = quiet ? idle + 1 : 0;
+          }
+        })();
+        await Promise.all([putting, admitting]);
+        // Admitted here or at insert: every item ran, none waits, no key row is left.
+        const done = await store.listInvocations({ status: 'completed', limit: 1000 });
+        expect(done.filter((x) => x.id.startsWith('race'))).toHaveLength(total);
+        expect(await store.queueStats('qrace')).toMatchObject({ waiting: 0, running: 0, keys: 0 });
+        if (h.queueKeyRows) expect(await h.queueKeyRows('qrace')).toBe(0);
+      } finally {
+        await other.close();
+      }
+    });
+
     it('refuses queue.admit with other ops in the same write', async () => {
       const { store } = get();
       await expect(

@@ -31,6 +31,11 @@ export interface ConformanceHarness {
   another?: () => Promise<Store>;
   /** Closes every store the harness opened (tolerating closed ones) and deletes the data. */
   cleanup: () => Promise<void>;
+  /**
+   * A look inside, for the tests that bound what the store keeps: how many per-key rows
+   * flow-control queue `queue` holds (idle ones included). Those tests are skipped without it.
+   */
+  queueKeyRows?: (queue: string) => Promise<number>;
 }
 
 /**

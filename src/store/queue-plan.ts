@@ -13,7 +13,14 @@
  * - **Fairness**: keys take turns. Each admission stamps its key with the queue's next turn
  *   number, and keys with waiting invocations are served lowest turn first, so a key that just
  *   got one goes to the back, and a key with 10 waiting is served between the starts of a key
- *   with 10,000.
+ *   with 10,000. A key that had nothing waiting joins at the queue's current turn when an item
+ *   arrives (the back of the round), so a stream of new keys cannot starve a waiting one.
+ * - **Key rows**: a key's row (waiting count, turn, start log) is kept only while items wait
+ *   under it or its start log holds starts a per-key rate may still count. Emptied without a
+ *   start log, it is deleted at once (`saveKey`, `empty`); with one, an admission deletes the
+ *   idle rows served longest ago once their last start left the rate's window (`prune`). So a
+ *   queue keyed by user id keeps rows for the users with work waiting or recently started, not
+ *   one per user ever seen. A put after a delete creates the row again (turn: the queue's).
  * - **Priority**: within one key, higher `priority` first, then arrival order.
  */
 import type { InvocationRow, QueueAdmit, QueueAdmitResult } from './types.js';
@@ -43,10 +50,21 @@ export type QueueQuery =
    * (and the waiting count drops all the same).
    */
   | { q: 'start'; id: string; key: string }
-  /** A key said to have waiting items has none: set its waiting count to 0. Answer: none. */
+  /**
+   * A key said to have waiting items has none: set its waiting count to 0 (unless an item waits
+   * under it by now), and delete its row if it has no start log. Answer: none.
+   */
   | { q: 'empty'; key: string }
-  /** Store a key's turn and start log. Answer: none. */
+  /**
+   * Store a key's turn and start log; when the log is empty and nothing waits under the key any
+   * more, delete its row instead. Answer: none.
+   */
   | { q: 'saveKey'; key: string; turn: number; starts: number[] }
+  /**
+   * Of the `limit` idle keys (nothing waiting) served longest ago, delete those whose newest
+   * logged start is at or before `before` (or that have none). Answer: how many, `number`.
+   */
+  | { q: 'prune'; before: number; limit: number }
   /** Store the queue's turn counter and start log. Answer: none. */
   | { q: 'saveQueue'; turn: number; starts: number[] }
   /** Whether any key of the queue has waiting items: `boolean`. */
@@ -54,6 +72,8 @@ export type QueueQuery =
 
 /** Keys read per round. */
 const KEY_PAGE = 256;
+/** Idle key rows looked at per admission for ones that can go, besides one per start. */
+const PRUNE_MIN = 4;
 
 /** The start log of a rate, without the starts that left its window. */
 function window(starts: number[], rate: QueueAdmit['rate'], now: number): number[] {
@@ -135,6 +155,12 @@ export function* admitPlan(req: QueueAdmit): Generator<QueueQuery, QueueAdmitRes
   if (admitted.length > 0 || turn !== queue.turn)
     yield { q: 'saveQueue', turn, starts: req.rate ? qStarts : [] };
   if (req.rate && qStarts.length >= req.rate.limit) later(qStarts[0]! + req.rate.periodMs);
+  // Each start may leave one idle row with a start log: look at as many, and a few more.
+  yield {
+    q: 'prune',
+    before: now - (req.keyRate?.periodMs ?? 0),
+    limit: admitted.length + PRUNE_MIN,
+  };
   const waiting = (yield { q: 'anyWaiting' }) as boolean;
   return retryAt === undefined ? { admitted, waiting } : { admitted, retryAt, waiting };
 }

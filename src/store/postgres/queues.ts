@@ -134,17 +134,43 @@ async function admitOnce(
         return withPayloads(c, s, decodeInvocation(r.rows[0]!));
       }
       case 'empty':
-        await c.query(`UPDATE ${s}.queue_keys SET waiting = 0 WHERE queue = $1 AND qkey = $2`, [
-          queue,
-          q.key,
-        ]);
+        // Only while no item waits under the key: one filed since the items were read keeps it.
+        await c.query(
+          `UPDATE ${s}.queue_keys SET waiting = 0 WHERE queue = $1 AND qkey = $2 AND NOT EXISTS (` +
+            `SELECT 1 FROM ${s}.queue_items WHERE queue = $1 AND qkey = $2 AND NOT admitted)`,
+          [queue, q.key],
+        );
+        await c.query(
+          `DELETE FROM ${s}.queue_keys WHERE queue = $1 AND qkey = $2 AND waiting = 0 AND starts = '[]'`,
+          [queue, q.key],
+        );
         return undefined;
-      case 'saveKey':
+      case 'saveKey': {
+        // `waiting = 0` is checked again on a row a concurrent put updated: that row stays.
+        if (q.starts.length === 0) {
+          const gone = await c.query(
+            `DELETE FROM ${s}.queue_keys WHERE queue = $1 AND qkey = $2 AND waiting = 0`,
+            [queue, q.key],
+          );
+          if ((gone.rowCount ?? 0) > 0) return undefined;
+        }
         await c.query(
           `UPDATE ${s}.queue_keys SET turn = $1, starts = $2 WHERE queue = $3 AND qkey = $4`,
           [q.turn, JSON.stringify(q.starts), queue, q.key],
         );
         return undefined;
+      }
+      case 'prune': {
+        // Index queue_keys_idle (migration 15); see the query's comment in queue-plan.ts.
+        const r = await c.query(
+          `DELETE FROM ${s}.queue_keys AS k WHERE k.queue = $1 AND k.waiting = 0 AND k.qkey IN (` +
+            `SELECT i.qkey FROM ${s}.queue_keys AS i WHERE i.queue = $1 AND i.waiting = 0 ` +
+            'ORDER BY i.turn, i.qkey LIMIT $2) ' +
+            'AND coalesce((k.starts::jsonb ->> -1)::bigint, 0) <= $3',
+          [queue, q.limit, q.before],
+        );
+        return r.rowCount ?? 0;
+      }
       case 'anyWaiting': {
         const r = await c.query(
           `SELECT 1 FROM ${s}.queue_keys WHERE queue = $1 AND waiting > 0 LIMIT 1`,

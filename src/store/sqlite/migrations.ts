@@ -14,6 +14,7 @@ import { sql as m0011 } from './migrations/0011_handoff_starts.js';
 import { sql as m0012 } from './migrations/0012_queues.js';
 import { sql as m0013 } from './migrations/0013_large_payloads.js';
 import { sql as m0014 } from './migrations/0014_expect_run_at.js';
+import { sql as m0015 } from './migrations/0015_queue_key_rows.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -34,6 +35,7 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
   { version: 12, name: 'queues', sql: m0012 },
   { version: 13, name: 'large_payloads', sql: m0013 },
   { version: 14, name: 'expect_run_at', sql: m0014 },
+  { version: 15, name: 'queue_key_rows', sql: m0015 },
 ];
 
 /** The schema version this code writes and understands. */

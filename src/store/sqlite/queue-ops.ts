@@ -6,6 +6,9 @@ import { BlobStatements } from './blob-ops.js';
 
 const FINISHED = "('completed', 'failed')";
 
+/** Idle key rows (nothing waiting) looked at per fast-path start for ones that can go. */
+const PRUNE_PER_START = 4;
+
 /** A stored start log without the starts that left the rate's window (empty without a rate). */
 function startsIn(stored: string | undefined, rate: QueueAdmit['rate'], now: number): number[] {
   if (!rate || stored === undefined) return [];
@@ -28,6 +31,9 @@ export class QueueStatements {
   private readonly dropItem: Database.Statement;
   private readonly uncount: Database.Statement;
   private readonly empty: Database.Statement;
+  private readonly dropIdle: Database.Statement;
+  private readonly dropUnlogged: Database.Statement;
+  private readonly prune: Database.Statement;
   private readonly saveKey: Database.Statement;
   private readonly saveQueue: Database.Statement;
   private readonly stats: Database.Statement;
@@ -46,9 +52,13 @@ export class QueueStatements {
     this.putItem = db.prepare(
       'INSERT OR IGNORE INTO queue_items (invocation_id, queue, qkey, priority, n) VALUES (?, ?, ?, ?, ?)',
     );
+    // A key that had nothing waiting (a new one, or one whose row was deleted when it had
+    // nothing left to count) joins the back of the round: the queue's current turn.
     this.countWaiting = db.prepare(
-      'INSERT INTO queue_keys (queue, qkey, waiting, turn) VALUES (?, ?, 1, 0) ' +
-        'ON CONFLICT (queue, qkey) DO UPDATE SET waiting = waiting + 1',
+      'INSERT INTO queue_keys (queue, qkey, waiting, turn) ' +
+        'VALUES (?, ?, 1, coalesce((SELECT turn FROM queues WHERE queue = ?), 0)) ' +
+        'ON CONFLICT (queue, qkey) DO UPDATE SET waiting = waiting + 1, ' +
+        'turn = CASE WHEN waiting = 0 THEN max(turn, excluded.turn) ELSE turn END',
     );
     this.forgetFinished = db.prepare(
       'DELETE FROM queue_items WHERE queue = ? AND admitted = 1 AND NOT EXISTS (' +
@@ -74,7 +84,25 @@ export class QueueStatements {
     this.uncount = db.prepare(
       'UPDATE queue_keys SET waiting = max(waiting - 1, 0) WHERE queue = ? AND qkey = ?',
     );
-    this.empty = db.prepare('UPDATE queue_keys SET waiting = 0 WHERE queue = ? AND qkey = ?');
+    // Only while no item waits under the key: one filed since the items were read keeps it.
+    this.empty = db.prepare(
+      'UPDATE queue_keys SET waiting = 0 WHERE queue = ? AND qkey = ? AND NOT EXISTS (' +
+        'SELECT 1 FROM queue_items WHERE queue = ? AND qkey = ? AND admitted = 0)',
+    );
+    this.dropIdle = db.prepare(
+      'DELETE FROM queue_keys WHERE queue = ? AND qkey = ? AND waiting = 0',
+    );
+    this.dropUnlogged = db.prepare(
+      "DELETE FROM queue_keys WHERE queue = ? AND qkey = ? AND waiting = 0 AND starts = '[]'",
+    );
+    // The idle rows served longest ago (index queue_keys_idle, migration 15) whose newest start
+    // is out of the per-key rate's window: a key's turn and start log are written together, so
+    // the oldest turns hold the oldest starts.
+    this.prune = db.prepare(
+      'DELETE FROM queue_keys WHERE queue = ? AND waiting = 0 AND qkey IN (' +
+        'SELECT qkey FROM queue_keys WHERE queue = ? AND waiting = 0 ORDER BY turn, qkey LIMIT ?) ' +
+        "AND coalesce(json_extract(starts, '$[#-1]'), 0) <= ?",
+    );
     this.saveKey = db.prepare(
       'UPDATE queue_keys SET turn = ?, starts = ? WHERE queue = ? AND qkey = ?',
     );
@@ -123,7 +151,7 @@ export class QueueStatements {
     if (seq === undefined) return { admitted: false };
     if (admit && this.admitNow(id, queue, key, priority, seq, admit)) return { admitted: true };
     if (this.putItem.run(id, queue, key, priority, seq).changes > 0)
-      this.countWaiting.run(queue, key);
+      this.countWaiting.run(queue, key, queue);
     return { admitted: false };
   }
 
@@ -164,8 +192,12 @@ export class QueueStatements {
     if (req.rate) qStarts = [...qStarts, req.now];
     if (req.keyRate) kStarts = [...kStarts, req.now];
     const turn = (head?.turn ?? 0) + 1;
-    this.stampKey.run(queue, key, turn, JSON.stringify(kStarts));
+    // Nothing waits under the key: its row is only needed for a per-key rate's start log (it
+    // comes back at the queue's turn when an item waits again, as it would be stamped now).
+    if (req.keyRate) this.stampKey.run(queue, key, turn, JSON.stringify(kStarts));
+    else this.dropIdle.run(queue, key);
     this.saveQueue.run(queue, turn, JSON.stringify(qStarts));
+    this.pruneIdle(queue, req, PRUNE_PER_START);
     return true;
   }
 
@@ -204,11 +236,16 @@ export class QueueStatements {
           return decodeInvocation(this.invocation.get(q.id) as InvocationRecord, this.blobs.part);
         }
         case 'empty':
-          this.empty.run(queue, q.key);
+          this.empty.run(queue, q.key, queue, q.key);
+          this.dropUnlogged.run(queue, q.key);
           return undefined;
         case 'saveKey':
+          if (q.starts.length === 0 && this.dropIdle.run(queue, q.key).changes > 0)
+            return undefined;
           this.saveKey.run(q.turn, JSON.stringify(q.starts), queue, q.key);
           return undefined;
+        case 'prune':
+          return this.prune.run(queue, queue, q.limit, q.before).changes;
         case 'saveQueue':
           this.saveQueue.run(queue, q.turn, JSON.stringify(q.starts));
           return undefined;
@@ -216,6 +253,15 @@ export class QueueStatements {
           return this.anyWaiting.get(queue) !== undefined;
       }
     });
+  }
+
+  /**
+   * Deletes up to `limit` idle key rows of `queue` that no limit of `req` counts any more (see
+   * the `prune` statement): a start adds at most one idle row, so a few per start keep them to
+   * the keys started within the per-key rate's period.
+   */
+  private pruneIdle(queue: string, req: Omit<QueueAdmit, 'queue' | 'max'>, limit: number): void {
+    this.prune.run(queue, queue, limit, req.now - (req.keyRate?.periodMs ?? 0));
   }
 
   /** See `Store.queueStats`. */
