@@ -63,6 +63,35 @@ storeConformance('postgres', async () => {
       );
       return Number(r.rows[0]!.n);
     },
+    queueStartLog: {
+      read: async (queue, key) => {
+        const r =
+          key === undefined
+            ? await admin.query<{ starts: string }>(
+                `SELECT starts FROM "${h.schema}".queues WHERE queue = $1`,
+                [queue],
+              )
+            : await admin.query<{ starts: string }>(
+                `SELECT starts FROM "${h.schema}".queue_keys WHERE queue = $1 AND qkey = $2`,
+                [queue, key],
+              );
+        return r.rows[0]?.starts;
+      },
+      write: async (queue, key, starts) => {
+        if (key === undefined)
+          await admin.query(
+            `INSERT INTO "${h.schema}".queues (queue, turn, starts) VALUES ($1, 0, $2) ` +
+              'ON CONFLICT (queue) DO UPDATE SET starts = excluded.starts',
+            [queue, starts],
+          );
+        else
+          await admin.query(
+            `INSERT INTO "${h.schema}".queue_keys (queue, qkey, waiting, turn, starts) ` +
+              'VALUES ($1, $2, 0, 0, $3) ON CONFLICT (queue, qkey) DO UPDATE SET starts = excluded.starts',
+            [queue, key, starts],
+          );
+      },
+    },
   };
 });
 
@@ -584,6 +613,88 @@ describe('PostgresStore', () => {
       { inserted: true },
     ]);
     expect((await store.listRunnable('p1')).map((r) => r.id)).toEqual(['old-pending', 'new']);
+  });
+
+  it('migration 16 turns the start logs of queues into slots, and the fast path counts them', async () => {
+    const h = fresh();
+    const s = `"${h.schema}"`;
+    await admin.query(`CREATE SCHEMA ${s}`);
+    await admin.query(
+      `CREATE TABLE ${s}.migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    for (const m of MIGRATIONS.slice(0, 15)) {
+      await admin.query(m.sql(s));
+      await admin.query(`INSERT INTO ${s}.migrations (version, name) VALUES ($1, $2)`, [
+        m.version,
+        m.name,
+      ]);
+    }
+    // Start logs of one time per start, as version 15 kept them (a batch shares its time).
+    await admin.query(
+      `INSERT INTO ${s}.queues (queue, turn, starts) VALUES ` +
+        `('q', 9, '[10000,10000,10000,10400]'), ('empty', 1, '[]'), ('new', 2, '[[10000,10050,3]]')`,
+    );
+    await admin.query(
+      `INSERT INTO ${s}.queue_keys (queue, qkey, waiting, turn, starts) VALUES ` +
+        `('q', 'A', 0, 9, '[10400,10000]'), ('q', 'B', 0, 3, '[]')`,
+    );
+    const store = await h.open();
+    const { rows: queues } = await admin.query(
+      `SELECT queue, starts::jsonb AS starts FROM ${s}.queues ORDER BY queue`,
+    );
+    expect(queues).toEqual([
+      { queue: 'empty', starts: [] },
+      { queue: 'new', starts: [[10_000, 10_050, 3]] },
+      {
+        queue: 'q',
+        starts: [
+          [10_000, 10_000, 3],
+          [10_400, 10_400, 1],
+        ],
+      },
+    ]);
+    const { rows: keys } = await admin.query(
+      `SELECT qkey, starts::jsonb AS starts FROM ${s}.queue_keys ORDER BY qkey`,
+    );
+    expect(keys).toEqual([
+      {
+        qkey: 'A',
+        starts: [
+          [10_000, 10_000, 1],
+          [10_400, 10_400, 1],
+        ],
+      },
+      { qkey: 'B', starts: [] },
+    ]);
+    // The converted logs count what they counted (4 starts in [10,000, 11,000)), on the fast
+    // path (queue_admit_now of migration 16) as in the admission.
+    const rate = { limit: 5, periodMs: 1000 };
+    const fast = async (id: string, now: number) =>
+      (
+        await store.write([
+          { op: 'invocation.insert', row: inv(id, { status: 'queued' }) },
+          {
+            op: 'queue.put',
+            invocationId: id,
+            queue: 'q',
+            key: 'C',
+            priority: 0,
+            admit: { now, rate },
+          },
+        ])
+      )[1];
+    expect(await fast('f1', 10_500)).toEqual({ admitted: true });
+    expect(await fast('f2', 10_500)).toEqual({ admitted: false });
+    const [r] = await store.write([{ op: 'queue.admit', queue: 'q', now: 10_999, max: 10, rate }]);
+    expect(r).toMatchObject({ admitted: [], retryAt: 11_000 });
+    const { rows: after } = await admin.query(
+      `SELECT starts::jsonb AS starts FROM ${s}.queues WHERE queue = 'q'`,
+    );
+    expect(after[0].starts).toEqual([
+      [10_000, 10_000, 3],
+      [10_400, 10_400, 1],
+      [10_500, 10_500, 1],
+    ]);
   });
 
   it('rejects in-flight writes with store_unavailable when its connections are terminated, then works again', async () => {

@@ -53,6 +53,41 @@ for (const durability of ['fsync', 'os'] as const) {
           db.close();
         }
       },
+      queueStartLog: {
+        read: async (queue, key) => {
+          const db = new Database(h.file, { readonly: true });
+          try {
+            return (
+              key === undefined
+                ? db.prepare('SELECT starts FROM queues WHERE queue = ?').pluck().get(queue)
+                : db
+                    .prepare('SELECT starts FROM queue_keys WHERE queue = ? AND qkey = ?')
+                    .pluck()
+                    .get(queue, key)
+            ) as string | undefined;
+          } finally {
+            db.close();
+          }
+        },
+        write: async (queue, key, starts) => {
+          // Another connection, as an earlier version's process would be (WAL: the store sees it).
+          const db = new Database(h.file);
+          try {
+            if (key === undefined)
+              db.prepare(
+                'INSERT INTO queues (queue, turn, starts) VALUES (?, 0, ?) ' +
+                  'ON CONFLICT (queue) DO UPDATE SET starts = excluded.starts',
+              ).run(queue, starts);
+            else
+              db.prepare(
+                'INSERT INTO queue_keys (queue, qkey, waiting, turn, starts) VALUES (?, ?, 0, 0, ?) ' +
+                  'ON CONFLICT (queue, qkey) DO UPDATE SET starts = excluded.starts',
+              ).run(queue, key, starts);
+          } finally {
+            db.close();
+          }
+        },
+      },
     };
   });
 }
@@ -114,9 +149,9 @@ describe('SqliteStore', () => {
     expect(await second.getInvocation('a')).toBeDefined();
   });
 
-  it('numbers its migrations 1, 2, ... and is at version 15', () => {
+  it('numbers its migrations 1, 2, ... and is at version 16', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-    expect(SCHEMA_VERSION).toBe(15);
+    expect(SCHEMA_VERSION).toBe(16);
   });
 
   it('migration 15 deletes the idle queue key rows nothing counts, keeping the others', async () => {
@@ -138,6 +173,51 @@ describe('SqliteStore', () => {
       'waits',
     ]);
     after.close();
+  });
+
+  it('migration 16 turns the start logs of queues into slots, counting the same starts', async () => {
+    const h = fresh();
+    await h.open().close();
+    // A version 15 database with start logs of one time per start (a batch shares its time).
+    const db = new Database(h.file);
+    db.exec(`
+      UPDATE keel_meta SET value = '15' WHERE key = 'schema_version';
+      INSERT INTO queues (queue, turn, starts) VALUES
+        ('q', 9, '[10000,10000,10000,10400]'), ('empty', 1, '[]'), ('new', 2, '[[10000,10050,3]]');
+      INSERT INTO queue_keys (queue, qkey, waiting, turn, starts) VALUES
+        ('q', 'A', 0, 9, '[10400,10000]'), ('q', 'B', 0, 3, '[]');
+    `);
+    db.close();
+    const store = h.open();
+    const read = (sql: string) => {
+      const r = new Database(h.file, { readonly: true });
+      try {
+        return r.prepare(sql).all();
+      } finally {
+        r.close();
+      }
+    };
+    expect(read('SELECT queue, starts FROM queues ORDER BY queue')).toEqual([
+      { queue: 'empty', starts: '[]' },
+      { queue: 'new', starts: '[[10000,10050,3]]' },
+      { queue: 'q', starts: '[[10000,10000,3],[10400,10400,1]]' },
+    ]);
+    expect(read('SELECT qkey, starts FROM queue_keys ORDER BY qkey')).toEqual([
+      { qkey: 'A', starts: '[[10000,10000,1],[10400,10400,1]]' },
+      { qkey: 'B', starts: '[]' },
+    ]);
+    // The converted logs count what they counted: 4 of 5 starts in [10,000, 11,000).
+    await store.write([
+      { op: 'invocation.insert', row: inv('w1', { status: 'queued' }) },
+      { op: 'invocation.insert', row: inv('w2', { status: 'queued' }) },
+      { op: 'queue.put', invocationId: 'w1', queue: 'q', key: 'C', priority: 0 },
+      { op: 'queue.put', invocationId: 'w2', queue: 'q', key: 'C', priority: 0 },
+    ]);
+    const [r] = await store.write([
+      { op: 'queue.admit', queue: 'q', now: 10_500, max: 10, rate: { limit: 5, periodMs: 1000 } },
+    ]);
+    expect(r).toMatchObject({ admitted: [{ id: 'w1' }], retryAt: 11_000 });
+    await store.close();
   });
 
   it('upgrades a version 1 database in place, keeping its data', async () => {

@@ -39,7 +39,7 @@ export interface Queue {
   readonly keyRate?: { limit: number; periodMs: number };
 }
 
-/** Longest sliding window: a start log holds at most `limit` times, kept for `period`. */
+/** Largest `limit` of a rate (its start log holds slots, whatever the limit: see src/core/sliding-window.ts). */
 const MAX_RATE_LIMIT = 100_000;
 
 function count(what: string, n: number | undefined): number | undefined {

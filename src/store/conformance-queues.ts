@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConformanceHarness } from './conformance.js';
-import type { InvocationRow, QueueAdmit, QueueAdmitResult, Store } from './types.js';
+import type { InvocationRow, QueueAdmit, QueueAdmitResult, Store, WriteOp } from './types.js';
 
 /**
  * The flow-control queue part of the Store conformance suite (run by `storeConformance`):
@@ -89,6 +89,132 @@ export function queueConformance(get: () => { store: Store; h: ConformanceHarnes
       expect(b.retryAt).toBe(11_000);
       const c = await admit(store, { queue: 'qr', rate, now: 11_000 });
       expect(ids(c)).toEqual(['r2', 'r3']);
+    });
+
+    it('counts a rate by slots: a start waits until the whole slot of the oldest has left', async () => {
+      const { store } = get();
+      for (let i = 0; i < 6; i++) await put(store, 'qw', `w${i}`);
+      // 10 slots per period: starts less than 100 ms after a slot's first share it.
+      const rate = { limit: 3, periodMs: 1000 };
+      expect(ids(await admit(store, { queue: 'qw', rate, now: 10_000, max: 1 }))).toEqual(['w0']);
+      expect(ids(await admit(store, { queue: 'qw', rate, now: 10_050, max: 1 }))).toEqual(['w1']);
+      const full = await admit(store, { queue: 'qw', rate, now: 10_150 });
+      expect(ids(full)).toEqual(['w2']);
+      // The slot [10,000, 10,050] counts 2 until 10,050 left the window: not at 11,000 yet.
+      expect(full.retryAt).toBe(11_050);
+      const early = await admit(store, { queue: 'qw', rate, now: 11_000 });
+      expect(ids(early)).toEqual([]);
+      expect(early.retryAt).toBe(11_050);
+      const open = await admit(store, { queue: 'qw', rate, now: 11_050 });
+      expect(ids(open)).toEqual(['w3', 'w4']);
+      expect(open.retryAt).toBe(11_150);
+    });
+
+    it('keeps a small start log for a large rate, whatever the number of starts', async (t) => {
+      const { h, store } = get();
+      t.skip(!h.queueStartLog, 'the harness cannot read the start logs');
+      const rate = { limit: 2000, periodMs: 60_000 };
+      const limits = { rate, keyRate: rate };
+      let id = 0;
+      // 1,500 starts of key "k" over 58 s (all inside one period): per round, 25 filed then
+      // admitted, and 25 admitted at insert (the fast path).
+      for (let round = 0; round < 30; round++) {
+        const now = 10_000 + round * 2000;
+        const filed: WriteOp[] = [];
+        for (let i = 0; i < 25; i++, id++) {
+          filed.push({ op: 'invocation.insert', row: row(`big${id}`) });
+          filed.push({
+            op: 'queue.put',
+            invocationId: `big${id}`,
+            queue: 'qbig',
+            key: 'k',
+            priority: 0,
+          });
+        }
+        await store.write(filed);
+        expect(await admit(store, { queue: 'qbig', ...limits, now })).toMatchObject({
+          admitted: expect.any(Array),
+          waiting: false,
+        });
+        const fast: WriteOp[] = [];
+        for (let i = 0; i < 25; i++, id++) {
+          fast.push({ op: 'invocation.insert', row: row(`big${id}`) });
+          fast.push({
+            op: 'queue.put',
+            invocationId: `big${id}`,
+            queue: 'qbig',
+            key: 'k',
+            priority: 0,
+            admit: { ...limits, now: now + 20 },
+          });
+        }
+        const r = await store.write(fast);
+        expect(r.filter((x) => (x as { admitted?: boolean })?.admitted === true)).toHaveLength(25);
+      }
+      expect(await store.queueStats('qbig')).toMatchObject({ waiting: 0, running: 1500 });
+      for (const key of [undefined, 'k']) {
+        const raw = await h.queueStartLog!.read('qbig', key);
+        expect(raw).toBeDefined();
+        // Slots, not one time per start: a few hundred bytes (1,500 times take ~21 KB).
+        expect(raw!.length).toBeLessThan(600);
+        const slots = JSON.parse(raw!) as Array<[number, number, number]>;
+        expect(slots.length).toBeLessThanOrEqual(12);
+        // Every start is counted.
+        expect(slots.reduce((n, s) => n + s[2], 0)).toBe(1500);
+      }
+      // The limit holds: 500 more at most in this period.
+      await store.write(
+        Array.from({ length: 600 }, (_, i): WriteOp[] => [
+          { op: 'invocation.insert', row: row(`more${i}`) },
+          { op: 'queue.put', invocationId: `more${i}`, queue: 'qbig', key: 'k', priority: 0 },
+        ]).flat(),
+      );
+      const more = await admit(store, { queue: 'qbig', ...limits, now: 69_000, max: 1000 });
+      expect(more.admitted).toHaveLength(500);
+      expect(more.retryAt).toBeGreaterThan(69_000);
+    });
+
+    it('reads the start logs of earlier versions (one time per start)', async (t) => {
+      const { h, store } = get();
+      t.skip(!h.queueStartLog, 'the harness cannot write the start logs');
+      const rate = { limit: 3, periodMs: 1000 };
+      await h.queueStartLog!.write('qo', undefined, '[10000,10500,10000]');
+      for (let i = 0; i < 4; i++) await put(store, 'qo', `o${i}`);
+      const full = await admit(store, { queue: 'qo', rate, now: 10_600 });
+      expect(ids(full)).toEqual([]);
+      expect(full.retryAt).toBe(11_000);
+      expect(ids(await admit(store, { queue: 'qo', rate, now: 11_000 }))).toEqual(['o0', 'o1']);
+      // Written back as slots.
+      expect(JSON.parse((await h.queueStartLog!.read('qo'))!)).toEqual([
+        [10_500, 10_500, 1],
+        [11_000, 11_000, 2],
+      ]);
+      // A key's log, on the fast path and by an admission; and an idle row it still counts
+      // outlives the deletion of the rows whose starts left.
+      const keyRate = { limit: 1, periodMs: 1000 };
+      await h.queueStartLog!.write('qo2', 'A', '[10500]');
+      const fast = (id: string, now: number) =>
+        store
+          .write([
+            { op: 'invocation.insert', row: row(id) },
+            {
+              op: 'queue.put',
+              invocationId: id,
+              queue: 'qo2',
+              key: 'A',
+              priority: 0,
+              admit: { now, keyRate },
+            },
+          ])
+          .then((r) => r[1]);
+      expect(await fast('a1', 11_400)).toEqual({ admitted: false });
+      expect(ids(await admit(store, { queue: 'qo2', keyRate, now: 11_499 }))).toEqual([]);
+      expect(ids(await admit(store, { queue: 'qo2', keyRate, now: 11_500 }))).toEqual(['a1']);
+      await h.queueStartLog!.write('qo2', 'B', '[12000]');
+      expect(await fast('a2', 12_600)).toEqual({ admitted: true });
+      expect(await h.queueStartLog!.read('qo2', 'B')).toBe('[12000]');
+      expect(await fast('a3', 14_000)).toEqual({ admitted: true });
+      expect(await h.queueStartLog!.read('qo2', 'B')).toBeUndefined();
     });
 
     it('skips an invocation that is not queued any more (cancelled) and forgets it', async () => {

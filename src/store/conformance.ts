@@ -36,6 +36,16 @@ export interface ConformanceHarness {
    * flow-control queue `queue` holds (idle ones included). Those tests are skipped without it.
    */
   queueKeyRows?: (queue: string) => Promise<number>;
+  /**
+   * A look inside, for the tests of what the store keeps of a rate: the raw stored start log
+   * (JSON text) of flow-control queue `queue`, or of its key `key`; `undefined` without a row.
+   * `write` stores one as is (the row is created when missing, idle, at turn 0), as an earlier
+   * version of Keel may have left it. Those tests are skipped without it.
+   */
+  queueStartLog?: {
+    read: (queue: string, key?: string) => Promise<string | undefined>;
+    write: (queue: string, key: string | undefined, starts: string) => Promise<void>;
+  };
 }
 
 /**

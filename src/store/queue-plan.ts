@@ -7,9 +7,12 @@
  *
  * - **Concurrency**: admitted invocations that have not finished count against the queue's
  *   `concurrency` and their key's `keyConcurrency` (a suspended one still holds its slot).
- * - **Rates**: starts are logged per queue and per key (the last `limit` start times); a start
- *   is allowed when fewer than `limit` happened in the `periodMs` before `now` — a sliding
- *   window, so no window of that length ever holds more than `limit` starts.
+ * - **Rates**: starts are logged per queue and per key as a sliding window of at most
+ *   {@link RATE_SLOTS} + 2 slots `[first, last, count]` (src/core/sliding-window.ts): a start is
+ *   allowed when the slots still in the `periodMs` before `now` count fewer than `limit`, so no
+ *   window of that length ever holds more than `limit` starts. A slot is counted whole until its
+ *   last start left the window, which may delay a start by less than `periodMs / RATE_SLOTS`;
+ *   in exchange reading and recording a start costs O(1), whatever `limit` is.
  * - **Fairness**: keys take turns. Each admission stamps its key with the queue's next turn
  *   number, and keys with waiting invocations are served lowest turn first, so a key that just
  *   got one goes to the back, and a key with 10 waiting is served between the starts of a key
@@ -23,21 +26,38 @@
  *   one per user ever seen. A put after a delete creates the row again (turn: the queue's).
  * - **Priority**: within one key, higher `priority` first, then arrival order.
  */
-import type { InvocationRow, QueueAdmit, QueueAdmitResult } from './types.js';
+import {
+  liveSlots,
+  recordEvent,
+  windowOpensAt,
+  windowRoom,
+  type WindowRule,
+  type WindowSlot,
+} from '../core/sliding-window.js';
+import type { InvocationRow, QueueAdmit, QueueAdmitResult, StartRate } from './types.js';
+
+/**
+ * Slots per rate window. PostgreSQL's fast path (`queue_admit_now`, migration 16) applies the
+ * same number: change both together, in a new migration.
+ */
+export const RATE_SLOTS = 10;
+
+/** A start log: slots `[first, last, count]` (see src/core/sliding-window.ts), oldest first. */
+export type StartSlots = WindowSlot[];
 
 /** A key with waiting invocations. */
 export interface QueueKeyRow {
   key: string;
   turn: number;
-  /** Its start log (epoch ms, oldest first), for its rate. */
-  starts: number[];
+  /** Its start log, for its rate. */
+  starts: StartSlots;
 }
 
 /** What the algorithm asks of the adapter; the answer type is noted on each. */
 export type QueueQuery =
   /** Forget admitted items whose invocation finished; answer the unfinished admitted per key: `Array<[key, n]>`. */
   | { q: 'active' }
-  /** The queue's turn counter and start log: `{ turn: number; starts: number[] }` (zeros when new). */
+  /** The queue's turn counter and start log: `{ turn: number; starts: StartSlots }` (zeros when new). */
   | { q: 'queue' }
   /** Keys with waiting items, lowest turn first (then key): `QueueKeyRow[]`. */
   | { q: 'keys'; limit: number }
@@ -59,14 +79,15 @@ export type QueueQuery =
    * Store a key's turn and start log; when the log is empty and nothing waits under the key any
    * more, delete its row instead. Answer: none.
    */
-  | { q: 'saveKey'; key: string; turn: number; starts: number[] }
+  | { q: 'saveKey'; key: string; turn: number; starts: StartSlots }
   /**
    * Of the `limit` idle keys (nothing waiting) served longest ago, delete those whose newest
-   * logged start is at or before `before` (or that have none). Answer: how many, `number`.
+   * logged start (the `last` of their newest slot) is at or before `before` (or that have none).
+   * Answer: how many, `number`.
    */
   | { q: 'prune'; before: number; limit: number }
   /** Store the queue's turn counter and start log. Answer: none. */
-  | { q: 'saveQueue'; turn: number; starts: number[] }
+  | { q: 'saveQueue'; turn: number; starts: StartSlots }
   /** Whether any key of the queue has waiting items: `boolean`. */
   | { q: 'anyWaiting' };
 
@@ -75,13 +96,43 @@ const KEY_PAGE = 256;
 /** Idle key rows looked at per admission for ones that can go, besides one per start. */
 const PRUNE_MIN = 4;
 
-/** The start log of a rate, without the starts that left its window. */
-function window(starts: number[], rate: QueueAdmit['rate'], now: number): number[] {
-  if (!rate) return [];
-  const from = now - rate.periodMs;
-  let i = 0;
-  while (i < starts.length && starts[i]! <= from) i++;
-  return i === 0 ? starts : starts.slice(i);
+/**
+ * Reads a stored start log: slots (migration 16), or, as the versions before it wrote, start
+ * times (each read as a slot of one start; migration 16 converts those, but a process of the
+ * previous version may write one after the upgrade). Throws a `TypeError` naming what is wrong.
+ */
+export function parseStartLog(text: string): StartSlots {
+  const value: unknown = JSON.parse(text);
+  if (Array.isArray(value)) {
+    let times = false;
+    const slots = value.map((s: unknown) => {
+      if (typeof s !== 'number') return s;
+      times = true;
+      return [s, s, 1];
+    });
+    const ok = slots.every(
+      (s) => Array.isArray(s) && s.length === 3 && s.every((x) => Number.isFinite(x)),
+    );
+    if (ok)
+      return times ? (slots as StartSlots).sort((a, b) => a[1] - b[1]) : (slots as StartSlots);
+  }
+  throw new TypeError(
+    `not a queue's start log (expected [[first, last, count], ...]): ${text.slice(0, 200)}`,
+  );
+}
+
+/** The window rule of a rate. */
+export function rateRule(rate: StartRate): WindowRule {
+  return { limit: rate.limit, periodMs: rate.periodMs, slots: RATE_SLOTS };
+}
+
+/** The start log of a rate, without the slots that left its window (empty without a rate). */
+export function liveStarts(
+  starts: StartSlots,
+  rate: StartRate | undefined,
+  now: number,
+): StartSlots {
+  return rate ? liveSlots(starts, now, rateRule(rate)) : [];
 }
 
 /**
@@ -93,16 +144,16 @@ export function* admitPlan(req: QueueAdmit): Generator<QueueQuery, QueueAdmitRes
   let running = 0;
   for (const n of active.values()) running += n;
   let free = Math.min(req.max, (req.concurrency ?? Infinity) - running);
-  const queue = (yield { q: 'queue' }) as { turn: number; starts: number[] };
+  const queue = (yield { q: 'queue' }) as { turn: number; starts: StartSlots };
   let turn = queue.turn;
-  let qStarts = window(queue.starts, req.rate, now);
+  let qStarts = liveStarts(queue.starts, req.rate, now);
   let retryAt: number | undefined;
   const later = (at: number): void => {
     retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
   };
   if (req.rate) {
-    const left = req.rate.limit - qStarts.length;
-    if (left <= 0) later(qStarts[0]! + req.rate.periodMs);
+    const left = windowRoom(qStarts, rateRule(req.rate));
+    if (left <= 0) later(windowOpensAt(qStarts, rateRule(req.rate)));
     free = Math.min(free, left);
   }
   const admitted: InvocationRow[] = [];
@@ -110,13 +161,13 @@ export function* admitPlan(req: QueueAdmit): Generator<QueueQuery, QueueAdmitRes
   // order. A round that admits nothing ends it (everything left is held back by a limit).
   while (free > 0) {
     const keys = (yield { q: 'keys', limit: KEY_PAGE }) as QueueKeyRow[];
-    const eligible: Array<{ row: QueueKeyRow; cap: number; starts: number[] }> = [];
+    const eligible: Array<{ row: QueueKeyRow; cap: number; starts: StartSlots }> = [];
     for (const row of keys) {
       let cap = (req.keyConcurrency ?? Infinity) - (active.get(row.key) ?? 0);
-      const starts = window(row.starts, req.keyRate, now);
+      const starts = liveStarts(row.starts, req.keyRate, now);
       if (req.keyRate) {
-        const left = req.keyRate.limit - starts.length;
-        if (left <= 0 && cap > 0) later(starts[0]! + req.keyRate.periodMs);
+        const left = windowRoom(starts, rateRule(req.keyRate));
+        if (left <= 0 && cap > 0) later(windowOpensAt(starts, rateRule(req.keyRate)));
         cap = Math.min(cap, left);
       }
       if (cap > 0) eligible.push({ row, cap, starts });
@@ -141,8 +192,8 @@ export function* admitPlan(req: QueueAdmit): Generator<QueueQuery, QueueAdmitRes
         admitted.push(row);
         took++;
         free--;
-        e.starts = req.keyRate ? [...e.starts, now].slice(-req.keyRate.limit) : [];
-        if (req.rate) qStarts = [...qStarts, now].slice(-req.rate.limit);
+        e.starts = req.keyRate ? recordEvent(e.starts, now, rateRule(req.keyRate)) : [];
+        if (req.rate) qStarts = recordEvent(qStarts, now, rateRule(req.rate));
       }
       // Even a key whose items were all stale goes to the back: its next read is fresh.
       turn++;
@@ -154,7 +205,8 @@ export function* admitPlan(req: QueueAdmit): Generator<QueueQuery, QueueAdmitRes
   }
   if (admitted.length > 0 || turn !== queue.turn)
     yield { q: 'saveQueue', turn, starts: req.rate ? qStarts : [] };
-  if (req.rate && qStarts.length >= req.rate.limit) later(qStarts[0]! + req.rate.periodMs);
+  if (req.rate && windowRoom(qStarts, rateRule(req.rate)) <= 0)
+    later(windowOpensAt(qStarts, rateRule(req.rate)));
   // Each start may leave one idle row with a start log: look at as many, and a few more.
   yield {
     q: 'prune',

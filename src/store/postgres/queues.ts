@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { StoreError } from '../errors.js';
-import { runAsync, type QueueQuery } from '../queue-plan.js';
+import { parseStartLog, runAsync, type QueueQuery } from '../queue-plan.js';
 import type { QueueAdmit, QueueAdmitResult, QueueStats } from '../types.js';
 import { decodeInvocation, type InvocationRecord } from './codec.js';
 import { withPayloads } from './blobs.js';
@@ -92,7 +92,7 @@ async function admitOnce(
         return r.rows.map((x) => [x.qkey, Number(x.n)]);
       }
       case 'queue':
-        return { turn: Number(head.turn), starts: JSON.parse(head.starts) as number[] };
+        return { turn: Number(head.turn), starts: parseStartLog(head.starts) };
       case 'keys': {
         const r = await c.query<{ qkey: string; turn: string; starts: string }>(
           `SELECT qkey, turn, starts FROM ${s}.queue_keys WHERE queue = $1 AND waiting > 0 ` +
@@ -102,7 +102,7 @@ async function admitOnce(
         return r.rows.map((x) => ({
           key: x.qkey,
           turn: Number(x.turn),
-          starts: JSON.parse(x.starts) as number[],
+          starts: parseStartLog(x.starts),
         }));
       }
       case 'items': {
@@ -161,12 +161,14 @@ async function admitOnce(
         return undefined;
       }
       case 'prune': {
-        // Index queue_keys_idle (migration 15); see the query's comment in queue-plan.ts.
+        // Index queue_keys_idle (migration 15); see the query's comment in queue-plan.ts. The
+        // newest start is the last of the newest slot (migration 16).
         const r = await c.query(
           `DELETE FROM ${s}.queue_keys AS k WHERE k.queue = $1 AND k.waiting = 0 AND k.qkey IN (` +
             `SELECT i.qkey FROM ${s}.queue_keys AS i WHERE i.queue = $1 AND i.waiting = 0 ` +
             'ORDER BY i.turn, i.qkey LIMIT $2) ' +
-            'AND coalesce((k.starts::jsonb ->> -1)::bigint, 0) <= $3',
+            // A start time of the previous versions' form (see parseStartLog) is its own last.
+            "AND coalesce(k.starts::jsonb -> -1 ->> 1, k.starts::jsonb ->> -1, '0')::numeric <= $3",
           [queue, q.limit, q.before],
         );
         return r.rowCount ?? 0;

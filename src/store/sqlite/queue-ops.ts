@@ -1,5 +1,13 @@
 import type Database from 'better-sqlite3';
-import { runSync, type QueueQuery } from '../queue-plan.js';
+import { recordEvent, windowRoom } from '../../core/sliding-window.js';
+import {
+  liveStarts,
+  parseStartLog,
+  rateRule,
+  runSync,
+  type QueueQuery,
+  type StartSlots,
+} from '../queue-plan.js';
 import type { QueueAdmit, QueueAdmitResult, QueueStats } from '../types.js';
 import { decodeInvocation, type InvocationRecord } from './codec.js';
 import { BlobStatements } from './blob-ops.js';
@@ -9,10 +17,10 @@ const FINISHED = "('completed', 'failed')";
 /** Idle key rows (nothing waiting) looked at per fast-path start for ones that can go. */
 const PRUNE_PER_START = 4;
 
-/** A stored start log without the starts that left the rate's window (empty without a rate). */
-function startsIn(stored: string | undefined, rate: QueueAdmit['rate'], now: number): number[] {
+/** A stored start log without the slots that left the rate's window (empty without a rate). */
+function startsIn(stored: string | undefined, rate: QueueAdmit['rate'], now: number): StartSlots {
   if (!rate || stored === undefined) return [];
-  return (JSON.parse(stored) as number[]).filter((t) => t > now - rate.periodMs);
+  return liveStarts(parseStartLog(stored), rate, now);
 }
 
 /** The statements of flow-control queues (migration 12), prepared on first use. */
@@ -96,12 +104,13 @@ export class QueueStatements {
       "DELETE FROM queue_keys WHERE queue = ? AND qkey = ? AND waiting = 0 AND starts = '[]'",
     );
     // The idle rows served longest ago (index queue_keys_idle, migration 15) whose newest start
-    // is out of the per-key rate's window: a key's turn and start log are written together, so
-    // the oldest turns hold the oldest starts.
+    // (the last of the newest slot, migration 16) is out of the per-key rate's window: a key's
+    // turn and start log are written together, so the oldest turns hold the oldest starts.
     this.prune = db.prepare(
       'DELETE FROM queue_keys WHERE queue = ? AND waiting = 0 AND qkey IN (' +
         'SELECT qkey FROM queue_keys WHERE queue = ? AND waiting = 0 ORDER BY turn, qkey LIMIT ?) ' +
-        "AND coalesce(json_extract(starts, '$[#-1]'), 0) <= ?",
+        // A start time of the previous versions' form (see parseStartLog) is its own last.
+        "AND coalesce(json_extract(starts, '$[#-1][1]'), json_extract(starts, '$[#-1]'), 0) <= ?",
     );
     this.saveKey = db.prepare(
       'UPDATE queue_keys SET turn = ?, starts = ? WHERE queue = ? AND qkey = ?',
@@ -182,15 +191,15 @@ export class QueueStatements {
     }
     const head = this.queueRow.get(queue) as { turn: number; starts: string } | undefined;
     let qStarts = startsIn(head?.starts, req.rate, req.now);
-    if (req.rate && qStarts.length >= req.rate.limit) return false;
+    if (req.rate && windowRoom(qStarts, rateRule(req.rate)) <= 0) return false;
     let kStarts = req.keyRate
       ? startsIn(this.keyRow.pluck().get(queue, key) as string | undefined, req.keyRate, req.now)
       : [];
-    if (req.keyRate && kStarts.length >= req.keyRate.limit) return false;
+    if (req.keyRate && windowRoom(kStarts, rateRule(req.keyRate)) <= 0) return false;
     if (this.startInvocation.run(req.owner ?? null, req.now, id).changes === 0) return false;
     this.putAdmitted.run(id, queue, key, priority, seq);
-    if (req.rate) qStarts = [...qStarts, req.now];
-    if (req.keyRate) kStarts = [...kStarts, req.now];
+    if (req.rate) qStarts = recordEvent(qStarts, req.now, rateRule(req.rate));
+    if (req.keyRate) kStarts = recordEvent(kStarts, req.now, rateRule(req.keyRate));
     const turn = (head?.turn ?? 0) + 1;
     // Nothing waits under the key: its row is only needed for a per-key rate's start log (it
     // comes back at the queue's turn when an item waits again, as it would be stamped now).
@@ -215,14 +224,12 @@ export class QueueStatements {
           ]);
         case 'queue': {
           const r = this.queueRow.get(queue) as { turn: number; starts: string } | undefined;
-          return r
-            ? { turn: r.turn, starts: JSON.parse(r.starts) as number[] }
-            : { turn: 0, starts: [] };
+          return r ? { turn: r.turn, starts: parseStartLog(r.starts) } : { turn: 0, starts: [] };
         }
         case 'keys':
           return (
             this.keys.all(queue, q.limit) as Array<{ qkey: string; turn: number; starts: string }>
-          ).map((r) => ({ key: r.qkey, turn: r.turn, starts: JSON.parse(r.starts) as number[] }));
+          ).map((r) => ({ key: r.qkey, turn: r.turn, starts: parseStartLog(r.starts) }));
         case 'items':
           return this.items.pluck().all(queue, q.key, q.limit);
         case 'start': {
