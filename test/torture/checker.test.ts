@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import { compileFlow } from '../../src/flows/index.js';
 import { analyzeLog } from './checker.js';
+import {
+  buildDefinition,
+  checkFlowEffects,
+  expectRun,
+  FIXED_DFLOW,
+  judgeResult,
+  type DRun,
+  type DStep,
+} from './dflow.js';
+import { generateOp } from './generator.js';
 import { parseLog } from './program.js';
+import { Ledger } from './workload.js';
 
 /** An execution log from `pid kind args...` lines (timestamps do not matter to the checker). */
 const log = (...lines: string[]): ReturnType<typeof parseLog> =>
@@ -146,6 +158,25 @@ describe('the torture checker on steps that ran again', () => {
     expect(reruns(r)).toHaveLength(1);
   });
 
+  it('accepts a re-run in the same process after it reported a failed journal write, not before', () => {
+    // pg_terminate_backend: the process notices at its next query, after the fault's window.
+    const run = (...between: string[]) =>
+      analyzeLog(
+        log(
+          '0 outage begin',
+          '0 outage end',
+          '1 start W/t/0',
+          '1 end W/t/0',
+          ...between,
+          '1 start W/t/0',
+        ),
+      );
+    expect(run('1 writefail').problems).toEqual([]);
+    expect(run().unexplainedReruns).toBe(1);
+    // Another process's failed write excuses nothing here.
+    expect(run('2 writefail').unexplainedReruns).toBe(1);
+  });
+
   it('still flags a re-run in flight when the first process was never killed nor fenced', () => {
     const r = analyzeLog(log('1 start F/f1/0', '2 start F/f1/0', '2 end F/f1/0'));
     expect(reruns(r)).toHaveLength(1);
@@ -266,5 +297,150 @@ describe('the torture checker on the flow-control queue (2 at once, 1 per key)',
     );
     expect(zombie.queueViolations).toBe(0);
     expect(zombie.queueReentries).toEqual({ afterCut: 1, other: 0 });
+  });
+});
+
+describe('the torture checker on declarative flows', () => {
+  /** effect s0 (undone on failure), a branch on n > 4, expression s2, then `tail`. */
+  const steps = (tail: DStep[]): DStep[] => [
+    { kind: 'effect', id: 's0', ms: 0, undo: true },
+    {
+      kind: 'branch',
+      id: 's1',
+      threshold: 4,
+      then: [{ kind: 'effect', id: 's1t0', ms: 0, undo: false }],
+      else: [{ kind: 'effect', id: 's1e0', ms: 0, undo: false }],
+    },
+    { kind: 'expr', id: 's2', add: 3 },
+    ...tail,
+  ];
+  const input = { tag: 'd7', n: 6 };
+  const run = (tail: DStep[], acked = true): DRun => ({
+    op: 'flow run f d7',
+    acked,
+    expect: expectRun('f', steps(tail), input, 'f:d7'),
+    request: { path: '/flows/f/run?id=d7', headers: {}, body: input },
+  });
+
+  it('expects what the definition computes: the branch taken, then compensations in reverse', () => {
+    const ok = run([]).expect;
+    expect(ok.result).toMatchObject({
+      status: 'completed',
+      success: true,
+      data: { v_s2: 15 },
+      outputs: { s0: 'D/d7/s0', s1t0: 'D/d7/s1t0', s1: 'D/d7/s1t0', s2: 15, seen: null },
+      compensated: [],
+    });
+    expect(ok.never).toEqual(['D/d7/s1e0', 'D/d7/s0u']);
+    const failed = run([
+      { kind: 'effect', id: 's3', ms: 0, undo: true },
+      { kind: 'fail', id: 'boom' },
+      { kind: 'effect', id: 's4', ms: 0, undo: true },
+    ]).expect;
+    expect(failed.result).toMatchObject({
+      status: 'compensated',
+      success: false,
+      failedStep: 'boom',
+      compensated: ['s3', 's0'],
+      errors: [{ step: 'boom', code: 'step_failed' }],
+    });
+    expect(failed.must).toContain('D/d7/s0u');
+    expect(failed.never).toEqual(['D/d7/s1e0', 'D/d7/s4', 'D/d7/s4u']);
+  });
+
+  it('reports an answer that is not what the definition computes', () => {
+    const { result } = run([]).expect;
+    const answer = { ...result, invocationId: 'inv_1', duration: 3, startedAt: 'x', endedAt: 'y' };
+    expect(judgeResult(result, answer)).toBe('');
+    // The other branch taken, a compensation where none is owed, the id missing.
+    const wrong = { ...answer, outputs: { ...result.outputs, s1: 'D/d7/s1e0' } };
+    expect(judgeResult(result, wrong)).toMatch(/^outputs /);
+    expect(judgeResult(result, { ...answer, status: 'compensated' })).toMatch(/^status /);
+    expect(judgeResult(result, { ...answer, invocationId: undefined })).toMatch(/invocationId/);
+    expect(judgeResult(result, { ...answer, failedStep: 's0' })).toMatch(/failedStep/);
+  });
+
+  it('reports an answered run whose steps never ran, and a step its definition does not take', () => {
+    const good = log(
+      '1 start D/d7/s0',
+      '1 end D/d7/s0',
+      '1 ack D/d7/s0',
+      '1 start D/d7/s1t0',
+      '1 end D/d7/s1t0',
+    );
+    expect(checkFlowEffects(good, [run([])])).toEqual([]);
+    const missing = checkFlowEffects(log('1 start D/d7/s0', '1 end D/d7/s0'), [run([])]);
+    expect(missing.map((p) => p.invariant)).toEqual(['an acknowledged flow run did its steps']);
+    expect(missing[0]!.detail).toContain('D/d7/s1t0');
+    // A run not answered need not have run, but if it ran, it ran as defined.
+    expect(checkFlowEffects(log(), [run([], false)])).toEqual([]);
+    for (const stray of ['D/d7/s1e0', 'D/d7/s0u']) {
+      const p = checkFlowEffects(log(`1 start ${stray}`), [run([], false)]);
+      expect(p.map((x) => x.invariant)).toEqual(['a flow runs the steps its definition takes']);
+    }
+  });
+
+  it('reports an api step whose requests carried another key than the run’s, or two keys', () => {
+    const apiRun = (first?: unknown): DRun => ({
+      ...run([{ kind: 'api', id: 's3' }]),
+      ...(first === undefined ? {} : { first }),
+    });
+    expect(apiRun().expect.result.outputs.s3).toEqual({ id: 'D/d7/s3' });
+    const base = ['1 start D/d7/s0', '1 start D/d7/s1t0'];
+    const twice = log(...base, '0 api D/d7/s3 inv_1:s3', '0 api D/d7/s3 inv_1:s3');
+    expect(checkFlowEffects(twice, [apiRun({ invocationId: 'inv_1' })])).toEqual([]);
+    const cases: Array<[ReturnType<typeof log>, DRun]> = [
+      [log(...base, '0 api D/d7/s3 inv_1:s3'), apiRun({ invocationId: 'inv_2' })],
+      [log(...base, '0 api D/d7/s3 inv_1:s3', '0 api D/d7/s3 inv_9:s3'), apiRun()],
+      [log(...base, '0 api D/d7/s3 -'), apiRun({ invocationId: 'inv_1' })],
+    ];
+    for (const [lines, r] of cases)
+      expect(checkFlowEffects(lines, [r]).map((p) => p.invariant)).toEqual([
+        'an api step sends one idempotency key',
+      ]);
+    // Never reached the downstream in an answered run: not done.
+    expect(
+      checkFlowEffects(log(...base), [apiRun({ invocationId: 'inv_1' })]).map((p) => p.invariant),
+    ).toEqual(['an acknowledged flow run did its steps']);
+  });
+
+  it('reports a flow step that ran again after the next step observed its result', () => {
+    // `ack` of s0 is logged by s1's body: s0's result was journaled and handed back.
+    const lines = (...between: string[]) =>
+      log(
+        '1 start D/d7/s0',
+        '1 end D/d7/s0',
+        ...between,
+        '1 start D/d7/s1t0',
+        '0 kill 1',
+        '2 start D/d7/s0',
+      );
+    expect(analyzeLog(lines()).problems).toEqual([]);
+    const r = analyzeLog(lines('1 ack D/d7/s0'));
+    expect(r.completedReruns).toBe(1);
+    expect(r.problems.map((p) => p.invariant)).toEqual(['no completed step runs twice']);
+  });
+
+  it('reports one flow run key answered by two invocations', () => {
+    const ledger = new Ledger();
+    const e = { op: 'flow run f d7', must: 'complete' as const, api: 'admin' as const };
+    ledger.ack(e.op, 'flow run f:d7', 'inv_1', e);
+    ledger.ack(e.op, 'flow run f:d7', 'inv_1', e);
+    expect(ledger.problems).toEqual([]);
+    ledger.ack(e.op, 'flow run f:d7', 'inv_2', e);
+    expect(ledger.problems.map((p) => p.invariant)).toEqual(['one invocation per dedupe key']);
+  });
+
+  it('generates only definitions the flows validation accepts', () => {
+    const env = {
+      transforms: new Set(['effect', 'flaky', 'fail', 'seen']),
+      integrations: new Map([['Downstream', new Set(['effect'])]]),
+    };
+    const defs = [buildDefinition(FIXED_DFLOW.name, FIXED_DFLOW.steps)];
+    for (let n = 0; defs.length < 60; n++) {
+      const op = generateOp('dflow-validation', n);
+      if (op.kind === 'dflow' && op.register) defs.push(buildDefinition(op.name, op.steps));
+    }
+    for (const def of defs) expect(() => compileFlow(def, env), JSON.stringify(def)).not.toThrow();
   });
 });

@@ -7,6 +7,8 @@
  * - no completed step ran twice (from the execution log, see `analyzeLog`);
  * - no two executions of one object key overlapped, except zombie overlaps proven harmless by
  *   the log (see `analyzeLog`), which are counted apart;
+ * - every acknowledged declarative flow run's state (`GET /flows/runs/{id}`) agrees with its
+ *   result, and the execution log shows its steps as its definition takes them (dflow.ts);
  * - the flow-control queue's limits held: never more than 2 invocations of `Queued.work` inside
  *   their slot at once, never 2 of one queue key (see `analyzeLog`);
  * - (the runner adds: no process exited on its own).
@@ -55,7 +57,8 @@ export async function checkInvocations(
     for (const batch of chunks([...waiting.keys()], 16)) {
       await Promise.all(
         batch.map(async (id) => {
-          const r = await request(cluster, pick, 'GET', `/invocations/${id}`);
+          const api = ledger.acked.get(id)!.api;
+          const r = await request(cluster, pick, 'GET', `/invocations/${id}`, api ? { api } : {});
           if (r.kind !== 'ok') return;
           if (r.status === 404) {
             lost.add(id);
@@ -139,6 +142,44 @@ export async function checkQueues(cluster: Cluster): Promise<Problem[]> {
       }));
   }
   return [{ invariant: 'queues drain', detail: 'GET /queues never answered 200' }];
+}
+
+/**
+ * Each acknowledged declarative flow run once quiet (docs/flows.md): asked again with its key
+ * (`POST /flows/{name}/run`, as a client's late retry), it answers the very result it answered
+ * first (the same invocation, nothing run again: a lost run would start anew with another
+ * invocation id and timing); its state (`GET /flows/runs/{runId}`) has its result's status and
+ * compensations (the state is written by the same journaled run).
+ */
+export async function checkFlowRuns(cluster: Cluster, ledger: Ledger): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  const ask = async (method: string, path: string, options = {}): Promise<any> => {
+    for (let i = 0; i < 20; i++) {
+      const r = await request(cluster, () => i, method, path, { timeoutMs: 30_000, ...options });
+      if (r.kind === 'ok' && r.status < 500) return { status: r.status, json: r.json };
+      await sleep(250);
+    }
+    return undefined;
+  };
+  for (const run of ledger.dflows.filter((r) => r.acked)) {
+    const { runId, status, compensated } = run.expect.result;
+    const again = await ask('POST', run.request.path, {
+      body: run.request.body,
+      headers: run.request.headers,
+    });
+    if (again?.status !== 200 || !isDeepStrictEqual(again.json, run.first))
+      problems.push({
+        invariant: 'a flow run key answers one run',
+        detail: `${run.op}: asked again once quiet, answered ${JSON.stringify(again)}, first ${JSON.stringify(run.first)}`,
+      });
+    const state = (await ask('GET', `/flows/runs/${encodeURIComponent(runId)}`))?.json;
+    if (state?.status !== status || !isDeepStrictEqual(state?.compensated, compensated))
+      problems.push({
+        invariant: 'flow run state agrees with its result',
+        detail: `${run.op}: GET /flows/runs/${runId} answered ${JSON.stringify(state)}, expected status ${status}, compensated ${JSON.stringify(compensated)}`,
+      });
+  }
+  return problems;
 }
 
 /** Counter totals against the ledger. */
@@ -282,8 +323,11 @@ interface Overlap {
  * Reads the execution log (in file order = the global order of events):
  * - a step executed again after the handler observed its result ran twice although completed;
  * - a step executed again with no kill of the process that ran it before (nor a database
- *   outage, nor that process being fenced off after losing its lease) in between ran twice
- *   with nothing in flight to excuse it;
+ *   outage, nor that process being fenced off after losing its lease, nor a failed journal
+ *   write of that process: `writefail`, its attempt abandoned and retried) in between ran
+ *   twice with nothing in flight to excuse it. A failed write is logged where the process
+ *   noticed it, which after `pg_terminate_backend` can be well after the fault's `outage end`
+ *   (a terminated connection fails at its next query);
  * - an `enter` on a key while another invocation holds it (its process not killed since) is
  *   an exclusivity violation, with one exception, proven from the log: a zombie overlap.
  *
@@ -330,6 +374,7 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
   const problems: Problem[] = [];
   const crashes: Array<{ seq: number; pid: number; fenced?: boolean }> = [];
   const outages: Array<{ from: number; to: number }> = [];
+  const writeFails: LogLine[] = [];
   const starts = new Map<string, LogLine[]>();
   const firstAck = new Map<string, number>();
   const ends = new Map<string, LogLine[]>();
@@ -362,6 +407,9 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
         ends.set(id, list);
         break;
       }
+      case 'writefail':
+        writeFails.push(l);
+        break;
       case 'fenced':
         // Logged when the fenced process's next write is refused, which can be after the
         // taker-over re-ran its step: it excuses re-runs on either side of it.
@@ -440,7 +488,9 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
       const crashed = crashes.some(
         (c) => c.pid === before.pid && c.seq > before.seq && (c.fenced || c.seq < again.seq),
       );
-      const outage = outages.some((o) => o.from < again.seq && o.to > before.seq);
+      const outage =
+        outages.some((o) => o.from < again.seq && o.to > before.seq) ||
+        writeFails.some((w) => w.pid === before.pid && w.seq > before.seq && w.seq < again.seq);
       // Adopted in flight: another process ran it while the first execution had not even ended
       // (its process stalled past its lease, so it was reaped and its work adopted), and that
       // process was killed or fenced later. The same at-least-once re-run as after a crash.

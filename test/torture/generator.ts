@@ -4,6 +4,7 @@
  * program (the interleaving with kills still varies, as with any Jepsen-style run).
  */
 import { Prng } from '../../src/core/prng.js';
+import { FIXED_DFLOW, type DInput, type DStep } from './dflow.js';
 import { QUEUE_KEYS, type FlowInput, type FlowOp } from './program.js';
 
 /** Counter keys whose total must be exact: only idempotent (retried until acknowledged) adds. */
@@ -92,6 +93,21 @@ export type ClientOp =
       /** A delayed send waits for its time, then for its turn in the queue. */
       delayMs?: number;
       idem?: { key: string; dupes: Duplicates };
+    }
+  | {
+      /**
+       * A run of a declarative flow (docs/flows.md): `POST /flows/<name>/run`, keyed by `?id=`
+       * or `Idempotency-Key` (every copy the same key: a client's retries). A generated flow is
+       * registered first over the admin API (`register`); `torture-fixed` is the app's own.
+       */
+      kind: 'dflow';
+      n: number;
+      name: string;
+      steps: DStep[];
+      register: boolean;
+      input: DInput;
+      by: 'id' | 'idem';
+      dupes: Duplicates;
     };
 
 function dupes(r: Rng): Duplicates {
@@ -179,6 +195,35 @@ function flowOps(r: Rng, cancellable: boolean): FlowOp[] {
   return ops;
 }
 
+/** A generated declarative flow: effects, api calls, retried effects, expressions, branches, failures. */
+function dflowSteps(r: Rng): DStep[] {
+  const steps: DStep[] = [];
+  const n = r.int(1, 5);
+  const effect = (id: string, undo: boolean): DStep => ({
+    kind: 'effect',
+    id,
+    // Some long enough for a kill to land inside: an effect cut mid-body runs again.
+    ms: r.chance(0.3) ? r.int(50, 300) : r.int(0, 20),
+    undo,
+  });
+  for (let i = 0; i < n; i++) {
+    const id = `s${i}`;
+    const kind = r.weighted({ effect: 35, api: 15, flaky: 12, expr: 15, branch: 15 });
+    if (kind === 'effect') steps.push(effect(id, r.chance(0.5)));
+    else if (kind === 'api') steps.push({ kind: 'api', id });
+    else if (kind === 'flaky') steps.push({ kind: 'flaky', id, ms: r.int(0, 10) });
+    else if (kind === 'expr') steps.push({ kind: 'expr', id, add: r.int(0, 50) });
+    else {
+      const list = (b: string): DStep[] =>
+        Array.from({ length: r.int(1, 2) }, (_, j) => effect(`${id}${b}${j}`, false));
+      steps.push({ kind: 'branch', id, threshold: r.int(0, 9), then: list('t'), else: list('e') });
+    }
+  }
+  // A quarter fail somewhere after their first step: the completed steps are compensated.
+  if (r.chance(0.25)) steps.splice(r.int(1, steps.length), 0, { kind: 'fail', id: 'boom' });
+  return steps;
+}
+
 /** Mostly the default 0; some higher (served first within their key), a few lower. */
 function queuedPriority(r: Rng): number {
   const p = r.float();
@@ -188,7 +233,20 @@ function queuedPriority(r: Rng): number {
 /** Operation `n` of a run with this seed. */
 export function generateOp(seed: string, n: number): ClientOp {
   const r = new Rng(`${seed}/op/${n}`);
-  const kind = r.weighted({ flow: 35, work: 20, add: 45, queued: 8 });
+  const kind = r.weighted({ flow: 35, work: 20, add: 45, queued: 8, dflow: 14 });
+  if (kind === 'dflow') {
+    const fixed = r.chance(0.3);
+    return {
+      kind: 'dflow',
+      n,
+      name: fixed ? FIXED_DFLOW.name : `td${n}`,
+      steps: fixed ? FIXED_DFLOW.steps : dflowSteps(r),
+      register: !fixed,
+      input: { tag: `d${n}`, n: r.int(0, 9) },
+      by: r.chance(0.5) ? 'id' : 'idem',
+      dupes: dupes(r),
+    };
+  }
   if (kind === 'flow') {
     const cancellable = r.chance(0.1);
     const ops = flowOps(r, cancellable);

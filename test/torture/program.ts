@@ -102,11 +102,16 @@ export const stepId = {
  * - `qenter <queueKey> <tag>` / `qexit <queueKey> <tag>`: an attempt of `Queued.work` (which
  *   runs only once admitted by its queue) began / ended its body;
  * - `awk <flowKey> <op> <awakeableId>`: a flow created an awakeable;
+ * - `flake <step>`: a declarative flow's `flaky` step failed its planned first attempt in this
+ *   process (no execution: its retry logs `start`/`end`; test/torture/dflow.ts);
+ * - `writefail`: the engine reported that a journal write of an attempt in this process failed
+ *   (the attempt is abandoned and retried from its journal);
  * - `fenced`: the engine reported that this live process lost its lease (its writes refused);
  * - `joined <processId>`: this process (re)joined the cluster under that id;
  * - `adopted <n> <processId...>`: this process reaped those ids and took over their n
  *   invocations (for reading a report; the checker does not use these two).
- * Kinds written by the harness: `spawn <pid>`, `kill <pid>` (after it is gone), `died <pid>`
+ * Kinds written by the harness: `api <step> <Idempotency-Key>` (and `ack`) from the downstream
+ * service flows' `api` steps call (test/torture/downstream.ts), `spawn <pid>`, `kill <pid>` (after it is gone), `died <pid>`
  * (an exit the harness did not cause), `outage begin|end`, `stall <pid> begin|end` (SIGSTOP and
  * SIGCONT of that process: nothing of it runs in between; see `Cluster.stall`).
  */

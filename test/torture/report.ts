@@ -70,6 +70,18 @@ export interface Summary {
   acknowledged: number;
   invocations: number;
   unknownFate: number;
+  /** Declarative flow runs: started, answered, and of those answered, compensated. */
+  flowRuns: {
+    started: number;
+    acked: number;
+    compensated: number;
+    /** Flow step executions (effect bodies, downstream requests), of one step again, failed on purpose. */
+    runs: number;
+    again: number;
+    flakes: number;
+    /** Runs whose steps ran in more than one app process (resumed after a kill, or adopted). */
+    resumed: number;
+  };
   kills: number;
   /** Processes stopped (SIGSTOP) for a while and let go on. */
   stalls: number;
@@ -100,6 +112,14 @@ export function formatSummary(s: Summary): string {
     ['acknowledged answers', String(s.acknowledged)],
     ['invocations checked', String(s.invocations)],
     ['unknown fate (not acked)', String(s.unknownFate)],
+    [
+      'declarative flow runs (answered / compensated / resumed elsewhere)',
+      `${s.flowRuns.started} (${s.flowRuns.acked} / ${s.flowRuns.compensated} / ${s.flowRuns.resumed})`,
+    ],
+    [
+      'flow step executions (again / failed on purpose)',
+      `${s.flowRuns.runs} (${s.flowRuns.again} / ${s.flowRuns.flakes})`,
+    ],
     ['kills', String(s.kills)],
     ['stalls (SIGSTOP, then SIGCONT)', String(s.stalls)],
     ['database faults', String(s.dbFaults)],

@@ -16,10 +16,13 @@ import { Cluster, CRASH_LOOP_LIMIT } from './cluster.js';
 import {
   analyzeLog,
   checkCounters,
+  checkFlowRuns,
   checkInvocations,
   checkQueues,
   checkTallies,
 } from './checker.js';
+import { checkFlowEffects, flowStepFigures } from './dflow.js';
+import { Downstream } from './downstream.js';
 import { generateOp, Rng } from './generator.js';
 import { sleep } from './http.js';
 import { Nemesis } from './nemesis.js';
@@ -105,9 +108,15 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
   let proxy: TcpProxy | undefined;
   let cluster: Cluster | undefined;
   let nemesis: Nemesis | undefined;
+  let downstream: Downstream | undefined;
 
   const body = async (): Promise<TortureResult> => {
-    const env: Record<string, string> = { KEEL_SUSPEND_AFTER: '100ms' };
+    // What the flows' `api` steps call: in this process, out of the nemesis's reach.
+    downstream = await Downstream.start(logFile);
+    const env: Record<string, string> = {
+      KEEL_SUSPEND_AFTER: '100ms',
+      TORTURE_DOWNSTREAM: downstream.url,
+    };
     if (real) {
       server = await PrivatePostgres.start({ keep });
       pgUrl = server.url;
@@ -226,8 +235,10 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     const counterProblems = await checkCounters(c, ledger);
     const tallyProblems = await checkTallies(c, ledger);
     const queueProblems = await checkQueues(c);
+    const flowRunProblems = await checkFlowRuns(c, ledger);
     const lines = parseLog(readFileSync(logFile, 'utf8'));
     const log = analyzeLog(lines);
+    const flowEffectProblems = checkFlowEffects(lines, ledger.dflows);
     const problems = [
       ...ledger.problems,
       ...n$.errors.map((detail) => ({ invariant: 'harness', detail })),
@@ -235,7 +246,9 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       ...counterProblems,
       ...tallyProblems,
       ...queueProblems,
+      ...flowRunProblems,
       ...log.problems,
+      ...flowEffectProblems,
       ...c.unplanned.map((u) => ({
         invariant: 'no process exits on its own',
         detail: `pid ${u.pid} exited with ${u.signal ?? `code ${u.code}`}${u.duringStartup ? ' while starting (recovery)' : ''}: ${lastLines(u.stderrTail)}`,
@@ -258,6 +271,13 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       acknowledged: ledger.acks,
       invocations: check.checked,
       unknownFate: ledger.unknownFate,
+      flowRuns: {
+        ...flowStepFigures(lines),
+        started: ledger.dflows.length,
+        acked: ledger.dflows.filter((r) => r.acked).length,
+        compensated: ledger.dflows.filter((r) => r.acked && r.expect.result.status !== 'completed')
+          .length,
+      },
       kills: n$.faults.filter((f) => f.kind === 'kill').length,
       stalls: n$.faults.filter((f) => f.kind === 'stall').length,
       dbFaults: n$.faults.filter((f) => f.kind !== 'kill' && f.kind !== 'stall').length,
@@ -309,6 +329,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     await nemesis?.stop().catch(() => undefined);
     await stopping;
     await proxy?.close();
+    await downstream?.close();
     if (keep) server?.keep();
     // A kept run keeps its schema too: the stuck rows, key locks and timers explain it.
     if (server) {

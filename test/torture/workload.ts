@@ -9,6 +9,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Cluster } from './cluster.js';
+import { buildDefinition, expectRun, judgeResult, type DRun } from './dflow.js';
 import type { ClientOp, Duplicates } from './generator.js';
 import { NO_PROCESS, request, sleep, type Reply, type RequestOptions } from './http.js';
 import { queuedOutput, type FlowOutput, type LogTail, type QueuedInput } from './program.js';
@@ -19,6 +20,8 @@ export interface Expectation {
   /** `complete`: status completed; `finish`: completed or failed (e.g. it was cancelled). */
   must: 'complete' | 'finish';
   output?: unknown;
+  /** Where to read it: the admin API for invocations of internal services (flow runs). */
+  api?: 'admin';
 }
 
 export interface Problem {
@@ -33,6 +36,8 @@ export class Ledger {
   readonly scopes = new Map<string, Set<string>>();
   /** Counter key → sum of acknowledged adds, and of adds whose fate is unknown. */
   readonly counters = new Map<string, { exact: number; maybe: number }>();
+  /** Every declarative flow run started (acknowledged or not), for the log check. */
+  readonly dflows: DRun[] = [];
   readonly problems: Problem[] = [];
   /** Times of acknowledgements, for throughput around kills. */
   readonly ackTimes: number[] = [];
@@ -94,6 +99,7 @@ export class Workload {
     if (op.kind === 'flow') return this.flow(op);
     if (op.kind === 'work') return this.work(op);
     if (op.kind === 'queued') return this.queued(op);
+    if (op.kind === 'dflow') return this.dflow(op);
     return this.add(op);
   }
 
@@ -266,6 +272,73 @@ export class Workload {
       if (acked && op.cancelAfterMs === undefined) ledger.count(o.key, o.n, 0);
       else if (acked || unknown) ledger.count(o.key, 0, o.n);
     }
+  }
+
+  /**
+   * A declarative flow run (docs/flows.md): its definition registered first when generated
+   * (retried until acknowledged: an equal definition registers nothing, so it stays version 1),
+   * then `POST /flows/<name>/run` with its key, every copy retried until answered. Each answer
+   * must be the result the definition computes, every answer of the key the same run (one
+   * invocation id, one result), and the run's stored output that same result.
+   */
+  private async dflow(op: Extract<ClientOp, { kind: 'dflow' }>): Promise<void> {
+    const { ledger } = this.o;
+    const { tag } = op.input;
+    const name = `flow run ${op.name} ${tag}`;
+    const runId = op.by === 'id' ? `${op.name}:${tag}` : `${op.name}:idem:${tag}`;
+    const path = `/flows/${op.name}/run${op.by === 'id' ? `?id=${tag}` : ''}`;
+    const headers: Record<string, string> = op.by === 'idem' ? { 'idempotency-key': tag } : {};
+    const run: DRun = {
+      op: name,
+      acked: false,
+      expect: expectRun(op.name, op.steps, op.input, runId),
+      request: { path, headers, body: op.input },
+    };
+    ledger.dflows.push(run);
+    if (op.register) {
+      const { reply } = await this.untilOk(
+        'POST /flows/definitions',
+        'POST',
+        '/flows/definitions',
+        { api: 'admin', body: buildDefinition(op.name, op.steps) },
+      );
+      // Never registered (the run's deadline passed): nothing can have run.
+      if (reply.kind !== 'ok' || reply.status >= 300) return;
+      if (reply.json?.version !== 1)
+        ledger.problems.push({
+          invariant: 'a flow registration is idempotent',
+          detail: `${op.name}: registering it (again) answered ${JSON.stringify(reply.json)}, expected version 1`,
+        });
+    }
+    let unknown = false;
+    await this.withDuplicates(op.dupes, async () => {
+      const r = await this.untilOk('POST /flows/{name}/run', 'POST', path, {
+        body: op.input,
+        headers,
+        timeoutMs: 30_000,
+      });
+      unknown ||= r.unknown;
+      const { reply } = r;
+      if (reply.kind !== 'ok' || reply.status !== 200) return;
+      const wrong = judgeResult(run.expect.result, reply.json);
+      if (wrong)
+        ledger.problems.push({
+          invariant: 'flow results are what the definition computes',
+          detail: `${name}: ${wrong}`,
+        });
+      if (run.first === undefined) run.first = reply.json;
+      else if (!isDeepStrictEqual(run.first, reply.json))
+        ledger.problems.push({
+          invariant: 'a flow run key answers one run',
+          detail: `${name}: answered ${JSON.stringify(reply.json)} after ${JSON.stringify(run.first)}`,
+        });
+      run.acked = true;
+      // `keel.flows` is internal: its invocations are read on the admin API, which shows no
+      // output; the checker asks the run key again instead (checkFlowRuns).
+      const id = reply.json?.invocationId as string | undefined;
+      ledger.ack(name, `flow run ${runId}`, id, { op: name, must: 'complete', api: 'admin' });
+    });
+    if (!run.acked && unknown) ledger.unknownFate++;
   }
 
   private async work(op: Extract<ClientOp, { kind: 'work' }>): Promise<void> {
