@@ -147,7 +147,10 @@ describe.skipIf(!up)('NATS JetStream subscriptions and publish', () => {
     const proxy = await tcpProxy({ host: broker.hostname, port: Number(broker.port || 4222) });
     const buses = createBuses({
       nats: { url: `nats://127.0.0.1:${proxy.port}` },
-      subscriptions: [sub('stream', { prefetch: 16 })],
+      // Messages delivered but not acked when the connection drops come back only after the
+      // ack wait (default 30 s, as long as the wait below): a short one makes them come back
+      // well within it, whatever the machine's load.
+      subscriptions: [sub('stream', { prefetch: 16, ackWait: '2s' })],
     });
     const { make, cleanup } = sqliteEngines([Inbox], () => [buses]);
     const engine = await make();
