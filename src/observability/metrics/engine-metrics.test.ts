@@ -68,6 +68,13 @@ describe('KEEL_METRICS', () => {
     expect('metrics' in appOptionsFromEnv({ KEEL_METRICS: '' })).toBe(false);
     // The option wins over the environment the engine would read.
     expect(metricsEnabled(true, { KEEL_METRICS: '0' })).toBe(true);
+    // Anything else is refused, saying what would do, rather than read as "on".
+    for (const bad of ['disabled', 'nope', '2']) {
+      expect(() => appOptionsFromEnv({ KEEL_METRICS: bad }), bad).toThrow(/KEEL_METRICS="/);
+      expect(() => metricsEnabled(undefined, { KEEL_METRICS: bad }), bad).toThrow(
+        /neither on \(1, true, on, yes\) nor off \(0, false, off, no\)/,
+      );
+    }
   });
 
   it('spread after the options, it turns GET /metrics off', async () => {

@@ -48,12 +48,24 @@ export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
 /**
  * Whether metrics are on: `metrics: false` turns them off, else `KEEL_METRICS=0` (or `false`,
- * `off`) does; on by default.
+ * `off`, `no`) does; on by default (and with `1`, `true`, `on`, `yes`). Any other value of
+ * `KEEL_METRICS` throws a RangeError saying which values count.
+ *
+ * @example
+ * ```ts
+ * metricsEnabled(undefined, { KEEL_METRICS: 'off' }); // false
+ * ```
  */
 export function metricsEnabled(option: boolean | undefined, env = process.env): boolean {
   if (option !== undefined) return option;
   const v = env.KEEL_METRICS?.trim().toLowerCase();
-  return !(v === '0' || v === 'false' || v === 'off' || v === 'no');
+  if (v === undefined || v === '' || v === '1' || v === 'true' || v === 'on' || v === 'yes')
+    return true;
+  if (v === '0' || v === 'false' || v === 'off' || v === 'no') return false;
+  // A typo would otherwise leave metrics on without a word, e.g. KEEL_METRICS=disabled.
+  throw new RangeError(
+    `KEEL_METRICS="${env.KEEL_METRICS}" is neither on (1, true, on, yes) nor off (0, false, off, no)`,
+  );
 }
 
 /**
