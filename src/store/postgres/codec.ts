@@ -291,6 +291,8 @@ export const KIND = {
   STATE_DELETE: 16,
   TIMER_PUT: 32,
   TIMER_DELETE: 64,
+  /** Migration 17: a message, sent at commit; reads and writes no row. */
+  NOTIFY: 128,
 } as const;
 
 /** An op encoded for `apply`, and how to decode its result. */
@@ -567,7 +569,7 @@ function encodeOpUntraced(op: WriteOp, limits: PayloadLimits, large: LargeValues
       return {
         tuple: ['n', encodeMessage(op.message), opt(op.to)],
         decode: none,
-        kind: KIND.ALONE,
+        kind: KIND.NOTIFY,
         keys: [],
       };
     case 'process.register':

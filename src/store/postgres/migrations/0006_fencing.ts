@@ -169,7 +169,7 @@ ${fencedApply(s)}
 `;
 
 /** Replaces `from` in `text`, which must occur exactly once (the source is a fixed migration). */
-function replaceOnce(text: string, from: string, to: string): string {
+export function replaceOnce(text: string, from: string, to: string): string {
   const at = text.indexOf(from);
   if (at < 0 || text.indexOf(from, at + 1) >= 0)
     throw new Error(`migration 6: expected exactly one ${JSON.stringify(from)} in migration 3`);
@@ -177,7 +177,7 @@ function replaceOnce(text: string, from: string, to: string): string {
 }
 
 /** The four-argument `apply`: migration 3's, fenced, re-raising deadlocks (see above). */
-function fencedApply(s: string): string {
+export function fencedApply(s: string): string {
   const source = m0003(s);
   const head = `CREATE OR REPLACE FUNCTION ${s}.apply(p_ops jsonb, p_calls int[], p_plan int[]) RETURNS jsonb`;
   let text = source.slice(source.indexOf(head));

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { inv } from '../src/store/conformance.js';
+import { encodeCall, KIND } from '../src/store/postgres/codec.js';
+import { planBatch } from '../src/store/postgres/group-commit.js';
+import { openPostgresStore } from '../src/store/postgres/index.js';
+import type { ClusterMessage, WriteOp } from '../src/store/types.js';
+
+// Migration 17: `notify` ops are blind writes of their own kind, sent by one statement per run,
+// and `channel()` is an expression PostgreSQL can inline.
+
+const url = inject('postgresUrl');
+const admin = new pg.Pool({ connectionString: url, max: 2 });
+admin.on('error', () => {});
+afterAll(() => admin.end());
+
+const done = (id: string): WriteOp => ({
+  op: 'notify',
+  message: { type: 'done', invocationId: id },
+});
+const finish = (id: string): WriteOp => ({
+  op: 'invocation.update',
+  id,
+  set: { status: 'completed', output: '1', completedAt: 2 },
+});
+
+describe('notify ops in a batch', () => {
+  it('join the run of blind writes around them instead of cutting it', () => {
+    const calls = [
+      [finish('a'), done('a')],
+      [finish('b'), done('b')],
+      [finish('c'), done('c')],
+    ];
+    const batch = planBatch(calls.map((ops) => encodeCall(ops)));
+    // One run over all six ops: updates and notifies.
+    expect(batch.plan).toEqual([0, 6, KIND.UPDATE | KIND.NOTIFY]);
+    expect(batch.calls).toEqual([2, 2, 2]);
+  });
+
+  it('arrive in the order of their ops, from one batch of many calls', async () => {
+    const schema = `keel_t_${randomBytes(6).toString('hex')}`;
+    const store = await openPostgresStore({ url, schema, poolSize: 2 });
+    const got: ClusterMessage[] = [];
+    const stop = await store.listen('p1', (m) => got.push(m));
+    try {
+      const ids = Array.from({ length: 40 }, (_, i) => `inv-${String(i).padStart(2, '0')}`);
+      for (const id of ids) await store.write([{ op: 'invocation.insert', row: inv(id) }]);
+      const batches = store.stats.batches;
+      // Issued together: one batch (or a few), each call an update and messages to two channels.
+      await Promise.all(
+        ids.map((id, i) =>
+          store.write([
+            finish(id),
+            i % 3 === 0
+              ? { op: 'notify', to: 'p1', message: { type: 'wake', invocationId: id } }
+              : done(id),
+            { op: 'notify', message: { type: 'done', invocationId: `${id}+` } },
+          ]),
+        ),
+      );
+      expect(store.stats.batches - batches).toBeLessThan(ids.length);
+      const expected = ids.flatMap((id, i) => [
+        i % 3 === 0 ? `wake ${id}` : `done ${id}`,
+        `done ${id}+`,
+      ]);
+      const deadline = Date.now() + 10_000;
+      while (got.length < expected.length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(got.map((m) => `${m.type} ${m.invocationId}`)).toEqual(expected);
+      const rows = await admin.query<{ n: string }>(
+        `SELECT count(*) AS n FROM "${schema}".invocations WHERE status = 'completed'`,
+      );
+      expect(rows.rows[0]!.n).toBe('40');
+    } finally {
+      await stop();
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+
+  it('keeps the channel names of migration 3, short and hashed', async () => {
+    const schema = `keel_t_${randomBytes(6).toString('hex')}`;
+    const store = await openPostgresStore({ url, schema, poolSize: 1 });
+    try {
+      const long = 'p'.repeat(70);
+      const { rows } = await admin.query<{ b: string; p: string; l: string; inlined: boolean }>(
+        `SELECT "${schema}".channel(NULL) AS b, "${schema}".channel('proc_1') AS p,
+                "${schema}".channel($1) AS l,
+                (SELECT prosrc NOT LIKE '%FROM%' FROM pg_proc
+                 WHERE proname = 'channel' AND pronamespace = $2::regnamespace) AS inlined`,
+        [long, schema],
+      );
+      expect(rows[0]).toEqual({
+        b: `keel.${schema}`,
+        p: `keel.${schema}.proc_1`,
+        l: `keel#${
+          (await admin.query<{ h: string }>('SELECT md5($1) AS h', [`keel.${schema}.${long}`]))
+            .rows[0]!.h
+        }`,
+        inlined: true,
+      });
+    } finally {
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+});
