@@ -13,8 +13,8 @@
  * sequential `fsync` rows are judged against that run's overwrite p50.
  *
  * Keel on PostgreSQL (`BENCH_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test)
- * runs as 1 process with one batch in flight (`KEEL_PG_PIPELINE=1`, the "before" rows), as 1
- * process with the store's default, then as 2 processes on one schema (a cluster), each time
+ * runs as 1 process of the code issue 18 measured (commit b9dbb70, built once under .tmp/; the
+ * "before" rows, see prepareBefore), as 1 process of this code, then as 2 processes on one schema (a cluster), each time
  * on a fresh random schema dropped afterwards; the clients are split evenly across the processes.
  *
  *   npm run bench                      # the full table
@@ -150,6 +150,8 @@ interface ServerKind {
    * evenly across their ingress ports.
    */
   pgProcesses?: number;
+  /** Another build of Keel to run the entry from (keel-pg-before, see {@link prepareBefore}). */
+  root?: string;
 }
 
 const SERVERS: ServerKind[] = [
@@ -192,20 +194,22 @@ const SERVERS: ServerKind[] = [
     entry: 'bench/server.ts',
     env: { KEEL_DURABILITY: 'fsync', KEEL_METRICS: '0' },
   },
-  // Issue 18's "before": the PostgreSQL store with one batch in flight (the default), measured in
-  // the same run as two batches in flight (keel-pg) on the same scenarios, just before it.
+  // Issue 18's "before": the code the issue measured (BENCH_PG_BEFORE_REF, see prepareBefore),
+  // built once under .tmp/ and measured in the same run as the current code (keel-pg), on the
+  // same scenarios, just before it.
   {
     id: 'keel-pg-before',
-    label: 'Keel, PostgreSQL, 1 process, one batch in flight (the default, `KEEL_PG_PIPELINE=1`)',
+    label: 'Keel, PostgreSQL, 1 process, before',
     entry: 'bench/server.ts',
     env: { KEEL_PG_PIPELINE: '1' },
     pgProcesses: 1,
   },
+  // The current code with the store's default batches in flight, unless KEEL_PG_PIPELINE is set.
   {
     id: 'keel-pg',
-    label: 'Keel, PostgreSQL, 1 process, 2 batches in flight (`KEEL_PG_PIPELINE=2`)',
+    label: `Keel, PostgreSQL, 1 process${process.env.KEEL_PG_PIPELINE ? `, \`KEEL_PG_PIPELINE=${process.env.KEEL_PG_PIPELINE}\`` : ''}`,
     entry: 'bench/server.ts',
-    env: { KEEL_PG_PIPELINE: '2' },
+    env: {},
     pgProcesses: 1,
   },
   {
@@ -382,6 +386,73 @@ function pinSelf(): void {
   }
 }
 
+/**
+ * The commit issue 18 measured PostgreSQL at ("today's figure"): the last one before its work
+ * (b9dbb70). `BENCH_PG_BEFORE_REF` names another commit; set it empty to measure the current
+ * code with one batch in flight as "before" instead.
+ */
+const PG_BEFORE_REF = process.env.BENCH_PG_BEFORE_REF ?? 'b9dbb70';
+/** Whether {@link prepareBefore} has run. */
+let beforeReady = false;
+
+/**
+ * Makes keel-pg-before run the code of {@link PG_BEFORE_REF}: `git archive` of that commit into
+ * `.tmp/bench-before-<sha>/`, this checkout's node_modules linked in, `npm run build` there (once:
+ * a later run reuses the build). When that cannot be done (no git history, an unknown commit, a
+ * failing build) it says why on stderr and the row measures the current code with one batch in
+ * flight, as its label then says.
+ */
+async function prepareBefore(kind: ServerKind): Promise<void> {
+  const fallback = (why: string) => {
+    if (why)
+      process.stderr.write(
+        `bench: keel-pg-before: ${why}; measuring the current code with one batch in flight\n`,
+      );
+    beforeReady = true;
+    kind.label =
+      'Keel, PostgreSQL, 1 process, current code, one batch in flight (`KEEL_PG_PIPELINE=1`)';
+  };
+  if (PG_BEFORE_REF === '') return fallback('');
+  let sha: string;
+  try {
+    sha = execFileSync('git', ['rev-parse', '--verify', '--quiet', `${PG_BEFORE_REF}^{commit}`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    return fallback(`no commit ${PG_BEFORE_REF} in this checkout (BENCH_PG_BEFORE_REF)`);
+  }
+  const dir = path.join(ROOT, '.tmp', `bench-before-${sha.slice(0, 12)}`);
+  const built = path.join(dir, 'dist', 'bench', 'server.js');
+  if (!fs.existsSync(built)) {
+    process.stderr.write(
+      `bench: keel-pg-before: building ${sha.slice(0, 12)} in ${path.relative(ROOT, dir)} (once)\n`,
+    );
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir, { recursive: true });
+      const archive = execFileSync('git', ['archive', '--format=tar', sha], {
+        cwd: ROOT,
+        maxBuffer: 1 << 30,
+      });
+      execFileSync('tar', ['-x', '-C', dir], { input: archive });
+      fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+      execFileSync('npm', ['run', 'build', '--silent'], {
+        cwd: dir,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+    } catch (err) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      return fallback(
+        `building ${sha.slice(0, 12)} failed: ${(err as Error).message.split('\n')[0]}`,
+      );
+    }
+  }
+  beforeReady = true;
+  kind.root = dir;
+  kind.label = `Keel, PostgreSQL, 1 process, code of ${sha.slice(0, 7)} (before issue 18)`;
+}
+
 async function startServer(
   kind: ServerKind,
   opts: { name?: string; cpus?: number[]; env?: Record<string, string> } = {},
@@ -394,9 +465,12 @@ async function startServer(
   // Run compiled JavaScript when the bench itself was compiled (npm run bench): tsx wraps every
   // closure in a keepNames helper, a few percent of CPU that real deployments do not pay.
   const compiled = import.meta.url.includes('/dist/');
-  const nodeArgs = compiled
-    ? [...nodeFlags, path.join(ROOT, 'dist', kind.entry.replace(/\.ts$/, '.js'))]
-    : [...nodeFlags, '--import', 'tsx', kind.entry];
+  if (kind.id === 'keel-pg-before' && !beforeReady) await prepareBefore(kind);
+  const root = kind.root ?? ROOT;
+  const nodeArgs =
+    compiled || kind.root !== undefined
+      ? [...nodeFlags, path.join(root, 'dist', kind.entry.replace(/\.ts$/, '.js'))]
+      : [...nodeFlags, '--import', 'tsx', kind.entry];
   // Processes the server starts (workers) inherit its CPUs.
   const [cmd, argv] = pinned
     ? ['taskset', ['-c', cpus.join(','), process.execPath, ...nodeArgs]]
@@ -411,7 +485,7 @@ async function startServer(
   };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const child = spawn(cmd, argv, {
-    cwd: ROOT,
+    cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
@@ -1575,7 +1649,7 @@ async function main(): Promise<void> {
         `Targets apply to Keel rows; the plain node:http rows are the ceiling (same JSON parsing and handlers, no engine, no durability). ` +
         `Issue 18's targets: 3-step workflow at ${CLIENTS} clients, Keel \`fsync\`: ≥50% of the plain row of the same layout (1 core or 2 cores), and the 2-core row ≥1.6× the 1-core row (the fixed ≥10,000/s stays on the 1-core row); ` +
         'sequential 3-step rows of Keel `fsync`: p50 ≤ 1.25 × durable round trips × the overwrite fdatasync p50 measured at the start of this run (shown as "p50 a ≤ 1.25 × trips × fdatasync = bound"), where round trips = the fdatasyncs per invocation the store counted on that row (one client waits for each); they replace the fixed p50/p99 targets there (`os` rows keep them); ' +
-        `PostgreSQL: the 1-process 3-step workflow at ${CLIENTS} clients ≥2× the "before" row (\`KEEL_PG_PIPELINE=1\`, one batch in flight) of the same run, and issue 4's ≥${fmtInt(PG_TARGET)} inv/s; the 2-process row shows its throughput relative to the 1-process row. ` +
+        `PostgreSQL: the 1-process 3-step workflow at ${CLIENTS} clients ≥2× the "before" row (the code of \`BENCH_PG_BEFORE_REF\`, b9dbb70 by default, the commit issue 18 measured) of the same run, and issue 4's ≥${fmtInt(PG_TARGET)} inv/s; the 2-process row shows its throughput relative to the 1-process row. ` +
         'Not printed: "no regression in any other row", which needs an earlier table to compare with.',
     );
     if (webhookRows.length > 0) {
