@@ -79,6 +79,35 @@ describe('notify ops in a batch', () => {
     }
   });
 
+  it("still takes a batch planned by version 16's code, its messages ops on their own", async () => {
+    const schema = `keel_t_${randomBytes(6).toString('hex')}`;
+    const store = await openPostgresStore({ url, schema, poolSize: 1 });
+    const got: ClusterMessage[] = [];
+    const stop = await store.listen('p1', (m) => got.push(m));
+    try {
+      await store.write([{ op: 'invocation.insert', row: inv('old') }]);
+      // What a process of the previous version sends while a cluster is being upgraded.
+      const ops = [
+        ['u', 'old', { status: 'completed', output: '1' }],
+        ['n', JSON.stringify({ type: 'done', invocationId: 'old' }), null],
+        ['n', JSON.stringify({ type: 'wake', invocationId: 'old' }), 'p1'],
+      ];
+      const { rows } = await admin.query<{ r: unknown }>(
+        `SELECT "${schema}".apply($1::jsonb, $2::int[], $3::int[], NULL) AS r`,
+        [JSON.stringify(ops), [3], [0, 1, KIND.UPDATE, 1, 2, 0, 2, 3, 0]],
+      );
+      expect(rows[0]!.r).toEqual([[], []]);
+      const deadline = Date.now() + 10_000;
+      while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(got.map((m) => `${m.type} ${m.invocationId}`)).toEqual(['done old', 'wake old']);
+      expect((await store.getInvocation('old'))?.status).toBe('completed');
+    } finally {
+      await stop();
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+
   it('keeps the channel names of migration 3, short and hashed', async () => {
     const schema = `keel_t_${randomBytes(6).toString('hex')}`;
     const store = await openPostgresStore({ url, schema, poolSize: 1 });
