@@ -79,6 +79,63 @@ describe('notify ops in a batch', () => {
     }
   });
 
+  it('traced inserts and updates stay blind writes, and their traces are stored on every path', async () => {
+    const t1 = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const t2 = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const calls: WriteOp[][] = [
+      [{ op: 'invocation.insert', row: inv('a', { trace: t1 }) }],
+      [{ op: 'invocation.update', id: 'b', set: { trace: t2, attempt: 1 } }],
+    ];
+    const plan = planBatch(calls.map((ops) => encodeCall(ops))).plan;
+    expect(plan).toEqual([0, 2, KIND.INSERT | KIND.UPDATE]);
+
+    const schema = `keel_t_${randomBytes(6).toString('hex')}`;
+    // Inputs over 100 bytes go to blobs: migration 13's bi wraps the insert.
+    const store = await openPostgresStore({ url, schema, poolSize: 2, largePayloadThreshold: 100 });
+    try {
+      await store.write([{ op: 'invocation.insert', row: inv('taken') }]);
+      await store.write([{ op: 'invocation.insert', row: inv('u1') }]);
+      // Issued together: the failing call makes the batch run call by call (apply_op).
+      const settled = await Promise.allSettled([
+        store.write([{ op: 'invocation.insert', row: inv('fast', { trace: t1 }) }]),
+        store.write([{ op: 'invocation.insert', row: inv('taken') }]),
+        store.write([{ op: 'invocation.update', id: 'u1', set: { trace: t2 } }]),
+        store.write([
+          {
+            op: 'invocation.insert',
+            row: inv('big', { trace: t2, input: JSON.stringify('x'.repeat(500)) }),
+          },
+        ]),
+      ]);
+      expect(settled.map((r) => r.status)).toEqual([
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      expect((await store.getInvocation('fast'))?.trace).toBe(t1);
+      // And in a batch of its own, the run path.
+      await store.write([
+        { op: 'invocation.insert', row: inv('run', { trace: t2 }) },
+        { op: 'invocation.update', id: 'fast', set: { trace: undefined, attempt: 2 } },
+      ]);
+      const traces = await admin.query<{ id: string; trace: string | null }>(
+        `SELECT id, trace FROM "${schema}".invocations WHERE id <> 'taken' ORDER BY id`,
+      );
+      expect(traces.rows).toEqual([
+        { id: 'big', trace: t2 },
+        { id: 'fast', trace: null },
+        { id: 'run', trace: t2 },
+        { id: 'u1', trace: t2 },
+      ]);
+      expect((await store.getInvocation('big'))?.input).toBe(JSON.stringify('x'.repeat(500)));
+      expect((await store.getInvocation('fast'))?.attempt).toBe(2);
+    } finally {
+      await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+
   it("still takes a batch planned by version 16's code, its messages ops on their own", async () => {
     const schema = `keel_t_${randomBytes(6).toString('hex')}`;
     const store = await openPostgresStore({ url, schema, poolSize: 1 });

@@ -327,7 +327,8 @@ export function encodeOp(op: WriteOp, limits: PayloadLimits = DEFAULT_LIMITS): E
   const large: LargeValues = {};
   let e = encodeOpUntraced(op, limits, large);
   const trace = traceOf(op);
-  if (trace !== undefined) {
+  // A blind insert or update carries its trace in its record, which migration 17's runs write.
+  if (trace !== undefined && e.kind === KIND.ALONE) {
     // The statements of migrations 1 to 7 name their columns and skip `trace`: migration 8's
     // `tr` applies the op, then sets it. It runs on its own, as ops that read first do.
     e = {
