@@ -42,7 +42,9 @@ export interface FlowRunInput {
 export interface FlowRunState {
   flow: string;
   version: number;
-  status: 'running' | 'compensating' | 'completed' | 'compensated' | 'compensation_failed';
+  /** `cancelled`: the run was cancelled, and compensated what it owed (docs/flows.md, "Running"). */
+  status:
+    'running' | 'compensating' | 'completed' | 'compensated' | 'compensation_failed' | 'cancelled';
   /** The step running now. */
   current?: string;
   completed: string[];
@@ -114,6 +116,8 @@ async function runFlowSteps(ctx: WorkflowContext, req: FlowRunInput): Promise<Wo
   const results: unknown[] = [];
   const errors: FlowStepFailure[] = [];
   const recorded = new WeakSet<object>();
+  /** Forward steps whose compensation failed for good, that failure recorded in `errors`. */
+  const undoFailed = new Set<string>();
   const state: FlowRunState = {
     flow: record.name,
     version: record.version,
@@ -158,7 +162,16 @@ async function runFlowSteps(ctx: WorkflowContext, req: FlowRunInput): Promise<Wo
   const forward = async (s: Saga, step: CompiledStep): Promise<void> => {
     const options: SagaStepOptions<unknown> = {};
     if (step.compensate.length > 0) {
-      options.undo = () => undoList(step.compensate);
+      options.undo = async () => {
+        try {
+          await undoList(step.compensate);
+        } catch (err) {
+          // Already in `errors` under the compensation step's own id: the saga reports the same
+          // failure again under this step's id (its undo name), which must not add a second entry.
+          if (typeof err === 'object' && err !== null && recorded.has(err)) undoFailed.add(step.id);
+          throw err;
+        }
+      };
       options.undoName = step.id;
       // A step that timed out may still take effect: undo it anyway.
       if (step.timeoutMs !== undefined) (options as { undoWhen?: string }).undoWhen = 'maybe';
@@ -336,7 +349,19 @@ async function runFlowSteps(ctx: WorkflowContext, req: FlowRunInput): Promise<Wo
     save();
   };
 
-  const outcome = await saga(ctx, (s) => forwardList(s, flow.steps), { onEvent });
+  let outcome: Awaited<ReturnType<typeof saga<unknown>>>;
+  try {
+    outcome = await saga(ctx, (s) => forwardList(s, flow.steps), { onEvent });
+  } catch (err) {
+    // A cancelled saga compensates, then throws: without this the state would say
+    // `compensating` for good, of a run that has ended.
+    if (err instanceof CancelledError) {
+      state.status = 'cancelled';
+      delete state.current;
+      save();
+    }
+    throw err;
+  }
   let data: unknown = { ...variables };
   if (flow.output !== undefined) {
     try {
@@ -371,7 +396,7 @@ async function runFlowSteps(ctx: WorkflowContext, req: FlowRunInput): Promise<Wo
     if (outcome.failedStep !== undefined) result.failedStep = outcome.failedStep;
     if (outcome.status === 'compensation_failed') {
       for (const f of outcome.failed) {
-        if (!errors.some((e) => e.step === f.step && e.compensation))
+        if (!undoFailed.has(f.step) && !errors.some((e) => e.step === f.step && e.compensation))
           errors.push({
             step: f.step,
             code: f.error.code,

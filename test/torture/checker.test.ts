@@ -433,7 +433,7 @@ describe('the torture checker on declarative flows', () => {
 
   it('generates only definitions the flows validation accepts', () => {
     const env = {
-      transforms: new Set(['effect', 'flaky', 'fail', 'seen']),
+      transforms: new Set(['effect', 'flaky', 'fail', 'failx', 'broken', 'seen']),
       integrations: new Map([['Downstream', new Set(['effect'])]]),
     };
     const defs = [buildDefinition(FIXED_DFLOW.name, FIXED_DFLOW.steps)];

@@ -149,7 +149,9 @@ export async function checkQueues(cluster: Cluster): Promise<Problem[]> {
  * (`POST /flows/{name}/run`, as a client's late retry), it answers the very result it answered
  * first (the same invocation, nothing run again: a lost run would start anew with another
  * invocation id and timing); its state (`GET /flows/runs/{runId}`) has its result's status and
- * compensations (the state is written by the same journaled run).
+ * compensations and failed steps (the state is written by the same journaled run). A run
+ * answered 409 `cancelled` answers that again, and its invocation failed with `cancelled`; its
+ * state is kept on the run for the log check (`checkFlowEffects`).
  */
 export async function checkFlowRuns(cluster: Cluster, ledger: Ledger): Promise<Problem[]> {
   const problems: Problem[] = [];
@@ -162,21 +164,41 @@ export async function checkFlowRuns(cluster: Cluster, ledger: Ledger): Promise<P
     return undefined;
   };
   for (const run of ledger.dflows.filter((r) => r.acked)) {
-    const { runId, status, compensated } = run.expect.result;
+    const { runId, status, compensated, errors } = run.expect.result;
     const again = await ask('POST', run.request.path, {
       body: run.request.body,
       headers: run.request.headers,
     });
-    if (again?.status !== 200 || !isDeepStrictEqual(again.json, run.first))
+    if (again?.status !== (run.cancelled ? 409 : 200) || !isDeepStrictEqual(again.json, run.first))
       problems.push({
         invariant: 'a flow run key answers one run',
         detail: `${run.op}: asked again once quiet, answered ${JSON.stringify(again)}, first ${JSON.stringify(run.first)}`,
       });
-    const state = (await ask('GET', `/flows/runs/${encodeURIComponent(runId)}`))?.json;
-    if (state?.status !== status || !isDeepStrictEqual(state?.compensated, compensated))
+    const read = await ask('GET', `/flows/runs/${encodeURIComponent(runId)}`);
+    if (read?.status === 200) run.state = read.json;
+    if (run.cancelled) {
+      // Its state is judged against the log (checkFlowEffects); its invocation here.
+      const inv = run.invocationId
+        ? await ask('GET', `/invocations/${run.invocationId}`, { api: 'admin' })
+        : undefined;
+      if (inv?.json?.status !== 'failed' || inv.json.error?.code !== 'cancelled')
+        problems.push({
+          invariant: 'a cancelled flow run stops and compensates',
+          detail: `${run.op}: answered 409 cancelled, but its invocation ${run.invocationId ?? '(id unknown)'} is ${JSON.stringify(inv?.json)}`,
+        });
+      continue;
+    }
+    // The steps that failed, in order: `continue` ones as they went, then the one that stopped it.
+    const failed = errors.filter((e) => !e.compensation).map((e) => e.step);
+    const state = run.state;
+    if (
+      state?.status !== status ||
+      !isDeepStrictEqual(state?.compensated, compensated) ||
+      !isDeepStrictEqual(state?.failed, failed)
+    )
       problems.push({
         invariant: 'flow run state agrees with its result',
-        detail: `${run.op}: GET /flows/runs/${runId} answered ${JSON.stringify(state)}, expected status ${status}, compensated ${JSON.stringify(compensated)}`,
+        detail: `${run.op}: GET /flows/runs/${runId} answered ${JSON.stringify(read)}, expected status ${status}, compensated ${JSON.stringify(compensated)}, failed ${JSON.stringify(failed)}`,
       });
   }
   return problems;

@@ -14,15 +14,47 @@
  * `api` steps call the harness's downstream service (downstream.ts) through the app's
  * integration `Downstream`: it logs `api <log id> <Idempotency-Key>` per request received, and
  * the checker holds every request of a step to one key, the run's `{invocationId}:{step id}`.
+ *
+ * Failures a flow goes through as documented: `onError: continue` steps (`failx`: logged as an
+ * execution, then failing; recorded in `errors`, the flow going on, nothing stored, no
+ * compensation owed), step timeouts (an effect outlasting its `timeout`: the flow fails with
+ * `timeout` and compensates, that step included, while its body runs on), compensations that
+ * fail and are retried (`flaky`), fail for good (`broken`, `onError: retry` with one retry: the
+ * result is `compensation_failed`) or fail and go on (`failx`, `onError: continue`), and runs
+ * cancelled over the admin API while running or waiting (their state, read once quiet, is held
+ * against the log: no forward step beyond the one the cancel reached, the completed steps'
+ * compensations in reverse, nothing else undone).
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { LogLine } from './program.js';
 import type { Problem } from './workload.js';
 
+/**
+ * A step's compensation: none (`false`), an effect (`true`), an effect whose first attempt in
+ * each process fails (`flaky`: retried until it succeeds, the default for compensations), one
+ * that always fails with `onError: retry` and one retry (`broken`: it fails for good, so the run
+ * is `compensation_failed`), or one that logs an execution and fails with `onError: continue`
+ * (`soft`: recorded in `errors`, the compensation counts as done).
+ */
+export type DUndo = boolean | 'flaky' | 'broken' | 'soft';
+
 /** One step of a generated flow. */
 export type DStep =
-  /** A journaled effect (`effect` transform) pausing `ms`; `undo`: with a compensation. */
-  | { kind: 'effect'; id: string; ms: number; undo: boolean }
+  /** A journaled effect (`effect` transform) pausing `ms`; `undo`: its compensation. */
+  | { kind: 'effect'; id: string; ms: number; undo: DUndo }
+  /**
+   * An effect with a `timeout`: `late`, its body lasts `ms`, far past `timeoutMs`, so the flow
+   * fails with `timeout` and compensates (this step's undo included: it is in doubt); otherwise
+   * it ends well within it and is an effect whose undo is registered before it runs.
+   */
+  | { kind: 'timed'; id: string; ms: number; timeoutMs: number; late: boolean; undo: DUndo }
+  /** A step that logs an execution and fails, `onError: continue`; its undo is never owed. */
+  | { kind: 'cont'; id: string; undo: boolean }
+  /**
+   * A `database` step: an INSERT of its log id into the run's table on PostgreSQL (see
+   * {@link FLOW_DB}), `RETURNING` it; only in runs that have that database.
+   */
+  | { kind: 'db'; id: string }
   /** An `api` step: a POST to the downstream service (downstream.ts) with its idempotency key. */
   | { kind: 'api'; id: string }
   /** An effect whose first attempt in each process fails: `onError: retry` (durable backoff). */
@@ -33,6 +65,20 @@ export type DStep =
   | { kind: 'branch'; id: string; threshold: number; then: DStep[]; else: DStep[] }
   /** A step that fails the flow (`fail` transform): the completed steps are compensated. */
   | { kind: 'fail'; id: string };
+
+/** The transform and `onError` of each kind of compensation (see {@link DUndo}). */
+function undoStep(kind: Exclude<DUndo, false>): Record<string, unknown> {
+  switch (kind) {
+    case true:
+      return { function: 'effect' };
+    case 'flaky':
+      return { function: 'flaky' };
+    case 'broken':
+      return { function: 'broken', onError: 'retry', retries: 1, backoff: { initial: '50ms' } };
+    case 'soft':
+      return { function: 'failx', onError: 'continue' };
+  }
+}
 
 /** The input of a run: the log ids' tag, and the number branches and expressions read. */
 export interface DInput {
@@ -58,13 +104,37 @@ export const FIXED_DFLOW = {
   ] as DStep[],
 };
 
+/**
+ * The database `database` steps use: declared by the app when the harness gives it one
+ * (`TORTURE_FLOWDB_URL`, `TORTURE_FLOWDB_TABLE`), a table of one row per committed statement.
+ * The app's `FlowDatabase` for it (test/fixtures/torture-app.ts) runs each statement on the
+ * connection pool of `keel/databases` and logs it as a step body (`start`/`end`, and `ack` of
+ * the previous step's output, its second parameter).
+ */
+export const FLOW_DB = {
+  name: 'tortureDb',
+  /** The table's definition (`at`: when the row was written, for a person reading it). */
+  create: (table: string): string =>
+    `CREATE TABLE ${table} (log text NOT NULL, prev text, at timestamptz NOT NULL DEFAULT clock_timestamp())`,
+  insert: (table: string): string =>
+    `INSERT INTO ${table} (log, prev) VALUES ($1, $2) RETURNING log`,
+};
+
 /** The log id of a flow step of the run tagged `tag`. */
 export const dLogId = (tag: string, step: string): string => `D/${tag}/${step}`;
+/** A compensation's step id (forward ids never end in `u`: `s<n>`, `s<n>t<m>`, `boom`). */
 const undoId = (step: string): string => `${step}u`;
 const variable = (step: string): string => `v_${step}`;
 
-/** The flow definition (JSON, as docs/flows.md describes) of a generated flow. */
-export function buildDefinition(name: string, steps: DStep[]): Record<string, unknown> {
+/**
+ * The flow definition (JSON, as docs/flows.md describes) of a generated flow; `table`: the
+ * table of its `database` steps (required when it has some).
+ */
+export function buildDefinition(
+  name: string,
+  steps: DStep[],
+  table?: string,
+): Record<string, unknown> {
   /** The expression of the previous effect's log id, which the next effect logs as observed. */
   let prev: string | undefined;
   const build = (s: DStep): Record<string, unknown> => {
@@ -74,6 +144,17 @@ export function buildDefinition(name: string, steps: DStep[]): Record<string, un
       ms,
       ...(withPrev && prev !== undefined ? { prev: `{{${prev}}}` } : {}),
     });
+    const compensate = (id: string, undo: DUndo): Record<string, unknown> =>
+      undo === false
+        ? {}
+        : {
+            compensate: {
+              id: undoId(id),
+              type: 'transform',
+              ...undoStep(undo),
+              input: effectInput(undoId(id), 2, false),
+            },
+          };
     switch (s.kind) {
       case 'effect': {
         const def = {
@@ -81,18 +162,48 @@ export function buildDefinition(name: string, steps: DStep[]): Record<string, un
           type: 'transform',
           function: 'effect',
           input: effectInput(s.id, s.ms, true),
-          ...(s.undo
-            ? {
-                compensate: {
-                  id: undoId(s.id),
-                  type: 'transform',
-                  function: 'effect',
-                  input: effectInput(undoId(s.id), 2, false),
-                },
-              }
-            : {}),
+          ...compensate(s.id, s.undo),
         };
         prev = `steps.${s.id}`;
+        return def;
+      }
+      case 'timed': {
+        const def = {
+          id: s.id,
+          type: 'transform',
+          function: 'effect',
+          input: effectInput(s.id, s.ms, true),
+          timeout: `${s.timeoutMs}ms`,
+          ...compensate(s.id, s.undo),
+        };
+        prev = `steps.${s.id}`;
+        return def;
+      }
+      case 'cont': {
+        const def = {
+          id: s.id,
+          type: 'transform',
+          function: 'failx',
+          input: effectInput(s.id, 0, true),
+          onError: 'continue',
+          // Stores nothing (docs/flows.md): the variable stays out of the result's `data`.
+          storeAs: variable(s.id),
+          ...compensate(s.id, s.undo),
+        };
+        // No output to pass on: the next effect acknowledges the journaled failure by its log id.
+        prev = `'D/' + input.tag + '/${s.id}'`;
+        return def;
+      }
+      case 'db': {
+        if (table === undefined) throw new Error(`flow ${name}: a database step needs a table`);
+        const def = {
+          id: s.id,
+          type: 'database',
+          database: FLOW_DB.name,
+          query: FLOW_DB.insert(table),
+          params: [`D/{{input.tag}}/${s.id}`, prev === undefined ? null : `{{${prev}}}`],
+        };
+        prev = `steps.${s.id}.rows[0].log`;
         return def;
       }
       case 'api': {
@@ -162,20 +273,32 @@ export interface DExpectation {
     version: number;
     runId: string;
     success: boolean;
-    status: 'completed' | 'compensated';
+    status: 'completed' | 'compensated' | 'compensation_failed';
     data: unknown;
     outputs: Record<string, unknown>;
     results: unknown[];
-    errors: Array<{ step: string; code: string }>;
+    errors: Array<{ step: string; code: string; compensation?: true }>;
     failedStep?: string;
     compensated: string[];
   };
   /** Log ids whose body must have run (at least once) in an acknowledged run. */
   must: string[];
+  /** Log ids that must have been attempted (`flake` lines count): compensations failing for good. */
+  tried: string[];
   /** Log ids whose body must never run (branches not taken, steps after a failure, undos not owed). */
   never: string[];
   /** The `api` steps that ran: each request must carry `{invocationId}:{step}`. */
   api: Array<{ log: string; step: string }>;
+  /**
+   * Every top-level step with a compensation, in definition order (so their compensations run
+   * in the reverse): its step id, its compensation's log id, and whether that compensation
+   * fails for good (`broken`) or is never owed (a `continue` step's).
+   */
+  undos: Array<{ step: string; log: string; broken: boolean; neverOwed: boolean }>;
+  /** Log ids of every forward step that logs (effects, branch effects, api, flaky, cont, timed, db). */
+  forward: string[];
+  /** Log ids of the `database` steps an answered run ran: each committed its row. */
+  db: string[];
 }
 
 /** The run a definition computes for `input` (run id `runId`, version 1). */
@@ -189,19 +312,39 @@ export function expectRun(
   const results: unknown[] = [];
   const data: Record<string, unknown> = {};
   const must: string[] = [];
+  const tried: string[] = [];
   const never: string[] = [];
-  const undos: string[] = [];
+  const owed: Array<{ id: string; undo: Exclude<DUndo, false> }> = [];
   const api: DExpectation['api'] = [];
+  const errors: DExpectation['result']['errors'] = [];
+  const undos: DExpectation['undos'] = [];
+  const forward: string[] = [];
+  const db: string[] = [];
   let failed: string | undefined;
   const log = (id: string): string => dLogId(input.tag, id);
   const done = (id: string, out: unknown): void => {
     outputs[id] = out;
     results.push(out);
   };
+  const walk = (s: DStep): void => {
+    if (s.kind === 'branch') return [...s.then, ...s.else].forEach(walk);
+    if (s.kind !== 'expr' && s.kind !== 'fail') forward.push(log(s.id));
+  };
+  steps.forEach(walk);
+  for (const s of steps) {
+    if ((s.kind === 'effect' || s.kind === 'timed' || s.kind === 'cont') && s.undo !== false)
+      undos.push({
+        step: s.id,
+        log: log(undoId(s.id)),
+        broken: s.undo === 'broken',
+        neverOwed: s.kind === 'cont',
+      });
+  }
   const forget = (s: DStep): void => {
-    if (s.kind === 'effect' || s.kind === 'flaky' || s.kind === 'api') never.push(log(s.id));
-    if (s.kind === 'effect' && s.undo) never.push(log(undoId(s.id)));
-    if (s.kind === 'branch') [...s.then, ...s.else].forEach(forget);
+    if (s.kind === 'branch') return [...s.then, ...s.else].forEach(forget);
+    if (s.kind !== 'expr' && s.kind !== 'fail') never.push(log(s.id));
+    if ((s.kind === 'effect' || s.kind === 'timed' || s.kind === 'cont') && s.undo !== false)
+      never.push(log(undoId(s.id)));
   };
   const step = (s: DStep): void => {
     if (failed !== undefined) return forget(s);
@@ -209,12 +352,32 @@ export function expectRun(
       case 'effect':
       case 'flaky':
         must.push(log(s.id));
-        if (s.kind === 'effect' && s.undo) undos.push(s.id);
+        if (s.kind === 'effect' && s.undo !== false) owed.push({ id: s.id, undo: s.undo });
         return done(s.id, log(s.id));
+      case 'timed':
+        // Its undo is registered before it runs: owed whether it completes or times out.
+        if (s.undo !== false) owed.push({ id: s.id, undo: s.undo });
+        if (s.late) {
+          // Its body may or may not have begun (and runs on after the flow stopped waiting).
+          failed = s.id;
+          errors.push({ step: s.id, code: 'timeout' });
+          return;
+        }
+        must.push(log(s.id));
+        return done(s.id, log(s.id));
+      case 'cont':
+        must.push(log(s.id));
+        errors.push({ step: s.id, code: 'step_failed' });
+        if (s.undo) never.push(log(undoId(s.id)));
+        return;
       case 'api':
         must.push(log(s.id));
         api.push({ log: log(s.id), step: s.id });
         return done(s.id, { id: log(s.id) });
+      case 'db':
+        must.push(log(s.id));
+        db.push(log(s.id));
+        return done(s.id, { rows: [{ log: log(s.id) }], rowCount: 1 });
       case 'expr': {
         const v = input.n * 2 + s.add;
         data[variable(s.id)] = v;
@@ -230,19 +393,29 @@ export function expectRun(
       }
       case 'fail':
         failed = s.id;
+        errors.push({ step: s.id, code: 'step_failed' });
         return;
     }
   };
   steps.forEach(step);
   const compensated: string[] = [];
+  let undoFailed = false;
   if (failed !== undefined) {
-    for (const id of [...undos].reverse()) {
-      must.push(log(undoId(id)));
-      done(undoId(id), log(undoId(id)));
+    for (const { id, undo } of [...owed].reverse()) {
+      const u = undoId(id);
+      if (undo === 'broken') {
+        tried.push(log(u));
+        errors.push({ step: u, code: 'retries_exhausted', compensation: true });
+        undoFailed = true;
+        continue;
+      }
+      must.push(log(u));
+      if (undo === 'soft') errors.push({ step: u, code: 'step_failed', compensation: true });
+      else done(u, log(u));
       compensated.push(id);
     }
   } else {
-    for (const id of undos) never.push(log(undoId(id)));
+    for (const { id } of owed) never.push(log(undoId(id)));
     if (must.length > 0) done('seen', null);
   }
   return {
@@ -250,18 +423,23 @@ export function expectRun(
       workflow: name,
       version: 1,
       runId,
-      success: failed === undefined,
-      status: failed === undefined ? 'completed' : 'compensated',
+      success: errors.length === 0,
+      status:
+        failed === undefined ? 'completed' : undoFailed ? 'compensation_failed' : 'compensated',
       data,
       outputs,
       results,
-      errors: failed === undefined ? [] : [{ step: failed, code: 'step_failed' }],
+      errors,
       ...(failed === undefined ? {} : { failedStep: failed }),
       compensated,
     },
     must,
+    tried,
     never,
     api,
+    undos,
+    forward,
+    db,
   };
 }
 
@@ -272,7 +450,11 @@ export function judgeResult(expected: DExpectation['result'], actual: any): stri
   const seen: Record<string, unknown> = {
     ...actual,
     errors: Array.isArray(actual.errors)
-      ? actual.errors.map((e: { step: string; code: string }) => ({ step: e.step, code: e.code }))
+      ? actual.errors.map((e: { step: string; code: string; compensation?: boolean }) => ({
+          step: e.step,
+          code: e.code,
+          ...(e.compensation === true ? { compensation: true } : {}),
+        }))
       : actual.errors,
   };
   const wrong: string[] = [];
@@ -287,30 +469,67 @@ export function judgeResult(expected: DExpectation['result'], actual: any): stri
   return wrong.join('; ');
 }
 
+/** A run's state (`GET /flows/runs/{runId}`), as the checker read it once quiet. */
+export interface DRunState {
+  status?: string;
+  completed?: string[];
+  failed?: string[];
+  compensated?: string[];
+}
+
 /** A flow run the workload started (whatever came of it), for the log check. */
 export interface DRun {
   op: string;
-  /** An answer (200 with the result) came back: the run happened, so its effects must have. */
+  /** A definite answer came back (200 with the result, or 409 `cancelled`). */
   acked: boolean;
   expect: DExpectation;
   /** How it was started: the checker asks the same key again once quiet. */
   request: { path: string; headers: Record<string, string>; body: unknown };
   /** The first answer: every later one, the last included, must equal it. */
   first?: unknown;
+  /** A cancel was sent for it (admin `POST /invocations/{id}/cancel`), answered or not. */
+  cancelSent?: boolean;
+  /** Its first answer was 409 `cancelled`: judged by its state against the log, not `expect`. */
+  cancelled?: boolean;
+  /** Its invocation id, from its result or (for a cancel) the admin API's list. */
+  invocationId?: string;
+  /** Its state once quiet (set by `checkFlowRuns`, read by `checkFlowEffects`). */
+  state?: DRunState;
 }
 
+const stepOf = (log: string): string => log.slice(log.lastIndexOf('/') + 1);
+
 /**
- * The effects in the execution log against the runs: an acknowledged run's steps (and owed
- * compensations) each ran at least once; no run ran a step of a branch it did not take, a step
- * after its failing step, or a compensation it did not owe (acknowledged or not: a run, if it
- * happened at all, happened as its definition says); every request of an `api` step reached
- * the downstream with one Idempotency-Key, `{invocationId}:{step id}` of the answered run.
+ * The effects in the execution log against the runs:
+ * - an acknowledged run's steps (and owed compensations) each ran at least once, and each
+ *   compensation that fails for good was attempted;
+ * - no run ran a step of a branch it did not take, a step after its failing step, or a
+ *   compensation it did not owe (acknowledged or not: a run, if it happened at all, happened
+ *   as its definition says; a run sent a cancel may owe more compensations, so those are left
+ *   to the cancelled-run check);
+ * - every request of an `api` step reached the downstream with one Idempotency-Key,
+ *   `{invocationId}:{step id}` of the answered run;
+ * - compensations ran in reverse order of their steps, each done before the next began: no
+ *   attempt of one after the first attempt of a compensation that comes after it (which would
+ *   also be a compensation run again after it completed and the flow moved on);
+ * - a cancelled run (answered 409 `cancelled`): its state is `cancelled`; every forward step
+ *   that ran is one its state lists as completed, or the one the cancel reached (`failed`): no
+ *   new forward step ran after the cancel; every step it lists as completed ran; its
+ *   compensations are those of its completed steps, in reverse (its state's `compensated`, the
+ *   `broken` ones left out), each attempted, and no other step's.
  */
 export function checkFlowEffects(lines: LogLine[], runs: DRun[]): Problem[] {
   const started = new Set<string>();
   const keys = new Map<string, Set<string>>();
+  /** Log positions of every attempt (`start`, `flake`, `api`) of a log id. */
+  const attempts = new Map<string, number[]>();
   for (const l of lines) {
     if (l.kind === 'start' || l.kind === 'api') started.add(l.args[0]!);
+    if (l.kind === 'start' || l.kind === 'api' || l.kind === 'flake') {
+      const list = attempts.get(l.args[0]!) ?? [];
+      list.push(l.seq);
+      attempts.set(l.args[0]!, list);
+    }
     if (l.kind === 'api') keys.set(l.args[0]!, (keys.get(l.args[0]!) ?? new Set()).add(l.args[1]!));
   }
   const problems: Problem[] = [];
@@ -325,19 +544,134 @@ export function checkFlowEffects(lines: LogLine[], runs: DRun[]): Problem[] {
           detail: `${run.op}: step ${log} reached the downstream with Idempotency-Key ${sent.join(', ')}${want ? `, expected ${want}` : ''}`,
         });
     }
+    const undoLogs = new Set(run.expect.undos.map((u) => u.log));
     for (const id of run.expect.never) {
-      if (started.has(id))
+      if (run.cancelSent && undoLogs.has(id)) continue;
+      if (attempts.has(id))
         problems.push({
           invariant: 'a flow runs the steps its definition takes',
           detail: `${run.op}: step ${id} ran, but the run must not run it (branch not taken, after the failing step, or a compensation not owed)`,
         });
     }
+    // Compensations in reverse order of their steps, one done before the next begins.
+    const ran = [...run.expect.undos].reverse().filter((u) => attempts.has(u.log));
+    for (let i = 1; i < ran.length; i++) {
+      const before = ran[i - 1]!;
+      const after = ran[i]!;
+      const firstAfter = Math.min(...attempts.get(after.log)!);
+      const late = attempts.get(before.log)!.filter((seq) => seq > firstAfter);
+      if (late.length > 0)
+        problems.push({
+          invariant: 'compensations run in reverse order, each once done',
+          detail: `${run.op}: compensation ${before.log} (of step ${before.step}) was attempted at log line ${late[0]} after ${after.log} (of the earlier step ${after.step}) began at ${firstAfter}`,
+        });
+    }
+    if (run.cancelled) {
+      problems.push(...checkCancelled(run, started, attempts));
+      continue;
+    }
     if (!run.acked) continue;
     const missing = run.expect.must.filter((id) => !started.has(id));
+    const untried = run.expect.tried.filter((id) => !attempts.has(id));
+    if (missing.length + untried.length > 0)
+      problems.push({
+        invariant: 'an acknowledged flow run did its steps',
+        detail: `${run.op}: answered, but never ran ${[...missing, ...untried].join(', ')}`,
+      });
+  }
+  return problems;
+}
+
+/** The log of a run answered 409 `cancelled`, against its state (see `checkFlowEffects`). */
+function checkCancelled(
+  run: DRun,
+  started: Set<string>,
+  attempts: Map<string, number[]>,
+): Problem[] {
+  const problems: Problem[] = [];
+  const fail = (detail: string): number =>
+    problems.push({
+      invariant: 'a cancelled flow run stops and compensates',
+      detail: `${run.op}: ${detail}`,
+    });
+  const state = run.state;
+  if (state === undefined) {
+    // No state: the cancel reached the run before its first step (at its definition's read),
+    // so nothing of it may have run.
+    const ran = [...run.expect.forward, ...run.expect.undos.map((u) => u.log)].filter((l) =>
+      attempts.has(l),
+    );
+    if (ran.length > 0) fail(`has no state (GET /flows/runs: 404), but ran ${ran.join(', ')}`);
+    return problems;
+  }
+  if (state.status !== 'cancelled' || !Array.isArray(state.completed)) {
+    fail(`answered 409 cancelled, but its state is ${JSON.stringify(state)}`);
+    return problems;
+  }
+  const completed = new Set(state.completed);
+  const reached = new Set([...completed, ...(state.failed ?? [])]);
+  const beyond = run.expect.forward.filter((l) => attempts.has(l) && !reached.has(stepOf(l)));
+  if (beyond.length > 0)
+    fail(
+      `ran ${beyond.join(', ')}, which its state lists neither as completed nor as the step the cancel reached (completed ${JSON.stringify(state.completed)}, failed ${JSON.stringify(state.failed)})`,
+    );
+  const unrun = run.expect.forward.filter((l) => completed.has(stepOf(l)) && !started.has(l));
+  if (unrun.length > 0)
+    fail(`its state lists ${unrun.map(stepOf).join(', ')} as completed, but they never ran`);
+  const owed = run.expect.undos.filter((u) => !u.neverOwed && completed.has(u.step));
+  const expected = [...owed]
+    .reverse()
+    .filter((u) => !u.broken)
+    .map((u) => u.step);
+  if (!isDeepStrictEqual(state.compensated, expected))
+    fail(
+      `its state says it compensated ${JSON.stringify(state.compensated)}, expected ${JSON.stringify(expected)} (its completed steps with a compensation, in reverse)`,
+    );
+  const untried = owed.filter((u) => !attempts.has(u.log)).map((u) => u.log);
+  if (untried.length > 0) fail(`never attempted the compensations ${untried.join(', ')}`);
+  const extra = run.expect.undos
+    .filter((u) => !owed.includes(u) && attempts.has(u.log))
+    .map((u) => u.log);
+  if (extra.length > 0) fail(`ran compensations it did not owe: ${extra.join(', ')}`);
+  return problems;
+}
+
+/**
+ * The rows of the `database` steps' table (log id → rows) against the log and the runs: a row
+ * is written only by an execution of its step (no more rows than `start` lines of that log id:
+ * a statement is not sent twice for one execution), every `database` step of a run answered
+ * with its result committed its row (its output is that row, so it must be there), and no step
+ * the run must not take wrote one.
+ */
+export function checkFlowRows(
+  rows: Map<string, number>,
+  lines: LogLine[],
+  runs: DRun[],
+): Problem[] {
+  const starts = new Map<string, number>();
+  for (const l of lines)
+    if (l.kind === 'start') starts.set(l.args[0]!, (starts.get(l.args[0]!) ?? 0) + 1);
+  const problems: Problem[] = [];
+  for (const [log, n] of rows) {
+    if (n > (starts.get(log) ?? 0))
+      problems.push({
+        invariant: 'a database step writes once per execution',
+        detail: `${log}: ${n} rows, but ${starts.get(log) ?? 0} executions of the step`,
+      });
+  }
+  for (const run of runs) {
+    for (const log of run.expect.never)
+      if (rows.has(log))
+        problems.push({
+          invariant: 'a flow runs the steps its definition takes',
+          detail: `${run.op}: step ${log} wrote ${rows.get(log)} row(s) to the database, but the run must not run it`,
+        });
+    if (!run.acked || run.cancelled) continue;
+    const missing = run.expect.db.filter((log) => !rows.has(log));
     if (missing.length > 0)
       problems.push({
         invariant: 'an acknowledged flow run did its steps',
-        detail: `${run.op}: answered, but never ran ${missing.join(', ')}`,
+        detail: `${run.op}: answered, but the database has no row of ${missing.join(', ')}`,
       });
   }
   return problems;

@@ -103,7 +103,8 @@ export const stepId = {
  *   runs only once admitted by its queue) began / ended its body;
  * - `awk <flowKey> <op> <awakeableId>`: a flow created an awakeable;
  * - `flake <step>`: a declarative flow's `flaky` step failed its planned first attempt in this
- *   process (no execution: its retry logs `start`/`end`; test/torture/dflow.ts);
+ *   process (no execution: its retry logs `start`/`end`; test/torture/dflow.ts), or an attempt
+ *   of a compensation that always fails (`broken`);
  * - `writefail`: the engine reported that a journal write of an attempt in this process failed
  *   (the attempt is abandoned and retried from its journal);
  * - `fenced`: the engine reported that this live process lost its lease (its writes refused);

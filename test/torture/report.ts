@@ -75,6 +75,16 @@ export interface Summary {
     started: number;
     acked: number;
     compensated: number;
+    /** Answered runs that ended `compensation_failed`, timed out a step, continued past a failure. */
+    compensationFailed: number;
+    timedOut: number;
+    continued: number;
+    /** Runs sent a cancel, cancels accepted (202), runs answered 409 `cancelled`. */
+    cancelSent: number;
+    cancelAccepted: number;
+    cancelled: number;
+    /** Rows the flows' `database` steps wrote (undefined: the run had no database steps). */
+    dbRows?: number;
     /** Flow step executions (effect bodies, downstream requests), of one step again, failed on purpose. */
     runs: number;
     again: number;
@@ -115,6 +125,18 @@ export function formatSummary(s: Summary): string {
     [
       'declarative flow runs (answered / compensated / resumed elsewhere)',
       `${s.flowRuns.started} (${s.flowRuns.acked} / ${s.flowRuns.compensated} / ${s.flowRuns.resumed})`,
+    ],
+    [
+      'flow runs answered compensation_failed / timed out / continued',
+      `${s.flowRuns.compensationFailed} / ${s.flowRuns.timedOut} / ${s.flowRuns.continued}`,
+    ],
+    [
+      'flow run cancels (sent / accepted / runs answered cancelled)',
+      `${s.flowRuns.cancelSent} / ${s.flowRuns.cancelAccepted} / ${s.flowRuns.cancelled}`,
+    ],
+    [
+      'flow database step rows',
+      s.flowRuns.dbRows === undefined ? 'none (no database)' : String(s.flowRuns.dbRows),
     ],
     [
       'flow step executions (again / failed on purpose)',

@@ -21,7 +21,7 @@ import {
   checkQueues,
   checkTallies,
 } from './checker.js';
-import { checkFlowEffects, flowStepFigures } from './dflow.js';
+import { checkFlowEffects, checkFlowRows, FLOW_DB, flowStepFigures } from './dflow.js';
 import { Downstream } from './downstream.js';
 import { generateOp, Rng } from './generator.js';
 import { sleep } from './http.js';
@@ -109,6 +109,8 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
   let cluster: Cluster | undefined;
   let nemesis: Nemesis | undefined;
   let downstream: Downstream | undefined;
+  /** The table of flows' `database` steps, on the shared server (`pgUrl` before `real` changes it). */
+  let flowDb: { url: string; table: string } | undefined;
 
   const body = async (): Promise<TortureResult> => {
     // What the flows' `api` steps call: in this process, out of the nemesis's reach.
@@ -117,6 +119,8 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       KEEL_SUSPEND_AFTER: '100ms',
       TORTURE_DOWNSTREAM: downstream.url,
     };
+    flowDb = await flowDatabase(pgUrl, options.seed, real, say);
+    if (flowDb) env.TORTURE_FLOWDB_URL = flowDb.url;
     if (real) {
       server = await PrivatePostgres.start({ keep });
       pgUrl = server.url;
@@ -151,6 +155,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       log: new LogTail(logFile),
       pick: () => Math.floor(pickRng.float() * 1000),
       deadline: () => (aborted ? -Infinity : issuedUntil + quietMs),
+      ...(flowDb ? { flowDbTable: flowDb.table } : {}),
     });
     const n$ = (nemesis = new Nemesis({
       cluster: c,
@@ -212,7 +217,8 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
           );
         break;
       }
-      const task = workload.run(generateOp(options.seed, n++)).catch((err: unknown) => {
+      const op = generateOp(options.seed, n++, { database: flowDb !== undefined });
+      const task = workload.run(op).catch((err: unknown) => {
         ledger.problems.push({ invariant: 'harness', detail: `op ${n - 1}: ${String(err)}` });
       });
       tasks.add(task);
@@ -239,6 +245,10 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     const lines = parseLog(readFileSync(logFile, 'utf8'));
     const log = analyzeLog(lines);
     const flowEffectProblems = checkFlowEffects(lines, ledger.dflows);
+    const flowRows = flowDb ? await readFlowRows(flowDb) : new Map<string, number>();
+    const flowRowProblems = flowDb ? checkFlowRows(flowRows, lines, ledger.dflows) : [];
+    /** Runs answered with their result (not cancelled). */
+    const answeredRuns = ledger.dflows.filter((r) => r.acked && !r.cancelled);
     const problems = [
       ...ledger.problems,
       ...n$.errors.map((detail) => ({ invariant: 'harness', detail })),
@@ -249,6 +259,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       ...flowRunProblems,
       ...log.problems,
       ...flowEffectProblems,
+      ...flowRowProblems,
       ...c.unplanned.map((u) => ({
         invariant: 'no process exits on its own',
         detail: `pid ${u.pid} exited with ${u.signal ?? `code ${u.code}`}${u.duringStartup ? ' while starting (recovery)' : ''}: ${lastLines(u.stderrTail)}`,
@@ -275,8 +286,23 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
         ...flowStepFigures(lines),
         started: ledger.dflows.length,
         acked: ledger.dflows.filter((r) => r.acked).length,
-        compensated: ledger.dflows.filter((r) => r.acked && r.expect.result.status !== 'completed')
-          .length,
+        compensated: answeredRuns.filter((r) => r.expect.result.status !== 'completed').length,
+        compensationFailed: answeredRuns.filter(
+          (r) => r.expect.result.status === 'compensation_failed',
+        ).length,
+        timedOut: answeredRuns.filter((r) =>
+          r.expect.result.errors.some((e) => e.code === 'timeout'),
+        ).length,
+        continued: answeredRuns.filter((r) =>
+          r.expect.result.errors.some(
+            (e) =>
+              !e.compensation && e.code === 'step_failed' && e.step !== r.expect.result.failedStep,
+          ),
+        ).length,
+        cancelSent: ledger.dflows.filter((r) => r.cancelSent).length,
+        cancelAccepted: ledger.flowCancels,
+        cancelled: ledger.dflows.filter((r) => r.cancelled).length,
+        dbRows: flowDb ? [...flowRows.values()].reduce((a, b) => a + b, 0) : undefined,
       },
       kills: n$.faults.filter((f) => f.kind === 'kill').length,
       stalls: n$.faults.filter((f) => f.kind === 'stall').length,
@@ -330,6 +356,8 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     await stopping;
     await proxy?.close();
     await downstream?.close();
+    if (flowDb && !keep) await dropFlowTable(flowDb);
+    else if (flowDb) say(`table ${flowDb.table} kept (drop it with: DROP TABLE ${flowDb.table})`);
     if (keep) server?.keep();
     // A kept run keeps its schema too: the stuck rows, key locks and timers explain it.
     if (server) {
@@ -339,6 +367,68 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     else if (postgres) say(`schema ${schema} kept (drop it with: DROP SCHEMA ${schema} CASCADE)`);
     if (!keep && !keepRunDir) rmSync(runDir, { recursive: true, force: true });
     else say(`run directory kept: ${runDir}`);
+  }
+}
+
+/**
+ * The database of flows' `database` steps: a fresh table on the shared PostgreSQL server, which
+ * the apps reach directly (not through the proxy: a step's statement cut by a planned outage
+ * would fail its flow, which the definition does not foresee). None with `--pg-restart real`
+ * (it keeps off the shared server), nor when that server is unreachable; either is said.
+ */
+async function flowDatabase(
+  url: string,
+  seed: string,
+  real: boolean,
+  say: (line: string) => void,
+): Promise<{ url: string; table: string } | undefined> {
+  if (real) {
+    say('  no database steps in flows: --pg-restart real keeps off the shared PostgreSQL server');
+    return undefined;
+  }
+  const table =
+    `keel_torture_dsteps_${seed.replace(/\W/g, '_')}_${Date.now().toString(36)}`.toLowerCase();
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(FLOW_DB.create(table));
+    return { url, table };
+  } catch (err) {
+    say(
+      `  SKIPPED database steps in flows: PostgreSQL at ${url} is unreachable (${(err as Error).message})`,
+    );
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The `database` steps' rows: log id → how many. */
+async function readFlowRows(db: { url: string; table: string }): Promise<Map<string, number>> {
+  const client = new pg.Client({ connectionString: db.url });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const r = await client.query<{ log: string; n: number }>(
+      `SELECT log, count(*)::int AS n FROM ${db.table} GROUP BY log`,
+    );
+    return new Map(r.rows.map((row) => [row.log, row.n]));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function dropFlowTable(db: { url: string; table: string }): Promise<void> {
+  const client = new pg.Client({ connectionString: db.url });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(`DROP TABLE IF EXISTS ${db.table}`);
+  } catch {
+    // Best effort: a leftover table is named keel_torture_dsteps_* and harmless.
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 

@@ -48,6 +48,8 @@ export class Ledger {
   unknownFate = 0;
   awakeablesCompleted = 0;
   cancels = 0;
+  /** Declarative flow runs whose cancel was accepted (202). */
+  flowCancels = 0;
 
   count(key: string, exact: number, maybe: number): void {
     const c = this.counters.get(key) ?? { exact: 0, maybe: 0 };
@@ -82,6 +84,8 @@ export interface WorkloadOptions {
   pick: () => number;
   /** Retries of keyed requests stop at this time (the run's end). */
   deadline: () => number;
+  /** The table of flows' `database` steps, when the run has their database. */
+  flowDbTable?: string;
 }
 
 const EXPECTED_4XX = new Set([409]);
@@ -300,7 +304,7 @@ export class Workload {
         'POST /flows/definitions',
         'POST',
         '/flows/definitions',
-        { api: 'admin', body: buildDefinition(op.name, op.steps) },
+        { api: 'admin', body: buildDefinition(op.name, op.steps, this.o.flowDbTable) },
       );
       // Never registered (the run's deadline passed): nothing can have run.
       if (reply.kind !== 'ok' || reply.status >= 300) return;
@@ -311,7 +315,8 @@ export class Workload {
         });
     }
     let unknown = false;
-    await this.withDuplicates(op.dupes, async () => {
+    let answered = false;
+    const copies = this.withDuplicates(op.dupes, async () => {
       const r = await this.untilOk('POST /flows/{name}/run', 'POST', path, {
         body: op.input,
         headers,
@@ -319,26 +324,82 @@ export class Workload {
       });
       unknown ||= r.unknown;
       const { reply } = r;
-      if (reply.kind !== 'ok' || reply.status !== 200) return;
-      const wrong = judgeResult(run.expect.result, reply.json);
+      if (reply.kind !== 'ok') return;
+      // A cancelled run answers 409 `cancelled` (docs/flows.md, "Running"), to every copy.
+      const cancelled = reply.status === 409 && reply.json?.code === 'cancelled';
+      if (reply.status !== 200 && !cancelled) return;
+      answered = true;
+      if (cancelled && !run.cancelSent)
+        ledger.problems.push({
+          invariant: 'flow results are what the definition computes',
+          detail: `${name}: answered ${JSON.stringify(reply.json)}, but nobody cancelled it`,
+        });
+      const wrong = cancelled ? '' : judgeResult(run.expect.result, reply.json);
       if (wrong)
         ledger.problems.push({
           invariant: 'flow results are what the definition computes',
           detail: `${name}: ${wrong}`,
         });
-      if (run.first === undefined) run.first = reply.json;
-      else if (!isDeepStrictEqual(run.first, reply.json))
+      if (run.first === undefined) {
+        run.first = reply.json;
+        run.cancelled = cancelled;
+      } else if (!isDeepStrictEqual(run.first, reply.json))
         ledger.problems.push({
           invariant: 'a flow run key answers one run',
           detail: `${name}: answered ${JSON.stringify(reply.json)} after ${JSON.stringify(run.first)}`,
         });
       run.acked = true;
       // `keel.flows` is internal: its invocations are read on the admin API, which shows no
-      // output; the checker asks the run key again instead (checkFlowRuns).
-      const id = reply.json?.invocationId as string | undefined;
-      ledger.ack(name, `flow run ${runId}`, id, { op: name, must: 'complete', api: 'admin' });
+      // output; the checker asks the run key again instead (checkFlowRuns). A cancelled run's
+      // answer has no invocation id: the cancel found it in the admin API's list.
+      const id = cancelled ? run.invocationId : (reply.json?.invocationId as string | undefined);
+      ledger.ack(name, `flow run ${runId}`, id, {
+        op: name,
+        must: cancelled ? 'finish' : 'complete',
+        api: 'admin',
+      });
     });
+    await Promise.all([copies, this.cancelFlowRun(op, run, runId, () => answered)]);
     if (!run.acked && unknown) ledger.unknownFate++;
+  }
+
+  /**
+   * Cancels a flow run `cancelAfterMs` after its first request (admin API: its invocation found
+   * by key, then `POST /invocations/{id}/cancel`), unless it was answered by then. The run then
+   * answers 409 `cancelled`, or its result if the cancel came after its end (a 409 to the cancel).
+   */
+  private async cancelFlowRun(
+    op: Extract<ClientOp, { kind: 'dflow' }>,
+    run: DRun,
+    runId: string,
+    answered: () => boolean,
+  ): Promise<void> {
+    if (op.cancelAfterMs === undefined) return;
+    await sleep(op.cancelAfterMs);
+    let id: string | undefined;
+    while (id === undefined) {
+      if (answered() || Date.now() > this.o.deadline()) return;
+      const list = await this.send(
+        'GET /invocations?service=keel.flows',
+        'GET',
+        `/invocations?service=keel.flows&key=${encodeURIComponent(runId)}`,
+        { api: 'admin' },
+      );
+      const found = list.kind === 'ok' && list.status === 200 ? list.json?.invocations : undefined;
+      id = Array.isArray(found) ? (found[0]?.id as string | undefined) : undefined;
+      if (id === undefined) await sleep(50);
+    }
+    run.invocationId = id;
+    // Sent: whether or not it is answered, it may land, so the run may owe any compensation.
+    run.cancelSent = true;
+    const { reply } = await this.untilOk(
+      'POST /invocations/{id}/cancel',
+      'POST',
+      `/invocations/${id}/cancel`,
+      { api: 'admin' },
+      [409],
+    );
+    if (reply.kind === 'ok' && reply.status === 202) this.o.ledger.flowCancels++;
   }
 
   private async work(op: Extract<ClientOp, { kind: 'work' }>): Promise<void> {
