@@ -101,6 +101,15 @@ export interface Loading {
   finished: boolean;
 }
 
+/** A step body an ended attempt left running (see `Kernel.strayBodies`). */
+export interface StrayBody {
+  name: string;
+  body: Promise<unknown>;
+}
+
+/** See `Kernel.strayBodies`. */
+export const MAX_STRAY_INVOCATIONS = 1000;
+
 /**
  * The inside of one engine: its configuration, the in-memory state every part shares, and the
  * parts themselves. Each part owns one responsibility and reaches the others through here:
@@ -146,6 +155,15 @@ export class Kernel {
    * starts here meanwhile, whatever a concurrent resume read before the pause was durable.
    */
   readonly pausing = new Set<string>();
+  /**
+   * Step bodies that were still running when their attempt ended without finishing the
+   * invocation (a sibling step's retry, a pause), by invocation and journal index, settled or
+   * not: the next attempt here that reaches the same step takes that execution's outcome
+   * instead of running the body again (see `Runner.runStepBody`). They leave when taken, when
+   * the invocation finishes here, when the engine stops, and, oldest first, past
+   * {@link MAX_STRAY_INVOCATIONS} invocations (those were taken over elsewhere or killed).
+   */
+  readonly strayBodies = new Map<string, Map<number, StrayBody>>();
   /** Services extensions registered (see `ExtensionHost.provide`). */
   readonly resources = new Map<symbol, unknown>();
   /** The store's awakeable secret (see `loadAwakeableSecret`), read at start. */
@@ -301,6 +319,7 @@ export class Kernel {
     this.outcomes.dropSuspendTimers();
     for (const r of this.active.values()) r.kill();
     this.active.clear();
+    this.strayBodies.clear();
   }
 }
 

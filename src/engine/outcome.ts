@@ -205,6 +205,8 @@ export class Outcomes {
       };
     }
     this.abandon(runner);
+    // Nothing will take over what its steps left running.
+    this.k.strayBodies.delete(runner.row.id);
     this.expireAwakeableLookups(runner);
     // A workflow run that failed before its first journaled call did nothing durable (typically
     // it refused its input): it gives its run-once key back, so a bad request cannot poison a

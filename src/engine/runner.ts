@@ -6,7 +6,7 @@ import { ContextImpl, type InvocationHost, type Outcome, type StepWrite } from '
 import type { ResolvedRetryPolicy } from '../core/retry.js';
 import type { InvocationRow } from '../store/types.js';
 import { AttemptTrace } from '../observability/tracing/attempt.js';
-import type { Kernel } from './kernel.js';
+import { MAX_STRAY_INVOCATIONS, type Kernel, type StrayBody } from './kernel.js';
 
 interface Waiter {
   resolve(e: JournalEntry): void;
@@ -32,6 +32,8 @@ export class Runner implements InvocationHost {
   /** The entries the handler waits for right now. */
   private readonly waiting = new Map<number, Waiter>();
   private busy = 0;
+  /** Step bodies in flight, by journal index (see {@link runStepBody}). */
+  private bodies?: Map<number, StrayBody>;
   /** Completions the engine is committing for this runner; it is not idle until they land. */
   expecting = 0;
   dead = false;
@@ -128,6 +130,17 @@ export class Runner implements InvocationHost {
 
   /** Abandons this attempt: the handler's pending awaits never settle and it is garbage. */
   kill(): void {
+    if (!this.dead && this.bodies !== undefined && this.bodies.size > 0) {
+      // A body cannot be stopped: the next attempt here takes its outcome over rather than run
+      // it again (see Kernel.strayBodies).
+      const strays = this.k.strayBodies;
+      const mine = strays.get(this.row.id) ?? new Map<number, StrayBody>();
+      for (const [index, stray] of this.bodies) mine.set(index, stray);
+      strays.delete(this.row.id);
+      strays.set(this.row.id, mine);
+      if (strays.size > MAX_STRAY_INVOCATIONS) strays.delete(strays.keys().next().value!);
+      this.bodies = undefined;
+    }
     this.dead = true;
     this.tracing.end();
     this.ctx.kill();
@@ -379,8 +392,37 @@ export class Runner implements InvocationHost {
     this.k.outcomes.fatal(this, error);
   }
 
+  /**
+   * Runs a step body, or takes over the execution an earlier attempt of this invocation left
+   * running here (see `Kernel.strayBodies`): a retry of a sibling step, a pause or a timed-out
+   * wait ended that attempt while this body ran, and DESIGN.md lets a step's body run again only
+   * after a crash. Its outcome is this attempt's.
+   */
   runStepBody(index: number, name: string, fn: () => unknown): Promise<unknown> {
-    return this.tracing.step(index, name, fn);
+    const strays = this.k.strayBodies;
+    if (strays.size > 0) {
+      const mine = strays.get(this.row.id);
+      const stray = mine?.get(index);
+      if (stray !== undefined && stray.name === name) {
+        mine!.delete(index);
+        if (mine!.size === 0) strays.delete(this.row.id);
+        return this.followBody(index, stray);
+      }
+    }
+    return this.followBody(index, { name, body: this.tracing.step(index, name, fn) });
+  }
+
+  /** Notes a body in flight until it settles, for {@link kill} to hand over. */
+  private followBody(index: number, stray: StrayBody): Promise<unknown> {
+    const bodies = (this.bodies ??= new Map());
+    bodies.set(index, stray);
+    // Runs before the step's own continuation (registered first): a body that failed and ends
+    // the attempt is no longer in flight when kill() hands the others over.
+    const settled = (): void => {
+      if (this.bodies?.get(index) === stray) this.bodies.delete(index);
+    };
+    stray.body.then(settled, settled);
+    return stray.body;
   }
 
   /**

@@ -1,17 +1,14 @@
 /**
- * Found by the torture harness (seed 9af6d9eb, test/torture/dflow.ts): a step body still in
- * flight when its attempt is retried runs again in the same process, with no crash.
+ * Found by the torture harness (seed 9af6d9eb, test/torture/dflow.ts): a step body in flight
+ * when its attempt ended ran again in the same process, with no crash.
  *
  * A retryable failure of one step ends the attempt (src/engine/outcome.ts, `retry` →
- * `abandon`) while other step bodies may still be running; the next attempt replays the journal,
- * finds no result for them, and runs them again — alongside the first executions, which go on.
- * DESIGN.md promises a step runs again only when a crash interrupted it. In flows this is
- * certain, not a rare race: a step that outlasts its `timeout` keeps running (docs/flows.md), and
- * compensations are retried by default, so the first compensation that fails once (or any
- * `onError: retry` compensation) runs the timed-out step's side effect a second time.
- *
- * Both tests assert the promised behaviour and are marked `it.fails` while the bug stands: each
- * passes because its assertion fails. Whoever fixes the engine removes `.fails`.
+ * `abandon`) while other step bodies may still be running; the next attempt replayed the
+ * journal, found no result for them, and ran them again — alongside the first executions. In
+ * flows this was certain, not a rare race: a step that outlasts its `timeout` keeps running
+ * (docs/flows.md), and compensations are retried by default. DESIGN.md lets a step's body run
+ * again only after a crash: now the next attempt takes over the execution the ended attempt
+ * left (`Kernel.strayBodies`), whether it is still running or has finished meanwhile.
  */
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -40,88 +37,115 @@ async function engineWith(options: Partial<ConstructorParameters<typeof Engine>[
 }
 
 describe('a step body in flight when its attempt is retried', () => {
-  it.fails(
-    'flows: a timed-out step runs once, though its compensation fails once and is retried',
-    async () => {
-      let charges = 0;
-      let refundAttempts = 0;
-      const engine = await engineWith({
-        extensions: [
-          createFlows({
-            definitions: [
-              {
-                name: 'charge-with-timeout',
-                steps: [
-                  {
-                    id: 'charge',
-                    type: 'transform',
-                    function: 'charge',
-                    timeout: '100ms',
-                    compensate: { id: 'refund', type: 'transform', function: 'refund' },
-                  },
-                ],
-              },
-            ],
-            transforms: {
-              // A payment provider that answers late: the flow stops waiting after 100 ms.
-              charge: async () => {
-                charges++;
-                await pause(1500);
-                return 'charged';
-              },
-              // Fails its first attempt (compensations are retried until they succeed).
-              refund: () => {
-                if (++refundAttempts === 1) throw new Error('refund service busy');
-                return 'refunded';
-              },
-            },
-          }),
-        ],
-      });
-      const r = await runFlow(engine, 'charge-with-timeout', {});
-      expect(r.status).toBe('compensated');
-      expect(r.errors[0]).toMatchObject({ step: 'charge', code: 'timeout' });
-      expect(refundAttempts).toBe(2);
-      await pause(1600); // every execution of `charge` has ended
-      // Observed: 2 (the retry of `refund` replayed the journal and ran `charge` again).
-      expect(charges).toBe(1);
-    },
-  );
-
-  it.fails(
-    'engine: a parallel step runs once, though its sibling fails once and is retried',
-    async () => {
-      let slow = 0;
-      let flaky = 0;
-      const Par = service({
-        name: 'Par',
-        handlers: {
-          both: async (ctx: Context) => {
-            await ctx.all([
-              ctx.run('slow', async () => {
-                slow++;
-                await pause(500);
-                return 1;
-              }),
-              ctx.run(
-                'flaky',
-                () => {
-                  if (++flaky === 1) throw new Error('once');
-                  return 2;
+  it('flows: a timed-out step runs once, though its compensation fails once and is retried', async () => {
+    let charges = 0;
+    let refundAttempts = 0;
+    const engine = await engineWith({
+      extensions: [
+        createFlows({
+          definitions: [
+            {
+              name: 'charge-with-timeout',
+              steps: [
+                {
+                  id: 'charge',
+                  type: 'transform',
+                  function: 'charge',
+                  timeout: '100ms',
+                  compensate: { id: 'refund', type: 'transform', function: 'refund' },
                 },
-                { retry: { initialInterval: '10ms' } },
-              ),
-            ]);
-            return 'done';
+              ],
+            },
+          ],
+          transforms: {
+            // A payment provider that answers late: the flow stops waiting after 100 ms.
+            charge: async () => {
+              charges++;
+              await pause(1500);
+              return 'charged';
+            },
+            // Fails its first attempt (compensations are retried until they succeed).
+            refund: () => {
+              if (++refundAttempts === 1) throw new Error('refund service busy');
+              return 'refunded';
+            },
           },
+        }),
+      ],
+    });
+    const r = await runFlow(engine, 'charge-with-timeout', {});
+    expect(r.status).toBe('compensated');
+    expect(r.errors[0]).toMatchObject({ step: 'charge', code: 'timeout' });
+    expect(refundAttempts).toBe(2);
+    await pause(1600); // every execution of `charge` has ended
+    // Observed: 2 (the retry of `refund` replayed the journal and ran `charge` again).
+    expect(charges).toBe(1);
+  });
+
+  it('engine: a parallel step runs once, though its sibling fails once and is retried', async () => {
+    let slow = 0;
+    let flaky = 0;
+    const Par = service({
+      name: 'Par',
+      handlers: {
+        both: async (ctx: Context) => {
+          await ctx.all([
+            ctx.run('slow', async () => {
+              slow++;
+              await pause(500);
+              return 1;
+            }),
+            ctx.run(
+              'flaky',
+              () => {
+                if (++flaky === 1) throw new Error('once');
+                return 2;
+              },
+              { retry: { initialInterval: '10ms' } },
+            ),
+          ]);
+          return 'done';
         },
-      });
-      const engine = await engineWith({ services: [Par] });
-      expect(await engine.invoke({ service: 'Par', handler: 'both', input: null })).toBe('done');
-      await pause(600);
-      expect(flaky).toBe(2);
-      // Observed: 2 (the attempt was retried while `slow` ran; the replay ran it again).
-      expect(slow).toBe(1);
-    },
-  );
+      },
+    });
+    const engine = await engineWith({ services: [Par] });
+    expect(await engine.invoke({ service: 'Par', handler: 'both', input: null })).toBe('done');
+    await pause(600);
+    expect(flaky).toBe(2);
+    // Observed: 2 (the attempt was retried while `slow` ran; the replay ran it again).
+    expect(slow).toBe(1);
+  });
+
+  it("engine: a parallel step that finished during its sibling's backoff is not run again", async () => {
+    let slow = 0;
+    let flaky = 0;
+    const Par = service({
+      name: 'Par',
+      handlers: {
+        both: async (ctx: Context) => {
+          const [a, b] = await ctx.all([
+            ctx.run('slow', async () => {
+              slow++;
+              await pause(100);
+              return slow;
+            }),
+            ctx.run(
+              'flaky',
+              () => {
+                if (++flaky === 1) throw new Error('once');
+                return 2;
+              },
+              // The retry starts well after `slow` has finished.
+              { retry: { initialInterval: '600ms', maxInterval: '600ms' } },
+            ),
+          ]);
+          return [a, b];
+        },
+      },
+    });
+    const engine = await engineWith({ services: [Par] });
+    expect(await engine.invoke({ service: 'Par', handler: 'both', input: null })).toEqual([1, 2]);
+    expect(flaky).toBe(2);
+    expect(slow).toBe(1);
+  });
 });

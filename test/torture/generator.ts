@@ -258,16 +258,6 @@ function dflowSteps(r: Rng, cancellable: boolean, database: boolean): DStep[] {
   }
   // A quarter fail somewhere after their first step: the completed steps are compensated.
   if (r.chance(0.25)) steps.splice(r.int(1, steps.length), 0, { kind: 'fail', id: 'boom' });
-  // A known engine bug (test/flows/timeout-rerun.test.ts): a compensation's retry replays the
-  // run while a timed-out step's body is still in flight, and runs that body again with no
-  // crash. Until it is fixed, a flow with a late step has only compensations that do not retry.
-  if (steps.some((s) => s.kind === 'timed' && s.late))
-    for (const s of steps)
-      if (
-        (s.kind === 'effect' || s.kind === 'timed') &&
-        (s.undo === 'flaky' || s.undo === 'broken')
-      )
-        s.undo = true;
   return steps;
 }
 
