@@ -149,9 +149,9 @@ describe('SqliteStore', () => {
     expect(await second.getInvocation('a')).toBeDefined();
   });
 
-  it('numbers its migrations 1, 2, ... and is at version 17', () => {
+  it('numbers its migrations 1, 2, ... and is at version 18', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-    expect(SCHEMA_VERSION).toBe(17);
+    expect(SCHEMA_VERSION).toBe(18);
   });
 
   it('migration 15 deletes the idle queue key rows nothing counts, keeping the others', async () => {

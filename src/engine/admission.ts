@@ -487,7 +487,14 @@ export class Admission {
           k.retryLater(`resuming ${row.id}`, () => this.resumeById(row.id));
           return;
         }
-        if (placeholder.finished || !this.resumable(current)) {
+        // Suspended in the store, no completion here: nothing for a replay to do but wait and
+        // suspend again, and that suspension would be refused (the row is not running), which
+        // resumes it again, every `suspendAfter`, for as long as it waits. A completion sets the
+        // row running as it commits, and then resumes it itself (delivered to this load, or
+        // `again` asked for by a wake-up). A cluster sweep whose read of the row predates its
+        // suspension gets here: creating 50,000 waiting workflows left 1,500 in that loop.
+        const waits = current?.status === 'suspended' && pending.length === 0;
+        if (placeholder.finished || waits || !this.resumable(current)) {
           if (placeholder.again && !placeholder.finished)
             this.resumeById(row.id).catch(() =>
               k.retryLater(`resuming ${row.id}`, () => this.resumeById(row.id)),
@@ -565,7 +572,14 @@ export class Admission {
   /** Reads an invocation and replays it if it is runnable and this process's. */
   async resumeById(id: string): Promise<void> {
     const { k } = this;
-    if (k.active.has(id) || k.loading.has(id)) return;
+    if (k.active.has(id)) return;
+    const inFlight = k.loading.get(id);
+    if (inFlight) {
+      // The load in flight may have read the row before what asks for this (a wake-up from
+      // another process) committed: it looks again if it does not run.
+      inFlight.again = true;
+      return;
+    }
     const row = await k.store.getInvocation(id);
     if (k.own.elsewhere(row?.owner)) return; // its owner was woken instead
     if (

@@ -340,11 +340,14 @@ export class ClusterOwnership implements Ownership {
   private async takeOver(ids: string[]): Promise<void> {
     const { k } = this;
     try {
-      for (const id of ids) {
-        const row = await k.store.getInvocation(id);
-        if (!row || k.active.has(id)) continue;
+      // One read of what may run (this process's running and pending rows), not one per
+      // invocation taken: most of a dead process's invocations wait (suspended, scheduled,
+      // queued), and reading 40,000 of them one by one took about 6 s of a restart.
+      const taken = new Set(ids);
+      for (const row of await k.store.listRunnable(this.cluster.processId)) {
+        if (!taken.has(row.id) || k.active.has(row.id) || k.loading.has(row.id)) continue;
         if (row.status === 'running') k.admission.resume(row);
-        else if (row.status === 'pending') this.enqueue(row);
+        else this.enqueue(row);
       }
     } finally {
       // Their timers (sleeps, retries, delayed starts) fire here from now on.

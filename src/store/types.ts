@@ -287,9 +287,11 @@ export type WriteOp =
    * (written by a process after it was reaped). Result: `{ reaped: string[]; invocations:
    * string[] }`: the owners removed or found unregistered, and the invocations taken over
    * (oldest first). A shared store may leave an invocation that another write holds locked to
-   * its next reap rather than wait for it.
+   * its next reap rather than wait for it. With `limit`, at most that many invocations are
+   * taken (the oldest of an owner's first); the rest are then an unregistered owner's, taken by
+   * the next reap: a caller that got `limit` of them reaps again.
    */
-  | { op: 'process.reap'; now: number; by: string }
+  | { op: 'process.reap'; now: number; by: string; limit?: number }
   /**
    * Takes an object key for an exclusive invocation unless another holds it. Result:
    * `{ acquired: boolean; holder?: string; started?: true }`: `started` when the invocation

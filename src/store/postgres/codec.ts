@@ -583,7 +583,13 @@ function encodeOpUntraced(op: WriteOp, limits: PayloadLimits, large: LargeValues
         keys: [],
       };
     case 'process.reap':
-      return { tuple: ['px', op.now, op.by], decode: reapResult, kind: KIND.ALONE, keys: [] };
+      return {
+        // A limit needs migration 18's apply_op; without one, the reap is migration 6's.
+        tuple: op.limit === undefined ? ['px', op.now, op.by] : ['px', op.now, op.by, op.limit],
+        decode: reapResult,
+        kind: KIND.ALONE,
+        keys: [],
+      };
     case 'key.acquire':
       return {
         tuple: ['ka', op.service, op.key, op.invocationId],

@@ -19,6 +19,7 @@ import { sql as m0014 } from './migrations/0014_expect_run_at.js';
 import { sql as m0015 } from './migrations/0015_queue_key_rows.js';
 import { sql as m0016 } from './migrations/0016_queue_start_slots.js';
 import { sql as m0017 } from './migrations/0017_batched_notify.js';
+import { sql as m0018 } from './migrations/0018_bounded_reap.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -47,6 +48,7 @@ export const MIGRATIONS: ReadonlyArray<{
   { version: 15, name: 'queue_key_rows', sql: m0015 },
   { version: 16, name: 'queue_start_slots', sql: m0016 },
   { version: 17, name: 'batched_notify', sql: m0017 },
+  { version: 18, name: 'bounded_reap', sql: m0018 },
 ];
 
 /** The schema version this code writes and understands. */

@@ -91,6 +91,7 @@ export class WriteStatements {
   readonly deleteProcess: Database.Statement;
   readonly ownedBy: Database.Statement;
   readonly takeOver: Database.Statement;
+  readonly takeOverOne: Database.Statement;
   readonly orphanOwners: Database.Statement;
   readonly suspend: Database.Statement;
   readonly insertLock: Database.Statement;
@@ -195,6 +196,7 @@ export class WriteStatements {
       `SELECT id, seq FROM invocations WHERE owner = ? AND ${ACTIVE} ORDER BY seq`,
     );
     this.takeOver = db.prepare(`UPDATE invocations SET owner = ? WHERE owner = ? AND ${ACTIVE}`);
+    this.takeOverOne = db.prepare('UPDATE invocations SET owner = ? WHERE id = ?');
     // Owners of unfinished invocations that are not registered (see process.reap).
     this.orphanOwners = db
       .prepare(
@@ -591,17 +593,20 @@ export function prepareOp(op: WriteOp, limits: PayloadLimits = DEFAULT_LIMITS): 
       return (s) => ({ alive: s.heartbeat.run(params).changes > 0 });
     }
     case 'process.reap': {
-      const { now, by } = op;
+      const { now, by, limit } = op;
       return (s) => {
         const expired = s.expiredProcesses.all(now, by) as string[];
         for (const dead of expired) s.deleteProcess.run(dead);
         // The expired ones, now unregistered, and any other owner nobody registered.
         const orphaned = s.orphanOwners.all(by) as string[];
-        const taken: Array<{ id: string; seq: number }> = [];
-        for (const owner of orphaned) {
+        let taken: Array<{ id: string; seq: number }> = [];
+        for (const owner of orphaned)
           taken.push(...(s.ownedBy.all(owner) as Array<{ id: string; seq: number }>));
-          s.takeOver.run(by, owner);
-        }
+        if (limit !== undefined && taken.length > limit) {
+          // As PostgreSQL's: the oldest `limit`; the rest stay for the next reap.
+          taken = taken.sort((a, b) => a.seq - b.seq).slice(0, limit);
+          for (const t of taken) s.takeOverOne.run(by, t.id);
+        } else for (const owner of orphaned) s.takeOver.run(by, owner);
         taken.sort((a, b) => a.seq - b.seq);
         const reaped = [...new Set([...expired, ...orphaned])].sort();
         return { reaped, invocations: taken.map((t) => t.id) };
