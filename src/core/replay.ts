@@ -90,6 +90,8 @@ export interface InvocationHost {
   awaitCompletion(index: number, entry: JournalEntry): Promise<JournalEntry>;
   /** Tracks a running step body, so the engine knows the invocation is busy, not waiting. */
   trackBody(p: Promise<unknown>): void;
+  /** The body `runStepBody` ran for `index` settled and its step goes on here. */
+  bodySettled?(index: number): void;
   /**
    * Runs a live step body (never a replayed one), so the host can wrap it (a tracing span).
    * Without it the body is called directly.
@@ -394,6 +396,7 @@ export class ContextImpl implements ObjectContext {
     let durationMs: number;
     try {
       value = await (this.host.runStepBody ? this.host.runStepBody(index, name, fn) : fn());
+      this.host.bodySettled?.(index);
       durationMs = elapsed(this.host, t0);
       if (withWrites) {
         const r = value as StepWithWrites<unknown>;
@@ -401,6 +404,8 @@ export class ContextImpl implements ObjectContext {
         writes = r.writes.length > 0 ? r.writes : undefined;
       }
     } catch (err) {
+      // Before a retry ends the attempt: this body is not one to hand over (see Runner.kill).
+      this.host.bodySettled?.(index);
       if (this.dead) return NEVER;
       let error: ErrorInfo | undefined;
       if (isTerminal(err)) error = toErrorInfo(err);

@@ -412,17 +412,18 @@ export class Runner implements InvocationHost {
     return this.followBody(index, { name, body: this.tracing.step(index, name, fn) });
   }
 
-  /** Notes a body in flight until it settles, for {@link kill} to hand over. */
+  /** Notes a body in flight until its step goes on ({@link bodySettled}), for {@link kill}. */
   private followBody(index: number, stray: StrayBody): Promise<unknown> {
-    const bodies = (this.bodies ??= new Map());
-    bodies.set(index, stray);
-    // Runs before the step's own continuation (registered first): a body that failed and ends
-    // the attempt is no longer in flight when kill() hands the others over.
-    const settled = (): void => {
-      if (this.bodies?.get(index) === stray) this.bodies.delete(index);
-    };
-    stray.body.then(settled, settled);
+    (this.bodies ??= new Map()).set(index, stray);
     return stray.body;
+  }
+
+  /**
+   * A body's step goes on here (its result or failure is this attempt's). A body that settled
+   * while the attempt ended before its step could go on stays, and is handed over settled.
+   */
+  bodySettled(index: number): void {
+    this.bodies?.delete(index);
   }
 
   /**
