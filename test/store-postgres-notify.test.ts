@@ -5,7 +5,7 @@ import { inv } from '../src/store/conformance.js';
 import { encodeCall, KIND } from '../src/store/postgres/codec.js';
 import { planBatch } from '../src/store/postgres/group-commit.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
-import type { ClusterMessage, WriteOp } from '../src/store/types.js';
+import { messageSubject, type ClusterMessage, type WriteOp } from '../src/store/types.js';
 
 // Migration 17: `notify` ops are blind writes of their own kind, sent by one statement per run,
 // and `channel()` is an expression PostgreSQL can inline.
@@ -67,7 +67,7 @@ describe('notify ops in a batch', () => {
       const deadline = Date.now() + 10_000;
       while (got.length < expected.length && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
-      expect(got.map((m) => `${m.type} ${m.invocationId}`)).toEqual(expected);
+      expect(got.map((m) => `${m.type} ${messageSubject(m)}`)).toEqual(expected);
       const rows = await admin.query<{ n: string }>(
         `SELECT count(*) AS n FROM "${schema}".invocations WHERE status = 'completed'`,
       );
@@ -156,7 +156,7 @@ describe('notify ops in a batch', () => {
       expect(rows[0]!.r).toEqual([[], []]);
       const deadline = Date.now() + 10_000;
       while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      expect(got.map((m) => `${m.type} ${m.invocationId}`)).toEqual(['done old', 'wake old']);
+      expect(got.map((m) => `${m.type} ${messageSubject(m)}`)).toEqual(['done old', 'wake old']);
       expect((await store.getInvocation('old'))?.status).toBe('completed');
     } finally {
       await stop();

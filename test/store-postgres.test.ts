@@ -18,6 +18,7 @@ import {
 } from '../src/store/sqlite/index.js';
 import type { JournalEntry } from '../src/core/journal.js';
 import { encodeOp } from '../src/store/postgres/codec.js';
+import { messageSubject } from '../src/store/types.js';
 import type { InvocationStatus, OpResult, Store, WriteOp } from '../src/store/types.js';
 
 const url = inject('postgresUrl');
@@ -425,7 +426,7 @@ describe('PostgresStore', () => {
       const h = fresh();
       const store = await h.open();
       const got: string[] = [];
-      const stop = await store.listen('p1', (m) => got.push(m.invocationId));
+      const stop = await store.listen('p1', (m) => got.push(messageSubject(m)));
       const blocker = await admin.connect();
       try {
         await blocker.query('BEGIN');
@@ -469,7 +470,7 @@ describe('PostgresStore', () => {
       const got = new Map<string, string[]>();
       const stops = await Promise.all(
         ids.map((id) =>
-          store.listen(id, (m) => got.set(id, [...(got.get(id) ?? []), m.invocationId])),
+          store.listen(id, (m) => got.set(id, [...(got.get(id) ?? []), messageSubject(m)])),
         ),
       );
       try {
@@ -493,7 +494,7 @@ describe('PostgresStore', () => {
       const c = (await admin.query(`SELECT "${long}".channel(NULL) AS c`)).rows[0].c as string;
       expect(c).toMatch(/^keel#[0-9a-f]{32}$/);
       const heard: string[] = [];
-      const stop = await longStore.listen('p', (m) => heard.push(m.invocationId));
+      const stop = await longStore.listen('p', (m) => heard.push(messageSubject(m)));
       await longStore.write([{ op: 'notify', message: { type: 'done', invocationId: 'all' } }]);
       await until(() => heard.length > 0);
       await stop();
@@ -503,7 +504,7 @@ describe('PostgresStore', () => {
       const appName = `keel-listen-${randomBytes(4).toString('hex')}`;
       const store = await fresh({ applicationName: appName }).open();
       const got = new Set<string>();
-      const stop = await store.listen('p1', (m) => got.add(m.invocationId));
+      const stop = await store.listen('p1', (m) => got.add(messageSubject(m)));
       try {
         for (let round = 0; round < 3; round++) {
           const [pid] = await listeners(appName);

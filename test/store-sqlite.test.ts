@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { storeConformance, inv } from '../src/store/conformance.js';
 import { SCHEMA_VERSION, type SqliteStore, openSqliteStore } from '../src/store/sqlite/index.js';
 import { MIGRATIONS } from '../src/store/sqlite/migrations.js';
+import { messageSubject } from '../src/store/types.js';
 
 const WRITER = path.join(import.meta.dirname, 'fixtures', 'store-writer.ts');
 const OPEN_MANY = path.join(import.meta.dirname, 'fixtures', 'open-many.ts');
@@ -149,9 +150,9 @@ describe('SqliteStore', () => {
     expect(await second.getInvocation('a')).toBeDefined();
   });
 
-  it('numbers its migrations 1, 2, ... and is at version 18', () => {
+  it('numbers its migrations 1, 2, ... and is at version 19', () => {
     expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-    expect(SCHEMA_VERSION).toBe(18);
+    expect(SCHEMA_VERSION).toBe(19);
   });
 
   it('migration 15 deletes the idle queue key rows nothing counts, keeping the others', async () => {
@@ -344,8 +345,8 @@ describe('SqliteStore', () => {
     expect(a.shared).toBe(false);
     const gotA: string[] = [];
     const gotB: string[] = [];
-    const stopA = await a.listen('p1', (m) => gotA.push(m.invocationId));
-    const stopB = await b.listen('p1', (m) => gotB.push(m.invocationId));
+    const stopA = await a.listen('p1', (m) => gotA.push(messageSubject(m)));
+    const stopB = await b.listen('p1', (m) => gotB.push(messageSubject(m)));
     const write = a.write([
       { op: 'notify', to: 'p1', message: { type: 'wake', invocationId: 'x' } },
     ]);
@@ -359,7 +360,7 @@ describe('SqliteStore', () => {
     await stopB();
     // Closing drops the listeners; listening on a closed store fails.
     const late: string[] = [];
-    await a.listen('p2', (m) => late.push(m.invocationId));
+    await a.listen('p2', (m) => late.push(messageSubject(m)));
     await a.close();
     await expect(a.listen('p3', () => {})).rejects.toMatchObject({ code: 'store_closed' });
     expect(late).toEqual([]);

@@ -59,6 +59,11 @@ export class Cluster {
   private unlisten: (() => Promise<void>) | undefined;
   private cancelTimers: Array<() => void> = [];
   private stopped = false;
+  /** Stopping: no more reaps (see {@link quiesce}). */
+  private leaving = false;
+  /** The reap under way, and whether another was asked for meanwhile (see {@link reap}). */
+  private reaping: Promise<void> | undefined;
+  private reapAgain = false;
   private rejoining: Promise<void> | undefined;
   /** Monotonic time at which the last successful renewal of `id`'s lease was sent. */
   private renewedAt = 0;
@@ -80,6 +85,7 @@ export class Cluster {
 
   async start(): Promise<void> {
     this.stopped = false;
+    this.leaving = false;
     // Nothing it owns can have been adopted before it first registers (`register` starts its
     // lease count).
     await this.join();
@@ -91,16 +97,40 @@ export class Cluster {
     await this.reap();
   }
 
-  /** Leaves the cluster: the lease is given up so another process takes over at once. */
-  async stop(): Promise<void> {
+  /**
+   * Stops reaping (a stopping process must not adopt what it would only leave again); its
+   * heartbeats go on until {@link stop}.
+   */
+  quiesce(): void {
+    this.leaving = true;
+  }
+
+  /**
+   * Stops taking part. With `leave` (nothing of this process runs any more: no step body is in
+   * flight), it unregisters at once and tells the others, which adopt its invocations now
+   * rather than once its lease and the reapers' margin have passed (about 12.5 s with the
+   * default lease). Without, the lease is kept and expires, as after a crash.
+   */
+  async stop(leave = false): Promise<void> {
     this.stopped = true;
     for (const cancel of this.cancelTimers) cancel();
     this.cancelTimers = [];
     await this.unlisten?.().catch(() => undefined);
     this.unlisten = undefined;
+    if (!leave || this.registered !== this.id) return;
+    const id = this.id;
+    this.host.log('info', `process ${id} leaves the cluster: its invocations are handed over`);
     await this.store
-      .write([{ op: 'process.heartbeat', id: this.id, leaseUntil: 0 }])
-      .catch(() => undefined);
+      .write([
+        { op: 'process.leave', id },
+        { op: 'notify', message: { type: 'left', process: id } },
+      ])
+      .catch((err: unknown) =>
+        this.host.log(
+          'warn',
+          `process ${id} could not leave the cluster (${errorMessage(err)}): its invocations are taken over once its lease ends`,
+        ),
+      );
   }
 
   /** Stops taking part without giving up the lease, as a crashed process would. */
@@ -254,7 +284,34 @@ export class Cluster {
    * (which wait for every write in flight) for as long as it ran, 10 s for 200,000, and this
    * process then lost its own lease, joined again and reaped its old id, never settling.
    */
-  private async reap(): Promise<void> {
+  private reap(): Promise<void> {
+    if (this.reaping) {
+      this.reapAgain = true;
+      return this.reaping;
+    }
+    const run = async (): Promise<void> => {
+      try {
+        do {
+          this.reapAgain = false;
+          await this.reapRounds();
+        } while (this.reapAgain && !this.stopped && !this.leaving);
+      } finally {
+        this.reaping = undefined;
+      }
+    };
+    return (this.reaping = run());
+  }
+
+  /**
+   * Another process left the cluster: reap now (one reap at a time: a reap under way reaps
+   * once more after it).
+   */
+  reapNow(): Promise<void> {
+    return this.reap();
+  }
+
+  private async reapRounds(): Promise<void> {
+    if (this.leaving) return;
     for (;;) {
       const by = this.id;
       const [r] = await this.store.write([

@@ -103,7 +103,12 @@ export class Engine {
     for (const e of k.installed) e.started?.();
   }
 
-  /** Stops timers and drops in-memory work; everything durable resumes at the next start. */
+  /**
+   * Stops timers and drops in-memory work; everything durable resumes at the next start. On a
+   * shared store (PostgreSQL) it first lets the step bodies in flight finish and journal (for at
+   * most half a lease), starting no other, then leaves the cluster so that the other processes
+   * adopt its invocations at once (README "Scaling out on PostgreSQL").
+   */
   async stop(): Promise<void> {
     const { k } = this;
     k.stopping = true;

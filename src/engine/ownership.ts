@@ -169,8 +169,23 @@ export class ClusterOwnership implements Ownership {
     return this.cluster.start();
   }
 
-  stop(): Promise<void> {
-    return this.cluster.stop();
+  /**
+   * A clean stop hands this process's invocations over at once: the engine is stopping, so no
+   * step body starts and nothing launches any more; once the bodies in flight have settled
+   * (their results queued for the store ahead of the leave) the process leaves the cluster and
+   * the others adopt its invocations now. A body still running after half a lease keeps the
+   * lease: the others adopt once it has expired, as after a crash, so no two processes run the
+   * invocation's code at once.
+   */
+  async stop(): Promise<void> {
+    this.cluster.quiesce();
+    const drained = await drainBodies(this.k, this.cluster.leaseMs / 2);
+    if (!drained)
+      this.k.log(
+        'warn',
+        `step bodies still running after ${this.cluster.leaseMs / 2} ms: process ${this.cluster.processId} keeps its lease, and its invocations are taken over once it has expired`,
+      );
+    await this.cluster.stop(drained);
   }
 
   crash(): void {
@@ -252,6 +267,8 @@ export class ClusterOwnership implements Ownership {
    * same invocation.
    */
   mayStartStep(runner: Runner): boolean {
+    // Stopping: the invocation is about to be handed over (see stop).
+    if (this.k.stopping) return false;
     return this.cluster.checkLease() && runner.row.owner === this.cluster.processId;
   }
 
@@ -306,6 +323,9 @@ export class ClusterOwnership implements Ownership {
       }
       case 'pause':
         pausedElsewhere(k, m.invocationId);
+        break;
+      case 'left':
+        k.background(`adopting what ${m.process} left`, this.cluster.reapNow());
         break;
       case 'kill': {
         const runner = k.active.get(m.invocationId);
@@ -418,4 +438,27 @@ export class ClusterOwnership implements Ownership {
 
 function lockKey(row: Pick<InvocationRow, 'service' | 'key'>): string {
   return `${row.service}\u0000${row.key}`;
+}
+
+/**
+ * Waits until no step body of this engine is in flight (those of live runners and those ended
+ * attempts left running), at most `ms`; then one more turn of the event loop, so that the
+ * settled bodies' results are queued for the store. False if a body was still running.
+ */
+async function drainBodies(k: Kernel, ms: number): Promise<boolean> {
+  const bodies: Array<Promise<unknown>> = [];
+  for (const runner of k.active.values()) bodies.push(...runner.bodiesInFlight());
+  for (const strays of k.strayBodies.values())
+    for (const stray of strays.values()) bodies.push(stray.body);
+  if (bodies.length > 0) {
+    let cancel: (() => void) | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      cancel = k.clock.setTimer(ms, () => resolve(false));
+    });
+    const settled = await Promise.race([Promise.allSettled(bodies).then(() => true), timedOut]);
+    cancel?.();
+    if (!settled) return false;
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  return true;
 }

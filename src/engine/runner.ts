@@ -412,6 +412,11 @@ export class Runner implements InvocationHost {
     return this.followBody(index, { name, body: this.tracing.step(index, name, fn) });
   }
 
+  /** The step bodies of this attempt still in flight (their steps have not gone on). */
+  bodiesInFlight(): Array<Promise<unknown>> {
+    return this.bodies === undefined ? [] : [...this.bodies.values()].map((b) => b.body);
+  }
+
   /** Notes a body in flight until its step goes on ({@link bodySettled}), for {@link kill}. */
   private followBody(index: number, stray: StrayBody): Promise<unknown> {
     (this.bodies ??= new Map()).set(index, stray);

@@ -15,6 +15,7 @@ import type {
   Store,
   WriteOp,
 } from './types.js';
+import { messageSubject } from './types.js';
 
 /** What a conformance run needs from an adapter: a fresh, empty store per test. */
 export interface ConformanceHarness {
@@ -1950,7 +1951,7 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
             { completed: true, resumed: false, owner: 'p1' },
           ]);
           await sync(store, p1);
-          expect(byId(p1.got).map((m) => m.invocationId)).toEqual(['a', 'b', 'early']);
+          expect(byId(p1.got).map((m) => messageSubject(m))).toEqual(['a', 'b', 'early']);
         } finally {
           await p1.stop();
           await p2.stop();
@@ -2019,7 +2020,7 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
             },
           ]);
           await sync(store, p1);
-          expect(byId(p1.got).map((m) => m.invocationId)).toEqual(['w1', 'w4']);
+          expect(byId(p1.got).map((m) => messageSubject(m))).toEqual(['w1', 'w4']);
         } finally {
           await p1.stop();
           await p2.stop();
@@ -2089,6 +2090,40 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         expect(await store.write([{ op: 'process.reap', now: 301, by: 'p1' }])).toEqual([
           { reaped: ['p2'], invocations: ['live'] },
         ]);
+      });
+
+      it('unregisters a leaving process at once, whatever its lease; the next reap adopts its invocations', async () => {
+        await store.write([
+          { op: 'process.register', id: 'stays', leaseUntil: 1000 },
+          { op: 'process.register', id: 'leaves', leaseUntil: 1000 },
+          { op: 'invocation.insert', row: inv('l-run', { owner: 'leaves', status: 'running' }) },
+          { op: 'invocation.insert', row: inv('l-wait', { owner: 'leaves', status: 'suspended' }) },
+          { op: 'invocation.insert', row: inv('l-done', { owner: 'leaves', status: 'completed' }) },
+        ]);
+        // Its lease runs to 1000: a reap at 10 takes nothing of it.
+        expect(await store.write([{ op: 'process.reap', now: 10, by: 'stays' }])).toEqual([
+          { reaped: [], invocations: [] },
+        ]);
+        // Leaving twice, or a process never registered, is no error.
+        expect(
+          await store.write([
+            { op: 'process.leave', id: 'leaves' },
+            { op: 'process.leave', id: 'leaves' },
+            { op: 'process.leave', id: 'never' },
+          ]),
+        ).toEqual([undefined, undefined, undefined]);
+        expect(
+          await store.write([{ op: 'process.heartbeat', id: 'leaves', leaseUntil: 2000 }]),
+        ).toEqual([{ alive: false }]);
+        expect(await store.write([{ op: 'process.reap', now: 10, by: 'stays' }])).toEqual([
+          { reaped: ['leaves'], invocations: ['l-run', 'l-wait'] },
+        ]);
+        expect((await store.getInvocation('l-wait'))?.owner).toBe('stays');
+        expect((await store.getInvocation('l-done'))?.owner).toBe('leaves');
+        // The one that stays is still registered: its heartbeat finds it.
+        expect(
+          await store.write([{ op: 'process.heartbeat', id: 'stays', leaseUntil: 1100 }]),
+        ).toEqual([{ alive: true }]);
       });
 
       it('does not bring a reaped process back on heartbeat; registering again does', async () => {
@@ -2393,7 +2428,7 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
         const seen: Array<Promise<InvocationRow | undefined>> = [];
         const unsubscribe = await store.listen('p1', (m) => {
           // Read at once: the write that sent it must be visible already.
-          seen.push(store.getInvocation(m.invocationId));
+          seen.push(store.getInvocation(messageSubject(m)));
         });
         try {
           await other.write([
@@ -2591,7 +2626,7 @@ export function storeConformance(name: string, open: () => Promise<ConformanceHa
               }),
             ]);
             await sync(store, inbox);
-            const woke = inbox.got.some((m) => m.invocationId === id);
+            const woke = inbox.got.some((m) => messageSubject(m) === id);
             const owner = (completed as { owner?: string }).owner;
             expect({ seen, woke, owner }, `round ${round}`).toEqual(
               owner === 'r'
@@ -2722,7 +2757,7 @@ let marks = 0;
 async function listen(store: Store, processId: string): Promise<Inbox> {
   const inbox: Inbox = { processId, got: [], marks: new Set(), stop: async () => {} };
   inbox.stop = await store.listen(processId, (m) => {
-    if (m.invocationId.startsWith(MARK)) inbox.marks.add(m.invocationId);
+    if (messageSubject(m).startsWith(MARK)) inbox.marks.add(messageSubject(m));
     else inbox.got.push(m);
   });
   return inbox;
@@ -2755,7 +2790,7 @@ async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
 
 /** Messages in a comparable order: by invocation id, then type. */
 function byId(messages: ClusterMessage[]): ClusterMessage[] {
-  const key = (m: ClusterMessage) => `${m.invocationId}\0${m.type}`;
+  const key = (m: ClusterMessage) => `${messageSubject(m)}\0${m.type}`;
   return [...messages].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 

@@ -282,6 +282,12 @@ export type WriteOp =
   /** Extends a process's lease. Result: `{ alive: false }` if it was reaped meanwhile (and is not re-created). */
   | { op: 'process.heartbeat'; id: string; leaseUntil: number }
   /**
+   * Unregisters a process at once, whatever its lease (a clean stop): its unfinished
+   * invocations then belong to an owner nobody registered, which the next reap of any process
+   * adopts, and its writes from then on are fenced as a reaped process's. Result: undefined.
+   */
+  | { op: 'process.leave'; id: string }
+  /**
    * Removes processes whose lease ended before `now` (other than `by`) and makes `by` the owner
    * of their unfinished invocations, and of those of any other owner that is not registered
    * (written by a process after it was reaped). Result: `{ reaped: string[]; invocations:
@@ -437,7 +443,17 @@ export type ClusterMessage =
   /** Cancel or kill an invocation you own. */
   | { type: 'cancel' | 'kill'; invocationId: string }
   /** An operator paused an invocation you own (the status is durable): stop its attempt. */
-  | { type: 'pause'; invocationId: string };
+  | { type: 'pause'; invocationId: string }
+  /**
+   * Process `process` left the cluster (a clean stop, `process.leave` committed with this
+   * message): reap now, rather than at the next period, to adopt what it owned.
+   */
+  | { type: 'left'; process: string };
+
+/** What a message is about: the invocation it names, or the process that left. */
+export function messageSubject(m: ClusterMessage): string {
+  return m.type === 'left' ? m.process : m.invocationId;
+}
 
 export type OpResult =
   | undefined

@@ -181,6 +181,33 @@ describe('the torture checker on steps that ran again', () => {
     const r = analyzeLog(log('1 start F/f1/0', '2 start F/f1/0', '2 end F/f1/0'));
     expect(reruns(r)).toHaveLength(1);
   });
+
+  it('flags a re-run after a clean stop (SIGTERM) of the process that ran it: it drained first', () => {
+    const r = analyzeLog(
+      log('1 start W/t/0', '1 end W/t/0', '1 leaving', '9 term 1', '2 start W/t/0', '2 end W/t/0'),
+    );
+    expect(reruns(r)).toHaveLength(1);
+  });
+
+  it('accepts a re-run after a clean stop whose body outlived the drain (the lease was kept)', () => {
+    const stop = ['1 keeplease', '9 term 1', '2 start W/t/0', '2 end W/t/0', '1 end W/t/0'];
+    expect(analyzeLog(log('1 start W/t/0', ...stop)).problems).toEqual([]);
+    // Without the process's word that it kept its lease, the same log is a violation.
+    expect(reruns(analyzeLog(log('1 start W/t/0', ...stop.slice(1))))).toHaveLength(1);
+  });
+});
+
+describe('the torture checker on clean stops', () => {
+  it('frees the object keys of a process that left: the adopter enters the key, no overlap', () => {
+    // The holder's step was journaled before it left; the adopter replays it and exits.
+    const lines = ['1 enter k t', '1 start C/t', '1 end C/t', '1 leaving'];
+    const after = ['2 enter k t', '2 ack C/t', '2 exit k t', '9 term 1'];
+    const r = analyzeLog(log(...lines, ...after));
+    expect(r.overlaps).toBe(0);
+    expect(r.problems).toEqual([]);
+    // Had it not said it was leaving, the adopter's entry overlaps a live holder.
+    expect(analyzeLog(log(...lines.slice(0, 3), ...after)).problems).not.toEqual([]);
+  });
 });
 
 describe('the torture checker on the flow-control queue (2 at once, 1 per key)', () => {

@@ -446,6 +446,22 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
         for (const [key, h] of holders) if (h.pid === pid) holders.delete(key);
         break;
       }
+      case 'leaving':
+      case 'term': {
+        // A clean stop ends the process's attempts (another process goes on with them) but
+        // excuses no step re-run: its bodies in flight finished and were journaled before it
+        // left. `leaving` (the app, before its leave is written) precedes every adopter's line;
+        // `term` (the harness, once it exited) also covers a stop that kept its lease.
+        const pid = l.kind === 'leaving' ? l.pid : Number(l.args[0]);
+        queue.cut(l, pid, 'stopped');
+        for (const [key, h] of holders) if (h.pid === pid) holders.delete(key);
+        break;
+      }
+      case 'keeplease':
+        // ...unless a body outlived the drain: the process kept its lease, and its steps in
+        // flight run again in the adopter, as after a crash.
+        crashes.push({ seq: l.seq, pid: l.pid });
+        break;
       case 'outage':
         if (l.args[0] === 'begin') openOutage = l.seq;
         else if (openOutage !== undefined) {

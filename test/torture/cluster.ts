@@ -109,6 +109,25 @@ export class Cluster {
   }
 
   /**
+   * Stops the slot's process cleanly with SIGTERM (the app closes: ingress, admin, engine) and
+   * waits until it has exited, at most 30 s (then SIGKILL); the log gets `term <pid>` after.
+   * Resolves with the pid and its exit code (null when it had to be killed).
+   */
+  async term(slot: number): Promise<{ pid: number; code: number | null } | undefined> {
+    const p = this.slots[slot];
+    if (!p) return undefined;
+    this.slots[slot] = undefined;
+    this.killing.add(p.pid);
+    const gone = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
+    p.child.kill('SIGTERM');
+    const late = setTimeout(() => p.child.kill('SIGKILL'), 30_000);
+    const code = await gone;
+    clearTimeout(late);
+    record(this.options.logFile, 'term', String(p.pid));
+    return { pid: p.pid, code };
+  }
+
+  /**
    * Stops the slot's process with SIGSTOP for `ms`, then lets it go on (SIGCONT), as a long
    * GC pause, a swapped-out VM or a frozen container would: its lease runs out while it cannot
    * know, so others adopt its invocations, and it wakes up to find itself fenced. The log gets

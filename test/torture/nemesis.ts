@@ -1,6 +1,10 @@
 /**
  * The nemesis (after Jepsen): faults injected at random moments from their own seeded stream.
  * - `kill`: SIGKILL one serving process, restart it after a short random downtime;
+ * - `term` (PostgreSQL): SIGTERM one serving process, a clean stop (a deploy): it lets its step
+ *   bodies in flight finish, leaves the cluster and exits; the others adopt its invocations at
+ *   once. Restarted like a kill. Unlike a kill it excuses no step re-run (checker.ts), unless the
+ *   process logged that a body outlived its drain (`keeplease`);
  * - `stall`: SIGSTOP one serving process for a while, then SIGCONT: a process that cannot know
  *   its lease ran out (a long GC pause, a frozen VM) wakes up among adopters of its work;
  * - `pg-outage`: the proxy in front of PostgreSQL resets every connection and refuses new ones
@@ -39,6 +43,11 @@ export interface NemesisOptions {
    * fourth fault on, each lasting `ms` (uniform).
    */
   stall?: { rng: Rng; share: number; ms: [number, number] };
+  /**
+   * Clean stops (SIGTERM) instead of kills, from their own stream so that a seed's other faults
+   * stay where they were: `share` of the process faults.
+   */
+  term?: { rng: Rng; share: number };
   /** PostgreSQL faults, when the store is PostgreSQL. */
   pg?: {
     /** The proxy the apps reach the database through (`proxy` and `none`). */
@@ -54,10 +63,13 @@ export interface NemesisOptions {
 }
 
 export interface FaultRecord {
-  kind: 'kill' | 'stall' | 'pg-outage' | 'pg-terminate' | 'pg-restart';
+  kind: 'kill' | 'term' | 'stall' | 'pg-outage' | 'pg-terminate' | 'pg-restart';
   at: number;
   pid?: number;
-  /** For a kill: when the process served again. For a stall: how long it was stopped (`ms`). */
+  /**
+   * For a kill or a term: when the process served again. For a stall: how long it was stopped
+   * (`ms`). For a term: how long the clean stop took (`ms`).
+   */
   backAt?: number;
   ms?: number;
   /** For a pg-restart: the shutdown mode. */
@@ -114,23 +126,41 @@ export class Nemesis {
       ) {
         await this.stall(this.o.stall);
       } else {
-        const killed = await this.kill();
+        const term = this.o.term !== undefined && this.o.term.rng.chance(this.o.term.share);
+        const killed = await this.kill(term);
         if (this.o.gapAfterRestart) await killed?.restart;
       }
     }
   }
 
-  /** Kills a serving process; resolves once it is dead, with a promise of its restart. */
-  private async kill(): Promise<{ restart: Promise<unknown> } | undefined> {
+  /**
+   * Kills a serving process (or stops it cleanly: `term`); resolves once it is gone, with a
+   * promise of its restart.
+   */
+  private async kill(term = false): Promise<{ restart: Promise<unknown> } | undefined> {
     const { cluster, rng } = this.o;
     const live = cluster.live();
     if (live.length === 0) return undefined;
     const victim = rng.pick(live);
     const downMs = rng.int(this.o.downtime[0], this.o.downtime[1]);
     const at = Date.now();
-    const pid = await cluster.kill(victim.slot);
-    if (pid === undefined) return undefined;
-    const fault: FaultRecord = { kind: 'kill', at, pid };
+    let pid: number | undefined;
+    let fault: FaultRecord;
+    if (term) {
+      const stopped = await cluster.term(victim.slot);
+      if (stopped === undefined) return undefined;
+      pid = stopped.pid;
+      fault = { kind: 'term', at, pid, ms: Date.now() - at };
+      // Keel must stop cleanly: exit code 0 (1 when closing failed), and within its drain.
+      if (stopped.code !== 0)
+        this.errors.push(
+          `pid ${pid} exited with ${stopped.code === null ? 'SIGKILL after 30 s' : `code ${stopped.code}`} after SIGTERM`,
+        );
+    } else {
+      pid = await cluster.kill(victim.slot);
+      if (pid === undefined) return undefined;
+      fault = { kind: 'kill', at, pid };
+    }
     this.faults.push(fault);
     const restart = sleep(downMs)
       .then(() => cluster.restart(victim.slot))

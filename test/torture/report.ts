@@ -93,6 +93,8 @@ export interface Summary {
     resumed: number;
   };
   kills: number;
+  /** Clean stops (SIGTERM) of app processes, restarted like kills (PostgreSQL only). */
+  terms: number;
   /** Processes stopped (SIGSTOP) for a while and let go on. */
   stalls: number;
   dbFaults: number;
@@ -143,6 +145,7 @@ export function formatSummary(s: Summary): string {
       `${s.flowRuns.runs} (${s.flowRuns.again} / ${s.flowRuns.flakes})`,
     ],
     ['kills', String(s.kills)],
+    ['clean stops (SIGTERM)', String(s.terms)],
     ['stalls (SIGSTOP, then SIGCONT)', String(s.stalls)],
     ['database faults', String(s.dbFaults)],
     ...(s.pgRestarts

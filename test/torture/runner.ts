@@ -173,6 +173,8 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
             },
           }
         : {}),
+      // Clean stops hand over through the cluster; an embedded store has nobody to hand to.
+      ...(postgres ? { term: { rng: new Rng(`${options.seed}/terms`), share: 0.3 } } : {}),
       ...(postgres
         ? {
             pg: {
@@ -305,8 +307,9 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
         dbRows: flowDb ? [...flowRows.values()].reduce((a, b) => a + b, 0) : undefined,
       },
       kills: n$.faults.filter((f) => f.kind === 'kill').length,
+      terms: n$.faults.filter((f) => f.kind === 'term').length,
       stalls: n$.faults.filter((f) => f.kind === 'stall').length,
-      dbFaults: n$.faults.filter((f) => f.kind !== 'kill' && f.kind !== 'stall').length,
+      dbFaults: n$.faults.filter((f) => !['kill', 'term', 'stall'].includes(f.kind)).length,
       ...(real
         ? {
             pgRestarts: {

@@ -582,6 +582,9 @@ function encodeOpUntraced(op: WriteOp, limits: PayloadLimits, large: LargeValues
         kind: KIND.ALONE,
         keys: [],
       };
+    case 'process.leave':
+      // Needs migration 19's apply_op.
+      return { tuple: ['pl', op.id], decode: none, kind: KIND.ALONE, keys: [] };
     case 'process.reap':
       return {
         // A limit needs migration 18's apply_op; without one, the reap is migration 6's.

@@ -20,6 +20,7 @@ import { sql as m0015 } from './migrations/0015_queue_key_rows.js';
 import { sql as m0016 } from './migrations/0016_queue_start_slots.js';
 import { sql as m0017 } from './migrations/0017_batched_notify.js';
 import { sql as m0018 } from './migrations/0018_bounded_reap.js';
+import { sql as m0019 } from './migrations/0019_process_leave.js';
 
 /**
  * Numbered schema migrations, applied in order. Append only: a released migration is never
@@ -49,6 +50,7 @@ export const MIGRATIONS: ReadonlyArray<{
   { version: 16, name: 'queue_start_slots', sql: m0016 },
   { version: 17, name: 'batched_notify', sql: m0017 },
   { version: 18, name: 'bounded_reap', sql: m0018 },
+  { version: 19, name: 'process_leave', sql: m0019 },
 ];
 
 /** The schema version this code writes and understands. */

@@ -592,6 +592,10 @@ export function prepareOp(op: WriteOp, limits: PayloadLimits = DEFAULT_LIMITS): 
       const params = [op.leaseUntil, op.id];
       return (s) => ({ alive: s.heartbeat.run(params).changes > 0 });
     }
+    case 'process.leave': {
+      const params = [op.id];
+      return (s) => void s.deleteProcess.run(params);
+    }
     case 'process.reap': {
       const { now, by, limit } = op;
       return (s) => {

@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Engine, service } from '../src/index.js';
+import { openPostgresStore } from '../src/store/postgres/index.js';
+import { gate, until } from './helpers.js';
+
+/**
+ * A process of a PostgreSQL cluster that stops cleanly (a deploy, a scale-down) hands its
+ * invocations over at once: it lets the step bodies in flight finish and journal, starts no
+ * other, unregisters and tells the others, which adopt its invocations now. Before, the others
+ * waited for its lease and the reapers' margin: with a 30 s lease, 37.5 s, longer than these
+ * tests wait.
+ */
+const url = inject('postgresUrl');
+const schema = `keel_leave_${randomBytes(4).toString('hex')}`;
+let engines: Engine[] = [];
+let admin: pg.Client;
+
+beforeAll(async () => {
+  const store = await openPostgresStore({ url, schema });
+  await store.close();
+  admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+});
+
+afterEach(async () => {
+  for (const e of engines) await e.stop().catch(() => undefined);
+  engines = [];
+});
+
+afterAll(async () => {
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.end();
+});
+
+async function makeEngine(
+  services: ConstructorParameters<typeof Engine>[0]['services'],
+  lease: string,
+  logs: string[] = [],
+): Promise<Engine> {
+  const engine = new Engine({
+    services,
+    store: await openPostgresStore({ url, schema }),
+    lease,
+    logger: (level, message) => logs.push(`${level} ${message}`),
+  });
+  engines.push(engine);
+  await engine.start();
+  return engine;
+}
+
+async function registered(id: string): Promise<boolean> {
+  const { rows } = await admin.query(`SELECT 1 FROM ${schema}.processes WHERE id = $1`, [id]);
+  return rows.length > 0;
+}
+
+async function ownerOf(invocationId: string): Promise<string | undefined> {
+  const { rows } = await admin.query<{ owner: string }>(
+    `SELECT owner FROM ${schema}.invocations WHERE id = $1`,
+    [invocationId],
+  );
+  return rows[0]?.owner;
+}
+
+/** Step `name` of `id` is journaled as done. */
+async function journaled(id: string, name: string): Promise<boolean> {
+  const { rows } = await admin.query(
+    `SELECT 1 FROM ${schema}.journal WHERE invocation_id = $1 AND name = $2 AND done`,
+    [id, name],
+  );
+  return rows.length > 0;
+}
+
+const unique = (): string => randomBytes(4).toString('hex');
+
+/** Which process ran which step body, from when to when (one clock). */
+interface Execution {
+  process: string;
+  step: string;
+  start: number;
+  end: number;
+}
+
+/** The first body of step `one` to start (in any process) opens `started`, waits for `release`. */
+interface Hold {
+  taken: boolean;
+  started: () => void;
+  release: Promise<void>;
+}
+
+/**
+ * A service whose `go` runs step `one` (see {@link Hold}), then step `two`. Each engine gets its
+ * own copy, named `process`.
+ */
+function twoSteps(
+  name: string,
+  process: string,
+  log: Execution[],
+  hold: Hold,
+): ReturnType<typeof service> {
+  const body = (step: string) => async (): Promise<string> => {
+    const start = performance.now();
+    if (step === 'one' && !hold.taken) {
+      hold.taken = true;
+      hold.started();
+      await hold.release;
+    }
+    log.push({ process, step, start, end: performance.now() });
+    return `${step} in ${process}`;
+  };
+  return service({
+    name,
+    handlers: {
+      go: async (ctx) => [await ctx.run('one', body('one')), await ctx.run('two', body('two'))],
+    },
+  });
+}
+
+describe('a clean stop of a cluster process', () => {
+  it('unregisters it and hands its waiting invocations to another process at once', async () => {
+    const name = `Napper_${unique()}`;
+    let after = 0;
+    const S = service({
+      name,
+      handlers: {
+        nap: async (ctx) => {
+          await ctx.run('before', () => 1);
+          await ctx.sleep('300ms');
+          await ctx.run('after', () => ++after);
+          return 'woke';
+        },
+      },
+    });
+    const a = await makeEngine([S], '30s');
+    const b = await makeEngine([S], '30s');
+    const aId = a.processId!;
+    const sent = await a.send({ service: name, handler: 'nap' });
+    await until(() => journaled(sent.invocationId, 'before'), 'step before journaled', 5000);
+    await a.stop();
+    expect(await registered(aId)).toBe(false);
+    // Adopted through the `left` message, long before a's 30 s lease could have ended.
+    expect(await b.attach(sent.invocationId)).toBe('woke');
+    expect(await ownerOf(sent.invocationId)).toBe(b.processId);
+    expect(after).toBe(1);
+  }, 20_000);
+
+  it('lets a step body in flight finish and journal first, and starts none after it', async () => {
+    const name = `TwoSteps_${unique()}`;
+    const log: Execution[] = [];
+    const started = gate();
+    const release = gate();
+    const hold: Hold = { taken: false, started: () => started.open(), release: release.promise };
+    const a = await makeEngine([twoSteps(name, 'a', log, hold)], '30s');
+    const b = await makeEngine([twoSteps(name, 'b', log, hold)], '30s');
+    const sent = await a.send({ service: name, handler: 'go' });
+    await started.promise;
+    const stopping = a.stop();
+    // Still registered while its body runs: nobody may adopt the invocation yet.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await registered(a.processId!)).toBe(true);
+    release.open();
+    await stopping;
+    expect(await journaled(sent.invocationId, 'one')).toBe(true);
+    // Step one's result is a's (journaled before it left); step two ran in b only.
+    expect(await b.attach(sent.invocationId)).toEqual(['one in a', 'two in b']);
+    expect(log.map((e) => `${e.process}/${e.step}`)).toEqual(['a/one', 'b/two']);
+    expect(log[1]!.start).toBeGreaterThanOrEqual(log[0]!.end);
+  }, 20_000);
+
+  it('keeps its lease when a body outlives the drain, so the body never runs in two processes at once', async () => {
+    const name = `Stuck_${unique()}`;
+    const log: Execution[] = [];
+    const started = gate();
+    const release = gate();
+    const logs: string[] = [];
+    // A 2 s lease: the drain waits 1 s, the others adopt 2.5 s after the last renewal.
+    const hold: Hold = { taken: false, started: () => started.open(), release: release.promise };
+    const a = await makeEngine([twoSteps(name, 'a', log, hold)], '2s', logs);
+    const b = await makeEngine([twoSteps(name, 'b', log, hold)], '2s');
+    const sent = await a.send({ service: name, handler: 'go' });
+    await started.promise;
+    await a.stop();
+    expect(await registered(a.processId!)).toBe(true);
+    expect(logs.some((l) => l.includes('keeps its lease'))).toBe(true);
+    // Taken over once the lease ended, as after a crash: b runs step one again (a's result was
+    // never journaled); a's body ends only now, after b's.
+    const result = b.attach(sent.invocationId);
+    await until(async () => (await ownerOf(sent.invocationId)) === b.processId, 'adopted', 10_000);
+    expect(await result).toEqual(['one in b', 'two in b']);
+    release.open();
+    await until(() => log.length === 3, "a's body ended", 5000);
+    expect(log.map((e) => `${e.process}/${e.step}`)).toEqual(['b/one', 'b/two', 'a/one']);
+  }, 20_000);
+});
