@@ -243,6 +243,7 @@ export function appOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial
     o.maxPayloadBytes = bytesFrom(env.KEEL_MAX_PAYLOAD_BYTES, 'KEEL_MAX_PAYLOAD_BYTES');
   if (env.KEEL_BODY_LIMIT) o.bodyLimit = bytesFrom(env.KEEL_BODY_LIMIT, 'KEEL_BODY_LIMIT');
   if (env.KEEL_LEASE) o.lease = checked(env.KEEL_LEASE, 'KEEL_LEASE');
+  if (env.KEEL_STOP_GRACE) o.stopGrace = checked(env.KEEL_STOP_GRACE, 'KEEL_STOP_GRACE');
   if (env.KEEL_RETENTION) o.retention = checked(env.KEEL_RETENTION, 'KEEL_RETENTION');
   if (env.KEEL_SUSPEND_AFTER)
     o.suspendAfter = checked(env.KEEL_SUSPEND_AFTER, 'KEEL_SUSPEND_AFTER');

@@ -38,11 +38,13 @@ async function makeEngine(
   services: ConstructorParameters<typeof Engine>[0]['services'],
   lease: string,
   logs: string[] = [],
+  stopGrace = '5s',
 ): Promise<Engine> {
   const engine = new Engine({
     services,
     store: await openPostgresStore({ url, schema }),
     lease,
+    stopGrace,
     logger: (level, message) => logs.push(`${level} ${message}`),
   });
   engines.push(engine);
@@ -174,9 +176,9 @@ describe('a clean stop of a cluster process', () => {
     const started = gate();
     const release = gate();
     const logs: string[] = [];
-    // A 2 s lease: the drain waits 1 s, the others adopt 2.5 s after the last renewal.
+    // A 2 s lease: the stop waits 1 s, the others adopt 2.5 s after the last renewal.
     const hold: Hold = { taken: false, started: () => started.open(), release: release.promise };
-    const a = await makeEngine([twoSteps(name, 'a', log, hold)], '2s', logs);
+    const a = await makeEngine([twoSteps(name, 'a', log, hold)], '2s', logs, '1s');
     const b = await makeEngine([twoSteps(name, 'b', log, hold)], '2s');
     const sent = await a.send({ service: name, handler: 'go' });
     await started.promise;

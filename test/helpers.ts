@@ -32,6 +32,9 @@ export async function harness(options: Omit<EngineOptions, 'store' | 'clock'>): 
   const make = (): Engine =>
     new Engine({
       suspendAfter: '1s',
+      // A restart here stands for a crash unless a test asks for a clean stop's grace: most
+      // restart with a body held forever, which the default grace would wait 5 s for.
+      stopGrace: 0,
       logger: (level, message) => logs.push(`${level} ${message}`),
       ...options,
       store: openSqliteStore({ path: dbPath }),

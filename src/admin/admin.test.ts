@@ -78,6 +78,7 @@ const logs: string[] = [];
 function newEngine(path: string, services: Definition[]): Engine {
   return new Engine({
     services,
+    stopGrace: 0, // tests end with bodies held; a stop here need not wait for them
     store: openSqliteStore({ path, durability: 'os' }),
     logger: (level, message) => logs.push(`${level} ${message}`),
   });

@@ -1,6 +1,6 @@
 import type { CallOptions, SendOptions } from '../core/context.js';
 import type { Definition, ExternalClient, SendClient } from '../core/definitions.js';
-import { checkDelay, parseDuration } from '../core/duration.js';
+import { checkDelay, parseDuration, type Duration } from '../core/duration.js';
 import { errorMessage, fromErrorInfo, KeelError, ValidationError } from '../core/errors.js';
 import { checkDebounce, checkThrottle, InvalidFlowControlError } from '../core/flow.js';
 import type { JournalEntry } from '../core/journal.js';
@@ -104,15 +104,22 @@ export class Engine {
   }
 
   /**
-   * Stops timers and drops in-memory work; everything durable resumes at the next start. On a
-   * shared store (PostgreSQL) it first lets the step bodies in flight finish and journal (for at
-   * most half a lease), starting no other, then leaves the cluster so that the other processes
-   * adopt its invocations at once (README "Scaling out on PostgreSQL").
+   * Stops timers and drops in-memory work; everything durable resumes at the next start. First
+   * it lets the step bodies in flight finish and journal their results, starting no other (at
+   * most `stopGrace`, default 5 s), so they are replayed, not run again; on
+   * PostgreSQL it then leaves the cluster, and the other processes adopt its invocations at once
+   * (README "Scaling out on PostgreSQL"). `grace` overrides `stopGrace` for this stop (`0`: a
+   * body in flight is left and its step runs again, as after a crash).
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => void engine.stop().then(() => process.exit(0)));
+   * ```
    */
-  async stop(): Promise<void> {
+  async stop(options: { grace?: Duration } = {}): Promise<void> {
     const { k } = this;
     k.stopping = true;
-    await k.own.stop();
+    await k.own.stop(options.grace === undefined ? k.stopGraceMs : parseDuration(options.grace));
     k.timers.stop();
     k.queues.stop();
     k.retention.stop();

@@ -67,6 +67,13 @@ export interface EngineOptions {
    * heartbeat; after that another process takes them over. Default `10s`.
    */
   lease?: Duration;
+  /**
+   * How long a clean stop (`Engine.stop`) waits for the step bodies in flight to finish, so that
+   * their results are journaled and replayed rather than run again; `0` waits for none (a body
+   * still running then runs again at the next start, or in the process that adopts it, as after
+   * a crash). Default `5s`.
+   */
+  stopGrace?: Duration;
   /** Extensions (webhooks, integrations, ...): see `EngineExtension`. Default none. */
   extensions?: readonly EngineExtension[];
   /**
@@ -133,6 +140,8 @@ export class Kernel {
   readonly clock: Clock;
   readonly defaultRetry: ResolvedRetryPolicy;
   readonly retentionMs: number;
+  /** See `EngineOptions.stopGrace`. */
+  readonly stopGraceMs: number;
   readonly suspendAfterMs: number;
   private readonly logger: EngineLogger;
   readonly timers: TimerService;
@@ -198,6 +207,7 @@ export class Kernel {
     this.defaultRetry = resolveRetry(options.retry);
     this.retentionMs = parseDuration(options.retention ?? '24h');
     this.suspendAfterMs = parseDuration(options.suspendAfter ?? '1s');
+    this.stopGraceMs = parseDuration(options.stopGrace ?? '5s');
     this.logger = options.logger ?? defaultEngineLogger();
     this.metrics = metricsEnabled(options.metrics)
       ? new EngineMetrics(this.store, () => this.active.size)

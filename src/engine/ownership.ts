@@ -28,8 +28,11 @@ export interface Ownership {
   readonly dedupeByInsert: boolean;
   /** Recovers (embedded) or joins the cluster and takes over what dead processes left. */
   start(): Promise<void>;
-  /** Leaves the cluster (its invocations are taken over at once). */
-  stop(): Promise<void>;
+  /**
+   * A clean stop: waits up to `graceMs` for the step bodies in flight; then (cluster) leaves,
+   * and its invocations are taken over at once, unless a body still ran.
+   */
+  stop(graceMs: number): Promise<void>;
   /** Stops as a crash would: a cluster lease is not given up, it expires. */
   crash(): void;
   /** Whether `row` may run in this process (a row read before a lease was lost may not). */
@@ -83,7 +86,19 @@ export class EmbeddedOwnership implements Ownership {
     }
   }
 
-  async stop(): Promise<void> {}
+  /**
+   * A clean stop lets the step bodies in flight finish and journal (at most `stopGrace`; none
+   * starts once the engine is stopping), so the next start replays their results rather than
+   * running them again.
+   */
+  async stop(ms: number): Promise<void> {
+    if (!(await drainBodies(this.k, ms)))
+      this.k.log(
+        'warn',
+        `step bodies still running after ${ms} ms at stop (stopGrace): their steps run again at the next start`,
+      );
+  }
+
   crash(): void {}
 
   runsHere(): boolean {
@@ -117,7 +132,8 @@ export class EmbeddedOwnership implements Ownership {
   }
 
   mayStartStep(): boolean {
-    return true;
+    // Stopping: the invocation resumes at the next start (see stop).
+    return !this.k.stopping;
   }
 
   finishOps(): WriteOp[] {
@@ -173,17 +189,18 @@ export class ClusterOwnership implements Ownership {
    * A clean stop hands this process's invocations over at once: the engine is stopping, so no
    * step body starts and nothing launches any more; once the bodies in flight have settled
    * (their results queued for the store ahead of the leave) the process leaves the cluster and
-   * the others adopt its invocations now. A body still running after half a lease keeps the
+   * the others adopt its invocations now. A body still running after `stopGrace` keeps the
    * lease: the others adopt once it has expired, as after a crash, so no two processes run the
-   * invocation's code at once.
+   * invocation's code at once. (The heartbeats go on while it waits: the lease holds however
+   * long the grace.)
    */
-  async stop(): Promise<void> {
+  async stop(ms: number): Promise<void> {
     this.cluster.quiesce();
-    const drained = await drainBodies(this.k, this.cluster.leaseMs / 2);
+    const drained = await drainBodies(this.k, ms);
     if (!drained)
       this.k.log(
         'warn',
-        `step bodies still running after ${this.cluster.leaseMs / 2} ms: process ${this.cluster.processId} keeps its lease, and its invocations are taken over once it has expired`,
+        `step bodies still running after ${ms} ms (stopGrace): process ${this.cluster.processId} keeps its lease, and its invocations are taken over once it has expired`,
       );
     await this.cluster.stop(drained);
   }
@@ -451,12 +468,14 @@ async function drainBodies(k: Kernel, ms: number): Promise<boolean> {
   for (const strays of k.strayBodies.values())
     for (const stray of strays.values()) bodies.push(stray.body);
   if (bodies.length > 0) {
-    let cancel: (() => void) | undefined;
+    if (ms <= 0) return false;
+    // Wall time, not the engine's clock: a test's fake clock may never move.
+    let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
-      cancel = k.clock.setTimer(ms, () => resolve(false));
+      timer = setTimeout(() => resolve(false), ms);
     });
     const settled = await Promise.race([Promise.allSettled(bodies).then(() => true), timedOut]);
-    cancel?.();
+    clearTimeout(timer);
     if (!settled) return false;
   }
   await new Promise((resolve) => setImmediate(resolve));

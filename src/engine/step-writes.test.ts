@@ -50,7 +50,8 @@ async function makeRig(defs: ReturnType<typeof service>[]): Promise<Rig> {
     return store;
   };
   const make = (store: Store): Engine =>
-    new Engine({ services: defs, store, clock, logger: () => undefined });
+    // A restart here stands for a crash: no grace for the body it holds.
+    new Engine({ services: defs, store, clock, logger: () => undefined, stopGrace: 0 });
   let store = open();
   const r: Rig = {
     engine: make(store),

@@ -584,7 +584,9 @@ export class TestApp implements AsyncDisposable {
     this.replay?.close();
     this.closed ??= this.kit
       .close()
-      .then(() => this.engine.stop())
+      // A test's end, not a deploy: a body it left waiting is not waited for (restartApp,
+      // which is a deploy, stops with the engine's grace).
+      .then(() => this.engine.stop(this.restarted ? {} : { grace: 0 }))
       .catch(() => undefined)
       .finally(() => this.cleanup());
     return this.closed;
