@@ -189,8 +189,8 @@ describe('the torture checker on steps that ran again', () => {
     expect(reruns(r)).toHaveLength(1);
   });
 
-  it('accepts a re-run after a clean stop whose body outlived the drain (the lease was kept)', () => {
-    const stop = ['1 keeplease', '9 term 1', '2 start W/t/0', '2 end W/t/0', '1 end W/t/0'];
+  it('accepts a re-run after a clean stop whose body outlived the drain (outlived its grace)', () => {
+    const stop = ['1 undrained', '9 term 1', '2 start W/t/0', '2 end W/t/0', '1 end W/t/0'];
     expect(analyzeLog(log('1 start W/t/0', ...stop)).problems).toEqual([]);
     // Without the process's word that it kept its lease, the same log is a violation.
     expect(reruns(analyzeLog(log('1 start W/t/0', ...stop.slice(1))))).toHaveLength(1);

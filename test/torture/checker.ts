@@ -457,9 +457,9 @@ export function analyzeLog(lines: LogLine[]): LogAnalysis {
         for (const [key, h] of holders) if (h.pid === pid) holders.delete(key);
         break;
       }
-      case 'keeplease':
-        // ...unless a body outlived the drain: the process kept its lease, and its steps in
-        // flight run again in the adopter, as after a crash.
+      case 'undrained':
+        // ...unless a body outlived the stop's grace: its step runs again (at the next start, or
+        // in the adopter once the lease the process kept has ended), as after a crash.
         crashes.push({ seq: l.seq, pid: l.pid });
         break;
       case 'outage':

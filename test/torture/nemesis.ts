@@ -1,10 +1,10 @@
 /**
  * The nemesis (after Jepsen): faults injected at random moments from their own seeded stream.
  * - `kill`: SIGKILL one serving process, restart it after a short random downtime;
- * - `term` (PostgreSQL): SIGTERM one serving process, a clean stop (a deploy): it lets its step
- *   bodies in flight finish, leaves the cluster and exits; the others adopt its invocations at
- *   once. Restarted like a kill. Unlike a kill it excuses no step re-run (checker.ts), unless the
- *   process logged that a body outlived its drain (`keeplease`);
+ * - `term`: SIGTERM one serving process, a clean stop (a deploy): it lets its step bodies in
+ *   flight finish and journal, starts none, (PostgreSQL) leaves the cluster so the others adopt
+ *   its invocations at once, and exits. Restarted like a kill. Unlike a kill it excuses no step
+ *   re-run (checker.ts), unless the process logged that a body outlived its grace (`undrained`);
  * - `stall`: SIGSTOP one serving process for a while, then SIGCONT: a process that cannot know
  *   its lease ran out (a long GC pause, a frozen VM) wakes up among adopters of its work;
  * - `pg-outage`: the proxy in front of PostgreSQL resets every connection and refuses new ones

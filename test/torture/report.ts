@@ -93,7 +93,7 @@ export interface Summary {
     resumed: number;
   };
   kills: number;
-  /** Clean stops (SIGTERM) of app processes, restarted like kills (PostgreSQL only). */
+  /** Clean stops (SIGTERM) of app processes, restarted like kills. */
   terms: number;
   /** Processes stopped (SIGSTOP) for a while and let go on. */
   stalls: number;

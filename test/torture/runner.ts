@@ -173,8 +173,9 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
             },
           }
         : {}),
-      // Clean stops hand over through the cluster; an embedded store has nobody to hand to.
-      ...(postgres ? { term: { rng: new Rng(`${options.seed}/terms`), share: 0.3 } } : {}),
+      // Clean stops (deploys): drained, then handed over at once (PostgreSQL) or replayed at the
+      // restart (SQLite).
+      term: { rng: new Rng(`${options.seed}/terms`), share: 0.3 },
       ...(postgres
         ? {
             pg: {
