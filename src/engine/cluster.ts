@@ -119,6 +119,8 @@ export class Cluster {
     this.unlisten = undefined;
     if (!leave || this.registered !== this.id) return;
     const id = this.id;
+    // Once: a second stop has nothing to leave.
+    this.registered = undefined;
     this.host.log('info', `process ${id} leaves the cluster: its invocations are handed over`);
     await this.store
       .write([
