@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { appOptionsFromEnv } from '../src/app.js';
 import { Engine, service } from '../src/index.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
-import { gate, harness, tempDir, type Harness } from './helpers.js';
+import { gate, harness, tempDir, until, type Harness } from './helpers.js';
 
 /**
  * A clean stop of an embedded engine (SQLite) lets the step bodies in flight finish and journal
@@ -80,6 +80,56 @@ describe('a clean stop of an embedded engine', () => {
     expect(await engine.attach(sent.invocationId)).toBe('done');
     expect(runs).toEqual(['one', 'one']);
   }, 20_000);
+});
+
+describe('a clean stop with a body an ended attempt left running', () => {
+  it('waits for it, says that its step runs again, and it does', async () => {
+    let slow = 0;
+    let flaky = 0;
+    const inside = gate();
+    const release = gate();
+    const Par = service({
+      name: 'Par',
+      handlers: {
+        both: async (ctx) => {
+          await ctx.all([
+            ctx.run('slow', async () => {
+              if (++slow === 1) {
+                inside.open();
+                await release.promise;
+              }
+              return 1;
+            }),
+            // Fails once: the attempt ends (a retry after 1 h of the fake clock) while `slow`
+            // still runs, so `slow` is left to the next attempt here, which the stop forestalls.
+            ctx.run(
+              'flaky',
+              () => {
+                if (++flaky === 1) throw new Error('once');
+                return 2;
+              },
+              { retry: { initialInterval: '1h' } },
+            ),
+          ]);
+          return 'done';
+        },
+      },
+    });
+    h = await harness({ services: [Par], stopGrace: '5s' });
+    const sent = await h.engine.send({ service: 'Par', handler: 'both' });
+    await inside.promise;
+    await until(() => flaky === 1, 'flaky failed once');
+    const stopping = h.engine.stop();
+    release.open();
+    await stopping;
+    expect(h.logs.some((l) => l.includes('step bodies of 1 ended attempt(s) were in flight'))).toBe(
+      true,
+    );
+    const engine = await h.restart();
+    await h.clock.advance(3_600_000);
+    expect(await engine.attach(sent.invocationId)).toBe('done');
+    expect(slow).toBe(2);
+  });
 });
 
 describe('the stop grace', () => {

@@ -465,8 +465,20 @@ function lockKey(row: Pick<InvocationRow, 'service' | 'key'>): string {
 async function drainBodies(k: Kernel, ms: number): Promise<boolean> {
   const bodies: Array<Promise<unknown>> = [];
   for (const runner of k.active.values()) bodies.push(...runner.bodiesInFlight());
-  for (const strays of k.strayBodies.values())
-    for (const stray of strays.values()) bodies.push(stray.body);
+  let strays = 0;
+  for (const byIndex of k.strayBodies.values())
+    for (const stray of byIndex.values()) {
+      bodies.push(stray.body);
+      strays++;
+    }
+  // A body an ended attempt left (a sibling's retry, a pause) has no attempt to journal its
+  // result: only the next attempt here would have taken it over. Waited for all the same (it
+  // must not run in two processes at once), but its step runs again.
+  if (strays > 0)
+    k.log(
+      'warn',
+      `step bodies of ${strays} ended attempt(s) were in flight at stop: their steps run again`,
+    );
   if (bodies.length > 0) {
     if (ms <= 0) return false;
     // Wall time, not the engine's clock: a test's fake clock may never move.
