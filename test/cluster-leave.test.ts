@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Engine, service } from '../src/index.js';
+import { Engine, object, service, type ObjectContext } from '../src/index.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
-import { gate, until } from './helpers.js';
+import type { Store } from '../src/store/types.js';
+import { gate, holdingStore, until } from './helpers.js';
 
 /**
  * A process of a PostgreSQL cluster that stops cleanly (a deploy, a scale-down) hands its
@@ -39,10 +40,11 @@ async function makeEngine(
   lease: string,
   logs: string[] = [],
   stopGrace = '5s',
+  store?: Store,
 ): Promise<Engine> {
   const engine = new Engine({
     services,
-    store: await openPostgresStore({ url, schema }),
+    store: store ?? (await openPostgresStore({ url, schema })),
     lease,
     stopGrace,
     logger: (level, message) => logs.push(`${level} ${message}`),
@@ -63,6 +65,14 @@ async function ownerOf(invocationId: string): Promise<string | undefined> {
     [invocationId],
   );
   return rows[0]?.owner;
+}
+
+async function statusOf(invocationId: string): Promise<string | undefined> {
+  const { rows } = await admin.query<{ status: string }>(
+    `SELECT status FROM ${schema}.invocations WHERE id = $1`,
+    [invocationId],
+  );
+  return rows[0]?.status;
 }
 
 /** Step `name` of `id` is journaled as done. */
@@ -168,6 +178,49 @@ describe('a clean stop of a cluster process', () => {
     expect(await b.attach(sent.invocationId)).toEqual(['one in a', 'two in b']);
     expect(log.map((e) => `${e.process}/${e.step}`)).toEqual(['a/one', 'b/two']);
     expect(log[1]!.start).toBeGreaterThanOrEqual(log[0]!.end);
+  }, 20_000);
+
+  it('starts no handler once stopping, not even one its finishing holder hands an object key to', async () => {
+    const name = `Keyed_${unique()}`;
+    const started: string[] = [];
+    const holding = gate();
+    const releaseHolder = gate();
+    const keyed = (process: string) =>
+      object({
+        name,
+        handlers: {
+          add: async (ctx: ObjectContext, tag: string) => {
+            // Handler code before its first step: unguarded, so it must run in one process.
+            started.push(`${process}/${tag}`);
+            return ctx.run('s', async () => {
+              if (tag === 'first' && process === 'a') {
+                holding.open();
+                await releaseHolder.promise;
+              }
+              return tag;
+            });
+          },
+        },
+      });
+    const store = holdingStore(await openPostgresStore({ url, schema }));
+    const a = await makeEngine([keyed('a')], '30s', [], '5s', store);
+    const b = await makeEngine([keyed('b')], '30s');
+    const first = await a.send({ service: name, key: 'k', handler: 'add', input: 'first' });
+    await holding.promise;
+    // Queued behind the holder of key k, in a.
+    const second = await a.send({ service: name, key: 'k', handler: 'add', input: 'second' });
+    // The holder's finishing write (which hands the key to `second`, in a) is in flight when
+    // the stop begins, and answers after it.
+    store.hold((ops) => ops.some((o) => o.op === 'key.release'));
+    releaseHolder.open();
+    await until(() => store.held > 0, "the holder's finishing write");
+    const stopping = a.stop();
+    store.release();
+    await stopping;
+    expect(await statusOf(first.invocationId)).toBe('completed');
+    expect(await b.attach(second.invocationId)).toBe('second');
+    // Observed before the fix: ['a/second', 'b/second'] (torture seed f794b74e).
+    expect(started.filter((s) => s.endsWith('/second'))).toEqual(['b/second']);
   }, 20_000);
 
   it('keeps its lease when a body outlives the drain, so the body never runs in two processes at once', async () => {

@@ -387,6 +387,11 @@ export class Admission {
     insertWritten?: Promise<unknown>,
   ): void {
     const { k } = this;
+    // Stopping: nothing starts, not even handler code up to its first step (a key handed on by
+    // a finish that landed during the stop's grace): the next start, or the process adopting
+    // this one's invocations, runs it (torture seed f794b74e: a Counter.add entered in a process
+    // that had left the cluster, and in its adopter).
+    if (k.stopping) return;
     // One attempt per invocation at a time, whichever path (hand-off, sweep, resume) got here.
     if (k.active.has(row.id)) return;
     // Paused by an operator (or being paused): it runs again only through a resume.
