@@ -20,10 +20,15 @@
  * compensation owed), step timeouts (an effect outlasting its `timeout`: the flow fails with
  * `timeout` and compensates, that step included, while its body runs on), compensations that
  * fail and are retried (`flaky`), fail for good (`broken`, `onError: retry` with one retry: the
- * result is `compensation_failed`) or fail and go on (`failx`, `onError: continue`), and runs
- * cancelled over the admin API while running or waiting (their state, read once quiet, is held
- * against the log: no forward step beyond the one the cancel reached, the completed steps'
- * compensations in reverse, nothing else undone).
+ * result is `compensation_failed`) or fail and go on (`failx`, `onError: continue`), `compensate`
+ * lists of several such steps (run in list order; a `broken` one ends its list), and runs
+ * cancelled over the admin API while running or waiting, some while a step with a `timeout` is
+ * in flight (their state, read once quiet, is held against the log: no forward step beyond the
+ * one the cancel reached, the completed steps' compensations in reverse, and the cut timed
+ * step's first when its body began, nothing else undone).
+ *
+ * `database` steps run on PostgreSQL, MariaDB and Redis, whichever the run has
+ * ({@link FLOW_DB}, {@link FLOW_MYSQL}, {@link FLOW_REDIS}).
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { LogLine } from './program.js';
@@ -38,23 +43,42 @@ import type { Problem } from './workload.js';
  */
 export type DUndo = boolean | 'flaky' | 'broken' | 'soft';
 
+/**
+ * A step's compensation: one step ({@link DUndo}, log id `<step>u`), or a `compensate` list of
+ * several (log ids `<step>u0`, `<step>u1`...), which docs/flows.md runs in list order, each done
+ * before the next begins; a `continue` one (`soft`) goes on to the next, one failing for good
+ * (`broken`) ends the list there (the ones after it never run) and fails the step's undo.
+ */
+export type DUndos = DUndo | Array<Exclude<DUndo, false>>;
+
+/** The compensation steps of a step with `undo`: ids and kinds, in the order they run. */
+function undoItems(step: string, undo: DUndos): Array<{ id: string; kind: Exclude<DUndo, false> }> {
+  if (undo === false) return [];
+  if (Array.isArray(undo)) return undo.map((kind, j) => ({ id: `${step}u${j}`, kind }));
+  return [{ id: undoId(step), kind: undo }];
+}
+
 /** One step of a generated flow. */
 export type DStep =
   /** A journaled effect (`effect` transform) pausing `ms`; `undo`: its compensation. */
-  | { kind: 'effect'; id: string; ms: number; undo: DUndo }
+  | { kind: 'effect'; id: string; ms: number; undo: DUndos }
   /**
    * An effect with a `timeout`: `late`, its body lasts `ms`, far past `timeoutMs`, so the flow
    * fails with `timeout` and compensates (this step's undo included: it is in doubt); otherwise
-   * it ends well within it and is an effect whose undo is registered before it runs.
+   * it ends well within it and is an effect whose undo is registered before it runs (in a run
+   * that may be cancelled, it lasts long enough for the cancel to land while it is in flight:
+   * then its undo is owed, docs/flows.md and src/core/saga.ts `undoWhen: 'maybe'`).
    */
-  | { kind: 'timed'; id: string; ms: number; timeoutMs: number; late: boolean; undo: DUndo }
+  | { kind: 'timed'; id: string; ms: number; timeoutMs: number; late: boolean; undo: DUndos }
   /** A step that logs an execution and fails, `onError: continue`; its undo is never owed. */
   | { kind: 'cont'; id: string; undo: boolean }
   /**
-   * A `database` step: an INSERT of its log id into the run's table on PostgreSQL (see
-   * {@link FLOW_DB}), `RETURNING` it; only in runs that have that database.
+   * A `database` step on `on` (default `pg`): on PostgreSQL ({@link FLOW_DB}) and MariaDB
+   * ({@link FLOW_MYSQL}) an INSERT of its log id into the run's table, `RETURNING` it; on Redis
+   * ({@link FLOW_REDIS}) a script appending to the step's list (one entry per execution),
+   * answering `OK`. Only in runs that have that database.
    */
-  | { kind: 'db'; id: string }
+  | { kind: 'db'; id: string; on?: DDb }
   /** An `api` step: a POST to the downstream service (downstream.ts) with its idempotency key. */
   | { kind: 'api'; id: string }
   /** An effect whose first attempt in each process fails: `onError: retry` (durable backoff). */
@@ -104,8 +128,11 @@ export const FIXED_DFLOW = {
   ] as DStep[],
 };
 
+/** The databases of `database` steps: PostgreSQL, MariaDB, Redis. */
+export type DDb = 'pg' | 'mysql' | 'redis';
+
 /**
- * The database `database` steps use: declared by the app when the harness gives it one
+ * The PostgreSQL database `database` steps use: declared by the app when the harness gives it one
  * (`TORTURE_FLOWDB_URL`, `TORTURE_FLOWDB_TABLE`), a table of one row per committed statement.
  * The app's `FlowDatabase` for it (test/fixtures/torture-app.ts) runs each statement on the
  * connection pool of `keel/databases` and logs it as a step body (`start`/`end`, and `ack` of
@@ -120,9 +147,38 @@ export const FLOW_DB = {
     `INSERT INTO ${table} (log, prev) VALUES ($1, $2) RETURNING log`,
 };
 
+/**
+ * The MariaDB database of `database` steps (`TORTURE_FLOWDB_MYSQL_URL`), as {@link FLOW_DB}:
+ * the same table on the server's `test` database, `?` placeholders (docs/flows.md), and
+ * MariaDB's own `INSERT ... RETURNING`.
+ */
+export const FLOW_MYSQL = {
+  name: 'tortureMy',
+  create: (table: string): string =>
+    `CREATE TABLE ${table} (log varchar(255) NOT NULL, prev varchar(255), at timestamp(6) NOT NULL DEFAULT current_timestamp(6))`,
+  insert: (table: string): string => `INSERT INTO ${table} (log, prev) VALUES (?, ?) RETURNING log`,
+};
+
+/**
+ * The Redis database of `database` steps (`TORTURE_FLOWDB_REDIS_URL`): a `command` step, `EVAL`
+ * of a script that appends the previous step's output to a list of the step's own
+ * (`<table>:<log id>`, one entry per execution, so executions can be counted as rows are) and
+ * answers `OK` whatever the list held (the output a rerun after a crash gives too).
+ */
+export const FLOW_REDIS = {
+  name: 'tortureKv',
+  script: "redis.call('RPUSH', KEYS[1], ARGV[1]) return 'OK'",
+  key: (table: string, log: string): string => `${table}:${log}`,
+  /** The log id of a step's list (`key`'s inverse). */
+  logOf: (key: string): string => key.slice(key.indexOf(':') + 1),
+};
+
 /** The log id of a flow step of the run tagged `tag`. */
 export const dLogId = (tag: string, step: string): string => `D/${tag}/${step}`;
-/** A compensation's step id (forward ids never end in `u`: `s<n>`, `s<n>t<m>`, `boom`). */
+/**
+ * A compensation's step id (forward ids never end in `u`: `s<n>`, `s<n>t<m>`, `s<n>e<m>`,
+ * `boom`); those of a `compensate` list are `<step>u<j>` (see {@link undoItems}).
+ */
 const undoId = (step: string): string => `${step}u`;
 const variable = (step: string): string => `v_${step}`;
 
@@ -144,17 +200,16 @@ export function buildDefinition(
       ms,
       ...(withPrev && prev !== undefined ? { prev: `{{${prev}}}` } : {}),
     });
-    const compensate = (id: string, undo: DUndo): Record<string, unknown> =>
-      undo === false
-        ? {}
-        : {
-            compensate: {
-              id: undoId(id),
-              type: 'transform',
-              ...undoStep(undo),
-              input: effectInput(undoId(id), 2, false),
-            },
-          };
+    const compensate = (id: string, undo: DUndos): Record<string, unknown> => {
+      const items = undoItems(id, undo).map((u) => ({
+        id: u.id,
+        type: 'transform',
+        ...undoStep(u.kind),
+        input: effectInput(u.id, 2, false),
+      }));
+      if (items.length === 0) return {};
+      return { compensate: Array.isArray(undo) ? items : items[0] };
+    };
     switch (s.kind) {
       case 'effect': {
         const def = {
@@ -196,12 +251,31 @@ export function buildDefinition(
       }
       case 'db': {
         if (table === undefined) throw new Error(`flow ${name}: a database step needs a table`);
+        const log = `D/{{input.tag}}/${s.id}`;
+        if (s.on === 'redis') {
+          const def = {
+            id: s.id,
+            type: 'database',
+            database: FLOW_REDIS.name,
+            command: 'EVAL',
+            args: [
+              FLOW_REDIS.script,
+              1,
+              FLOW_REDIS.key(table, log),
+              prev === undefined ? 'none' : `{{${prev}}}`,
+            ],
+          };
+          // Its output is `OK`: the next step acknowledges its log id, as after a `cont` step.
+          prev = `'D/' + input.tag + '/${s.id}'`;
+          return def;
+        }
+        const db = s.on === 'mysql' ? FLOW_MYSQL : FLOW_DB;
         const def = {
           id: s.id,
           type: 'database',
-          database: FLOW_DB.name,
-          query: FLOW_DB.insert(table),
-          params: [`D/{{input.tag}}/${s.id}`, prev === undefined ? null : `{{${prev}}}`],
+          database: db.name,
+          query: db.insert(table),
+          params: [log, prev === undefined ? null : `{{${prev}}}`],
         };
         prev = `steps.${s.id}.rows[0].log`;
         return def;
@@ -290,11 +364,22 @@ export interface DExpectation {
   /** The `api` steps that ran: each request must carry `{invocationId}:{step}`. */
   api: Array<{ log: string; step: string }>;
   /**
-   * Every top-level step with a compensation, in definition order (so their compensations run
-   * in the reverse): its step id, its compensation's log id, and whether that compensation
-   * fails for good (`broken`) or is never owed (a `continue` step's).
+   * Every compensation step of a top-level step, in definition order of their steps (so the
+   * steps' compensations run in the reverse) and, within a step's `compensate` list, in list
+   * order (the order they run in): its step id, the step's log id, its compensation's log id,
+   * whether that compensation fails for good (`broken`), is never owed (a `continue` step's),
+   * comes after a `broken` one in its list (`unreached`: it never runs), and whether its step
+   * has a `timeout` (`timed`: a cancel landing while it is in flight owes its undo).
    */
-  undos: Array<{ step: string; log: string; broken: boolean; neverOwed: boolean }>;
+  undos: Array<{
+    step: string;
+    stepLog: string;
+    log: string;
+    broken: boolean;
+    neverOwed: boolean;
+    unreached: boolean;
+    timed: boolean;
+  }>;
   /** Log ids of every forward step that logs (effects, branch effects, api, flaky, cont, timed, db). */
   forward: string[];
   /** Log ids of the `database` steps an answered run ran: each committed its row. */
@@ -314,7 +399,7 @@ export function expectRun(
   const must: string[] = [];
   const tried: string[] = [];
   const never: string[] = [];
-  const owed: Array<{ id: string; undo: Exclude<DUndo, false> }> = [];
+  const owed: Array<{ id: string; undo: DUndos }> = [];
   const api: DExpectation['api'] = [];
   const errors: DExpectation['result']['errors'] = [];
   const undos: DExpectation['undos'] = [];
@@ -332,19 +417,26 @@ export function expectRun(
   };
   steps.forEach(walk);
   for (const s of steps) {
-    if ((s.kind === 'effect' || s.kind === 'timed' || s.kind === 'cont') && s.undo !== false)
+    if (s.kind !== 'effect' && s.kind !== 'timed' && s.kind !== 'cont') continue;
+    let unreached = false;
+    for (const u of undoItems(s.id, s.undo)) {
       undos.push({
         step: s.id,
-        log: log(undoId(s.id)),
-        broken: s.undo === 'broken',
+        stepLog: log(s.id),
+        log: log(u.id),
+        broken: u.kind === 'broken',
         neverOwed: s.kind === 'cont',
+        unreached,
+        timed: s.kind === 'timed',
       });
+      if (u.kind === 'broken') unreached = true;
+    }
   }
   const forget = (s: DStep): void => {
     if (s.kind === 'branch') return [...s.then, ...s.else].forEach(forget);
     if (s.kind !== 'expr' && s.kind !== 'fail') never.push(log(s.id));
-    if ((s.kind === 'effect' || s.kind === 'timed' || s.kind === 'cont') && s.undo !== false)
-      never.push(log(undoId(s.id)));
+    if (s.kind === 'effect' || s.kind === 'timed' || s.kind === 'cont')
+      for (const u of undoItems(s.id, s.undo)) never.push(log(u.id));
   };
   const step = (s: DStep): void => {
     if (failed !== undefined) return forget(s);
@@ -368,7 +460,7 @@ export function expectRun(
       case 'cont':
         must.push(log(s.id));
         errors.push({ step: s.id, code: 'step_failed' });
-        if (s.undo) never.push(log(undoId(s.id)));
+        for (const u of undoItems(s.id, s.undo)) never.push(log(u.id));
         return;
       case 'api':
         must.push(log(s.id));
@@ -377,7 +469,7 @@ export function expectRun(
       case 'db':
         must.push(log(s.id));
         db.push(log(s.id));
-        return done(s.id, { rows: [{ log: log(s.id) }], rowCount: 1 });
+        return done(s.id, s.on === 'redis' ? 'OK' : { rows: [{ log: log(s.id) }], rowCount: 1 });
       case 'expr': {
         const v = input.n * 2 + s.add;
         data[variable(s.id)] = v;
@@ -402,20 +494,28 @@ export function expectRun(
   let undoFailed = false;
   if (failed !== undefined) {
     for (const { id, undo } of [...owed].reverse()) {
-      const u = undoId(id);
-      if (undo === 'broken') {
-        tried.push(log(u));
-        errors.push({ step: u, code: 'retries_exhausted', compensation: true });
-        undoFailed = true;
-        continue;
+      // A list runs in order; one failing for good ends it (and fails this step's undo).
+      let broken = false;
+      for (const { id: u, kind } of undoItems(id, undo)) {
+        if (broken) {
+          never.push(log(u));
+          continue;
+        }
+        if (kind === 'broken') {
+          tried.push(log(u));
+          errors.push({ step: u, code: 'retries_exhausted', compensation: true });
+          undoFailed = true;
+          broken = true;
+          continue;
+        }
+        must.push(log(u));
+        if (kind === 'soft') errors.push({ step: u, code: 'step_failed', compensation: true });
+        else done(u, log(u));
       }
-      must.push(log(u));
-      if (undo === 'soft') errors.push({ step: u, code: 'step_failed', compensation: true });
-      else done(u, log(u));
-      compensated.push(id);
+      if (!broken) compensated.push(id);
     }
   } else {
-    for (const { id } of owed) never.push(log(undoId(id)));
+    for (const { id, undo } of owed) for (const u of undoItems(id, undo)) never.push(log(u.id));
     if (must.length > 0) done('seen', null);
   }
   return {
@@ -553,8 +653,9 @@ export function checkFlowEffects(lines: LogLine[], runs: DRun[]): Problem[] {
           detail: `${run.op}: step ${id} ran, but the run must not run it (branch not taken, after the failing step, or a compensation not owed)`,
         });
     }
-    // Compensations in reverse order of their steps, one done before the next begins.
-    const ran = [...run.expect.undos].reverse().filter((u) => attempts.has(u.log));
+    // Compensations in reverse order of their steps (a step's list in list order), one done
+    // before the next begins.
+    const ran = runOrder(run.expect.undos).filter((u) => attempts.has(u.log));
     for (let i = 1; i < ran.length; i++) {
       const before = ran[i - 1]!;
       const after = ran[i]!;
@@ -580,6 +681,15 @@ export function checkFlowEffects(lines: LogLine[], runs: DRun[]): Problem[] {
       });
   }
   return problems;
+}
+
+/**
+ * The compensation steps in the order they run: the steps' in reverse definition order, each
+ * step's `compensate` list in its own order.
+ */
+function runOrder(undos: DExpectation['undos']): DExpectation['undos'] {
+  const steps = [...new Set(undos.map((u) => u.step))].reverse();
+  return steps.flatMap((step) => undos.filter((u) => u.step === step));
 }
 
 /** The log of a run answered 409 `cancelled`, against its state (see `checkFlowEffects`). */
@@ -618,15 +728,38 @@ function checkCancelled(
   const unrun = run.expect.forward.filter((l) => completed.has(stepOf(l)) && !started.has(l));
   if (unrun.length > 0)
     fail(`its state lists ${unrun.map(stepOf).join(', ')} as completed, but they never ran`);
-  const owed = run.expect.undos.filter((u) => !u.neverOwed && completed.has(u.step));
-  const expected = [...owed]
+  // A step with a `timeout` that the cancel reached in flight (its state lists it as the failed
+  // step) owes its undo once that undo's registration was journaled, which comes before its
+  // body may begin: its body having begun proves it owed. A cancel that took the registration's
+  // place owes nothing (and its body never begins); the log cannot tell that from a cancel just
+  // after it, so then either is right: it owes its undo if the state lists it as compensated or
+  // the log shows that undo attempted (and is then held to all the rest, below).
+  const failed = new Set(state.failed ?? []);
+  const cutInDoubt = new Set(
+    run.expect.undos
+      .filter((u) => u.timed && !completed.has(u.step) && failed.has(u.step))
+      .map((u) => u.step),
+  );
+  const provenOwed = new Set(
+    run.expect.undos
+      .filter((u) => cutInDoubt.has(u.step) && attempts.has(u.stepLog))
+      .map((u) => u.step),
+  );
+  const owesStep = (step: string): boolean =>
+    completed.has(step) ||
+    provenOwed.has(step) ||
+    (cutInDoubt.has(step) &&
+      ((state.compensated ?? []).includes(step) ||
+        run.expect.undos.some((u) => u.step === step && attempts.has(u.log))));
+  const owedSteps = run.expect.undos.filter((u) => !u.neverOwed && owesStep(u.step));
+  const expected = [...new Set(owedSteps.map((u) => u.step))]
     .reverse()
-    .filter((u) => !u.broken)
-    .map((u) => u.step);
+    .filter((step) => !owedSteps.some((u) => u.step === step && u.broken));
   if (!isDeepStrictEqual(state.compensated, expected))
     fail(
-      `its state says it compensated ${JSON.stringify(state.compensated)}, expected ${JSON.stringify(expected)} (its completed steps with a compensation, in reverse)`,
+      `its state says it compensated ${JSON.stringify(state.compensated)}, expected ${JSON.stringify(expected)} (its completed steps with a compensation, and a timed step the cancel reached after its body began, in reverse)`,
     );
+  const owed = owedSteps.filter((u) => !u.unreached);
   const untried = owed.filter((u) => !attempts.has(u.log)).map((u) => u.log);
   if (untried.length > 0) fail(`never attempted the compensations ${untried.join(', ')}`);
   const extra = run.expect.undos

@@ -4,7 +4,14 @@
  * program (the interleaving with kills still varies, as with any Jepsen-style run).
  */
 import { Prng } from '../../src/core/prng.js';
-import { FIXED_DFLOW, type DInput, type DStep, type DUndo } from './dflow.js';
+import {
+  FIXED_DFLOW,
+  type DDb,
+  type DInput,
+  type DStep,
+  type DUndo,
+  type DUndos,
+} from './dflow.js';
 import { QUEUE_KEYS, type FlowInput, type FlowOp } from './program.js';
 
 /** Counter keys whose total must be exact: only idempotent (retried until acknowledged) adds. */
@@ -203,17 +210,22 @@ function undoKind(r: Rng): Exclude<DUndo, false> {
   return k === 'ok' ? true : k;
 }
 
+/** A step's compensation: mostly one step, a fifth a `compensate` list of 2 or 3. */
+function undoOf(r: Rng): DUndos {
+  return r.chance(0.2) ? Array.from({ length: r.int(2, 3) }, () => undoKind(r)) : undoKind(r);
+}
+
 /**
  * A generated declarative flow: effects, api calls, retried effects, expressions, branches,
- * `continue` steps, steps with a timeout (some outlasting it), compensations that fail,
- * failures. A flow that will be cancelled has no timeouts (an in-doubt step cut by the cancel
- * would owe its undo or not by a race the log cannot tell), and is slower, so the cancel
- * often lands while it runs or waits.
+ * `continue` steps, steps with a timeout (some outlasting it), compensations (some a list of
+ * several) that fail, failures. A flow that will be cancelled is slower, so the cancel often
+ * lands while it runs or waits; its timed steps do not outlast their timeout but last long
+ * enough for the cancel to land while they are in flight (their undo is then owed).
  */
-function dflowSteps(r: Rng, cancellable: boolean, database: boolean): DStep[] {
+function dflowSteps(r: Rng, cancellable: boolean, databases: DDb[]): DStep[] {
   const steps: DStep[] = [];
   const n = r.int(1, 5);
-  const effect = (id: string, undo: DUndo): DStep => ({
+  const effect = (id: string, undo: DUndos): DStep => ({
     kind: 'effect',
     id,
     // Some long enough for a kill (or a cancel) to land inside: an effect cut mid-body runs again.
@@ -229,23 +241,27 @@ function dflowSteps(r: Rng, cancellable: boolean, database: boolean): DStep[] {
       expr: 12,
       branch: 12,
       cont: 8,
-      timed: cancellable ? 0 : 8,
-      db: database ? 10 : 0,
+      // More in a run that may be cancelled: a cancel cutting a timed step in flight.
+      timed: cancellable ? 16 : 8,
+      db: databases.length > 0 ? 10 : 0,
     });
-    if (kind === 'effect') steps.push(effect(id, r.chance(0.5) ? undoKind(r) : false));
+    if (kind === 'effect') steps.push(effect(id, r.chance(0.5) ? undoOf(r) : false));
     else if (kind === 'cont') steps.push({ kind: 'cont', id, undo: r.chance(0.3) });
-    else if (kind === 'db') steps.push({ kind: 'db', id });
-    else if (kind === 'timed') {
+    else if (kind === 'db') {
+      const on = r.pick(databases);
+      steps.push(on === 'pg' ? { kind: 'db', id } : { kind: 'db', id, on });
+    } else if (kind === 'timed') {
       // Late: the body lasts ten times the timeout and more, so the durable timer wins even
       // when a kill or a stall delays both (the body starts again from its beginning).
-      const late = r.chance(0.5);
+      // In a run that may be cancelled: never late, and slow, so the cancel lands in flight.
+      const late = !cancellable && r.chance(0.5);
       steps.push({
         kind: 'timed',
         id,
         late,
-        ms: late ? r.int(2500, 4000) : r.int(0, 20),
+        ms: late ? r.int(2500, 4000) : cancellable ? r.int(150, 900) : r.int(0, 20),
         timeoutMs: late ? r.int(100, 250) : 60_000,
-        undo: r.chance(0.6) ? undoKind(r) : false,
+        undo: r.chance(cancellable ? 0.9 : 0.6) ? undoOf(r) : false,
       });
     } else if (kind === 'api') steps.push({ kind: 'api', id });
     else if (kind === 'flaky') steps.push({ kind: 'flaky', id, ms: r.int(0, 10) });
@@ -267,9 +283,13 @@ function queuedPriority(r: Rng): number {
   return p < 0.7 ? 0 : p < 0.9 ? r.int(1, 10) : -r.int(1, 10);
 }
 
-/** What a run has besides the apps: `database`, the database of flows' `database` steps. */
+/**
+ * What a run has besides the apps: the databases of flows' `database` steps (`databases`;
+ * `database: true` alone is PostgreSQL's).
+ */
 export interface GenerateOptions {
   database?: boolean;
+  databases?: DDb[];
 }
 
 /** Operation `n` of a run with this seed. */
@@ -278,12 +298,14 @@ export function generateOp(seed: string, n: number, options: GenerateOptions = {
   const kind = r.weighted({ flow: 35, work: 20, add: 45, queued: 8, dflow: 14 });
   if (kind === 'dflow') {
     const fixed = r.chance(0.3);
-    const cancel = !fixed && r.chance(0.2);
+    const cancel = !fixed && r.chance(0.3);
     return {
       kind: 'dflow',
       n,
       name: fixed ? FIXED_DFLOW.name : `td${n}`,
-      steps: fixed ? FIXED_DFLOW.steps : dflowSteps(r, cancel, options.database ?? false),
+      steps: fixed
+        ? FIXED_DFLOW.steps
+        : dflowSteps(r, cancel, options.databases ?? (options.database ? ['pg'] : [])),
       register: !fixed,
       input: { tag: `d${n}`, n: r.int(0, 9) },
       by: r.chance(0.5) ? 'id' : 'idem',

@@ -83,8 +83,14 @@ export interface Summary {
     cancelSent: number;
     cancelAccepted: number;
     cancelled: number;
+    /** Runs answered `cancelled` whose cancel cut a timed step with a compensation in flight. */
+    cutTimed: number;
+    /** Compensation steps of `compensate` lists attempted. */
+    listUndos: number;
     /** Rows the flows' `database` steps wrote (undefined: the run had no database steps). */
     dbRows?: number;
+    /** Those rows by database (`pg 3, mysql 2, redis 4`). */
+    dbRowsByKind?: string;
     /** Flow step executions (effect bodies, downstream requests), of one step again, failed on purpose. */
     runs: number;
     again: number;
@@ -133,12 +139,15 @@ export function formatSummary(s: Summary): string {
       `${s.flowRuns.compensationFailed} / ${s.flowRuns.timedOut} / ${s.flowRuns.continued}`,
     ],
     [
-      'flow run cancels (sent / accepted / runs answered cancelled)',
-      `${s.flowRuns.cancelSent} / ${s.flowRuns.cancelAccepted} / ${s.flowRuns.cancelled}`,
+      'flow run cancels (sent / accepted / answered cancelled / cut a timed step)',
+      `${s.flowRuns.cancelSent} / ${s.flowRuns.cancelAccepted} / ${s.flowRuns.cancelled} / ${s.flowRuns.cutTimed}`,
     ],
+    ['flow compensate-list steps attempted', String(s.flowRuns.listUndos)],
     [
       'flow database step rows',
-      s.flowRuns.dbRows === undefined ? 'none (no database)' : String(s.flowRuns.dbRows),
+      s.flowRuns.dbRows === undefined
+        ? 'none (no database)'
+        : `${s.flowRuns.dbRows} (${s.flowRuns.dbRowsByKind ?? ''})`,
     ],
     [
       'flow step executions (again / failed on purpose)',

@@ -21,7 +21,17 @@ import {
   checkQueues,
   checkTallies,
 } from './checker.js';
-import { checkFlowEffects, checkFlowRows, FLOW_DB, flowStepFigures } from './dflow.js';
+import mysql from 'mysql2/promise';
+import { Redis } from 'ioredis';
+import {
+  checkFlowEffects,
+  checkFlowRows,
+  FLOW_DB,
+  FLOW_MYSQL,
+  FLOW_REDIS,
+  flowStepFigures,
+  type DDb,
+} from './dflow.js';
 import { Downstream } from './downstream.js';
 import { generateOp, Rng } from './generator.js';
 import { sleep } from './http.js';
@@ -110,7 +120,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
   let nemesis: Nemesis | undefined;
   let downstream: Downstream | undefined;
   /** The table of flows' `database` steps, on the shared server (`pgUrl` before `real` changes it). */
-  let flowDb: { url: string; table: string } | undefined;
+  let flowDb: FlowDbs | undefined;
 
   const body = async (): Promise<TortureResult> => {
     // What the flows' `api` steps call: in this process, out of the nemesis's reach.
@@ -119,8 +129,19 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       KEEL_SUSPEND_AFTER: '100ms',
       TORTURE_DOWNSTREAM: downstream.url,
     };
-    flowDb = await flowDatabase(pgUrl, options.seed, real, say);
-    if (flowDb) env.TORTURE_FLOWDB_URL = flowDb.url;
+    flowDb = await flowDatabases(
+      {
+        pg: pgUrl,
+        mysql: process.env.KEEL_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
+        redis: process.env.KEEL_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      },
+      options.seed,
+      real,
+      say,
+    );
+    if (flowDb?.pg) env.TORTURE_FLOWDB_URL = flowDb.pg;
+    if (flowDb?.mysql) env.TORTURE_FLOWDB_MYSQL_URL = flowDb.mysql;
+    if (flowDb?.redis) env.TORTURE_FLOWDB_REDIS_URL = flowDb.redis;
     if (real) {
       server = await PrivatePostgres.start({ keep });
       pgUrl = server.url;
@@ -220,7 +241,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
           );
         break;
       }
-      const op = generateOp(options.seed, n++, { database: flowDb !== undefined });
+      const op = generateOp(options.seed, n++, { databases: flowDb?.kinds ?? [] });
       const task = workload.run(op).catch((err: unknown) => {
         ledger.problems.push({ invariant: 'harness', detail: `op ${n - 1}: ${String(err)}` });
       });
@@ -248,7 +269,8 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     const lines = parseLog(readFileSync(logFile, 'utf8'));
     const log = analyzeLog(lines);
     const flowEffectProblems = checkFlowEffects(lines, ledger.dflows);
-    const flowRows = flowDb ? await readFlowRows(flowDb) : new Map<string, number>();
+    const rowsByKind: Partial<Record<DDb, number>> = {};
+    const flowRows = flowDb ? await readFlowRows(flowDb, rowsByKind) : new Map<string, number>();
     const flowRowProblems = flowDb ? checkFlowRows(flowRows, lines, ledger.dflows) : [];
     /** Runs answered with their result (not cancelled). */
     const answeredRuns = ledger.dflows.filter((r) => r.acked && !r.cancelled);
@@ -305,7 +327,24 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
         cancelSent: ledger.dflows.filter((r) => r.cancelSent).length,
         cancelAccepted: ledger.flowCancels,
         cancelled: ledger.dflows.filter((r) => r.cancelled).length,
+        cutTimed: ledger.dflows.filter(
+          (r) =>
+            r.cancelled &&
+            r.expect.undos.some((u) => u.timed && (r.state?.failed ?? []).includes(u.step)),
+        ).length,
+        listUndos: new Set(
+          lines
+            .filter(
+              (l) => (l.kind === 'start' || l.kind === 'flake') && /^D\/.*u\d+$/.test(l.args[0]!),
+            )
+            .map((l) => l.args[0]),
+        ).size,
         dbRows: flowDb ? [...flowRows.values()].reduce((a, b) => a + b, 0) : undefined,
+        ...(flowDb
+          ? {
+              dbRowsByKind: flowDb.kinds.map((k) => `${k} ${rowsByKind[k] ?? 0}`).join(', '),
+            }
+          : {}),
       },
       kills: n$.faults.filter((f) => f.kind === 'kill').length,
       terms: n$.faults.filter((f) => f.kind === 'term').length,
@@ -361,7 +400,10 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     await proxy?.close();
     await downstream?.close();
     if (flowDb && !keep) await dropFlowTable(flowDb);
-    else if (flowDb) say(`table ${flowDb.table} kept (drop it with: DROP TABLE ${flowDb.table})`);
+    else if (flowDb)
+      say(
+        `table ${flowDb.table} kept on ${flowDb.kinds.join(', ')} (drop it with: DROP TABLE ${flowDb.table}; on Redis, delete the keys ${flowDb.table}:*)`,
+      );
     if (keep) server?.keep();
     // A kept run keeps its schema too: the stuck rows, key locks and timers explain it.
     if (server) {
@@ -374,65 +416,180 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
   }
 }
 
+/** The databases of flows' `database` steps this run has, and its table (Redis: key prefix). */
+export interface FlowDbs {
+  table: string;
+  kinds: DDb[];
+  pg?: string;
+  mysql?: string;
+  redis?: string;
+}
+
 /**
- * The database of flows' `database` steps: a fresh table on the shared PostgreSQL server, which
+ * The databases of flows' `database` steps: a fresh table on the shared PostgreSQL server, which
  * the apps reach directly (not through the proxy: a step's statement cut by a planned outage
- * would fail its flow, which the definition does not foresee). None with `--pg-restart real`
- * (it keeps off the shared server), nor when that server is unreachable; either is said.
+ * would fail its flow, which the definition does not foresee), one on MariaDB
+ * (`KEEL_TEST_MYSQL_URL`, else root at 127.0.0.1:3306, database `test`), and a key prefix on
+ * Redis (`KEEL_TEST_REDIS_URL`, else 127.0.0.1:6379). No PostgreSQL with `--pg-restart real`
+ * (it keeps off the shared server); each one unreachable is skipped, and either is said.
  */
-async function flowDatabase(
-  url: string,
+export async function flowDatabases(
+  urls: { pg: string; mysql: string; redis: string },
   seed: string,
   real: boolean,
   say: (line: string) => void,
-): Promise<{ url: string; table: string } | undefined> {
-  if (real) {
-    say('  no database steps in flows: --pg-restart real keeps off the shared PostgreSQL server');
-    return undefined;
-  }
+): Promise<FlowDbs | undefined> {
   const table =
     `keel_torture_dsteps_${seed.replace(/\W/g, '_')}_${Date.now().toString(36)}`.toLowerCase();
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query(FLOW_DB.create(table));
-    return { url, table };
-  } catch (err) {
+  const dbs: FlowDbs = { table, kinds: [] };
+  const skip = (what: string, url: string, err: unknown): void =>
     say(
-      `  SKIPPED database steps in flows: PostgreSQL at ${url} is unreachable (${(err as Error).message})`,
+      `  SKIPPED ${what} database steps in flows: ${url} is unreachable (${(err as Error).message})`,
     );
-    return undefined;
-  } finally {
-    await client.end().catch(() => undefined);
+  if (real) {
+    say('  no PostgreSQL database steps in flows: --pg-restart real keeps off the shared server');
+  } else {
+    const client = new pg.Client({ connectionString: urls.pg, connectionTimeoutMillis: 3000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query(FLOW_DB.create(table));
+      dbs.pg = urls.pg;
+      dbs.kinds.push('pg');
+    } catch (err) {
+      skip('PostgreSQL', urls.pg, err);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
+  const myUrl = urls.mysql;
+  try {
+    const conn = await mysql.createConnection({ uri: myUrl, connectTimeout: 3000 });
+    try {
+      await conn.query(FLOW_MYSQL.create(table));
+      dbs.mysql = myUrl;
+      dbs.kinds.push('mysql');
+    } finally {
+      await conn.end().catch(() => undefined);
+    }
+  } catch (err) {
+    skip('MariaDB', myUrl, err);
+  }
+  const redisUrl = urls.redis;
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 3000,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.ping();
+    dbs.redis = redisUrl;
+    dbs.kinds.push('redis');
+  } catch (err) {
+    skip('Redis', redisUrl, err);
+  } finally {
+    redis.disconnect();
+  }
+  return dbs.kinds.length > 0 ? dbs : undefined;
 }
 
-/** The `database` steps' rows: log id → how many. */
-async function readFlowRows(db: { url: string; table: string }): Promise<Map<string, number>> {
-  const client = new pg.Client({ connectionString: db.url });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    const r = await client.query<{ log: string; n: number }>(
-      `SELECT log, count(*)::int AS n FROM ${db.table} GROUP BY log`,
-    );
-    return new Map(r.rows.map((row) => [row.log, row.n]));
-  } finally {
-    await client.end().catch(() => undefined);
+/** The `database` steps' rows (Redis: list entries): log id → how many. */
+export async function readFlowRows(
+  db: FlowDbs,
+  byKind: Partial<Record<DDb, number>>,
+): Promise<Map<string, number>> {
+  const rows = new Map<string, number>();
+  let kind: DDb = 'pg';
+  const add = (log: string, n: number): void => {
+    rows.set(log, (rows.get(log) ?? 0) + n);
+    byKind[kind] = (byKind[kind] ?? 0) + n;
+  };
+  const count = `SELECT log, count(*) AS n FROM ${db.table} GROUP BY log`;
+  if (db.pg) {
+    const client = new pg.Client({ connectionString: db.pg });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const r = await client.query<{ log: string; n: string }>(count);
+      for (const row of r.rows) add(row.log, Number(row.n));
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
+  if (db.mysql) {
+    kind = 'mysql';
+    const conn = await mysql.createConnection({ uri: db.mysql });
+    try {
+      const [r] = await conn.query(count);
+      for (const row of r as Array<{ log: string; n: number | string }>)
+        add(row.log, Number(row.n));
+    } finally {
+      await conn.end().catch(() => undefined);
+    }
+  }
+  if (db.redis) {
+    kind = 'redis';
+    const redis = new Redis(db.redis, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    try {
+      for (const key of await redisKeys(redis, db.table))
+        add(FLOW_REDIS.logOf(key), await redis.llen(key));
+    } finally {
+      redis.disconnect();
+    }
+  }
+  return rows;
 }
 
-async function dropFlowTable(db: { url: string; table: string }): Promise<void> {
-  const client = new pg.Client({ connectionString: db.url });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query(`DROP TABLE IF EXISTS ${db.table}`);
-  } catch {
-    // Best effort: a leftover table is named keel_torture_dsteps_* and harmless.
-  } finally {
-    await client.end().catch(() => undefined);
+/** The keys of a run's Redis lists (`<table>:<log id>`). */
+async function redisKeys(redis: Redis, table: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${table}:*`, 'COUNT', 500);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
+}
+
+export async function dropFlowTable(db: FlowDbs): Promise<void> {
+  // Best effort: leftovers are named keel_torture_dsteps_* and harmless.
+  if (db.pg) {
+    const client = new pg.Client({ connectionString: db.pg });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query(`DROP TABLE IF EXISTS ${db.table}`);
+    } catch {
+      // see above
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  if (db.mysql) {
+    try {
+      const conn = await mysql.createConnection({ uri: db.mysql });
+      await conn.query(`DROP TABLE IF EXISTS ${db.table}`).catch(() => undefined);
+      await conn.end().catch(() => undefined);
+    } catch {
+      // see above
+    }
+  }
+  if (db.redis) {
+    const redis = new Redis(db.redis, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    try {
+      const keys = await redisKeys(redis, db.table);
+      if (keys.length > 0) await redis.del(...keys);
+    } catch {
+      // see above
+    } finally {
+      redis.disconnect();
+    }
   }
 }
 
