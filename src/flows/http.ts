@@ -114,8 +114,41 @@ async function runState(r: MountRequest, rt: FlowsRuntime): Promise<void> {
   const runId = r.segments[1]!;
   const state = (await rt.host.store.getState(FLOWS_WORKFLOW, runId, 'state')) as
     FlowRunState | undefined;
-  if (state === undefined || state === null) throw new NotFoundError(`no flow run "${runId}"`);
-  sendJson(r.res, 200, { runId, ...state });
+  if (state !== undefined && state !== null) return sendJson(r.res, 200, { runId, ...state });
+  const early = await earlyState(rt, runId);
+  if (early === undefined) throw new NotFoundError(`no flow run "${runId}"`);
+  sendJson(r.res, 200, { runId, ...early });
+}
+
+/**
+ * The state of a run that has not saved one yet: it saves it once its definition is read (its
+ * first step), so a run polled right after it was started, or cancelled before that, has none.
+ * Its invocation answers: still to start (`running`), or `cancelled`; `version` only when the
+ * request named one (the latest is pinned by that first step). Anything else (a run that failed
+ * before it began, as for an unknown flow) has no state to show.
+ */
+async function earlyState(
+  rt: FlowsRuntime,
+  runId: string,
+): Promise<(Omit<FlowRunState, 'version'> & { version?: number }) | undefined> {
+  const [row] = await rt.host.store.listInvocations({
+    service: FLOWS_WORKFLOW,
+    handler: 'run',
+    key: runId,
+    limit: 1,
+  });
+  if (row === undefined) return undefined;
+  const finished = row.status === 'completed' || row.status === 'failed';
+  if (finished && row.error?.code !== 'cancelled') return undefined;
+  const req = (row.input ?? {}) as { flow?: unknown; version?: unknown };
+  return {
+    flow: typeof req.flow === 'string' ? req.flow : '',
+    ...(typeof req.version === 'number' ? { version: req.version } : {}),
+    status: finished ? 'cancelled' : 'running',
+    completed: [],
+    failed: [],
+    compensated: [],
+  };
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

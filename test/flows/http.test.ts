@@ -120,6 +120,33 @@ describe('flows over HTTP', () => {
     expect(names).toEqual(['flow definition', 'reserve', 'charge']);
   });
 
+  it('answers the state of a run that has not saved one yet: running, then cancelled', async () => {
+    // A run saves its state once its first step read the definition; one that has not started
+    // (here: delayed an hour) or was cancelled before it did answered 404 "no flow run".
+    const runId = 'early-run-1';
+    const sent = await app.engine.send({
+      service: 'keel.flows',
+      handler: 'run',
+      key: runId,
+      input: { flow: 'order', input: { sku: 'A', amount: 1 } },
+      delayMs: 3_600_000,
+    });
+    const state = async () => {
+      const res = await fetch(`${app.ingress.url}/flows/runs/${runId}`);
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    expect(await state()).toEqual({
+      status: 200,
+      body: { runId, flow: 'order', status: 'running', completed: [], failed: [], compensated: [] },
+    });
+    await app.engine.cancel(sent.invocationId);
+    await expect(app.engine.attach(sent.invocationId)).rejects.toMatchObject({ code: 'cancelled' });
+    expect((await state()).body).toMatchObject({ runId, flow: 'order', status: 'cancelled' });
+    // A run id nobody used is still unknown.
+    const none = await fetch(`${app.ingress.url}/flows/runs/never-started`);
+    expect(none.status).toBe(404);
+  });
+
   it('answers unknown flows and bad input with typed errors', async () => {
     const missing = await run('nope', {});
     expect(missing.status).toBe(404);
